@@ -1,0 +1,1 @@
+"""pysavedmodel: write TensorFlow SavedModels and checkpoints without TensorFlow."""

@@ -1,0 +1,70 @@
+"""The pysavedmodel error family.
+
+Every error the library raises on purpose derives from :class:`Error`, and
+from the builtin exception a caller would naturally catch (``ValueError`` for
+bad input, ``FileNotFoundError`` for a missing file...), so both
+``except pysavedmodel.Error`` and ``except ValueError`` work.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "Error",
+    "InvalidArgumentError",
+    "UnsupportedDTypeError",
+    "NotFoundError",
+    "AlreadyExistsError",
+    "CorruptCheckpointError",
+    "ChecksumError",
+    "GraphError",
+    "OpError",
+    "SignatureError",
+    "BuilderStateError",
+]
+
+
+class Error(Exception):
+    """Base class of every error pysavedmodel raises on purpose."""
+
+
+class InvalidArgumentError(Error, ValueError):
+    """A value given to the API is not what it expects."""
+
+
+class UnsupportedDTypeError(InvalidArgumentError, TypeError):
+    """A dtype that the format or the operation cannot hold."""
+
+
+class NotFoundError(Error, KeyError, FileNotFoundError):
+    """A file, tensor, node or key that does not exist."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class AlreadyExistsError(Error, FileExistsError):
+    """A destination that must not exist (or must be empty) does."""
+
+
+class CorruptCheckpointError(Error, ValueError):
+    """A checkpoint file whose bytes are not a valid TensorBundle."""
+
+
+class ChecksumError(CorruptCheckpointError):
+    """Stored and computed CRC32C checksums differ."""
+
+
+class GraphError(InvalidArgumentError):
+    """A graph that is not well formed (names, inputs, cycles, attrs)."""
+
+
+class OpError(GraphError):
+    """A node that does not match its op's definition."""
+
+
+class SignatureError(InvalidArgumentError):
+    """A SignatureDef that TensorFlow's loaders or TF Serving would reject."""
+
+
+class BuilderStateError(Error, RuntimeError):
+    """A SavedModelBuilder method called out of order."""
