@@ -1,1 +1,66 @@
-"""pysavedmodel: write TensorFlow SavedModels and checkpoints without TensorFlow."""
+"""pysavedmodel: write TensorFlow SavedModels and checkpoints without TensorFlow.
+
+Public API (imported lazily, so ``import pysavedmodel`` stays cheap):
+
+* checkpoints: :func:`write_checkpoint`, :func:`read_checkpoint`,
+  :class:`CheckpointReader`, :class:`CheckpointWriter`;
+* graphs: :class:`Graph`;
+* SavedModels: :class:`SavedModelBuilder`, :func:`predict_signature_def`,
+  :func:`classification_signature_def`, :func:`regression_signature_def`,
+  :func:`build_signature_def`;
+* errors: :class:`Error` and its subclasses (``pysavedmodel.errors``).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from .errors import (
+    AlreadyExistsError,
+    BuilderStateError,
+    ChecksumError,
+    CorruptCheckpointError,
+    Error,
+    GraphError,
+    InvalidArgumentError,
+    NotFoundError,
+    OpError,
+    SignatureError,
+    UnsupportedDTypeError,
+)
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "write_checkpoint": "pysavedmodel.format.bundle",
+    "read_checkpoint": "pysavedmodel.format.bundle",
+    "CheckpointReader": "pysavedmodel.format.bundle",
+    "CheckpointWriter": "pysavedmodel.format.bundle",
+    "Graph": "pysavedmodel.graph.graph",
+    "Tensor": "pysavedmodel.graph.graph",
+    "SavedModelBuilder": "pysavedmodel.builder.builder",
+    "predict_signature_def": "pysavedmodel.builder.signatures",
+    "classification_signature_def": "pysavedmodel.builder.signatures",
+    "regression_signature_def": "pysavedmodel.builder.signatures",
+    "build_signature_def": "pysavedmodel.builder.signatures",
+}
+
+__all__ = [
+    "AlreadyExistsError", "BuilderStateError", "ChecksumError", "CorruptCheckpointError",
+    "Error", "GraphError", "InvalidArgumentError", "NotFoundError", "OpError",
+    "SignatureError", "UnsupportedDTypeError", "__version__", *_LAZY,
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pysavedmodel' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

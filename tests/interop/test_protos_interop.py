@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import importlib
 import json
+import pkgutil
 from pathlib import Path
 
 import pytest
 
+import pysavedmodel._proto as _proto_pkg
 from pysavedmodel._proto import _pool
 from tests.support.tf import run_tf
 
@@ -91,6 +94,8 @@ def test_descriptors_match_tensorflows() -> None:
         for path in (Path(__file__).resolve().parents[2] / "protos").rglob("*.proto"))
     assert len(names) >= 22
     theirs = run_tf(DUMP_TF, json.dumps(names), pythonpath=False)
+    for module in pkgutil.iter_modules(_proto_pkg.__path__):
+        importlib.import_module(f"{_proto_pkg.__name__}.{module.name}")
     for name in names:
         ours = descriptor_pb2.FileDescriptorProto()
         _pool.POOL.FindFileByName(name).CopyToProto(ours)
