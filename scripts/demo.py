@@ -1,0 +1,34 @@
+"""Run the main job on a fresh machine: set up the venv, then ``pysavedmodel demo``.
+
+    python3 scripts/demo.py [OUT_DIR]     (default: a new temporary directory)
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.support import venvs  # noqa: E402
+
+
+def main() -> int:
+    out = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(tempfile.mkdtemp(prefix="pysavedmodel-demo-"))
+    python = venvs.core_python()
+    demo = subprocess.run([str(python), "-m", "pysavedmodel", "demo", str(out)])
+    if demo.returncode != 0:
+        return demo.returncode
+    print("\n$ pysavedmodel checkpoint show", out / "checkpoint" / "ckpt")
+    subprocess.run([str(python), "-m", "pysavedmodel", "checkpoint", "show",
+                    str(out / "checkpoint" / "ckpt")], check=True)
+    print("\n$ pysavedmodel savedmodel show", out / "mlp" / "1")
+    return subprocess.run([str(python), "-m", "pysavedmodel", "savedmodel", "show",
+                           str(out / "mlp" / "1")]).returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main())

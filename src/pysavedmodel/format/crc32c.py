@@ -1,0 +1,123 @@
+"""CRC-32C (Castagnoli) checksums and the LevelDB-style crc mask.
+
+The C-accelerated ``crc32c`` package is used when it is importable; otherwise
+(or when the environment variable ``PYSAVEDMODEL_PURE_CRC32C=1`` is set at
+import time) a table-driven pure-Python implementation is used.  Both accept
+any object supporting the buffer protocol (bytes, bytearray, memoryview,
+contiguous numpy arrays) and extend a previous checksum when ``crc`` is given:
+``crc32c(b, crc32c(a)) == crc32c(a + b)``.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Callable, List, Union
+
+__all__ = ["crc32c", "python_crc32c", "mask", "unmask", "BACKEND"]
+
+BytesLike = Union[bytes, bytearray, memoryview]
+
+_POLY_REFLECTED = 0x82F63B78  # Castagnoli polynomial 0x1EDC6F41, bit-reversed
+_MASK_DELTA = 0xA282EAD8
+_U32 = 0xFFFFFFFF
+
+
+def _make_tables() -> List[List[int]]:
+    """Slicing-by-8 tables: ``tables[k][b]`` is the crc of byte ``b`` followed by ``k`` zero bytes."""
+    first = []
+    for byte in range(256):
+        crc = byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ _POLY_REFLECTED if crc & 1 else crc >> 1
+        first.append(crc)
+    tables = [first]
+    for _ in range(7):
+        prev = tables[-1]
+        tables.append([(prev[b] >> 8) ^ first[prev[b] & 0xFF] for b in range(256)])
+    return tables
+
+
+_TABLES = _make_tables()
+_NATIVE_LITTLE = memoryview(b"\x01\x00").cast("H")[0] == 1
+
+
+def _as_bytes_view(data: object) -> memoryview:
+    """A flat unsigned-byte view of ``data`` (copies only if it is not C-contiguous)."""
+    view = data if isinstance(data, memoryview) else memoryview(data)  # type: ignore[arg-type]
+    if not view.c_contiguous:
+        view = memoryview(view.tobytes())
+    if view.format != "B" or view.ndim != 1:
+        view = view.cast("B")
+    return view
+
+
+def python_crc32c(data: BytesLike, crc: int = 0) -> int:
+    """CRC-32C of ``data`` extending ``crc``, in pure Python (slicing-by-8)."""
+    view = _as_bytes_view(data)
+    t0, t1, t2, t3, t4, t5, t6, t7 = _TABLES
+    crc = (crc & _U32) ^ _U32
+    n = len(view)
+    whole = n - n % 8
+    if whole:
+        # Reading 8-byte words (native "Q" on little-endian hosts) cuts interpreter overhead.
+        if _NATIVE_LITTLE:
+            for w in view[:whole].cast("Q"):
+                x = crc ^ (w & _U32)
+                hi = w >> 32
+                crc = (
+                    t7[x & 0xFF] ^ t6[(x >> 8) & 0xFF] ^ t5[(x >> 16) & 0xFF] ^ t4[x >> 24]
+                    ^ t3[hi & 0xFF] ^ t2[(hi >> 8) & 0xFF] ^ t1[(hi >> 16) & 0xFF] ^ t0[hi >> 24]
+                )
+        else:
+            for i in range(0, whole, 8):
+                x = crc ^ int.from_bytes(view[i:i + 4], "little")
+                hi = int.from_bytes(view[i + 4:i + 8], "little")
+                crc = (
+                    t7[x & 0xFF] ^ t6[(x >> 8) & 0xFF] ^ t5[(x >> 16) & 0xFF] ^ t4[x >> 24]
+                    ^ t3[hi & 0xFF] ^ t2[(hi >> 8) & 0xFF] ^ t1[(hi >> 16) & 0xFF] ^ t0[hi >> 24]
+                )
+    for byte in view[whole:]:
+        crc = (crc >> 8) ^ t0[(crc ^ byte) & 0xFF]
+    return crc ^ _U32
+
+
+def _select_backend() -> "tuple[str, Callable[..., int]]":
+    if os.environ.get("PYSAVEDMODEL_PURE_CRC32C", "") not in ("", "0"):
+        return "python", python_crc32c
+    try:
+        import crc32c as _accelerated
+    except ImportError:
+        return "python", python_crc32c
+    fast = _accelerated.crc32c
+
+    def accelerated_crc32c(data: BytesLike, crc: int = 0) -> int:
+        view = data if isinstance(data, memoryview) else memoryview(data)  # type: ignore[arg-type]
+        if not view.c_contiguous:
+            view = memoryview(view.tobytes())
+        return fast(view, crc & _U32)
+
+    return "crc32c", accelerated_crc32c
+
+
+BACKEND, _impl = _select_backend()
+
+
+def crc32c(data: BytesLike, crc: int = 0) -> int:
+    """CRC-32C of ``data``, extending the checksum ``crc`` of the preceding bytes.
+
+    ``data`` may be any buffer (bytes, bytearray, memoryview, numpy array);
+    contiguous buffers are read in place without copying.
+    """
+    return _impl(data, crc)
+
+
+def mask(crc: int) -> int:
+    """Mask a crc for storage (rotate right by 15 bits, add a constant), as TF/LevelDB do."""
+    crc &= _U32
+    return (((crc >> 15) | (crc << 17)) + _MASK_DELTA) & _U32
+
+
+def unmask(masked: int) -> int:
+    """Inverse of :func:`mask`."""
+    rot = (masked - _MASK_DELTA) & _U32
+    return ((rot >> 17) | (rot << 15)) & _U32

@@ -1,0 +1,70 @@
+"""Base-128 varints as used by protobuf, LevelDB tables and TensorBundle string tensors.
+
+A varint stores an unsigned integer 7 bits at a time, least significant group
+first; every byte but the last has its high bit (0x80) set.  varint32 values
+take at most 5 bytes, varint64 values at most 10.
+"""
+
+from __future__ import annotations
+
+from typing import Tuple, Union
+
+from pysavedmodel.errors import CorruptCheckpointError, InvalidArgumentError
+
+__all__ = ["encode_varint32", "encode_varint64", "decode_varint32", "decode_varint64"]
+
+Buffer = Union[bytes, bytearray, memoryview]
+
+
+def _encode(value: int, bits: int) -> bytes:
+    if not 0 <= value < (1 << bits):
+        raise InvalidArgumentError(f"varint{bits} value {value!r} is outside [0, 2**{bits})")
+    out = bytearray()
+    while value >= 0x80:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def encode_varint32(value: int) -> bytes:
+    """Encode an unsigned 32-bit integer as a varint (1-5 bytes)."""
+    return _encode(value, 32)
+
+
+def encode_varint64(value: int) -> bytes:
+    """Encode an unsigned 64-bit integer as a varint (1-10 bytes)."""
+    return _encode(value, 64)
+
+
+def _decode(buf: Buffer, pos: int, bits: int) -> Tuple[int, int]:
+    max_bytes = (bits + 6) // 7
+    result = 0
+    shift = 0
+    start = pos
+    end = len(buf)
+    for _ in range(max_bytes):
+        if pos >= end:
+            raise CorruptCheckpointError(f"truncated varint{bits} at offset {start}")
+        byte = buf[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            if result >> bits:
+                raise CorruptCheckpointError(f"varint{bits} at offset {start} overflows {bits} bits")
+            return result, pos
+        shift += 7
+    raise CorruptCheckpointError(f"varint{bits} at offset {start} is longer than {max_bytes} bytes")
+
+
+def decode_varint32(buf: Buffer, pos: int = 0) -> Tuple[int, int]:
+    """Decode a varint32 at ``buf[pos:]``; return ``(value, position after it)``.
+
+    Raises CorruptCheckpointError if it is truncated, too long or exceeds 32 bits.
+    """
+    return _decode(buf, pos, 32)
+
+
+def decode_varint64(buf: Buffer, pos: int = 0) -> Tuple[int, int]:
+    """Decode a varint64 at ``buf[pos:]``; return ``(value, position after it)``."""
+    return _decode(buf, pos, 64)
