@@ -211,7 +211,8 @@ class SavedModelSession:
                 options, None, self.export_dir.encode(), tag_array, len(self.tags),
                 self.graph, buffer, status.ptr)
             status.check(f"TF_LoadSessionFromSavedModel({self.export_dir!r}, tags={self.tags})")
-            self.meta_graph_def_bytes = ctypes.string_at(buffer.contents.data, buffer.contents.length)
+            loaded = buffer.contents
+            self.meta_graph_def_bytes = ctypes.string_at(loaded.data, loaded.length)
         except BaseException:
             self.close()
             raise
@@ -273,7 +274,8 @@ class SavedModelSession:
         if set(inputs) != set(signature.inputs):
             raise KeyError(f"signature {key!r} takes inputs {sorted(signature.inputs)}, "
                            f"got {sorted(inputs)}")
-        feeds = {signature.inputs[k].name: (v, signature.inputs[k].dtype) for k, v in inputs.items()}
+        feeds = {signature.inputs[k].name: (value, signature.inputs[k].dtype)
+                 for k, value in inputs.items()}
         keys = sorted(signature.outputs)
         values = self.run(feeds, [signature.outputs[k].name for k in keys])
         return dict(zip(keys, values))

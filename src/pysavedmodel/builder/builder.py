@@ -1,0 +1,587 @@
+"""SavedModelBuilder: TF1-style SavedModel directories without TensorFlow.
+
+Follows ``tf.compat.v1.saved_model.Builder`` (TF 2.21): the first meta graph
+is added with its variables, later ones share the checkpoint and the
+``assets/`` directory; each meta graph gets a sharded V2 saver subgraph
+(``save``, ``save_1``...).  What is recorded where:
+
+* variables: checkpoint ``variables/variables`` (keys = VarHandleOp
+  ``shared_name``, written in key order), collections ``variables`` and
+  ``trainable_variables`` of ``VariableDef``;
+* assets: files in ``assets/``, collection ``saved_model_assets``;
+* init op: collection ``saved_model_main_op`` (what TF's builder writes);
+* train op: signature ``__saved_model_train_op``.
+
+Nothing touches the disk before :meth:`SavedModelBuilder.save`, which
+writes everything into a temporary sibling of the export directory and
+renames it into place; a failure leaves neither behind.  The output is
+deterministic: the same calls give the same bytes in every file.
+
+``meta_info_def.tensorflow_version`` is left empty: this is not TensorFlow,
+and TF's importer parses a non-empty value as a PEP 440 version.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, Final, List, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+from google.protobuf import text_format
+
+from .. import dtypes
+from ..dtypes import DType
+from ..errors import (AlreadyExistsError, BuilderStateError, InvalidArgumentError, NotFoundError,
+                      UnsupportedDTypeError)
+from .._proto import (attr_value_pb2, graph_pb2, meta_graph_pb2, saved_model_pb2, saver_pb2,
+                      tensor_pb2, variable_pb2)
+from ..format import bundle as _bundle
+from ..graph.attrs import to_numpy
+from ..graph.graph import Graph, Tensor, VariableSpec
+from ..graph.op_registry import get_op_def, has_op, stripped_op_list
+from . import assets as _assets
+from . import saver as _saver
+from . import signatures as _signatures
+
+__all__ = ["SavedModelBuilder", "SAVED_MODEL_FILENAME_PB", "SAVED_MODEL_FILENAME_PBTXT",
+           "VARIABLES_DIRECTORY", "VARIABLES_FILENAME", "MAIN_OP_COLLECTION",
+           "SAVED_MODEL_SCHEMA_VERSION"]
+
+SAVED_MODEL_SCHEMA_VERSION: Final = 1
+SAVED_MODEL_FILENAME_PB: Final = "saved_model.pb"
+SAVED_MODEL_FILENAME_PBTXT: Final = "saved_model.pbtxt"
+VARIABLES_DIRECTORY: Final = "variables"
+VARIABLES_FILENAME: Final = "variables"
+MAIN_OP_COLLECTION: Final = "saved_model_main_op"
+VARIABLES_COLLECTION: Final = "variables"
+TRAINABLE_VARIABLES_COLLECTION: Final = "trainable_variables"
+
+
+# --------------------------------------------------------------------------- small helpers
+
+def _op_part(name: str) -> str:
+    op, sep, index = name.rpartition(":")
+    return op if sep and index.isdigit() else name
+
+
+def _as_graph(graph: Any, what: str) -> Graph:
+    if isinstance(graph, Graph):
+        return graph
+    if isinstance(graph, (Mapping, bytes, graph_pb2.GraphDef)) or hasattr(graph, "node"):
+        return Graph.from_dict(graph)
+    raise InvalidArgumentError(
+        f"{what} must be a pysavedmodel.Graph (or a dict/GraphDef for Graph.from_dict), "
+        f"got {type(graph).__name__}")
+
+
+def _check_tags(tags: Any) -> List[str]:
+    if isinstance(tags, (str, bytes)):
+        raise InvalidArgumentError(
+            f"tags must be a list of strings such as ['serve'], got the string {tags!r}")
+    try:
+        items = list(tags)
+    except TypeError:
+        raise InvalidArgumentError(
+            f"tags must be a non-empty list of strings such as ['serve'], got {tags!r}") from None
+    if not items:
+        raise InvalidArgumentError("tags must be a non-empty list of strings such as ['serve']")
+    for tag in items:
+        if not isinstance(tag, str) or not tag:
+            raise InvalidArgumentError(f"every tag must be a non-empty string, got {tag!r}")
+    return items
+
+
+def _op_ref_name(graph: Graph, ref: Any, what: str) -> str:
+    """Op name of an init/train op given as a handle, ``"op"`` or ``"op:0"``."""
+    if isinstance(ref, str) and ref:
+        name = _op_part(ref.lstrip("^"))
+    elif isinstance(ref, Tensor):
+        name = ref.op_name
+    else:
+        raise InvalidArgumentError(f"{what} must be a graph handle or an op name, got {ref!r}")
+    if not graph.has_node(name):
+        raise NotFoundError(f"{what} {name!r} is not a node of the graph")
+    return name
+
+
+def _declared_shape(graph: Graph, spec: VariableSpec) -> Optional[Tuple[Optional[int], ...]]:
+    proto = graph.node(spec.node_name).attr["shape"].shape
+    if proto.unknown_rank:
+        return None
+    return tuple(None if d.size < 0 else int(d.size) for d in proto.dim)
+
+
+def _shape_text(shape: Optional[Sequence[Optional[int]]]) -> str:
+    if shape is None:
+        return "<unknown rank>"
+    return "[" + ", ".join("?" if d is None else str(d) for d in shape) + "]"
+
+
+def _coerce_value(spec: VariableSpec, declared: Optional[Tuple[Optional[int], ...]],
+                  value: Any) -> np.ndarray:
+    """The value of variable ``spec`` as an array of its declared dtype and shape."""
+    row = spec.dtype
+    where = f"variable {spec.node_name!r}"
+    if row is None or not row.checkpointable:
+        raise UnsupportedDTypeError(
+            f"{where} has dtype {row.name if row else 'unknown'}, which a checkpoint cannot hold")
+    if isinstance(value, (np.ndarray, np.generic)):
+        array = np.asarray(value)
+        try:
+            got = dtypes.from_numpy(array.dtype)
+        except UnsupportedDTypeError:
+            got = None
+        if got is not row:
+            raise InvalidArgumentError(
+                f"{where} is declared {row.name} but its value has numpy dtype {array.dtype}")
+    else:
+        try:
+            array = to_numpy(value, row)
+        except InvalidArgumentError as exc:
+            raise InvalidArgumentError(f"{where} (declared {row.name}): {exc}") from None
+    if declared is not None:
+        if array.ndim != len(declared) or any(
+                want is not None and want != got for want, got in zip(declared, array.shape)):
+            raise InvalidArgumentError(
+                f"{where} is declared with shape {_shape_text(declared)} but its value has "
+                f"shape {_shape_text(array.shape)}")
+    return array
+
+
+def _zero_scalar(row: DType) -> attr_value_pb2.AttrValue:
+    proto = tensor_pb2.TensorProto(dtype=row.enum)
+    proto.tensor_shape.SetInParent()
+    if row.is_string:
+        proto.string_val.append(b"")
+    else:
+        proto.tensor_content = np.zeros((), dtype=row.numpy).tobytes()
+    return attr_value_pb2.AttrValue(tensor=proto)
+
+
+def _int32_vector(values: Sequence[int]) -> attr_value_pb2.AttrValue:
+    proto = tensor_pb2.TensorProto(dtype=dtypes.DT_INT32)
+    proto.tensor_shape.dim.add().size = len(values)
+    proto.int_val.extend(values)
+    return attr_value_pb2.AttrValue(tensor=proto)
+
+
+# --------------------------------------------------------------------------- variables
+
+@dataclass(frozen=True)
+class _VariableEntry:
+    spec: VariableSpec
+    key: str
+    read_tensor: str
+    initializer: str
+    initial_value: str
+
+
+def _ensure_read_tensor(graph: Graph, spec: VariableSpec) -> str:
+    if spec.read_tensor_name:
+        return spec.read_tensor_name
+    read = graph.op("ReadVariableOp", [spec.node_name],
+                    name=f"{spec.node_name}/Read/ReadVariableOp",
+                    dtype=attr_value_pb2.AttrValue(type=spec.dtype.enum))
+    return read.name
+
+
+def _ensure_initializer(graph: Graph, spec: VariableSpec,
+                        shape: Tuple[int, ...]) -> Tuple[str, str]:
+    """(initializer op, initial value tensor) of a variable, added if missing.
+
+    A ``VariableDef`` must name an initializer.  Graphs built here carry
+    their values in the checkpoint only, so the added initializer assigns
+    zeros (``Fill``), keeping the weights out of the graph.
+    """
+    assign_name = f"{spec.node_name}/Assign"
+    if graph.has_node(assign_name):
+        node = graph.node(assign_name)
+        if node.op == "AssignVariableOp" and _op_part(node.input[0]) == spec.node_name:
+            value = node.input[1]
+            return assign_name, value if ":" in value else f"{value}:0"
+    type_attr = attr_value_pb2.AttrValue(type=spec.dtype.enum)
+    # The Fill is named after its scope, which its inputs were created in first.
+    with graph.name_scope(f"{spec.node_name}/Initializer/zeros") as scope:
+        dims = graph.op("Const", [], name="shape_as_tensor",
+                        dtype=attr_value_pb2.AttrValue(type=dtypes.DT_INT32),
+                        value=_int32_vector(list(shape)))
+        zero = graph.op("Const", [], name="Const", dtype=type_attr,
+                        value=_zero_scalar(spec.dtype))
+        fill = graph.op("Fill", [dims, zero], name=scope)
+    assign = graph.op("AssignVariableOp", [spec.node_name, fill], name=assign_name,
+                      dtype=type_attr, validate_shape=attr_value_pb2.AttrValue(b=False),
+                      _has_manual_control_dependencies=attr_value_pb2.AttrValue(b=True))
+    return assign.op_name, fill.name
+
+
+def _variable_def(entry: _VariableEntry) -> bytes:
+    proto = variable_pb2.VariableDef(
+        variable_name=f"{entry.spec.node_name}:0",
+        initializer_name=entry.initializer,
+        snapshot_name=entry.read_tensor,
+        is_resource=True,
+        initial_value_name=entry.initial_value,
+        trainable=entry.spec.trainable,
+    )
+    return proto.SerializeToString(deterministic=True)
+
+
+def _variable_collections(
+        entries: Sequence[_VariableEntry]) -> Dict[str, meta_graph_pb2.CollectionDef]:
+    all_vars = meta_graph_pb2.CollectionDef()
+    trainable = meta_graph_pb2.CollectionDef()
+    for entry in entries:
+        all_vars.bytes_list.value.append(_variable_def(entry))
+        if entry.spec.trainable:
+            trainable.bytes_list.value.append(_variable_def(entry))
+    out = {VARIABLES_COLLECTION: all_vars}
+    if trainable.bytes_list.value:
+        out[TRAINABLE_VARIABLES_COLLECTION] = trainable
+    return out
+
+
+# --------------------------------------------------------------------------- graph_def edits
+
+def _clear_devices(graph_def: graph_pb2.GraphDef) -> None:
+    for node in graph_def.node:
+        node.device = ""
+    for function in graph_def.library.function:
+        for node in function.node_def:
+            node.device = ""
+
+
+def _strip_default_attrs(graph_def: graph_pb2.GraphDef) -> None:
+    """Remove attrs whose value equals the op registry's default."""
+    for node in graph_def.node:
+        if not has_op(node.op):
+            continue
+        for attr_def in get_op_def(node.op).attr:
+            if (attr_def.HasField("default_value") and attr_def.name in node.attr
+                    and node.attr[attr_def.name] == attr_def.default_value):
+                del node.attr[attr_def.name]
+
+
+# --------------------------------------------------------------------------- the builder
+
+@dataclass
+class _Prepared:
+    """Everything one add_* call computed, committed only when all of it succeeded."""
+
+    meta_graph: meta_graph_pb2.MetaGraphDef
+    graph: Graph
+    asset_store: _assets.AssetStore
+    checkpoint: Optional[Dict[str, np.ndarray]]
+    init_op: Optional[str]
+
+
+class SavedModelBuilder:
+    """Build a TF1-style SavedModel in ``export_dir``.
+
+    Call :meth:`add_meta_graph_and_variables` once, then :meth:`add_meta_graph`
+    any number of times, then :meth:`save`.  ``export_dir`` must not exist or
+    be an empty directory (:class:`AlreadyExistsError`); calls out of order
+    raise :class:`BuilderStateError`.
+    """
+
+    def __init__(self, export_dir: str | os.PathLike[str]) -> None:
+        self._export_dir = Path(os.fspath(export_dir))
+        self._check_export_dir()
+        self._saved_model = saved_model_pb2.SavedModel(
+            saved_model_schema_version=SAVED_MODEL_SCHEMA_VERSION)
+        self._checkpoint: Optional[Dict[str, np.ndarray]] = None
+        self._asset_store = _assets.AssetStore()
+        self._first_graph: Optional[Graph] = None
+        self._first_init_op: Optional[str] = None
+        self._has_variables = False
+        self._saved = False
+
+    @property
+    def export_dir(self) -> Path:
+        """Where :meth:`save` puts the SavedModel."""
+        return self._export_dir
+
+    def _check_export_dir(self) -> None:
+        path = self._export_dir
+        if path.is_dir():
+            if any(path.iterdir()):
+                raise AlreadyExistsError(
+                    f"export directory {str(path)!r} already exists and is not empty; "
+                    "choose another directory or empty it")
+        elif path.exists() or path.is_symlink():
+            raise AlreadyExistsError(f"export path {str(path)!r} exists and is not a directory")
+
+    def _check_open(self, method: str) -> None:
+        if self._saved:
+            raise BuilderStateError(f"{method}() called after save(); use a new SavedModelBuilder")
+
+    # ------------------------------------------------------------------ public API
+
+    def add_meta_graph_and_variables(
+            self, graph: Any, tags: Sequence[str], *,
+            signature_def_map: Optional[Mapping[str, Any]] = None,
+            assets: Any = None, init_op: Any = None, train_op: Any = None,
+            variables: Optional[Mapping[str, Any]] = None, clear_devices: bool = False,
+            strip_default_attrs: bool = False,
+            saver: Optional[saver_pb2.SaverDef] = None) -> None:
+        """Add the first meta graph and the variables' values (exactly once, first).
+
+        ``graph``: a :class:`~pysavedmodel.Graph` (never modified; a copy gets
+        the saver).  ``tags``: e.g. ``["serve"]``.  ``signature_def_map``:
+        ``{key: SignatureDef or {"inputs", "outputs", "method_name"}}``.
+        ``assets``: None (the graph's assets), asset tensors, or
+        ``{tensor: source path}``.  ``init_op``/``train_op``: handles or op
+        names.  ``variables``: ``{VarHandleOp name: value}``, filling or
+        overriding the graph's values; every variable needs one value of its
+        declared dtype and shape.  ``saver``: a SaverDef already in the graph
+        instead of the default saver.
+        """
+        self._check_open("add_meta_graph_and_variables")
+        if self._has_variables:
+            raise BuilderStateError(
+                "add_meta_graph_and_variables() was already called; add further meta graphs "
+                "with add_meta_graph()")
+        user_graph = _as_graph(graph, "graph")
+        work = user_graph.copy()
+        values = self._collect_values(work, variables)
+        prepared = self._prepare(work, _check_tags(tags), signature_def_map, assets, init_op,
+                                 train_op, clear_devices, strip_default_attrs, saver,
+                                 values=values)
+        self._commit(prepared)
+        self._checkpoint = prepared.checkpoint or {}
+        self._first_graph = prepared.graph
+        self._first_init_op = prepared.init_op
+        self._has_variables = True
+
+    def add_meta_graph(
+            self, tags: Sequence[str], *, graph: Any = None,
+            signature_def_map: Optional[Mapping[str, Any]] = None,
+            assets: Any = None, init_op: Any = None, train_op: Any = None,
+            clear_devices: bool = False, strip_default_attrs: bool = False,
+            saver: Optional[saver_pb2.SaverDef] = None) -> None:
+        """Add another meta graph sharing the checkpoint and assets.
+
+        ``graph=None`` reuses the first meta graph's graph as TF's builder
+        does with its session graph: including the savers added so far (so
+        this one is ``save_1``...), its assets, and its init op unless
+        ``init_op`` is given.  Every variable of the graph must be in the
+        checkpoint with the same dtype and shape.
+        """
+        self._check_open("add_meta_graph")
+        if not self._has_variables:
+            raise BuilderStateError(
+                "add_meta_graph() called before add_meta_graph_and_variables(); the first "
+                "meta graph must be added with its variables")
+        tag_list = _check_tags(tags)
+        if graph is None:
+            assert self._first_graph is not None
+            work = self._first_graph.copy()
+            if init_op is None:
+                init_op = self._first_init_op
+        else:
+            work = _as_graph(graph, "graph").copy()
+        prepared = self._prepare(work, tag_list, signature_def_map, assets, init_op, train_op,
+                                 clear_devices, strip_default_attrs, saver, values=None)
+        self._commit(prepared)
+        if graph is None:
+            self._first_graph = prepared.graph
+
+    def save(self, as_text: bool = False) -> Path:
+        """Write the SavedModel; return the path of ``saved_model.pb`` (or ``.pbtxt``).
+
+        Everything is written to a temporary sibling directory first and
+        renamed to ``export_dir`` at the end; on failure nothing is left.
+        """
+        self._check_open("save")
+        if not self._has_variables:
+            raise BuilderStateError(
+                "save() called before add_meta_graph_and_variables(); nothing to save")
+        self._check_export_dir()
+        target = self._export_dir
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temp = self._make_temp_dir()
+        try:
+            (temp / VARIABLES_DIRECTORY).mkdir()
+            if self._checkpoint:
+                _bundle.write_checkpoint(temp / VARIABLES_DIRECTORY / VARIABLES_FILENAME,
+                                 self._checkpoint)
+            self._asset_store.write(temp)
+            filename = SAVED_MODEL_FILENAME_PBTXT if as_text else SAVED_MODEL_FILENAME_PB
+            if as_text:
+                (temp / filename).write_text(text_format.MessageToString(self._saved_model),
+                                             encoding="utf-8")
+            else:
+                (temp / filename).write_bytes(
+                    self._saved_model.SerializeToString(deterministic=True))
+            self._check_export_dir()
+            if target.is_dir():
+                target.rmdir()  # empty (checked above); rename cannot replace it everywhere
+            os.rename(temp, target)
+        except BaseException:
+            shutil.rmtree(temp, ignore_errors=True)
+            raise
+        self._saved = True
+        return target / filename
+
+    def _make_temp_dir(self) -> Path:
+        parent, name = self._export_dir.parent, self._export_dir.name
+        while True:
+            candidate = parent / f".{name}.tmp-{secrets.token_hex(6)}"
+            try:
+                candidate.mkdir()  # mode 0o777 & ~umask, like the final directory should be
+            except FileExistsError:
+                continue
+            return candidate
+
+    # ------------------------------------------------------------------ internals
+
+    def _collect_values(self, graph: Graph,
+                        overrides: Optional[Mapping[str, Any]]) -> Dict[str, np.ndarray]:
+        """``{VarHandleOp name: array}`` for every variable of ``graph``."""
+        specs = {spec.node_name: spec for spec in graph.variables}
+        if overrides is None:
+            overrides = {}
+        if not isinstance(overrides, Mapping):
+            raise InvalidArgumentError(
+                f"variables must be a mapping {{VarHandleOp name: value}}, "
+                f"got {type(overrides).__name__}")
+        extra = sorted(name for name in overrides if name not in specs)
+        if extra:
+            known = ", ".join(repr(n) for n in specs) or "none"
+            raise InvalidArgumentError(
+                f"variables given for {extra}, which are not VarHandleOps of the graph "
+                f"(its variables: {known})")
+        values: Dict[str, np.ndarray] = {}
+        missing = []
+        for name, spec in specs.items():
+            value = overrides[name] if name in overrides else spec.value
+            if value is None:
+                missing.append(name)
+                continue
+            values[name] = _coerce_value(spec, _declared_shape(graph, spec), value)
+        if missing:
+            raise InvalidArgumentError(
+                f"no value for variable(s) {missing}; pass variables={{name: array}}")
+        return values
+
+    def _variable_entries(self, graph: Graph, keys: Mapping[str, str],
+                          values: Optional[Mapping[str, np.ndarray]]) -> List[_VariableEntry]:
+        entries = []
+        for spec in graph.variables:
+            read = _ensure_read_tensor(graph, spec)
+            if values is not None:
+                shape = tuple(values[spec.node_name].shape)
+            else:
+                stored = self._checkpoint[keys[spec.node_name]]  # type: ignore[index]
+                shape = tuple(stored.shape)
+            initializer, initial_value = _ensure_initializer(graph, spec, shape)
+            entries.append(_VariableEntry(spec, keys[spec.node_name], read, initializer,
+                                          initial_value))
+        return entries
+
+    def _check_against_checkpoint(self, graph: Graph, keys: Mapping[str, str]) -> None:
+        assert self._checkpoint is not None
+        for spec in graph.variables:
+            key = keys[spec.node_name]
+            stored = self._checkpoint.get(key)
+            if stored is None:
+                raise InvalidArgumentError(
+                    f"variable {spec.node_name!r} (checkpoint key {key!r}) is not in the "
+                    "checkpoint written by add_meta_graph_and_variables()")
+            stored_row = dtypes.from_numpy(stored.dtype)
+            declared = _declared_shape(graph, spec)
+            if stored_row is not spec.dtype or (declared is not None and (
+                    len(declared) != stored.ndim or any(
+                        d is not None and d != s for d, s in zip(declared, stored.shape)))):
+                raise InvalidArgumentError(
+                    f"variable {spec.node_name!r} is {spec.dtype.name} "
+                    f"{_shape_text(declared)} but the checkpoint holds {key!r} as "
+                    f"{stored_row.name} {_shape_text(stored.shape)}")
+
+    def _prepare(self, work: Graph, tags: List[str], signature_def_map: Any, assets: Any,
+                 init_op: Any, train_op: Any, clear_devices: bool, strip_default_attrs: bool,
+                 saver: Optional[saver_pb2.SaverDef],
+                 values: Optional[Dict[str, np.ndarray]]) -> _Prepared:
+        for index, existing in enumerate(self._saved_model.meta_graphs):
+            if set(existing.meta_info_def.tags) == set(tags):
+                raise InvalidArgumentError(
+                    f"tags {sorted(set(tags))} are already used by meta graph {index}; "
+                    "loaders pick a meta graph by its exact tag set")
+        signatures = _signatures.resolve_signature_def_map(signature_def_map, work)
+        init_name = None if init_op is None else _op_ref_name(work, init_op, "init_op")
+        train_name = None if train_op is None else _op_ref_name(work, train_op, "train_op")
+        asset_records = _assets.resolve_assets(work, assets)
+
+        specs = work.variables
+        if saver is not None:
+            saver_def = _saver.validate_saver_def(work, saver)
+            keys = _saver.saver_checkpoint_keys(work, saver_def.restore_op_name)
+            unrestored = [s.node_name for s in specs if s.node_name not in keys]
+            if unrestored:
+                raise InvalidArgumentError(
+                    f"saver {saver_def.restore_op_name!r} does not restore variable(s) "
+                    f"{unrestored}")
+        else:
+            saver_def = None
+            keys = {spec.node_name: spec.shared_name or spec.node_name for spec in specs}
+        if values is None:
+            self._check_against_checkpoint(work, keys)
+
+        checkpoint: Optional[Dict[str, np.ndarray]] = None
+        if values is not None:
+            by_key: Dict[str, str] = {}
+            for spec in specs:
+                key = keys[spec.node_name]
+                if key in by_key:
+                    raise InvalidArgumentError(
+                        f"variables {by_key[key]!r} and {spec.node_name!r} have the same "
+                        f"checkpoint key {key!r}")
+                by_key[key] = spec.node_name
+            checkpoint = {key: values[by_key[key]]
+                          for key in sorted(by_key, key=lambda k: k.encode("utf-8"))}
+
+        entries = self._variable_entries(work, keys, values)
+        if saver_def is None and entries:
+            saver_def = _saver.add_saver(work, [
+                _saver.SaveableVariable(e.key, e.spec.node_name, e.spec.dtype,
+                                        tuple(e.spec.shape), e.read_tensor)
+                for e in entries])
+
+        store = self._asset_store.copy()
+        asset_entries = [(rec.tensor_name, store.filename_for(rec.source))
+                         for rec in asset_records]
+
+        meta_graph = meta_graph_pb2.MetaGraphDef()
+        graph_def = work.as_graph_def(add_shapes=True)
+        if clear_devices:
+            _clear_devices(graph_def)
+        if strip_default_attrs:
+            _strip_default_attrs(graph_def)
+        info = meta_graph.meta_info_def
+        info.tags.extend(tags)
+        info.stripped_op_list.CopyFrom(stripped_op_list(graph_def))
+        info.stripped_default_attrs = bool(strip_default_attrs)
+        meta_graph.graph_def.CopyFrom(graph_def)
+        if saver_def is not None:
+            meta_graph.saver_def.CopyFrom(saver_def)
+        if entries:
+            for name, collection in _variable_collections(entries).items():
+                meta_graph.collection_def[name].CopyFrom(collection)
+        if asset_entries:
+            meta_graph.collection_def[_assets.ASSETS_COLLECTION].CopyFrom(
+                _assets.asset_collection(asset_entries))
+        if init_name is not None:
+            meta_graph.collection_def[MAIN_OP_COLLECTION].node_list.value.append(init_name)
+        for key, sig in signatures.items():
+            meta_graph.signature_def[key].CopyFrom(sig)
+        if train_name is not None:
+            meta_graph.signature_def[_signatures.TRAIN_OP_SIGNATURE_KEY].CopyFrom(
+                _signatures.op_signature_def(train_name, _signatures.TRAIN_OP_SIGNATURE_KEY))
+        return _Prepared(meta_graph, work, store, checkpoint, init_name)
+
+    def _commit(self, prepared: _Prepared) -> None:
+        self._saved_model.meta_graphs.add().CopyFrom(prepared.meta_graph)
+        self._asset_store = prepared.asset_store

@@ -1,0 +1,354 @@
+"""SignatureDefs: construction helpers, resolution against a graph, validation.
+
+The public helpers mirror ``tf.compat.v1.saved_model``'s signature functions
+and return ``SignatureDef`` protos.  Tensors are given as graph handles
+(:class:`pysavedmodel.Tensor`) or as names (``"node:0"``; a bare ``"node"``
+means output 0).  A handle fills ``dtype``/``tensor_shape`` at once; a name
+only records ``name``.  When the builder adds a meta graph it *resolves* every
+signature against that graph (:func:`resolve_signature_def_map`): each tensor
+must exist there, dtype and shape are filled from it, and the signature must
+satisfy the rules TensorFlow Serving applies to its method name.
+
+Serving rules (TF's ``is_valid_signature``):
+
+* predict: at least one input and one output;
+* classify: exactly one input ``inputs`` of DT_STRING; outputs only
+  ``classes`` (DT_STRING) and/or ``scores`` (DT_FLOAT), at least one;
+* regress: exactly one input ``inputs`` (DT_STRING) and one output
+  ``outputs`` (DT_FLOAT).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Final, Iterable, Mapping, Optional, Union
+
+from .. import dtypes
+from ..errors import NotFoundError, SignatureError
+from ..graph.graph import Graph, Tensor
+from .._proto import meta_graph_pb2, tensor_shape_pb2
+
+__all__ = [
+    "PREDICT_METHOD_NAME", "CLASSIFY_METHOD_NAME", "REGRESS_METHOD_NAME",
+    "DEFAULT_SERVING_SIGNATURE_DEF_KEY", "INIT_OP_SIGNATURE_KEY", "TRAIN_OP_SIGNATURE_KEY",
+    "RESERVED_SIGNATURE_KEYS", "predict_signature_def", "classification_signature_def",
+    "regression_signature_def", "build_signature_def", "build_tensor_info",
+    "op_signature_def", "as_signature_def", "resolve_signature_def",
+    "resolve_signature_def_map", "validate_serving_rules",
+]
+
+TensorRef = Union[Tensor, str]
+SignatureLike = Union[meta_graph_pb2.SignatureDef, Mapping[str, Any]]
+
+PREDICT_METHOD_NAME: Final = "tensorflow/serving/predict"
+CLASSIFY_METHOD_NAME: Final = "tensorflow/serving/classify"
+REGRESS_METHOD_NAME: Final = "tensorflow/serving/regress"
+DEFAULT_SERVING_SIGNATURE_DEF_KEY: Final = "serving_default"
+
+INIT_OP_SIGNATURE_KEY: Final = "__saved_model_init_op"
+TRAIN_OP_SIGNATURE_KEY: Final = "__saved_model_train_op"
+RESERVED_SIGNATURE_KEYS: Final = (INIT_OP_SIGNATURE_KEY, TRAIN_OP_SIGNATURE_KEY)
+
+# Fixed input/output keys of the classify and regress APIs.
+CLASSIFY_INPUTS: Final = "inputs"
+CLASSIFY_OUTPUT_CLASSES: Final = "classes"
+CLASSIFY_OUTPUT_SCORES: Final = "scores"
+REGRESS_INPUTS: Final = "inputs"
+REGRESS_OUTPUTS: Final = "outputs"
+
+# Short method names accepted in plain-dict signatures.
+_METHOD_ALIASES: Final = {
+    "predict": PREDICT_METHOD_NAME,
+    "classify": CLASSIFY_METHOD_NAME,
+    "regress": REGRESS_METHOD_NAME,
+}
+_DICT_KEYS: Final = frozenset({"inputs", "outputs", "method_name"})
+
+
+# --------------------------------------------------------------------------- TensorInfo
+
+def _canonical_name(name: str) -> str:
+    """``"node"`` -> ``"node:0"``; ``"node:1"`` unchanged."""
+    op, sep, index = name.rpartition(":")
+    if sep and op and index.isdigit():
+        return name
+    return f"{name}:0"
+
+
+def _shape_proto(shape: Optional[Iterable[Optional[int]]]) -> tensor_shape_pb2.TensorShapeProto:
+    proto = tensor_shape_pb2.TensorShapeProto()
+    if shape is None:
+        proto.unknown_rank = True
+        return proto
+    for dim in shape:
+        proto.dim.add().size = -1 if dim is None else int(dim)
+    return proto
+
+
+def _fill_from_tensor(info: meta_graph_pb2.TensorInfo, tensor: Tensor) -> None:
+    info.name = tensor.name
+    info.dtype = 0 if tensor.dtype is None else tensor.dtype.enum
+    info.tensor_shape.CopyFrom(_shape_proto(tensor.shape))
+
+
+def build_tensor_info(ref: TensorRef) -> meta_graph_pb2.TensorInfo:
+    """A ``TensorInfo`` for a handle (name, dtype, shape) or a name (name only).
+
+    Raises :class:`SignatureError` for anything else.
+    """
+    info = meta_graph_pb2.TensorInfo()
+    if isinstance(ref, Tensor):
+        _fill_from_tensor(info, ref)
+    elif isinstance(ref, str) and ref:
+        info.name = _canonical_name(ref)
+    else:
+        raise SignatureError(
+            f"expected a graph Tensor or a tensor name like 'node:0', got {ref!r}")
+    return info
+
+
+def _tensor_map(arg: str, refs: Any, *,
+                allow_empty: bool = True) -> Dict[str, meta_graph_pb2.TensorInfo]:
+    if refs is None:
+        refs = {}
+    if not isinstance(refs, Mapping):
+        raise SignatureError(
+            f"signature {arg} must be a mapping {{key: tensor}}, got {type(refs).__name__}")
+    out: Dict[str, meta_graph_pb2.TensorInfo] = {}
+    for key, ref in refs.items():
+        if not isinstance(key, str) or not key:
+            raise SignatureError(f"signature {arg} keys must be non-empty strings, got {key!r}")
+        try:
+            out[key] = (_copy_info(ref) if isinstance(ref, meta_graph_pb2.TensorInfo)
+                        else build_tensor_info(ref))
+        except SignatureError as exc:
+            raise SignatureError(f"signature {arg}[{key!r}]: {exc}") from None
+    if not out and not allow_empty:
+        raise SignatureError(f"signature {arg} must not be empty")
+    return out
+
+
+def _copy_info(info: meta_graph_pb2.TensorInfo) -> meta_graph_pb2.TensorInfo:
+    copy = meta_graph_pb2.TensorInfo()
+    copy.CopyFrom(info)
+    return copy
+
+
+def _make(inputs: Mapping[str, meta_graph_pb2.TensorInfo],
+          outputs: Mapping[str, meta_graph_pb2.TensorInfo],
+          method_name: Optional[str]) -> meta_graph_pb2.SignatureDef:
+    sig = meta_graph_pb2.SignatureDef()
+    for key, info in inputs.items():
+        sig.inputs[key].CopyFrom(info)
+    for key, info in outputs.items():
+        sig.outputs[key].CopyFrom(info)
+    if method_name:
+        sig.method_name = method_name
+    return sig
+
+
+# --------------------------------------------------------------------------- public helpers
+
+def build_signature_def(inputs: Optional[Mapping[str, TensorRef]] = None,
+                        outputs: Optional[Mapping[str, TensorRef]] = None,
+                        method_name: Optional[str] = None) -> meta_graph_pb2.SignatureDef:
+    """A ``SignatureDef`` from ``{key: tensor}`` maps and an optional method name.
+
+    No serving rule is checked here beyond well-formed arguments; the builder
+    checks the rules of ``method_name`` when it resolves the signature.
+    """
+    if method_name is not None and not isinstance(method_name, str):
+        raise SignatureError(f"method_name must be a string, got {method_name!r}")
+    return _make(_tensor_map("inputs", inputs), _tensor_map("outputs", outputs), method_name)
+
+
+def predict_signature_def(inputs: Mapping[str, TensorRef],
+                          outputs: Mapping[str, TensorRef]) -> meta_graph_pb2.SignatureDef:
+    """A predict signature (``tensorflow/serving/predict``); both maps non-empty."""
+    sig = _make(_tensor_map("inputs", inputs, allow_empty=False),
+                _tensor_map("outputs", outputs, allow_empty=False), PREDICT_METHOD_NAME)
+    validate_serving_rules("<predict>", sig)
+    return sig
+
+
+def classification_signature_def(examples: TensorRef, classes: Optional[TensorRef],
+                                 scores: Optional[TensorRef]) -> meta_graph_pb2.SignatureDef:
+    """A classify signature: ``examples`` (serialized tf.Example strings) ->
+    ``classes`` (strings) and/or ``scores`` (float32); at least one of them."""
+    if examples is None:
+        raise SignatureError("classification signature: examples must be given")
+    if classes is None and scores is None:
+        raise SignatureError("classification signature: classes and scores cannot both be None")
+    outputs: Dict[str, TensorRef] = {}
+    if classes is not None:
+        outputs[CLASSIFY_OUTPUT_CLASSES] = classes
+    if scores is not None:
+        outputs[CLASSIFY_OUTPUT_SCORES] = scores
+    sig = _make(_tensor_map("inputs", {CLASSIFY_INPUTS: examples}),
+                _tensor_map("outputs", outputs), CLASSIFY_METHOD_NAME)
+    validate_serving_rules("<classify>", sig)
+    return sig
+
+
+def regression_signature_def(examples: TensorRef,
+                             predictions: TensorRef) -> meta_graph_pb2.SignatureDef:
+    """A regress signature: ``examples`` (strings) -> ``outputs`` (float32)."""
+    if examples is None:
+        raise SignatureError("regression signature: examples must be given")
+    if predictions is None:
+        raise SignatureError("regression signature: predictions must be given")
+    sig = _make(_tensor_map("inputs", {REGRESS_INPUTS: examples}),
+                _tensor_map("outputs", {REGRESS_OUTPUTS: predictions}), REGRESS_METHOD_NAME)
+    validate_serving_rules("<regress>", sig)
+    return sig
+
+
+def op_signature_def(op_name: str, key: str) -> meta_graph_pb2.SignatureDef:
+    """The signature TF uses to point at an op (init/train op): one output
+    ``key`` whose name is the op name (no ``:0``), dtype DT_INVALID, unknown rank."""
+    sig = meta_graph_pb2.SignatureDef()
+    info = sig.outputs[key]
+    info.name = op_name
+    info.tensor_shape.unknown_rank = True
+    return sig
+
+
+# --------------------------------------------------------------------------- validation
+
+def _dtype_name(enum: int) -> str:
+    row = dtypes.DTYPES.get(enum)
+    return row.proto_name if row is not None else f"DataType {enum}"
+
+
+def _require_dtype(key: str, side: str, name: str, info: meta_graph_pb2.TensorInfo,
+                   expected: int, method: str) -> None:
+    # An unfilled dtype (0) is checked later, once resolved against a graph.
+    if info.dtype and info.dtype != expected:
+        raise SignatureError(
+            f"signature {key!r} ({method}): {side} {name!r} (tensor {info.name!r}) must be "
+            f"{_dtype_name(expected)}, got {_dtype_name(info.dtype)}")
+
+
+def _require_keys(key: str, side: str, got: Iterable[str], allowed: Iterable[str],
+                  method: str, *, exact: bool) -> None:
+    got_set, allowed_set = set(got), set(allowed)
+    ok = got_set == allowed_set if exact else (got_set and got_set <= allowed_set)
+    if not ok:
+        names = [repr(k) for k in sorted(allowed_set)]
+        rule = f"exactly {' and '.join(names)}" if exact else " and/or ".join(names)
+        raise SignatureError(
+            f"signature {key!r} ({method}): {side} must be {rule}; got {sorted(got_set)}")
+
+
+def validate_serving_rules(key: str, sig: meta_graph_pb2.SignatureDef) -> None:
+    """Check TF Serving's rules for ``sig.method_name`` (other method names pass).
+
+    Dtype rules are only checked for TensorInfos whose dtype is set.
+    """
+    method = sig.method_name
+    if method == PREDICT_METHOD_NAME:
+        if not sig.inputs:
+            raise SignatureError(f"signature {key!r} (predict): inputs must not be empty")
+        if not sig.outputs:
+            raise SignatureError(f"signature {key!r} (predict): outputs must not be empty")
+    elif method == CLASSIFY_METHOD_NAME:
+        _require_keys(key, "inputs", sig.inputs, [CLASSIFY_INPUTS], "classify", exact=True)
+        _require_keys(key, "outputs", sig.outputs,
+                      [CLASSIFY_OUTPUT_CLASSES, CLASSIFY_OUTPUT_SCORES], "classify", exact=False)
+        _require_dtype(key, "input", CLASSIFY_INPUTS, sig.inputs[CLASSIFY_INPUTS],
+                       dtypes.DT_STRING, "classify")
+        if CLASSIFY_OUTPUT_CLASSES in sig.outputs:
+            _require_dtype(key, "output", CLASSIFY_OUTPUT_CLASSES,
+                           sig.outputs[CLASSIFY_OUTPUT_CLASSES], dtypes.DT_STRING, "classify")
+        if CLASSIFY_OUTPUT_SCORES in sig.outputs:
+            _require_dtype(key, "output", CLASSIFY_OUTPUT_SCORES,
+                           sig.outputs[CLASSIFY_OUTPUT_SCORES], dtypes.DT_FLOAT, "classify")
+    elif method == REGRESS_METHOD_NAME:
+        _require_keys(key, "inputs", sig.inputs, [REGRESS_INPUTS], "regress", exact=True)
+        _require_keys(key, "outputs", sig.outputs, [REGRESS_OUTPUTS], "regress", exact=True)
+        _require_dtype(key, "input", REGRESS_INPUTS, sig.inputs[REGRESS_INPUTS],
+                       dtypes.DT_STRING, "regress")
+        _require_dtype(key, "output", REGRESS_OUTPUTS, sig.outputs[REGRESS_OUTPUTS],
+                       dtypes.DT_FLOAT, "regress")
+
+
+# --------------------------------------------------------------------------- resolution
+
+def as_signature_def(key: str, value: SignatureLike) -> meta_graph_pb2.SignatureDef:
+    """Coerce a ``SignatureDef`` or a plain dict to a (copied) ``SignatureDef``.
+
+    A dict has keys ``inputs``, ``outputs`` (``{key: tensor}``) and optional
+    ``method_name`` (default ``tensorflow/serving/predict``; the short names
+    ``predict``/``classify``/``regress`` are accepted).
+    """
+    if isinstance(value, meta_graph_pb2.SignatureDef):
+        copy = meta_graph_pb2.SignatureDef()
+        copy.CopyFrom(value)
+        return copy
+    if isinstance(value, Mapping):
+        unknown = sorted(set(value) - _DICT_KEYS)
+        if unknown:
+            raise SignatureError(
+                f"signature {key!r}: unknown field(s) {unknown}; expected {sorted(_DICT_KEYS)}")
+        method = value.get("method_name", PREDICT_METHOD_NAME)
+        if not isinstance(method, str):
+            raise SignatureError(f"signature {key!r}: method_name must be a string, got {method!r}")
+        method = _METHOD_ALIASES.get(method, method)
+        try:
+            return _make(_tensor_map("inputs", value.get("inputs")),
+                         _tensor_map("outputs", value.get("outputs")), method)
+        except SignatureError as exc:
+            raise SignatureError(f"signature {key!r}: {exc}") from None
+    raise SignatureError(
+        f"signature {key!r}: expected a SignatureDef or a dict with inputs/outputs/method_name, "
+        f"got {type(value).__name__}")
+
+
+def _resolve_info(key: str, side: str, name: str, info: meta_graph_pb2.TensorInfo,
+                  graph: Graph) -> None:
+    if info.WhichOneof("encoding") != "name":
+        raise SignatureError(
+            f"signature {key!r}: {side} {name!r} must name a dense tensor "
+            f"(sparse/composite TensorInfo is not supported)")
+    try:
+        tensor = graph.get_tensor(_canonical_name(info.name))
+    except NotFoundError:
+        raise SignatureError(
+            f"signature {key!r}: {side} {name!r} refers to tensor {info.name!r}, "
+            f"which is not in the graph") from None
+    if tensor.dtype is None:
+        raise SignatureError(
+            f"signature {key!r}: {side} {name!r} refers to {info.name!r}, an op with no outputs")
+    if info.dtype and info.dtype != tensor.dtype.enum:
+        raise SignatureError(
+            f"signature {key!r}: {side} {name!r} (tensor {info.name!r}) says "
+            f"{_dtype_name(info.dtype)} but the graph has {tensor.dtype.proto_name}")
+    _fill_from_tensor(info, tensor)
+
+
+def resolve_signature_def(key: str, value: SignatureLike,
+                          graph: Graph) -> meta_graph_pb2.SignatureDef:
+    """A complete, validated copy of one user signature resolved against ``graph``."""
+    if not isinstance(key, str) or not key:
+        raise SignatureError(f"signature keys must be non-empty strings, got {key!r}")
+    if key in RESERVED_SIGNATURE_KEYS:
+        raise SignatureError(
+            f"signature key {key!r} is reserved (init/train op); choose another key")
+    sig = as_signature_def(key, value)
+    for side, infos in (("input", sig.inputs), ("output", sig.outputs)):
+        for name in sorted(infos):
+            _resolve_info(key, side, name, infos[name], graph)
+    validate_serving_rules(key, sig)
+    return sig
+
+
+def resolve_signature_def_map(signature_def_map: Optional[Mapping[str, SignatureLike]],
+                              graph: Graph) -> Dict[str, meta_graph_pb2.SignatureDef]:
+    """Resolve every user signature (see :func:`resolve_signature_def`)."""
+    if signature_def_map is None:
+        return {}
+    if not isinstance(signature_def_map, Mapping):
+        raise SignatureError(
+            f"signature_def_map must be a mapping {{key: signature}}, "
+            f"got {type(signature_def_map).__name__}")
+    return {key: resolve_signature_def(key, value, graph)
+            for key, value in signature_def_map.items()}

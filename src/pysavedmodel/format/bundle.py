@@ -1,0 +1,433 @@
+"""TensorBundle checkpoints: ``PREFIX.index`` + ``PREFIX.data-NNNNN-of-MMMMM``.
+
+Writing (:func:`write_checkpoint`, :class:`CheckpointWriter`) produces files
+byte-identical to TensorFlow's ``SaveV2`` for the same tensors in the same order;
+with several shards, byte-identical to ``SaveV2`` per shard followed by
+``MergeV2Checkpoints``.  Reading lives in :mod:`.bundle_reader` and is re-exported
+here (:func:`read_checkpoint`, :class:`CheckpointReader`).
+
+Layout facts (see FORMAT.md section 2):
+
+* data files: tensors appended in the order they were added, densely packed;
+* index: a table whose key ``""`` holds a ``BundleHeaderProto`` and every other key a
+  ``BundleEntryProto`` (dtype, shape, shard_id, offset, size, masked crc32c);
+* a partitioned tensor has a full-name entry (dtype, full shape, one TensorSliceProto
+  per slice; no data) and one data entry per slice under an OrderedCode key.
+
+Files appear atomically: everything is validated first, data files and the index are
+written under temporary names in the destination directory, then the data files are
+renamed into place and the index last.  On any failure the temporary files (and any
+data file already renamed) are removed, so no ``PREFIX.index`` appears.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import (
+    Any, BinaryIO, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Type, Union,
+)
+
+from pysavedmodel._proto import tensor_bundle_pb2, tensor_shape_pb2
+from pysavedmodel.dtypes import DTYPES, DType
+from pysavedmodel.errors import BuilderStateError, InvalidArgumentError, UnsupportedDTypeError
+
+from . import slices as slicing
+from .bundle_reader import CheckpointReader, data_filename, index_filename, read_checkpoint
+from .crc32c import crc32c, mask
+from .ordered_code import slice_key
+from .table import TableWriter
+from .tensor_data import PreparedTensor, iter_tensor_bytes, prepare_tensor
+
+__all__ = [
+    "write_checkpoint", "read_checkpoint", "CheckpointWriter", "CheckpointReader",
+    "data_filename", "index_filename",
+]
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+BUNDLE_VERSION = 1
+"""``VersionDef.producer`` TensorFlow writes into a bundle header (min_consumer 0)."""
+
+
+@dataclass
+class _DataItem:
+    """One run of bytes in a data file: a whole tensor or one slice of a partitioned one."""
+
+    key: bytes
+    owner: str
+    """The tensor name it belongs to (shard assignment works on names)."""
+    tensor: PreparedTensor
+
+
+@dataclass
+class _Partitioned:
+    """The full-name entry of a partitioned tensor."""
+
+    dtype: DType
+    full_shape: Tuple[int, ...]
+    extents: List[Tuple[slicing.Extent, ...]] = field(default_factory=list)
+    items: List[_DataItem] = field(default_factory=list)
+
+
+@dataclass
+class _Placed:
+    """Where an item's bytes went."""
+
+    shard: int
+    offset: int
+    size: int
+    crc: int
+
+
+def _check_name(name: Any) -> bytes:
+    if not isinstance(name, str):
+        raise InvalidArgumentError(f"tensor names must be str, got {type(name).__name__} {name!r}")
+    if name == "":
+        raise InvalidArgumentError("tensor name must not be empty (the empty key is the header)")
+    try:
+        return name.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidArgumentError(f"tensor name {name!r} is not valid UTF-8: {exc}") from None
+
+
+def _shape_proto(shape: Sequence[int]) -> tensor_shape_pb2.TensorShapeProto:
+    proto = tensor_shape_pb2.TensorShapeProto()
+    for dim in shape:
+        proto.dim.add().size = int(dim)
+    return proto
+
+
+def _header(num_shards: int) -> bytes:
+    header = tensor_bundle_pb2.BundleHeaderProto(num_shards=num_shards)
+    header.endianness = tensor_bundle_pb2.BundleHeaderProto.LITTLE
+    header.version.producer = BUNDLE_VERSION
+    return header.SerializeToString(deterministic=True)
+
+
+def balance_shards(sizes: Sequence[int], num_shards: int) -> List[int]:
+    """Greedy byte balancing; returns the shard of each input, deterministically.
+
+    Largest first, each to the least-loaded shard; ties go to the shard holding fewer
+    items, then to the lowest index, so with at least ``num_shards`` inputs no shard
+    stays empty (zero-byte tensors included).
+    """
+    loads = [0] * num_shards
+    counts = [0] * num_shards
+    shard_of = [0] * len(sizes)
+    for i in sorted(range(len(sizes)), key=lambda i: (-sizes[i], i)):
+        target = min(range(num_shards), key=lambda s: (loads[s], counts[s], s))
+        shard_of[i] = target
+        loads[target] += sizes[i]
+        counts[target] += 1
+    return shard_of
+
+
+class CheckpointWriter:
+    """Collects tensors and slices, then writes one checkpoint on :meth:`finish`.
+
+    Nothing touches the disk before :meth:`finish`; values are kept by reference (not
+    copied), so do not modify them in between.  As a context manager it finishes on a
+    clean exit and discards everything if the block raises.
+
+    ``num_shards`` > 1 spreads the tensors over that many data files balanced by bytes;
+    ``shards`` (a list of name lists, one per shard) fixes the assignment instead.
+    Each shard must receive at least one tensor.
+    """
+
+    def __init__(self, prefix: PathLike, *, num_shards: Optional[int] = None,
+                 shards: Optional[Sequence[Sequence[str]]] = None) -> None:
+        self._prefix = os.fspath(prefix)
+        if not isinstance(self._prefix, str) or self._prefix == "":
+            raise InvalidArgumentError(
+                f"checkpoint prefix must be a non-empty path, got {prefix!r}")
+        if shards is not None and (isinstance(shards, (str, bytes)) or any(
+                isinstance(names, (str, bytes)) for names in shards)):
+            raise InvalidArgumentError(
+                f"shards must be a list of name lists (one per shard), got {shards!r}")
+        self._shards = None if shards is None else [list(names) for names in shards]
+        if num_shards is None:
+            num_shards = len(self._shards) if self._shards is not None else 1
+        if isinstance(num_shards, bool) or not isinstance(num_shards, int) or num_shards < 1:
+            raise InvalidArgumentError(f"num_shards must be an int >= 1, got {num_shards!r}")
+        if self._shards is not None and len(self._shards) != num_shards:
+            raise InvalidArgumentError(
+                f"shards lists {len(self._shards)} shards but num_shards is {num_shards}")
+        self._num_shards = num_shards
+        self._items: List[_DataItem] = []
+        self._keys: Dict[bytes, str] = {}
+        self._plain: Dict[str, _DataItem] = {}
+        self._partitioned: Dict[str, _Partitioned] = {}
+        self._finished = False
+
+    # -- collecting
+
+    def _check_open(self) -> None:
+        if self._finished:
+            raise BuilderStateError(f"checkpoint {self._prefix!r} was already finished")
+
+    def _claim_key(self, key: bytes, name: str) -> None:
+        if key in self._keys:
+            raise InvalidArgumentError(
+                f"tensor {name!r}: duplicate key {key!r} (already used by {self._keys[key]!r})")
+        self._keys[key] = name
+
+    def add(self, name: str, value: Any) -> None:
+        """Add a whole tensor (numpy array or anything ``numpy.asarray`` accepts)."""
+        self._check_open()
+        key = _check_name(name)
+        if name in self._plain or name in self._partitioned:
+            raise InvalidArgumentError(f"tensor {name!r} was already added")
+        tensor = prepare_tensor(name, value)
+        self._claim_key(key, name)
+        item = _DataItem(key, name, tensor)
+        self._plain[name] = item
+        self._items.append(item)
+
+    def add_slice(self, name: str, full_shape: Sequence[int], slice_spec: slicing.SliceSpec,
+                  value: Any) -> None:
+        """Add one slice of the partitioned tensor ``name`` whose full shape is ``full_shape``.
+
+        ``slice_spec``: TF's ``"0,4:-"`` (or ``"6 4 0,4:-"``, checked against ``full_shape``)
+        or a sequence of ``(start, length)`` with ``length == -1`` for a whole dimension.
+        The value's shape must equal the slice's extent; slices of one name must share
+        the dtype and full shape and must not overlap.  A slice covering the whole tensor
+        is stored as a plain tensor, as TensorFlow does.
+        """
+        self._check_open()
+        key = _check_name(name)
+        try:
+            shape = tuple(int(d) for d in full_shape)
+        except (TypeError, ValueError):
+            raise InvalidArgumentError(
+                f"tensor {name!r}: full_shape {full_shape!r} is not a sequence of ints") from None
+        extents = slicing.normalize_slice(shape, slice_spec)
+        tensor = prepare_tensor(name, value)
+        expected = slicing.slice_shape(shape, extents)
+        if tensor.shape != expected:
+            raise InvalidArgumentError(
+                f"tensor {name!r}: slice {slice_spec!r} of shape {list(shape)} holds shape "
+                f"{list(expected)}, but the value has shape {list(tensor.shape)}")
+        if name in self._plain:
+            raise InvalidArgumentError(f"tensor {name!r} was already added as a whole tensor")
+        if slicing.is_full_slice(shape, extents):
+            if name in self._partitioned:
+                raise InvalidArgumentError(
+                    f"tensor {name!r}: slice {slice_spec!r} covers the whole tensor, which "
+                    f"overlaps the slices already added")
+            self.add(name, tensor.array)
+            return
+        if tensor.dtype.enum not in slicing.ASSEMBLABLE_DTYPES:
+            raise UnsupportedDTypeError(
+                f"tensor {name!r}: TensorFlow cannot restore partitioned {tensor.dtype.name} "
+                f"tensors; save it whole (supported for slices: "
+                f"{', '.join(sorted(DTYPES[e].name for e in slicing.ASSEMBLABLE_DTYPES))})")
+        record = self._partitioned.get(name)
+        if record is None:
+            record = _Partitioned(tensor.dtype, shape)
+        else:
+            if record.dtype != tensor.dtype:
+                raise InvalidArgumentError(
+                    f"tensor {name!r}: slice dtype {tensor.dtype.name} differs from the "
+                    f"{record.dtype.name} of its earlier slices")
+            if record.full_shape != shape:
+                raise InvalidArgumentError(
+                    f"tensor {name!r}: full_shape {list(shape)} differs from the "
+                    f"{list(record.full_shape)} given with its earlier slices")
+            for other in record.extents:
+                if slicing.slices_overlap(shape, extents, other):
+                    raise InvalidArgumentError(
+                        f"tensor {name!r}: slice {slice_spec!r} overlaps the earlier slice "
+                        f"{list(other)}")
+        item = _DataItem(slice_key(name, extents), name, tensor)
+        if name not in self._partitioned:
+            self._claim_key(key, name)
+            self._partitioned[name] = record
+        self._claim_key(item.key, name)
+        record.extents.append(extents)
+        record.items.append(item)
+        self._items.append(item)
+
+    # -- writing
+
+    def _assignment(self) -> List[int]:
+        """The shard of every item in ``self._items``."""
+        names = {item.owner for item in self._items}
+        if self._shards is not None:
+            shard_of_name: Dict[str, int] = {}
+            for shard, shard_names in enumerate(self._shards):
+                for name in shard_names:
+                    if name in shard_of_name:
+                        raise InvalidArgumentError(
+                            f"shards: tensor {name!r} is listed in shard {shard_of_name[name]} "
+                            f"and shard {shard}")
+                    if name not in names:
+                        raise InvalidArgumentError(
+                            f"shards: shard {shard} lists {name!r}, which was not added")
+                    shard_of_name[name] = shard
+            missing = [n for n in names if n not in shard_of_name]
+            if missing:
+                raise InvalidArgumentError(f"shards: tensors not assigned to any shard: "
+                                           f"{sorted(missing)!r}")
+            assignment = [shard_of_name[item.owner] for item in self._items]
+        elif self._num_shards == 1:
+            assignment = [0] * len(self._items)
+        else:
+            assignment = balance_shards([item.tensor.nbytes for item in self._items],
+                                        self._num_shards)
+        if self._num_shards > 1:
+            empty = sorted(set(range(self._num_shards)) - set(assignment))
+            if empty:
+                raise InvalidArgumentError(
+                    f"checkpoint {self._prefix!r}: shard(s) {empty} of {self._num_shards} would "
+                    f"hold no tensor ({len(self._items)} data entries); use fewer shards")
+        return assignment
+
+    def _index_entries(self, placed: Dict[int, _Placed]) -> List[Tuple[bytes, bytes]]:
+        """(key, serialized entry) sorted by key, as BundleWriter/MergeV2Checkpoints do."""
+        entries: Dict[bytes, tensor_bundle_pb2.BundleEntryProto] = {}
+        position = {id(item): i for i, item in enumerate(self._items)}
+        for i, item in enumerate(self._items):
+            where = placed[i]
+            entry = tensor_bundle_pb2.BundleEntryProto(
+                dtype=item.tensor.dtype.enum, shard_id=where.shard, offset=where.offset,
+                size=where.size, crc32c=where.crc)
+            entry.shape.CopyFrom(_shape_proto(item.tensor.shape))
+            entries[item.key] = entry
+        for name, record in self._partitioned.items():
+            # A sharded save keeps one full-name entry per shard; merging keeps the first
+            # shard's entry (its shard_id renumbered) and appends the later shards' slices.
+            shards = [placed[position[id(item)]].shard for item in record.items]
+            order = sorted(range(len(record.items)), key=lambda j: shards[j])
+            entry = tensor_bundle_pb2.BundleEntryProto(dtype=record.dtype.enum)
+            entry.shape.CopyFrom(_shape_proto(record.full_shape))
+            entry.shard_id = shards[order[0]]
+            for j in order:
+                entry.slices.add().CopyFrom(slicing.to_proto(record.extents[j]))
+            entries[name.encode("utf-8")] = entry
+        return [(key, entries[key].SerializeToString(deterministic=True))
+                for key in sorted(entries)]
+
+    def finish(self) -> List[Path]:
+        """Write the data files and the index; return their paths (data files, then index)."""
+        self._check_open()
+        assignment = self._assignment()
+        self._finished = True
+        return _write_files(self._prefix, self._num_shards, self._items, assignment,
+                            self._index_entries)
+
+    def __enter__(self) -> "CheckpointWriter":
+        return self
+
+    def __exit__(self, exc_type: Optional[Type[BaseException]], exc: Optional[BaseException],
+                 tb: Optional[TracebackType]) -> None:
+        if exc_type is None:
+            if not self._finished:
+                self.finish()
+        else:
+            self._finished = True
+
+
+def _write_data(fileobj: BinaryIO, tensor: PreparedTensor) -> Tuple[int, int]:
+    """Append a tensor's bytes; return (size, unmasked crc32c)."""
+    crc = 0
+    size = 0
+    for chunk, covered in iter_tensor_bytes(tensor):
+        fileobj.write(chunk)
+        crc = crc32c(covered, crc)
+        size += len(chunk)
+    if size != tensor.nbytes:  # guards against the array changing after it was added
+        raise InvalidArgumentError(
+            f"tensor {tensor.name!r}: wrote {size} bytes, expected {tensor.nbytes}")
+    return size, crc
+
+
+def _make_parent(path: Path) -> List[Path]:
+    """Create missing parent directories; return the ones created (deepest last)."""
+    created: List[Path] = []
+    missing = []
+    parent = path.parent
+    while not parent.exists():
+        missing.append(parent)
+        parent = parent.parent
+    for directory in reversed(missing):
+        directory.mkdir(exist_ok=True)
+        created.append(directory)
+    return created
+
+
+def _remove_quietly(path: Path) -> None:
+    try:
+        path.unlink()
+    except OSError:
+        pass
+
+
+def _write_files(prefix: str, num_shards: int, items: List[_DataItem], assignment: List[int],
+                 index_entries: Callable[[Dict[int, _Placed]], List[Tuple[bytes, bytes]]]
+                 ) -> List[Path]:
+    index_path = index_filename(prefix)
+    created_dirs = _make_parent(index_path)
+    token = uuid.uuid4().hex[:12]
+    shard_paths = [data_filename(prefix, s, num_shards) for s in range(num_shards)]
+    temp_paths = [Path(f"{p}.tempstate{token}") for p in shard_paths]
+    temp_index = Path(f"{index_path}.tempstate{token}")
+    renamed: List[Path] = []
+    try:
+        placed: Dict[int, _Placed] = {}
+        for shard in range(num_shards):
+            with open(temp_paths[shard], "wb") as out:
+                offset = 0
+                for i, item in enumerate(items):
+                    if assignment[i] != shard:
+                        continue
+                    size, crc = _write_data(out, item.tensor)
+                    placed[i] = _Placed(shard, offset, size, mask(crc))
+                    offset += size
+        with open(temp_index, "wb") as out:
+            table = TableWriter(out)
+            table.add(b"", _header(num_shards))
+            for key, value in index_entries(placed):
+                table.add(key, value)
+            table.finish()
+        for temp, final in zip(temp_paths, shard_paths):
+            os.replace(temp, final)
+            renamed.append(final)
+        os.replace(temp_index, index_path)
+    except BaseException:
+        for path in [*temp_paths, temp_index, *renamed]:
+            _remove_quietly(path)
+        for directory in reversed(created_dirs):
+            try:
+                directory.rmdir()
+            except OSError:
+                pass
+        raise
+    return [*shard_paths, index_path]
+
+
+def write_checkpoint(prefix: PathLike, tensors: Mapping[str, Any], *,
+                     num_shards: Optional[int] = None,
+                     shards: Optional[Sequence[Sequence[str]]] = None) -> List[Path]:
+    """Write ``tensors`` ({name: array-like}) as a TensorBundle checkpoint at ``prefix``.
+
+    Creates ``PREFIX.index`` and ``PREFIX.data-NNNNN-of-MMMMM`` (missing parent
+    directories too), byte-identical to TensorFlow's SaveV2 (+ MergeV2Checkpoints for
+    several shards) for the same mapping order.  ``num_shards`` (default 1, or
+    ``len(shards)``) > 1 balances tensors over that many data files by bytes; ``shards``
+    gives an explicit assignment (every name exactly once).  Returns the written paths.
+
+    Raises UnsupportedDTypeError / InvalidArgumentError for bad input, before writing
+    anything; on any failure no file is left behind.
+    """
+    if not isinstance(tensors, Mapping):
+        raise InvalidArgumentError(
+            f"tensors must be a mapping of name -> array, got {type(tensors).__name__}")
+    writer = CheckpointWriter(prefix, num_shards=num_shards, shards=shards)
+    for name, value in tensors.items():
+        writer.add(name, value)
+    return writer.finish()
+

@@ -1,0 +1,343 @@
+"""Reading TensorBundle checkpoints, verifying what TensorFlow's BundleReader verifies.
+
+Checks: the table's magic and block crcs (:mod:`.table`), the header (num_shards,
+LITTLE endianness, a version this reader can consume), every entry's shape, its
+size (fixed-size dtypes: ``num_elements * itemsize``), that its bytes lie inside
+its data file, and its crc32c (strings: the length checksum too).
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Dict, List, Optional, Tuple, Type, Union
+
+import numpy as np
+
+from pysavedmodel._proto import tensor_bundle_pb2
+from pysavedmodel.dtypes import DTYPES, DType
+from pysavedmodel.errors import (
+    ChecksumError,
+    CorruptCheckpointError,
+    InvalidArgumentError,
+    NotFoundError,
+    UnsupportedDTypeError,
+)
+
+from . import slices as slicing
+from .crc32c import crc32c, unmask
+from .ordered_code import slice_key
+from .table import TableReader
+from .tensor_data import decode_string_tensor
+
+__all__ = ["CheckpointReader", "read_checkpoint", "data_filename", "index_filename",
+           "READER_VERSION", "MIN_PRODUCER"]
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+READER_VERSION = 1
+"""The bundle format version this reader consumes (TF's kTensorBundleVersion)."""
+MIN_PRODUCER = 0
+"""Oldest producer version it reads (TF's kTensorBundleMinProducer)."""
+
+
+def data_filename(prefix: PathLike, shard: int, num_shards: int) -> Path:
+    """``PREFIX.data-%05d-of-%05d``."""
+    return Path(f"{os.fspath(prefix)}.data-{shard:05d}-of-{num_shards:05d}")
+
+
+def index_filename(prefix: PathLike) -> Path:
+    """``PREFIX.index``."""
+    return Path(f"{os.fspath(prefix)}.index")
+
+
+def _check_header(header: tensor_bundle_pb2.BundleHeaderProto, path: Path) -> None:
+    if header.num_shards < 1:
+        raise CorruptCheckpointError(
+            f"{path}: header has num_shards {header.num_shards}, expected >= 1")
+    if header.endianness != tensor_bundle_pb2.BundleHeaderProto.LITTLE:
+        raise CorruptCheckpointError(
+            f"{path}: header says the data is big-endian; only little-endian bundles are supported")
+    version = header.version
+    if version.producer < MIN_PRODUCER:
+        raise CorruptCheckpointError(
+            f"{path}: checkpoint producer version {version.producer} is older than the minimum "
+            f"{MIN_PRODUCER} this reader supports")
+    if version.min_consumer > READER_VERSION:
+        raise CorruptCheckpointError(
+            f"{path}: checkpoint requires reader version >= {version.min_consumer}; this reader "
+            f"is version {READER_VERSION}")
+    if READER_VERSION in version.bad_consumers:
+        raise CorruptCheckpointError(
+            f"{path}: checkpoint disallows reader version {READER_VERSION} (bad_consumers "
+            f"{list(version.bad_consumers)})")
+
+
+class _DataFile:
+    """One memory-mapped data file (empty files have no mapping)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        with open(path, "rb") as f:
+            self.size = os.fstat(f.fileno()).st_size
+            self.map: Optional[mmap.mmap] = (
+                mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if self.size else None)
+
+    def view(self, offset: int, size: int) -> memoryview:
+        if self.map is None:
+            return memoryview(b"")[0:0]
+        return memoryview(self.map)[offset:offset + size]
+
+    def close(self) -> None:
+        if self.map is not None:
+            try:
+                self.map.close()
+            except BufferError:
+                pass  # arrays returned by get_tensor still use it; freed with them
+            self.map = None
+
+
+class CheckpointReader:
+    """Lazy reader of a TensorBundle checkpoint at ``prefix``.
+
+    The index is read on construction; data files are memory-mapped when a tensor is
+    first requested.  ``get_tensor`` returns read-only arrays backed by the mapping for
+    fixed-size dtypes (valid after :meth:`close`), object arrays of bytes for strings
+    and assembled copies for partitioned tensors.  Slice keys are not listed.
+
+    Raises NotFoundError for a missing index, data file or unknown name,
+    CorruptCheckpointError / ChecksumError for bytes that do not verify.
+    """
+
+    def __init__(self, prefix: PathLike) -> None:
+        self._prefix = os.fspath(prefix)
+        self._index_path = index_filename(self._prefix)
+        try:
+            with open(self._index_path, "rb") as f:
+                data = f.read()
+        except FileNotFoundError:
+            raise NotFoundError(f"checkpoint index {self._index_path} does not exist") from None
+        table = TableReader(data, path=str(self._index_path))
+        raw_header = table.get(b"")
+        if raw_header is None:
+            raise CorruptCheckpointError(f"{self._index_path}: no header entry (key '')")
+        header = tensor_bundle_pb2.BundleHeaderProto()
+        try:
+            header.ParseFromString(raw_header)
+        except Exception as exc:
+            raise CorruptCheckpointError(f"{self._index_path}: unparsable header: {exc}") from None
+        _check_header(header, self._index_path)
+        self._num_shards = header.num_shards
+        self._entries: Dict[bytes, tensor_bundle_pb2.BundleEntryProto] = {}
+        for key, value in table.items():
+            if key == b"":
+                continue
+            entry = tensor_bundle_pb2.BundleEntryProto()
+            try:
+                entry.ParseFromString(value)
+            except Exception as exc:
+                raise CorruptCheckpointError(
+                    f"{self._index_path}: entry for key {key!r} is not parseable: {exc}") from None
+            self._entries[key] = entry
+        hidden = set()
+        for key, entry in self._entries.items():
+            if entry.slices:
+                name = self._decode(key)
+                shape = self._shape_of(name, entry)
+                for proto in entry.slices:
+                    extents = slicing.from_proto(proto, shape, where=self._where(name))
+                    hidden.add(slice_key(name, extents))
+        self._names: Dict[str, bytes] = {
+            self._decode(key): key for key in self._entries if key not in hidden}
+        self._files: Dict[int, _DataFile] = {}
+        self._closed = False
+
+    # -- metadata
+
+    @staticmethod
+    def _decode(key: bytes) -> str:
+        return key.decode("utf-8", "surrogateescape")
+
+    def _where(self, name: str, shard: Optional[int] = None, offset: Optional[int] = None) -> str:
+        if shard is None:
+            return f"tensor {name!r} in {self._index_path}"
+        path = data_filename(self._prefix, shard, self._num_shards)
+        return f"tensor {name!r} in {path} at offset {offset}"
+
+    def _entry(self, name: str) -> tensor_bundle_pb2.BundleEntryProto:
+        if self._closed:
+            raise InvalidArgumentError(f"checkpoint reader for {self._prefix!r} is closed")
+        key = self._names.get(name) if isinstance(name, str) else None
+        if key is None:
+            raise NotFoundError(f"tensor {name!r} not found in checkpoint {self._prefix}")
+        return self._entries[key]
+
+    def _dtype_of(self, name: str, entry: tensor_bundle_pb2.BundleEntryProto) -> DType:
+        row = DTYPES.get(entry.dtype)
+        if row is None or not row.checkpointable or row.numpy is None:
+            shown = row.name if row is not None else f"DataType {entry.dtype}"
+            raise UnsupportedDTypeError(f"{self._where(name)}: dtype {shown} cannot be read")
+        return row
+
+    def _shape_of(self, name: str, entry: tensor_bundle_pb2.BundleEntryProto) -> Tuple[int, ...]:
+        shape = entry.shape
+        dims = tuple(d.size for d in shape.dim)
+        if shape.unknown_rank or any(d < 0 for d in dims):
+            raise CorruptCheckpointError(f"{self._where(name)}: invalid tensor shape {list(dims)}")
+        return dims
+
+    def keys(self) -> List[str]:
+        """Tensor names (partitioned tensors by their full name), in index order."""
+        return list(self._names)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name in self._names
+
+    def __iter__(self) -> Any:
+        return iter(self.keys())
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def dtype(self, name: str) -> np.dtype:
+        """numpy dtype of a tensor (``object`` for strings, ml_dtypes.bfloat16 for bfloat16)."""
+        entry = self._entry(name)
+        row = self._dtype_of(name, entry)
+        assert row.numpy is not None
+        return row.numpy
+
+    def shape(self, name: str) -> Tuple[int, ...]:
+        """Shape of a tensor (the full shape for a partitioned one)."""
+        return self._shape_of(name, self._entry(name))
+
+    # -- data
+
+    def _file(self, name: str, shard: int) -> _DataFile:
+        if not 0 <= shard < self._num_shards:
+            raise CorruptCheckpointError(
+                f"{self._where(name)}: shard_id {shard} is outside [0, {self._num_shards})")
+        data = self._files.get(shard)
+        if data is None:
+            path = data_filename(self._prefix, shard, self._num_shards)
+            try:
+                data = _DataFile(path)
+            except FileNotFoundError:
+                raise NotFoundError(
+                    f"tensor {name!r}: data file {path} does not exist") from None
+            self._files[shard] = data
+        return data
+
+    def _read_stored(self, name: str, entry: tensor_bundle_pb2.BundleEntryProto, *,
+                     copy: bool) -> np.ndarray:
+        """The value of a non-partitioned entry (or one stored slice)."""
+        row = self._dtype_of(name, entry)
+        shape = self._shape_of(name, entry)
+        count = int(np.prod(shape, dtype=np.int64)) if shape else 1
+        where = self._where(name, entry.shard_id, entry.offset)
+        if not row.is_string and entry.size != count * row.itemsize:
+            raise CorruptCheckpointError(
+                f"{where}: invalid size in bundle entry: stored size {entry.size}, expected "
+                f"{count * row.itemsize} ({count} x {row.itemsize}-byte {row.name})")
+        if row.is_string and entry.size < count:
+            raise CorruptCheckpointError(
+                f"{where}: invalid size in bundle entry: stored size {entry.size}, expected at "
+                f"least {count}")
+        data = self._file(name, entry.shard_id)
+        if entry.offset < 0 or entry.offset + entry.size > data.size:
+            raise CorruptCheckpointError(
+                f"{where}: the entry needs bytes [{entry.offset}, {entry.offset + entry.size}) but "
+                f"{data.path} holds {data.size} bytes (truncated?)")
+        view = data.view(entry.offset, entry.size)
+        if row.is_string:
+            elements = decode_string_tensor(view, count, entry.crc32c, where=where)
+            out = np.empty(count, dtype=object)
+            out[:] = elements
+            return out.reshape(shape)
+        actual = crc32c(view)
+        if actual != unmask(entry.crc32c):
+            raise ChecksumError(
+                f"{where}: checksum does not match: stored {unmask(entry.crc32c):08x}, computed "
+                f"{actual:08x} over {entry.size} bytes")
+        assert row.numpy is not None
+        if count == 0:
+            return np.zeros(shape, dtype=row.numpy)
+        array = np.frombuffer(view, dtype=row.numpy, count=count).reshape(shape)
+        return array.copy() if copy else array
+
+    def _assemble(self, name: str, entry: tensor_bundle_pb2.BundleEntryProto) -> np.ndarray:
+        row = self._dtype_of(name, entry)
+        shape = self._shape_of(name, entry)
+        assert row.numpy is not None
+        if row.is_string:
+            full = np.full(shape, b"", dtype=object)
+        else:
+            full = np.empty(shape, dtype=row.numpy)
+        covered = np.zeros(shape, dtype=bool)
+        for proto in entry.slices:
+            extents = slicing.from_proto(proto, shape, where=self._where(name))
+            key = slice_key(name, extents)
+            stored = self._entries.get(key)
+            if stored is None:
+                raise CorruptCheckpointError(
+                    f"{self._where(name)}: slice {list(extents)} has no entry (key {key!r})")
+            if stored.dtype != entry.dtype:
+                raise CorruptCheckpointError(
+                    f"{self._where(name)}: slice {list(extents)} has dtype {stored.dtype}, the "
+                    f"tensor {entry.dtype}")
+            expected = slicing.slice_shape(shape, extents)
+            if self._shape_of(name, stored) != expected:
+                raise CorruptCheckpointError(
+                    f"{self._where(name)}: slice {list(extents)} is stored with shape "
+                    f"{list(self._shape_of(name, stored))}, expected {list(expected)}")
+            index = slicing.index_of(shape, extents)
+            full[index] = self._read_stored(name, stored, copy=False)
+            covered[index] = True
+        if not covered.all():
+            raise CorruptCheckpointError(
+                f"{self._where(name)}: its stored slices do not cover the full shape {list(shape)}")
+        return full
+
+    def get_tensor(self, name: str) -> np.ndarray:
+        """The value of ``name``; fixed-size dtypes are read-only views of the mapped file."""
+        entry = self._entry(name)
+        if entry.slices:
+            return self._assemble(name, entry)
+        return self._read_stored(name, entry, copy=False)
+
+    def read(self, name: str) -> np.ndarray:
+        """Like :meth:`get_tensor` but always an independent, writable array."""
+        entry = self._entry(name)
+        if entry.slices:
+            return self._assemble(name, entry)
+        return self._read_stored(name, entry, copy=True)
+
+    # -- lifetime
+
+    def close(self) -> None:
+        """Release the data files (arrays already returned stay valid)."""
+        for data in self._files.values():
+            data.close()
+        self._files.clear()
+        self._closed = True
+
+    def __enter__(self) -> "CheckpointReader":
+        return self
+
+    def __exit__(self, exc_type: Optional[Type[BaseException]], exc: Optional[BaseException],
+                 tb: Optional[TracebackType]) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"CheckpointReader({self._prefix!r}, {len(self._names)} tensors)"
+
+
+def read_checkpoint(prefix: PathLike) -> Dict[str, np.ndarray]:
+    """Every tensor of the checkpoint at ``prefix`` as independent numpy arrays.
+
+    Strings are object arrays of bytes, bfloat16 is ``ml_dtypes.bfloat16``, partitioned
+    tensors are assembled into their full value (their slice keys are not returned).
+    """
+    with CheckpointReader(prefix) as reader:
+        return {name: reader.read(name) for name in reader.keys()}

@@ -1,0 +1,519 @@
+"""LevelDB-style immutable sorted tables: the format of a TensorBundle ``.index`` file.
+
+File layout (all integers little-endian)::
+
+    data block 0 | trailer        a data block holds sorted key/value entries
+    ...
+    data block n | trailer
+    metaindex block | trailer     always the empty block here
+    index block | trailer         separator key -> BlockHandle of each data block
+    footer (48 bytes)
+
+Block contents::
+
+    entry*                        varint32 shared | varint32 non_shared | varint32 value_len
+                                  | key[shared:] (non_shared bytes) | value (value_len bytes)
+    restart offset*               "<I" each: offsets of entries stored with shared == 0
+    restart count                 "<I"
+
+Trailer (5 bytes, ``_TRAILER``, "<BI"): compression type (0 = none, 1 = snappy),
+then ``mask(crc32c(block contents + type byte))``.
+
+BlockHandle: varint64 offset | varint64 size (size excludes the trailer).
+
+Footer (48 bytes): metaindex handle | index handle | zero padding to 40 bytes |
+magic 0xdb4775248b80fb57 as ``"<II"`` (low 32-bit word first).
+"""
+
+from __future__ import annotations
+
+import mmap
+import struct
+from bisect import bisect_left
+from typing import BinaryIO, Dict, Iterator, List, Optional, Tuple, Union
+
+from pysavedmodel.errors import ChecksumError, CorruptCheckpointError, InvalidArgumentError
+from pysavedmodel.format.crc32c import crc32c, mask, unmask
+from pysavedmodel.format.varint import decode_varint32, decode_varint64, encode_varint64
+
+__all__ = [
+    "TableWriter",
+    "TableReader",
+    "BLOCK_SIZE",
+    "DATA_RESTART_INTERVAL",
+    "INDEX_RESTART_INTERVAL",
+    "TABLE_MAGIC",
+]
+
+BLOCK_SIZE = 262144
+DATA_RESTART_INTERVAL = 16
+INDEX_RESTART_INTERVAL = 1
+TABLE_MAGIC = 0xDB4775248B80FB57
+
+_NO_COMPRESSION = 0
+_SNAPPY_COMPRESSION = 1
+_U32 = struct.Struct("<I")
+_TRAILER = struct.Struct("<BI")  # compression type byte, masked crc32c
+_TRAILER_SIZE = _TRAILER.size  # 5
+_MAGIC_WORDS = struct.Struct("<II")  # magic low word, high word
+_FOOTER_SIZE = 48
+_HANDLES_SIZE = 40  # two BlockHandles of at most 2 * 10 bytes each, zero padded
+# An entry larger than this many block sizes starts a block of its own.
+_OVERLY_LARGE_BLOCK_RATIO = 2
+
+Buffer = Union[bytes, bytearray, memoryview]
+BlockHandle = Tuple[int, int]  # (offset, size)
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def _common_prefix_length(a: bytes, b: bytes) -> int:
+    n = min(len(a), len(b))
+    if a[:n] == b[:n]:
+        return n
+    i = 0
+    while a[i] == b[i]:
+        i += 1
+    return i
+
+
+def _shortest_separator(last: bytes, following: bytes) -> bytes:
+    """A short key ``k`` with ``last <= k < following`` (TF's rule; keeps ``last`` when unsure)."""
+    i = _common_prefix_length(last, following)
+    if i >= min(len(last), len(following)):
+        return last  # one is a prefix of the other
+    byte = last[i]
+    if byte < 0xFF and byte + 1 < following[i]:
+        return last[:i] + bytes((byte + 1,))
+    return last
+
+
+def _short_successor(key: bytes) -> bytes:
+    """A short key ``>= key``: the first byte that is not 0xff incremented, the rest dropped."""
+    for i, byte in enumerate(key):
+        if byte != 0xFF:
+            return key[:i] + bytes((byte + 1,))
+    return key
+
+
+def _encode_handle(handle: BlockHandle) -> bytes:
+    return encode_varint64(handle[0]) + encode_varint64(handle[1])
+
+
+class _BlockBuilder:
+    """Accumulates prefix-compressed entries of one block."""
+
+    def __init__(self, restart_interval: int) -> None:
+        self._restart_interval = restart_interval
+        self._chunks: List[bytes] = []
+        self._size = 0
+        self._restarts = [0]
+        self._since_restart = 0
+        self._last_key = b""
+
+    @property
+    def empty(self) -> bool:
+        return self._size == 0
+
+    def size_estimate(self) -> int:
+        """Size of the finished block if it were finished now."""
+        return self._size + 4 * len(self._restarts) + 4
+
+    def add(self, key: bytes, value: bytes) -> None:
+        if self._since_restart < self._restart_interval:
+            shared = _common_prefix_length(self._last_key, key)
+        else:
+            self._restarts.append(self._size)
+            self._since_restart = 0
+            shared = 0
+        header = _encode_entry_header(shared, len(key) - shared, len(value))
+        suffix = key[shared:]
+        self._chunks += (header, suffix, value)
+        self._size += len(header) + len(suffix) + len(value)
+        self._last_key = key
+        self._since_restart += 1
+
+    def finish(self) -> bytes:
+        restarts = struct.pack(f"<{len(self._restarts)}I", *self._restarts)
+        return b"".join(self._chunks) + restarts + _U32.pack(len(self._restarts))
+
+
+def _encode_entry_header(shared: int, non_shared: int, value_len: int) -> bytes:
+    if shared < 0x80 and non_shared < 0x80 and value_len < 0x80:
+        return bytes((shared, non_shared, value_len))
+    for n in (shared, non_shared, value_len):
+        if n >= 1 << 32:
+            raise InvalidArgumentError(f"table key or value of {n} bytes exceeds the 4 GiB limit")
+    out = bytearray()
+    for n in (shared, non_shared, value_len):
+        while n >= 0x80:
+            out.append((n & 0x7F) | 0x80)
+            n >>= 7
+        out.append(n)
+    return bytes(out)
+
+
+class TableWriter:
+    """Writes a table to a binary file object, byte-identical to TensorFlow's TableBuilder.
+
+    Keys must be added in strictly increasing bytewise order. Nothing is written
+    past the data blocks until :meth:`finish`, which returns the total bytes written.
+    The file object is not closed.
+    """
+
+    def __init__(
+        self,
+        fileobj: BinaryIO,
+        *,
+        block_size: int = BLOCK_SIZE,
+        restart_interval: int = DATA_RESTART_INTERVAL,
+    ) -> None:
+        if block_size <= 0 or restart_interval <= 0:
+            raise InvalidArgumentError(
+                f"block_size ({block_size}) and restart_interval ({restart_interval}) must be positive"
+            )
+        self._file = fileobj
+        self._block_size = block_size
+        self._restart_interval = restart_interval
+        self._data_block = _BlockBuilder(restart_interval)
+        self._index_block = _BlockBuilder(INDEX_RESTART_INTERVAL)
+        self._offset = 0
+        self._last_key = b""
+        self._num_entries = 0
+        self._pending_handle: Optional[BlockHandle] = None
+        self._finished = False
+
+    @property
+    def num_entries(self) -> int:
+        """Number of entries added so far."""
+        return self._num_entries
+
+    def add(self, key: Buffer, value: Buffer) -> None:
+        """Append an entry; ``key`` must be greater than every key added before."""
+        if self._finished:
+            raise InvalidArgumentError("TableWriter.add() called after finish()")
+        if isinstance(key, str) or isinstance(value, str):
+            raise InvalidArgumentError(
+                f"table keys and values must be bytes, got {type(key).__name__} key "
+                f"and {type(value).__name__} value"
+            )
+        key = bytes(key)
+        value = bytes(value)
+        if self._num_entries:
+            if key <= self._last_key:
+                raise InvalidArgumentError(
+                    f"table keys must be strictly increasing: {key!r} added after {self._last_key!r}"
+                )
+            if len(key) + len(value) >= _OVERLY_LARGE_BLOCK_RATIO * self._block_size:
+                self._flush()
+        if self._pending_handle is not None:
+            separator = _shortest_separator(self._last_key, key)
+            self._index_block.add(separator, _encode_handle(self._pending_handle))
+            self._pending_handle = None
+        self._last_key = key
+        self._num_entries += 1
+        self._data_block.add(key, value)
+        if self._data_block.size_estimate() >= self._block_size:
+            self._flush()
+
+    def finish(self) -> int:
+        """Write the remaining blocks and the footer; return the file's total size in bytes."""
+        if self._finished:
+            raise InvalidArgumentError("TableWriter.finish() called twice")
+        self._flush()
+        self._finished = True
+        metaindex_handle = self._write_block(_BlockBuilder(self._restart_interval).finish())
+        if self._pending_handle is not None:
+            successor = _short_successor(self._last_key)
+            self._index_block.add(successor, _encode_handle(self._pending_handle))
+            self._pending_handle = None
+        index_handle = self._write_block(self._index_block.finish())
+        handles = _encode_handle(metaindex_handle) + _encode_handle(index_handle)
+        footer = handles.ljust(_HANDLES_SIZE, b"\0") + _MAGIC_WORDS.pack(
+            TABLE_MAGIC & 0xFFFFFFFF, TABLE_MAGIC >> 32
+        )
+        self._file.write(footer)
+        self._offset += len(footer)
+        return self._offset
+
+    def _flush(self) -> None:
+        if self._data_block.empty:
+            return
+        self._pending_handle = self._write_block(self._data_block.finish())
+        self._data_block = _BlockBuilder(self._restart_interval)
+
+    def _write_block(self, contents: bytes) -> BlockHandle:
+        handle = (self._offset, len(contents))
+        type_byte = bytes((_NO_COMPRESSION,))
+        checksum = mask(crc32c(type_byte, crc32c(contents)))
+        self._file.write(contents)
+        self._file.write(_TRAILER.pack(_NO_COMPRESSION, checksum))
+        self._offset += len(contents) + _TRAILER_SIZE
+        return handle
+
+
+# --------------------------------------------------------------------------- reading
+
+
+class TableReader:
+    """Reads a table from ``bytes``, ``mmap`` or ``memoryview`` (kept by reference, not copied).
+
+    Every block's checksum is verified when the block is first read (the index and
+    metaindex blocks on construction).  Errors name ``path`` and the byte offset.
+    :meth:`close` (or leaving a ``with`` block) releases the buffer, so that an
+    ``mmap`` given to the reader can be closed.
+    """
+
+    def __init__(self, data: Union[Buffer, mmap.mmap], *, path: str = "<table>") -> None:
+        view = memoryview(data)
+        self._views = [view]
+        if view.ndim != 1 or view.format != "B":
+            view = view.cast("B")
+            self._views.append(view)
+        self._data = view
+        self._path = path
+        self._blocks: Dict[int, Tuple[List[bytes], List[bytes]]] = {}
+        self._length: Optional[int] = None
+        metaindex_handle, index_handle = self._read_footer()
+        self._read_block(metaindex_handle, "metaindex block")
+        index_keys, index_values = self._parse_block(
+            self._read_block(index_handle, "index block"), index_handle[0]
+        )
+        self._index_keys = index_keys
+        self._handles = [self._decode_handle(v, index_handle[0]) for v in index_values]
+
+    # -- public API
+
+    @property
+    def path(self) -> str:
+        """The name used in error messages."""
+        return self._path
+
+    @property
+    def index_entries(self) -> List[Tuple[bytes, BlockHandle]]:
+        """``(separator key, (offset, size))`` of each data block, in file order."""
+        return list(zip(self._index_keys, self._handles))
+
+    def get(self, key: Buffer) -> Optional[bytes]:
+        """The value stored under ``key``, or None if the table has no such key."""
+        if isinstance(key, str):
+            raise InvalidArgumentError(f"table keys are bytes, got str {key!r}")
+        key = bytes(key)
+        block = bisect_left(self._index_keys, key)
+        if block == len(self._index_keys):
+            return None
+        keys, values = self._block(block)
+        i = bisect_left(keys, key)
+        if i < len(keys) and keys[i] == key:
+            return values[i]
+        return None
+
+    def items(self) -> Iterator[Tuple[bytes, bytes]]:
+        """All ``(key, value)`` pairs in key order."""
+        for block in range(len(self._handles)):
+            keys, values = self._block(block)
+            yield from zip(keys, values)
+
+    def keys(self) -> Iterator[bytes]:
+        """All keys in order."""
+        for key, _ in self.items():
+            yield key
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self.keys()
+
+    def __contains__(self, key: object) -> bool:
+        if not isinstance(key, (bytes, bytearray, memoryview)):
+            return False
+        return self.get(key) is not None
+
+    def __len__(self) -> int:
+        if self._length is None:
+            self._length = sum(len(self._block(i)[0]) for i in range(len(self._handles)))
+        return self._length
+
+    def close(self) -> None:
+        """Release the underlying buffer; later reads raise InvalidArgumentError."""
+        for view in reversed(self._views):
+            view.release()
+        self._views = []
+        self._blocks.clear()
+
+    def __enter__(self) -> "TableReader":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- internals
+
+    def _corrupt(self, offset: int, message: str) -> CorruptCheckpointError:
+        return CorruptCheckpointError(f"{self._path}: corrupt table at offset {offset}: {message}")
+
+    def _read_footer(self) -> Tuple[BlockHandle, BlockHandle]:
+        size = len(self._data)
+        if size < _FOOTER_SIZE:
+            raise CorruptCheckpointError(
+                f"{self._path}: file is {size} bytes, shorter than the {_FOOTER_SIZE}-byte table "
+                "footer (truncated or not a table)"
+            )
+        start = size - _FOOTER_SIZE
+        low, high = _MAGIC_WORDS.unpack_from(self._data, size - _MAGIC_WORDS.size)
+        magic = (high << 32) | low
+        if magic != TABLE_MAGIC:
+            raise CorruptCheckpointError(
+                f"{self._path}: bad table magic 0x{magic:016x} at offset {size - 8} "
+                f"(expected 0x{TABLE_MAGIC:016x}; truncated or not a table file)"
+            )
+        footer = self._data[start:start + _HANDLES_SIZE]
+        try:
+            meta_offset, pos = decode_varint64(footer, 0)
+            meta_size, pos = decode_varint64(footer, pos)
+            index_offset, pos = decode_varint64(footer, pos)
+            index_size, pos = decode_varint64(footer, pos)
+        except CorruptCheckpointError as exc:
+            raise self._corrupt(start, f"bad footer ({exc})") from None
+        return (meta_offset, meta_size), (index_offset, index_size)
+
+    def _decode_handle(self, encoded: bytes, index_offset: int) -> BlockHandle:
+        try:
+            offset, pos = decode_varint64(encoded, 0)
+            size, pos = decode_varint64(encoded, pos)
+        except CorruptCheckpointError as exc:
+            raise self._corrupt(index_offset, f"bad block handle in index block ({exc})") from None
+        if pos != len(encoded):
+            raise self._corrupt(index_offset, "trailing bytes after a block handle in the index block")
+        return offset, size
+
+    def _read_block(self, handle: BlockHandle, what: str) -> bytes:
+        if not self._views:
+            raise InvalidArgumentError(f"{self._path}: table reader used after close()")
+        offset, size = handle
+        end = offset + size
+        if end + _TRAILER_SIZE > len(self._data) - _FOOTER_SIZE:
+            raise self._corrupt(
+                offset,
+                f"{what} of {size} bytes (+{_TRAILER_SIZE}-byte trailer) extends past the data "
+                f"({len(self._data)} bytes in the file; truncated?)",
+            )
+        contents = self._data[offset:end]
+        type_byte, stored = _TRAILER.unpack_from(self._data, end)
+        actual = crc32c(self._data[end:end + 1], crc32c(contents))
+        if unmask(stored) != actual:
+            raise ChecksumError(
+                f"{self._path}: checksum mismatch in {what} at offset {offset} "
+                f"(stored masked crc32c 0x{stored:08x}, computed 0x{mask(actual):08x})"
+            )
+        if type_byte == _NO_COMPRESSION:
+            return bytes(contents)
+        if type_byte == _SNAPPY_COMPRESSION:
+            try:
+                return snappy_decompress(contents)
+            except CorruptCheckpointError as exc:
+                raise self._corrupt(offset, f"bad snappy data in {what}: {exc}") from None
+        raise self._corrupt(offset, f"unknown block compression type {type_byte} in {what} (expected 0 or 1)")
+
+    def _block(self, block: int) -> Tuple[List[bytes], List[bytes]]:
+        cached = self._blocks.get(block)
+        if cached is None:
+            handle = self._handles[block]
+            cached = self._parse_block(self._read_block(handle, f"data block {block}"), handle[0])
+            self._blocks[block] = cached
+        return cached
+
+    def _parse_block(self, contents: bytes, offset: int) -> Tuple[List[bytes], List[bytes]]:
+        """Decode all entries of a block whose contents start at file ``offset``."""
+        size = len(contents)
+        if size < 4:
+            raise self._corrupt(offset, f"block of {size} bytes is too short for its restart count")
+        (num_restarts,) = _U32.unpack_from(contents, size - 4)
+        if num_restarts > (size - 4) // 4:
+            raise self._corrupt(offset, f"block claims {num_restarts} restart points in {size} bytes")
+        limit = size - 4 - 4 * num_restarts
+        keys: List[bytes] = []
+        values: List[bytes] = []
+        key = b""
+        pos = 0
+        try:
+            while pos < limit:
+                entry = pos
+                shared, pos = _fast_varint32(contents, pos)
+                non_shared, pos = _fast_varint32(contents, pos)
+                value_len, pos = _fast_varint32(contents, pos)
+                if shared > len(key) or pos + non_shared + value_len > limit:
+                    raise CorruptCheckpointError(f"bad entry at block offset {entry}")
+                key = key[:shared] + contents[pos:pos + non_shared]
+                pos += non_shared
+                keys.append(key)
+                values.append(contents[pos:pos + value_len])
+                pos += value_len
+        except CorruptCheckpointError as exc:
+            raise self._corrupt(offset, str(exc)) from None
+        return keys, values
+
+
+def _fast_varint32(buf: bytes, pos: int) -> Tuple[int, int]:
+    byte = buf[pos]
+    if byte < 0x80:
+        return byte, pos + 1
+    return decode_varint32(buf, pos)
+
+
+# --------------------------------------------------------------------------- snappy
+
+
+def snappy_decompress(data: Buffer) -> bytes:
+    """Decompress a raw snappy block (the format LevelDB uses for compression type 1).
+
+    Layout: varint32 uncompressed length, then elements whose tag byte's low two bits
+    select a literal (0) or a back-reference copy with a 1-, 2- or 4-byte offset (1, 2, 3).
+    """
+    src = bytes(data)
+    expected, pos = decode_varint32(src, 0)
+    out = bytearray()
+    end = len(src)
+    while pos < end:
+        tag = src[pos]
+        pos += 1
+        kind = tag & 3
+        if kind == 0:
+            length = tag >> 2
+            if length >= 60:
+                extra = length - 59
+                if pos + extra > end:
+                    raise CorruptCheckpointError(f"truncated literal length at {pos}")
+                length = int.from_bytes(src[pos:pos + extra], "little")
+                pos += extra
+            length += 1
+            if pos + length > end:
+                raise CorruptCheckpointError(f"literal of {length} bytes at {pos} runs past the input")
+            out += src[pos:pos + length]
+            pos += length
+            continue
+        if kind == 1:
+            if pos + 1 > end:
+                raise CorruptCheckpointError(f"truncated copy at {pos}")
+            length = 4 + ((tag >> 2) & 7)
+            distance = ((tag >> 5) << 8) | src[pos]
+            pos += 1
+        else:
+            width = 2 if kind == 2 else 4
+            if pos + width > end:
+                raise CorruptCheckpointError(f"truncated copy at {pos}")
+            length = (tag >> 2) + 1
+            distance = int.from_bytes(src[pos:pos + width], "little")
+            pos += width
+        if distance == 0 or distance > len(out):
+            raise CorruptCheckpointError(f"copy offset {distance} outside the {len(out)} bytes decoded")
+        start = len(out) - distance
+        if distance >= length:
+            out += out[start:start + length]
+        else:  # overlapping copy repeats the last `distance` bytes
+            pattern = bytes(out[start:])
+            out += (pattern * (length // distance + 1))[:length]
+        if len(out) > expected:
+            break
+    if len(out) != expected:
+        raise CorruptCheckpointError(f"decoded {len(out)} bytes, header says {expected}")
+    return bytes(out)

@@ -1,0 +1,239 @@
+"""Tensor values <-> the bytes a TensorBundle data file holds.
+
+Fixed-size dtypes are stored as raw little-endian row-major bytes (bool: one byte,
+complex: (real, imag) pairs).  A ``DT_STRING`` tensor of N elements is stored as::
+
+    varint64 len[0] ... varint64 len[N-1]     one varint per element
+    fixed32  mask(crc_L)            "<I"      crc_L = crc32c over every length written
+                                              as "<I" (as "<Q" if it exceeds 2**32-1)
+    bytes[0] ... bytes[N-1]                   the elements, concatenated
+
+and its entry crc is crc_L extended with the 4 checksum bytes, then with the
+element bytes (masked when stored).  ``size`` covers all three parts.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from typing import Any, Iterator, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from pysavedmodel.dtypes import DType, from_numpy
+from pysavedmodel.errors import (
+    ChecksumError,
+    CorruptCheckpointError,
+    InvalidArgumentError,
+    UnsupportedDTypeError,
+)
+
+from .crc32c import crc32c, mask, unmask
+from .varint import decode_varint64, encode_varint64
+
+__all__ = [
+    "PreparedTensor", "prepare_tensor", "iter_tensor_bytes", "decode_string_tensor",
+    "CHUNK_BYTES",
+]
+
+CHUNK_BYTES = 16 << 20
+"""Upper bound of the temporary copy made when an array must be converted to be written."""
+
+_U32_MAX = 0xFFFFFFFF
+_LEN32 = struct.Struct("<I")   # a string length in the length checksum
+_LEN64 = struct.Struct("<Q")   # ... when it does not fit 32 bits
+_CHECKSUM = struct.Struct("<I")  # the masked length checksum stored after the varints
+
+
+@dataclass
+class PreparedTensor:
+    """A validated value ready to be written: the user's array is kept, not copied."""
+
+    name: str
+    dtype: DType
+    array: np.ndarray
+    strings: Optional[List[bytes]]
+    """Encoded elements of a string tensor (row-major), else None."""
+    nbytes: int
+    """Bytes it occupies in the data file."""
+
+    @property
+    def shape(self) -> Tuple[int, ...]:
+        return tuple(self.array.shape)
+
+
+def _supported_names() -> str:
+    from pysavedmodel.dtypes import DTYPES
+
+    return ", ".join(sorted(row.name for row in DTYPES.values() if row.checkpointable))
+
+
+def _as_array(name: str, value: Any) -> np.ndarray:
+    if isinstance(value, np.ndarray):
+        return value
+    try:
+        return np.asarray(value)
+    except Exception as exc:  # numpy raises ValueError/TypeError/... for ragged or odd input
+        raise InvalidArgumentError(
+            f"tensor {name!r}: cannot convert {type(value).__name__} to an array: {exc}") from None
+
+
+def _encode_strings(name: str, array: np.ndarray) -> List[bytes]:
+    encoded: List[bytes] = []
+    for i, element in enumerate(array.reshape(-1).tolist()):
+        if isinstance(element, bytes):
+            encoded.append(element)
+        elif isinstance(element, str):
+            try:
+                encoded.append(element.encode("utf-8"))
+            except UnicodeEncodeError as exc:
+                where = np.unravel_index(i, array.shape) if array.ndim else ()
+                raise InvalidArgumentError(
+                    f"tensor {name!r}: string element at index {tuple(map(int, where))} is not "
+                    f"encodable as UTF-8: {exc}") from None
+        elif isinstance(element, (bytearray, memoryview)):
+            encoded.append(bytes(element))
+        else:
+            where = np.unravel_index(i, array.shape) if array.ndim else ()
+            raise InvalidArgumentError(
+                f"tensor {name!r}: element at index {tuple(map(int, where))} is "
+                f"{type(element).__name__} {element!r}; a string tensor holds bytes or str")
+    return encoded
+
+
+def _varint_size(value: int) -> int:
+    return max(1, (value.bit_length() + 6) // 7)
+
+
+def prepare_tensor(name: str, value: Any) -> PreparedTensor:
+    """Validate ``value`` for the checkpoint (dtype, string elements) and size it.
+
+    Raises UnsupportedDTypeError naming the tensor for dtypes a checkpoint cannot hold,
+    InvalidArgumentError for values numpy cannot convert or bad string elements.
+    """
+    array = _as_array(name, value)
+    try:
+        row = from_numpy(array.dtype)
+    except UnsupportedDTypeError:
+        row = None
+    if row is None or not row.checkpointable:
+        raise UnsupportedDTypeError(
+            f"tensor {name!r}: dtype {array.dtype} cannot be stored in a checkpoint; "
+            f"supported: {_supported_names()}")
+    if row.is_string:
+        strings = _encode_strings(name, array)
+        nbytes = sum(_varint_size(len(s)) + len(s) for s in strings) + _CHECKSUM.size
+        return PreparedTensor(name, row, array, strings, nbytes)
+    return PreparedTensor(name, row, array, None, int(array.size) * row.itemsize)
+
+
+def _byte_view(array: np.ndarray) -> memoryview:
+    """Flat unsigned-byte memoryview of a C-contiguous array, without copying."""
+    return memoryview(array.reshape(-1).view(np.uint8))
+
+
+def _converted_chunks(array: np.ndarray, target: np.dtype, limit: int) -> Iterator[memoryview]:
+    """Row-major bytes of ``array`` as ``target``, converting at most ~``limit`` bytes at once."""
+    if array.ndim == 0:
+        yield _byte_view(np.ascontiguousarray(array, dtype=target))
+        return
+    if array.shape[0] == 0:
+        return
+    row_bytes = int(array[0].size) * target.itemsize
+    if array.ndim > 1 and row_bytes > limit:
+        for i in range(array.shape[0]):
+            yield from _converted_chunks(array[i], target, limit)
+        return
+    rows = max(1, limit // max(row_bytes, 1))
+    for start in range(0, array.shape[0], rows):
+        yield _byte_view(np.ascontiguousarray(array[start:start + rows], dtype=target))
+
+
+def _string_chunks(strings: Sequence[bytes]) -> Iterator[Tuple[memoryview, memoryview]]:
+    lengths = bytearray()
+    length_crc_input = bytearray()
+    for s in strings:
+        n = len(s)
+        lengths += encode_varint64(n)
+        length_crc_input += _LEN32.pack(n) if n <= _U32_MAX else _LEN64.pack(n)
+    # The entry crc covers the lengths as fixed-width integers, not their varints.
+    yield memoryview(bytes(lengths)), memoryview(bytes(length_crc_input))
+    checksum = memoryview(_CHECKSUM.pack(mask(crc32c(length_crc_input))))
+    yield checksum, checksum
+    for s in strings:
+        if s:
+            view = memoryview(s)
+            yield view, view
+
+
+def iter_tensor_bytes(tensor: PreparedTensor, *, chunk_bytes: Optional[int] = None
+                      ) -> Iterator[Tuple[memoryview, memoryview]]:
+    """The data-file bytes of a tensor as ``(bytes to write, bytes its entry crc covers)`` pairs.
+
+    The two are the same buffer except for a string tensor's lengths.  A C-contiguous
+    little-endian array is yielded as one view of its own memory; other arrays
+    (non-contiguous, big-endian) are converted ``chunk_bytes`` (default
+    :data:`CHUNK_BYTES`) at a time.
+    """
+    if tensor.strings is not None:
+        yield from _string_chunks(tensor.strings)
+        return
+    array = tensor.array
+    target = tensor.dtype.numpy
+    assert target is not None
+    if array.size == 0:
+        return
+    if array.flags.c_contiguous and array.dtype == target:
+        view = _byte_view(array)
+        yield view, view
+    else:
+        limit = CHUNK_BYTES if chunk_bytes is None else chunk_bytes
+        for view in _converted_chunks(array, target, limit):
+            yield view, view
+
+
+def decode_string_tensor(data: memoryview, count: int, stored_crc: int, *, where: str
+                         ) -> List[bytes]:
+    """Decode ``count`` string elements stored in ``data`` (exactly the entry's bytes).
+
+    Verifies the length checksum and the entry checksum ``stored_crc`` (masked, as in the
+    index); ``where`` names the tensor, file and offset in errors.
+    """
+    size = len(data)
+    if size == 0:  # what TF accepts for a tensor written without any bytes
+        if unmask(stored_crc) != 0:
+            raise ChecksumError(f"{where}: checksum does not match (no bytes stored)")
+        return [b""] * count
+    lengths = []
+    pos = 0
+    crc = 0
+    for _ in range(count):
+        try:
+            n, pos = decode_varint64(data, pos)
+        except CorruptCheckpointError as exc:
+            raise CorruptCheckpointError(f"{where}: bad string length: {exc}") from None
+        lengths.append(n)
+        crc = crc32c(_LEN32.pack(n) if n <= _U32_MAX else _LEN64.pack(n), crc)
+    if pos + _CHECKSUM.size > size:
+        raise CorruptCheckpointError(
+            f"{where}: string lengths run past the entry's {size} bytes")
+    (length_checksum,) = _CHECKSUM.unpack_from(data, pos)
+    if unmask(length_checksum) != crc:
+        raise ChecksumError(
+            f"{where}: string length checksum does not match: stored "
+            f"{unmask(length_checksum):08x}, computed {crc:08x}")
+    crc = crc32c(data[pos:pos + _CHECKSUM.size], crc)
+    pos += _CHECKSUM.size
+    if pos + sum(lengths) != size:
+        raise CorruptCheckpointError(
+            f"{where}: string lengths add up to {pos + sum(lengths)} bytes, the entry holds {size}")
+    crc = crc32c(data[pos:], crc)
+    if crc != unmask(stored_crc):
+        raise ChecksumError(
+            f"{where}: checksum does not match: stored {unmask(stored_crc):08x}, "
+            f"computed {crc:08x}")
+    elements = []
+    for n in lengths:
+        elements.append(bytes(data[pos:pos + n]))
+        pos += n
+    return elements

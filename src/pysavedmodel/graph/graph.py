@@ -1,0 +1,793 @@
+"""A TF1-style computation graph built without TensorFlow.
+
+:class:`Graph` builds ``NodeDef``s checked against TF 2.21's op registry
+(see :mod:`.op_registry`): unknown ops, wrong input counts or dtypes, bad
+attr values and missing attrs are rejected when a node is added, defaults are
+filled and type attrs (``T``, ``N``, ``Tidx``...) inferred from the inputs,
+the way TF's Python op wrappers do.  :meth:`Graph.as_graph_def` returns the
+``GraphDef`` a SavedModel holds.  Names follow TF's rules (``MatMul``,
+``MatMul_1``; ``name_scope`` prefixes).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy as _copy
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from .. import dtypes
+from ..dtypes import DType
+from ..errors import GraphError, InvalidArgumentError, NotFoundError, OpError
+from .._proto import attr_value_pb2, graph_pb2, node_def_pb2, op_def_pb2
+from . import attrs as _attrs
+from . import shapes as _shapes
+from .attrs import Shape
+from .op_registry import TF_GRAPH_DEF_VERSION, get_op_def
+
+__all__ = ["Graph", "Tensor", "VariableSpec", "AssetSpec"]
+
+_NODE_NAME = re.compile(r"[A-Za-z0-9.][A-Za-z0-9_.\-/>]*\Z")
+_SCOPE_NAME = re.compile(r"[A-Za-z0-9_.\-/>]*\Z")
+_DT_RESOURCE = dtypes.DT_RESOURCE
+
+AttrValue = attr_value_pb2.AttrValue
+NodeDef = node_def_pb2.NodeDef
+TensorLike = Union["Tensor", str]
+
+
+def _dtype_row(enum: int) -> DType | None:
+    """Table row of a DataType number; ``_REF`` types map to their base type."""
+    if enum >= dtypes.REF_OFFSET:
+        enum -= dtypes.REF_OFFSET
+    return dtypes.DTYPES.get(enum)
+
+
+def _base_enum(enum: int) -> int:
+    return enum - dtypes.REF_OFFSET if enum >= dtypes.REF_OFFSET else enum
+
+
+def parse_input(text: str) -> tuple[str, int, bool]:
+    """A NodeDef input string as ``(node name, output index, is_control)``.
+
+    ``"^x"`` is a control input; ``"x"`` is output 0; ``"x:2"`` output 2.
+    """
+    if text.startswith("^"):
+        return text[1:], -1, True
+    name, sep, index = text.rpartition(":")
+    if sep and index.isdigit():
+        return name, int(index), False
+    return text, 0, False
+
+
+def tensor_input_name(op_name: str, index: int) -> str:
+    """How a NodeDef names output ``index`` of ``op_name`` (``x`` for 0, else ``x:1``)."""
+    return op_name if index == 0 else f"{op_name}:{index}"
+
+
+@dataclass
+class VariableSpec:
+    """A resource variable: its ``VarHandleOp`` node and what goes in the checkpoint."""
+
+    node_name: str
+    shared_name: str
+    dtype: DType
+    shape: Tuple[int, ...]
+    value: Optional[np.ndarray]
+    trainable: bool = True
+    read_tensor_name: Optional[str] = None
+
+
+@dataclass
+class AssetSpec:
+    """An asset: a scalar string ``Const`` whose value is a file's path."""
+
+    node_name: str
+    tensor_name: str
+    path: str
+
+
+@dataclass
+class _Node:
+    """A stored node with what the graph derived from it."""
+
+    node_def: node_def_pb2.NodeDef
+    op_def: op_def_pb2.OpDef
+    out_dtypes: List[Optional[int]] = field(default_factory=list)
+    out_shapes: List[Shape] = field(default_factory=list)
+
+
+class Tensor:
+    """A handle on output ``index`` of node ``op_name``.
+
+    The first output doubles as the op's handle (for control inputs,
+    ``group``, init ops); ops without outputs get a handle with index 0 and
+    ``dtype`` None.
+    """
+
+    __slots__ = ("graph", "op_name", "index")
+
+    def __init__(self, graph: Graph, op_name: str, index: int = 0) -> None:
+        self.graph = graph
+        self.op_name = op_name
+        self.index = index
+
+    @property
+    def name(self) -> str:
+        """``"op_name:index"``."""
+        return f"{self.op_name}:{self.index}"
+
+    @property
+    def _node(self) -> _Node:
+        return self.graph._lookup(self.op_name)
+
+    @property
+    def op_type(self) -> str:
+        """The op type of the node (``MatMul``)."""
+        return self._node.node_def.op
+
+    @property
+    def dtype(self) -> DType | None:
+        """Output dtype (None only for a node without outputs)."""
+        node = self._node
+        if self.index >= len(node.out_dtypes):
+            return None
+        enum = node.out_dtypes[self.index]
+        return None if enum is None else _dtype_row(enum)
+
+    @property
+    def shape(self) -> Shape:
+        """Static shape: None when the rank is unknown, None entries for unknown dims."""
+        node = self._node
+        if self.index >= len(node.out_shapes):
+            return None
+        return node.out_shapes[self.index]
+
+    @property
+    def outputs(self) -> tuple[Tensor, ...]:
+        """Every output of this tensor's node (``()`` for a node without outputs)."""
+        return tuple(Tensor(self.graph, self.op_name, i)
+                     for i in range(len(self._node.out_dtypes)))
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, Tensor) and other.graph is self.graph
+                and other.op_name == self.op_name and other.index == self.index)
+
+    def __hash__(self) -> int:
+        return hash((id(self.graph), self.op_name, self.index))
+
+    def __repr__(self) -> str:
+        dtype = self.dtype
+        return (f"<Tensor {self.name!r} op={self.op_type} "
+                f"dtype={dtype.name if dtype else None} shape={self.shape}>")
+
+
+class _Pending:
+    """A plain Python/numpy value given as an input: becomes a Const."""
+
+    __slots__ = ("value", "maybe_name")
+
+    def __init__(self, value: Any, maybe_name: bool = False) -> None:
+        self.value = value
+        self.maybe_name = maybe_name
+
+
+class Graph:
+    """A graph of TF ops, checked against TF 2.21's op registry as it is built."""
+
+    def __init__(self) -> None:
+        self._nodes: Dict[str, _Node] = {}
+        self._names_in_use: Dict[str, int] = {}
+        self._scope = ""
+        self._var_values: Dict[str, Tuple[np.ndarray, bool]] = {}
+        self._assets: List[AssetSpec] = []
+        self._journal: Optional[List[Tuple[str, Optional[int]]]] = None
+
+    # ------------------------------------------------------------------ naming
+
+    def _set_use_count(self, key: str, count: int) -> None:
+        if self._journal is not None:  # inside op(): remember how to roll back
+            self._journal.append((key, self._names_in_use.get(key)))
+        self._names_in_use[key] = count
+
+    def _mark_used(self, name: str) -> None:
+        # Only the full name: like TF, a node "a/b" leaves "a" free for an op (a name_scope
+        # "a" is reserved by name_scope itself).
+        if name.lower() not in self._names_in_use:
+            self._set_use_count(name.lower(), 1)
+
+    def unique_name(self, base: str, *, mark_as_used: bool = True) -> str:
+        """``base`` in the current name scope, made unique TF's way.
+
+        The first use gives ``base``, later ones ``base_1``, ``base_2``...,
+        skipping names already taken (compared case-insensitively, as TF does).
+        """
+        name = f"{self._scope}/{base}" if self._scope else base
+        key = name.lower()
+        count = self._names_in_use.get(key, 0)
+        if mark_as_used:
+            self._set_use_count(key, count + 1)
+        if count > 0:
+            base_key = key
+            while key in self._names_in_use:
+                key = f"{base_key}_{count}"
+                count += 1
+            if mark_as_used:
+                self._set_use_count(key, 1)
+            name = f"{name}_{count - 1}"
+        return name
+
+    @contextlib.contextmanager
+    def name_scope(self, name: str | None) -> Iterator[str]:
+        """Names created inside get the prefix ``scope/``; yields ``"scope/"``.
+
+        The scope name is made unique like op names (``save``, then ``save_1``);
+        a name ending in ``/`` is used as is; ``None`` or ``""`` returns to the root.
+        """
+        if name is None or name == "":
+            new = ""
+        elif name.endswith("/"):
+            new = name[:-1]
+        else:
+            if not _SCOPE_NAME.match(name):
+                raise GraphError(f"invalid name scope {name!r}")
+            new = self.unique_name(name)
+        old = self._scope
+        self._scope = new
+        try:
+            yield f"{new}/" if new else ""
+        finally:
+            self._scope = old
+
+    def _node_name(self, name: str | None, default: str) -> str:
+        """The name a new node gets (not yet marked as used)."""
+        if name is not None and not isinstance(name, str):
+            raise GraphError(f"node name must be a str, got {name!r}")
+        if name is not None and name.endswith("/"):
+            full = name[:-1]
+            if full in self._nodes:
+                raise GraphError(f"a node named {full!r} already exists")
+        else:
+            full = self.unique_name(name if name is not None else default, mark_as_used=False)
+        if not _NODE_NAME.match(full):
+            raise GraphError(
+                f"invalid node name {full!r}: TensorFlow node names match "
+                f"[A-Za-z0-9.][A-Za-z0-9_.\\-/>]*")
+        return full
+
+    # ------------------------------------------------------------------ lookup
+
+    def _lookup(self, name: str) -> _Node:
+        try:
+            return self._nodes[name]
+        except KeyError:
+            raise NotFoundError(f"no node named {name!r} in the graph") from None
+
+    def has_node(self, name: str) -> bool:
+        """Whether a node of that name exists."""
+        return name in self._nodes
+
+    def node(self, name: str) -> node_def_pb2.NodeDef:
+        """The stored ``NodeDef`` of node ``name`` (NotFoundError if absent)."""
+        return self._lookup(name).node_def
+
+    def get_tensor(self, name: str | Tensor) -> Tensor:
+        """A handle from ``"op"``, ``"op:1"`` or a handle (of this graph or a copy of it)."""
+        if isinstance(name, Tensor):
+            op_name, index = name.op_name, name.index
+            if name.graph is self:
+                self._lookup(op_name)
+                return name
+        elif isinstance(name, str):
+            op_name, index, control = parse_input(name)
+            if control:
+                index = 0
+        else:
+            raise InvalidArgumentError(f"expected a tensor name or handle, got {name!r}")
+        node = self._lookup(op_name)
+        outputs = len(node.out_dtypes)
+        if index >= max(outputs, 1):
+            raise NotFoundError(
+                f"node {op_name!r} ({node.node_def.op}) has {outputs} output(s); "
+                f"there is no output {index}")
+        return Tensor(self, op_name, index)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name in self._nodes
+
+    def __len__(self) -> int:
+        return len(self._nodes)
+
+    @property
+    def nodes(self) -> list[node_def_pb2.NodeDef]:
+        """The stored NodeDefs in creation order."""
+        return [node.node_def for node in self._nodes.values()]
+
+    # ------------------------------------------------------------------ building
+
+    def placeholder(self, name: str, dtype: Any,
+                    shape: Sequence[int | None] | None = None) -> Tensor:
+        """A ``Placeholder`` fed at run time (shape None: unknown rank; None dims: unknown)."""
+        return self.op("Placeholder", [], name=name, dtype=dtype, shape=shape)
+
+    def constant(self, value: Any, name: str | None = None, *, dtype: Any = None) -> Tensor:
+        """A ``Const`` holding ``value`` (numpy array, scalar, list, str/bytes)."""
+        try:
+            proto = _attrs.make_tensor_proto(value, dtype)
+        except InvalidArgumentError as exc:
+            raise InvalidArgumentError(f"constant {name or 'Const'!r}: {exc}") from None
+        return self.op("Const", [], name=name if name is not None else "Const",
+                       value=AttrValue(tensor=proto), dtype=proto.dtype)
+
+    def variable(self, name: str, value: Any, *, trainable: bool = True,
+                 dtype: Any = None) -> Tensor:
+        """A resource variable holding ``value``; returns its read tensor.
+
+        Adds ``VarHandleOp`` ``name`` (``shared_name`` = its name) and
+        ``ReadVariableOp`` ``name/Read/ReadVariableOp``; ``value`` is what the
+        checkpoint will hold (see :attr:`variables`).
+        """
+        try:
+            array = _attrs.to_numpy(value, dtype)
+            row = dtypes.as_dtype(dtype) if dtype is not None else dtypes.from_numpy(array.dtype)
+        except InvalidArgumentError as exc:
+            raise InvalidArgumentError(f"variable {name!r}: {exc}") from None
+        node_name = self._node_name(name, "Variable")
+        handle = self.op("VarHandleOp", [], name=node_name + "/", dtype=row, shape=array.shape,
+                         shared_name=node_name, container="", debug_name=node_name + "/")
+        self._mark_used(node_name)
+        with self.name_scope(f"{node_name}/Read/"):
+            read = self.op("ReadVariableOp", [handle], dtype=row)
+        self._var_values[node_name] = (array, bool(trainable))
+        return read
+
+    def asset(self, path: str | os.PathLike[str], name: str | None = None) -> Tensor:
+        """A scalar string ``Const`` holding ``path``, recorded in :attr:`assets`."""
+        path_str = os.fspath(path)
+        if not isinstance(path_str, str):
+            path_str = path_str.decode("utf-8")
+        tensor = self.constant(path_str, name=name if name is not None else "asset_path")
+        self._assets.append(AssetSpec(tensor.op_name, tensor.name, path_str))
+        return tensor
+
+    def group(self, ops: Sequence[TensorLike] | TensorLike, name: str | None = None) -> Tensor:
+        """A ``NoOp`` with a control input on each of ``ops``."""
+        if isinstance(ops, (Tensor, str)):
+            ops = [ops]
+        return self.op("NoOp", [], name=name if name is not None else "group_deps",
+                       control_inputs=list(ops))
+
+    def op(self, op_type: str, inputs: Sequence[Any] = (), *, name: str | None = None,
+           control_inputs: Sequence[TensorLike] = (), device: str | None = None,
+           **attrs: Any) -> Tensor:
+        """Add a node of any op TF 2.21 registers; returns its first output.
+
+        ``inputs`` has one entry per input arg of the op: a handle, a
+        ``"node:idx"`` string, or a plain value (numpy/list/scalar; becomes a
+        ``Const`` named ``<node>/<arg>``).  List args (``ConcatV2`` values,
+        ``IdentityN``, ``Pack``) take a Python list.  ``attrs`` are plain
+        values converted by the attr's declared type; type attrs and list
+        lengths are inferred from the inputs and defaults are filled.
+        """
+        op_def = get_op_def(op_type)
+        if isinstance(inputs, (Tensor, str)):
+            inputs = [inputs]
+        inputs = list(inputs)
+        args = list(op_def.input_arg)
+        if (len(args) == 1 and _is_list_arg(args[0])
+                and not (len(inputs) == 1 and isinstance(inputs[0], (list, tuple)))):
+            inputs = [inputs]
+        node_name = self._node_name(name, op_type)
+        where = f"node {node_name!r} ({op_type})"
+        if len(inputs) != len(args):
+            arg_names = ", ".join(arg.name for arg in args) or "none"
+            raise OpError(f"{where} takes {len(args)} input(s) ({arg_names}); "
+                          f"got {len(inputs)}")
+
+        attr_defs = {a.name: a for a in op_def.attr}
+        values: Dict[str, AttrValue] = {}
+        for key, raw in attrs.items():
+            attr_def = attr_defs.get(key)
+            if attr_def is None and not key.startswith("_"):
+                raise OpError(f"{where} has no attr {key!r}; its attrs are: "
+                              f"{', '.join(sorted(attr_defs)) or 'none'}")
+            values[key] = _attrs.make_attr_value(
+                raw, attr_def.type if attr_def else None, what=f"{where} attr {key!r}")
+
+        resolved = [self._resolve_arg(arg, item, where) for arg, item in zip(args, inputs)]
+        sources: Dict[str, str] = {}
+        self._bind_types(args, resolved, values, sources, where)
+        pending_consts = self._convert_pending(args, resolved, values, sources, where)
+        if "dtype" in attr_defs and "dtype" not in values:
+            # ReadVariableOp & co: a resource input from a VarHandleOp tells the dtype.
+            for items in resolved:
+                handle = items[0] if len(items) == 1 else None
+                if isinstance(handle, Tensor) and handle.op_type == "VarHandleOp":
+                    values["dtype"] = AttrValue(type=self.node(handle.op_name).attr["dtype"].type)
+                    break
+
+        for attr_def in op_def.attr:
+            if attr_def.name not in values:
+                if attr_def.HasField("default_value"):
+                    values[attr_def.name] = _copy.deepcopy(attr_def.default_value)
+                else:
+                    raise OpError(f"{where} needs attr {attr_def.name!r} ({attr_def.type}); "
+                                  f"it has no default and cannot be inferred from the inputs")
+            _attrs.check_attr_value(values[attr_def.name], attr_def, where)
+
+        controls = sorted({self._control_name(c, where) for c in control_inputs})
+
+        # Everything checked: commit (consts first, as TF creates them first); a shape
+        # error still possible below rolls the graph back.
+        outer = self._journal is None
+        if outer:
+            self._journal = []
+        saved_len = len(self._nodes)
+        try:
+            return self._commit(op_def, op_type, name, node_name, args, resolved,
+                                pending_consts, controls, device, values)
+        except BaseException:
+            if outer:
+                for extra in list(self._nodes)[saved_len:]:
+                    del self._nodes[extra]
+                for key, old in reversed(self._journal or []):
+                    if old is None:
+                        self._names_in_use.pop(key, None)
+                    else:
+                        self._names_in_use[key] = old
+            raise
+        finally:
+            if outer:
+                self._journal = None
+
+    def _commit(self, op_def: op_def_pb2.OpDef, op_type: str, name: str | None,
+                node_name: str, args: Sequence[op_def_pb2.OpDef.ArgDef],
+                resolved: Sequence[Sequence[Tensor | _Pending]],
+                pending_consts: Sequence[Dict[int, Any]], controls: Sequence[str],
+                device: str | None, values: Mapping[str, AttrValue]) -> Tensor:
+        if name is not None and name.endswith("/"):
+            self._mark_used(node_name)
+        else:
+            self.unique_name(name if name is not None else op_type)
+            self._mark_used(node_name)
+        input_names: List[str] = []
+        for (arg, items), consts in zip(zip(args, resolved), pending_consts):
+            tensors = []
+            for i, item in enumerate(items):
+                if isinstance(item, Tensor):
+                    tensors.append(item)
+                else:
+                    const_base = f"{arg.name}_{i}" if _is_list_arg(arg) else arg.name
+                    proto = consts[i]
+                    with self.name_scope(node_name + "/"):
+                        # like TF's device scope, the op's device applies to its constants
+                        tensors.append(self.op("Const", [], name=const_base, device=device,
+                                               value=AttrValue(tensor=proto), dtype=proto.dtype))
+            input_names.extend(tensor_input_name(t.op_name, t.index) for t in tensors)
+
+        node_def = NodeDef(name=node_name, op=op_type)
+        node_def.input.extend(input_names)
+        node_def.input.extend(f"^{c}" for c in controls)
+        if device:
+            node_def.device = device
+        for key, value in values.items():
+            node_def.attr[key].CopyFrom(value)
+        stored = _Node(node_def, op_def, _output_dtypes(op_def, node_def))
+        stored.out_shapes = self._infer_shapes(stored)
+        self._nodes[node_name] = stored
+        return Tensor(self, node_name, 0)
+
+    # ------------------------------------------------------------------ op() helpers
+
+    def _resolve_one(self, item: Any, where: str) -> Tensor | _Pending:
+        if isinstance(item, Tensor):
+            if item.graph is self:
+                self._lookup(item.op_name)
+                return item
+            if item.op_name in self._nodes:
+                return self.get_tensor(item.name)
+            raise GraphError(f"{where}: input {item.name!r} belongs to another graph and no "
+                             f"node of that name exists in this one")
+        if isinstance(item, str):
+            op_name, _, control = parse_input(item)
+            if not control and op_name in self._nodes:
+                try:
+                    return self.get_tensor(item)
+                except NotFoundError as exc:
+                    raise GraphError(f"{where}: {exc}") from None
+            return _Pending(item, maybe_name=True)
+        return _Pending(item)
+
+    def _resolve_arg(self, arg: op_def_pb2.OpDef.ArgDef, item: Any,
+                     where: str) -> list[Tensor | _Pending]:
+        if _is_list_arg(arg):
+            if isinstance(item, (Tensor, str, bytes)) or not isinstance(item, (list, tuple)):
+                raise OpError(f"{where} input {arg.name!r} is a list input; "
+                              f"give it a Python list, got {item!r}")
+            return [self._resolve_one(x, where) for x in item]
+        return [self._resolve_one(item, where)]
+
+    def _bind_types(self, args: Sequence[op_def_pb2.OpDef.ArgDef],
+                    resolved: Sequence[Sequence[Tensor | _Pending]],
+                    values: Dict[str, AttrValue], sources: Dict[str, str], where: str) -> None:
+        """Bind type attrs and list lengths from the input tensors; check fixed types."""
+        for arg, items in zip(args, resolved):
+            if arg.number_attr:
+                given = values.get(arg.number_attr)
+                if given is not None and given.WhichOneof("value") == "i" \
+                        and given.i != len(items):
+                    raise OpError(f"{where} attr {arg.number_attr!r} is {given.i} but input "
+                                  f"{arg.name!r} has {len(items)} tensors")
+                values[arg.number_attr] = AttrValue(i=len(items))
+            tensors = [x for x in items if isinstance(x, Tensor)]
+            if arg.type_list_attr:
+                if len(tensors) == len(items):
+                    enums = [_tensor_enum(t, where) for t in tensors]
+                    given = values.get(arg.type_list_attr)
+                    if given is not None and given.WhichOneof("value") == "list" and \
+                            list(given.list.type) and list(given.list.type) != enums:
+                        raise OpError(
+                            f"{where} attr {arg.type_list_attr!r} is "
+                            f"{_type_list(given.list.type)} but input {arg.name!r} has dtypes "
+                            f"{_type_list(enums)}")
+                    value = AttrValue()
+                    value.list.type.extend(enums)
+                    value.list.SetInParent()
+                    values[arg.type_list_attr] = value
+                continue
+            for tensor in tensors:
+                enum = _tensor_enum(tensor, where)
+                if arg.type:
+                    if _base_enum(enum) != _base_enum(arg.type):
+                        raise OpError(f"{where} input {arg.name!r} must be "
+                                      f"{_attrs.type_name(arg.type)}; {tensor.name!r} is "
+                                      f"{_attrs.type_name(enum)}")
+                    continue
+                bound = values.get(arg.type_attr)
+                if bound is None:
+                    values[arg.type_attr] = AttrValue(type=_base_enum(enum))
+                    sources[arg.type_attr] = f"input {arg.name!r}"
+                elif _base_enum(bound.type) != _base_enum(enum):
+                    origin = sources.get(arg.type_attr, "given")
+                    raise OpError(
+                        f"{where} input {arg.name!r} ({tensor.name!r}) is "
+                        f"{_attrs.type_name(enum)} but attr {arg.type_attr!r} is "
+                        f"{_attrs.type_name(bound.type)} ({origin})")
+
+    def _convert_pending(self, args: Sequence[op_def_pb2.OpDef.ArgDef],
+                         resolved: Sequence[List[Tensor | _Pending]],
+                         values: Dict[str, AttrValue], sources: Dict[str, str],
+                         where: str) -> list[dict[int, Any]]:
+        """TensorProtos for the plain-value inputs, typed by the op's signature."""
+        out: list[dict[int, Any]] = []
+        for arg, items in zip(args, resolved):
+            consts: dict[int, Any] = {}
+            for i, item in enumerate(items):
+                if isinstance(item, Tensor):
+                    continue
+                target: int | None = None
+                if arg.type:
+                    target = arg.type
+                elif arg.type_attr and arg.type_attr in values:
+                    target = values[arg.type_attr].type
+                elif arg.type_list_attr and arg.type_list_attr in values:
+                    listed = list(values[arg.type_list_attr].list.type)
+                    target = listed[i] if i < len(listed) else None
+                if item.maybe_name and (target is None or target != dtypes.DT_STRING):
+                    raise GraphError(f"{where} input {arg.name!r}: no node named "
+                                     f"{parse_input(item.value)[0]!r} in the graph")
+                if target == _DT_RESOURCE:
+                    raise OpError(f"{where} input {arg.name!r} must be a resource handle; "
+                                  f"got the plain value {item.value!r}")
+                try:
+                    proto = _attrs.make_tensor_proto(item.value, target)
+                except InvalidArgumentError as exc:
+                    raise OpError(f"{where} input {arg.name!r}: {exc}") from None
+                consts[i] = proto
+                if arg.type_attr and arg.type_attr not in values:
+                    values[arg.type_attr] = AttrValue(type=proto.dtype)
+                    sources[arg.type_attr] = f"input {arg.name!r}"
+            if arg.type_list_attr and consts and arg.type_list_attr not in values:
+                value = AttrValue()
+                value.list.type.extend(
+                    consts[i].dtype if i in consts else _tensor_enum(items[i], where)  # type: ignore[arg-type]
+                    for i in range(len(items)))
+                values[arg.type_list_attr] = value
+            out.append(consts)
+        return out
+
+    def _control_name(self, item: TensorLike, where: str) -> str:
+        if isinstance(item, Tensor):
+            name = item.op_name
+        elif isinstance(item, str):
+            name = parse_input(item)[0]
+        else:
+            raise GraphError(f"{where}: control input must be a handle or a node name, "
+                             f"got {item!r}")
+        if name not in self._nodes:
+            raise GraphError(f"{where}: control input {name!r} is not a node of the graph")
+        return name
+
+    def _infer_shapes(self, node: _Node) -> list[Shape]:
+        inputs = []
+        for text in node.node_def.input:
+            op_name, index, control = parse_input(text)
+            if control:
+                continue
+            source = self._nodes.get(op_name)
+            if source is None or index >= len(source.out_shapes):
+                inputs.append(_shapes.InputInfo(None, None, None))
+                continue
+            source_def = source.node_def
+            handle_shape = None
+            if source_def.op == "VarHandleOp" and "shape" in source_def.attr:
+                handle_shape = _attrs.shape_from_proto(source_def.attr["shape"].shape)
+            inputs.append(_shapes.InputInfo(
+                source.out_dtypes[index] if index < len(source.out_dtypes) else None,
+                source.out_shapes[index],
+                (lambda n=source: _const_value(n)) if source_def.op == "Const" else None,
+                handle_shape))
+        try:
+            return _shapes.infer(node.node_def, len(node.out_dtypes), inputs)
+        except OpError:
+            raise
+        except Exception:  # best effort: odd attrs/values leave the shape unknown
+            return [None] * len(node.out_dtypes)
+
+    # ------------------------------------------------------------------ views
+
+    @property
+    def variables(self) -> list[VariableSpec]:
+        """Every ``VarHandleOp`` in creation order, with its value when the graph has it."""
+        readers: Dict[str, str] = {}
+        for node in self._nodes.values():
+            if node.node_def.op == "ReadVariableOp" and node.node_def.input:
+                source = parse_input(node.node_def.input[0])[0]
+                readers.setdefault(source, f"{node.node_def.name}:0")
+        out = []
+        for name, node in self._nodes.items():
+            nd = node.node_def
+            if nd.op != "VarHandleOp":
+                continue
+            preferred = f"{name}/Read/ReadVariableOp"
+            read = f"{preferred}:0" if preferred in self._nodes and \
+                self._nodes[preferred].node_def.op == "ReadVariableOp" else readers.get(name)
+            value, trainable = self._var_values.get(name, (None, True))
+            shape = _attrs.shape_from_proto(nd.attr["shape"].shape) if "shape" in nd.attr \
+                else None
+            out.append(VariableSpec(
+                node_name=name,
+                shared_name=nd.attr["shared_name"].s.decode("utf-8") or name,
+                dtype=_dtype_row(nd.attr["dtype"].type),  # type: ignore[arg-type]
+                shape=tuple(-1 if d is None else d for d in shape) if shape is not None else (),
+                value=value, trainable=trainable, read_tensor_name=read))
+        return out
+
+    @property
+    def assets(self) -> list[AssetSpec]:
+        """Assets added with :meth:`asset`, in creation order."""
+        return list(self._assets)
+
+    # ------------------------------------------------------------------ copy / export
+
+    def copy(self) -> Graph:
+        """A deep, independent copy (handles of this graph resolve in it by name)."""
+        other = Graph()
+        for name, node in self._nodes.items():
+            other._nodes[name] = _Node(_copy.deepcopy(node.node_def), node.op_def,
+                                       list(node.out_dtypes), list(node.out_shapes))
+        other._names_in_use = dict(self._names_in_use)
+        other._var_values = {k: (v.copy(), t) for k, (v, t) in self._var_values.items()}
+        other._assets = [_copy.copy(a) for a in self._assets]
+        return other
+
+    def validate(self) -> None:
+        """Check the whole graph; raise :class:`GraphError`/:class:`OpError` naming the offender.
+
+        Checks: node names (TF's regex, unique), ops registered, attrs (known,
+        required present, declared type, allowed values, minimums), inputs
+        (exist, output index in range, count and dtypes per the op's signature,
+        control inputs last), and no cycles through data or control edges.
+        """
+        from .validate import validate_nodes
+
+        validate_nodes([n.node_def for n in self._nodes.values()])
+
+    def as_graph_def(self, *, add_shapes: bool = False) -> graph_pb2.GraphDef:
+        """The validated ``GraphDef`` (producer 2474, nodes in creation order).
+
+        ``add_shapes`` adds ``_output_shapes`` attrs, as TF's v1 SavedModel
+        builder does.
+        """
+        self.validate()
+        graph_def = graph_pb2.GraphDef()
+        for node in self._nodes.values():
+            out = graph_def.node.add()
+            out.CopyFrom(node.node_def)
+            if add_shapes and "_output_shapes" not in out.attr:
+                shapes = out.attr["_output_shapes"]
+                shapes.list.SetInParent()
+                for shape in node.out_shapes:
+                    shapes.list.shape.add().CopyFrom(_attrs.make_shape_proto(shape))
+        graph_def.versions.producer = TF_GRAPH_DEF_VERSION
+        return graph_def
+
+    @classmethod
+    def from_dict(cls, source: Mapping[str, Any] | Any) -> Graph:
+        """A graph from NodeDef-shaped dicts, a ``GraphDef`` (any protobuf class) or its bytes.
+
+        Dict attrs take plain values (``"float32"``, ``[None, 3]``, numpy arrays,
+        strings, numbers, lists) converted by the attr's declared type; default
+        attrs are filled.  The result is validated.
+        """
+        from .importer import import_graph
+
+        return import_graph(cls(), source)
+
+    def _add_imported(self, node_def: node_def_pb2.NodeDef, op_def: op_def_pb2.OpDef) -> None:
+        if node_def.name in self._nodes:
+            raise GraphError(f"duplicate node name {node_def.name!r}")
+        self._nodes[node_def.name] = _Node(node_def, op_def, _output_dtypes(op_def, node_def))
+        self._mark_used(node_def.name)
+
+    def _infer_all_shapes(self, order: Sequence[str]) -> None:
+        for name in order:
+            node = self._nodes[name]
+            node.out_shapes = self._infer_shapes(node)
+
+
+def _is_list_arg(arg: op_def_pb2.OpDef.ArgDef) -> bool:
+    return bool(arg.number_attr or arg.type_list_attr)
+
+
+def _tensor_enum(tensor: Tensor, where: str) -> int:
+    node = tensor.graph._lookup(tensor.op_name)
+    if tensor.index >= len(node.out_dtypes) or node.out_dtypes[tensor.index] is None:
+        raise OpError(f"{where}: {tensor.op_name!r} ({node.node_def.op}) has no output "
+                      f"{tensor.index} to use as an input")
+    return node.out_dtypes[tensor.index]  # type: ignore[return-value]
+
+
+def _type_list(enums: Sequence[int]) -> str:
+    return "[" + ", ".join(_attrs.type_name(e) for e in enums) + "]"
+
+
+def _output_dtypes(op_def: op_def_pb2.OpDef, node_def: node_def_pb2.NodeDef) -> list[int | None]:
+    """Output dtypes per the op's signature and the node's attrs (None where unknown)."""
+    out: list[int | None] = []
+    for arg in op_def.output_arg:
+        out.extend(arg_dtypes(arg, node_def))
+    return out
+
+
+def arg_dtypes(arg: op_def_pb2.OpDef.ArgDef, node_def: node_def_pb2.NodeDef) -> list[int | None]:
+    """The dtypes an input/output arg stands for, given a node's attrs."""
+    if arg.type_list_attr:
+        value = node_def.attr.get(arg.type_list_attr)
+        return list(value.list.type) if value is not None else []
+    count = 1
+    if arg.number_attr:
+        value = node_def.attr.get(arg.number_attr)
+        count = int(value.i) if value is not None else 0
+    if arg.type:
+        enum: int | None = arg.type
+    else:
+        value = node_def.attr.get(arg.type_attr)
+        enum = value.type if value is not None and value.WhichOneof("value") == "type" else None
+    if arg.is_ref and enum is not None:
+        enum += dtypes.REF_OFFSET
+    return [enum] * count
+
+
+def _const_value(node: _Node) -> np.ndarray | None:
+    value = node.node_def.attr.get("value")
+    if value is None:
+        return None
+    try:
+        return _attrs.tensor_proto_to_numpy(value.tensor)
+    except Exception:
+        return None

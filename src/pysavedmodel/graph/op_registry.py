@@ -1,0 +1,89 @@
+"""TensorFlow 2.21's op registry, loaded from the packaged ``ops.pb.zlib``.
+
+``ops.pb.zlib`` is a zlib-compressed serialized ``OpList`` of every op TF
+2.21 registers, with ``summary``/``description`` cleared, sorted by name
+(written by ``scripts/gen_op_registry.py`` from an installed TensorFlow).
+It is parsed once, on first use.
+"""
+
+from __future__ import annotations
+
+import difflib
+import threading
+import zlib
+from importlib import resources
+from typing import Dict, Final, Iterable
+
+from ..errors import OpError
+from .._proto import graph_pb2, op_def_pb2
+
+__all__ = ["TF_GRAPH_DEF_VERSION", "get_op_def", "has_op", "all_op_names", "op_list",
+           "stripped_op_list", "suggest"]
+
+TF_GRAPH_DEF_VERSION: Final = 2474
+"""``GraphDef.versions.producer`` TF 2.21 writes (``tf.compat.v1.GRAPH_DEF_VERSION``)."""
+
+_RESOURCE: Final = "ops.pb.zlib"
+_lock = threading.Lock()
+_ops: Dict[str, op_def_pb2.OpDef] | None = None
+
+
+def _load() -> Dict[str, op_def_pb2.OpDef]:
+    global _ops
+    if _ops is None:
+        with _lock:
+            if _ops is None:
+                data = resources.files(__package__).joinpath(_RESOURCE).read_bytes()
+                parsed = op_def_pb2.OpList.FromString(zlib.decompress(data))
+                _ops = {op.name: op for op in parsed.op}
+    return _ops
+
+
+def suggest(op_type: str) -> str | None:
+    """The registered op name closest to ``op_type`` (case-insensitive), if any is close."""
+    ops = _load()
+    by_lower = {name.lower(): name for name in ops}
+    if op_type.lower() in by_lower:
+        return by_lower[op_type.lower()]
+    close = difflib.get_close_matches(op_type.lower(), list(by_lower), n=1, cutoff=0.6)
+    return by_lower[close[0]] if close else None
+
+
+def get_op_def(op_type: str) -> op_def_pb2.OpDef:
+    """The ``OpDef`` TF registers as ``op_type`` (shared: do not modify it).
+
+    Raises :class:`OpError` for an unknown op, suggesting the closest name.
+    """
+    op = _load().get(op_type)
+    if op is None:
+        hint = suggest(op_type) if isinstance(op_type, str) else None
+        tail = f"; did you mean {hint!r}?" if hint else ""
+        raise OpError(f"unknown op {op_type!r} (not registered in TensorFlow 2.21){tail}")
+    return op
+
+
+def has_op(op_type: str) -> bool:
+    """Whether TF 2.21 registers ``op_type``."""
+    return op_type in _load()
+
+
+def all_op_names() -> list[str]:
+    """Every registered op name, sorted."""
+    return sorted(_load())
+
+
+def op_list(names: Iterable[str]) -> op_def_pb2.OpList:
+    """An ``OpList`` with copies of the OpDefs of ``names`` (unique, sorted by name)."""
+    out = op_def_pb2.OpList()
+    for name in sorted(set(names)):
+        out.op.add().CopyFrom(get_op_def(name))
+    return out
+
+
+def stripped_op_list(graph_def: graph_pb2.GraphDef) -> op_def_pb2.OpList:
+    """The OpDefs of every op ``graph_def``'s nodes use, sorted by name.
+
+    Our registry already has ``summary``/``description`` cleared, as a
+    MetaGraphDef's ``stripped_op_list`` carries them.
+    """
+    return op_list(node.op for node in graph_def.node)

@@ -1,0 +1,499 @@
+"""SavedModels built by pysavedmodel load and serve in every TensorFlow loader.
+
+Five models are built with the public API (an MLP, a small CNN, an asset-backed
+string lookup table initialized by the init op, a model with a second meta graph
+under other tags, and a model whose device strings are cleared).  One TensorFlow
+subprocess (``tf_scripts/check_savedmodels.py``) then, for every model and every
+meta graph:
+
+* loads it with the C++ loader through the C API (``TF_LoadSessionFromSavedModel``,
+  the TF Serving code path) and runs every signature with ``TF_SessionRun``;
+* loads it with ``tf.compat.v1.saved_model.load`` and with ``tf.saved_model.load``
+  and runs every signature;
+* imports the meta graph alone, restores through the SaverDef's restore op, saves
+  through its save tensor to a new prefix, and reads both checkpoints back;
+* converts the MLP with ``tf.lite.TFLiteConverter.from_saved_model`` and runs it;
+* runs ``saved_model_cli show --all``.
+
+Every output is compared with a numpy reference computed here.  The TF-written
+fixture ``savedmodel_v1_builder`` goes through the same harness as a control, so
+a failure on our models is a defect in what we write, not in the harness.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Dict
+
+import numpy as np
+import pytest
+
+import pysavedmodel
+from tests.support.tf import FIXTURES, run_tf
+from tests.support.venvs import ROOT
+
+SCRIPT = Path(__file__).with_name("tf_scripts") / "check_savedmodels.py"
+SERVE = ("serve",)
+OTHER_TAGS = ("bar-tag", "baz-tag")
+LOADERS = ("capi", "v1", "v2")
+
+Arrays = Dict[str, np.ndarray]
+
+
+# --------------------------------------------------------------------------- encoding
+def encode(value: Any) -> dict[str, Any]:
+    """An array as JSON: exact bytes for numbers, base64 items for strings."""
+    a = np.asarray(value)
+    if a.dtype == object or a.dtype.kind in "SU":
+        flat = [v if isinstance(v, bytes) else str(v).encode() for v in a.reshape(-1)]
+        return {"dtype": "string", "shape": list(a.shape),
+                "values_b64": [base64.b64encode(v).decode() for v in flat]}
+    a = np.ascontiguousarray(a)
+    return {"dtype": a.dtype.str, "shape": list(a.shape), "hex": a.tobytes().hex()}
+
+
+def decode(enc: dict[str, Any]) -> np.ndarray:
+    if enc["dtype"] == "string":
+        flat = [base64.b64decode(v) for v in enc["values_b64"]]
+        return np.array(flat, dtype=object).reshape(enc["shape"])
+    return np.frombuffer(bytes.fromhex(enc["hex"]), dtype=enc["dtype"]).reshape(enc["shape"])
+
+
+def manifest_array(desc: dict[str, Any]) -> np.ndarray:
+    """An array described in a fixture manifest (dtype, shape, values_hex)."""
+    return decode({"dtype": desc["dtype"], "shape": desc["shape"], "hex": desc["values_hex"]})
+
+
+# --------------------------------------------------------------------------- numpy references
+def softmax(z: np.ndarray) -> np.ndarray:
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def relu(z: np.ndarray) -> np.ndarray:
+    return np.maximum(z, 0)
+
+
+def conv2d_same(x: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """NHWC convolution, stride 1, SAME padding, odd square kernel."""
+    k = kernel.shape[0]
+    pad = k // 2
+    xp = np.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+    n, h, w, _ = x.shape
+    out = np.zeros((n, h, w, kernel.shape[3]))
+    for di in range(k):
+        for dj in range(k):
+            out += np.einsum("nhwc,cd->nhwd", xp[:, di:di + h, dj:dj + w, :], kernel[di, dj])
+    return out
+
+
+def max_pool_2x2(x: np.ndarray) -> np.ndarray:
+    n, h, w, c = x.shape
+    return x.reshape(n, h // 2, 2, w // 2, 2, c).max(axis=(2, 4))
+
+
+# --------------------------------------------------------------------------- model cases
+@dataclass
+class MetaGraphCase:
+    tags: tuple[str, ...]
+    inputs: dict[str, Arrays]                      # signature key -> feeds
+    expected: dict[str, Arrays]                    # signature key -> outputs
+    resave_signatures: list[str] | None = None     # runnable without the init op
+
+
+@dataclass
+class ModelCase:
+    name: str
+    export_dir: Path
+    meta_graphs: list[MetaGraphCase]
+    variables: Arrays = field(default_factory=dict)   # checkpoint key -> value we saved
+    tflite: bool = False
+
+    def spec(self) -> dict[str, Any]:
+        graphs = []
+        for mg in self.meta_graphs:
+            entry: dict[str, Any] = {
+                "tags": list(mg.tags),
+                "signatures": {k: {n: encode(v) for n, v in feeds.items()}
+                               for k, feeds in mg.inputs.items()}}
+            if mg.resave_signatures is not None:
+                entry["resave_signatures"] = mg.resave_signatures
+            graphs.append(entry)
+        tflite = None
+        if self.tflite:
+            first = self.meta_graphs[0]
+            tflite = {"tags": list(first.tags), "signature": "serving_default",
+                      "inputs": {n: encode(v) for n, v in first.inputs["serving_default"].items()}}
+        return {"name": self.name, "dir": str(self.export_dir), "meta_graphs": graphs,
+                "tflite": tflite}
+
+
+RNG = np.random.default_rng(20261125)
+
+
+def f32(*shape: int, scale: float = 1.0) -> np.ndarray:
+    return (RNG.standard_normal(shape) * scale).astype(np.float32)
+
+
+def build_mlp(export_dir: Path) -> ModelCase:
+    w1, b1, w2, b2 = f32(4, 8), f32(8, scale=0.1), f32(8, 3), f32(3, scale=0.1)
+    g = pysavedmodel.Graph()
+    x = g.placeholder("x", "float32", (None, 4))
+    h = g.op("MatMul", [x, g.variable("dense/kernel", w1)])
+    h = g.op("BiasAdd", [h, g.variable("dense/bias", b1)])
+    h = g.op("Relu", [h])
+    logits = g.op("MatMul", [h, g.variable("dense_1/kernel", w2)])
+    logits = g.op("BiasAdd", [logits, g.variable("dense_1/bias", b2)], name="logits")
+    probs = g.op("Softmax", [logits], name="probs")
+    builder = pysavedmodel.SavedModelBuilder(export_dir)
+    builder.add_meta_graph_and_variables(g, list(SERVE), signature_def_map={
+        "serving_default": pysavedmodel.predict_signature_def(
+            {"x": x}, {"probs": probs, "logits": logits})})
+    builder.save()
+
+    xs = f32(5, 4)
+    ref_logits = relu(xs.astype(np.float64) @ w1 + b1) @ w2 + b2
+    return ModelCase("mlp", export_dir, [MetaGraphCase(
+        SERVE, {"serving_default": {"x": xs}},
+        {"serving_default": {"logits": ref_logits, "probs": softmax(ref_logits)}})],
+        variables={"dense/kernel": w1, "dense/bias": b1, "dense_1/kernel": w2, "dense_1/bias": b2},
+        tflite=True)
+
+
+def build_cnn(export_dir: Path) -> ModelCase:
+    kernel, bias, dense = f32(3, 3, 1, 4), f32(4, scale=0.1), f32(64, 2)
+    g = pysavedmodel.Graph()
+    x = g.placeholder("images", "float32", (None, 8, 8, 1))
+    h = g.op("Conv2D", [x, g.variable("conv/kernel", kernel)], strides=[1, 1, 1, 1], padding="SAME")
+    h = g.op("BiasAdd", [h, g.variable("conv/bias", bias)])
+    h = g.op("Relu", [h])
+    h = g.op("MaxPool", [h], ksize=[1, 2, 2, 1], strides=[1, 2, 2, 1], padding="VALID")
+    h = g.op("Reshape", [h, g.constant(np.array([-1, 64], np.int32), name="flat_shape")])
+    logits = g.op("MatMul", [h, g.variable("dense/kernel", dense)], name="logits")
+    builder = pysavedmodel.SavedModelBuilder(export_dir)
+    builder.add_meta_graph_and_variables(g, list(SERVE), signature_def_map={
+        "serving_default": pysavedmodel.predict_signature_def({"images": x}, {"logits": logits})})
+    builder.save()
+
+    images = f32(3, 8, 8, 1)
+    h_ref = max_pool_2x2(relu(conv2d_same(images.astype(np.float64), kernel) + bias))
+    return ModelCase("cnn", export_dir, [MetaGraphCase(
+        SERVE, {"serving_default": {"images": images}},
+        {"serving_default": {"logits": h_ref.reshape(-1, 64) @ dense}})],
+        variables={"conv/kernel": kernel, "conv/bias": bias, "dense/kernel": dense})
+
+
+VOCAB = ["the", "quick", "brown", "fox", "ünïcödé", "jumps"]
+
+
+def build_lookup(export_dir: Path, scratch: Path) -> ModelCase:
+    vocab_src = scratch / "vocab.txt"
+    vocab_src.write_bytes("".join(w + "\n" for w in VOCAB).encode())
+    g = pysavedmodel.Graph()
+    words = g.placeholder("words", "string", (None,))
+    vocab = g.asset(str(vocab_src), name="vocab_path")
+    table = g.op("HashTableV2", [], name="hash_table", key_dtype="string", value_dtype="int64",
+                 shared_name="hash_table_vocab_-2_-1", use_node_name_sharing=False, container="")
+    init = g.op("InitializeTableFromTextFileV2", [table, vocab], name="text_file_init",
+                key_index=-2, value_index=-1, vocab_size=-1, delimiter="\t")
+    ids = g.op("LookupTableFindV2", [table, words, g.constant(np.int64(-1), name="default_id")],
+               name="ids")
+    tagged = g.op("StringJoin", [[words, g.constant(b"!", name="bang")]], name="tagged",
+                  separator="")
+    init_op = g.group([init], name="init_all_tables")
+    builder = pysavedmodel.SavedModelBuilder(export_dir)
+    builder.add_meta_graph_and_variables(g, list(SERVE), init_op=init_op, signature_def_map={
+        "serving_default": pysavedmodel.predict_signature_def(
+            {"words": words}, {"ids": ids, "tagged": tagged})})
+    builder.save()
+    # The loaders must read the copy in EXPORT/assets, not the source path.
+    vocab_src.unlink()
+
+    query = np.array([b"fox", b"kiwi", "ünïcödé".encode(), b"the", b"", b"jumps", b"Fox"],
+                     dtype=object)
+    index = {w.encode(): i for i, w in enumerate(VOCAB)}
+    return ModelCase("lookup", export_dir, [MetaGraphCase(
+        SERVE, {"serving_default": {"words": query}},
+        {"serving_default": {"ids": np.array([index.get(w, -1) for w in query], np.int64),
+                             "tagged": np.array([w + b"!" for w in query], dtype=object)}},
+        resave_signatures=[])])
+
+
+def tf_example(features: dict[str, np.ndarray]) -> bytes:
+    """A serialized ``tf.Example`` with float features, encoded by hand.
+
+    Example.features (1) -> Features.feature (1, map entry: key 1, value 2) ->
+    Feature.float_list (2) -> FloatList.value (1, packed little-endian floats).
+    """
+    def field(number: int, payload: bytes) -> bytes:  # length-delimited, wire type 2
+        return bytes([number << 3 | 2]) + varint(len(payload)) + payload
+
+    def varint(n: int) -> bytes:
+        out = bytearray()
+        while True:
+            out.append(n & 0x7F | (0x80 if n > 0x7F else 0))
+            n >>= 7
+            if not n:
+                return bytes(out)
+
+    def float_feature(values: np.ndarray) -> bytes:
+        return field(2, field(1, values.astype("<f4").tobytes()))
+
+    entries = b"".join(field(1, field(1, key.encode()) + field(2, float_feature(values)))
+                       for key, values in features.items())
+    return field(1, entries)
+
+
+def build_two_meta_graphs(export_dir: Path) -> ModelCase:
+    """Meta graph "serve": a predict, a regress and a classify signature (tf.Example input);
+    meta graph ("bar-tag", "baz-tag"): another signature over the same variables."""
+    w, b = f32(3, 2), f32(2, scale=0.1)
+    g = pysavedmodel.Graph()
+    x = g.placeholder("x", "float32", (None, 3))
+    w_read, b_read = g.variable("linear/w", w), g.variable("linear/b", b)
+    logits = g.op("Add", [g.op("MatMul", [x, w_read]), b_read], name="logits")
+    scores = g.op("Sigmoid", [logits], name="scores")
+
+    examples = g.placeholder("tf_example", "string", (None,))
+    no_keys = g.constant(np.array([], dtype=object), name="no_keys", dtype="string")
+    with g.name_scope("parse"):
+        parsed = g.op("ParseExampleV2", [
+            examples, no_keys, no_keys,
+            g.constant(np.array([b"x"], dtype=object), name="dense_keys"), no_keys,
+            [g.constant(np.zeros((0,), np.float32), name="x_default")]],
+            name="ParseExampleV2", Tdense=["float32"], num_sparse=0, sparse_types=[],
+            ragged_value_types=[], ragged_split_types=[], dense_shapes=[[3]])
+    regress_logits = g.op("Add", [g.op("MatMul", [parsed, w_read]), b_read])
+    prediction = g.op("Sum", [regress_logits, g.constant(np.int32(1), name="sum_axis")],
+                      name="prediction")
+    class_scores = g.op("Softmax", [regress_logits], name="class_scores")
+
+    builder = pysavedmodel.SavedModelBuilder(export_dir)
+    builder.add_meta_graph_and_variables(g, list(SERVE), signature_def_map={
+        "serving_default": pysavedmodel.predict_signature_def({"x": x}, {"scores": scores}),
+        "regress": pysavedmodel.regression_signature_def(examples, prediction),
+        "classify": pysavedmodel.classification_signature_def(examples, None, class_scores)})
+    builder.add_meta_graph(list(OTHER_TAGS), signature_def_map={
+        "raw_logits": pysavedmodel.predict_signature_def({"features": x}, {"logits": logits})})
+    builder.save()
+
+    xs = f32(4, 3)
+    ref = xs.astype(np.float64) @ w + b
+    serialized = np.array([tf_example({"x": row}) for row in xs], dtype=object)
+    return ModelCase("two_meta_graphs", export_dir, [
+        MetaGraphCase(SERVE, {"serving_default": {"x": xs}, "regress": {"inputs": serialized},
+                              "classify": {"inputs": serialized}},
+                      {"serving_default": {"scores": 1 / (1 + np.exp(-ref))},
+                       "regress": {"outputs": ref.sum(axis=1)},
+                       "classify": {"scores": softmax(ref)}}),
+        MetaGraphCase(OTHER_TAGS, {"raw_logits": {"features": xs}},
+                      {"raw_logits": {"logits": ref}}),
+    ], variables={"linear/w": w, "linear/b": b})
+
+
+# Devices no local CPU-only session can place: loading fails unless they are cleared.
+UNPLACEABLE = {"matmul": "/device:GPU:0", "add": "/job:worker/replica:0/task:3/device:CPU:0"}
+
+
+def build_clear_devices(export_dir: Path) -> ModelCase:
+    w, b = f32(2, 2), f32(2)
+    g = pysavedmodel.Graph()
+    x = g.placeholder("x", "float32", (None, 2))
+    h = g.op("MatMul", [x, g.variable("w", w)], name="matmul", device=UNPLACEABLE["matmul"])
+    h = g.op("AddV2", [h, g.variable("b", b)], name="add", device=UNPLACEABLE["add"])
+    y = g.op("Tanh", [h], name="y")
+    assert {n: g.node(n).device for n in UNPLACEABLE} == UNPLACEABLE
+    builder = pysavedmodel.SavedModelBuilder(export_dir)
+    builder.add_meta_graph_and_variables(g, list(SERVE), clear_devices=True, signature_def_map={
+        "serving_default": pysavedmodel.predict_signature_def({"x": x}, {"y": y})})
+    builder.save()
+
+    xs = f32(3, 2)
+    return ModelCase("clear_devices", export_dir, [MetaGraphCase(
+        SERVE, {"serving_default": {"x": xs}},
+        {"serving_default": {"y": np.tanh(xs.astype(np.float64) @ w + b)}})],
+        variables={"w": w, "b": b})
+
+
+def tf_fixture_control() -> ModelCase:
+    """The TF-written fixture, fed its manifest's example; references computed here
+    from its manifest's variables and its vocabulary file."""
+    export_dir = FIXTURES / "savedmodel_v1_builder"
+    manifest = json.loads((FIXTURES / "savedmodel_v1_builder.manifest.json").read_text())
+    variables = {k: manifest_array(v) for k, v in manifest["variables"].items()}
+    xs = manifest_array(manifest["example"]["inputs"]["x"])
+    logits = xs.astype(np.float64) @ variables["dense/kernel"] + variables["dense/bias"]
+    dense = {"logits": logits, "probs": softmax(logits)}
+    vocab = (export_dir / "assets" / "vocab.txt").read_bytes().splitlines()
+    words = np.array([w.encode() for w in manifest["example"]["lookup"]["inputs"]["words"]]
+                     + [b"cherry", b"apple"], dtype=object)
+    ids = np.array([vocab.index(w) if w in vocab else -1 for w in words], np.int64)
+    return ModelCase("tf_fixture_control", export_dir, [
+        MetaGraphCase(SERVE, {"serving_default": {"x": xs}, "lookup": {"words": words}},
+                      {"serving_default": dense, "lookup": {"ids": ids}},
+                      resave_signatures=["serving_default"]),
+        MetaGraphCase(OTHER_TAGS, {"serving_default": {"x": xs}}, {"serving_default": dense}),
+    ], variables=variables, tflite=True)
+
+
+BUILDERS: dict[str, Callable[[Path, Path], ModelCase]] = {
+    "mlp": lambda d, s: build_mlp(d),
+    "cnn": lambda d, s: build_cnn(d),
+    "lookup": build_lookup,
+    "two_meta_graphs": lambda d, s: build_two_meta_graphs(d),
+    "clear_devices": lambda d, s: build_clear_devices(d),
+}
+MODELS = [*BUILDERS, "tf_fixture_control"]
+
+
+# --------------------------------------------------------------------------- fixtures
+@pytest.fixture(scope="module")
+def cases(tmp_path_factory: pytest.TempPathFactory) -> dict[str, ModelCase | str]:
+    """Each model built once; a model whose build raised maps to the traceback text,
+    so the other models are still checked."""
+    root = tmp_path_factory.mktemp("savedmodels")
+    out: dict[str, ModelCase | str] = {}
+    for name, build in BUILDERS.items():
+        scratch = root / f"{name}-src"
+        scratch.mkdir()
+        try:
+            out[name] = build(root / name, scratch)
+        except Exception:
+            out[name] = traceback.format_exc()
+    out["tf_fixture_control"] = tf_fixture_control()
+    return out
+
+
+def built(cases: dict[str, ModelCase | str], model: str) -> ModelCase:
+    case = cases[model]
+    if isinstance(case, str):
+        pytest.fail(f"building {model!r} with pysavedmodel failed:\n{case}")
+    return case
+
+
+@pytest.fixture(scope="module")
+def tf_results(cases: dict[str, ModelCase | str],
+               tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Every loader's report for every built model, from one TensorFlow subprocess."""
+    work = tmp_path_factory.mktemp("tf_work")
+    spec = work / "spec.json"
+    models = [c.spec() for c in cases.values() if isinstance(c, ModelCase)]
+    spec.write_text(json.dumps({"work_dir": str(work), "models": models}))
+    return run_tf(SCRIPT.read_text(), ROOT, spec)
+
+
+def ok(result: Any, what: str) -> dict[str, Any]:
+    """The result of one check, or a failure carrying TensorFlow's message."""
+    assert isinstance(result, dict), f"{what}: no result"
+    if "error" in result:
+        pytest.fail(f"{what} failed in TensorFlow:\n{result['error']}\n"
+                    f"{result.get('traceback', '')}")
+    return result
+
+
+def assert_outputs(got: dict[str, Any], expected: Arrays, what: str) -> None:
+    assert sorted(got) == sorted(expected), f"{what}: output keys"
+    for key, want in expected.items():
+        actual = decode(got[key])
+        label = f"{what} output {key!r}"
+        assert actual.shape == want.shape, f"{label}: shape {actual.shape} != {want.shape}"
+        if want.dtype == object:
+            assert actual.tolist() == want.tolist(), label
+        elif want.dtype.kind in "iub":
+            assert actual.dtype == want.dtype, f"{label}: dtype {actual.dtype}"
+            np.testing.assert_array_equal(actual, want, err_msg=label)
+        else:
+            assert actual.dtype == np.float32, f"{label}: dtype {actual.dtype}"
+            np.testing.assert_allclose(actual, want, rtol=1e-5, atol=1e-6, err_msg=label)
+
+
+# --------------------------------------------------------------------------- tests
+@pytest.mark.parametrize("loader", LOADERS)
+@pytest.mark.parametrize("model", MODELS)
+def test_every_signature_runs_in_loader(model: str, loader: str, cases: dict[str, ModelCase | str],
+                                        tf_results: dict[str, Any]) -> None:
+    case = built(cases, model)
+    for mg in case.meta_graphs:
+        tags = ",".join(mg.tags)
+        what = f"{model} [{tags}] via {loader}"
+        result = ok(tf_results[model][loader][tags], what)
+        # Reserved keys (__saved_model_init_op...) point at ops; they are not servable.
+        servable = [k for k in result["signature_keys"] if not k.startswith("__saved_model_")]
+        assert servable == sorted(mg.expected), f"{what}: signature keys"
+        for key, expected in mg.expected.items():
+            assert_outputs(result["outputs"][key], expected, f"{what} signature {key!r}")
+
+
+def test_capi_harness_reproduces_tensorflow_recorded_outputs(tf_results: dict[str, Any]) -> None:
+    """The ctypes C API path gives what TF itself recorded for the fixture's example."""
+    manifest = json.loads((FIXTURES / "savedmodel_v1_builder.manifest.json").read_text())
+    want = manifest_array(manifest["example"]["outputs"]["probs"])
+    result = ok(tf_results["tf_fixture_control"]["capi"]["serve"], "fixture via capi")
+    got = decode(result["outputs"]["serving_default"]["probs"])
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+    lookup = manifest["example"]["lookup"]
+    got_ids = decode(result["outputs"]["lookup"]["ids"]).tolist()
+    assert got_ids[:len(lookup["outputs"]["ids"])] == lookup["outputs"]["ids"]
+
+
+@pytest.mark.parametrize("loader", ["capi", "v1"])
+def test_clear_devices_leaves_no_device_strings(loader: str, cases: dict[str, ModelCase | str],
+                                                tf_results: dict[str, Any]) -> None:
+    """The graph had unplaceable devices (see UNPLACEABLE); none reach the loaders.
+    That the model also runs is checked by test_every_signature_runs_in_loader."""
+    built(cases, "clear_devices")
+    result = ok(tf_results["clear_devices"][loader]["serve"], f"clear_devices via {loader}")
+    assert result["devices"] == []
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_restore_and_resave_through_saver_def(model: str, cases: dict[str, ModelCase | str],
+                                              tf_results: dict[str, Any]) -> None:
+    case = built(cases, model)
+    for mg in case.meta_graphs:
+        tags = ",".join(mg.tags)
+        what = f"{model} [{tags}] SaverDef restore/save"
+        result = ok(tf_results[model]["resave"][tags], what)
+        if not case.variables and not result["saver_def"]:
+            continue  # nothing to restore (the loaders were shown not to need a SaverDef)
+        assert result["saver_def"], f"{what}: meta graph has no SaverDef"
+        # Restoring through restore_op_name alone (no loader) gives working variables.
+        keys = mg.expected if mg.resave_signatures is None else mg.resave_signatures
+        for key in keys:
+            assert_outputs(result["outputs"][key], mg.expected[key], f"{what} signature {key!r}")
+        # TF reads back exactly the values we wrote, under the variables' names.
+        ours = {k: decode(v) for k, v in result["ours"].items()}
+        assert sorted(ours) == sorted(case.variables), what
+        for name, value in case.variables.items():
+            assert ours[name].dtype == value.dtype and ours[name].tobytes() == value.tobytes(), name
+        # Saving through save_tensor_name reproduces our checkpoint: values and bytes.
+        assert result["resaved"] == result["ours"], f"{what}: re-saved values differ"
+        assert result["resaved_files"] == ["variables.data-00000-of-00001", "variables.index"]
+        assert result["files_equal"] == {"variables.data-00000-of-00001": True,
+                                         "variables.index": True}, f"{what}: bytes differ"
+
+
+@pytest.mark.parametrize("model", ["mlp", "tf_fixture_control"])
+def test_tflite_converts_and_runs(model: str, cases: dict[str, ModelCase | str],
+                                  tf_results: dict[str, Any]) -> None:
+    case = built(cases, model)
+    result = ok(tf_results[model].get("tflite"), f"{model} TFLite")
+    assert result["size"] > 0
+    assert_outputs(result["outputs"], case.meta_graphs[0].expected["serving_default"],
+                   f"{model} TFLite")
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_saved_model_cli_show_all(model: str, cases: dict[str, ModelCase | str],
+                                  tf_results: dict[str, Any]) -> None:
+    case = built(cases, model)
+    result = ok(tf_results[model]["cli"], f"{model} saved_model_cli")
+    assert result["returncode"] == 0, result["stderr"]
+    for mg in case.meta_graphs:
+        assert f"MetaGraphDef with tag-set: '{', '.join(mg.tags)}'" in result["stdout"]
+        for key in mg.expected:
+            assert f"signature_def['{key}']" in result["stdout"]
