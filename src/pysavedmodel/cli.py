@@ -38,12 +38,13 @@ def _checkpoint_write(args: argparse.Namespace) -> int:
 
 
 def _checkpoint_show(args: argparse.Namespace) -> int:
+    from .dtypes import from_numpy
     from .format.bundle import CheckpointReader
 
     with CheckpointReader(args.prefix) as reader:
         for name in sorted(reader.keys()):
             shape = "[" + ",".join(str(d) for d in reader.shape(name)) + "]"
-            print(f"{name}\t{reader.dtype(name)}\t{shape}")
+            print(f"{name}\t{from_numpy(reader.dtype(name)).name}\t{shape}")
             if args.values:
                 print(np.array2string(reader.get_tensor(name), threshold=20))
     return 0

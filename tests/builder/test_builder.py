@@ -17,6 +17,7 @@ from pysavedmodel.format.bundle import read_checkpoint
 from pysavedmodel.graph.graph import Graph
 from pysavedmodel.graph.op_registry import get_op_def
 from pysavedmodel._proto import meta_graph_pb2, saved_model_pb2, variable_pb2
+from pysavedmodel._proto._pool import POOL
 
 from .conftest import (FIXTURE, build_fixture_graph, fixture_variables, load_saved_model,
                        save_like_fixture, simple_graph)
@@ -483,14 +484,19 @@ def test_strip_default_attrs(tmp_path):
 
 def test_as_text(tmp_path):
     model = simple_graph()
+    model["graph"].asset(str(_write(tmp_path / "src" / "vocab.txt", "a\n")), name="vocab")
     binary = _build(tmp_path / "a", model)
     builder = SavedModelBuilder(tmp_path / "b")
     builder.add_meta_graph_and_variables(model["graph"], ["serve"], signature_def_map=_sig(model))
     path = builder.save(as_text=True)
     assert path == tmp_path / "b" / "saved_model.pbtxt"
     assert not (tmp_path / "b" / "saved_model.pb").exists()
-    parsed = text_format.Parse(path.read_text(), saved_model_pb2.SavedModel())
+    text = path.read_text()
+    parsed = text_format.Parse(text, saved_model_pb2.SavedModel(), descriptor_pool=POOL)
     assert parsed == binary
+    # Any values print expanded, as TensorFlow writes them.
+    assert "[type.googleapis.com/tensorflow.AssetFileDef] {" in text
+    assert (tmp_path / "b" / "assets" / "vocab.txt").read_text() == "a\n"
 
 
 # --------------------------------------------------------------------------- determinism, atomicity
@@ -549,3 +555,63 @@ def test_save_creates_missing_parents_and_uses_default_permissions(tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert mode == 0o777 & ~umask
+
+
+# --------------------------------------------------------------------------- graphs from dicts
+
+def test_graph_dict_without_read_op_or_initializer_gets_them_in_the_copy(tmp_path):
+    spec = {"node": [
+        {"name": "v", "op": "VarHandleOp", "attr": {"dtype": "int64", "shape": [None]}},
+    ]}
+    user = Graph.from_dict(spec)
+    builder = SavedModelBuilder(tmp_path / "m")
+    builder.add_meta_graph_and_variables(spec, ["serve"], variables={"v": np.arange(5)})
+    builder.save()
+    assert [n.name for n in user.nodes] == ["v"]
+    meta = load_saved_model(tmp_path / "m" / "saved_model.pb").meta_graphs[0]
+    nodes = {n.name: n for n in meta.graph_def.node}
+    assert nodes["v/Read/ReadVariableOp"].op == "ReadVariableOp"
+    assert list(nodes["save/SaveV2"].input)[3:] == ["v/Read/ReadVariableOp"]
+    (var,) = _variable_defs(meta, "variables")
+    assert (var.initializer_name, var.snapshot_name) == ("v/Assign", "v/Read/ReadVariableOp:0")
+    # Unknown dims take the value's: the zeros initializer has the value's shape.
+    shape = nodes["v/Initializer/zeros/shape_as_tensor"].attr["value"].tensor
+    assert list(shape.int_val) == [5]
+    np.testing.assert_array_equal(
+        read_checkpoint(tmp_path / "m" / "variables" / "variables")["v"], np.arange(5))
+
+
+def test_existing_tf_style_initializer_is_reused(tmp_path):
+    g = Graph.from_dict({"node": [
+        {"name": "v", "op": "VarHandleOp",
+         "attr": {"dtype": "float32", "shape": [2], "shared_name": "v"}},
+        {"name": "v/Initializer/initial_value", "op": "Const",
+         "attr": {"dtype": "float32", "value": np.ones(2, np.float32)}},
+        {"name": "v/Assign", "op": "AssignVariableOp",
+         "input": ["v", "v/Initializer/initial_value"], "attr": {"dtype": "float32"}},
+        {"name": "v/Read/ReadVariableOp", "op": "ReadVariableOp", "input": ["v"],
+         "attr": {"dtype": "float32"}},
+    ]})
+    builder = SavedModelBuilder(tmp_path / "m")
+    builder.add_meta_graph_and_variables(g, ["serve"], variables={"v": np.ones(2, np.float32)})
+    builder.save()
+    meta = load_saved_model(tmp_path / "m" / "saved_model.pb").meta_graphs[0]
+    (var,) = _variable_defs(meta, "variables")
+    assert var.initial_value_name == "v/Initializer/initial_value:0"
+    assert not any("zeros" in n.name for n in meta.graph_def.node)
+
+
+def test_empty_asset_list_records_nothing(tmp_path):
+    src = _write(tmp_path / "src" / "vocab.txt", "a\n")
+    g, _ = _asset_graph([src])
+    builder = SavedModelBuilder(tmp_path / "m")
+    builder.add_meta_graph_and_variables(g, ["serve"], assets=[])
+    builder.save()
+    meta = load_saved_model(tmp_path / "m" / "saved_model.pb").meta_graphs[0]
+    assert "saved_model_assets" not in meta.collection_def
+    assert not (tmp_path / "m" / "assets").exists()
+
+
+def test_graph_argument_type_is_checked(tmp_path):
+    with pytest.raises(InvalidArgumentError, match="graph must be a pysavedmodel.Graph"):
+        SavedModelBuilder(tmp_path / "m").add_meta_graph_and_variables(42, ["serve"])

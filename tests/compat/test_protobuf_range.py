@@ -10,9 +10,9 @@ under the core venv's runtime.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -58,7 +58,8 @@ def _run(python: Path, fixtures_dir: Path, out_dir: Path) -> dict[str, object]:
 @pytest.mark.parametrize(("version", "impl"), ENDS)
 def test_generated_code_on_protobuf(version: str, impl: str, fixtures_dir: Path,
                                     tmp_path: Path) -> None:
-    result = _run(venvs.protobuf_python(version), fixtures_dir, tmp_path / "old")
+    out = tmp_path / "out"  # same path under both runtimes: asset paths are embedded
+    result = _run(venvs.protobuf_python(version), fixtures_dir, out)
     assert result["version"] == version
     assert result["impl"] == impl
     for name, hexed in result["fixtures"].items():  # type: ignore[union-attr]
@@ -68,7 +69,8 @@ def test_generated_code_on_protobuf(version: str, impl: str, fixtures_dir: Path,
             saved_model_pb2.SavedModel.FromString(original), name
         if impl == "upb":  # upb keeps parsed map order, so bytes are identical too
             assert again == original, name
-    reference = _run(Path(sys.executable), fixtures_dir, tmp_path / "core")
+    shutil.rmtree(out)
+    reference = _run(Path(sys.executable), fixtures_dir, out)
     assert reference["version"] == CORE_RUNTIME
     assert result["written"] == reference["written"]
     assert result["written"], "payload wrote nothing"

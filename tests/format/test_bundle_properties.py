@@ -92,7 +92,7 @@ def check_round_trip(prefix: Path, mapping: Dict[str, np.ndarray]) -> None:
             assert_identical(values[name], expected)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(mapping=mappings, num_shards=st.integers(1, 3))
 def test_round_trip(mapping: Dict[str, np.ndarray], num_shards: int) -> None:
     num_shards = min(num_shards, len(mapping))
@@ -103,7 +103,7 @@ def test_round_trip(mapping: Dict[str, np.ndarray], num_shards: int) -> None:
         check_round_trip(prefix, mapping)
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(value=fixed_tensor(), data=st.data())
 def test_partitioned_round_trip(value: np.ndarray, data: Any) -> None:
     """Cutting a tensor into row blocks (any dims) and assembling gives it back."""

@@ -419,6 +419,16 @@ def test_attr_conversion_by_declared_type() -> None:
 # ------------------------------------------------------------------ op(): errors
 
 
+def test_ops_removed_before_our_graph_version_are_rejected() -> None:
+    g = Graph()
+    with pytest.raises(OpError, match=r"'PlaceholderV2' is not available in GraphDef version "
+                                      r"2474: TensorFlow removed it in version 23 \(Placeholder"):
+        g.op("PlaceholderV2", [], dtype="float32", shape=[2])
+    with pytest.raises(OpError, match=r"'BatchMatrixDiag' .* version 14 \(Use MatrixDiag\)"):
+        g.op("BatchMatrixDiag", [[1.0]])
+    assert len(g) == 0
+
+
 def test_unknown_op_is_rejected_with_suggestion() -> None:
     with pytest.raises(OpError, match="unknown op 'Matmul'.*did you mean 'MatMul'"):
         Graph().op("Matmul", [1, 2])
@@ -699,6 +709,9 @@ def _tensor(*, dtype: int, dims: list[int], **fields: Any) -> tensor_pb2.TensorP
       {"name": "a", "op": "Relu", "input": ["^q", "p"], "attr": {"T": "float32"}}], GraphError,
      r"node 'a' \(Relu\) data input 'p' comes after a control input"),
     ([{"name": "a", "op": "NoOp", "extra": 1}], GraphError, r"unknown keys \['extra'\]"),
+    ([{"name": "p", "op": "PlaceholderV2", "attr": {"dtype": "float32", "shape": None}}],
+     OpError, r"node 'p': op 'PlaceholderV2' is not available in GraphDef version 2474: "
+              r"TensorFlow removed it in version 23"),
     ([{"name": "c", "op": "Const", "attr": {"dtype": "int32", "value": [1.5]}}], OpError,
      r"node 'c' \(Const\) attr 'value': .*1.5.*int32"),
     ([{"name": "c", "op": "Const", "attr": {"dtype": "int32",
@@ -810,10 +823,28 @@ def test_tf_saver_subgraph_node_for_node(fixtures_dir: Path) -> None:
             assigns.append(g.op("AssignVariableOp", [var, value], **manual))
         shard = g.op("NoOp", [], name="restore_shard", control_inputs=assigns, **manual)
         g.group([shard], name="restore_all")
-    ours = [n for n in g.as_graph_def().node if n.name.startswith("save")]
-    expected = [_without(n, "_output_shapes") for n in theirs if n.name.startswith("save")]
+    # with _output_shapes: our shape inference agrees with TF's on every node
+    ours = [n for n in g.as_graph_def(add_shapes=True).node if n.name.startswith("save")]
+    expected = [n for n in theirs if n.name.startswith("save")]
     assert [n.name for n in ours] == [n.name for n in expected]
     for mine, tf_node in zip(ours, expected):
         assert mine == tf_node, mine.name
     assert g.get_tensor("save/Identity").dtype.name == "string"
     assert g.get_tensor("save/Identity").shape == ()
+
+
+def test_inferred_output_shapes_match_tensorflows_for_the_fixture(fixtures_dir: Path) -> None:
+    """Import TF's graphs without their _output_shapes; ours must equal TF's, node by node."""
+    saved = saved_model_pb2.SavedModel.FromString(
+        (fixtures_dir / "savedmodel_v1_builder" / "saved_model.pb").read_bytes())
+    for meta in saved.meta_graphs:
+        stripped = graph_pb2.GraphDef()
+        stripped.CopyFrom(meta.graph_def)
+        for node in stripped.node:
+            if "_output_shapes" in node.attr:
+                del node.attr["_output_shapes"]
+        rebuilt = Graph.from_dict(stripped).as_graph_def(add_shapes=True)
+        assert len(rebuilt.node) == len(meta.graph_def.node) > 40
+        for ours, theirs in zip(rebuilt.node, meta.graph_def.node):
+            assert ours == theirs, ours.name
+        assert rebuilt.versions == meta.graph_def.versions

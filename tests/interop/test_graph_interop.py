@@ -9,7 +9,6 @@ nodes is compared with ours.  All cases run in one TF subprocess.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import ml_dtypes

@@ -39,8 +39,9 @@ from ..errors import (AlreadyExistsError, BuilderStateError, InvalidArgumentErro
                       UnsupportedDTypeError)
 from .._proto import (attr_value_pb2, graph_pb2, meta_graph_pb2, saved_model_pb2, saver_pb2,
                       tensor_pb2, variable_pb2)
+from .._proto._pool import POOL
 from ..format import bundle as _bundle
-from ..graph.attrs import to_numpy
+from ..graph.attrs import make_tensor_proto, to_numpy
 from ..graph.graph import Graph, Tensor, VariableSpec
 from ..graph.op_registry import get_op_def, has_op, stripped_op_list
 from . import assets as _assets
@@ -153,13 +154,8 @@ def _coerce_value(spec: VariableSpec, declared: Optional[Tuple[Optional[int], ..
 
 
 def _zero_scalar(row: DType) -> attr_value_pb2.AttrValue:
-    proto = tensor_pb2.TensorProto(dtype=row.enum)
-    proto.tensor_shape.SetInParent()
-    if row.is_string:
-        proto.string_val.append(b"")
-    else:
-        proto.tensor_content = np.zeros((), dtype=row.numpy).tobytes()
-    return attr_value_pb2.AttrValue(tensor=proto)
+    zero: Any = b"" if row.is_string else np.zeros((), dtype=row.numpy)
+    return attr_value_pb2.AttrValue(tensor=make_tensor_proto(zero, row))
 
 
 def _int32_vector(values: Sequence[int]) -> attr_value_pb2.AttrValue:
@@ -411,8 +407,9 @@ class SavedModelBuilder:
             self._asset_store.write(temp)
             filename = SAVED_MODEL_FILENAME_PBTXT if as_text else SAVED_MODEL_FILENAME_PB
             if as_text:
-                (temp / filename).write_text(text_format.MessageToString(self._saved_model),
-                                             encoding="utf-8")
+                # The pool lets Any fields print expanded, as TensorFlow prints them.
+                text = text_format.MessageToString(self._saved_model, descriptor_pool=POOL)
+                (temp / filename).write_text(text, encoding="utf-8")
             else:
                 (temp / filename).write_bytes(
                     self._saved_model.SerializeToString(deterministic=True))

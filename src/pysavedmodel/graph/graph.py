@@ -27,7 +27,7 @@ from .._proto import attr_value_pb2, graph_pb2, node_def_pb2, op_def_pb2
 from . import attrs as _attrs
 from . import shapes as _shapes
 from .attrs import Shape
-from .op_registry import TF_GRAPH_DEF_VERSION, get_op_def
+from .op_registry import TF_GRAPH_DEF_VERSION, check_available, get_op_def
 
 __all__ = ["Graph", "Tensor", "VariableSpec", "AssetSpec"]
 
@@ -374,6 +374,7 @@ class Graph:
         lengths are inferred from the inputs and defaults are filled.
         """
         op_def = get_op_def(op_type)
+        check_available(op_def)
         if isinstance(inputs, (Tensor, str)):
             inputs = [inputs]
         inputs = list(inputs)
@@ -700,7 +701,8 @@ class Graph:
     def as_graph_def(self, *, add_shapes: bool = False) -> graph_pb2.GraphDef:
         """The validated ``GraphDef`` (producer 2474, nodes in creation order).
 
-        ``add_shapes`` adds ``_output_shapes`` attrs, as TF's v1 SavedModel
+        ``add_shapes`` adds ``_output_shapes`` attrs (our inferred shapes; unknown
+        rank where not inferred) to nodes with outputs, as TF's v1 SavedModel
         builder does.
         """
         self.validate()
@@ -708,7 +710,7 @@ class Graph:
         for node in self._nodes.values():
             out = graph_def.node.add()
             out.CopyFrom(node.node_def)
-            if add_shapes and "_output_shapes" not in out.attr:
+            if add_shapes and node.out_dtypes and "_output_shapes" not in out.attr:
                 shapes = out.attr["_output_shapes"]
                 shapes.list.SetInParent()
                 for shape in node.out_shapes:

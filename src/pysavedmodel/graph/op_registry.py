@@ -18,7 +18,7 @@ from ..errors import OpError
 from .._proto import graph_pb2, op_def_pb2
 
 __all__ = ["TF_GRAPH_DEF_VERSION", "get_op_def", "has_op", "all_op_names", "op_list",
-           "stripped_op_list", "suggest"]
+           "stripped_op_list", "suggest", "check_available"]
 
 TF_GRAPH_DEF_VERSION: Final = 2474
 """``GraphDef.versions.producer`` TF 2.21 writes (``tf.compat.v1.GRAPH_DEF_VERSION``)."""
@@ -60,6 +60,19 @@ def get_op_def(op_type: str) -> op_def_pb2.OpDef:
         tail = f"; did you mean {hint!r}?" if hint else ""
         raise OpError(f"unknown op {op_type!r} (not registered in TensorFlow 2.21){tail}")
     return op
+
+
+def check_available(op_def: op_def_pb2.OpDef) -> None:
+    """Raise :class:`OpError` if TF removed the op at or before our graph version.
+
+    TF refuses such ops in a GraphDef whose producer is 2474 (e.g. ``PlaceholderV2``,
+    removed in version 23).
+    """
+    if op_def.HasField("deprecation") and op_def.deprecation.version <= TF_GRAPH_DEF_VERSION:
+        hint = op_def.deprecation.explanation.rstrip(".")
+        raise OpError(f"op {op_def.name!r} is not available in GraphDef version "
+                      f"{TF_GRAPH_DEF_VERSION}: TensorFlow removed it in version "
+                      f"{op_def.deprecation.version} ({hint})")
 
 
 def has_op(op_type: str) -> bool:

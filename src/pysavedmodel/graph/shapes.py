@@ -354,17 +354,36 @@ def _pack(node: node_def_pb2.NodeDef, inputs: List[InputInfo]) -> List[Shape]:
     return [tuple(out)]
 
 
+def _select(node: node_def_pb2.NodeDef, inputs: List[InputInfo]) -> List[Shape]:
+    cond, then, other = (i.shape for i in inputs)
+    if then is None or other is None:
+        out = then if other is None else other
+    elif len(then) != len(other):
+        raise OpError(f"{_where(node)}: 't' {list(then)} and 'e' {list(other)} differ in rank")
+    else:
+        out = tuple(_merge_dim(a, b, _where(node)) for a, b in zip(then, other))
+    if out is not None and cond is not None and len(cond) == len(out):
+        out = tuple(_merge_dim(a, b, f"{_where(node)} condition") for a, b in zip(out, cond))
+    return [out]
+
+
+def _lookup_find(node: node_def_pb2.NodeDef, inputs: List[InputInfo]) -> List[Shape]:
+    keys, default = inputs[1].shape, inputs[2].shape
+    return [keys if default == () else None]
+
+
 _UNARY = """
 Identity Snapshot StopGradient PreventGradient CheckNumerics Relu Relu6 Elu Selu Softplus
 Softsign LeakyRelu Sigmoid Tanh Exp Expm1 Log Log1p Neg Abs Sqrt Rsqrt Square Sign Floor Ceil
 Round Rint Reciprocal Inv Sin Cos Tan Erf Erfc IsNan IsInf IsFinite LogicalNot ZerosLike OnesLike
-Softmax LogSoftmax Cast Invert Conj Digamma Lgamma
+Softmax LogSoftmax Cast Invert Conj Digamma Lgamma StaticRegexFullMatch StringLength
+StringUpper StringLower StringStrip StaticRegexReplace
 """.split()
 _BINARY = """
 Add AddV2 Sub Mul MulNoNan Div RealDiv DivNoNan FloorDiv FloorMod TruncateDiv TruncateMod Mod
 Maximum Minimum Pow SquaredDifference Atan2 Xdivy Xlogy Xlog1py Equal NotEqual Less LessEqual
 Greater GreaterEqual LogicalAnd LogicalOr BitwiseAnd BitwiseOr BitwiseXor LeftShift RightShift
-SelectV2 ApproximateEqual
+SelectV2 ApproximateEqual StringJoin
 """.split()
 
 _TABLE: Dict[str, InferFn] = {
@@ -372,6 +391,11 @@ _TABLE: Dict[str, InferFn] = {
     "PlaceholderWithDefault": _placeholder,
     "Const": _const,
     "VarHandleOp": _scalar,
+    "VarIsInitializedOp": _scalar,
+    "HashTableV2": _scalar,
+    "ShardedFilename": _scalar,
+    "Select": _select,
+    "LookupTableFindV2": _lookup_find,
     "ReadVariableOp": _read_variable,
     "MatMul": _matmul,
     "BiasAdd": _bias_add,

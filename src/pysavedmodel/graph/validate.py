@@ -14,7 +14,7 @@ from ..errors import GraphError, OpError
 from .._proto import node_def_pb2, op_def_pb2
 from . import attrs as _attrs
 from .graph import _NODE_NAME, _base_enum, _dtype_row, _output_dtypes, arg_dtypes, parse_input
-from .op_registry import get_op_def
+from .op_registry import check_available, get_op_def
 
 __all__ = ["validate_nodes", "check_node_attrs"]
 
@@ -82,6 +82,7 @@ def validate_nodes(nodes: Sequence[node_def_pb2.NodeDef]) -> List[str]:
     for node in nodes:
         try:
             op_def = get_op_def(node.op)
+            check_available(op_def)
         except OpError as exc:
             raise OpError(f"node {node.name!r}: {exc}") from None
         check_node_attrs(node, op_def)
