@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
 from pysavedmodel.builder.signatures import (
     CLASSIFY_METHOD_NAME, PREDICT_METHOD_NAME, REGRESS_METHOD_NAME, build_signature_def,
@@ -11,6 +12,7 @@ from pysavedmodel.builder.signatures import (
 from pysavedmodel.dtypes import DT_FLOAT, DT_INT64, DT_STRING
 from pysavedmodel.errors import SignatureError
 from pysavedmodel.graph.graph import Graph
+from pysavedmodel._proto import meta_graph_pb2
 
 
 @pytest.fixture()
@@ -178,3 +180,27 @@ def test_op_signature_def_layout():
     info = sig.outputs["__saved_model_train_op"]
     assert info.name == "train_step" and info.dtype == 0 and info.tensor_shape.unknown_rank
     assert not sig.inputs and sig.method_name == ""
+
+
+def _add_file(pool, file_descriptor):
+    for dep in file_descriptor.dependencies:
+        _add_file(pool, dep)
+    try:
+        pool.FindFileByName(file_descriptor.name)
+    except KeyError:
+        proto = descriptor_pb2.FileDescriptorProto()
+        file_descriptor.CopyToProto(proto)
+        pool.Add(proto)
+
+
+def test_signature_defs_of_another_descriptor_pool_are_accepted(g):
+    # TF's own SignatureDef class lives in another pool than ours.
+    pool = descriptor_pool.DescriptorPool()
+    _add_file(pool, meta_graph_pb2.DESCRIPTOR)
+    foreign_cls = message_factory.GetMessageClass(
+        pool.FindMessageTypeByName("tensorflow.SignatureDef"))
+    ours = predict_signature_def({"x": "x:0"}, {"y": "scores:0"})
+    foreign = foreign_cls.FromString(ours.SerializeToString())
+    assert not isinstance(foreign, type(ours))
+    resolved = resolve_signature_def("s", foreign, g)
+    assert resolved.inputs["x"].dtype == DT_FLOAT

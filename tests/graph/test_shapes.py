@@ -172,6 +172,11 @@ def test_conv2d_other_layouts() -> None:
     unknown = g.op("Conv2D", [_ph(g, None, name="z"), kernel], strides=[1, 1, 1, 1],
                    padding="SAME")
     assert unknown.shape == (None, None, None, 4)
+    any_filter = _ph(g, None, name="f")
+    same = g.op("Conv2D", [nhwc, any_filter], strides=[1, 2, 2, 1], padding="SAME")
+    assert same.shape == (1, 3, 3, None)
+    valid = g.op("Conv2D", [nhwc, any_filter], strides=[1, 2, 2, 1], padding="VALID")
+    assert valid.shape == (1, None, None, None)
     with pytest.raises(OpError, match="window of 3 is larger"):
         g.op("Conv2D", [_ph(g, [1, 2, 2, 3], name="small"), kernel], strides=[1, 1, 1, 1],
              padding="VALID")

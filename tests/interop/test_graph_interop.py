@@ -3,19 +3,27 @@
 Every graph is imported with ``tf.import_graph_def`` into a ``tf.compat.v1``
 Graph and run in a Session on fixed inputs; the results are compared with
 numpy references computed here.  TF's own shape inference on the imported
-nodes is compared with ours.  All cases run in one TF subprocess.
+nodes is compared with ours.  The same subprocess also checks that TF rejects
+the graphs our validation rejects, gives the same node names for random
+name-scope programs, encodes constants to the same TensorProto bytes, and
+registers exactly the OpDefs we package.  All cases run in one TF subprocess.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
+import random
 from typing import Any
 
 import ml_dtypes
 import numpy as np
 import pytest
 
-from pysavedmodel.graph import Graph
+from pysavedmodel._proto import attr_value_pb2, graph_pb2, tensor_pb2, tensor_shape_pb2
+from pysavedmodel.errors import GraphError
+from pysavedmodel.graph import Graph, op_registry
 from pysavedmodel.graph.attrs import make_tensor_proto
 from pysavedmodel.graph.shapes import SUPPORTED_OPS
 from tests.support.tf import run_tf
@@ -69,6 +77,56 @@ for case, info in spec.items():
                              "shape": list(value.shape)}
     out[case] = {"shapes": shapes, "results": results}
 
+# Graphs we reject: TF must reject them too (at import, or when the graph is run).
+rejections = {}
+for name, path in json.load(open(sys.argv[4])).items():
+    graph_def = tf.compat.v1.GraphDef.FromString(open(path, "rb").read())
+    g = tf.Graph()
+    try:
+        with g.as_default():
+            tf.import_graph_def(graph_def, name="")
+        with tf.compat.v1.Session(graph=g) as sess:
+            sess.run([op for op in g.get_operations() if op.type != "Placeholder"])
+        rejections[name] = None
+    except Exception as exc:
+        rejections[name] = f"{type(exc).__name__}: {str(exc)[:300]}"
+out["rejections"] = rejections
+
+# Naming programs: the node names TF gives for the same scopes and names.
+import contextlib
+naming = []
+for program in json.load(open(sys.argv[5])):
+    g = tf.Graph()
+    names = []
+    with g.as_default(), contextlib.ExitStack() as stack:
+        scopes = []
+        for action, arg in program:
+            if action == "enter":
+                scopes.append(stack.enter_context(contextlib.ExitStack()))
+                scopes[-1].enter_context(g.name_scope(arg))
+            elif action == "exit":
+                scopes.pop().close()
+            else:
+                names.append(tf.constant(1, name=arg).op.name)
+    naming.append(names)
+out["naming"] = naming
+
+# The op registry as TF reports it, each OpDef hashed without its prose.
+import hashlib
+from tensorflow.core.framework import op_def_pb2
+from tensorflow.python.client import pywrap_tf_session
+buf = pywrap_tf_session.TF_GetAllOpList()
+op_list = op_def_pb2.OpList.FromString(pywrap_tf_session.TF_GetBuffer(buf))
+registry = {}
+for op in op_list.op:
+    op.ClearField("summary")
+    op.ClearField("description")
+    for arg in list(op.input_arg) + list(op.output_arg) + list(op.attr):
+        arg.ClearField("description")
+    registry[op.name] = hashlib.sha256(op.SerializeToString(deterministic=True)).hexdigest()
+out["registry"] = registry
+out["graph_def_version"] = tf.compat.v1.GRAPH_DEF_VERSION
+
 # TF's own encoding of the same values (make_tensor_proto), for a byte comparison.
 from tensorflow.python.framework import tensor_util
 protos = {}
@@ -99,7 +157,9 @@ def _conv2d_ref(x: np.ndarray, k: np.ndarray, stride: int, padding: str,
     out = np.zeros((n, oh, ow, cout), np.float64)
     for i in range(oh):
         for j in range(ow):
-            patch = x[:, i * stride:i * stride + eh:dilation, j * stride:j * stride + ew:dilation, :]
+            rows = slice(i * stride, i * stride + eh, dilation)
+            cols = slice(j * stride, j * stride + ew, dilation)
+            patch = x[:, rows, cols, :]
             out[:, i, j, :] = np.tensordot(patch, k, axes=([1, 2, 3], [0, 1, 2]))
     return out
 
@@ -164,13 +224,18 @@ def _conv() -> tuple[Graph, dict[str, Any], dict[str, Any]]:
          name="dilated")
     g.op("AvgPool", [strided], ksize=[1, 2, 2, 1], strides=[1, 2, 2, 1], padding="SAME",
          name="avg")
+    free_kernel = g.placeholder("kernel", "float32", None)
+    g.op("Conv2D", [x, free_kernel], strides=[1, 2, 2, 1], padding="SAME", name="free")
     conv_ref = np.maximum(_conv2d_ref(x_val, k1, 1, "SAME"), 0)
     pool_ref = _pool_ref(conv_ref, 2, 2, "VALID", "max")
     strided_ref = _conv2d_ref(x_val, k1, 2, "VALID")
     refs = {"relu:0": conv_ref, "pool:0": pool_ref, "flat:0": pool_ref.reshape(-1, 64),
             "strided:0": strided_ref, "dilated:0": _conv2d_ref(x_val, k2, 1, "VALID", 2),
-            "avg:0": _pool_ref(strided_ref, 2, 2, "SAME", "avg")}
-    return g, {"images:0": {"dtype": "float32", "value": x_val.tolist()}}, refs
+            "avg:0": _pool_ref(strided_ref, 2, 2, "SAME", "avg"),
+            "free:0": _conv2d_ref(x_val, k1, 2, "SAME")}
+    feeds = {"images:0": {"dtype": "float32", "value": x_val.tolist()},
+             "kernel:0": {"dtype": "float32", "value": k1.tolist()}}
+    return g, feeds, refs
 
 
 def _shuffle() -> tuple[Graph, dict[str, Any], dict[str, Any]]:
@@ -266,6 +331,95 @@ PYTHON_VALUES: dict[str, Any] = {
 }
 
 
+def _raw_graph_def(nodes: list[dict[str, Any]]) -> graph_pb2.GraphDef:
+    """A GraphDef written field by field, bypassing every check of ours."""
+    graph_def = graph_pb2.GraphDef()
+    graph_def.versions.producer = 2474
+    for spec in nodes:
+        node = graph_def.node.add(name=spec["name"], op=spec["op"])
+        node.input.extend(spec.get("input", []))
+        for key, value in spec.get("attr", {}).items():
+            node.attr[key].CopyFrom(value)
+    return graph_def
+
+
+def _type(enum: int) -> attr_value_pb2.AttrValue:
+    return attr_value_pb2.AttrValue(type=enum)
+
+
+_FLOAT_PH = {"name": "p", "op": "Placeholder", "attr": {"dtype": _type(1)}}
+# Deliberately stricter than TF and so not listed: an attr the op does not declare (a typo
+# like "tranpose_a"); TF 2.21's import_graph_def keeps it and runs the graph.
+REJECTED: dict[str, list[dict[str, Any]]] = {
+    "removed_op": [{"name": "p", "op": "PlaceholderV2", "attr": {
+        "dtype": _type(1), "shape": attr_value_pb2.AttrValue(
+            shape=tensor_shape_pb2.TensorShapeProto(unknown_rank=True))}}],
+    "unknown_op": [{"name": "a", "op": "Matmul"}],
+    "disallowed_type": [{"name": "p", "op": "Placeholder", "attr": {"dtype": _type(7)}},
+                        {"name": "a", "op": "MatMul", "input": ["p", "p"],
+                         "attr": {"T": _type(7)}}],
+    "missing_input": [{"name": "a", "op": "Identity", "input": ["ghost"],
+                       "attr": {"T": _type(1)}}],
+    "output_index": [_FLOAT_PH, {"name": "a", "op": "Identity", "input": ["p:1"],
+                                 "attr": {"T": _type(1)}}],
+    "input_count": [_FLOAT_PH, {"name": "a", "op": "MatMul", "input": ["p"],
+                                "attr": {"T": _type(1)}}],
+    "input_dtype": [_FLOAT_PH, {"name": "a", "op": "Relu", "input": ["p"],
+                                "attr": {"T": _type(3)}}],
+    "missing_attr": [{"name": "p", "op": "Placeholder"}],
+    "control_first": [_FLOAT_PH, {"name": "q", "op": "NoOp"},
+                      {"name": "a", "op": "Relu", "input": ["^q", "p"],
+                       "attr": {"T": _type(1)}}],
+    "bad_name": [{"name": "_p", "op": "Placeholder", "attr": {"dtype": _type(1)}}],
+    "duplicate": [_FLOAT_PH, _FLOAT_PH],
+    "cycle": [{"name": "a", "op": "NoOp", "input": ["^b"]},
+              {"name": "b", "op": "NoOp", "input": ["^a"]}],
+    "const_dtype": [{"name": "c", "op": "Const", "attr": {
+        "dtype": _type(1), "value": attr_value_pb2.AttrValue(tensor=tensor_pb2.TensorProto(
+            dtype=3, int_val=[1]))}}],
+}
+
+
+def _naming_program(seed: int) -> list[tuple[str, Any]]:
+    """Random scope enters/exits and constant names (pool chosen to collide often)."""
+    rnd = random.Random(seed)
+    pool = ["a", "A", "save", "Const", "a_1", "x/y", "Const_1", "save_1", None, None]
+    scopes = ["a", "save", "save/", "save_1/", "b", None, ""]
+    program: list[tuple[str, Any]] = []
+    depth = 0
+    for _ in range(80):
+        roll = rnd.random()
+        if roll < 0.2 and depth < 3:
+            program.append(("enter", rnd.choice(scopes)))
+            depth += 1
+        elif roll < 0.35 and depth:
+            program.append(("exit", None))
+            depth -= 1
+        else:
+            program.append(("const", rnd.choice(pool)))
+    program.extend([("exit", None)] * depth)
+    return program
+
+
+NAMING_PROGRAMS = [_naming_program(seed) for seed in range(20)]
+
+
+def _run_naming_program(program: list[tuple[str, Any]]) -> list[str]:
+    g = Graph()
+    names = []
+    with contextlib.ExitStack() as outer:
+        stack: list[contextlib.ExitStack] = []
+        for action, arg in program:
+            if action == "enter":
+                stack.append(outer.enter_context(contextlib.ExitStack()))
+                stack[-1].enter_context(g.name_scope(arg))
+            elif action == "exit":
+                stack.pop().close()
+            else:
+                names.append(g.constant(1, name=arg).op_name)
+    return names
+
+
 @pytest.fixture(scope="module")
 def tf_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     root = tmp_path_factory.mktemp("graphs")
@@ -285,7 +439,17 @@ def tf_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     arrays_path = root / "arrays.npz"
     np.savez(arrays_path, **{name: np.asarray(value) for name, value in CONSTANTS.items()
                              if np.asarray(value).dtype != ml_dtypes.bfloat16})
-    return {"tf": run_tf(RUN_GRAPHS, spec_path, values_path, arrays_path), "built": built}
+    rejections = {}
+    for name, nodes in REJECTED.items():
+        path = root / f"rejected_{name}.pb"
+        path.write_bytes(_raw_graph_def(nodes).SerializeToString())
+        rejections[name] = str(path)
+    rejections_path = root / "rejections.json"
+    rejections_path.write_text(json.dumps(rejections))
+    naming_path = root / "naming.json"
+    naming_path.write_text(json.dumps(NAMING_PROGRAMS))
+    return {"tf": run_tf(RUN_GRAPHS, spec_path, values_path, arrays_path, rejections_path,
+                         naming_path), "built": built}
 
 
 def _as_array(result: dict[str, Any]) -> Any:
@@ -353,3 +517,31 @@ def test_constants_are_encoded_byte_for_byte_like_tensorflow(tf_runs: dict[str, 
         assert ours.hex() == theirs[key], name
         compared += 1
     assert compared == len(PYTHON_VALUES) + len(CONSTANTS) - 2
+
+
+@pytest.mark.parametrize("case", sorted(REJECTED))
+def test_graphs_we_reject_tensorflow_rejects_too(case: str, tf_runs: dict[str, Any]) -> None:
+    graph_def = _raw_graph_def(REJECTED[case])
+    with pytest.raises(GraphError):
+        Graph.from_dict(graph_def)
+    assert tf_runs["tf"]["rejections"][case] is not None, case
+
+
+def test_node_names_match_tensorflows_for_random_scope_programs(
+        tf_runs: dict[str, Any]) -> None:
+    theirs = tf_runs["tf"]["naming"]
+    assert len(theirs) == len(NAMING_PROGRAMS)
+    for program, tf_names in zip(NAMING_PROGRAMS, theirs):
+        ours = _run_naming_program(program)
+        assert len(ours) > 20
+        assert ours == tf_names, program
+
+
+def test_packaged_op_registry_is_tensorflows(tf_runs: dict[str, Any]) -> None:
+    theirs = tf_runs["tf"]["registry"]
+    assert len(theirs) == 1908
+    assert sorted(theirs) == op_registry.all_op_names()
+    for name, digest in theirs.items():
+        ours = op_registry.get_op_def(name).SerializeToString(deterministic=True)
+        assert hashlib.sha256(ours).hexdigest() == digest, name
+    assert tf_runs["tf"]["graph_def_version"] == op_registry.TF_GRAPH_DEF_VERSION

@@ -6,8 +6,13 @@ is added with its variables, later ones share the checkpoint and the
 (``save``, ``save_1``...).  What is recorded where:
 
 * variables: checkpoint ``variables/variables`` (keys = VarHandleOp
-  ``shared_name``, written in key order), collections ``variables`` and
-  ``trainable_variables`` of ``VariableDef``;
+  ``shared_name``, or what a given SaverDef's ``RestoreV2`` reads; written
+  in key order), collections ``variables`` and ``trainable_variables`` of
+  ``VariableDef``.  A VariableDef names an initializer: an existing
+  ``<var>/Assign`` is used, else the graph copy gets one assigning zeros
+  (``<var>/Initializer/zeros``), so the weights live in the checkpoint only;
+  a model without variables gets no saver and an empty ``variables/``
+  directory, as with TF;
 * assets: files in ``assets/``, collection ``saved_model_assets``;
 * init op: collection ``saved_model_main_op`` (what TF's builder writes);
 * train op: signature ``__saved_model_train_op``.
@@ -46,6 +51,7 @@ from ..graph.graph import Graph, Tensor, VariableSpec
 from ..graph.op_registry import get_op_def, has_op, stripped_op_list
 from . import assets as _assets
 from . import saver as _saver
+from .saver import proto_dtype
 from . import signatures as _signatures
 
 __all__ = ["SavedModelBuilder", "SAVED_MODEL_FILENAME_PB", "SAVED_MODEL_FILENAME_PBTXT",
@@ -159,7 +165,7 @@ def _zero_scalar(row: DType) -> attr_value_pb2.AttrValue:
 
 
 def _int32_vector(values: Sequence[int]) -> attr_value_pb2.AttrValue:
-    proto = tensor_pb2.TensorProto(dtype=dtypes.DT_INT32)
+    proto = tensor_pb2.TensorProto(dtype=proto_dtype(dtypes.DT_INT32))
     proto.tensor_shape.dim.add().size = len(values)
     proto.int_val.extend(values)
     return attr_value_pb2.AttrValue(tensor=proto)
@@ -181,7 +187,7 @@ def _ensure_read_tensor(graph: Graph, spec: VariableSpec) -> str:
         return spec.read_tensor_name
     read = graph.op("ReadVariableOp", [spec.node_name],
                     name=f"{spec.node_name}/Read/ReadVariableOp",
-                    dtype=attr_value_pb2.AttrValue(type=spec.dtype.enum))
+                    dtype=attr_value_pb2.AttrValue(type=proto_dtype(spec.dtype.enum)))
     return read.name
 
 
@@ -199,11 +205,11 @@ def _ensure_initializer(graph: Graph, spec: VariableSpec,
         if node.op == "AssignVariableOp" and _op_part(node.input[0]) == spec.node_name:
             value = node.input[1]
             return assign_name, value if ":" in value else f"{value}:0"
-    type_attr = attr_value_pb2.AttrValue(type=spec.dtype.enum)
+    type_attr = attr_value_pb2.AttrValue(type=proto_dtype(spec.dtype.enum))
     # The Fill is named after its scope, which its inputs were created in first.
     with graph.name_scope(f"{spec.node_name}/Initializer/zeros") as scope:
         dims = graph.op("Const", [], name="shape_as_tensor",
-                        dtype=attr_value_pb2.AttrValue(type=dtypes.DT_INT32),
+                        dtype=attr_value_pb2.AttrValue(type=proto_dtype(dtypes.DT_INT32)),
                         value=_int32_vector(list(shape)))
         zero = graph.op("Const", [], name="Const", dtype=type_attr,
                         value=_zero_scalar(spec.dtype))

@@ -23,19 +23,20 @@ which checkpoint key each variable is restored from.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
-from typing import Dict, Final, Iterable, List, Optional, Sequence, Tuple
+from typing import Dict, Final, Iterable, List, Optional, Sequence, Tuple, cast
 
 from .. import dtypes
 from ..dtypes import DType
 from ..errors import GraphError, InvalidArgumentError, NotFoundError
 from ..graph.graph import Graph
-from .._proto import attr_value_pb2, saver_pb2, tensor_pb2
+from .._proto import attr_value_pb2, saver_pb2, tensor_pb2, types_pb2
 
 __all__ = [
     "SAVER_SCOPE", "MAX_TO_KEEP", "KEEP_CHECKPOINT_EVERY_N_HOURS", "DEFAULT_FILENAME",
     "SaveableVariable", "add_saver", "make_saver_def", "saver_checkpoint_keys",
-    "validate_saver_def",
+    "validate_saver_def", "proto_dtype",
 ]
 
 SAVER_SCOPE: Final = "save"
@@ -50,7 +51,6 @@ _S3_SUFFIX: Final = b".part"          # s3 has no directories, so no temp dir th
 _TEMP_SUFFIX: Final = b"_temp/part"
 _ANY_CPU: Final = "/device:CPU:*"
 _CPU0: Final = "/device:CPU:0"
-_MANUAL_DEPS: Final = "_has_manual_control_dependencies"
 
 
 @dataclass(frozen=True)
@@ -69,13 +69,18 @@ class SaveableVariable:
 
 # --------------------------------------------------------------------------- attr helpers
 
+def proto_dtype(enum: int) -> types_pb2.DataType:
+    """A DataType number typed as the proto stubs want it (an int at run time)."""
+    return cast(types_pb2.DataType, enum)
+
+
 def _type_attr(dtype: DType) -> attr_value_pb2.AttrValue:
-    return attr_value_pb2.AttrValue(type=dtype.enum)
+    return attr_value_pb2.AttrValue(type=proto_dtype(dtype.enum))
 
 
 def _types_attr(types: Iterable[DType]) -> attr_value_pb2.AttrValue:
     value = attr_value_pb2.AttrValue()
-    value.list.type.extend(dt.enum for dt in types)
+    value.list.type.extend(proto_dtype(dt.enum) for dt in types)
     value.list.SetInParent()
     return value
 
@@ -105,7 +110,7 @@ def _colocate_attr(node_name: str) -> attr_value_pb2.AttrValue:
 
 
 def _string_tensor(values: Sequence[bytes], *, vector: bool) -> attr_value_pb2.AttrValue:
-    proto = tensor_pb2.TensorProto(dtype=dtypes.DT_STRING)
+    proto = tensor_pb2.TensorProto(dtype=proto_dtype(dtypes.DT_STRING))
     proto.tensor_shape.SetInParent()
     if vector:
         proto.tensor_shape.dim.add().size = len(values)
@@ -114,7 +119,7 @@ def _string_tensor(values: Sequence[bytes], *, vector: bool) -> attr_value_pb2.A
 
 
 def _int32_scalar(number: int) -> attr_value_pb2.AttrValue:
-    proto = tensor_pb2.TensorProto(dtype=dtypes.DT_INT32)
+    proto = tensor_pb2.TensorProto(dtype=proto_dtype(dtypes.DT_INT32))
     proto.tensor_shape.SetInParent()
     proto.int_val.append(number)
     return attr_value_pb2.AttrValue(tensor=proto)
@@ -155,7 +160,7 @@ def add_saver(graph: Graph, variables: Sequence[SaveableVariable]) -> saver_pb2.
         raise InvalidArgumentError("a saver needs at least one variable")
     ordered = sorted(variables, key=lambda v: v.key.encode("utf-8"))
     keys = [v.key for v in ordered]
-    duplicates = sorted({k for k in keys if keys.count(k) > 1})
+    duplicates = sorted(k for k, n in Counter(keys).items() if n > 1)
     if duplicates:
         raise InvalidArgumentError(
             f"several variables share the checkpoint key(s) {duplicates}; keys must be unique")
@@ -208,17 +213,18 @@ def add_saver(graph: Graph, variables: Sequence[SaveableVariable]) -> saver_pb2.
                  [shard_file, full("SaveV2/tensor_names"), full("SaveV2/shape_and_slices"),
                   [v.read_tensor for v in ordered]],
                  name=at("SaveV2"), device=_CPU0, dtypes=_types_attr(types),
-                 **{_MANUAL_DEPS: _bool_attr(True)})
+                 _has_manual_control_dependencies=_bool_attr(True))
         graph.op("Identity", [shard_file], name=at("control_dependency"), device=_CPU0,
                  control_inputs=[full("SaveV2")], T=_type_attr(_STRING),
-                 **{"_class": _colocate_attr(shard_file), _MANUAL_DEPS: _bool_attr(True)})
+                 _class=_colocate_attr(shard_file),
+                 _has_manual_control_dependencies=_bool_attr(True))
         graph.op("Pack", [shard_file], name=at("MergeV2Checkpoints/checkpoint_prefixes"),
                  device=_CPU0, control_inputs=[full("control_dependency")],
                  N=_int_attr(1), T=_type_attr(_STRING), axis=_int_attr(0))
         graph.op("MergeV2Checkpoints", [full("MergeV2Checkpoints/checkpoint_prefixes"), prefix],
                  name=at("MergeV2Checkpoints"), device=_CPU0,
                  allow_missing_files=_bool_attr(False), delete_old_dirs=_bool_attr(True),
-                 **{_MANUAL_DEPS: _bool_attr(True)})
+                 _has_manual_control_dependencies=_bool_attr(True))
         graph.op("Identity", [prefix], name=at("Identity"), device=_CPU0,
                  control_inputs=[full("MergeV2Checkpoints"), full("control_dependency")],
                  T=_type_attr(_STRING))
@@ -239,10 +245,10 @@ def add_saver(graph: Graph, variables: Sequence[SaveableVariable]) -> saver_pb2.
             assign_name = "AssignVariableOp" if i == 0 else f"AssignVariableOp_{i}"
             assign = graph.op("AssignVariableOp", [var.handle, identity], name=at(assign_name),
                               dtype=_type_attr(var.dtype), validate_shape=_bool_attr(False),
-                              **{_MANUAL_DEPS: _bool_attr(True)})
+                              _has_manual_control_dependencies=_bool_attr(True))
             assigns.append(assign.op_name)
         graph.op("NoOp", [], name=at("restore_shard"), control_inputs=assigns,
-                 **{_MANUAL_DEPS: _bool_attr(True)})
+                 _has_manual_control_dependencies=_bool_attr(True))
         graph.op("NoOp", [], name=at("restore_all"), control_inputs=[full("restore_shard")])
     return make_saver_def(scope)
 
@@ -261,6 +267,10 @@ def validate_saver_def(graph: Graph, saver_def: saver_pb2.SaverDef) -> saver_pb2
     checkpoint version must be V2 (the only format written here).
     """
     if not isinstance(saver_def, saver_pb2.SaverDef):
+        if getattr(getattr(saver_def, "DESCRIPTOR", None), "full_name", "") == \
+                "tensorflow.SaverDef":  # another pool's class (TF's own)
+            return validate_saver_def(
+                graph, saver_pb2.SaverDef.FromString(saver_def.SerializeToString()))
         raise InvalidArgumentError(
             f"saver must be a SaverDef proto, got {type(saver_def).__name__}")
     if saver_def.version != saver_pb2.SaverDef.V2:

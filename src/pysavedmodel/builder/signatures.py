@@ -26,6 +26,7 @@ from .. import dtypes
 from ..errors import NotFoundError, SignatureError
 from ..graph.graph import Graph, Tensor
 from .._proto import meta_graph_pb2, tensor_shape_pb2
+from .saver import proto_dtype
 
 __all__ = [
     "PREDICT_METHOD_NAME", "CLASSIFY_METHOD_NAME", "REGRESS_METHOD_NAME",
@@ -86,7 +87,7 @@ def _shape_proto(shape: Optional[Iterable[Optional[int]]]) -> tensor_shape_pb2.T
 
 def _fill_from_tensor(info: meta_graph_pb2.TensorInfo, tensor: Tensor) -> None:
     info.name = tensor.name
-    info.dtype = 0 if tensor.dtype is None else tensor.dtype.enum
+    info.dtype = proto_dtype(0 if tensor.dtype is None else tensor.dtype.enum)
     info.tensor_shape.CopyFrom(_shape_proto(tensor.shape))
 
 
@@ -284,6 +285,9 @@ def as_signature_def(key: str, value: SignatureLike) -> meta_graph_pb2.Signature
         copy = meta_graph_pb2.SignatureDef()
         copy.CopyFrom(value)
         return copy
+    if _full_name(value) == "tensorflow.SignatureDef":  # another pool's class (TF's own)
+        data: bytes = getattr(value, "SerializeToString")()
+        return meta_graph_pb2.SignatureDef.FromString(data)
     if isinstance(value, Mapping):
         unknown = sorted(set(value) - _DICT_KEYS)
         if unknown:
@@ -301,6 +305,11 @@ def as_signature_def(key: str, value: SignatureLike) -> meta_graph_pb2.Signature
     raise SignatureError(
         f"signature {key!r}: expected a SignatureDef or a dict with inputs/outputs/method_name, "
         f"got {type(value).__name__}")
+
+
+def _full_name(message: Any) -> str:
+    """The proto type name of a message of any descriptor pool ("" for non-messages)."""
+    return str(getattr(getattr(message, "DESCRIPTOR", None), "full_name", ""))
 
 
 def _resolve_info(key: str, side: str, name: str, info: meta_graph_pb2.TensorInfo,

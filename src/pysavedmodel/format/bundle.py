@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from operator import itemgetter
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -37,10 +38,11 @@ from pysavedmodel.errors import BuilderStateError, InvalidArgumentError, Unsuppo
 
 from . import slices as slicing
 from .bundle_reader import CheckpointReader, data_filename, index_filename, read_checkpoint
+from .bundle_entry import EntryEncoder
 from .crc32c import crc32c, mask
 from .ordered_code import slice_key
 from .table import TableWriter
-from .tensor_data import PreparedTensor, iter_tensor_bytes, prepare_tensor
+from .tensor_data import PreparedTensor, iter_tensor_bytes, prepare_tensor, small_tensor_bytes
 
 __all__ = [
     "write_checkpoint", "read_checkpoint", "CheckpointWriter", "CheckpointReader",
@@ -56,6 +58,8 @@ BUNDLE_VERSION = 1
 @dataclass
 class _DataItem:
     """One run of bytes in a data file: a whole tensor or one slice of a partitioned one."""
+
+    __slots__ = ("key", "owner", "tensor")
 
     key: bytes
     owner: str
@@ -73,14 +77,13 @@ class _Partitioned:
     items: List[_DataItem] = field(default_factory=list)
 
 
-@dataclass
-class _Placed:
-    """Where an item's bytes went."""
+Placement = Tuple[int, int, int, int]
+"""Where an item's bytes went: (shard, offset, size, masked crc32c).  A plain tuple, as
+there is one per tensor."""
 
-    shard: int
-    offset: int
-    size: int
-    crc: int
+_WRITE_BUFFER_BYTES = 1 << 20
+"""Buffer of each data file: gathers the writes of small tensors into few system calls.
+Writes larger than the buffer go straight to the file, without a copy."""
 
 
 def _check_name(name: Any) -> bytes:
@@ -179,11 +182,13 @@ class CheckpointWriter:
         """Add a whole tensor (numpy array or anything ``numpy.asarray`` accepts)."""
         self._check_open()
         key = _check_name(name)
-        if name in self._plain or name in self._partitioned:
-            raise InvalidArgumentError(f"tensor {name!r} was already added")
+        if key in self._keys:  # one lookup on the common path; the message is worked out here
+            if name in self._plain or name in self._partitioned:
+                raise InvalidArgumentError(f"tensor {name!r} was already added")
+            self._claim_key(key, name)
         tensor = prepare_tensor(name, value)
-        self._claim_key(key, name)
         item = _DataItem(key, name, tensor)
+        self._keys[key] = name
         self._plain[name] = item
         self._items.append(item)
 
@@ -286,30 +291,27 @@ class CheckpointWriter:
                     f"hold no tensor ({len(self._items)} data entries); use fewer shards")
         return assignment
 
-    def _index_entries(self, placed: Dict[int, _Placed]) -> List[Tuple[bytes, bytes]]:
+    def _index_entries(self, placed: List[Placement]) -> List[Tuple[bytes, bytes]]:
         """(key, serialized entry) sorted by key, as BundleWriter/MergeV2Checkpoints do."""
-        entries: Dict[bytes, tensor_bundle_pb2.BundleEntryProto] = {}
-        position = {id(item): i for i, item in enumerate(self._items)}
-        for i, item in enumerate(self._items):
-            where = placed[i]
-            entry = tensor_bundle_pb2.BundleEntryProto(
-                dtype=item.tensor.dtype.enum, shard_id=where.shard, offset=where.offset,
-                size=where.size, crc32c=where.crc)
-            entry.shape.CopyFrom(_shape_proto(item.tensor.shape))
-            entries[item.key] = entry
+        encode_entry = EntryEncoder()
+        entries = [
+            (item.key, encode_entry(item.tensor.dtype.enum, item.tensor.shape, *placed[i]))
+            for i, item in enumerate(self._items)]
+        if self._partitioned:
+            position = {id(item): i for i, item in enumerate(self._items)}
         for name, record in self._partitioned.items():
             # A sharded save keeps one full-name entry per shard; merging keeps the first
             # shard's entry (its shard_id renumbered) and appends the later shards' slices.
-            shards = [placed[position[id(item)]].shard for item in record.items]
+            shards = [placed[position[id(item)]][0] for item in record.items]
             order = sorted(range(len(record.items)), key=lambda j: shards[j])
             entry = tensor_bundle_pb2.BundleEntryProto(dtype=record.dtype.enum)
             entry.shape.CopyFrom(_shape_proto(record.full_shape))
             entry.shard_id = shards[order[0]]
             for j in order:
                 entry.slices.add().CopyFrom(slicing.to_proto(record.extents[j]))
-            entries[name.encode("utf-8")] = entry
-        return [(key, entries[key].SerializeToString(deterministic=True))
-                for key in sorted(entries)]
+            entries.append((name.encode("utf-8"), entry.SerializeToString(deterministic=True)))
+        entries.sort(key=itemgetter(0))
+        return entries
 
     def finish(self) -> List[Path]:
         """Write the data files and the index; return their paths (data files, then index)."""
@@ -333,12 +335,18 @@ class CheckpointWriter:
 
 def _write_data(fileobj: BinaryIO, tensor: PreparedTensor) -> Tuple[int, int]:
     """Append a tensor's bytes; return (size, unmasked crc32c)."""
-    crc = 0
-    size = 0
-    for chunk, covered in iter_tensor_bytes(tensor):
-        fileobj.write(chunk)
-        crc = crc32c(covered, crc)
-        size += len(chunk)
+    small = small_tensor_bytes(tensor)
+    if small is not None:
+        fileobj.write(small)
+        size = len(small)
+        crc = crc32c(small)
+    else:
+        crc = 0
+        size = 0
+        for chunk, covered in iter_tensor_bytes(tensor):
+            fileobj.write(chunk)
+            crc = crc32c(covered, crc)
+            size += len(chunk)
     if size != tensor.nbytes:  # guards against the array changing after it was added
         raise InvalidArgumentError(
             f"tensor {tensor.name!r}: wrote {size} bytes, expected {tensor.nbytes}")
@@ -367,7 +375,7 @@ def _remove_quietly(path: Path) -> None:
 
 
 def _write_files(prefix: str, num_shards: int, items: List[_DataItem], assignment: List[int],
-                 index_entries: Callable[[Dict[int, _Placed]], List[Tuple[bytes, bytes]]]
+                 index_entries: Callable[[List[Placement]], List[Tuple[bytes, bytes]]]
                  ) -> List[Path]:
     index_path = index_filename(prefix)
     created_dirs = _make_parent(index_path)
@@ -377,15 +385,15 @@ def _write_files(prefix: str, num_shards: int, items: List[_DataItem], assignmen
     temp_index = Path(f"{index_path}.tempstate{token}")
     renamed: List[Path] = []
     try:
-        placed: Dict[int, _Placed] = {}
+        placed: List[Placement] = [(0, 0, 0, 0)] * len(items)
         for shard in range(num_shards):
-            with open(temp_paths[shard], "wb") as out:
+            with open(temp_paths[shard], "wb", buffering=_WRITE_BUFFER_BYTES) as out:
                 offset = 0
                 for i, item in enumerate(items):
                     if assignment[i] != shard:
                         continue
                     size, crc = _write_data(out, item.tensor)
-                    placed[i] = _Placed(shard, offset, size, mask(crc))
+                    placed[i] = (shard, offset, size, mask(crc))
                     offset += size
         with open(temp_index, "wb") as out:
             table = TableWriter(out)

@@ -82,6 +82,8 @@ def _select_backend() -> "tuple[str, Callable[..., int]]":
     fast = _accelerated.crc32c
 
     def accelerated_crc32c(data: BytesLike, crc: int = 0) -> int:
+        if type(data) is bytes:  # the common case, no view needed
+            return fast(data, crc & _U32)
         view = data if isinstance(data, memoryview) else memoryview(data)  # type: ignore[arg-type]
         if not view.c_contiguous:
             view = memoryview(view.tobytes())

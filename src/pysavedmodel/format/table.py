@@ -68,14 +68,15 @@ BlockHandle = Tuple[int, int]  # (offset, size)
 # --------------------------------------------------------------------------- writing
 
 
+_from_bytes = int.from_bytes
+
+
 def _common_prefix_length(a: bytes, b: bytes) -> int:
-    n = min(len(a), len(b))
-    if a[:n] == b[:n]:
-        return n
-    i = 0
-    while a[i] == b[i]:
-        i += 1
-    return i
+    n = len(a) if len(a) <= len(b) else len(b)
+    # Read both prefixes as big-endian integers: the highest bit set in their XOR lies
+    # in the first byte that differs, so its bit length counts the bytes from there on.
+    difference = _from_bytes(a[:n], "big") ^ _from_bytes(b[:n], "big")
+    return n - (difference.bit_length() + 7) // 8
 
 
 def _shortest_separator(last: bytes, following: bytes) -> bytes:
@@ -106,37 +107,38 @@ class _BlockBuilder:
 
     def __init__(self, restart_interval: int) -> None:
         self._restart_interval = restart_interval
-        self._chunks: List[bytes] = []
-        self._size = 0
+        self._entries = bytearray()
         self._restarts = [0]
         self._since_restart = 0
         self._last_key = b""
 
     @property
     def empty(self) -> bool:
-        return self._size == 0
+        return not self._entries
 
     def size_estimate(self) -> int:
         """Size of the finished block if it were finished now."""
-        return self._size + 4 * len(self._restarts) + 4
+        return len(self._entries) + 4 * len(self._restarts) + 4
 
-    def add(self, key: bytes, value: bytes) -> None:
+    def add(self, key: bytes, value: bytes) -> int:
+        """Append an entry; return :meth:`size_estimate` after it."""
+        entries = self._entries
         if self._since_restart < self._restart_interval:
             shared = _common_prefix_length(self._last_key, key)
         else:
-            self._restarts.append(self._size)
+            self._restarts.append(len(entries))
             self._since_restart = 0
             shared = 0
-        header = _encode_entry_header(shared, len(key) - shared, len(value))
-        suffix = key[shared:]
-        self._chunks += (header, suffix, value)
-        self._size += len(header) + len(suffix) + len(value)
+        entries += _encode_entry_header(shared, len(key) - shared, len(value))
+        entries += key[shared:]
+        entries += value
         self._last_key = key
         self._since_restart += 1
+        return len(entries) + 4 * len(self._restarts) + 4
 
     def finish(self) -> bytes:
         restarts = struct.pack(f"<{len(self._restarts)}I", *self._restarts)
-        return b"".join(self._chunks) + restarts + _U32.pack(len(self._restarts))
+        return bytes(self._entries) + restarts + _U32.pack(len(self._restarts))
 
 
 def _encode_entry_header(shared: int, non_shared: int, value_len: int) -> bytes:
@@ -175,6 +177,7 @@ class TableWriter:
             )
         self._file = fileobj
         self._block_size = block_size
+        self._large_entry_size = _OVERLY_LARGE_BLOCK_RATIO * block_size
         self._restart_interval = restart_interval
         self._data_block = _BlockBuilder(restart_interval)
         self._index_block = _BlockBuilder(INDEX_RESTART_INTERVAL)
@@ -193,19 +196,20 @@ class TableWriter:
         """Append an entry; ``key`` must be greater than every key added before."""
         if self._finished:
             raise InvalidArgumentError("TableWriter.add() called after finish()")
-        if isinstance(key, str) or isinstance(value, str):
-            raise InvalidArgumentError(
-                f"table keys and values must be bytes, got {type(key).__name__} key "
-                f"and {type(value).__name__} value"
-            )
-        key = bytes(key)
-        value = bytes(value)
+        if type(key) is not bytes or type(value) is not bytes:
+            if isinstance(key, str) or isinstance(value, str):
+                raise InvalidArgumentError(
+                    f"table keys and values must be bytes, got {type(key).__name__} key "
+                    f"and {type(value).__name__} value"
+                )
+            key = bytes(key)
+            value = bytes(value)
         if self._num_entries:
             if key <= self._last_key:
                 raise InvalidArgumentError(
                     f"table keys must be strictly increasing: {key!r} added after {self._last_key!r}"
                 )
-            if len(key) + len(value) >= _OVERLY_LARGE_BLOCK_RATIO * self._block_size:
+            if len(key) + len(value) >= self._large_entry_size:
                 self._flush()
         if self._pending_handle is not None:
             separator = _shortest_separator(self._last_key, key)
@@ -213,8 +217,7 @@ class TableWriter:
             self._pending_handle = None
         self._last_key = key
         self._num_entries += 1
-        self._data_block.add(key, value)
-        if self._data_block.size_estimate() >= self._block_size:
+        if self._data_block.add(key, value) >= self._block_size:
             self._flush()
 
     def finish(self) -> int:

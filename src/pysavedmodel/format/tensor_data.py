@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from typing import Any, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -33,11 +33,15 @@ from .varint import decode_varint64, encode_varint64
 
 __all__ = [
     "PreparedTensor", "prepare_tensor", "iter_tensor_bytes", "decode_string_tensor",
-    "CHUNK_BYTES",
+    "CHUNK_BYTES", "SMALL_TENSOR_BYTES", "small_tensor_bytes",
 ]
 
 CHUNK_BYTES = 16 << 20
 """Upper bound of the temporary copy made when an array must be converted to be written."""
+
+SMALL_TENSOR_BYTES = 64 << 10
+"""Tensors up to this size are copied into one ``bytes`` to be written (fewer steps per
+tensor); larger ones are written straight from the array's memory."""
 
 _U32_MAX = 0xFFFFFFFF
 _LEN32 = struct.Struct("<I")   # a string length in the length checksum
@@ -48,6 +52,8 @@ _CHECKSUM = struct.Struct("<I")  # the masked length checksum stored after the v
 @dataclass
 class PreparedTensor:
     """A validated value ready to be written: the user's array is kept, not copied."""
+
+    __slots__ = ("name", "dtype", "array", "strings", "nbytes")
 
     name: str
     dtype: DType
@@ -105,6 +111,27 @@ def _varint_size(value: int) -> int:
     return max(1, (value.bit_length() + 6) // 7)
 
 
+_CHECKPOINT_ROWS: Dict[np.dtype, DType] = {}
+"""Memo of :func:`_checkpoint_row` (a handful of numpy dtypes, looked up once per tensor)."""
+
+
+def _checkpoint_row(name: str, dtype: np.dtype) -> DType:
+    """The dtype table row a checkpoint stores ``dtype`` as, or UnsupportedDTypeError."""
+    row = _CHECKPOINT_ROWS.get(dtype)
+    if row is not None:
+        return row
+    try:
+        row = from_numpy(dtype)
+    except UnsupportedDTypeError:
+        row = None
+    if row is None or not row.checkpointable:
+        raise UnsupportedDTypeError(
+            f"tensor {name!r}: dtype {dtype} cannot be stored in a checkpoint; "
+            f"supported: {_supported_names()}")
+    _CHECKPOINT_ROWS[dtype] = row
+    return row
+
+
 def prepare_tensor(name: str, value: Any) -> PreparedTensor:
     """Validate ``value`` for the checkpoint (dtype, string elements) and size it.
 
@@ -112,19 +139,12 @@ def prepare_tensor(name: str, value: Any) -> PreparedTensor:
     InvalidArgumentError for values numpy cannot convert or bad string elements.
     """
     array = _as_array(name, value)
-    try:
-        row = from_numpy(array.dtype)
-    except UnsupportedDTypeError:
-        row = None
-    if row is None or not row.checkpointable:
-        raise UnsupportedDTypeError(
-            f"tensor {name!r}: dtype {array.dtype} cannot be stored in a checkpoint; "
-            f"supported: {_supported_names()}")
+    row = _checkpoint_row(name, array.dtype)
     if row.is_string:
         strings = _encode_strings(name, array)
         nbytes = sum(_varint_size(len(s)) + len(s) for s in strings) + _CHECKSUM.size
         return PreparedTensor(name, row, array, strings, nbytes)
-    return PreparedTensor(name, row, array, None, int(array.size) * row.itemsize)
+    return PreparedTensor(name, row, array, None, array.size * row.itemsize)
 
 
 def _byte_view(array: np.ndarray) -> memoryview:
@@ -164,6 +184,22 @@ def _string_chunks(strings: Sequence[bytes]) -> Iterator[Tuple[memoryview, memor
         if s:
             view = memoryview(s)
             yield view, view
+
+
+def small_tensor_bytes(tensor: PreparedTensor) -> Optional[bytes]:
+    """The data-file bytes of a fixed-size tensor of at most :data:`SMALL_TENSOR_BYTES`.
+
+    One ``bytes`` object (a small copy, in whatever layout or byte order the array
+    had), which is cheaper per tensor than :func:`iter_tensor_bytes`.  None for string
+    tensors and larger ones: those are streamed without a copy.
+    """
+    if tensor.strings is not None or tensor.nbytes > SMALL_TENSOR_BYTES:
+        return None
+    array = tensor.array
+    target = tensor.dtype.numpy
+    if array.dtype != target:
+        array = array.astype(target)
+    return array.tobytes()
 
 
 def iter_tensor_bytes(tensor: PreparedTensor, *, chunk_bytes: Optional[int] = None

@@ -16,10 +16,20 @@ __all__ = ["encode_varint32", "encode_varint64", "decode_varint32", "decode_vari
 Buffer = Union[bytes, bytearray, memoryview]
 
 
-def _encode(value: int, bits: int) -> bytes:
-    if not 0 <= value < (1 << bits):
-        raise InvalidArgumentError(f"varint{bits} value {value!r} is outside [0, 2**{bits})")
-    out = bytearray()
+_LIMIT32 = 1 << 32
+_LIMIT64 = 1 << 64
+
+_ONE_BYTE = [bytes((value,)) for value in range(0x80)]
+"""Varints of 0..127 (one byte each), prebuilt: most lengths and sizes encoded are small."""
+
+
+def _out_of_range(value: int, bits: int) -> InvalidArgumentError:
+    return InvalidArgumentError(f"varint{bits} value {value!r} is outside [0, 2**{bits})")
+
+
+def _encode_groups(value: int) -> bytes:
+    """The 7-bit groups of a non-negative ``value``, lowest first, continuation bits set."""
+    out = []
     while value >= 0x80:
         out.append((value & 0x7F) | 0x80)
         value >>= 7
@@ -29,12 +39,20 @@ def _encode(value: int, bits: int) -> bytes:
 
 def encode_varint32(value: int) -> bytes:
     """Encode an unsigned 32-bit integer as a varint (1-5 bytes)."""
-    return _encode(value, 32)
+    if 0 <= value < 0x80:
+        return _ONE_BYTE[value]
+    if not 0 <= value < _LIMIT32:
+        raise _out_of_range(value, 32)
+    return _encode_groups(value)
 
 
 def encode_varint64(value: int) -> bytes:
     """Encode an unsigned 64-bit integer as a varint (1-10 bytes)."""
-    return _encode(value, 64)
+    if 0 <= value < 0x80:
+        return _ONE_BYTE[value]
+    if not 0 <= value < _LIMIT64:
+        raise _out_of_range(value, 64)
+    return _encode_groups(value)
 
 
 def _decode(buf: Buffer, pos: int, bits: int) -> Tuple[int, int]:

@@ -14,19 +14,19 @@ bool, complex, 4-bit ints, strings) to the typed ``*_val`` fields.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Optional, Sequence, Tuple
+from typing import Any, Iterable, Optional, Sequence, Tuple, cast
 
 import numpy as np
 
 from .. import dtypes
 from ..dtypes import DType
 from ..errors import InvalidArgumentError, OpError, UnsupportedDTypeError
-from .._proto import attr_value_pb2, op_def_pb2, tensor_pb2, tensor_shape_pb2
+from .._proto import attr_value_pb2, op_def_pb2, tensor_pb2, tensor_shape_pb2, types_pb2
 
 __all__ = [
     "Shape", "make_tensor_proto", "tensor_proto_to_numpy", "to_numpy", "make_shape_proto",
     "shape_from_proto", "make_attr_value", "attr_value_kind", "check_attr_value",
-    "attr_value_to_python",
+    "attr_value_to_python", "check_no_function", "type_name", "proto_dtype",
 ]
 
 Shape = Optional[Tuple[Optional[int], ...]]
@@ -55,6 +55,13 @@ _VAL_FIELD = {
     "float4_e2m1fn": "float8_val",
 }
 _INT32_MIN, _INT32_MAX = -(2 ** 31), 2 ** 31 - 1
+
+
+
+
+def proto_dtype(enum: int) -> types_pb2.DataType:
+    """A DataType number typed as the proto stubs want it (an int at run time)."""
+    return cast(types_pb2.DataType, enum)
 
 
 # --------------------------------------------------------------------------- numpy values
@@ -131,7 +138,7 @@ def make_tensor_proto(value: Any, dtype: Any = None) -> tensor_pb2.TensorProto:
         return value
     arr = to_numpy(value, dtype)
     row = dtypes.as_dtype(dtype) if dtype is not None else dtypes.from_numpy(arr.dtype)
-    proto = TensorProto(dtype=row.enum)
+    proto = TensorProto(dtype=proto_dtype(row.enum))
     proto.tensor_shape.CopyFrom(make_shape_proto(arr.shape))
     if row.is_string:
         proto.string_val.extend(arr.reshape(-1).tolist())
@@ -168,7 +175,8 @@ def tensor_proto_to_numpy(proto: tensor_pb2.TensorProto) -> np.ndarray:
     shape = shape_from_proto(proto.tensor_shape)
     if shape is None or any(dim is None for dim in shape):
         raise InvalidArgumentError(f"tensor shape {shape} is not fully defined")
-    count = int(np.prod(shape, dtype=np.int64))
+    dims = tuple(int(dim) for dim in shape if dim is not None)
+    count = int(np.prod(dims, dtype=np.int64))
     if row.is_string:
         values: Any = list(proto.string_val)
         arr = np.empty(len(values), dtype=object)
@@ -191,7 +199,7 @@ def tensor_proto_to_numpy(proto: tensor_pb2.TensorProto) -> np.ndarray:
         else:
             arr = np.array(list(getattr(proto, field))).astype(row.numpy)
     if arr.size == count:
-        return arr.reshape(shape)
+        return arr.reshape(dims)
     if arr.size == 0 and count:
         arr = np.zeros(1, dtype=arr.dtype) if not row.is_string else np.array([b""], dtype=object)
     if arr.size > count:
@@ -200,7 +208,7 @@ def tensor_proto_to_numpy(proto: tensor_pb2.TensorProto) -> np.ndarray:
     filled = np.empty(count, dtype=arr.dtype)
     filled[:arr.size] = arr
     filled[arr.size:] = arr[-1] if arr.size else filled[:0]
-    return filled.reshape(shape)
+    return filled.reshape(dims)
 
 
 # --------------------------------------------------------------------------- shapes
@@ -365,6 +373,7 @@ def attr_value_to_python(value: AttrValue) -> Any:
         kind = attr_value_kind(value)
         if kind == "list()":
             return []
+        assert kind is not None
         field = {v: k for k, v in _SCALAR_KIND.items()}[kind[5:-1]]
         return [_one_to_python(field, item) for item in getattr(value.list, field)]
     return _one_to_python(which, getattr(value, which))
@@ -421,11 +430,11 @@ def check_attr_value(value: AttrValue, attr_def: op_def_pb2.OpDef.AttrDef, where
                 raise OpError(f"{what} is {type_name(item)}; expected one of "
                               f"{_type_names(list(allowed.type))}")
     if declared in ("string", "list(string)") and len(allowed.s):
-        items = [value.s] if declared == "string" else list(value.list.s)
-        for item in items:
-            if item not in allowed.s:
+        names = [value.s] if declared == "string" else list(value.list.s)
+        for name in names:
+            if name not in allowed.s:
                 choices = ", ".join(repr(s.decode("utf-8", "replace")) for s in allowed.s)
-                raise OpError(f"{what} is {item.decode('utf-8', 'replace')!r}; expected one of "
+                raise OpError(f"{what} is {name.decode('utf-8', 'replace')!r}; expected one of "
                               f"[{choices}]")
 
 
@@ -435,3 +444,12 @@ def _list_items(value: AttrValue) -> list[Any]:
         if len(items):
             return list(items)
     return []
+
+
+def check_no_function(value: AttrValue, what: str) -> None:
+    """Raise :class:`OpError` if ``value`` names a function: we write no function library."""
+    functions = [value.func] if value.HasField("func") else list(value.list.func)
+    for function in functions:
+        if function.name:
+            raise OpError(f"{what} calls function {function.name!r}; graphs with a function "
+                          f"library are not supported")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import copy as _copy
+import functools
 import os
 import re
 from dataclasses import dataclass, field
@@ -22,7 +23,8 @@ import numpy as np
 
 from .. import dtypes
 from ..dtypes import DType
-from ..errors import GraphError, InvalidArgumentError, NotFoundError, OpError
+from ..errors import (GraphError, InvalidArgumentError, NotFoundError, OpError,
+                      UnsupportedDTypeError)
 from .._proto import attr_value_pb2, graph_pb2, node_def_pb2, op_def_pb2
 from . import attrs as _attrs
 from . import shapes as _shapes
@@ -272,7 +274,11 @@ class Graph:
         return name in self._nodes
 
     def node(self, name: str) -> node_def_pb2.NodeDef:
-        """The stored ``NodeDef`` of node ``name`` (NotFoundError if absent)."""
+        """The stored ``NodeDef`` of node ``name`` (NotFoundError if absent).
+
+        Editing it bypasses the checks :meth:`op` makes (and cached dtypes and
+        shapes); :meth:`validate` and :meth:`as_graph_def` check it again.
+        """
         return self._lookup(name).node_def
 
     def get_tensor(self, name: str | Tensor) -> Tensor:
@@ -336,10 +342,14 @@ class Graph:
             row = dtypes.as_dtype(dtype) if dtype is not None else dtypes.from_numpy(array.dtype)
         except InvalidArgumentError as exc:
             raise InvalidArgumentError(f"variable {name!r}: {exc}") from None
+        if not row.checkpointable:
+            raise UnsupportedDTypeError(
+                f"variable {name!r}: {row.name} values cannot be stored in a checkpoint")
         node_name = self._node_name(name, "Variable")
+        # Attrs as TF 2.21 writes them, down to the self-colocation `_class`.
         handle = self.op("VarHandleOp", [], name=node_name + "/", dtype=row, shape=array.shape,
-                         shared_name=node_name, container="", debug_name=node_name + "/")
-        self._mark_used(node_name)
+                         shared_name=node_name, container="", debug_name=node_name + "/",
+                         _class=[f"loc:@{node_name}"])
         with self.name_scope(f"{node_name}/Read/"):
             read = self.op("ReadVariableOp", [handle], dtype=row)
         self._var_values[node_name] = (array, bool(trainable))
@@ -419,7 +429,11 @@ class Graph:
                     raise OpError(f"{where} needs attr {attr_def.name!r} ({attr_def.type}); "
                                   f"it has no default and cannot be inferred from the inputs")
             _attrs.check_attr_value(values[attr_def.name], attr_def, where)
+        for key, value in values.items():
+            _attrs.check_no_function(value, f"{where} attr {key!r}")
 
+        if isinstance(control_inputs, (Tensor, str)):
+            control_inputs = [control_inputs]
         controls = sorted({self._control_name(c, where) for c in control_inputs})
 
         # Everything checked: commit (consts first, as TF creates them first); a shape
@@ -536,7 +550,7 @@ class Graph:
                             f"{_type_list(given.list.type)} but input {arg.name!r} has dtypes "
                             f"{_type_list(enums)}")
                     value = AttrValue()
-                    value.list.type.extend(enums)
+                    value.list.type.extend(_attrs.proto_dtype(e) for e in enums)
                     value.list.SetInParent()
                     values[arg.type_list_attr] = value
                 continue
@@ -550,7 +564,7 @@ class Graph:
                     continue
                 bound = values.get(arg.type_attr)
                 if bound is None:
-                    values[arg.type_attr] = AttrValue(type=_base_enum(enum))
+                    values[arg.type_attr] = AttrValue(type=_attrs.proto_dtype(_base_enum(enum)))
                     sources[arg.type_attr] = f"input {arg.name!r}"
                 elif _base_enum(bound.type) != _base_enum(enum):
                     origin = sources.get(arg.type_attr, "given")
@@ -594,9 +608,9 @@ class Graph:
                     sources[arg.type_attr] = f"input {arg.name!r}"
             if arg.type_list_attr and consts and arg.type_list_attr not in values:
                 value = AttrValue()
-                value.list.type.extend(
-                    consts[i].dtype if i in consts else _tensor_enum(items[i], where)  # type: ignore[arg-type]
-                    for i in range(len(items)))
+                for i, item in enumerate(items):
+                    value.list.type.append(consts[i].dtype if isinstance(item, _Pending)
+                                           else _attrs.proto_dtype(_tensor_enum(item, where)))
                 values[arg.type_list_attr] = value
             out.append(consts)
         return out
@@ -630,7 +644,7 @@ class Graph:
             inputs.append(_shapes.InputInfo(
                 source.out_dtypes[index] if index < len(source.out_dtypes) else None,
                 source.out_shapes[index],
-                (lambda n=source: _const_value(n)) if source_def.op == "Const" else None,
+                functools.partial(_const_value, source) if source_def.op == "Const" else None,
                 handle_shape))
         try:
             return _shapes.infer(node.node_def, len(node.out_dtypes), inputs)

@@ -225,8 +225,11 @@ def _conv2d(node: node_def_pb2.NodeDef, inputs: List[InputInfo]) -> List[Shape]:
         pad_h = explicit[2 * spatial[0]: 2 * spatial[0] + 2]
         pad_w = explicit[2 * spatial[1]: 2 * spatial[1] + 2]
     try:
-        oh = None if kh is None else _spatial_out(h, kh, sh, dh, padding, pad_h)
-        ow = None if kw is None else _spatial_out(w, kw, sw, dw, padding, pad_w)
+        # SAME output sizes do not depend on the window: known even for an unknown filter
+        oh = None if kh is None and padding != "SAME" else \
+            _spatial_out(h, kh or 1, sh, dh, padding, pad_h)
+        ow = None if kw is None and padding != "SAME" else \
+            _spatial_out(w, kw or 1, sw, dw, padding, pad_w)
     except OpError as exc:
         raise OpError(f"{_where(node)}: {exc}") from None
     return [_from_nhwc(n, oh, ow, kout, fmt)]
@@ -266,16 +269,17 @@ def _reshape(node: node_def_pb2.NodeDef, inputs: List[InputInfo]) -> List[Shape]
     known = int(np.prod([d for d in dims if d != -1], dtype=np.int64))
     total = None
     if source is not None and all(d is not None for d in source):
-        total = int(np.prod(source, dtype=np.int64))
+        total = int(np.prod([int(d) for d in source if d is not None], dtype=np.int64))
+    source_dims = list(source) if source is not None else None
     if -1 in dims:
         if total is None:
             return [tuple(None if d == -1 else d for d in dims)]
         if known == 0 or total % known:
             raise OpError(f"{_where(node)}: cannot reshape {total} elements "
-                          f"(shape {list(source)}) into {dims}")
+                          f"(shape {source_dims}) into {dims}")
         return [tuple(total // known if d == -1 else d for d in dims)]
     if total is not None and total != known:
-        raise OpError(f"{_where(node)}: cannot reshape {total} elements (shape {list(source)}) "
+        raise OpError(f"{_where(node)}: cannot reshape {total} elements (shape {source_dims}) "
                       f"into {dims} ({known} elements)")
     return [tuple(dims)]
 

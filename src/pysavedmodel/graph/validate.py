@@ -37,6 +37,8 @@ def check_node_attrs(node: node_def_pb2.NodeDef, op_def: op_def_pb2.OpDef) -> No
         _attrs.check_attr_value(node.attr[attr_def.name], attr_def, where)
     if node.op == "Const":
         _check_const(node, where)
+    for key, value in node.attr.items():
+        _attrs.check_no_function(value, f"{where} attr {key!r}")
 
 
 def _check_const(node: node_def_pb2.NodeDef, where: str) -> None:
