@@ -24,12 +24,12 @@ from __future__ import annotations
 
 import os
 import uuid
-from operator import itemgetter
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import (
-    Any, BinaryIO, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Type, Union,
+    Any, BinaryIO, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple,
+    Type, Union,
 )
 
 from pysavedmodel._proto import tensor_bundle_pb2, tensor_shape_pb2
@@ -55,16 +55,22 @@ BUNDLE_VERSION = 1
 """``VersionDef.producer`` TensorFlow writes into a bundle header (min_consumer 0)."""
 
 
-@dataclass
 class _DataItem:
-    """One run of bytes in a data file: a whole tensor or one slice of a partitioned one."""
+    """One run of bytes in a data file: a whole tensor or one slice of a partitioned one.
 
-    __slots__ = ("key", "owner", "tensor")
+    ``shard`` and ``entry`` (its serialized ``BundleEntryProto``) are filled in once its
+    bytes are written.  One object per tensor keeps the work per tensor low.
+    """
 
-    key: bytes
-    owner: str
-    """The tensor name it belongs to (shard assignment works on names)."""
-    tensor: PreparedTensor
+    __slots__ = ("key", "owner", "tensor", "shard", "entry")
+
+    def __init__(self, key: bytes, owner: str, tensor: PreparedTensor) -> None:
+        self.key = key
+        self.owner = owner
+        """The tensor name it belongs to (shard assignment works on names)."""
+        self.tensor = tensor
+        self.shard = -1
+        self.entry = b""
 
 
 @dataclass
@@ -76,10 +82,6 @@ class _Partitioned:
     extents: List[Tuple[slicing.Extent, ...]] = field(default_factory=list)
     items: List[_DataItem] = field(default_factory=list)
 
-
-Placement = Tuple[int, int, int, int]
-"""Where an item's bytes went: (shard, offset, size, masked crc32c).  A plain tuple, as
-there is one per tensor."""
 
 _WRITE_BUFFER_BYTES = 1 << 20
 """Buffer of each data file: gathers the writes of small tensors into few system calls.
@@ -291,27 +293,33 @@ class CheckpointWriter:
                     f"hold no tensor ({len(self._items)} data entries); use fewer shards")
         return assignment
 
-    def _index_entries(self, placed: List[Placement]) -> List[Tuple[bytes, bytes]]:
-        """(key, serialized entry) sorted by key, as BundleWriter/MergeV2Checkpoints do."""
-        encode_entry = EntryEncoder()
-        entries = [
-            (item.key, encode_entry(item.tensor.dtype.enum, item.tensor.shape, *placed[i]))
-            for i, item in enumerate(self._items)]
-        if self._partitioned:
-            position = {id(item): i for i, item in enumerate(self._items)}
-        for name, record in self._partitioned.items():
-            # A sharded save keeps one full-name entry per shard; merging keeps the first
-            # shard's entry (its shard_id renumbered) and appends the later shards' slices.
-            shards = [placed[position[id(item)]][0] for item in record.items]
-            order = sorted(range(len(record.items)), key=lambda j: shards[j])
-            entry = tensor_bundle_pb2.BundleEntryProto(dtype=record.dtype.enum)
-            entry.shape.CopyFrom(_shape_proto(record.full_shape))
-            entry.shard_id = shards[order[0]]
-            for j in order:
-                entry.slices.add().CopyFrom(slicing.to_proto(record.extents[j]))
-            entries.append((name.encode("utf-8"), entry.SerializeToString(deterministic=True)))
-        entries.sort(key=itemgetter(0))
-        return entries
+    def _index_entries(self) -> Iterator[Tuple[bytes, bytes]]:
+        """(key, serialized entry) sorted by key, as BundleWriter/MergeV2Checkpoints do.
+
+        Yields them one by one, once the data entries are written.
+        """
+        stored: Dict[bytes, Union[_DataItem, str]] = {item.key: item for item in self._items}
+        for name in self._partitioned:
+            stored[name.encode("utf-8")] = name
+        for key in sorted(stored):
+            value = stored[key]
+            if isinstance(value, str):
+                yield key, self._partitioned_entry(self._partitioned[value])
+            else:
+                yield key, value.entry
+
+    @staticmethod
+    def _partitioned_entry(record: _Partitioned) -> bytes:
+        # A sharded save keeps one full-name entry per shard; merging keeps the first
+        # shard's entry (its shard_id renumbered) and appends the later shards' slices.
+        shards = [item.shard for item in record.items]
+        order = sorted(range(len(record.items)), key=lambda j: shards[j])
+        entry = tensor_bundle_pb2.BundleEntryProto(dtype=record.dtype.enum)
+        entry.shape.CopyFrom(_shape_proto(record.full_shape))
+        entry.shard_id = shards[order[0]]
+        for j in order:
+            entry.slices.add().CopyFrom(slicing.to_proto(record.extents[j]))
+        return entry.SerializeToString(deterministic=True)
 
     def finish(self) -> List[Path]:
         """Write the data files and the index; return their paths (data files, then index)."""
@@ -375,8 +383,7 @@ def _remove_quietly(path: Path) -> None:
 
 
 def _write_files(prefix: str, num_shards: int, items: List[_DataItem], assignment: List[int],
-                 index_entries: Callable[[List[Placement]], List[Tuple[bytes, bytes]]]
-                 ) -> List[Path]:
+                 index_entries: Callable[[], Iterable[Tuple[bytes, bytes]]]) -> List[Path]:
     index_path = index_filename(prefix)
     created_dirs = _make_parent(index_path)
     token = uuid.uuid4().hex[:12]
@@ -385,20 +392,23 @@ def _write_files(prefix: str, num_shards: int, items: List[_DataItem], assignmen
     temp_index = Path(f"{index_path}.tempstate{token}")
     renamed: List[Path] = []
     try:
-        placed: List[Placement] = [(0, 0, 0, 0)] * len(items)
+        encode_entry = EntryEncoder()
         for shard in range(num_shards):
             with open(temp_paths[shard], "wb", buffering=_WRITE_BUFFER_BYTES) as out:
                 offset = 0
-                for i, item in enumerate(items):
-                    if assignment[i] != shard:
+                for item, item_shard in zip(items, assignment):
+                    if item_shard != shard:
                         continue
-                    size, crc = _write_data(out, item.tensor)
-                    placed[i] = (shard, offset, size, mask(crc))
+                    tensor = item.tensor
+                    size, crc = _write_data(out, tensor)
+                    item.shard = shard
+                    item.entry = encode_entry(tensor.dtype.enum, tensor.shape, shard, offset,
+                                              size, mask(crc))
                     offset += size
         with open(temp_index, "wb") as out:
             table = TableWriter(out)
             table.add(b"", _header(num_shards))
-            for key, value in index_entries(placed):
+            for key, value in index_entries():
                 table.add(key, value)
             table.finish()
         for temp, final in zip(temp_paths, shard_paths):
