@@ -50,6 +50,14 @@ def _asset_defs(meta_graph):
     return out
 
 
+def _op_signature(op_name: str, key: str) -> meta_graph_pb2.SignatureDef:
+    """The SignatureDef TF's ``op_signature_def`` writes, spelled out field by field."""
+    return text_format.Parse(
+        f'outputs {{ key: "{key}" value {{ name: "{op_name}" dtype: DT_INVALID '
+        f'tensor_shape {{ unknown_rank: true }} }} }}',
+        meta_graph_pb2.SignatureDef(), descriptor_pool=POOL)
+
+
 def _leftovers(parent: Path):
     return sorted(p.name for p in parent.iterdir())
 
@@ -91,7 +99,19 @@ def test_meta_graphs_carry_what_tf_records(ours_and_tf):
                 var.ClearField("initial_value_name")  # ours is a zeros Fill, TF's the value
             assert got == want
         assert mine.signature_def["serving_default"] == tf_meta.signature_def["serving_default"]
-        assert set(mine.signature_def) == set(tf_meta.signature_def)
+        if "lookup" in tf_meta.signature_def:
+            # ids = LookupTableFindV2 of [None] words: TF infers [-1], so must we.
+            assert mine.signature_def["lookup"] == tf_meta.signature_def["lookup"]
+            ids = mine.signature_def["lookup"].outputs["ids"].tensor_shape
+            assert not ids.unknown_rank and [d.size for d in ids.dim] == [-1]
+        # TF's v1 builder recorded the init op in the collection only (checked equal above);
+        # we also write the signature every TF 2 loader prefers, pointing at the same op.
+        assert "__saved_model_init_op" not in tf_meta.signature_def
+        assert list(tf_meta.collection_def["saved_model_main_op"].node_list.value) == \
+            ["init_all_tables"]
+        init_sig = mine.signature_def["__saved_model_init_op"]
+        assert init_sig == _op_signature("init_all_tables", "__saved_model_init_op")
+        assert set(mine.signature_def) == set(tf_meta.signature_def) | {"__saved_model_init_op"}
         assert not mine.asset_file_def and not mine.HasField("object_graph_def")
         assert mine.graph_def.versions.producer == tf_meta.graph_def.versions.producer
         tf_ops = {op.name for op in tf_meta.meta_info_def.stripped_op_list.op}
@@ -419,7 +439,7 @@ def test_bad_assets_are_refused(tmp_path):
 
 # --------------------------------------------------------------------------- init / train ops
 
-def test_init_op_goes_to_the_main_op_collection(tmp_path):
+def test_init_op_goes_to_its_signature_and_the_main_op_collection(tmp_path):
     model = simple_graph()
     g = model["graph"]
     init = g.group([model["w"]], name="my_init")
@@ -427,11 +447,16 @@ def test_init_op_goes_to_the_main_op_collection(tmp_path):
     builder.add_meta_graph_and_variables(g, ["serve"], init_op=init)
     builder.add_meta_graph(["inherits"])
     builder.add_meta_graph(["own"], init_op="y:0")
+    builder.add_meta_graph(["none"], graph=model["graph"])
     builder.save()
     metas = load_saved_model(tmp_path / "m" / "saved_model.pb").meta_graphs
-    mains = [list(m.collection_def["saved_model_main_op"].node_list.value) for m in metas]
+    assert "saved_model_main_op" not in metas[3].collection_def
+    assert "__saved_model_init_op" not in metas[3].signature_def
+    mains = [list(m.collection_def["saved_model_main_op"].node_list.value) for m in metas[:3]]
     assert mains == [["my_init"], ["my_init"], ["y"]]
-    assert all("__saved_model_init_op" not in m.signature_def for m in metas)
+    for meta, op_name in zip(metas[:3], ["my_init", "my_init", "y"]):
+        assert dict(meta.signature_def) == {
+            "__saved_model_init_op": _op_signature(op_name, "__saved_model_init_op")}
     with pytest.raises(NotFoundError, match="init_op 'nope'"):
         SavedModelBuilder(tmp_path / "n").add_meta_graph_and_variables(g, ["s"], init_op="nope")
 
@@ -442,8 +467,7 @@ def test_train_op_goes_to_its_signature(tmp_path):
     train = g.op("AssignVariableOp", ["w", g.constant(np.zeros(2, np.float32))], name="train")
     meta = _build(tmp_path / "m", model, train_op=train).meta_graphs[0]
     sig = meta.signature_def["__saved_model_train_op"]
-    info = sig.outputs["__saved_model_train_op"]
-    assert (info.name, info.dtype, info.tensor_shape.unknown_rank) == ("train", 0, True)
+    assert sig == _op_signature("train", "__saved_model_train_op")
     assert "saved_model_train_op" not in meta.collection_def
     assert set(meta.signature_def) == {"serving_default", "__saved_model_train_op"}
 

@@ -18,17 +18,14 @@ from pysavedmodel._proto import saver_pb2
 
 from .conftest import FIXTURE, load_saved_model, save_like_fixture, simple_graph
 
-# Shape inference is the graph layer's business; everything else must match TF.
-_IGNORED_ATTRS = {"_output_shapes"}
-
-
 def _saver_nodes(meta_graph, scope):
     return [n for n in meta_graph.graph_def.node if n.name.startswith(scope + "/")]
 
 
 def _describe(node):
-    attrs = {k: v for k, v in node.attr.items() if k not in _IGNORED_ATTRS}
-    return node.op, list(node.input), node.device, attrs
+    """Everything of a node but its name, ``_output_shapes`` included (absent on ops
+    without outputs, as TF leaves it)."""
+    return node.op, list(node.input), node.device, dict(node.attr)
 
 
 @pytest.fixture()
@@ -47,6 +44,9 @@ def test_saver_nodes_match_tf_node_for_node(ours_and_tf, meta_graph, scope):
     assert [n.name for n in got] == [n.name for n in want]
     for mine, tf_node in zip(got, want):
         assert _describe(mine) == _describe(tf_node), mine.name
+    shaped = {n.op: "_output_shapes" in n.attr for n in got}
+    assert shaped["SaveV2"] is shaped["NoOp"] is shaped["AssignVariableOp"] is False
+    assert shaped["RestoreV2"] is shaped["Pack"] is shaped["StringJoin"] is True
 
 
 def test_saver_def_matches_tf(ours_and_tf):

@@ -562,6 +562,15 @@ def test_as_graph_def() -> None:
               for n in shaped.node}
     assert shapes == {"x": [[-1, 3]], "MatMul/b": [[3, 2]], "MatMul": [[-1, 2]],
                       "Relu": [[-1, 2]]}
+    # Ops without outputs get no _output_shapes attr at all (TF leaves it out, rather
+    # than writing an empty list).
+    g.group([x], name="done")
+    var = g.variable("v", np.zeros(2, np.float32))
+    g.op("AssignVariableOp", ["v", var], name="assign")
+    nodes = {n.name: n for n in g.as_graph_def(add_shapes=True).node}
+    assert "_output_shapes" not in nodes["done"].attr
+    assert "_output_shapes" not in nodes["assign"].attr
+    assert len(nodes["v"].attr["_output_shapes"].list.shape) == 1
 
 
 # ------------------------------------------------------------------ from_dict

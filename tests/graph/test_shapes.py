@@ -251,11 +251,153 @@ def test_transpose() -> None:
 def test_other_ops_have_unknown_shape_but_known_dtype() -> None:
     g = Graph()
     x = _ph(g, [2, 3])
-    out = g.op("ArgMax", [x, 1], output_type="int64")
-    assert "ArgMax" not in SUPPORTED_OPS
-    assert out.shape is None and out.dtype.name == "int64"
+    out = g.op("Bucketize", [x], boundaries=[0.0, 1.0])
+    assert "Bucketize" not in SUPPORTED_OPS
+    assert out.shape is None and out.dtype.name == "int32"
     unique = g.op("Unique", [_ph(g, [5], "int32", name="ids")])
     assert [t.dtype.name for t in unique.outputs] == ["int32", "int32"]
     assert [t.shape for t in unique.outputs] == [None, None]
     assert g.op("Shape", [x]).shape == (2,)
     assert g.op("Pack", [[x, x, x]]).shape == (3, 2, 3)
+
+
+# ------------------------------------------------------------------ more table-driven rules
+
+
+def test_reductions_with_constant_axes() -> None:
+    g = Graph()
+    x = _ph(g, [None, 3, 4])
+    assert g.op("Sum", [x, 1]).shape == (None, 4)
+    assert g.op("Mean", [x, [0, -1]], keep_dims=True).shape == (1, 3, 1)
+    assert g.op("Max", [x, [-1, 2]]).shape == (None, 3)  # repeated axis counts once
+    assert g.op("Prod", [x, np.zeros(0, np.int32)]).shape == (None, 3, 4)
+    assert g.op("All", [_ph(g, [2, 5], "bool", name="m"), 0]).shape == (5,)
+    axis = _ph(g, [], "int32", name="axis")
+    assert g.op("Min", [x, axis]).shape is None
+    assert g.op("Min", [x, axis], keep_dims=True).shape == (None, None, None)
+    assert g.op("Sum", [_ph(g, None, name="u"), 0], keep_dims=True).shape is None
+    with pytest.raises(OpError, match="reduction axis 3 is out of range"):
+        g.op("Sum", [x, 3])
+
+
+def test_arg_max_min() -> None:
+    g = Graph()
+    x = _ph(g, [None, 3])
+    assert g.op("ArgMax", [x, 1]).shape == (None,)
+    out = g.op("ArgMin", [x, -2], output_type="int32")
+    assert out.shape == (3,) and out.dtype.name == "int32"
+    assert g.op("ArgMax", [x, _ph(g, [], "int32", name="a")]).shape == (None,)
+    with pytest.raises(OpError, match="axis 2 is out of range"):
+        g.op("ArgMax", [x, 2])
+
+
+def test_expand_dims_and_squeeze() -> None:
+    g = Graph()
+    x = _ph(g, [None, 3])
+    assert g.op("ExpandDims", [x, 0]).shape == (1, None, 3)
+    assert g.op("ExpandDims", [x, -1]).shape == (None, 3, 1)
+    assert g.op("ExpandDims", [_ph(g, None, name="u"), 0]).shape is None
+    with pytest.raises(OpError, match="dim 3 is out of range"):
+        g.op("ExpandDims", [x, 3])
+    ones = _ph(g, [1, 3, 1], name="ones")
+    assert g.op("Squeeze", [ones]).shape == (3,)
+    assert g.op("Squeeze", [ones], squeeze_dims=[-1]).shape == (1, 3)
+    assert g.op("Squeeze", [_ph(g, [None, 1], name="col")], squeeze_dims=[1]).shape == (None,)
+    assert g.op("Squeeze", [_ph(g, [None, 1], name="col2")]).shape is None  # None may be 1
+    with pytest.raises(OpError, match="cannot squeeze dimension 1 of size 3"):
+        g.op("Squeeze", [ones], squeeze_dims=[1])
+
+
+def test_fill_tile_size_rank() -> None:
+    g = Graph()
+    x = _ph(g, [None, 3])
+    assert g.op("Fill", [[2, 3], 1.5]).shape == (2, 3)
+    assert g.op("Fill", [_ph(g, [2], "int32", name="dims"), 0.0]).shape == (None, None)
+    assert g.op("Tile", [x, [2, 2]]).shape == (None, 6)
+    assert g.op("Tile", [x, [0, 1]]).shape == (0, 3)
+    assert g.op("Tile", [x, _ph(g, [2], "int32", name="m")]).shape == (None, None)
+    with pytest.raises(OpError, match="multiples has 3 entries"):
+        g.op("Tile", [x, [1, 1, 1]])
+    assert g.op("Size", [x]).shape == () and g.op("Rank", [x]).shape == ()
+
+
+def test_gather_one_hot_slice() -> None:
+    g = Graph()
+    params = _ph(g, [5, 3, 2])
+    ids = _ph(g, [None], "int32", name="ids")
+    assert g.op("GatherV2", [params, ids, 0]).shape == (None, 3, 2)
+    assert g.op("GatherV2", [params, [[0, 1]], -1]).shape == (5, 3, 1, 2)
+    assert g.op("GatherV2", [params, ids, _ph(g, [], "int32", name="a")]).shape == \
+        (None, None, None)
+    assert g.op("OneHot", [ids, 4, 1.0, 0.0]).shape == (None, 4)
+    assert g.op("OneHot", [ids, 4, 1.0, 0.0], axis=0).shape == (4, None)
+    assert g.op("Slice", [params, [1, 0, 0], [-1, 2, -1]]).shape == (4, 2, 2)
+    x = _ph(g, [None, 6], name="x")
+    assert g.op("StridedSlice", [x, [0, 1], [2, 6], [1, 2]]).shape == (None, 3)
+    assert g.op("StridedSlice", [x, [0, 0], [0, 0], [1, -1]], begin_mask=3,
+                end_mask=3).shape == (None, 6)
+    assert g.op("StridedSlice", [x, [0, 2], [1, 3], [1, 1]], shrink_axis_mask=2).shape == \
+        (None,)
+
+
+def test_select_follows_tf_merging_rules() -> None:
+    g = Graph()
+    t, e = _ph(g, [None], name="t"), _ph(g, [None], name="e")
+    # A vector condition only checks the first dimension; it does not refine the output.
+    assert g.op("Select", [_ph(g, [3], "bool", name="c"), t, e]).shape == (None,)
+    m = _ph(g, [None, 3], name="m")
+    assert g.op("Select", [_ph(g, [2, 3], "bool", name="c2"), m, m]).shape == (2, 3)
+    assert g.op("Select", [_ph(g, [], "bool", name="c3"), m, m]).shape == (None, 3)
+    assert g.op("SelectV2", [_ph(g, [2, 1], "bool", name="c4"), m, 0.0]).shape == (2, 3)
+
+
+def test_string_join_merges_non_scalars() -> None:
+    g = Graph()
+    s = _ph(g, [None], "string", name="s")
+    assert g.op("StringJoin", [[s, "!"]]).shape == (None,)
+    assert g.op("StringJoin", [["a", "b"]]).shape == ()
+    assert g.op("StringJoin", [[s, _ph(g, None, "string", name="u")]]).shape == (None,)
+    with pytest.raises(OpError, match="must be equal"):
+        g.op("StringJoin", [[_ph(g, [1], "string", name="one"),
+                             _ph(g, [3], "string", name="three")]])
+
+
+def test_lookup_has_the_keys_shape_only_for_a_scalar_table() -> None:
+    g = Graph()
+    keys = _ph(g, [None, 2], "string", name="keys")
+    table = g.op("HashTableV2", [], key_dtype="string", value_dtype="int64")
+    assert g.op("LookupTableFindV2", [table, keys, np.int64(-1)]).shape == (None, 2)
+    other = g.placeholder("handle", "resource", [])
+    assert g.op("LookupTableFindV2", [other, keys, np.int64(-1)],
+                Tout="int64").shape is None
+
+
+def test_parse_example_v2_outputs() -> None:
+    g = Graph()
+    serialized = _ph(g, [None], "string", name="ex")
+    none = g.constant(np.array([], dtype=object), dtype="string", name="none")
+    out = g.op("ParseExampleV2", [
+        serialized, none, g.constant(np.array([b"s"], dtype=object)),
+        g.constant(np.array([b"a", b"b"], dtype=object)), none,
+        [np.zeros(0, np.float32), np.zeros(0, np.int64)]],
+        Tdense=["float32", "int64"], num_sparse=1, sparse_types=["int64"],
+        ragged_value_types=[], ragged_split_types=[], dense_shapes=[[3], [2, 2]])
+    assert [t.shape for t in out.outputs] == [
+        (None, 2), (None,), (2,), (None, 3), (None, 2, 2)]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.integers(0, 4), min_size=1, max_size=4), st.data())
+def test_reduction_tile_expand_match_numpy(source: list[int], data: st.DataObject) -> None:
+    rank = len(source)
+    value = np.zeros(source, np.float32)
+    axes = data.draw(st.lists(st.integers(-rank, rank - 1), max_size=rank, unique=True))
+    keep = data.draw(st.booleans())
+    multiples = data.draw(st.lists(st.integers(0, 3), min_size=rank, max_size=rank))
+    where = data.draw(st.integers(-rank - 1, rank))
+    g = Graph()
+    x = _ph(g, source)
+    assert g.op("Sum", [x, np.array(axes, np.int32)], keep_dims=keep).shape == \
+        value.sum(axis=tuple({a % rank for a in axes}), keepdims=keep).shape  # TF allows repeats
+    assert g.op("Tile", [x, multiples]).shape == np.tile(value, multiples).shape
+    assert g.op("ExpandDims", [x, where]).shape == np.expand_dims(value, where).shape

@@ -1,8 +1,9 @@
 """SavedModels built by pysavedmodel load and serve in every TensorFlow loader.
 
-Five models are built with the public API (an MLP, a small CNN, an asset-backed
+Six models are built with the public API (an MLP, a small CNN, an asset-backed
 string lookup table initialized by the init op, a model with a second meta graph
-under other tags, and a model whose device strings are cleared).  One TensorFlow
+under other tags, a model whose device strings are cleared, and a counter that
+the init op increments, which shows each loader runs the init op exactly once).  One TensorFlow
 subprocess (``tf_scripts/check_savedmodels.py``) then, for every model and every
 meta graph:
 
@@ -33,6 +34,7 @@ import numpy as np
 import pytest
 
 import pysavedmodel
+from pysavedmodel._proto import saved_model_pb2
 from tests.support.tf import FIXTURES, run_tf
 from tests.support.venvs import ROOT
 
@@ -52,7 +54,7 @@ def encode(value: Any) -> dict[str, Any]:
         flat = [v if isinstance(v, bytes) else str(v).encode() for v in a.reshape(-1)]
         return {"dtype": "string", "shape": list(a.shape),
                 "values_b64": [base64.b64encode(v).decode() for v in flat]}
-    a = np.ascontiguousarray(a)
+    # tobytes() is C order whatever the layout (ascontiguousarray would make a scalar 1-D)
     return {"dtype": a.dtype.str, "shape": list(a.shape), "hex": a.tobytes().hex()}
 
 
@@ -295,6 +297,55 @@ def build_two_meta_graphs(export_dir: Path) -> ModelCase:
     ], variables={"linear/w": w, "linear/b": b})
 
 
+COUNTER_START = 10
+
+
+DECOY_STEP = 100
+
+
+def build_counter(export_dir: Path, *, decoy: bool = False) -> ModelCase:
+    """An init op that adds 1 to a checkpointed counter: every loader must run it exactly
+    once per load (signature ``__saved_model_init_op`` and collection
+    ``saved_model_main_op`` both name it; running both would count 2).
+
+    ``decoy``: the collection is rewritten after saving to name another op, which adds
+    DECOY_STEP; a loader reading the collection instead of (or besides) the signature
+    would count that too."""
+    g = pysavedmodel.Graph()
+    g.variable("counter", np.int64(COUNTER_START), trainable=False)
+    bump = g.op("AssignAddVariableOp", ["counter", np.int64(1)], name="bump")
+    init_op = g.group([bump], name="init_once")
+    g.group([g.op("AssignAddVariableOp", ["counter", np.int64(DECOY_STEP)], name="bump_decoy")],
+            name="decoy_init")
+    x = g.placeholder("x", "int64", (None,))
+    count = g.op("ReadVariableOp", ["counter"], dtype="int64", name="count")
+    total = g.op("AddV2", [x, count], name="total")
+    signatures = {"serving_default": pysavedmodel.predict_signature_def(
+        {"x": x}, {"count": count, "total": total})}
+    builder = pysavedmodel.SavedModelBuilder(export_dir)
+    builder.add_meta_graph_and_variables(g, list(SERVE), init_op=init_op,
+                                         signature_def_map=signatures)
+    # Inherits the init op from the first meta graph.
+    builder.add_meta_graph(list(OTHER_TAGS), signature_def_map=signatures)
+    path = builder.save()
+    if decoy:
+        saved = saved_model_pb2.SavedModel.FromString(path.read_bytes())
+        for meta in saved.meta_graphs:
+            assert list(meta.collection_def["saved_model_main_op"].node_list.value) == \
+                ["init_once"]
+            meta.collection_def["saved_model_main_op"].node_list.value[:] = ["decoy_init"]
+        path.write_bytes(saved.SerializeToString(deterministic=True))
+
+    xs = np.array([1, 2, 3], np.int64)
+    once = COUNTER_START + 1
+    expected = {"serving_default": {"count": np.array(once, np.int64), "total": xs + once}}
+    # Restoring through the SaverDef alone does not run the init op: nothing to compare.
+    return ModelCase("counter_decoy" if decoy else "counter", export_dir, [
+        MetaGraphCase(tags, {"serving_default": {"x": xs}}, expected, resave_signatures=[])
+        for tags in (SERVE, OTHER_TAGS)],
+        variables={"counter": np.array(COUNTER_START, np.int64)})
+
+
 # Devices no local CPU-only session can place: loading fails unless they are cleared.
 UNPLACEABLE = {"matmul": "/device:GPU:0", "add": "/job:worker/replica:0/task:3/device:CPU:0"}
 
@@ -346,6 +397,8 @@ BUILDERS: dict[str, Callable[[Path, Path], ModelCase]] = {
     "lookup": build_lookup,
     "two_meta_graphs": lambda d, s: build_two_meta_graphs(d),
     "clear_devices": lambda d, s: build_clear_devices(d),
+    "counter": lambda d, s: build_counter(d),
+    "counter_decoy": lambda d, s: build_counter(d, decoy=True),
 }
 MODELS = [*BUILDERS, "tf_fixture_control"]
 
@@ -438,6 +491,26 @@ def test_capi_harness_reproduces_tensorflow_recorded_outputs(tf_results: dict[st
     lookup = manifest["example"]["lookup"]
     got_ids = decode(result["outputs"]["lookup"]["ids"]).tolist()
     assert got_ids[:len(lookup["outputs"]["ids"])] == lookup["outputs"]["ids"]
+
+
+@pytest.mark.parametrize("model", ["counter", "counter_decoy", "lookup", "tf_fixture_control"])
+def test_init_op_signature_is_what_the_loaders_see(
+        model: str, cases: dict[str, ModelCase | str], tf_results: dict[str, Any]) -> None:
+    """Our init op is in signature ``__saved_model_init_op`` (and collection
+    ``saved_model_main_op``); TF's v1 builder wrote the collection only.  Every loader
+    lists the signature: the C API and tf.compat.v1 loaders hand back the MetaGraphDef,
+    and tf.saved_model.load (TF 2.21) turns every SignatureDef of a v1 model, this one
+    included, into an entry of ``.signatures``.  That the init op ran exactly once is
+    the counter's value, checked by test_every_signature_runs_in_loader
+    (COUNTER_START + 1, not + 2); with counter_decoy (collection naming another op) the
+    same value shows every loader takes the signature over the collection."""
+    case = built(cases, model)
+    extra = [] if model == "tf_fixture_control" else ["__saved_model_init_op"]
+    for mg in case.meta_graphs:
+        tags = ",".join(mg.tags)
+        for loader in LOADERS:
+            keys = ok(tf_results[model][loader][tags], f"{model} via {loader}")["signature_keys"]
+            assert keys == sorted([*mg.expected, *extra]), (loader, tags)
 
 
 @pytest.mark.parametrize("loader", ["capi", "v1"])

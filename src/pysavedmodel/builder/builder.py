@@ -14,7 +14,11 @@ is added with its variables, later ones share the checkpoint and the
   a model without variables gets no saver and an empty ``variables/``
   directory, as with TF;
 * assets: files in ``assets/``, collection ``saved_model_assets``;
-* init op: collection ``saved_model_main_op`` (what TF's builder writes);
+* init op: signature ``__saved_model_init_op`` (which TF 2.21's C++,
+  ``tf.compat.v1`` and ``tf.saved_model`` loaders all take over the
+  collection, running the op once; ``tf.saved_model.load`` also lists it in
+  ``.signatures``) and collection ``saved_model_main_op`` (all TF's v1
+  builder writes; kept for older consumers);
 * train op: signature ``__saved_model_train_op``.
 
 Nothing touches the disk before :meth:`SavedModelBuilder.save`, which
@@ -580,9 +584,10 @@ class SavedModelBuilder:
             meta_graph.collection_def[MAIN_OP_COLLECTION].node_list.value.append(init_name)
         for key, sig in signatures.items():
             meta_graph.signature_def[key].CopyFrom(sig)
-        if train_name is not None:
-            meta_graph.signature_def[_signatures.TRAIN_OP_SIGNATURE_KEY].CopyFrom(
-                _signatures.op_signature_def(train_name, _signatures.TRAIN_OP_SIGNATURE_KEY))
+        for key, op_name in ((_signatures.INIT_OP_SIGNATURE_KEY, init_name),
+                             (_signatures.TRAIN_OP_SIGNATURE_KEY, train_name)):
+            if op_name is not None:
+                meta_graph.signature_def[key].CopyFrom(_signatures.op_signature_def(op_name, key))
         return _Prepared(meta_graph, work, store, checkpoint, init_name)
 
     def _commit(self, prepared: _Prepared) -> None:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from operator import attrgetter
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -58,8 +59,10 @@ BUNDLE_VERSION = 1
 class _DataItem:
     """One run of bytes in a data file: a whole tensor or one slice of a partitioned one.
 
+    ``owner`` is the tensor name it belongs to (shard assignment works on names).
     ``shard`` and ``entry`` (its serialized ``BundleEntryProto``) are filled in once its
-    bytes are written.  One object per tensor keeps the work per tensor low.
+    bytes are written.  A single small object per tensor: with many small tensors,
+    every allocation kept alive costs (it also makes the cyclic GC run more often).
     """
 
     __slots__ = ("key", "owner", "tensor", "shard", "entry")
@@ -67,7 +70,6 @@ class _DataItem:
     def __init__(self, key: bytes, owner: str, tensor: PreparedTensor) -> None:
         self.key = key
         self.owner = owner
-        """The tensor name it belongs to (shard assignment works on names)."""
         self.tensor = tensor
         self.shard = -1
         self.entry = b""
@@ -75,13 +77,17 @@ class _DataItem:
 
 @dataclass
 class _Partitioned:
-    """The full-name entry of a partitioned tensor."""
+    """The full-name entry of a partitioned tensor (``entry`` is set once its slices are written)."""
 
+    key: bytes
     dtype: DType
     full_shape: Tuple[int, ...]
     extents: List[Tuple[slicing.Extent, ...]] = field(default_factory=list)
     items: List[_DataItem] = field(default_factory=list)
+    entry: bytes = b""
 
+
+_key_of = attrgetter("key")
 
 _WRITE_BUFFER_BYTES = 1 << 20
 """Buffer of each data file: gathers the writes of small tensors into few system calls.
@@ -234,7 +240,7 @@ class CheckpointWriter:
                 f"{', '.join(sorted(DTYPES[e].name for e in slicing.ASSEMBLABLE_DTYPES))})")
         record = self._partitioned.get(name)
         if record is None:
-            record = _Partitioned(tensor.dtype, shape)
+            record = _Partitioned(key, tensor.dtype, shape)
         else:
             if record.dtype != tensor.dtype:
                 raise InvalidArgumentError(
@@ -298,15 +304,12 @@ class CheckpointWriter:
 
         Yields them one by one, once the data entries are written.
         """
-        stored: Dict[bytes, Union[_DataItem, str]] = {item.key: item for item in self._items}
-        for name in self._partitioned:
-            stored[name.encode("utf-8")] = name
-        for key in sorted(stored):
-            value = stored[key]
-            if isinstance(value, str):
-                yield key, self._partitioned_entry(self._partitioned[value])
-            else:
-                yield key, value.entry
+        for record in self._partitioned.values():
+            record.entry = self._partitioned_entry(record)
+        stored: List[Union[_DataItem, _Partitioned]] = [*self._items, *self._partitioned.values()]
+        stored.sort(key=_key_of)
+        for each in stored:
+            yield each.key, each.entry
 
     @staticmethod
     def _partitioned_entry(record: _Partitioned) -> bytes:
@@ -392,7 +395,7 @@ def _write_files(prefix: str, num_shards: int, items: List[_DataItem], assignmen
     temp_index = Path(f"{index_path}.tempstate{token}")
     renamed: List[Path] = []
     try:
-        encode_entry = EntryEncoder()
+        encode_entry = EntryEncoder().encode
         for shard in range(num_shards):
             with open(temp_paths[shard], "wb", buffering=_WRITE_BUFFER_BYTES) as out:
                 offset = 0

@@ -58,36 +58,33 @@ def encode_shape(shape: Sequence[int]) -> bytes:
 
 
 class EntryEncoder:
-    """Encodes entries, remembering the parts that repeat across the tensors of a checkpoint.
+    """Encodes entries, remembering the fields that repeat across the tensors of a checkpoint.
 
-    dtype + shape, shard and size fields are kept per distinct value (a checkpoint has
-    few); only the offset and checksum are encoded for every tensor.  Use one encoder
-    per checkpoint, so the memos go away with it.
+    Only the offset and the checksum differ between tensors of the same dtype, shape
+    and shard; the fields before and after the offset are kept per distinct
+    (dtype, shape, shard_id, size).  Use one encoder per checkpoint, so the memo goes
+    away with it.
     """
 
     def __init__(self) -> None:
-        self._heads: Dict[Tuple[int, Tuple[int, ...]], bytes] = {}
-        self._shard_fields: Dict[int, bytes] = {}
-        self._size_fields: Dict[int, bytes] = {}
+        self._fixed_fields: Dict[Tuple[int, Tuple[int, ...], int, int], Tuple[bytes, bytes]] = {}
 
-    def __call__(self, dtype: int, shape: Tuple[int, ...], shard_id: int, offset: int,
-                 size: int, crc32c: int) -> bytes:
+    def encode(self, dtype: int, shape: Tuple[int, ...], shard_id: int, offset: int,
+               size: int, crc32c: int) -> bytes:
         """Serialized ``BundleEntryProto``; ``crc32c`` is the masked checksum."""
-        head_key = (dtype, shape)
-        head = self._heads.get(head_key)
-        if head is None:
-            head = self._heads[head_key] = _varint_field(_DTYPE_TAG, dtype) + encode_shape(shape)
-        shard_field = self._shard_fields.get(shard_id)
-        if shard_field is None:
-            shard_field = self._shard_fields[shard_id] = _varint_field(_SHARD_TAG, shard_id)
-        size_field = self._size_fields.get(size)
-        if size_field is None:
-            size_field = self._size_fields[size] = _varint_field(_SIZE_TAG, size)
+        memo_key = (dtype, shape, shard_id, size)
+        fixed = self._fixed_fields.get(memo_key)
+        if fixed is None:
+            fixed = self._fixed_fields[memo_key] = (
+                _varint_field(_DTYPE_TAG, dtype) + encode_shape(shape)
+                + _varint_field(_SHARD_TAG, shard_id),
+                _varint_field(_SIZE_TAG, size),
+            )
+        before_offset, after_offset = fixed
         return b"".join((
-            head,
-            shard_field,
-            _varint_field(_OFFSET_TAG, offset),
-            size_field,
+            before_offset,
+            _OFFSET_TAG + encode_varint64(offset) if offset else b"",
+            after_offset,
             _CRC_FIELD.pack(_CRC_TAG, crc32c) if crc32c else b"",
         ))
 
@@ -98,4 +95,5 @@ def encode_entry(dtype: int, shape: Sequence[int], shard_id: int, offset: int, s
 
     ``crc32c`` is the masked checksum.  Equal to protobuf's serialization of the entry.
     """
-    return EntryEncoder()(dtype, tuple(int(d) for d in shape), shard_id, offset, size, crc32c)
+    return EntryEncoder().encode(dtype, tuple(int(d) for d in shape), shard_id, offset, size,
+                                 crc32c)

@@ -8,6 +8,7 @@ its data file, and its crc32c (strings: the length checksum too).
 
 from __future__ import annotations
 
+import math
 import mmap
 import os
 from pathlib import Path
@@ -234,32 +235,37 @@ class CheckpointReader:
         """The value of a non-partitioned entry (or one stored slice)."""
         row = self._dtype_of(name, entry)
         shape = self._shape_of(name, entry)
-        count = int(np.prod(shape, dtype=np.int64)) if shape else 1
-        where = self._where(name, entry.shard_id, entry.offset)
-        if not row.is_string and entry.size != count * row.itemsize:
-            raise CorruptCheckpointError(
-                f"{where}: invalid size in bundle entry: stored size {entry.size}, expected "
-                f"{count * row.itemsize} ({count} x {row.itemsize}-byte {row.name})")
-        if row.is_string and entry.size < count:
-            raise CorruptCheckpointError(
-                f"{where}: invalid size in bundle entry: stored size {entry.size}, expected at "
-                f"least {count}")
-        data = self._file(name, entry.shard_id)
-        if entry.offset < 0 or entry.offset + entry.size > data.size:
-            raise CorruptCheckpointError(
-                f"{where}: the entry needs bytes [{entry.offset}, {entry.offset + entry.size}) but "
-                f"{data.path} holds {data.size} bytes (truncated?)")
-        view = data.view(entry.offset, entry.size)
+        count = math.prod(shape)
+        shard, offset, size = entry.shard_id, entry.offset, entry.size
+        # Error messages (and the path in them) are only built when something is wrong:
+        # reading many small tensors must not pay for them.
         if row.is_string:
-            elements = decode_string_tensor(view, count, entry.crc32c, where=where)
+            if size < count:
+                raise CorruptCheckpointError(
+                    f"{self._where(name, shard, offset)}: invalid size in bundle entry: stored "
+                    f"size {size}, expected at least {count}")
+        elif size != count * row.itemsize:
+            raise CorruptCheckpointError(
+                f"{self._where(name, shard, offset)}: invalid size in bundle entry: stored size "
+                f"{size}, expected {count * row.itemsize} ({count} x {row.itemsize}-byte "
+                f"{row.name})")
+        data = self._file(name, shard)
+        if offset < 0 or offset + size > data.size:
+            raise CorruptCheckpointError(
+                f"{self._where(name, shard, offset)}: the entry needs bytes [{offset}, "
+                f"{offset + size}) but {data.path} holds {data.size} bytes (truncated?)")
+        view = data.view(offset, size)
+        if row.is_string:
+            elements = decode_string_tensor(view, count, entry.crc32c,
+                                            where=self._where(name, shard, offset))
             out = np.empty(count, dtype=object)
             out[:] = elements
             return out.reshape(shape)
         actual = crc32c(view)
         if actual != unmask(entry.crc32c):
             raise ChecksumError(
-                f"{where}: checksum does not match: stored {unmask(entry.crc32c):08x}, computed "
-                f"{actual:08x} over {entry.size} bytes")
+                f"{self._where(name, shard, offset)}: checksum does not match: stored "
+                f"{unmask(entry.crc32c):08x}, computed {actual:08x} over {size} bytes")
         assert row.numpy is not None
         if count == 0:
             return np.zeros(shape, dtype=row.numpy)

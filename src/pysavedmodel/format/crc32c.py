@@ -82,6 +82,7 @@ def _select_backend() -> "tuple[str, Callable[..., int]]":
     fast = _accelerated.crc32c
 
     def accelerated_crc32c(data: BytesLike, crc: int = 0) -> int:
+        """CRC-32C of ``data`` extending ``crc``, computed by the ``crc32c`` package."""
         if type(data) is bytes:  # the common case, no view needed
             return fast(data, crc & _U32)
         view = data if isinstance(data, memoryview) else memoryview(data)  # type: ignore[arg-type]
@@ -94,14 +95,12 @@ def _select_backend() -> "tuple[str, Callable[..., int]]":
 
 BACKEND, _impl = _select_backend()
 
-
-def crc32c(data: BytesLike, crc: int = 0) -> int:
-    """CRC-32C of ``data``, extending the checksum ``crc`` of the preceding bytes.
-
-    ``data`` may be any buffer (bytes, bytearray, memoryview, numpy array);
-    contiguous buffers are read in place without copying.
-    """
-    return _impl(data, crc)
+crc32c: Callable[..., int] = _impl
+"""``crc32c(data, crc=0) -> int``: CRC-32C of ``data``, extending the checksum ``crc`` of
+the preceding bytes.  ``data`` may be any buffer (bytes, bytearray, memoryview, numpy
+array); contiguous buffers are read in place without copying.  It is the selected
+implementation itself, not a wrapper: checkpoints of many small tensors call it once
+per tensor."""
 
 
 def mask(crc: int) -> int:

@@ -129,7 +129,12 @@ class _BlockBuilder:
             self._restarts.append(len(entries))
             self._since_restart = 0
             shared = 0
-        entries += _encode_entry_header(shared, len(key) - shared, len(value))
+        non_shared = len(key) - shared
+        value_len = len(value)
+        if shared < 0x80 and non_shared < 0x80 and value_len < 0x80:  # one-byte varints
+            entries += bytes((shared, non_shared, value_len))
+        else:
+            entries += _encode_entry_header(shared, non_shared, value_len)
         entries += key[shared:]
         entries += value
         self._last_key = key

@@ -138,7 +138,7 @@ def prepare_tensor(name: str, value: Any) -> PreparedTensor:
     Raises UnsupportedDTypeError naming the tensor for dtypes a checkpoint cannot hold,
     InvalidArgumentError for values numpy cannot convert or bad string elements.
     """
-    array = _as_array(name, value)
+    array = value if type(value) is np.ndarray else _as_array(name, value)
     row = _checkpoint_row(name, array.dtype)
     if row.is_string:
         strings = _encode_strings(name, array)

@@ -27,23 +27,11 @@ def _out_of_range(value: int, bits: int) -> InvalidArgumentError:
     return InvalidArgumentError(f"varint{bits} value {value!r} is outside [0, 2**{bits})")
 
 
-def _encode_groups(value: int) -> bytes:
-    """The 7-bit groups of a non-negative ``value``, lowest first, continuation bits set."""
-    out = []
-    while value >= 0x80:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
 def encode_varint32(value: int) -> bytes:
     """Encode an unsigned 32-bit integer as a varint (1-5 bytes)."""
-    if 0 <= value < 0x80:
-        return _ONE_BYTE[value]
     if not 0 <= value < _LIMIT32:
         raise _out_of_range(value, 32)
-    return _encode_groups(value)
+    return encode_varint64(value)
 
 
 def encode_varint64(value: int) -> bytes:
@@ -52,7 +40,12 @@ def encode_varint64(value: int) -> bytes:
         return _ONE_BYTE[value]
     if not 0 <= value < _LIMIT64:
         raise _out_of_range(value, 64)
-    return _encode_groups(value)
+    groups = []
+    while value >= 0x80:
+        groups.append((value & 0x7F) | 0x80)  # low 7 bits first, "more follows" bit set
+        value >>= 7
+    groups.append(value)
+    return bytes(groups)
 
 
 def _decode(buf: Buffer, pos: int, bits: int) -> Tuple[int, int]:

@@ -645,7 +645,7 @@ class Graph:
                 source.out_dtypes[index] if index < len(source.out_dtypes) else None,
                 source.out_shapes[index],
                 functools.partial(_const_value, source) if source_def.op == "Const" else None,
-                handle_shape))
+                handle_shape, source_def.op))
         try:
             return _shapes.infer(node.node_def, len(node.out_dtypes), inputs)
         except OpError:

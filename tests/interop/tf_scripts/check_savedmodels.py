@@ -49,7 +49,7 @@ def encode(value):
         flat = [v if isinstance(v, bytes) else str(v).encode() for v in a.reshape(-1)]
         return {"dtype": "string", "shape": list(a.shape),
                 "values_b64": [base64.b64encode(v).decode() for v in flat]}
-    a = np.ascontiguousarray(a)
+    # tobytes() is C order whatever the layout (ascontiguousarray would make a scalar 1-D)
     return {"dtype": a.dtype.str, "shape": list(a.shape), "hex": a.tobytes().hex()}
 
 

@@ -1,0 +1,169 @@
+"""The hand-written BundleEntryProto encoder and the writer's small-tensor fast paths."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, List, Tuple
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pysavedmodel._proto import tensor_bundle_pb2
+from pysavedmodel.dtypes import DTYPES
+from pysavedmodel.errors import InvalidArgumentError
+from pysavedmodel.format import tensor_data
+from pysavedmodel.format.bundle import read_checkpoint, write_checkpoint
+from pysavedmodel.format.bundle_entry import EntryEncoder, encode_entry, encode_shape
+from pysavedmodel.format.table import _common_prefix_length
+from pysavedmodel.format.tensor_data import prepare_tensor, small_tensor_bytes
+from pysavedmodel.format.varint import decode_varint64, encode_varint32, encode_varint64
+
+INT64_MAX = (1 << 63) - 1
+
+# Values around every varint length boundary, plus 0 (a field proto3 leaves out).
+boundary_ints = st.sampled_from([0, 1, 127, 128, 16383, 16384, (1 << 21) - 1, 1 << 21,
+                                 (1 << 31) - 1, 1 << 35, INT64_MAX])
+int64s = st.one_of(boundary_ints, st.integers(0, INT64_MAX))
+entries = st.tuples(
+    st.sampled_from(sorted(DTYPES)),                          # dtype
+    st.lists(st.one_of(st.integers(0, 5), int64s), max_size=5).map(tuple),  # shape
+    st.one_of(st.sampled_from([0, 1, 127, 128]), st.integers(0, (1 << 31) - 1)),  # shard_id
+    int64s,                                                   # offset
+    int64s,                                                   # size
+    st.one_of(st.sampled_from([0, 1, 0xFFFFFFFF]), st.integers(0, 0xFFFFFFFF)),  # crc32c
+)
+Entry = Tuple[int, Tuple[int, ...], int, int, int, int]
+
+
+def protobuf_bytes(dtype: int, shape: Tuple[int, ...], shard_id: int, offset: int, size: int,
+                   crc32c: int) -> bytes:
+    proto = tensor_bundle_pb2.BundleEntryProto(dtype=dtype, shard_id=shard_id, offset=offset,
+                                               size=size, crc32c=crc32c)
+    proto.shape.SetInParent()  # TensorFlow always sets the shape, even for a scalar
+    for dim in shape:
+        proto.shape.dim.add().size = dim
+    return proto.SerializeToString(deterministic=True)
+
+
+@settings(max_examples=300, deadline=None)
+@given(entries)
+def test_encode_entry_equals_protobuf(entry: Entry) -> None:
+    assert encode_entry(*entry) == protobuf_bytes(*entry)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(entries, min_size=1, max_size=20), st.randoms(use_true_random=False))
+def test_entry_encoder_memo_never_mixes_entries(batch: List[Entry], rnd: Any) -> None:
+    # Repeat entries with shared (dtype, shape, shard, size) but other offsets/crcs, so the
+    # memo is hit, and check every encoding against protobuf's.
+    encoder = EntryEncoder()
+    variants = batch + [(d, s, sh, rnd.randint(0, INT64_MAX), sz, rnd.randint(0, 0xFFFFFFFF))
+                        for d, s, sh, _, sz, _ in batch]
+    rnd.shuffle(variants)
+    for entry in variants:
+        assert encoder.encode(*entry) == protobuf_bytes(*entry)
+
+
+def test_scalar_entry_keeps_an_empty_shape_and_leaves_out_zero_fields() -> None:
+    # dtype 1, shape present but empty, everything else 0 -> left out.
+    assert encode_entry(1, (), 0, 0, 0, 0) == b"\x08\x01\x12\x00"
+    assert encode_shape([0, 3]) == b"\x12\x06" + b"\x12\x00" + b"\x12\x02\x08\x03"
+
+
+def test_encoder_rejects_values_outside_uint64() -> None:
+    with pytest.raises(InvalidArgumentError, match="outside"):
+        encode_entry(1, (2,), 0, -5, 8, 0)
+    with pytest.raises(InvalidArgumentError, match="outside"):
+        encode_varint64(1 << 64)
+    with pytest.raises(InvalidArgumentError, match="varint32"):
+        encode_varint32(1 << 32)
+
+
+@given(st.integers(0, (1 << 64) - 1))
+def test_varint64_round_trips(value: int) -> None:
+    encoded = encode_varint64(value)
+    assert decode_varint64(encoded + b"\xff", 0) == (value, len(encoded))
+    assert len(encoded) == max(1, (value.bit_length() + 6) // 7)
+
+
+def naive_common_prefix(a: bytes, b: bytes) -> int:
+    n = 0
+    while n < min(len(a), len(b)) and a[n] == b[n]:
+        n += 1
+    return n
+
+
+@settings(max_examples=300)
+@given(st.binary(max_size=40), st.binary(max_size=40), st.binary(max_size=10))
+def test_common_prefix_length_matches_a_byte_by_byte_scan(prefix: bytes, a: bytes,
+                                                          b: bytes) -> None:
+    for x, y in ((prefix + a, prefix + b), (prefix + a, prefix), (prefix, prefix + b)):
+        assert _common_prefix_length(x, y) == naive_common_prefix(x, y)
+
+
+def test_common_prefix_length_with_leading_zero_bytes() -> None:
+    # Leading zero bytes vanish in an integer: they must still count as shared.
+    assert _common_prefix_length(b"\x00\x00\x01", b"\x00\x00\x02") == 2
+    assert _common_prefix_length(b"\x00\x00", b"\x00\x00\x00") == 2
+    assert _common_prefix_length(b"\x00", b"\x01") == 0
+
+
+@pytest.mark.parametrize("make", [
+    lambda a: a,
+    lambda a: np.asfortranarray(a),
+    lambda a: a.astype(">f4"),
+    lambda a: a[:, ::2],
+    lambda a: a[0, 0],                      # 0-d
+])
+def test_small_tensor_bytes_are_row_major_little_endian(make: Any) -> None:
+    value = make(np.arange(24, dtype=np.float32).reshape(4, 6))
+    tensor = prepare_tensor("t", value)
+    expected = np.ascontiguousarray(value, dtype="<f4").tobytes()
+    assert small_tensor_bytes(tensor) == expected
+
+
+def test_small_tensor_bytes_skips_strings_and_large_tensors() -> None:
+    assert small_tensor_bytes(prepare_tensor("s", np.array([b"a"], dtype=object))) is None
+    limit = tensor_data.SMALL_TENSOR_BYTES
+    assert small_tensor_bytes(prepare_tensor("edge", np.zeros(limit, np.uint8))) is not None
+    assert small_tensor_bytes(prepare_tensor("big", np.zeros(limit + 1, np.uint8))) is None
+
+
+def test_small_and_streamed_paths_write_the_same_files(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(3)
+    limit = tensor_data.SMALL_TENSOR_BYTES
+    tensors = {
+        "a_small": rng.standard_normal((3, 5)).astype(np.float32),
+        "b_big_endian": np.arange(10, dtype=">i8"),
+        "c_at_limit": rng.integers(0, 255, limit, dtype=np.uint8),
+        "d_over_limit": rng.integers(0, 255, limit + 1, dtype=np.uint8),
+        "e_strided": rng.standard_normal((8, 8))[::2, ::3],
+        "f_strings": np.array([b"x", b"yz"], dtype=object),
+        "g_scalar": np.float64(2.5),
+        "h_empty": np.zeros((0, 3), np.int32),
+    }
+    write_checkpoint(tmp_path / "fast" / "ck", tensors, num_shards=2)
+    monkeypatch.setattr(tensor_data, "SMALL_TENSOR_BYTES", -1)  # everything streamed
+    write_checkpoint(tmp_path / "streamed" / "ck", tensors, num_shards=2)
+    for name in ("ck.index", "ck.data-00000-of-00002", "ck.data-00001-of-00002"):
+        assert (tmp_path / "fast" / name).read_bytes() == \
+            (tmp_path / "streamed" / name).read_bytes(), name
+    back = read_checkpoint(tmp_path / "fast" / "ck")
+    for name, value in tensors.items():
+        assert back[name].shape == np.shape(value)
+        assert back[name].tolist() == np.asarray(value).tolist()
+
+
+def test_resized_array_after_add_is_detected(tmp_path: Path) -> None:
+    from pysavedmodel.format.bundle import CheckpointWriter
+
+    value = np.zeros(8, np.float32)
+    writer = CheckpointWriter(tmp_path / "ck")
+    writer.add("v", value)
+    value.resize(4, refcheck=False)  # the caller broke the "do not modify" contract
+    with pytest.raises(InvalidArgumentError, match="expected 32"):
+        writer.finish()
+    assert list(tmp_path.iterdir()) == []
