@@ -9,6 +9,8 @@ ours under the current interpreter, TensorFlow under its venv's python
 before timing; TF's times exclude its import and the creation of its tensors/graph.
 Everything is measured in the same run, one side right after the other, so the
 printed ratios (ours/tf, below 1 = we are faster) are comparable on a noisy machine.
+Before each timed write or export, ``os.sync()`` (untimed) flushes the previous runs'
+dirty pages, so disk writeback of one run does not slow the next one down.
 
 Cases:
   large, many  checkpoint write (ours: write_checkpoint; TF: raw SaveV2), best of N, with
@@ -325,6 +327,9 @@ def report_checkpoint(case: str, ours: Dict[str, Any], theirs: Dict[str, Any],
     print(timing_line("read (get_tensor loop)", ours["read_seconds"], theirs["read_seconds"]))
     print(timing_line("read_checkpoint vs loop", ours["read_checkpoint_seconds"],
                       theirs["read_seconds"]))
+    print("    (ours' get_tensor returns views of the mapped file; read_checkpoint returns new\n"
+          "     arrays, so for big tensors its time is mostly first-touch faults of new memory,\n"
+          "     which TF's allocator reuses between runs)")
 
 
 def main(argv: List[str]) -> int:

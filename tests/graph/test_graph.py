@@ -719,13 +719,15 @@ def _tensor(*, dtype: int, dims: list[int], **fields: Any) -> tensor_pb2.TensorP
     ([{"name": "p", "op": "Placeholder", "attr": {"dtype": "float32", "color": "red"}}],
      OpError, r"attr 'color', which Placeholder does not declare"),
     ([{"name": "p", "op": "Placeholder"}], OpError,
-     r"node 'p' \(Placeholder\) lacks required attr 'dtype'"),
+     r"node 'p' \(Placeholder\) needs attr 'dtype' \(type\); it has no default and cannot "
+     r"be inferred from the inputs"),
     ([{"name": "p", "op": "Placeholder", "attr": {"dtype": "float32"}},
       {"name": "a", "op": "MatMul", "input": ["p"], "attr": {"T": "float32"}}], OpError,
      r"node 'a' \(MatMul\) has 1 data input\(s\); its op and attrs expect 2 \(a, b\)"),
     ([{"name": "p", "op": "Placeholder", "attr": {"dtype": "int32"}},
       {"name": "a", "op": "Relu", "input": ["p"], "attr": {"T": "float32"}}], OpError,
-     r"node 'a' \(Relu\) input 'features' \('p'\) is int32; expected float32"),
+     r"node 'a' \(Relu\) input 'features' \('p'\) is int32 but attr 'T' is float32 "
+     r"\(given\)"),
     ([{"name": "p", "op": "Placeholder", "attr": {"dtype": "string"}},
       {"name": "a", "op": "Relu", "input": ["p"], "attr": {"T": "string"}}], OpError,
      r"node 'a' \(Relu\) attr 'T' is string; expected one of"),

@@ -2,8 +2,9 @@
 
 Every graph is imported with ``tf.import_graph_def`` into a ``tf.compat.v1``
 Graph and run in a Session on fixed inputs; the results are compared with
-numpy references computed here.  TF's own shape inference on the imported
-nodes is compared with ours.  The same subprocess also checks that TF rejects
+numpy references computed here (one graph comes from ``Graph.from_dict`` on
+hand-written dicts that leave out every inferable attr).  TF's own shape and
+dtype inference on the imported nodes is compared with ours.  The same subprocess also checks that TF rejects
 the graphs our validation rejects, gives the same node names for random
 name-scope programs, encodes constants to the same TensorProto bytes, and
 registers exactly the OpDefs we package.  All cases run in one TF subprocess.
@@ -475,8 +476,49 @@ def _shape_rules() -> tuple[Graph, dict[str, Any], dict[str, Any]]:
     return g, encoded, refs
 
 
+def _minimal_dicts() -> tuple[Graph, dict[str, Any], dict[str, Any]]:
+    """Hand-written dicts without the attrs op() would infer (T, N, Tidx, Tshape, SrcT,
+    list(type), a Const's or ReadVariableOp's dtype), consumers listed before inputs."""
+    x_val = RNG.standard_normal((4, 3)).astype(np.float32)
+    w = RNG.standard_normal((3, 2)).astype(np.float32)
+    b = RNG.standard_normal(2).astype(np.float32)
+    v0 = RNG.standard_normal(2).astype(np.float32)
+    g = Graph.from_dict({"node": [
+        {"name": "ids", "op": "IdentityN", "input": ["x", "axis"]},
+        {"name": "total", "op": "AddN", "input": ["y", "biased", "y"]},
+        {"name": "flat", "op": "Reshape", "input": ["cat", "flat_shape"]},
+        {"name": "cat", "op": "ConcatV2", "input": ["y", "biased", "axis"]},
+        {"name": "as_int", "op": "Cast", "input": ["total"], "attr": {"DstT": "int32"}},
+        {"name": "stitched", "op": "DynamicStitch", "input": ["i0", "i1", "read", "read"]},
+        {"name": "read", "op": "ReadVariableOp", "input": ["v", "^init"]},
+        {"name": "init", "op": "AssignVariableOp", "input": ["v", "v0"]},
+        {"name": "biased", "op": "BiasAdd", "input": ["y", "b"]},
+        {"name": "y", "op": "MatMul", "input": ["x", "w"]},
+        {"name": "x", "op": "Placeholder", "attr": {"dtype": "float32", "shape": [None, 3]}},
+        {"name": "w", "op": "Const", "attr": {"value": w}},
+        {"name": "b", "op": "Const", "attr": {"value": b}},
+        {"name": "axis", "op": "Const", "attr": {"value": np.int64(1)}},
+        {"name": "flat_shape", "op": "Const", "attr": {"value": np.array([-1], np.int64)}},
+        {"name": "i0", "op": "Const", "attr": {"value": [0, 1]}},
+        {"name": "i1", "op": "Const", "attr": {"value": [3, 2]}},
+        {"name": "v", "op": "VarHandleOp", "attr": {"dtype": "float32", "shape": [2],
+                                                   "shared_name": "minimal_v"}},
+        {"name": "v0", "op": "Const", "attr": {"value": v0}},
+    ]})
+    y = x_val @ w
+    biased = y + b
+    cat = np.concatenate([y, biased], axis=1)
+    total = y + biased + y
+    refs = {"y:0": y, "biased:0": biased, "cat:0": cat, "flat:0": cat.reshape(-1),
+            "total:0": total, "as_int:0": total.astype(np.int32), "ids:0": x_val,
+            "ids:1": np.int64(1), "read:0": v0,
+            "stitched:0": np.concatenate([v0, v0[::-1]])}
+    return g, {"x:0": {"dtype": "float32", "value": x_val.tolist()}}, refs
+
+
 CASES = {"mlp": _mlp, "conv": _conv, "shuffle": _shuffle, "strings": _strings,
-         "constants": _constants, "variables": _variables, "shape_rules": _shape_rules}
+         "constants": _constants, "variables": _variables, "shape_rules": _shape_rules,
+         "minimal_dicts": _minimal_dicts}
 TARGETS = {"variables": ["init"], "shape_rules": ["table_init"]}
 
 PYTHON_VALUES: dict[str, Any] = {

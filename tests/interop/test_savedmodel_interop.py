@@ -3,7 +3,8 @@
 Six models are built with the public API (an MLP, a small CNN, an asset-backed
 string lookup table initialized by the init op, a model with a second meta graph
 under other tags, a model whose device strings are cleared, and a counter that
-the init op increments, which shows each loader runs the init op exactly once).  One TensorFlow
+the init op increments, which shows each loader runs the init op exactly once and
+takes a scalar input).  One TensorFlow
 subprocess (``tf_scripts/check_savedmodels.py``) then, for every model and every
 meta graph:
 
@@ -318,10 +319,13 @@ def build_counter(export_dir: Path, *, decoy: bool = False) -> ModelCase:
     g.group([g.op("AssignAddVariableOp", ["counter", np.int64(DECOY_STEP)], name="bump_decoy")],
             name="decoy_init")
     x = g.placeholder("x", "int64", (None,))
+    # A scalar (shape []) input: the C API harness must feed it as 0-d, not as shape [1].
+    offset = g.placeholder("offset", "int64", ())
     count = g.op("ReadVariableOp", ["counter"], dtype="int64", name="count")
     total = g.op("AddV2", [x, count], name="total")
+    shifted = g.op("AddV2", [count, offset], name="shifted")
     signatures = {"serving_default": pysavedmodel.predict_signature_def(
-        {"x": x}, {"count": count, "total": total})}
+        {"x": x, "offset": offset}, {"count": count, "total": total, "shifted": shifted})}
     builder = pysavedmodel.SavedModelBuilder(export_dir)
     builder.add_meta_graph_and_variables(g, list(SERVE), init_op=init_op,
                                          signature_def_map=signatures)
@@ -337,11 +341,14 @@ def build_counter(export_dir: Path, *, decoy: bool = False) -> ModelCase:
         path.write_bytes(saved.SerializeToString(deterministic=True))
 
     xs = np.array([1, 2, 3], np.int64)
+    step = np.array(5, np.int64)
     once = COUNTER_START + 1
-    expected = {"serving_default": {"count": np.array(once, np.int64), "total": xs + once}}
+    expected = {"serving_default": {"count": np.array(once, np.int64), "total": xs + once,
+                                    "shifted": np.array(once + 5, np.int64)}}
     # Restoring through the SaverDef alone does not run the init op: nothing to compare.
     return ModelCase("counter_decoy" if decoy else "counter", export_dir, [
-        MetaGraphCase(tags, {"serving_default": {"x": xs}}, expected, resave_signatures=[])
+        MetaGraphCase(tags, {"serving_default": {"x": xs, "offset": step}}, expected,
+                      resave_signatures=[])
         for tags in (SERVE, OTHER_TAGS)],
         variables={"counter": np.array(COUNTER_START, np.int64)})
 

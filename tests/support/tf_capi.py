@@ -160,7 +160,8 @@ def numpy_to_tensor(value: Any, tf_type: int) -> int:
     dtype = _NUMPY_BY_TF_TYPE.get(tf_type)
     if dtype is None:
         raise TypeError(f"tf_capi cannot feed TF_DataType {tf_type}")
-    array = np.ascontiguousarray(np.asarray(value, dtype=dtype))
+    # order="C", not ascontiguousarray: that one turns a 0-d scalar into shape [1].
+    array = np.asarray(value, dtype=dtype, order="C")
     dims = (ctypes.c_int64 * max(array.ndim, 1))(*array.shape)
     tensor = api.TF_AllocateTensor(tf_type, dims, array.ndim, array.nbytes)
     if array.nbytes:

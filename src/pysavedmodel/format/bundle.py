@@ -56,28 +56,22 @@ BUNDLE_VERSION = 1
 """``VersionDef.producer`` TensorFlow writes into a bundle header (min_consumer 0)."""
 
 
-class _DataItem:
+class _DataItem(PreparedTensor):
     """One run of bytes in a data file: a whole tensor or one slice of a partitioned one.
 
-    ``owner`` is the tensor name it belongs to (shard assignment works on names).
-    ``shard`` and ``entry`` (its serialized ``BundleEntryProto``) are filled in once its
-    bytes are written.  A single small object per tensor: with many small tensors,
-    every allocation kept alive costs (it also makes the cyclic GC run more often).
+    The prepared value (``name`` is the tensor it belongs to; shard assignment works on
+    names) plus its index ``key``, and once its bytes are written its ``shard`` and
+    ``entry`` (the serialized ``BundleEntryProto``).  A single object per tensor: with
+    many small tensors every object kept alive costs, also in cyclic GC time.
     """
 
-    __slots__ = ("key", "owner", "tensor", "shard", "entry")
-
-    def __init__(self, key: bytes, owner: str, tensor: PreparedTensor) -> None:
-        self.key = key
-        self.owner = owner
-        self.tensor = tensor
-        self.shard = -1
-        self.entry = b""
+    __slots__ = ("key", "shard", "entry")
 
 
 @dataclass
 class _Partitioned:
-    """The full-name entry of a partitioned tensor (``entry`` is set once its slices are written)."""
+    """The full-name entry of a partitioned tensor (``entry`` is set once its slices are
+    written)."""
 
     key: bytes
     dtype: DType
@@ -89,7 +83,7 @@ class _Partitioned:
 
 _key_of = attrgetter("key")
 
-_WRITE_BUFFER_BYTES = 1 << 20
+_WRITE_BUFFER_BYTES = 256 << 10
 """Buffer of each data file: gathers the writes of small tensors into few system calls.
 Writes larger than the buffer go straight to the file, without a copy."""
 
@@ -188,14 +182,15 @@ class CheckpointWriter:
 
     def add(self, name: str, value: Any) -> None:
         """Add a whole tensor (numpy array or anything ``numpy.asarray`` accepts)."""
-        self._check_open()
+        if self._finished:
+            self._check_open()  # raises
         key = _check_name(name)
         if key in self._keys:  # one lookup on the common path; the message is worked out here
             if name in self._plain or name in self._partitioned:
                 raise InvalidArgumentError(f"tensor {name!r} was already added")
             self._claim_key(key, name)
-        tensor = prepare_tensor(name, value)
-        item = _DataItem(key, name, tensor)
+        item = prepare_tensor(name, value, _DataItem)
+        item.key = key
         self._keys[key] = name
         self._plain[name] = item
         self._items.append(item)
@@ -218,12 +213,12 @@ class CheckpointWriter:
             raise InvalidArgumentError(
                 f"tensor {name!r}: full_shape {full_shape!r} is not a sequence of ints") from None
         extents = slicing.normalize_slice(shape, slice_spec)
-        tensor = prepare_tensor(name, value)
+        item = prepare_tensor(name, value, _DataItem)
         expected = slicing.slice_shape(shape, extents)
-        if tensor.shape != expected:
+        if item.shape != expected:
             raise InvalidArgumentError(
                 f"tensor {name!r}: slice {slice_spec!r} of shape {list(shape)} holds shape "
-                f"{list(expected)}, but the value has shape {list(tensor.shape)}")
+                f"{list(expected)}, but the value has shape {list(item.shape)}")
         if name in self._plain:
             raise InvalidArgumentError(f"tensor {name!r} was already added as a whole tensor")
         if slicing.is_full_slice(shape, extents):
@@ -231,20 +226,20 @@ class CheckpointWriter:
                 raise InvalidArgumentError(
                     f"tensor {name!r}: slice {slice_spec!r} covers the whole tensor, which "
                     f"overlaps the slices already added")
-            self.add(name, tensor.array)
+            self.add(name, item.array)
             return
-        if tensor.dtype.enum not in slicing.ASSEMBLABLE_DTYPES:
+        if item.dtype.enum not in slicing.ASSEMBLABLE_DTYPES:
             raise UnsupportedDTypeError(
-                f"tensor {name!r}: TensorFlow cannot restore partitioned {tensor.dtype.name} "
+                f"tensor {name!r}: TensorFlow cannot restore partitioned {item.dtype.name} "
                 f"tensors; save it whole (supported for slices: "
                 f"{', '.join(sorted(DTYPES[e].name for e in slicing.ASSEMBLABLE_DTYPES))})")
         record = self._partitioned.get(name)
         if record is None:
-            record = _Partitioned(key, tensor.dtype, shape)
+            record = _Partitioned(key, item.dtype, shape)
         else:
-            if record.dtype != tensor.dtype:
+            if record.dtype != item.dtype:
                 raise InvalidArgumentError(
-                    f"tensor {name!r}: slice dtype {tensor.dtype.name} differs from the "
+                    f"tensor {name!r}: slice dtype {item.dtype.name} differs from the "
                     f"{record.dtype.name} of its earlier slices")
             if record.full_shape != shape:
                 raise InvalidArgumentError(
@@ -255,7 +250,7 @@ class CheckpointWriter:
                     raise InvalidArgumentError(
                         f"tensor {name!r}: slice {slice_spec!r} overlaps the earlier slice "
                         f"{list(other)}")
-        item = _DataItem(slice_key(name, extents), name, tensor)
+        item.key = slice_key(name, extents)
         if name not in self._partitioned:
             self._claim_key(key, name)
             self._partitioned[name] = record
@@ -268,8 +263,8 @@ class CheckpointWriter:
 
     def _assignment(self) -> List[int]:
         """The shard of every item in ``self._items``."""
-        names = {item.owner for item in self._items}
         if self._shards is not None:
+            names = {item.name for item in self._items}
             shard_of_name: Dict[str, int] = {}
             for shard, shard_names in enumerate(self._shards):
                 for name in shard_names:
@@ -285,11 +280,11 @@ class CheckpointWriter:
             if missing:
                 raise InvalidArgumentError(f"shards: tensors not assigned to any shard: "
                                            f"{sorted(missing)!r}")
-            assignment = [shard_of_name[item.owner] for item in self._items]
+            assignment = [shard_of_name[item.name] for item in self._items]
         elif self._num_shards == 1:
             assignment = [0] * len(self._items)
         else:
-            assignment = balance_shards([item.tensor.nbytes for item in self._items],
+            assignment = balance_shards([item.nbytes for item in self._items],
                                         self._num_shards)
         if self._num_shards > 1:
             empty = sorted(set(range(self._num_shards)) - set(assignment))
@@ -402,10 +397,9 @@ def _write_files(prefix: str, num_shards: int, items: List[_DataItem], assignmen
                 for item, item_shard in zip(items, assignment):
                     if item_shard != shard:
                         continue
-                    tensor = item.tensor
-                    size, crc = _write_data(out, tensor)
+                    size, crc = _write_data(out, item)
                     item.shard = shard
-                    item.entry = encode_entry(tensor.dtype.enum, tensor.shape, shard, offset,
+                    item.entry = encode_entry(item.dtype.enum, item.array.shape, shard, offset,
                                               size, mask(crc))
                     offset += size
         with open(temp_index, "wb") as out:

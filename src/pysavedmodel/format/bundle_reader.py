@@ -184,8 +184,8 @@ class CheckpointReader:
 
     def _shape_of(self, name: str, entry: tensor_bundle_pb2.BundleEntryProto) -> Tuple[int, ...]:
         shape = entry.shape
-        dims = tuple(d.size for d in shape.dim)
-        if shape.unknown_rank or any(d < 0 for d in dims):
+        dims = tuple([d.size for d in shape.dim])
+        if shape.unknown_rank or (dims and min(dims) < 0):
             raise CorruptCheckpointError(f"{self._where(name)}: invalid tensor shape {list(dims)}")
         return dims
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Type, TypeVar
 
 import numpy as np
 
@@ -66,6 +66,9 @@ class PreparedTensor:
     @property
     def shape(self) -> Tuple[int, ...]:
         return tuple(self.array.shape)
+
+
+_Prepared = TypeVar("_Prepared", bound=PreparedTensor)
 
 
 def _supported_names() -> str:
@@ -132,9 +135,14 @@ def _checkpoint_row(name: str, dtype: np.dtype) -> DType:
     return row
 
 
-def prepare_tensor(name: str, value: Any) -> PreparedTensor:
+def prepare_tensor(
+    name: str, value: Any,
+    kind: Type[_Prepared] = PreparedTensor,  # type: ignore[assignment]
+) -> _Prepared:
     """Validate ``value`` for the checkpoint (dtype, string elements) and size it.
 
+    ``kind`` is the class built (a subclass of :class:`PreparedTensor`, for a writer
+    that keeps its own per-tensor fields on the same object).
     Raises UnsupportedDTypeError naming the tensor for dtypes a checkpoint cannot hold,
     InvalidArgumentError for values numpy cannot convert or bad string elements.
     """
@@ -143,8 +151,8 @@ def prepare_tensor(name: str, value: Any) -> PreparedTensor:
     if row.is_string:
         strings = _encode_strings(name, array)
         nbytes = sum(_varint_size(len(s)) + len(s) for s in strings) + _CHECKSUM.size
-        return PreparedTensor(name, row, array, strings, nbytes)
-    return PreparedTensor(name, row, array, None, array.size * row.itemsize)
+        return kind(name, row, array, strings, nbytes)
+    return kind(name, row, array, None, array.size * row.itemsize)
 
 
 def _byte_view(array: np.ndarray) -> memoryview:

@@ -29,6 +29,7 @@ from .._proto import attr_value_pb2, graph_pb2, node_def_pb2, op_def_pb2
 from . import attrs as _attrs
 from . import shapes as _shapes
 from .attrs import Shape
+from .inference import ArgInput, bind_input_attrs, complete_attrs, infer_output_only_attrs
 from .op_registry import TF_GRAPH_DEF_VERSION, check_available, get_op_def
 
 __all__ = ["Graph", "Tensor", "VariableSpec", "AssetSpec"]
@@ -47,10 +48,6 @@ def _dtype_row(enum: int) -> DType | None:
     if enum >= dtypes.REF_OFFSET:
         enum -= dtypes.REF_OFFSET
     return dtypes.DTYPES.get(enum)
-
-
-def _base_enum(enum: int) -> int:
-    return enum - dtypes.REF_OFFSET if enum >= dtypes.REF_OFFSET else enum
 
 
 def parse_input(text: str) -> tuple[str, int, bool]:
@@ -411,26 +408,11 @@ class Graph:
 
         resolved = [self._resolve_arg(arg, item, where) for arg, item in zip(args, inputs)]
         sources: Dict[str, str] = {}
-        self._bind_types(args, resolved, values, sources, where)
+        described = self._arg_inputs(resolved, where)
+        bind_input_attrs(args, described, values, sources, where)
         pending_consts = self._convert_pending(args, resolved, values, sources, where)
-        if "dtype" in attr_defs and "dtype" not in values:
-            # ReadVariableOp & co: a resource input from a VarHandleOp tells the dtype.
-            for items in resolved:
-                handle = items[0] if len(items) == 1 else None
-                if isinstance(handle, Tensor) and handle.op_type == "VarHandleOp":
-                    values["dtype"] = AttrValue(type=self.node(handle.op_name).attr["dtype"].type)
-                    break
-
-        for attr_def in op_def.attr:
-            if attr_def.name not in values:
-                if attr_def.HasField("default_value"):
-                    values[attr_def.name] = _copy.deepcopy(attr_def.default_value)
-                else:
-                    raise OpError(f"{where} needs attr {attr_def.name!r} ({attr_def.type}); "
-                                  f"it has no default and cannot be inferred from the inputs")
-            _attrs.check_attr_value(values[attr_def.name], attr_def, where)
-        for key, value in values.items():
-            _attrs.check_no_function(value, f"{where} attr {key!r}")
+        infer_output_only_attrs(op_def, described, values)
+        complete_attrs(op_def, values, where)
 
         if isinstance(control_inputs, (Tensor, str)):
             control_inputs = [control_inputs]
@@ -526,52 +508,24 @@ class Graph:
             return [self._resolve_one(x, where) for x in item]
         return [self._resolve_one(item, where)]
 
-    def _bind_types(self, args: Sequence[op_def_pb2.OpDef.ArgDef],
-                    resolved: Sequence[Sequence[Tensor | _Pending]],
-                    values: Dict[str, AttrValue], sources: Dict[str, str], where: str) -> None:
-        """Bind type attrs and list lengths from the input tensors; check fixed types."""
-        for arg, items in zip(args, resolved):
-            if arg.number_attr:
-                given = values.get(arg.number_attr)
-                if given is not None and given.WhichOneof("value") == "i" \
-                        and given.i != len(items):
-                    raise OpError(f"{where} attr {arg.number_attr!r} is {given.i} but input "
-                                  f"{arg.name!r} has {len(items)} tensors")
-                values[arg.number_attr] = AttrValue(i=len(items))
-            tensors = [x for x in items if isinstance(x, Tensor)]
-            if arg.type_list_attr:
-                if len(tensors) == len(items):
-                    enums = [_tensor_enum(t, where) for t in tensors]
-                    given = values.get(arg.type_list_attr)
-                    if given is not None and given.WhichOneof("value") == "list" and \
-                            list(given.list.type) and list(given.list.type) != enums:
-                        raise OpError(
-                            f"{where} attr {arg.type_list_attr!r} is "
-                            f"{_type_list(given.list.type)} but input {arg.name!r} has dtypes "
-                            f"{_type_list(enums)}")
-                    value = AttrValue()
-                    value.list.type.extend(_attrs.proto_dtype(e) for e in enums)
-                    value.list.SetInParent()
-                    values[arg.type_list_attr] = value
-                continue
-            for tensor in tensors:
-                enum = _tensor_enum(tensor, where)
-                if arg.type:
-                    if _base_enum(enum) != _base_enum(arg.type):
-                        raise OpError(f"{where} input {arg.name!r} must be "
-                                      f"{_attrs.type_name(arg.type)}; {tensor.name!r} is "
-                                      f"{_attrs.type_name(enum)}")
-                    continue
-                bound = values.get(arg.type_attr)
-                if bound is None:
-                    values[arg.type_attr] = AttrValue(type=_attrs.proto_dtype(_base_enum(enum)))
-                    sources[arg.type_attr] = f"input {arg.name!r}"
-                elif _base_enum(bound.type) != _base_enum(enum):
-                    origin = sources.get(arg.type_attr, "given")
-                    raise OpError(
-                        f"{where} input {arg.name!r} ({tensor.name!r}) is "
-                        f"{_attrs.type_name(enum)} but attr {arg.type_attr!r} is "
-                        f"{_attrs.type_name(bound.type)} ({origin})")
+    def _arg_inputs(self, resolved: Sequence[Sequence[Tensor | _Pending]],
+                    where: str) -> list[list[ArgInput]]:
+        """Each input as the shared inference (:mod:`.inference`) sees it; plain values,
+        not yet converted to constants, have no dtype there."""
+        out = []
+        for items in resolved:
+            described = []
+            for item in items:
+                if isinstance(item, Tensor):
+                    source = self._lookup(item.op_name).node_def
+                    handle = source.attr["dtype"].type if source.op == "VarHandleOp" \
+                        and "dtype" in source.attr else None
+                    described.append(ArgInput(item.name, _tensor_enum(item, where), source.op,
+                                              handle))
+                else:
+                    described.append(ArgInput(repr(item.value)))
+            out.append(described)
+        return out
 
     def _convert_pending(self, args: Sequence[op_def_pb2.OpDef.ArgDef],
                          resolved: Sequence[List[Tensor | _Pending]],
@@ -737,8 +691,13 @@ class Graph:
         """A graph from NodeDef-shaped dicts, a ``GraphDef`` (any protobuf class) or its bytes.
 
         Dict attrs take plain values (``"float32"``, ``[None, 3]``, numpy arrays,
-        strings, numbers, lists) converted by the attr's declared type; default
-        attrs are filled.  The result is validated.
+        strings, numbers, lists) converted by the attr's declared type.  Attrs
+        that can be inferred from the inputs as :meth:`op` does (``T``, ``N``,
+        ``Tidx``, ``Tshape``, ``list(type)`` attrs, a ``Const``'s ``dtype``) may be
+        left out, with nodes listed in any order; given ones must agree with the
+        inputs; default attrs are filled.  Attrs only an output tells (a
+        ``Placeholder``'s ``dtype``, ``Cast``'s ``DstT``) stay required.  The
+        result is validated.
         """
         from .importer import import_graph
 
@@ -766,10 +725,6 @@ def _tensor_enum(tensor: Tensor, where: str) -> int:
         raise OpError(f"{where}: {tensor.op_name!r} ({node.node_def.op}) has no output "
                       f"{tensor.index} to use as an input")
     return node.out_dtypes[tensor.index]  # type: ignore[return-value]
-
-
-def _type_list(enums: Sequence[int]) -> str:
-    return "[" + ", ".join(_attrs.type_name(e) for e in enums) + "]"
 
 
 def _output_dtypes(op_def: op_def_pb2.OpDef, node_def: node_def_pb2.NodeDef) -> list[int | None]:

@@ -1,16 +1,25 @@
-"""``Graph.from_dict``: a Graph from NodeDef-shaped dicts, a GraphDef, or its bytes."""
+"""``Graph.from_dict``: a Graph from NodeDef-shaped dicts, a GraphDef, or its bytes.
+
+Nodes may leave out the attrs :meth:`Graph.op` would infer (``T``, ``N``,
+``Tidx``, ``list(type)`` attrs, a ``Const``'s ``dtype``...): they are inferred
+from the input dtypes with the same rules (:mod:`.inference`), inputs first
+whatever order the nodes are listed in, and defaults are filled.  Attrs that
+are given are checked against the inputs.  GraphDefs written by TensorFlow
+carry all their attrs, so for them this only fills stripped defaults.
+"""
 
 from __future__ import annotations
 
 import copy
-from typing import Any, Mapping
+from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from ..errors import GraphError, InvalidArgumentError, OpError
-from .._proto import attr_value_pb2, graph_pb2, node_def_pb2, tensor_pb2
+from .._proto import attr_value_pb2, graph_pb2, node_def_pb2, op_def_pb2, tensor_pb2
 from . import attrs as _attrs
-from .graph import Graph
-from .op_registry import get_op_def
-from .validate import validate_nodes
+from .graph import Graph, _output_dtypes, parse_input
+from .inference import ArgInput, bind_input_attrs, complete_attrs, infer_output_only_attrs
+from .op_registry import check_available, get_op_def
+from .validate import dependency_order, validate_nodes
 
 __all__ = ["import_graph", "node_from_dict"]
 
@@ -69,10 +78,95 @@ def node_from_dict(spec: Mapping[str, Any]) -> node_def_pb2.NodeDef:
     return node
 
 
-def _fill_defaults(node: node_def_pb2.NodeDef) -> None:
-    for attr_def in get_op_def(node.op).attr:
-        if attr_def.name not in node.attr and attr_def.HasField("default_value"):
-            node.attr[attr_def.name].CopyFrom(attr_def.default_value)
+def _split_inputs(node: node_def_pb2.NodeDef, op_def: op_def_pb2.OpDef,
+                  where: str) -> List[List[str]]:
+    """The node's data inputs, one list per input arg of its op.
+
+    The length of a list arg comes from its attr (``N``, a ``list(type)``)
+    when given; one length left unknown is solved from the input count.
+    """
+    data = [text for text in node.input if not text.startswith("^")]
+    lengths: List[Optional[int]] = []
+    unknown: Dict[str, int] = {}  # length attr -> how many args it sizes
+    for arg in op_def.input_arg:
+        length_attr = arg.number_attr or arg.type_list_attr
+        length: Optional[int] = 1
+        if length_attr:
+            given = node.attr[length_attr] if length_attr in node.attr else None
+            kind = given.WhichOneof("value") if given is not None else None
+            if arg.number_attr and kind == "i":
+                length = int(given.i)  # type: ignore[union-attr]
+            elif arg.type_list_attr and kind == "list":
+                length = len(given.list.type)  # type: ignore[union-attr]
+            else:
+                length = None
+                unknown[length_attr] = unknown.get(length_attr, 0) + 1
+        lengths.append(length)
+    known = sum(n for n in lengths if n is not None)
+    arg_names = ", ".join(arg.name for arg in op_def.input_arg) or "none"
+    if len(unknown) > 1:
+        raise OpError(f"{where} has {len(data)} data input(s) for args ({arg_names}); give "
+                      f"attrs {', '.join(repr(a) for a in sorted(unknown))} to tell how they "
+                      f"split")
+    if unknown:
+        ((length_attr, uses),) = unknown.items()
+        rest = len(data) - known
+        if rest < 0 or rest % uses:
+            raise OpError(f"{where} has {len(data)} data input(s); its op expects {known} "
+                          f"plus {uses} list(s) of equal length ({arg_names})")
+        lengths = [rest // uses if n is None else n for n in lengths]
+    elif known != len(data):
+        expected = ", ".join(arg.name for arg, n in zip(op_def.input_arg, lengths)
+                             for _ in range(n or 0)) or "none"
+        raise OpError(f"{where} has {len(data)} data input(s); its op and attrs expect "
+                      f"{known} ({expected})")
+    out: List[List[str]] = []
+    start = 0
+    for n in lengths:
+        out.append(data[start:start + (n or 0)])
+        start += n or 0
+    return out
+
+
+def _complete_node(node: node_def_pb2.NodeDef, op_def: op_def_pb2.OpDef,
+                   nodes: Mapping[str, node_def_pb2.NodeDef],
+                   out_dtypes: Mapping[str, List[Optional[int]]]) -> None:
+    """Infer the attrs ``node`` lacks from its inputs (already completed), fill defaults."""
+    where = f"node {node.name!r} ({node.op})"
+    arg_inputs: List[List[ArgInput]] = []
+    for texts in _split_inputs(node, op_def, where):
+        described = []
+        for text in texts:
+            source, index, _ = parse_input(text)
+            produced = out_dtypes.get(source, [])
+            source_def = nodes[source]
+            handle = source_def.attr["dtype"].type if source_def.op == "VarHandleOp" \
+                and "dtype" in source_def.attr else None
+            described.append(ArgInput(text, produced[index] if index < len(produced) else None,
+                                      source_def.op, handle))
+        arg_inputs.append(described)
+    values: Dict[str, attr_value_pb2.AttrValue] = dict(node.attr.items())
+    bind_input_attrs(op_def.input_arg, arg_inputs, values, {}, where)
+    infer_output_only_attrs(op_def, arg_inputs, values)
+    complete_attrs(op_def, values, where)
+    for key, value in values.items():
+        if key not in node.attr or node.attr[key] != value:
+            node.attr[key].CopyFrom(value)
+
+
+def _complete_nodes(node_defs: Sequence[node_def_pb2.NodeDef]) -> None:
+    """Every node's missing attrs, inputs before consumers (dicts may list them in any order)."""
+    by_name = {node.name: node for node in node_defs}
+    out_dtypes: Dict[str, List[Optional[int]]] = {}
+    for name in dependency_order(node_defs):
+        node = by_name[name]
+        try:
+            op_def = get_op_def(node.op)
+            check_available(op_def)
+        except OpError as exc:
+            raise OpError(f"node {node.name!r}: {exc}") from None
+        _complete_node(node, op_def, by_name, out_dtypes)
+        out_dtypes[name] = _output_dtypes(op_def, node)
 
 
 def _as_graph_def(source: Any) -> graph_pb2.GraphDef:
@@ -112,8 +206,7 @@ def import_graph(graph: Graph, source: Any) -> Graph:
     else:
         raise GraphError(f"expected a graph dict, a GraphDef or its bytes, got "
                          f"{type(source).__name__}")
-    for node in node_defs:
-        _fill_defaults(node)
+    _complete_nodes(node_defs)
     order = validate_nodes(node_defs)
     for node in node_defs:
         graph._add_imported(node, get_op_def(node.op))

@@ -13,10 +13,11 @@ from typing import Dict, List, Sequence
 from ..errors import GraphError, OpError
 from .._proto import node_def_pb2, op_def_pb2
 from . import attrs as _attrs
-from .graph import _NODE_NAME, _base_enum, _dtype_row, _output_dtypes, arg_dtypes, parse_input
+from .graph import _NODE_NAME, _dtype_row, _output_dtypes, arg_dtypes, parse_input
+from .inference import base_enum
 from .op_registry import check_available, get_op_def
 
-__all__ = ["validate_nodes", "check_node_attrs"]
+__all__ = ["validate_nodes", "dependency_order", "check_node_attrs"]
 
 
 def _where(node: node_def_pb2.NodeDef) -> str:
@@ -68,8 +69,8 @@ def _check_const(node: node_def_pb2.NodeDef, where: str) -> None:
         raise OpError(f"{where} attr 'value' is not a valid tensor: {exc}") from None
 
 
-def validate_nodes(nodes: Sequence[node_def_pb2.NodeDef]) -> List[str]:
-    """Check a list of NodeDefs as one graph; return node names in topological order."""
+def _nodes_by_name(nodes: Sequence[node_def_pb2.NodeDef]) -> Dict[str, node_def_pb2.NodeDef]:
+    """Names valid and unique; every input names a node of the list."""
     by_name: Dict[str, node_def_pb2.NodeDef] = {}
     for node in nodes:
         if not _NODE_NAME.match(node.name):
@@ -78,6 +79,28 @@ def validate_nodes(nodes: Sequence[node_def_pb2.NodeDef]) -> List[str]:
         if node.name in by_name:
             raise GraphError(f"duplicate node name {node.name!r}")
         by_name[node.name] = node
+    for node in nodes:
+        for text in node.input:
+            source, _, control = parse_input(text)
+            if source not in by_name:
+                kind = "control input" if control else "input"
+                raise GraphError(f"{_where(node)} {kind} {text!r} names no node of the graph")
+    return by_name
+
+
+def dependency_order(nodes: Sequence[node_def_pb2.NodeDef]) -> List[str]:
+    """Node names, inputs before their consumers (GraphError: bad names, dangling inputs, cycles).
+
+    Only the graph's structure is checked, not ops or attrs: the importer needs
+    this order to infer attrs from input dtypes before the full validation.
+    """
+    _nodes_by_name(nodes)
+    return _topological_order(nodes)
+
+
+def validate_nodes(nodes: Sequence[node_def_pb2.NodeDef]) -> List[str]:
+    """Check a list of NodeDefs as one graph; return node names in topological order."""
+    by_name = _nodes_by_name(nodes)
 
     outputs: Dict[str, List[int | None]] = {}
     op_defs: Dict[str, op_def_pb2.OpDef] = {}
@@ -107,9 +130,6 @@ def _check_inputs(node: node_def_pb2.NodeDef, op_def: op_def_pb2.OpDef,
     seen_control = False
     for text in node.input:
         source, index, control = parse_input(text)
-        if source not in by_name:
-            kind = "control input" if control else "input"
-            raise GraphError(f"{where} {kind} {text!r} names no node of the graph")
         if control:
             seen_control = True
             continue
@@ -128,7 +148,7 @@ def _check_inputs(node: node_def_pb2.NodeDef, op_def: op_def_pb2.OpDef,
     for text, (arg_name, want) in zip(data, expected):
         source, index, _ = parse_input(text)
         got = outputs[source][index]
-        if want is not None and got is not None and _base_enum(want) != _base_enum(got):
+        if want is not None and got is not None and base_enum(want) != base_enum(got):
             raise OpError(f"{where} input {arg_name!r} ({text!r}) is "
                           f"{_attrs.type_name(got)}; expected {_attrs.type_name(want)}")
 
