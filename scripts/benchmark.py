@@ -334,7 +334,7 @@ def report_checkpoint(case: str, ours: Dict[str, Any], theirs: Dict[str, Any],
 
 def main(argv: List[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--tf-python", type=Path, default=DEFAULT_TF_PYTHON)
     parser.add_argument("--cases", default=",".join(ALL_CASES))
     parser.add_argument("--worker", choices=["ours", "tf"], help=argparse.SUPPRESS)

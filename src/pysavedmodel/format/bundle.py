@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import (
-    Any, BinaryIO, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple,
+    Any, BinaryIO, Callable, Dict, List, Mapping, Optional, Sequence, Tuple,
     Type, Union,
 )
 
@@ -80,6 +80,9 @@ class _Partitioned:
     items: List[_DataItem] = field(default_factory=list)
     entry: bytes = b""
 
+
+_Indexed = Union[_DataItem, _Partitioned]
+"""What has an index entry: its ``key`` and serialized ``entry``."""
 
 _key_of = attrgetter("key")
 
@@ -294,17 +297,14 @@ class CheckpointWriter:
                     f"hold no tensor ({len(self._items)} data entries); use fewer shards")
         return assignment
 
-    def _index_entries(self) -> Iterator[Tuple[bytes, bytes]]:
-        """(key, serialized entry) sorted by key, as BundleWriter/MergeV2Checkpoints do.
-
-        Yields them one by one, once the data entries are written.
-        """
+    def _index_entries(self) -> List[_Indexed]:
+        """Everything the index lists (``.key``, ``.entry``) sorted by key, as
+        BundleWriter/MergeV2Checkpoints do; called once the data entries are written."""
         for record in self._partitioned.values():
             record.entry = self._partitioned_entry(record)
-        stored: List[Union[_DataItem, _Partitioned]] = [*self._items, *self._partitioned.values()]
+        stored: List[_Indexed] = [*self._items, *self._partitioned.values()]
         stored.sort(key=_key_of)
-        for each in stored:
-            yield each.key, each.entry
+        return stored
 
     @staticmethod
     def _partitioned_entry(record: _Partitioned) -> bytes:
@@ -381,7 +381,7 @@ def _remove_quietly(path: Path) -> None:
 
 
 def _write_files(prefix: str, num_shards: int, items: List[_DataItem], assignment: List[int],
-                 index_entries: Callable[[], Iterable[Tuple[bytes, bytes]]]) -> List[Path]:
+                 index_entries: Callable[[], List[_Indexed]]) -> List[Path]:
     index_path = index_filename(prefix)
     created_dirs = _make_parent(index_path)
     token = uuid.uuid4().hex[:12]
@@ -405,8 +405,8 @@ def _write_files(prefix: str, num_shards: int, items: List[_DataItem], assignmen
         with open(temp_index, "wb") as out:
             table = TableWriter(out)
             table.add(b"", _header(num_shards))
-            for key, value in index_entries():
-                table.add(key, value)
+            for each in index_entries():
+                table.add(each.key, each.entry)
             table.finish()
         for temp, final in zip(temp_paths, shard_paths):
             os.replace(temp, final)
