@@ -30,6 +30,7 @@ Cases:
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import os
@@ -40,7 +41,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List
+from typing import Any, Callable
 
 HERE = Path(__file__).resolve()
 DEFAULT_TF_PYTHON = Path(os.environ.get(
@@ -58,7 +59,7 @@ ALL_CASES = [*CHECKPOINT_CASES, "mlp", "import"]
 IMPORT_RUNS = 2
 
 
-def make_tensors(case: str) -> Dict[str, Any]:
+def make_tensors(case: str) -> dict[str, Any]:
     import numpy as np
 
     count, elements = CHECKPOINT_CASES[case]
@@ -67,7 +68,7 @@ def make_tensors(case: str) -> Dict[str, Any]:
             for i in range(count)}
 
 
-def make_mlp_weights() -> List[Any]:
+def make_mlp_weights() -> list[Any]:
     """(kernel, bias) per layer."""
     import numpy as np
 
@@ -101,7 +102,7 @@ def best_time(action: Callable[[], Any], repeat: int) -> float:
 # --------------------------------------------------------------------------- workers
 
 
-def checkpoint_worker(side: str, case: str, out_dir: Path, repeat: int) -> Dict[str, Any]:
+def checkpoint_worker(side: str, case: str, out_dir: Path, repeat: int) -> dict[str, Any]:
     tensors = make_tensors(case)
     if side == "tf":
         import tensorflow as tf
@@ -119,7 +120,7 @@ def checkpoint_worker(side: str, case: str, out_dir: Path, repeat: int) -> Dict[
             for name in reader.get_variable_to_shape_map():
                 reader.get_tensor(name)
 
-        extra_reads: Dict[str, Callable[[str], None]] = {}
+        extra_reads: dict[str, Callable[[str], None]] = {}
     else:
         from pysavedmodel import CheckpointReader, read_checkpoint, write_checkpoint
 
@@ -145,13 +146,13 @@ def checkpoint_worker(side: str, case: str, out_dir: Path, repeat: int) -> Dict[
         start = time.perf_counter()
         write(str(target / "ck"))
         times.append(time.perf_counter() - start)
-    result: Dict[str, Any] = {"seconds": min(times), "rss_delta": maxrss_bytes() - rss_before,
+    result: dict[str, Any] = {"seconds": min(times), "rss_delta": maxrss_bytes() - rss_before,
                               "digest": digest(out_dir / "run0")}
     prefix = str(out_dir / "run0" / "ck")
     read(prefix)  # warm-up, as for writing
     result["read_seconds"] = best_time(lambda: read(prefix), repeat)
     for label, reader in extra_reads.items():
-        result[f"{label}_seconds"] = best_time(lambda: reader(prefix), repeat)
+        result[f"{label}_seconds"] = best_time(functools.partial(reader, prefix), repeat)
     if side == "ours":
         import tracemalloc
 
@@ -164,7 +165,7 @@ def checkpoint_worker(side: str, case: str, out_dir: Path, repeat: int) -> Dict[
     return result
 
 
-def mlp_export_ours(export_dir: Path, weights: List[Any]) -> None:
+def mlp_export_ours(export_dir: Path, weights: list[Any]) -> None:
     from pysavedmodel import Graph, SavedModelBuilder, predict_signature_def
 
     graph = Graph()
@@ -183,7 +184,7 @@ def mlp_export_ours(export_dir: Path, weights: List[Any]) -> None:
     builder.save()
 
 
-def mlp_tf_exporter(weights: List[Any]) -> Callable[[Path], None]:
+def mlp_tf_exporter(weights: list[Any]) -> Callable[[Path], None]:
     """Build the TF1 graph + session holding ``weights`` (untimed); return the export step."""
     import tensorflow as tf
 
@@ -219,7 +220,7 @@ def mlp_tf_exporter(weights: List[Any]) -> Callable[[Path], None]:
     return export
 
 
-def mlp_worker(side: str, out_dir: Path, repeat: int) -> Dict[str, Any]:
+def mlp_worker(side: str, out_dir: Path, repeat: int) -> dict[str, Any]:
     weights = make_mlp_weights()
     if side == "tf":
         export = mlp_tf_exporter(weights)
@@ -238,7 +239,7 @@ def mlp_worker(side: str, out_dir: Path, repeat: int) -> Dict[str, Any]:
     return {"seconds": min(times), "bytes": size}
 
 
-def worker(side: str, case: str, out_dir: Path, repeat: int) -> Dict[str, Any]:
+def worker(side: str, case: str, out_dir: Path, repeat: int) -> dict[str, Any]:
     if side == "tf":
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if case == "mlp":
@@ -249,14 +250,14 @@ def worker(side: str, case: str, out_dir: Path, repeat: int) -> Dict[str, Any]:
 # --------------------------------------------------------------------------- driver
 
 
-def subprocess_env(side: str) -> Dict[str, str]:
+def subprocess_env(side: str) -> dict[str, str]:
     env = dict(os.environ, CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="3")
     if side == "tf":
         env.pop("PYTHONPATH", None)
     return env
 
 
-def run_worker(python: Path, side: str, case: str, repeat: int) -> Dict[str, Any]:
+def run_worker(python: Path, side: str, case: str, repeat: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix=f"bench-{side}-") as tmp:
         proc = subprocess.run(
             [str(python), str(HERE), "--worker", side, "--case", case, "--out", tmp,
@@ -283,7 +284,7 @@ print(time.perf_counter() - start)
 """
 
 
-def time_import(python: Path, side: str) -> Dict[str, float]:
+def time_import(python: Path, side: str) -> dict[str, float]:
     """Best in-process and whole-process times over IMPORT_RUNS fresh interpreters."""
     inside, whole = [], []
     for _ in range(IMPORT_RUNS):
@@ -309,7 +310,7 @@ def timing_line(label: str, ours: float, theirs: float) -> str:
             f"ratio ours/tf {ours / theirs:.2f}")
 
 
-def report_checkpoint(case: str, ours: Dict[str, Any], theirs: Dict[str, Any],
+def report_checkpoint(case: str, ours: dict[str, Any], theirs: dict[str, Any],
                       repeat: int) -> None:
     count, elements = CHECKPOINT_CASES[case]
     total = count * elements * 4
@@ -332,7 +333,7 @@ def report_checkpoint(case: str, ours: Dict[str, Any], theirs: Dict[str, Any],
           "     which TF's allocator reuses between runs)")
 
 
-def main(argv: List[str]) -> int:
+def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--tf-python", type=Path, default=DEFAULT_TF_PYTHON)

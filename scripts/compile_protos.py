@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import re
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -62,10 +61,12 @@ for _module in (any_pb2, wrappers_pb2):
 _IMPORT = re.compile(r"^from tensorflow\.core\.(?:framework|protobuf) import (\w+_pb2)", re.M)
 _GUARD = re.compile(
     r"^from google\.protobuf import runtime_version as _runtime_version\n", re.M)
-_GUARD_CALL = re.compile(r"^_runtime_version\.ValidateProtobufRuntimeVersion\(\n(?:.*\n)*?\)\n", re.M)
+_GUARD_CALL = re.compile(
+    r"^_runtime_version\.ValidateProtobufRuntimeVersion\(\n(?:.*\n)*?\)\n", re.M)
 _HEADER = re.compile(r"^# Protobuf Python Version: .*\n", re.M)
 _MODULE_NAME = re.compile(r"'tensorflow\.core\.(?:framework|protobuf)\.(\w+_pb2)'")
-_PYI_IMPORT = re.compile(r"^from tensorflow\.core\.(?:framework|protobuf) import (\w+_pb2) as", re.M)
+_PYI_IMPORT = re.compile(
+    r"^from tensorflow\.core\.(?:framework|protobuf) import (\w+_pb2) as", re.M)
 
 
 def _rewrite_py(text: str) -> str:

@@ -17,7 +17,10 @@ from tests.support import venvs  # noqa: E402
 
 
 def main() -> int:
-    out = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(tempfile.mkdtemp(prefix="pysavedmodel-demo-"))
+    if len(sys.argv) > 1:
+        out = Path(sys.argv[1])
+    else:
+        out = Path(tempfile.mkdtemp(prefix="pysavedmodel-demo-"))
     python = venvs.core_python()
     demo = subprocess.run([str(python), "-m", "pysavedmodel", "demo", str(out)])
     if demo.returncode != 0:

@@ -12,5 +12,6 @@ from tests.support.tf import FIXTURES
 @pytest.fixture(scope="session")
 def fixtures_dir() -> Path:
     """``../shared/fixtures/tf-2.21``: golden files written by TensorFlow 2.21."""
-    assert FIXTURES.is_dir(), f"golden fixtures not found at {FIXTURES} (../shared beside the checkout)"
+    assert FIXTURES.is_dir(), \
+        f"golden fixtures not found at {FIXTURES} (../shared beside the checkout)"
     return FIXTURES

@@ -11,7 +11,8 @@ def test_tensorflow_not_installed_in_core_env() -> None:
 
 def test_library_import_loads_no_tensorflow() -> None:
     code = ("import sys, pysavedmodel, pysavedmodel.cli;"
-            "bad = [m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'tf_keras', 'keras')];"
+            "bad = [m for m in sys.modules"
+            " if m.split('.')[0] in ('tensorflow', 'tf_keras', 'keras')];"
             "assert not bad, bad; print('ok')")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr

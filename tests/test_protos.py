@@ -38,4 +38,5 @@ def test_messages_register_in_private_pool_not_default() -> None:
 
 def test_package_and_full_names_are_tensorflows() -> None:
     assert saved_model_pb2.SavedModel.DESCRIPTOR.full_name == "tensorflow.SavedModel"
-    assert tensor_bundle_pb2.BundleHeaderProto.DESCRIPTOR.full_name == "tensorflow.BundleHeaderProto"
+    header = tensor_bundle_pb2.BundleHeaderProto
+    assert header.DESCRIPTOR.full_name == "tensorflow.BundleHeaderProto"

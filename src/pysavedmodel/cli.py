@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -30,7 +30,8 @@ def _checkpoint_write(args: argparse.Namespace) -> int:
         with np.load(source, allow_pickle=False) as npz:
             tensors = {name: npz[name] for name in npz.files}
     except ValueError as exc:
-        raise InvalidArgumentError(f"cannot read {str(source)!r} as a .npz of arrays: {exc}") from None
+        raise InvalidArgumentError(
+            f"cannot read {str(source)!r} as a .npz of arrays: {exc}") from None
     paths = write_checkpoint(args.prefix, tensors, num_shards=args.num_shards)
     for path in paths:
         print(path)
@@ -69,7 +70,8 @@ def _savedmodel_show(args: argparse.Namespace) -> int:
                     row = DTYPES.get(info.dtype)
                     dims = ("unknown rank" if info.tensor_shape.unknown_rank else
                             "[" + ",".join(str(d.size) for d in info.tensor_shape.dim) + "]")
-                    print(f"    {kind} {name}: {info.name} {row.name if row else info.dtype} {dims}")
+                    dtype = row.name if row else info.dtype
+                    print(f"    {kind} {name}: {info.name} {dtype} {dims}")
     return 0
 
 

@@ -12,8 +12,9 @@ attrs but have no array representation here.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final, Mapping
+from typing import Any, Final
 
 import ml_dtypes
 import numpy as np
@@ -47,10 +48,13 @@ class DType:
     itemsize: int
     """Bytes per element in a checkpoint (0: variable size, or not storable)."""
     checkpointable: bool
+    """Whether checkpoints (SaveV2 / TensorBundle) can hold values of this type."""
     aliases: tuple[str, ...] = ()
+    """Other names :func:`by_name` accepts (``float`` for ``float32``)."""
 
     @property
     def is_string(self) -> bool:
+        """Whether this is ``string`` (variable-length bytes, not a fixed-size type)."""
         return self.enum == DT_STRING
 
     def __str__(self) -> str:
@@ -169,7 +173,8 @@ def as_dtype(value: Any) -> DType:
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
         row = DTYPES.get(int(value))
         if row is None:
-            raise UnsupportedDTypeError(f"unknown DataType number {int(value)}")
+            raise UnsupportedDTypeError(
+                f"unknown DataType number {int(value)}; expected one of {sorted(DTYPES)}")
         return row
     if isinstance(value, str):
         return by_name(value)

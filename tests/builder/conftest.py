@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any
 
 import numpy as np
 import pytest
@@ -20,7 +20,7 @@ def load_saved_model(path: Path) -> saved_model_pb2.SavedModel:
     return saved_model_pb2.SavedModel.FromString(Path(path).read_bytes())
 
 
-def fixture_variables(fixtures_dir: Path) -> Dict[str, np.ndarray]:
+def fixture_variables(fixtures_dir: Path) -> dict[str, np.ndarray]:
     manifest = json.loads((fixtures_dir / f"{FIXTURE}.manifest.json").read_text())
     out = {}
     for name, entry in manifest["variables"].items():
@@ -28,7 +28,7 @@ def fixture_variables(fixtures_dir: Path) -> Dict[str, np.ndarray]:
     return out
 
 
-def build_fixture_graph(values: Dict[str, np.ndarray], vocab: Path) -> Dict[str, Any]:
+def build_fixture_graph(values: dict[str, np.ndarray], vocab: Path) -> dict[str, Any]:
     """The graph make_fixtures.py builds with TF, built with pysavedmodel.Graph.
 
     Same variables (created kernel first), placeholders, lookup table on an
@@ -65,11 +65,11 @@ def vocab_file(tmp_path: Path) -> Path:
 
 
 @pytest.fixture()
-def fixture_model(fixtures_dir: Path, vocab_file: Path) -> Dict[str, Any]:
+def fixture_model(fixtures_dir: Path, vocab_file: Path) -> dict[str, Any]:
     return build_fixture_graph(fixture_variables(fixtures_dir), vocab_file)
 
 
-def save_like_fixture(model: Dict[str, Any], export_dir: Path) -> Path:
+def save_like_fixture(model: dict[str, Any], export_dir: Path) -> Path:
     """The builder calls make_fixtures.py makes, with our builder."""
     sigs = {
         "serving_default": predict_signature_def(
@@ -84,7 +84,7 @@ def save_like_fixture(model: Dict[str, Any], export_dir: Path) -> Path:
     return builder.save()
 
 
-def simple_graph(value: Any = None) -> Dict[str, Tensor]:
+def simple_graph(value: Any = None) -> dict[str, Tensor]:
     """x [None, 2] float32 -> y = x * w, with w a [2] float32 variable."""
     g = Graph()
     x = g.placeholder("x", "float32", [None, 2])

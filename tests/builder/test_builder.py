@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -10,17 +11,29 @@ import pytest
 from google.protobuf import text_format
 
 import pysavedmodel.format.bundle as bundle
+from pysavedmodel._proto import meta_graph_pb2, saved_model_pb2, variable_pb2
+from pysavedmodel._proto._pool import POOL
 from pysavedmodel.builder import SavedModelBuilder, predict_signature_def
-from pysavedmodel.errors import (AlreadyExistsError, BuilderStateError, InvalidArgumentError,
-                                 NotFoundError, SignatureError, UnsupportedDTypeError)
+from pysavedmodel.errors import (
+    AlreadyExistsError,
+    BuilderStateError,
+    InvalidArgumentError,
+    NotFoundError,
+    SignatureError,
+    UnsupportedDTypeError,
+)
 from pysavedmodel.format.bundle import read_checkpoint
 from pysavedmodel.graph.graph import Graph
 from pysavedmodel.graph.op_registry import get_op_def
-from pysavedmodel._proto import meta_graph_pb2, saved_model_pb2, variable_pb2
-from pysavedmodel._proto._pool import POOL
 
-from .conftest import (FIXTURE, build_fixture_graph, fixture_variables, load_saved_model,
-                       save_like_fixture, simple_graph)
+from .conftest import (
+    FIXTURE,
+    build_fixture_graph,
+    fixture_variables,
+    load_saved_model,
+    save_like_fixture,
+    simple_graph,
+)
 
 
 def _sig(model):
@@ -281,6 +294,45 @@ def test_variables_override_graph_values(tmp_path):
     _build(tmp_path / "m", model, variables={"w": np.array([7.0, 8.0], np.float32)})
     ckpt = read_checkpoint(tmp_path / "m" / "variables" / "variables")
     np.testing.assert_array_equal(ckpt["w"], [7.0, 8.0])
+
+
+def test_variable_values_reach_the_checkpoint_writer_uncopied(tmp_path, monkeypatch):
+    given = {"w": np.arange(2, dtype=np.float32), "v": np.ones((3, 2), np.float32)}
+    g = Graph()
+    for name, value in given.items():
+        g.variable(name, value)
+    override = np.zeros((3, 2), np.float32)
+    written = {}
+    real_write = bundle.write_checkpoint
+
+    def spy(prefix, tensors, **kwargs):
+        written.update(tensors)
+        return real_write(prefix, tensors, **kwargs)
+
+    monkeypatch.setattr(bundle, "write_checkpoint", spy)
+    builder = SavedModelBuilder(tmp_path / "m")
+    builder.add_meta_graph_and_variables(g, ["serve"], variables={"v": override})
+    builder.add_meta_graph(["other"])
+    builder.save()
+    assert written["w"] is given["w"] and written["v"] is override
+
+
+def test_exporting_a_large_variable_allocates_no_copy_of_it(tmp_path):
+    value = np.ones((4096, 4096), np.float32)  # 64 MiB
+    g = Graph()
+    x = g.placeholder("x", "float32", [None, 4096])
+    g.op("MatMul", [x, g.variable("w", value, dtype="float32")])
+    tracemalloc.start()
+    try:
+        builder = SavedModelBuilder(tmp_path / "m")
+        builder.add_meta_graph_and_variables(g, ["serve"])
+        builder.save()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < value.nbytes // 8, f"peak {peak} bytes while exporting {value.nbytes}"
+    assert np.array_equal(read_checkpoint(tmp_path / "m" / "variables" / "variables")["w"],
+                          value)
 
 
 def test_checkpoint_is_written_in_key_order(tmp_path):

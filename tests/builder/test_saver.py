@@ -7,16 +7,22 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from pysavedmodel._proto import saver_pb2
 from pysavedmodel.builder import SavedModelBuilder
-from pysavedmodel.builder.saver import (SaveableVariable, add_saver, make_saver_def,
-                                        saver_checkpoint_keys, validate_saver_def)
+from pysavedmodel.builder.saver import (
+    SaveableVariable,
+    add_saver,
+    make_saver_def,
+    saver_checkpoint_keys,
+    validate_saver_def,
+)
 from pysavedmodel.dtypes import as_dtype
 from pysavedmodel.errors import InvalidArgumentError
 from pysavedmodel.format.bundle import read_checkpoint
 from pysavedmodel.graph.graph import Graph
-from pysavedmodel._proto import saver_pb2
 
 from .conftest import FIXTURE, load_saved_model, save_like_fixture, simple_graph
+
 
 def _saver_nodes(meta_graph, scope):
     return [n for n in meta_graph.graph_def.node if n.name.startswith(scope + "/")]

@@ -5,14 +5,23 @@ from __future__ import annotations
 import pytest
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
+from pysavedmodel._proto import meta_graph_pb2
 from pysavedmodel.builder.signatures import (
-    CLASSIFY_METHOD_NAME, PREDICT_METHOD_NAME, REGRESS_METHOD_NAME, build_signature_def,
-    build_tensor_info, classification_signature_def, op_signature_def, predict_signature_def,
-    regression_signature_def, resolve_signature_def, resolve_signature_def_map)
+    CLASSIFY_METHOD_NAME,
+    PREDICT_METHOD_NAME,
+    REGRESS_METHOD_NAME,
+    build_signature_def,
+    build_tensor_info,
+    classification_signature_def,
+    op_signature_def,
+    predict_signature_def,
+    regression_signature_def,
+    resolve_signature_def,
+    resolve_signature_def_map,
+)
 from pysavedmodel.dtypes import DT_FLOAT, DT_INT64, DT_STRING
 from pysavedmodel.errors import SignatureError
 from pysavedmodel.graph.graph import Graph
-from pysavedmodel._proto import meta_graph_pb2
 
 
 @pytest.fixture()

@@ -7,13 +7,15 @@ import json
 import mmap
 import os
 import tracemalloc
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Mapping
+from typing import Any
 
 import ml_dtypes
 import numpy as np
 import pytest
 
+from pysavedmodel._proto import tensor_bundle_pb2
 from pysavedmodel.errors import (
     BuilderStateError,
     ChecksumError,
@@ -23,7 +25,6 @@ from pysavedmodel.errors import (
     NotFoundError,
     UnsupportedDTypeError,
 )
-from pysavedmodel._proto import tensor_bundle_pb2
 from pysavedmodel.format import bundle, tensor_data
 from pysavedmodel.format.bundle import (
     CheckpointReader,
@@ -48,17 +49,17 @@ def manifest_value(desc: Mapping[str, Any]) -> np.ndarray:
     return np.frombuffer(bytes.fromhex(desc["values_hex"]), dtype=dtype).reshape(desc["shape"])
 
 
-def load_manifest(fixtures_dir: Path, name: str) -> Dict[str, Any]:
+def load_manifest(fixtures_dir: Path, name: str) -> dict[str, Any]:
     return json.loads((fixtures_dir / name / "manifest.json").read_text())
 
 
-def many_tensors() -> Dict[str, np.ndarray]:
+def many_tensors() -> dict[str, np.ndarray]:
     """checkpoint_many's tensors, in its write order (see its manifest note)."""
     return {f"model/encoder/layer_{i:05d}/{k}": np.float32([i, j])
             for i in range(6000) for j, k in enumerate(("kernel", "bias"))}
 
 
-def sliced_saves(writer: CheckpointWriter, saves: List[Mapping[str, Any]]) -> None:
+def sliced_saves(writer: CheckpointWriter, saves: list[Mapping[str, Any]]) -> None:
     """Replay checkpoint_sliced's SaveV2 calls on ``writer``."""
     for save in saves:
         value = manifest_value(save)
@@ -86,9 +87,9 @@ def assert_bitwise_equal(actual: np.ndarray, expected: np.ndarray) -> None:
         assert np.ascontiguousarray(actual).tobytes() == np.ascontiguousarray(expected).tobytes()
 
 
-def index_entries(prefix: Path) -> Dict[bytes, Any]:
+def index_entries(prefix: Path) -> dict[bytes, Any]:
     table = TableReader((Path(f"{prefix}.index")).read_bytes())
-    out: Dict[bytes, Any] = {}
+    out: dict[bytes, Any] = {}
     for key, value in table.items():
         msg = tensor_bundle_pb2.BundleHeaderProto() if key == b"" else \
             tensor_bundle_pb2.BundleEntryProto()
@@ -375,7 +376,7 @@ def test_greedy_sharding_balances_bytes_and_keeps_order(tmp_path: Path) -> None:
     assert sizes == [70, 70, 75]  # LPT greedy: 60+10 | 50+20 | 40+30+5
     entries = index_entries(first / "ck")
     assert entries[b""].num_shards == 3
-    by_shard: Dict[int, List[Any]] = {}
+    by_shard: dict[int, list[Any]] = {}
     for name in tensors:  # mapping order inside each shard, densely packed
         entry = entries[name.encode()]
         by_shard.setdefault(entry.shard_id, []).append(entry)
@@ -411,7 +412,7 @@ def test_sharded_partitioned_tensor(tmp_path: Path) -> None:
     ([["a"], ["c"]], "which was not added"),
     ([["a"]], "not assigned"),
 ])
-def test_bad_shard_assignments(tmp_path: Path, shards: List[List[str]], message: str) -> None:
+def test_bad_shard_assignments(tmp_path: Path, shards: list[list[str]], message: str) -> None:
     with pytest.raises(InvalidArgumentError, match=message):
         write_checkpoint(tmp_path / "ck", {"a": 1, "b": 2}, shards=shards)
     assert list(tmp_path.iterdir()) == []
@@ -601,10 +602,9 @@ def test_failure_renaming_index_leaves_nothing(tmp_path: Path,
 
 
 def test_writer_context_discards_on_exception(tmp_path: Path) -> None:
-    with pytest.raises(ZeroDivisionError):
-        with CheckpointWriter(tmp_path / "ck") as writer:
-            writer.add("a", 1)
-            1 / 0
+    with pytest.raises(ZeroDivisionError), CheckpointWriter(tmp_path / "ck") as writer:
+        writer.add("a", 1)
+        raise ZeroDivisionError
     assert list(tmp_path.iterdir()) == []
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, List, Tuple
+from typing import Any
 
 import numpy as np
 import pytest
@@ -34,10 +34,10 @@ entries = st.tuples(
     int64s,                                                   # size
     st.one_of(st.sampled_from([0, 1, 0xFFFFFFFF]), st.integers(0, 0xFFFFFFFF)),  # crc32c
 )
-Entry = Tuple[int, Tuple[int, ...], int, int, int, int]
+Entry = tuple[int, tuple[int, ...], int, int, int, int]
 
 
-def protobuf_bytes(dtype: int, shape: Tuple[int, ...], shard_id: int, offset: int, size: int,
+def protobuf_bytes(dtype: int, shape: tuple[int, ...], shard_id: int, offset: int, size: int,
                    crc32c: int) -> bytes:
     proto = tensor_bundle_pb2.BundleEntryProto(dtype=dtype, shard_id=shard_id, offset=offset,
                                                size=size, crc32c=crc32c)
@@ -55,7 +55,7 @@ def test_encode_entry_equals_protobuf(entry: Entry) -> None:
 
 @settings(max_examples=100, deadline=None)
 @given(st.lists(entries, min_size=1, max_size=20), st.randoms(use_true_random=False))
-def test_entry_encoder_memo_never_mixes_entries(batch: List[Entry], rnd: Any) -> None:
+def test_entry_encoder_memo_never_mixes_entries(batch: list[Entry], rnd: Any) -> None:
     # Repeat entries with shared (dtype, shape, shard, size) but other offsets/crcs, so the
     # memo is hit, and check every encoding against protobuf's.
     encoder = EntryEncoder()

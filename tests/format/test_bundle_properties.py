@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any
 
 import ml_dtypes
 import numpy as np
@@ -79,7 +79,7 @@ def assert_identical(actual: np.ndarray, expected: np.ndarray) -> None:
         assert np.ascontiguousarray(actual).tobytes() == expected.tobytes()
 
 
-def check_round_trip(prefix: Path, mapping: Dict[str, np.ndarray]) -> None:
+def check_round_trip(prefix: Path, mapping: dict[str, np.ndarray]) -> None:
     values = read_checkpoint(prefix)
     assert sorted(values) == sorted(mapping)
     with CheckpointReader(prefix) as reader:
@@ -94,7 +94,7 @@ def check_round_trip(prefix: Path, mapping: Dict[str, np.ndarray]) -> None:
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(mapping=mappings, num_shards=st.integers(1, 3))
-def test_round_trip(mapping: Dict[str, np.ndarray], num_shards: int) -> None:
+def test_round_trip(mapping: dict[str, np.ndarray], num_shards: int) -> None:
     num_shards = min(num_shards, len(mapping))
     with tempfile.TemporaryDirectory() as tmp:
         prefix = Path(tmp) / "ck"

@@ -49,7 +49,8 @@ def test_env_var_forces_python_backend() -> None:
         "print(c.BACKEND, c.crc32c(b'123456789'))"
     )
     env = dict(os.environ, PYSAVEDMODEL_PURE_CRC32C="1")
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True)
     assert out.stdout.split() == ["python", str(0xE3069283)]
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import List, Tuple
 
 import pytest
 from hypothesis import given
@@ -26,14 +25,14 @@ from pysavedmodel.format.table import TableReader
 INT64 = st.integers(-(2**63), 2**63 - 1)
 UINT64 = st.integers(0, 2**64 - 1)
 # Bias towards the edges of every encoding length as well as uniformly wide values.
-EDGES = st.integers(0, 63).flatmap(lambda b: st.sampled_from([2**b - 1, 2**b, -(2**b), -(2**b) - 1])).filter(
-    lambda v: -(2**63) <= v < 2**63
-)
+EDGES = st.integers(0, 63).flatmap(
+    lambda b: st.sampled_from([2**b - 1, 2**b, -(2**b), -(2**b) - 1])
+).filter(lambda v: -(2**63) <= v < 2**63)
 SIGNED = INT64 | EDGES | st.integers(-300, 300)
 
 
-def parse_tf_slice_spec(spec: str) -> Tuple[List[int], List[Tuple[int, int]]]:
-    """Split a SaveV2 shape_and_slice string "d0 d1 s,l:-" into the shape and (start, length) extents."""
+def parse_tf_slice_spec(spec: str) -> tuple[list[int], list[tuple[int, int]]]:
+    """Split a SaveV2 shape_and_slice string "d0 d1 s,l:-" into shape and (start, length)s."""
     *dims, slices = spec.split(" ")
     extents = []
     for part in slices.split(":"):
@@ -68,7 +67,8 @@ def test_slice_keys_match_tensorflow(fixtures_dir: Path) -> None:
 
 def test_slice_key_exact_bytes() -> None:
     # "6 4 4,2:-": rows 4..5 of part/rows, all columns
-    assert slice_key("part/rows", [(4, 2), (0, -1)]) == bytes.fromhex("00706172742f726f7773000101028482807f")
+    assert slice_key("part/rows", [(4, 2), (0, -1)]) == bytes.fromhex(
+        "00706172742f726f7773000101028482807f")
 
 
 # --------------------------------------------------------------------------- NumIncreasing
@@ -76,7 +76,8 @@ def test_slice_key_exact_bytes() -> None:
 
 @pytest.mark.parametrize(
     "value,encoded",
-    [(0, "00"), (1, "0101"), (255, "01ff"), (256, "020100"), (0x123456, "03123456"), (2**64 - 1, "08" + "ff" * 8)],
+    [(0, "00"), (1, "0101"), (255, "01ff"), (256, "020100"), (0x123456, "03123456"),
+     (2**64 - 1, "08" + "ff" * 8)],
 )
 def test_num_increasing_vectors(value: int, encoded: str) -> None:
     assert write_num_increasing(value).hex() == encoded
@@ -124,7 +125,8 @@ def test_string_round_trip_and_order(a: bytes, b: bytes, tail: bytes) -> None:
     assert read_string(write_string(a) + tail) == (a, tail)
     assert (write_string(a) < write_string(b)) == (a < b)
     # concatenated encodings sort like the tuples they encode
-    assert (write_string(a) + write_string(b) < write_string(b) + write_string(a)) == ((a, b) < (b, a))
+    ab, ba = write_string(a) + write_string(b), write_string(b) + write_string(a)
+    assert (ab < ba) == ((a, b) < (b, a))
 
 
 @pytest.mark.parametrize("data", ["", "6161", "616100", "0002", "ff01", "ff"])
@@ -210,7 +212,7 @@ EXTENTS = st.lists(
 
 
 @given(st.text(max_size=20), EXTENTS)
-def test_slice_key_round_trip(name: str, extents: List[Tuple[int, int]]) -> None:
+def test_slice_key_round_trip(name: str, extents: list[tuple[int, int]]) -> None:
     key = slice_key(name, extents)
     assert key[0] == 0  # sorts before every plain name that does not start with NUL
     assert parse_slice_key(key) == (name, extents)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import struct
 from pathlib import Path
-from typing import List, Tuple
 
 import pytest
 from hypothesis import given, settings
@@ -90,7 +89,8 @@ def test_reader_accepts_mmap(fixtures_dir: Path) -> None:
 # --------------------------------------------------------------------------- round trips
 
 keys_strategy = st.lists(
-    st.binary(max_size=12) | st.lists(st.sampled_from([0, 1, 0x7F, 0x80, 0xFE, 0xFF]), max_size=6).map(bytes),
+    st.binary(max_size=12)
+    | st.lists(st.sampled_from([0, 1, 0x7F, 0x80, 0xFE, 0xFF]), max_size=6).map(bytes),
     unique=True,
     max_size=80,
 ).map(sorted)
@@ -99,10 +99,10 @@ values_strategy = st.binary(max_size=40) | st.builds(
 )
 
 
-def check_separators(reader: TableReader, items: List[Tuple[bytes, bytes]]) -> None:
+def check_separators(reader: TableReader, items: list[tuple[bytes, bytes]]) -> None:
     """Each separator is >= every key of its block and < every key of the next blocks."""
     position = 0
-    for separator, (offset, size) in reader.index_entries:
+    for separator, _handle in reader.index_entries:
         in_block = [k for k, _ in items[position:] if k <= separator]
         assert in_block, "empty data block"
         position += len(in_block)
@@ -112,8 +112,9 @@ def check_separators(reader: TableReader, items: List[Tuple[bytes, bytes]]) -> N
 
 
 @settings(max_examples=150, deadline=None)
-@given(keys_strategy, st.data(), st.sampled_from([1, 32, 200, 4096, BLOCK_SIZE]), st.sampled_from([1, 2, 16]))
-def test_round_trip(keys: List[bytes], data, block_size: int, restart_interval: int) -> None:
+@given(keys_strategy, st.data(), st.sampled_from([1, 32, 200, 4096, BLOCK_SIZE]),
+       st.sampled_from([1, 2, 16]))
+def test_round_trip(keys: list[bytes], data, block_size: int, restart_interval: int) -> None:
     items = [(k, data.draw(values_strategy)) for k in keys]
     blob = write_table(items, block_size=block_size, restart_interval=restart_interval)
     reader = TableReader(blob)
@@ -275,8 +276,8 @@ def assemble_single_block_table(contents: bytes, block_type: int, separator: byt
     data += with_trailer(empty, 0)
     handle = encode_varint64(0) + encode_varint64(len(contents))
     index = (
-        bytes((0,)) + encode_varint32(len(separator)) + encode_varint32(len(handle)) + separator + handle
-        + struct.pack("<II", 0, 1)
+        bytes((0,)) + encode_varint32(len(separator)) + encode_varint32(len(handle))
+        + separator + handle + struct.pack("<II", 0, 1)
     )
     index_at = len(data)
     data += with_trailer(index, 0)
@@ -328,7 +329,8 @@ def test_snappy_copies() -> None:
     stream = bytes((17, 2 << 2)) + b"abc" + bytes((1 | (5 << 2), 3)) + bytes((2 | (4 << 2), 12, 0))
     assert snappy_decompress(stream) == b"abcabcabcabc" + b"abcab"
     # 4-byte offset form
-    assert snappy_decompress(bytes((6, 0 << 2)) + b"x" + bytes((3 | (4 << 2),)) + struct.pack("<I", 1)) == b"x" * 6
+    compressed = bytes((6, 0 << 2)) + b"x" + bytes((3 | (4 << 2),)) + struct.pack("<I", 1)
+    assert snappy_decompress(compressed) == b"x" * 6
 
 
 @pytest.mark.parametrize(

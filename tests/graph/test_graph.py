@@ -11,10 +11,14 @@ import pytest
 
 import pysavedmodel
 from pysavedmodel import dtypes
-from pysavedmodel._proto import (attr_value_pb2, graph_pb2, saved_model_pb2, tensor_pb2,
-                                 types_pb2)
-from pysavedmodel.errors import (GraphError, InvalidArgumentError, NotFoundError, OpError,
-                                 UnsupportedDTypeError)
+from pysavedmodel._proto import attr_value_pb2, graph_pb2, saved_model_pb2, tensor_pb2, types_pb2
+from pysavedmodel.errors import (
+    GraphError,
+    InvalidArgumentError,
+    NotFoundError,
+    OpError,
+    UnsupportedDTypeError,
+)
 from pysavedmodel.graph import AssetSpec, Graph, Tensor, VariableSpec
 from pysavedmodel.graph.attrs import tensor_proto_to_numpy
 
@@ -183,6 +187,17 @@ def test_variables_property() -> None:
     assert g.node("w_1").attr["shared_name"].s == b"w_1"
 
 
+def test_variable_keeps_a_suitable_array_without_copying() -> None:
+    g = Graph()
+    value = np.arange(6, dtype=np.float32).reshape(2, 3)
+    g.variable("a", value)
+    g.variable("b", value, dtype="float32")
+    g.variable("c", value, dtype="float64")
+    kept = {spec.node_name: spec.value for spec in g.variables}
+    assert kept["a"] is value and kept["b"] is value
+    assert kept["c"].dtype == np.float64 and not np.shares_memory(kept["c"], value)
+
+
 def test_variable_rejects_values_a_checkpoint_cannot_hold() -> None:
     g = Graph()
     with pytest.raises(UnsupportedDTypeError, match="variable 'v': float8_e5m2 values cannot"):
@@ -253,9 +268,8 @@ def test_name_scope() -> None:
         e = g.constant(2)
     with g.name_scope("save_1/") as exact:
         f = g.constant(3)
-    with g.name_scope("save"):
-        with g.name_scope(None):
-            top = g.constant(4)
+    with g.name_scope("save"), g.name_scope(None):
+        top = g.constant(4)
     assert (c.op_name, c1.op_name, d.op_name) == ("save/Const", "save/Const_1",
                                                   "save/inner/Const")
     assert scope2 == "save_1/" and e.op_name == "save_1/Const"
@@ -528,9 +542,10 @@ def test_get_tensor_has_node_node() -> None:
     assert g.get_tensor(noop.op_name) == noop and "NoOp" in repr(noop)
 
 
-def test_copy_is_deep_and_independent() -> None:
+def test_copy_is_independent_but_shares_variable_values() -> None:
     g = Graph()
-    g.variable("v", np.ones(2, np.float32))
+    value = np.ones(2, np.float32)
+    g.variable("v", value)
     g.asset("vocab.txt")
     with g.name_scope("save"):
         g.constant(1)
@@ -539,10 +554,10 @@ def test_copy_is_deep_and_independent() -> None:
         extra = c.constant(2)
     assert extra.op_name == "save_1/Const"
     c.node("v").attr["shared_name"].s = b"changed"
-    c.variables[0].value[0] = 5.0
     assert g.node("v").attr["shared_name"].s == b"v"
     assert not g.has_node("save_1/Const")
-    assert g.variables[0].value.tolist() == [1.0, 1.0]
+    # values are read-only to the graph: the user's array itself, in both graphs
+    assert g.variables[0].value is value and c.variables[0].value is value
     assert c.assets == g.assets
     assert c.as_graph_def().node[:len(g)] != [] and len(c) == len(g) + 1
 

@@ -8,7 +8,7 @@ import pytest
 
 from pysavedmodel._proto import graph_pb2, saved_model_pb2, types_pb2
 from pysavedmodel.errors import GraphError, OpError
-from pysavedmodel.graph import op_registry
+from pysavedmodel.graph import attrs, op_registry
 
 
 def test_registry_holds_every_tf_2_21_op() -> None:
@@ -20,6 +20,27 @@ def test_registry_holds_every_tf_2_21_op() -> None:
                  "MergeV2Checkpoints", "HashTableV2", "Conv2D", "StringJoin"):
         assert op_registry.has_op(name)
     assert not op_registry.has_op("Matmul")
+
+
+def test_every_registry_default_fits_its_attr_def() -> None:
+    # Graph.op stores defaults without checking them again; this is what makes that safe.
+    checked = 0
+    for name in op_registry.all_op_names():
+        op_def = op_registry.get_op_def(name)
+        for attr_def in op_def.attr:
+            if attr_def.HasField("default_value"):
+                attrs.check_attr_value(attr_def.default_value, attr_def, name)
+                attrs.check_no_function(attr_def.default_value, name)
+                checked += 1
+    assert checked > 1000
+
+
+def test_attr_defs_is_the_op_defs_attrs_by_name() -> None:
+    op_def = op_registry.get_op_def("MatMul")
+    by_name = op_registry.attr_defs(op_def)
+    assert list(by_name) == [a.name for a in op_def.attr]
+    assert by_name["T"] is not None and by_name["T"].type == "type"
+    assert op_registry.attr_defs(op_def) is by_name  # memoized
 
 
 def test_graph_def_version_is_tf_2_21s() -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import json
 from pathlib import Path
-from typing import Any, Dict, List, Tuple
+from typing import Any
 
 import ml_dtypes
 import numpy as np
@@ -84,7 +84,7 @@ print(json.dumps(result))
 # --------------------------------------------------------------------------- values
 
 
-def encode(value: np.ndarray) -> Dict[str, Any]:
+def encode(value: np.ndarray) -> dict[str, Any]:
     value = np.asarray(value)
     if value.dtype == object:
         return {"shape": list(value.shape),
@@ -94,7 +94,7 @@ def encode(value: np.ndarray) -> Dict[str, Any]:
             "hex": np.ascontiguousarray(value).tobytes().hex()}
 
 
-def strings(values: List[bytes], shape: Tuple[int, ...]) -> np.ndarray:
+def strings(values: list[bytes], shape: tuple[int, ...]) -> np.ndarray:
     out = np.empty(len(values), dtype=object)
     out[:] = values
     return out.reshape(shape)
@@ -104,7 +104,7 @@ FIXED = ["float16", "float32", "float64", "int8", "int16", "int32", "int64", "ui
          "uint32", "uint64", "complex64", "complex128", "bfloat16", "bool"]
 
 
-def random_value(rng: np.random.Generator, dtype_name: str, shape: Tuple[int, ...]) -> np.ndarray:
+def random_value(rng: np.random.Generator, dtype_name: str, shape: tuple[int, ...]) -> np.ndarray:
     if dtype_name == "string":
         count = int(np.prod(shape, dtype=np.int64))
         return strings([rng.bytes(int(rng.integers(0, 300))) for _ in range(count)], shape)
@@ -116,9 +116,9 @@ def random_value(rng: np.random.Generator, dtype_name: str, shape: Tuple[int, ..
     return np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
 
 
-def all_dtypes_tensors() -> Dict[str, np.ndarray]:
+def all_dtypes_tensors() -> dict[str, np.ndarray]:
     rng = np.random.default_rng(2026)
-    tensors: Dict[str, np.ndarray] = {}
+    tensors: dict[str, np.ndarray] = {}
     for name in FIXED + ["string"]:
         tensors[f"{name}/matrix"] = random_value(rng, name, (3, 5))
         tensors[f"{name}/scalar"] = random_value(rng, name, ())
@@ -133,7 +133,7 @@ def all_dtypes_tensors() -> Dict[str, np.ndarray]:
     return tensors
 
 
-def expected_of(value: np.ndarray) -> Dict[str, Any]:
+def expected_of(value: np.ndarray) -> dict[str, Any]:
     value = np.asarray(value)
     if value.dtype.kind == "U":
         return encode(strings([s.encode() for s in value.reshape(-1).tolist()], value.shape))
@@ -143,7 +143,7 @@ def expected_of(value: np.ndarray) -> Dict[str, Any]:
 # --------------------------------------------------------------------------- the TF run
 
 
-def index_items(prefix: Path) -> Dict[bytes, Any]:
+def index_items(prefix: Path) -> dict[bytes, Any]:
     table = TableReader(Path(f"{prefix}.index").read_bytes())
     out = {}
     for key, raw in table.items():
@@ -153,13 +153,13 @@ def index_items(prefix: Path) -> Dict[bytes, Any]:
 
 
 @pytest.fixture(scope="module")
-def tf_run(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, Any]:
+def tf_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     root = tmp_path_factory.mktemp("ckpt_interop")
     ours = root / "ours"
     theirs = root / "theirs"
-    jobs: List[Dict[str, Any]] = []
-    reads: Dict[str, str] = {}
-    expected: Dict[str, Dict[str, np.ndarray]] = {}
+    jobs: list[dict[str, Any]] = []
+    reads: dict[str, str] = {}
+    expected: dict[str, dict[str, np.ndarray]] = {}
 
     # (a) everything we write: all dtypes, a 3-shard one, a partitioned one
     all_dtypes = all_dtypes_tensors()
@@ -189,7 +189,7 @@ def tf_run(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, Any]:
     # (b) the same random tensors through SaveV2: one shard; two merged shards with a
     # partitioned tensor split across them (the assignment is read back from our index)
     rng = np.random.default_rng(11)
-    random_tensors: Dict[str, np.ndarray] = {}
+    random_tensors: dict[str, np.ndarray] = {}
     for i, dtype_name in enumerate(rng.permutation(FIXED + ["string"] * 3)):
         shape = tuple(int(d) for d in rng.integers(0, 5, size=int(rng.integers(0, 4))))
         random_tensors[f"rnd/{i:02d}_{dtype_name}"] = random_value(rng, str(dtype_name), shape)
@@ -198,7 +198,7 @@ def tf_run(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, Any]:
                  "shards": [[{"name": n, "value": encode(v)} for n, v in random_tensors.items()]]})
 
     big = random_value(rng, "float64", (800, 5))  # its two slices are the largest items
-    by_key: Dict[bytes, Dict[str, Any]] = {}
+    by_key: dict[bytes, dict[str, Any]] = {}
     with CheckpointWriter(ours / "merged" / "variables", num_shards=2) as writer:
         for n, v in random_tensors.items():
             writer.add(n, v)
@@ -209,7 +209,7 @@ def tf_run(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, Any]:
                 "name": "big", "slice": f"800 5 {start},{length}:-",
                 "value": encode(big[start:start + length])}
     entries = index_items(ours / "merged" / "variables")
-    shards: List[List[Dict[str, Any]]] = [[], []]
+    shards: list[list[dict[str, Any]]] = [[], []]
     for key, entry in sorted(entries.items(), key=lambda kv: (kv[1].shard_id, kv[1].offset)):
         if key in by_key:
             shards[entry.shard_id].append(by_key[key])
@@ -231,7 +231,7 @@ def tf_run(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, Any]:
 
 
 @pytest.mark.parametrize("label", ["all", "sharded", "sliced"])
-def test_tensorflow_reads_what_we_write(tf_run: Dict[str, Any], label: str) -> None:
+def test_tensorflow_reads_what_we_write(tf_run: dict[str, Any], label: str) -> None:
     read = tf_run["result"]["read"][label]
     expected = tf_run["expected"][label]
     assert read["keys"] == sorted(expected)
@@ -239,7 +239,7 @@ def test_tensorflow_reads_what_we_write(tf_run: Dict[str, Any], label: str) -> N
         assert read["tensors"][name] == expected_of(value), name
 
 
-def test_tensorflow_restores_a_slice_of_our_partitioned_tensor(tf_run: Dict[str, Any]) -> None:
+def test_tensorflow_restores_a_slice_of_our_partitioned_tensor(tf_run: dict[str, Any]) -> None:
     rows = tf_run["rows"]
     assert tf_run["result"]["slices"]["part/rows"] == encode(rows[2:5, 1:3])
 
@@ -248,7 +248,7 @@ def test_tensorflow_restores_a_slice_of_our_partitioned_tensor(tf_run: Dict[str,
 
 
 @pytest.mark.parametrize("label", ["single", "merged"])
-def test_byte_identical_to_savev2(tf_run: Dict[str, Any], label: str) -> None:
+def test_byte_identical_to_savev2(tf_run: dict[str, Any], label: str) -> None:
     assert tf_run["result"]["written"]
     ours = tf_run["ours"] / label
     theirs = tf_run["theirs"] / label
@@ -259,6 +259,6 @@ def test_byte_identical_to_savev2(tf_run: Dict[str, Any], label: str) -> None:
         assert (ours / name).read_bytes() == (theirs / name).read_bytes(), name
 
 
-def test_merged_case_splits_a_partitioned_tensor_across_shards(tf_run: Dict[str, Any]) -> None:
+def test_merged_case_splits_a_partitioned_tensor_across_shards(tf_run: dict[str, Any]) -> None:
     # Otherwise the merge of slice entries would not be exercised by the comparison above.
     assert tf_run["slice_shards"] == {0, 1}

@@ -4,8 +4,8 @@ Every graph is imported with ``tf.import_graph_def`` into a ``tf.compat.v1``
 Graph and run in a Session on fixed inputs; the results are compared with
 numpy references computed here (one graph comes from ``Graph.from_dict`` on
 hand-written dicts that leave out every inferable attr).  TF's own shape and
-dtype inference on the imported nodes is compared with ours.  The same subprocess also checks that TF rejects
-the graphs our validation rejects, gives the same node names for random
+dtype inference on the imported nodes is compared with ours.  The same subprocess also
+checks that TF rejects the graphs our validation rejects, gives the same node names for random
 name-scope programs, encodes constants to the same TensorProto bytes, and
 registers exactly the OpDefs we package.  All cases run in one TF subprocess.
 """

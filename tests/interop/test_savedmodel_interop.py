@@ -29,7 +29,7 @@ import json
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict
+from typing import Any, Callable
 
 import numpy as np
 import pytest
@@ -44,7 +44,7 @@ SERVE = ("serve",)
 OTHER_TAGS = ("bar-tag", "baz-tag")
 LOADERS = ("capi", "v1", "v2")
 
-Arrays = Dict[str, np.ndarray]
+Arrays = dict[str, np.ndarray]
 
 
 # --------------------------------------------------------------------------- encoding

@@ -50,5 +50,6 @@ def run_tf(script: str, *args: str | os.PathLike[str], timeout: float = 600,
             f"--- stdout\n{proc.stdout[-5000:]}\n--- stderr\n{proc.stderr[-10000:]}")
     lines = [line for line in proc.stdout.splitlines() if line.strip()]
     if not lines:
-        raise AssertionError(f"TensorFlow subprocess printed nothing; stderr:\n{proc.stderr[-5000:]}")
+        raise AssertionError(
+            f"TensorFlow subprocess printed nothing; stderr:\n{proc.stderr[-5000:]}")
     return json.loads(lines[-1])

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import ctypes
 import os
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 

@@ -18,13 +18,16 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Final, Iterable, List, Mapping, Optional, Tuple
+from typing import Any, Final
 
-from ..errors import InvalidArgumentError, NotFoundError
-from ..graph.graph import Graph, Tensor
+from .. import dtypes
 from .._proto import meta_graph_pb2
+from ..errors import InvalidArgumentError, NotFoundError
+from ..graph.attrs import type_name
+from ..graph.graph import Graph, Tensor, op_name_of
 
 __all__ = ["ASSETS_DIRECTORY", "ASSETS_COLLECTION", "ASSET_FILE_DEF_TYPE_URL", "AssetRecord",
            "AssetStore", "resolve_assets", "asset_collection", "file_digest"]
@@ -52,14 +55,9 @@ def file_digest(path: str) -> str:
     return digest.hexdigest()
 
 
-def _op_name(name: str) -> str:
-    op, sep, index = name.rpartition(":")
-    return op if sep and index.isdigit() else name
-
-
 def _tensor_name_of(ref: Any) -> str:
     if isinstance(ref, str) and ref:
-        return ref if _op_name(ref) != ref else f"{ref}:0"
+        return ref if op_name_of(ref) != ref else f"{ref}:0"
     if isinstance(ref, Tensor):
         return ref.name
     raise InvalidArgumentError(
@@ -68,7 +66,7 @@ def _tensor_name_of(ref: Any) -> str:
 
 def _const_path(graph: Graph, tensor_name: str) -> str:
     """The path a scalar string Const holds; errors name the tensor."""
-    op = _op_name(tensor_name)
+    op = op_name_of(tensor_name)
     if not graph.has_node(op):
         raise NotFoundError(f"asset tensor {tensor_name!r} is not in the graph")
     if not tensor_name.endswith(":0"):
@@ -78,20 +76,23 @@ def _const_path(graph: Graph, tensor_name: str) -> str:
         raise InvalidArgumentError(
             f"asset tensor {tensor_name!r} must be a Const holding a path, not a {node.op}")
     proto = node.attr["value"].tensor
-    if proto.dtype != 7 or proto.tensor_shape.dim or len(proto.string_val) != 1:
+    if proto.dtype != dtypes.DT_STRING or proto.tensor_shape.dim or len(proto.string_val) != 1:
+        dims = [d.size for d in proto.tensor_shape.dim]
+        held = f"{type_name(proto.dtype)} tensor of shape {dims}"
         raise InvalidArgumentError(
-            f"asset tensor {tensor_name!r} must be a scalar string Const holding a path")
+            f"asset tensor {tensor_name!r} must be a scalar string Const holding a path; "
+            f"it holds a {held}")
     return proto.string_val[0].decode("utf-8")
 
 
-def resolve_assets(graph: Graph, assets: Any) -> List[AssetRecord]:
+def resolve_assets(graph: Graph, assets: Any) -> list[AssetRecord]:
     """The assets of one meta graph, each tensor once, in the order given.
 
     ``assets``: None (the graph's own :attr:`~Graph.assets`), an iterable of
     asset tensors (handles or names; the Const's value is the source path), or
     a mapping ``{tensor: source path}``.
     """
-    pairs: List[Tuple[str, Optional[str]]] = []
+    pairs: list[tuple[str, str | None]] = []
     if assets is None:
         pairs = [(spec.tensor_name, spec.path) for spec in graph.assets]
     elif isinstance(assets, Mapping):
@@ -107,7 +108,7 @@ def resolve_assets(graph: Graph, assets: Any) -> List[AssetRecord]:
     else:
         pairs = [(_tensor_name_of(ref), None) for ref in assets]
 
-    records: Dict[str, AssetRecord] = {}
+    records: dict[str, AssetRecord] = {}
     for tensor_name, path in pairs:
         held = _const_path(graph, tensor_name)
         source = path if path is not None else held
@@ -130,9 +131,10 @@ class AssetStore:
     """Which file each name in ``assets/`` holds, shared by every meta graph."""
 
     def __init__(self) -> None:
-        self._files: Dict[str, Tuple[str, str]] = {}  # filename -> (source, sha256)
+        self._files: dict[str, tuple[str, str]] = {}  # filename -> (source, sha256)
 
-    def copy(self) -> "AssetStore":
+    def copy(self) -> AssetStore:
+        """An independent store with the same files (a meta graph adds to it, then commits)."""
         other = AssetStore()
         other._files = dict(self._files)
         return other
@@ -169,7 +171,7 @@ class AssetStore:
                     f"asset file {source!r} changed between add_meta_graph and save()")
 
 
-def asset_collection(entries: Iterable[Tuple[str, str]]) -> meta_graph_pb2.CollectionDef:
+def asset_collection(entries: Iterable[tuple[str, str]]) -> meta_graph_pb2.CollectionDef:
     """The ``saved_model_assets`` collection for ``(tensor name, filename)`` pairs."""
     collection = meta_graph_pb2.CollectionDef()
     collection.any_list.SetInParent()

@@ -35,27 +35,39 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Final, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Final
 
 import numpy as np
 from google.protobuf import text_format
 
 from .. import dtypes
-from ..dtypes import DType
-from ..errors import (AlreadyExistsError, BuilderStateError, InvalidArgumentError, NotFoundError,
-                      UnsupportedDTypeError)
-from .._proto import (attr_value_pb2, graph_pb2, meta_graph_pb2, saved_model_pb2, saver_pb2,
-                      tensor_pb2, variable_pb2)
+from .._proto import (
+    attr_value_pb2,
+    graph_pb2,
+    meta_graph_pb2,
+    saved_model_pb2,
+    saver_pb2,
+    tensor_pb2,
+    variable_pb2,
+)
 from .._proto._pool import POOL
+from ..dtypes import DType
+from ..errors import (
+    AlreadyExistsError,
+    BuilderStateError,
+    InvalidArgumentError,
+    NotFoundError,
+    UnsupportedDTypeError,
+)
 from ..format import bundle as _bundle
-from ..graph.attrs import make_tensor_proto, to_numpy
-from ..graph.graph import Graph, Tensor, VariableSpec
+from ..graph.attrs import make_tensor_proto, proto_dtype, shape_from_proto, to_numpy
+from ..graph.graph import Graph, Tensor, VariableSpec, op_name_of
 from ..graph.op_registry import get_op_def, has_op, stripped_op_list
 from . import assets as _assets
 from . import saver as _saver
-from .saver import proto_dtype
 from . import signatures as _signatures
 
 __all__ = ["SavedModelBuilder", "SAVED_MODEL_FILENAME_PB", "SAVED_MODEL_FILENAME_PBTXT",
@@ -74,11 +86,6 @@ TRAINABLE_VARIABLES_COLLECTION: Final = "trainable_variables"
 
 # --------------------------------------------------------------------------- small helpers
 
-def _op_part(name: str) -> str:
-    op, sep, index = name.rpartition(":")
-    return op if sep and index.isdigit() else name
-
-
 def _as_graph(graph: Any, what: str) -> Graph:
     if isinstance(graph, Graph):
         return graph
@@ -89,7 +96,7 @@ def _as_graph(graph: Any, what: str) -> Graph:
         f"got {type(graph).__name__}")
 
 
-def _check_tags(tags: Any) -> List[str]:
+def _check_tags(tags: Any) -> list[str]:
     if isinstance(tags, (str, bytes)):
         raise InvalidArgumentError(
             f"tags must be a list of strings such as ['serve'], got the string {tags!r}")
@@ -109,7 +116,7 @@ def _check_tags(tags: Any) -> List[str]:
 def _op_ref_name(graph: Graph, ref: Any, what: str) -> str:
     """Op name of an init/train op given as a handle, ``"op"`` or ``"op:0"``."""
     if isinstance(ref, str) and ref:
-        name = _op_part(ref.lstrip("^"))
+        name = op_name_of(ref.lstrip("^"))
     elif isinstance(ref, Tensor):
         name = ref.op_name
     else:
@@ -119,20 +126,23 @@ def _op_ref_name(graph: Graph, ref: Any, what: str) -> str:
     return name
 
 
-def _declared_shape(graph: Graph, spec: VariableSpec) -> Optional[Tuple[Optional[int], ...]]:
-    proto = graph.node(spec.node_name).attr["shape"].shape
-    if proto.unknown_rank:
-        return None
-    return tuple(None if d.size < 0 else int(d.size) for d in proto.dim)
+def _declared_shape(graph: Graph, spec: VariableSpec) -> tuple[int | None, ...] | None:
+    return shape_from_proto(graph.node(spec.node_name).attr["shape"].shape)
 
 
-def _shape_text(shape: Optional[Sequence[Optional[int]]]) -> str:
+def _shape_fits(declared: tuple[int | None, ...] | None, shape: tuple[int, ...]) -> bool:
+    """Whether an array of ``shape`` fits a declared shape (None: unknown rank or dim)."""
+    return declared is None or (len(declared) == len(shape) and all(
+        want is None or want == got for want, got in zip(declared, shape)))
+
+
+def _shape_text(shape: Sequence[int | None] | None) -> str:
     if shape is None:
         return "<unknown rank>"
     return "[" + ", ".join("?" if d is None else str(d) for d in shape) + "]"
 
 
-def _coerce_value(spec: VariableSpec, declared: Optional[Tuple[Optional[int], ...]],
+def _coerce_value(spec: VariableSpec, declared: tuple[int | None, ...] | None,
                   value: Any) -> np.ndarray:
     """The value of variable ``spec`` as an array of its declared dtype and shape."""
     row = spec.dtype
@@ -154,12 +164,10 @@ def _coerce_value(spec: VariableSpec, declared: Optional[Tuple[Optional[int], ..
             array = to_numpy(value, row)
         except InvalidArgumentError as exc:
             raise InvalidArgumentError(f"{where} (declared {row.name}): {exc}") from None
-    if declared is not None:
-        if array.ndim != len(declared) or any(
-                want is not None and want != got for want, got in zip(declared, array.shape)):
-            raise InvalidArgumentError(
-                f"{where} is declared with shape {_shape_text(declared)} but its value has "
-                f"shape {_shape_text(array.shape)}")
+    if not _shape_fits(declared, array.shape):
+        raise InvalidArgumentError(
+            f"{where} is declared with shape {_shape_text(declared)} but its value has "
+            f"shape {_shape_text(array.shape)}")
     return array
 
 
@@ -196,7 +204,7 @@ def _ensure_read_tensor(graph: Graph, spec: VariableSpec) -> str:
 
 
 def _ensure_initializer(graph: Graph, spec: VariableSpec,
-                        shape: Tuple[int, ...]) -> Tuple[str, str]:
+                        shape: tuple[int, ...]) -> tuple[str, str]:
     """(initializer op, initial value tensor) of a variable, added if missing.
 
     A ``VariableDef`` must name an initializer.  Graphs built here carry
@@ -206,7 +214,7 @@ def _ensure_initializer(graph: Graph, spec: VariableSpec,
     assign_name = f"{spec.node_name}/Assign"
     if graph.has_node(assign_name):
         node = graph.node(assign_name)
-        if node.op == "AssignVariableOp" and _op_part(node.input[0]) == spec.node_name:
+        if node.op == "AssignVariableOp" and op_name_of(node.input[0]) == spec.node_name:
             value = node.input[1]
             return assign_name, value if ":" in value else f"{value}:0"
     type_attr = attr_value_pb2.AttrValue(type=proto_dtype(spec.dtype.enum))
@@ -237,7 +245,7 @@ def _variable_def(entry: _VariableEntry) -> bytes:
 
 
 def _variable_collections(
-        entries: Sequence[_VariableEntry]) -> Dict[str, meta_graph_pb2.CollectionDef]:
+        entries: Sequence[_VariableEntry]) -> dict[str, meta_graph_pb2.CollectionDef]:
     all_vars = meta_graph_pb2.CollectionDef()
     trainable = meta_graph_pb2.CollectionDef()
     for entry in entries:
@@ -280,8 +288,8 @@ class _Prepared:
     meta_graph: meta_graph_pb2.MetaGraphDef
     graph: Graph
     asset_store: _assets.AssetStore
-    checkpoint: Optional[Dict[str, np.ndarray]]
-    init_op: Optional[str]
+    checkpoint: dict[str, np.ndarray] | None
+    init_op: str | None
 
 
 class SavedModelBuilder:
@@ -298,10 +306,10 @@ class SavedModelBuilder:
         self._check_export_dir()
         self._saved_model = saved_model_pb2.SavedModel(
             saved_model_schema_version=SAVED_MODEL_SCHEMA_VERSION)
-        self._checkpoint: Optional[Dict[str, np.ndarray]] = None
+        self._checkpoint: dict[str, np.ndarray] | None = None
         self._asset_store = _assets.AssetStore()
-        self._first_graph: Optional[Graph] = None
-        self._first_init_op: Optional[str] = None
+        self._first_graph: Graph | None = None
+        self._first_init_op: str | None = None
         self._has_variables = False
         self._saved = False
 
@@ -328,11 +336,11 @@ class SavedModelBuilder:
 
     def add_meta_graph_and_variables(
             self, graph: Any, tags: Sequence[str], *,
-            signature_def_map: Optional[Mapping[str, Any]] = None,
+            signature_def_map: Mapping[str, Any] | None = None,
             assets: Any = None, init_op: Any = None, train_op: Any = None,
-            variables: Optional[Mapping[str, Any]] = None, clear_devices: bool = False,
+            variables: Mapping[str, Any] | None = None, clear_devices: bool = False,
             strip_default_attrs: bool = False,
-            saver: Optional[saver_pb2.SaverDef] = None) -> None:
+            saver: saver_pb2.SaverDef | None = None) -> None:
         """Add the first meta graph and the variables' values (exactly once, first).
 
         ``graph``: a :class:`~pysavedmodel.Graph` (never modified; a copy gets
@@ -364,10 +372,10 @@ class SavedModelBuilder:
 
     def add_meta_graph(
             self, tags: Sequence[str], *, graph: Any = None,
-            signature_def_map: Optional[Mapping[str, Any]] = None,
+            signature_def_map: Mapping[str, Any] | None = None,
             assets: Any = None, init_op: Any = None, train_op: Any = None,
             clear_devices: bool = False, strip_default_attrs: bool = False,
-            saver: Optional[saver_pb2.SaverDef] = None) -> None:
+            saver: saver_pb2.SaverDef | None = None) -> None:
         """Add another meta graph sharing the checkpoint and assets.
 
         ``graph=None`` reuses the first meta graph's graph as TF's builder
@@ -446,7 +454,7 @@ class SavedModelBuilder:
     # ------------------------------------------------------------------ internals
 
     def _collect_values(self, graph: Graph,
-                        overrides: Optional[Mapping[str, Any]]) -> Dict[str, np.ndarray]:
+                        overrides: Mapping[str, Any] | None) -> dict[str, np.ndarray]:
         """``{VarHandleOp name: array}`` for every variable of ``graph``."""
         specs = {spec.node_name: spec for spec in graph.variables}
         if overrides is None:
@@ -461,10 +469,10 @@ class SavedModelBuilder:
             raise InvalidArgumentError(
                 f"variables given for {extra}, which are not VarHandleOps of the graph "
                 f"(its variables: {known})")
-        values: Dict[str, np.ndarray] = {}
+        values: dict[str, np.ndarray] = {}
         missing = []
         for name, spec in specs.items():
-            value = overrides[name] if name in overrides else spec.value
+            value = overrides.get(name, spec.value)
             if value is None:
                 missing.append(name)
                 continue
@@ -475,7 +483,7 @@ class SavedModelBuilder:
         return values
 
     def _variable_entries(self, graph: Graph, keys: Mapping[str, str],
-                          values: Optional[Mapping[str, np.ndarray]]) -> List[_VariableEntry]:
+                          values: Mapping[str, np.ndarray] | None) -> list[_VariableEntry]:
         entries = []
         for spec in graph.variables:
             read = _ensure_read_tensor(graph, spec)
@@ -500,18 +508,16 @@ class SavedModelBuilder:
                     "checkpoint written by add_meta_graph_and_variables()")
             stored_row = dtypes.from_numpy(stored.dtype)
             declared = _declared_shape(graph, spec)
-            if stored_row is not spec.dtype or (declared is not None and (
-                    len(declared) != stored.ndim or any(
-                        d is not None and d != s for d, s in zip(declared, stored.shape)))):
+            if stored_row is not spec.dtype or not _shape_fits(declared, stored.shape):
                 raise InvalidArgumentError(
                     f"variable {spec.node_name!r} is {spec.dtype.name} "
                     f"{_shape_text(declared)} but the checkpoint holds {key!r} as "
                     f"{stored_row.name} {_shape_text(stored.shape)}")
 
-    def _prepare(self, work: Graph, tags: List[str], signature_def_map: Any, assets: Any,
+    def _prepare(self, work: Graph, tags: list[str], signature_def_map: Any, assets: Any,
                  init_op: Any, train_op: Any, clear_devices: bool, strip_default_attrs: bool,
-                 saver: Optional[saver_pb2.SaverDef],
-                 values: Optional[Dict[str, np.ndarray]]) -> _Prepared:
+                 saver: saver_pb2.SaverDef | None,
+                 values: dict[str, np.ndarray] | None) -> _Prepared:
         for index, existing in enumerate(self._saved_model.meta_graphs):
             if set(existing.meta_info_def.tags) == set(tags):
                 raise InvalidArgumentError(
@@ -537,9 +543,9 @@ class SavedModelBuilder:
         if values is None:
             self._check_against_checkpoint(work, keys)
 
-        checkpoint: Optional[Dict[str, np.ndarray]] = None
+        checkpoint: dict[str, np.ndarray] | None = None
         if values is not None:
-            by_key: Dict[str, str] = {}
+            by_key: dict[str, str] = {}
             for spec in specs:
                 key = keys[spec.node_name]
                 if key in by_key:

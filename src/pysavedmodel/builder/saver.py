@@ -24,14 +24,16 @@ which checkpoint key each variable is restored from.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Dict, Final, Iterable, List, Optional, Sequence, Tuple, cast
+from typing import Final
 
 from .. import dtypes
+from .._proto import attr_value_pb2, saver_pb2, tensor_pb2
 from ..dtypes import DType
 from ..errors import GraphError, InvalidArgumentError, NotFoundError
-from ..graph.graph import Graph
-from .._proto import attr_value_pb2, saver_pb2, tensor_pb2, types_pb2
+from ..graph.attrs import proto_dtype
+from ..graph.graph import Graph, op_name_of
 
 __all__ = [
     "SAVER_SCOPE", "MAX_TO_KEEP", "KEEP_CHECKPOINT_EVERY_N_HOURS", "DEFAULT_FILENAME",
@@ -62,17 +64,12 @@ class SaveableVariable:
     handle: str
     """Name of the ``VarHandleOp`` node."""
     dtype: DType
-    shape: Tuple[int, ...]
+    shape: tuple[int, ...]
     read_tensor: str
     """Tensor holding the variable's value for ``SaveV2`` (``x/Read/ReadVariableOp:0``)."""
 
 
 # --------------------------------------------------------------------------- attr helpers
-
-def proto_dtype(enum: int) -> types_pb2.DataType:
-    """A DataType number typed as the proto stubs want it (an int at run time)."""
-    return cast(types_pb2.DataType, enum)
-
 
 def _type_attr(dtype: DType) -> attr_value_pb2.AttrValue:
     return attr_value_pb2.AttrValue(type=proto_dtype(dtype.enum))
@@ -145,7 +142,7 @@ def make_saver_def(scope: str) -> saver_pb2.SaverDef:
 
 
 def _const(graph: Graph, name: str, value: attr_value_pb2.AttrValue, dtype: DType,
-           device: Optional[str] = None) -> str:
+           device: str | None = None) -> str:
     return graph.op("Const", [], name=name, device=device, dtype=_type_attr(dtype),
                     value=value).op_name
 
@@ -237,7 +234,7 @@ def add_saver(graph: Graph, variables: Sequence[SaveableVariable]) -> saver_pb2.
         restore = graph.op("RestoreV2", [prefix, full("RestoreV2/tensor_names"),
                                          full("RestoreV2/shape_and_slices")],
                            name=at("RestoreV2"), device=_CPU0, dtypes=_types_attr(types)).op_name
-        assigns: List[str] = []
+        assigns: list[str] = []
         for i, var in enumerate(ordered):
             source = restore if i == 0 else f"{restore}:{i}"
             identity = graph.op("Identity", [source], name=at(f"Identity_{i + 1}"),
@@ -254,11 +251,6 @@ def add_saver(graph: Graph, variables: Sequence[SaveableVariable]) -> saver_pb2.
 
 
 # --------------------------------------------------------------------------- user SaverDefs
-
-def _op_part(name: str) -> str:
-    op, sep, index = name.rpartition(":")
-    return op if sep and index.isdigit() else name
-
 
 def validate_saver_def(graph: Graph, saver_def: saver_pb2.SaverDef) -> saver_pb2.SaverDef:
     """Check a user-supplied SaverDef against ``graph``; return a copy.
@@ -285,7 +277,7 @@ def validate_saver_def(graph: Graph, saver_def: saver_pb2.SaverDef) -> saver_pb2
         try:
             if wants_tensor:
                 graph.get_tensor(name)
-            elif not graph.has_node(_op_part(name)):
+            elif not graph.has_node(op_name_of(name)):
                 raise NotFoundError(name)
         except NotFoundError:
             kind = "tensor" if wants_tensor else "op"
@@ -296,8 +288,8 @@ def validate_saver_def(graph: Graph, saver_def: saver_pb2.SaverDef) -> saver_pb2
     return copy
 
 
-def _string_values(graph: Graph, tensor_name: str) -> List[bytes]:
-    node = graph.node(_op_part(tensor_name))
+def _string_values(graph: Graph, tensor_name: str) -> list[bytes]:
+    node = graph.node(op_name_of(tensor_name))
     if node.op != "Const":
         raise GraphError(f"{tensor_name!r} must be a Const, got a {node.op} node")
     return list(node.attr["value"].tensor.string_val)
@@ -311,29 +303,29 @@ def _upstream(graph: Graph, start: str) -> Iterable[str]:
         node = graph.node(stack.pop())
         yield node.name
         for inp in node.input:
-            name = _op_part(inp.lstrip("^"))
+            name = op_name_of(inp.lstrip("^"))
             if name not in seen:
                 seen.add(name)
                 stack.append(name)
 
 
-def saver_checkpoint_keys(graph: Graph, restore_op_name: str) -> Dict[str, str]:
+def saver_checkpoint_keys(graph: Graph, restore_op_name: str) -> dict[str, str]:
     """``{VarHandleOp name: checkpoint key}`` as ``restore_op_name`` restores them.
 
     Follows each ``AssignVariableOp`` the restore op depends on back through
     ``Identity`` nodes to a ``RestoreV2`` output and reads the key from its
     ``tensor_names`` Const.  Sliced restores are not supported.
     """
-    keys: Dict[str, str] = {}
-    for name in _upstream(graph, _op_part(restore_op_name)):
+    keys: dict[str, str] = {}
+    for name in _upstream(graph, op_name_of(restore_op_name)):
         node = graph.node(name)
         if node.op != "AssignVariableOp":
             continue
-        handle = _op_part(node.input[0])
+        handle = op_name_of(node.input[0])
         source = node.input[1]
-        while graph.node(_op_part(source)).op == "Identity":
-            source = graph.node(_op_part(source)).input[0]
-        restore = graph.node(_op_part(source))
+        while graph.node(op_name_of(source)).op == "Identity":
+            source = graph.node(op_name_of(source)).input[0]
+        restore = graph.node(op_name_of(source))
         if restore.op != "RestoreV2":
             continue
         _, sep, index = source.rpartition(":")

@@ -20,13 +20,14 @@ Serving rules (TF's ``is_valid_signature``):
 
 from __future__ import annotations
 
-from typing import Any, Dict, Final, Iterable, Mapping, Optional, Union
+from collections.abc import Iterable, Mapping
+from typing import Any, Final, Union, cast
 
 from .. import dtypes
+from .._proto import meta_graph_pb2
 from ..errors import NotFoundError, SignatureError
+from ..graph.attrs import make_shape_proto, proto_dtype
 from ..graph.graph import Graph, Tensor
-from .._proto import meta_graph_pb2, tensor_shape_pb2
-from .saver import proto_dtype
 
 __all__ = [
     "PREDICT_METHOD_NAME", "CLASSIFY_METHOD_NAME", "REGRESS_METHOD_NAME",
@@ -75,20 +76,10 @@ def _canonical_name(name: str) -> str:
     return f"{name}:0"
 
 
-def _shape_proto(shape: Optional[Iterable[Optional[int]]]) -> tensor_shape_pb2.TensorShapeProto:
-    proto = tensor_shape_pb2.TensorShapeProto()
-    if shape is None:
-        proto.unknown_rank = True
-        return proto
-    for dim in shape:
-        proto.dim.add().size = -1 if dim is None else int(dim)
-    return proto
-
-
 def _fill_from_tensor(info: meta_graph_pb2.TensorInfo, tensor: Tensor) -> None:
     info.name = tensor.name
     info.dtype = proto_dtype(0 if tensor.dtype is None else tensor.dtype.enum)
-    info.tensor_shape.CopyFrom(_shape_proto(tensor.shape))
+    info.tensor_shape.CopyFrom(make_shape_proto(tensor.shape))
 
 
 def build_tensor_info(ref: TensorRef) -> meta_graph_pb2.TensorInfo:
@@ -108,13 +99,13 @@ def build_tensor_info(ref: TensorRef) -> meta_graph_pb2.TensorInfo:
 
 
 def _tensor_map(arg: str, refs: Any, *,
-                allow_empty: bool = True) -> Dict[str, meta_graph_pb2.TensorInfo]:
+                allow_empty: bool = True) -> dict[str, meta_graph_pb2.TensorInfo]:
     if refs is None:
         refs = {}
     if not isinstance(refs, Mapping):
         raise SignatureError(
             f"signature {arg} must be a mapping {{key: tensor}}, got {type(refs).__name__}")
-    out: Dict[str, meta_graph_pb2.TensorInfo] = {}
+    out: dict[str, meta_graph_pb2.TensorInfo] = {}
     for key, ref in refs.items():
         if not isinstance(key, str) or not key:
             raise SignatureError(f"signature {arg} keys must be non-empty strings, got {key!r}")
@@ -136,7 +127,7 @@ def _copy_info(info: meta_graph_pb2.TensorInfo) -> meta_graph_pb2.TensorInfo:
 
 def _make(inputs: Mapping[str, meta_graph_pb2.TensorInfo],
           outputs: Mapping[str, meta_graph_pb2.TensorInfo],
-          method_name: Optional[str]) -> meta_graph_pb2.SignatureDef:
+          method_name: str | None) -> meta_graph_pb2.SignatureDef:
     sig = meta_graph_pb2.SignatureDef()
     for key, info in inputs.items():
         sig.inputs[key].CopyFrom(info)
@@ -149,9 +140,9 @@ def _make(inputs: Mapping[str, meta_graph_pb2.TensorInfo],
 
 # --------------------------------------------------------------------------- public helpers
 
-def build_signature_def(inputs: Optional[Mapping[str, TensorRef]] = None,
-                        outputs: Optional[Mapping[str, TensorRef]] = None,
-                        method_name: Optional[str] = None) -> meta_graph_pb2.SignatureDef:
+def build_signature_def(inputs: Mapping[str, TensorRef] | None = None,
+                        outputs: Mapping[str, TensorRef] | None = None,
+                        method_name: str | None = None) -> meta_graph_pb2.SignatureDef:
     """A ``SignatureDef`` from ``{key: tensor}`` maps and an optional method name.
 
     No serving rule is checked here beyond well-formed arguments; the builder
@@ -171,15 +162,15 @@ def predict_signature_def(inputs: Mapping[str, TensorRef],
     return sig
 
 
-def classification_signature_def(examples: TensorRef, classes: Optional[TensorRef],
-                                 scores: Optional[TensorRef]) -> meta_graph_pb2.SignatureDef:
+def classification_signature_def(examples: TensorRef, classes: TensorRef | None,
+                                 scores: TensorRef | None) -> meta_graph_pb2.SignatureDef:
     """A classify signature: ``examples`` (serialized tf.Example strings) ->
     ``classes`` (strings) and/or ``scores`` (float32); at least one of them."""
     if examples is None:
         raise SignatureError("classification signature: examples must be given")
     if classes is None and scores is None:
         raise SignatureError("classification signature: classes and scores cannot both be None")
-    outputs: Dict[str, TensorRef] = {}
+    outputs: dict[str, TensorRef] = {}
     if classes is not None:
         outputs[CLASSIFY_OUTPUT_CLASSES] = classes
     if scores is not None:
@@ -286,7 +277,7 @@ def as_signature_def(key: str, value: SignatureLike) -> meta_graph_pb2.Signature
         copy.CopyFrom(value)
         return copy
     if _full_name(value) == "tensorflow.SignatureDef":  # another pool's class (TF's own)
-        data: bytes = getattr(value, "SerializeToString")()
+        data: bytes = cast(Any, value).SerializeToString()
         return meta_graph_pb2.SignatureDef.FromString(data)
     if isinstance(value, Mapping):
         unknown = sorted(set(value) - _DICT_KEYS)
@@ -350,8 +341,8 @@ def resolve_signature_def(key: str, value: SignatureLike,
     return sig
 
 
-def resolve_signature_def_map(signature_def_map: Optional[Mapping[str, SignatureLike]],
-                              graph: Graph) -> Dict[str, meta_graph_pb2.SignatureDef]:
+def resolve_signature_def_map(signature_def_map: Mapping[str, SignatureLike] | None,
+                              graph: Graph) -> dict[str, meta_graph_pb2.SignatureDef]:
     """Resolve every user signature (see :func:`resolve_signature_def`)."""
     if signature_def_map is None:
         return {}

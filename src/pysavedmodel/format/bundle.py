@@ -24,22 +24,26 @@ from __future__ import annotations
 
 import os
 import uuid
-from operator import attrgetter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 from pathlib import Path
 from types import TracebackType
 from typing import (
-    Any, BinaryIO, Callable, Dict, List, Mapping, Optional, Sequence, Tuple,
-    Type, Union,
+    Any,
+    BinaryIO,
+    Callable,
+    Union,
+    cast,
 )
 
-from pysavedmodel._proto import tensor_bundle_pb2, tensor_shape_pb2
+from pysavedmodel._proto import tensor_bundle_pb2, tensor_shape_pb2, types_pb2
 from pysavedmodel.dtypes import DTYPES, DType
 from pysavedmodel.errors import BuilderStateError, InvalidArgumentError, UnsupportedDTypeError
 
 from . import slices as slicing
-from .bundle_reader import CheckpointReader, data_filename, index_filename, read_checkpoint
 from .bundle_entry import EntryEncoder
+from .bundle_reader import CheckpointReader, data_filename, index_filename, read_checkpoint
 from .crc32c import crc32c, mask
 from .ordered_code import slice_key
 from .table import TableWriter
@@ -67,6 +71,10 @@ class _DataItem(PreparedTensor):
 
     __slots__ = ("key", "shard", "entry")
 
+    key: bytes
+    shard: int
+    entry: bytes
+
 
 @dataclass
 class _Partitioned:
@@ -75,9 +83,9 @@ class _Partitioned:
 
     key: bytes
     dtype: DType
-    full_shape: Tuple[int, ...]
-    extents: List[Tuple[slicing.Extent, ...]] = field(default_factory=list)
-    items: List[_DataItem] = field(default_factory=list)
+    full_shape: tuple[int, ...]
+    extents: list[tuple[slicing.Extent, ...]] = field(default_factory=list)
+    items: list[_DataItem] = field(default_factory=list)
     entry: bytes = b""
 
 
@@ -116,7 +124,7 @@ def _header(num_shards: int) -> bytes:
     return header.SerializeToString(deterministic=True)
 
 
-def balance_shards(sizes: Sequence[int], num_shards: int) -> List[int]:
+def balance_shards(sizes: Sequence[int], num_shards: int) -> list[int]:
     """Greedy byte balancing; returns the shard of each input, deterministically.
 
     Largest first, each to the least-loaded shard; ties go to the shard holding fewer
@@ -146,8 +154,8 @@ class CheckpointWriter:
     Each shard must receive at least one tensor.
     """
 
-    def __init__(self, prefix: PathLike, *, num_shards: Optional[int] = None,
-                 shards: Optional[Sequence[Sequence[str]]] = None) -> None:
+    def __init__(self, prefix: PathLike, *, num_shards: int | None = None,
+                 shards: Sequence[Sequence[str]] | None = None) -> None:
         self._prefix = os.fspath(prefix)
         if not isinstance(self._prefix, str) or self._prefix == "":
             raise InvalidArgumentError(
@@ -165,10 +173,10 @@ class CheckpointWriter:
             raise InvalidArgumentError(
                 f"shards lists {len(self._shards)} shards but num_shards is {num_shards}")
         self._num_shards = num_shards
-        self._items: List[_DataItem] = []
-        self._keys: Dict[bytes, str] = {}
-        self._plain: Dict[str, _DataItem] = {}
-        self._partitioned: Dict[str, _Partitioned] = {}
+        self._items: list[_DataItem] = []
+        self._keys: dict[bytes, str] = {}
+        self._plain: dict[str, _DataItem] = {}
+        self._partitioned: dict[str, _Partitioned] = {}
         self._finished = False
 
     # -- collecting
@@ -264,11 +272,11 @@ class CheckpointWriter:
 
     # -- writing
 
-    def _assignment(self) -> List[int]:
+    def _assignment(self) -> list[int]:
         """The shard of every item in ``self._items``."""
         if self._shards is not None:
             names = {item.name for item in self._items}
-            shard_of_name: Dict[str, int] = {}
+            shard_of_name: dict[str, int] = {}
             for shard, shard_names in enumerate(self._shards):
                 for name in shard_names:
                     if name in shard_of_name:
@@ -297,12 +305,12 @@ class CheckpointWriter:
                     f"hold no tensor ({len(self._items)} data entries); use fewer shards")
         return assignment
 
-    def _index_entries(self) -> List[_Indexed]:
+    def _index_entries(self) -> list[_Indexed]:
         """Everything the index lists (``.key``, ``.entry``) sorted by key, as
         BundleWriter/MergeV2Checkpoints do; called once the data entries are written."""
         for record in self._partitioned.values():
             record.entry = self._partitioned_entry(record)
-        stored: List[_Indexed] = [*self._items, *self._partitioned.values()]
+        stored: list[_Indexed] = [*self._items, *self._partitioned.values()]
         stored.sort(key=_key_of)
         return stored
 
@@ -312,14 +320,15 @@ class CheckpointWriter:
         # shard's entry (its shard_id renumbered) and appends the later shards' slices.
         shards = [item.shard for item in record.items]
         order = sorted(range(len(record.items)), key=lambda j: shards[j])
-        entry = tensor_bundle_pb2.BundleEntryProto(dtype=record.dtype.enum)
+        entry = tensor_bundle_pb2.BundleEntryProto(
+            dtype=cast("types_pb2.DataType", record.dtype.enum))
         entry.shape.CopyFrom(_shape_proto(record.full_shape))
         entry.shard_id = shards[order[0]]
         for j in order:
             entry.slices.add().CopyFrom(slicing.to_proto(record.extents[j]))
         return entry.SerializeToString(deterministic=True)
 
-    def finish(self) -> List[Path]:
+    def finish(self) -> list[Path]:
         """Write the data files and the index; return their paths (data files, then index)."""
         self._check_open()
         assignment = self._assignment()
@@ -327,11 +336,11 @@ class CheckpointWriter:
         return _write_files(self._prefix, self._num_shards, self._items, assignment,
                             self._index_entries)
 
-    def __enter__(self) -> "CheckpointWriter":
+    def __enter__(self) -> CheckpointWriter:
         return self
 
-    def __exit__(self, exc_type: Optional[Type[BaseException]], exc: Optional[BaseException],
-                 tb: Optional[TracebackType]) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
         if exc_type is None:
             if not self._finished:
                 self.finish()
@@ -339,7 +348,7 @@ class CheckpointWriter:
             self._finished = True
 
 
-def _write_data(fileobj: BinaryIO, tensor: PreparedTensor) -> Tuple[int, int]:
+def _write_data(fileobj: BinaryIO, tensor: PreparedTensor) -> tuple[int, int]:
     """Append a tensor's bytes; return (size, unmasked crc32c)."""
     small = small_tensor_bytes(tensor)
     if small is not None:
@@ -359,9 +368,9 @@ def _write_data(fileobj: BinaryIO, tensor: PreparedTensor) -> Tuple[int, int]:
     return size, crc
 
 
-def _make_parent(path: Path) -> List[Path]:
+def _make_parent(path: Path) -> list[Path]:
     """Create missing parent directories; return the ones created (deepest last)."""
-    created: List[Path] = []
+    created: list[Path] = []
     missing = []
     parent = path.parent
     while not parent.exists():
@@ -380,15 +389,15 @@ def _remove_quietly(path: Path) -> None:
         pass
 
 
-def _write_files(prefix: str, num_shards: int, items: List[_DataItem], assignment: List[int],
-                 index_entries: Callable[[], List[_Indexed]]) -> List[Path]:
+def _write_files(prefix: str, num_shards: int, items: list[_DataItem], assignment: list[int],
+                 index_entries: Callable[[], list[_Indexed]]) -> list[Path]:
     index_path = index_filename(prefix)
     created_dirs = _make_parent(index_path)
     token = uuid.uuid4().hex[:12]
     shard_paths = [data_filename(prefix, s, num_shards) for s in range(num_shards)]
     temp_paths = [Path(f"{p}.tempstate{token}") for p in shard_paths]
     temp_index = Path(f"{index_path}.tempstate{token}")
-    renamed: List[Path] = []
+    renamed: list[Path] = []
     try:
         encode_entry = EntryEncoder().encode
         for shard in range(num_shards):
@@ -425,8 +434,8 @@ def _write_files(prefix: str, num_shards: int, items: List[_DataItem], assignmen
 
 
 def write_checkpoint(prefix: PathLike, tensors: Mapping[str, Any], *,
-                     num_shards: Optional[int] = None,
-                     shards: Optional[Sequence[Sequence[str]]] = None) -> List[Path]:
+                     num_shards: int | None = None,
+                     shards: Sequence[Sequence[str]] | None = None) -> list[Path]:
     """Write ``tensors`` ({name: array-like}) as a TensorBundle checkpoint at ``prefix``.
 
     Creates ``PREFIX.index`` and ``PREFIX.data-NNNNN-of-MMMMM`` (missing parent

@@ -24,7 +24,7 @@ Entries with ``slices`` (partitioned tensors, rare) are still built with protobu
 from __future__ import annotations
 
 import struct
-from typing import Dict, Sequence, Tuple
+from collections.abc import Sequence
 
 from .varint import encode_varint64
 
@@ -67,9 +67,9 @@ class EntryEncoder:
     """
 
     def __init__(self) -> None:
-        self._fixed_fields: Dict[Tuple[int, Tuple[int, ...], int, int], Tuple[bytes, bytes]] = {}
+        self._fixed_fields: dict[tuple[int, tuple[int, ...], int, int], tuple[bytes, bytes]] = {}
 
-    def encode(self, dtype: int, shape: Tuple[int, ...], shard_id: int, offset: int,
+    def encode(self, dtype: int, shape: tuple[int, ...], shard_id: int, offset: int,
                size: int, crc32c: int) -> bytes:
         """Serialized ``BundleEntryProto``; ``crc32c`` is the masked checksum."""
         memo_key = (dtype, shape, shard_id, size)

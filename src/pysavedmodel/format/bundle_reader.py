@@ -13,7 +13,7 @@ import mmap
 import os
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Dict, List, Optional, Tuple, Type, Union
+from typing import Any, Union
 
 import numpy as np
 
@@ -83,7 +83,7 @@ class _DataFile:
         self.path = path
         with open(path, "rb") as f:
             self.size = os.fstat(f.fileno()).st_size
-            self.map: Optional[mmap.mmap] = (
+            self.map: mmap.mmap | None = (
                 mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if self.size else None)
 
     def view(self, offset: int, size: int) -> memoryview:
@@ -131,7 +131,7 @@ class CheckpointReader:
             raise CorruptCheckpointError(f"{self._index_path}: unparsable header: {exc}") from None
         _check_header(header, self._index_path)
         self._num_shards = header.num_shards
-        self._entries: Dict[bytes, tensor_bundle_pb2.BundleEntryProto] = {}
+        self._entries: dict[bytes, tensor_bundle_pb2.BundleEntryProto] = {}
         for key, value in table.items():
             if key == b"":
                 continue
@@ -150,9 +150,9 @@ class CheckpointReader:
                 for proto in entry.slices:
                     extents = slicing.from_proto(proto, shape, where=self._where(name))
                     hidden.add(slice_key(name, extents))
-        self._names: Dict[str, bytes] = {
+        self._names: dict[str, bytes] = {
             self._decode(key): key for key in self._entries if key not in hidden}
-        self._files: Dict[int, _DataFile] = {}
+        self._files: dict[int, _DataFile] = {}
         self._closed = False
 
     # -- metadata
@@ -161,7 +161,7 @@ class CheckpointReader:
     def _decode(key: bytes) -> str:
         return key.decode("utf-8", "surrogateescape")
 
-    def _where(self, name: str, shard: Optional[int] = None, offset: Optional[int] = None) -> str:
+    def _where(self, name: str, shard: int | None = None, offset: int | None = None) -> str:
         if shard is None:
             return f"tensor {name!r} in {self._index_path}"
         path = data_filename(self._prefix, shard, self._num_shards)
@@ -182,14 +182,14 @@ class CheckpointReader:
             raise UnsupportedDTypeError(f"{self._where(name)}: dtype {shown} cannot be read")
         return row
 
-    def _shape_of(self, name: str, entry: tensor_bundle_pb2.BundleEntryProto) -> Tuple[int, ...]:
+    def _shape_of(self, name: str, entry: tensor_bundle_pb2.BundleEntryProto) -> tuple[int, ...]:
         shape = entry.shape
         dims = tuple([d.size for d in shape.dim])
         if shape.unknown_rank or (dims and min(dims) < 0):
             raise CorruptCheckpointError(f"{self._where(name)}: invalid tensor shape {list(dims)}")
         return dims
 
-    def keys(self) -> List[str]:
+    def keys(self) -> list[str]:
         """Tensor names (partitioned tensors by their full name), in index order."""
         return list(self._names)
 
@@ -209,7 +209,7 @@ class CheckpointReader:
         assert row.numpy is not None
         return row.numpy
 
-    def shape(self, name: str) -> Tuple[int, ...]:
+    def shape(self, name: str) -> tuple[int, ...]:
         """Shape of a tensor (the full shape for a partitioned one)."""
         return self._shape_of(name, self._entry(name))
 
@@ -328,18 +328,18 @@ class CheckpointReader:
         self._files.clear()
         self._closed = True
 
-    def __enter__(self) -> "CheckpointReader":
+    def __enter__(self) -> CheckpointReader:
         return self
 
-    def __exit__(self, exc_type: Optional[Type[BaseException]], exc: Optional[BaseException],
-                 tb: Optional[TracebackType]) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
         self.close()
 
     def __repr__(self) -> str:
         return f"CheckpointReader({self._prefix!r}, {len(self._names)} tensors)"
 
 
-def read_checkpoint(prefix: PathLike) -> Dict[str, np.ndarray]:
+def read_checkpoint(prefix: PathLike) -> dict[str, np.ndarray]:
     """Every tensor of the checkpoint at ``prefix`` as independent numpy arrays.
 
     Strings are object arrays of bytes, bfloat16 is ``ml_dtypes.bfloat16``, partitioned

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import struct
-from typing import Callable, List, Union
+from typing import Callable, Union
 
 __all__ = ["crc32c", "python_crc32c", "mask", "unmask", "BACKEND"]
 
@@ -23,8 +23,8 @@ _MASK_DELTA = 0xA282EAD8
 _U32 = 0xFFFFFFFF
 
 
-def _make_tables() -> List[List[int]]:
-    """Slicing-by-8 tables: ``tables[k][b]`` is the crc of byte ``b`` followed by ``k`` zero bytes."""
+def _make_tables() -> list[list[int]]:
+    """Slicing-by-8 tables: ``tables[k][b]`` is the crc of byte ``b`` then ``k`` zero bytes."""
     first = []
     for byte in range(256):
         crc = byte
@@ -72,7 +72,7 @@ def python_crc32c(data: BytesLike, crc: int = 0) -> int:
     return crc ^ _U32
 
 
-def _select_backend() -> "tuple[str, Callable[..., int]]":
+def _select_backend() -> tuple[str, Callable[..., int]]:
     if os.environ.get("PYSAVEDMODEL_PURE_CRC32C", "") not in ("", "0"):
         return "python", python_crc32c
     try:
@@ -85,7 +85,7 @@ def _select_backend() -> "tuple[str, Callable[..., int]]":
         """CRC-32C of ``data`` extending ``crc``, computed by the ``crc32c`` package."""
         if type(data) is bytes:  # the common case, no view needed
             return fast(data, crc & _U32)
-        view = data if isinstance(data, memoryview) else memoryview(data)  # type: ignore[arg-type]
+        view = data if isinstance(data, memoryview) else memoryview(data)
         if not view.c_contiguous:
             view = memoryview(view.tobytes())
         return fast(view, crc & _U32)

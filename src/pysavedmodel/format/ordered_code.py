@@ -21,7 +21,8 @@ with ``(0, -1)`` for a dimension stored whole.
 from __future__ import annotations
 
 import re
-from typing import List, Sequence, Tuple, Union
+from collections.abc import Sequence
+from typing import Union
 
 from pysavedmodel.errors import CorruptCheckpointError, InvalidArgumentError
 
@@ -50,8 +51,9 @@ _STRING_TERMINATOR = b"\x00\x01"
 
 def _check_int(value: object, low: int, high: int, what: str) -> int:
     if isinstance(value, bool) or not hasattr(value, "__index__"):
-        raise InvalidArgumentError(f"{what} must be an integer, got {type(value).__name__} {value!r}")
-    number = value.__index__()  # type: ignore[attr-defined]
+        raise InvalidArgumentError(
+            f"{what} must be an integer, got {type(value).__name__} {value!r}")
+    number = int(value.__index__())
     if not low <= number <= high:
         raise InvalidArgumentError(f"{what} {number} is outside [{low}, {high}]")
     return number
@@ -61,13 +63,14 @@ def _check_int(value: object, low: int, high: int, what: str) -> int:
 
 
 def write_num_increasing(value: int) -> bytes:
-    """Encode an unsigned 64-bit integer: a length byte, then big-endian bytes without leading zeros."""
+    """Encode an unsigned 64-bit integer: a length byte, then its big-endian bytes minus leading
+    zeros."""
     value = _check_int(value, 0, (1 << 64) - 1, "NumIncreasing value")
     length = (value.bit_length() + 7) // 8
     return bytes((length,)) + value.to_bytes(length, "big")
 
 
-def read_num_increasing(data: Buffer) -> Tuple[int, bytes]:
+def read_num_increasing(data: Buffer) -> tuple[int, bytes]:
     """Decode a NumIncreasing prefix of ``data``; return ``(value, remaining bytes)``."""
     data = bytes(data)
     if not data:
@@ -87,12 +90,13 @@ def read_num_increasing(data: Buffer) -> Tuple[int, bytes]:
 def write_string(value: Buffer) -> bytes:
     """Encode bytes with ``00`` -> ``00 ff`` and ``ff`` -> ``ff 00``, terminated by ``00 01``."""
     if isinstance(value, str):
-        raise InvalidArgumentError(f"write_string expects bytes, got str {value!r} (encode it first)")
+        raise InvalidArgumentError(
+            f"write_string expects bytes, got str {value!r} (encode it first)")
     escaped = _SPECIAL_BYTES.sub(lambda match: _STRING_ESCAPES[match.group()], bytes(value))
     return escaped + _STRING_TERMINATOR
 
 
-def read_string(data: Buffer) -> Tuple[bytes, bytes]:
+def read_string(data: Buffer) -> tuple[bytes, bytes]:
     """Decode a String prefix of ``data``; return ``(decoded bytes, remaining bytes)``."""
     data = bytes(data)
     out = bytearray()
@@ -139,7 +143,7 @@ def write_signed_num_increasing(value: int) -> bytes:
     return (twos_complement ^ _header(length)).to_bytes(length, "big")
 
 
-def read_signed_num_increasing(data: Buffer) -> Tuple[int, bytes]:
+def read_signed_num_increasing(data: Buffer) -> tuple[int, bytes]:
     """Decode a SignedNumIncreasing prefix of ``data``; return ``(value, remaining bytes)``."""
     data = bytes(data)
     if not data:
@@ -151,7 +155,8 @@ def read_signed_num_increasing(data: Buffer) -> Tuple[int, bytes]:
     while length < 16 and head & (0x8000 >> length):
         length += 1
     if length > _MAX_SIGNED_LENGTH:
-        raise CorruptCheckpointError(f"SignedNumIncreasing: {data[:2].hex()} announces more than 10 bytes")
+        raise CorruptCheckpointError(
+            f"SignedNumIncreasing: {data[:2].hex()} announces more than 10 bytes")
     if len(data) < length:
         raise CorruptCheckpointError(
             f"SignedNumIncreasing: needs {length} bytes, {len(data)} available in {data.hex()}"
@@ -167,7 +172,7 @@ def read_signed_num_increasing(data: Buffer) -> Tuple[int, bytes]:
 # --------------------------------------------------------------------------- slice keys
 
 
-def slice_key(name: str, extents: Sequence[Tuple[int, int]]) -> bytes:
+def slice_key(name: str, extents: Sequence[tuple[int, int]]) -> bytes:
     """The table key holding one stored slice of the partitioned tensor ``name``.
 
     ``extents`` gives ``(start, length)`` per dimension; ``length`` -1 (``FULL_EXTENT``)
@@ -175,31 +180,35 @@ def slice_key(name: str, extents: Sequence[Tuple[int, int]]) -> bytes:
     """
     if not isinstance(name, str):
         raise InvalidArgumentError(f"slice_key: tensor name must be str, got {type(name).__name__}")
-    parts = [write_num_increasing(0), write_string(name.encode("utf-8")), write_num_increasing(len(extents))]
+    parts = [write_num_increasing(0), write_string(name.encode("utf-8")),
+             write_num_increasing(len(extents))]
     for dim, extent in enumerate(extents):
         try:
             start, length = extent
         except (TypeError, ValueError):
             raise InvalidArgumentError(
-                f"slice_key({name!r}): extent {extent!r} of dimension {dim} is not a (start, length) pair"
+                f"slice_key({name!r}): extent {extent!r} of dimension {dim} is not a "
+                "(start, length) pair"
             ) from None
         start = _check_int(start, 0, _INT64_MAX, f"slice_key({name!r}): start of dimension {dim}")
-        length = _check_int(length, FULL_EXTENT, _INT64_MAX, f"slice_key({name!r}): length of dimension {dim}")
+        length = _check_int(length, FULL_EXTENT, _INT64_MAX,
+                            f"slice_key({name!r}): length of dimension {dim}")
         if length == FULL_EXTENT and start != 0:
             raise InvalidArgumentError(
-                f"slice_key({name!r}): dimension {dim} is a full extent (length -1) but starts at {start}, "
-                "expected 0"
+                f"slice_key({name!r}): dimension {dim} is a full extent (length -1) but starts "
+                f"at {start}, expected 0"
             )
         parts.append(write_signed_num_increasing(start))
         parts.append(write_signed_num_increasing(length))
     return b"".join(parts)
 
 
-def parse_slice_key(key: Buffer) -> Tuple[str, List[Tuple[int, int]]]:
+def parse_slice_key(key: Buffer) -> tuple[str, list[tuple[int, int]]]:
     """Inverse of :func:`slice_key`: ``(tensor name, [(start, length), ...])``."""
     tag, rest = read_num_increasing(key)
     if tag != 0:
-        raise CorruptCheckpointError(f"slice key {bytes(key)!r} does not start with NumIncreasing(0)")
+        raise CorruptCheckpointError(
+            f"slice key {bytes(key)!r} does not start with NumIncreasing(0)")
     raw_name, rest = read_string(rest)
     rank, rest = read_num_increasing(rest)
     extents = []
@@ -212,5 +221,6 @@ def parse_slice_key(key: Buffer) -> Tuple[str, List[Tuple[int, int]]]:
     try:
         name = raw_name.decode("utf-8")
     except UnicodeDecodeError:
-        raise CorruptCheckpointError(f"slice key {bytes(key)!r} holds a name that is not UTF-8") from None
+        raise CorruptCheckpointError(
+            f"slice key {bytes(key)!r} holds a name that is not UTF-8") from None
     return name, extents

@@ -11,7 +11,8 @@ shape, then the slice, e.g. ``"6 4 0,4:-"`` (rows 0..3, all columns), where each
 
 from __future__ import annotations
 
-from typing import Sequence, Tuple, Union
+from collections.abc import Sequence
+from typing import Union
 
 from pysavedmodel import dtypes
 from pysavedmodel._proto import tensor_slice_pb2
@@ -23,7 +24,7 @@ __all__ = [
     "ASSEMBLABLE_DTYPES",
 ]
 
-Extent = Tuple[int, int]
+Extent = tuple[int, int]
 """``(start, length)`` of one dimension; ``FULL`` = the whole dimension."""
 
 FULL: Extent = (0, -1)
@@ -48,7 +49,7 @@ def _parse_int(text: str, what: str, spec: str) -> int:
             f"slice spec {spec!r}: {what} {text!r} is not an integer") from None
 
 
-def parse_slice_string(spec: str) -> Tuple[Extent, ...]:
+def parse_slice_string(spec: str) -> tuple[Extent, ...]:
     """Parse TF's slice text (``"0,4:-"``) into extents; ``""`` is an empty (rank-0/full) slice."""
     if spec == "":
         return ()
@@ -65,7 +66,7 @@ def parse_slice_string(spec: str) -> Tuple[Extent, ...]:
     return tuple(extents)
 
 
-def _split_shape_and_slice(spec: str, full_shape: Tuple[int, ...]) -> str:
+def _split_shape_and_slice(spec: str, full_shape: tuple[int, ...]) -> str:
     """Accept TF's full ``"6 4 0,4:-"`` form: check the shape part, return the slice part."""
     pieces = spec.split(" ")
     dims = tuple(_parse_int(p, "dimension", spec) for p in pieces[:-1])
@@ -76,7 +77,7 @@ def _split_shape_and_slice(spec: str, full_shape: Tuple[int, ...]) -> str:
     return pieces[-1]
 
 
-def normalize_slice(full_shape: Sequence[int], slice_spec: SliceSpec) -> Tuple[Extent, ...]:
+def normalize_slice(full_shape: Sequence[int], slice_spec: SliceSpec) -> tuple[Extent, ...]:
     """Validate a slice of ``full_shape`` and return one ``(start, length)`` per dimension.
 
     ``slice_spec`` is TF's text (``"0,4:-"``, or the full ``"6 4 0,4:-"`` whose shape must
@@ -119,12 +120,12 @@ def normalize_slice(full_shape: Sequence[int], slice_spec: SliceSpec) -> Tuple[E
     return extents
 
 
-def _bounds(extents: Sequence[Extent], shape: Sequence[int]) -> Tuple[Tuple[int, int], ...]:
+def _bounds(extents: Sequence[Extent], shape: Sequence[int]) -> tuple[tuple[int, int], ...]:
     return tuple((0, dim) if length == -1 else (start, start + length)
                  for (start, length), dim in zip(extents, shape))
 
 
-def slice_shape(full_shape: Sequence[int], extents: Sequence[Extent]) -> Tuple[int, ...]:
+def slice_shape(full_shape: Sequence[int], extents: Sequence[Extent]) -> tuple[int, ...]:
     """Shape of the values a slice holds."""
     return tuple(hi - lo for lo, hi in _bounds(extents, full_shape))
 
@@ -142,7 +143,7 @@ def slices_overlap(full_shape: Sequence[int], a: Sequence[Extent], b: Sequence[E
     return True
 
 
-def index_of(full_shape: Sequence[int], extents: Sequence[Extent]) -> Tuple[slice, ...]:
+def index_of(full_shape: Sequence[int], extents: Sequence[Extent]) -> tuple[slice, ...]:
     """numpy index selecting the slice inside the full tensor."""
     return tuple(slice(lo, hi) for lo, hi in _bounds(extents, full_shape))
 
@@ -159,7 +160,7 @@ def to_proto(extents: Sequence[Extent]) -> tensor_slice_pb2.TensorSliceProto:
 
 
 def from_proto(proto: tensor_slice_pb2.TensorSliceProto, full_shape: Sequence[int],
-               *, where: str) -> Tuple[Extent, ...]:
+               *, where: str) -> tuple[Extent, ...]:
     """Extents of a stored slice; CorruptCheckpointError (naming ``where``) if it is invalid."""
     extents = tuple(
         (ext.start, ext.length) if ext.HasField("length") else (ext.start, -1)

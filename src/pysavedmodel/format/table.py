@@ -30,7 +30,8 @@ from __future__ import annotations
 import mmap
 import struct
 from bisect import bisect_left
-from typing import BinaryIO, Dict, Iterator, List, Optional, Tuple, Union
+from collections.abc import Iterator
+from typing import BinaryIO, Union
 
 from pysavedmodel.errors import ChecksumError, CorruptCheckpointError, InvalidArgumentError
 from pysavedmodel.format.crc32c import crc32c, mask, unmask
@@ -62,7 +63,7 @@ _HANDLES_SIZE = 40  # two BlockHandles of at most 2 * 10 bytes each, zero padded
 _OVERLY_LARGE_BLOCK_RATIO = 2
 
 Buffer = Union[bytes, bytearray, memoryview]
-BlockHandle = Tuple[int, int]  # (offset, size)
+BlockHandle = tuple[int, int]  # (offset, size)
 
 
 # --------------------------------------------------------------------------- writing
@@ -178,7 +179,8 @@ class TableWriter:
     ) -> None:
         if block_size <= 0 or restart_interval <= 0:
             raise InvalidArgumentError(
-                f"block_size ({block_size}) and restart_interval ({restart_interval}) must be positive"
+                f"block_size ({block_size}) and restart_interval ({restart_interval}) must be "
+                "positive"
             )
         self._file = fileobj
         self._block_size = block_size
@@ -189,7 +191,7 @@ class TableWriter:
         self._offset = 0
         self._last_key = b""
         self._num_entries = 0
-        self._pending_handle: Optional[BlockHandle] = None
+        self._pending_handle: BlockHandle | None = None
         self._finished = False
 
     @property
@@ -212,7 +214,8 @@ class TableWriter:
         if self._num_entries:
             if key <= self._last_key:
                 raise InvalidArgumentError(
-                    f"table keys must be strictly increasing: {key!r} added after {self._last_key!r}"
+                    f"table keys must be strictly increasing: {key!r} added after "
+                    f"{self._last_key!r}"
                 )
             if len(key) + len(value) >= self._large_entry_size:
                 self._flush()
@@ -273,7 +276,7 @@ class TableReader:
     ``mmap`` given to the reader can be closed.
     """
 
-    def __init__(self, data: Union[Buffer, mmap.mmap], *, path: str = "<table>") -> None:
+    def __init__(self, data: Buffer | mmap.mmap, *, path: str = "<table>") -> None:
         view = memoryview(data)
         self._views = [view]
         if view.ndim != 1 or view.format != "B":
@@ -281,8 +284,8 @@ class TableReader:
             self._views.append(view)
         self._data = view
         self._path = path
-        self._blocks: Dict[int, Tuple[List[bytes], List[bytes]]] = {}
-        self._length: Optional[int] = None
+        self._blocks: dict[int, tuple[list[bytes], list[bytes]]] = {}
+        self._length: int | None = None
         metaindex_handle, index_handle = self._read_footer()
         self._read_block(metaindex_handle, "metaindex block")
         index_keys, index_values = self._parse_block(
@@ -299,11 +302,11 @@ class TableReader:
         return self._path
 
     @property
-    def index_entries(self) -> List[Tuple[bytes, BlockHandle]]:
+    def index_entries(self) -> list[tuple[bytes, BlockHandle]]:
         """``(separator key, (offset, size))`` of each data block, in file order."""
         return list(zip(self._index_keys, self._handles))
 
-    def get(self, key: Buffer) -> Optional[bytes]:
+    def get(self, key: Buffer) -> bytes | None:
         """The value stored under ``key``, or None if the table has no such key."""
         if isinstance(key, str):
             raise InvalidArgumentError(f"table keys are bytes, got str {key!r}")
@@ -317,7 +320,7 @@ class TableReader:
             return values[i]
         return None
 
-    def items(self) -> Iterator[Tuple[bytes, bytes]]:
+    def items(self) -> Iterator[tuple[bytes, bytes]]:
         """All ``(key, value)`` pairs in key order."""
         for block in range(len(self._handles)):
             keys, values = self._block(block)
@@ -348,7 +351,7 @@ class TableReader:
         self._views = []
         self._blocks.clear()
 
-    def __enter__(self) -> "TableReader":
+    def __enter__(self) -> TableReader:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -359,7 +362,7 @@ class TableReader:
     def _corrupt(self, offset: int, message: str) -> CorruptCheckpointError:
         return CorruptCheckpointError(f"{self._path}: corrupt table at offset {offset}: {message}")
 
-    def _read_footer(self) -> Tuple[BlockHandle, BlockHandle]:
+    def _read_footer(self) -> tuple[BlockHandle, BlockHandle]:
         size = len(self._data)
         if size < _FOOTER_SIZE:
             raise CorruptCheckpointError(
@@ -391,7 +394,8 @@ class TableReader:
         except CorruptCheckpointError as exc:
             raise self._corrupt(index_offset, f"bad block handle in index block ({exc})") from None
         if pos != len(encoded):
-            raise self._corrupt(index_offset, "trailing bytes after a block handle in the index block")
+            raise self._corrupt(index_offset,
+                                "trailing bytes after a block handle in the index block")
         return offset, size
 
     def _read_block(self, handle: BlockHandle, what: str) -> bytes:
@@ -420,9 +424,10 @@ class TableReader:
                 return snappy_decompress(contents)
             except CorruptCheckpointError as exc:
                 raise self._corrupt(offset, f"bad snappy data in {what}: {exc}") from None
-        raise self._corrupt(offset, f"unknown block compression type {type_byte} in {what} (expected 0 or 1)")
+        raise self._corrupt(
+            offset, f"unknown block compression type {type_byte} in {what} (expected 0 or 1)")
 
-    def _block(self, block: int) -> Tuple[List[bytes], List[bytes]]:
+    def _block(self, block: int) -> tuple[list[bytes], list[bytes]]:
         cached = self._blocks.get(block)
         if cached is None:
             handle = self._handles[block]
@@ -430,17 +435,18 @@ class TableReader:
             self._blocks[block] = cached
         return cached
 
-    def _parse_block(self, contents: bytes, offset: int) -> Tuple[List[bytes], List[bytes]]:
+    def _parse_block(self, contents: bytes, offset: int) -> tuple[list[bytes], list[bytes]]:
         """Decode all entries of a block whose contents start at file ``offset``."""
         size = len(contents)
         if size < 4:
             raise self._corrupt(offset, f"block of {size} bytes is too short for its restart count")
         (num_restarts,) = _U32.unpack_from(contents, size - 4)
         if num_restarts > (size - 4) // 4:
-            raise self._corrupt(offset, f"block claims {num_restarts} restart points in {size} bytes")
+            raise self._corrupt(
+                offset, f"block claims {num_restarts} restart points in {size} bytes")
         limit = size - 4 - 4 * num_restarts
-        keys: List[bytes] = []
-        values: List[bytes] = []
+        keys: list[bytes] = []
+        values: list[bytes] = []
         key = b""
         pos = 0
         try:
@@ -461,7 +467,7 @@ class TableReader:
         return keys, values
 
 
-def _fast_varint32(buf: bytes, pos: int) -> Tuple[int, int]:
+def _fast_varint32(buf: bytes, pos: int) -> tuple[int, int]:
     byte = buf[pos]
     if byte < 0x80:
         return byte, pos + 1
@@ -495,7 +501,8 @@ def snappy_decompress(data: Buffer) -> bytes:
                 pos += extra
             length += 1
             if pos + length > end:
-                raise CorruptCheckpointError(f"literal of {length} bytes at {pos} runs past the input")
+                raise CorruptCheckpointError(
+                    f"literal of {length} bytes at {pos} runs past the input")
             out += src[pos:pos + length]
             pos += length
             continue
@@ -513,7 +520,8 @@ def snappy_decompress(data: Buffer) -> bytes:
             distance = int.from_bytes(src[pos:pos + width], "little")
             pos += width
         if distance == 0 or distance > len(out):
-            raise CorruptCheckpointError(f"copy offset {distance} outside the {len(out)} bytes decoded")
+            raise CorruptCheckpointError(
+                f"copy offset {distance} outside the {len(out)} bytes decoded")
         start = len(out) - distance
         if distance >= length:
             out += out[start:start + length]

@@ -15,8 +15,9 @@ element bytes (masked when stored).  ``size`` covers all three parts.
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Type, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -58,13 +59,14 @@ class PreparedTensor:
     name: str
     dtype: DType
     array: np.ndarray
-    strings: Optional[List[bytes]]
+    strings: list[bytes] | None
     """Encoded elements of a string tensor (row-major), else None."""
     nbytes: int
     """Bytes it occupies in the data file."""
 
     @property
-    def shape(self) -> Tuple[int, ...]:
+    def shape(self) -> tuple[int, ...]:
+        """Shape of the value."""
         return tuple(self.array.shape)
 
 
@@ -87,8 +89,8 @@ def _as_array(name: str, value: Any) -> np.ndarray:
             f"tensor {name!r}: cannot convert {type(value).__name__} to an array: {exc}") from None
 
 
-def _encode_strings(name: str, array: np.ndarray) -> List[bytes]:
-    encoded: List[bytes] = []
+def _encode_strings(name: str, array: np.ndarray) -> list[bytes]:
+    encoded: list[bytes] = []
     for i, element in enumerate(array.reshape(-1).tolist()):
         if isinstance(element, bytes):
             encoded.append(element)
@@ -114,7 +116,7 @@ def _varint_size(value: int) -> int:
     return max(1, (value.bit_length() + 6) // 7)
 
 
-_CHECKPOINT_ROWS: Dict[np.dtype, DType] = {}
+_CHECKPOINT_ROWS: dict[np.dtype, DType] = {}
 """Memo of :func:`_checkpoint_row` (a handful of numpy dtypes, looked up once per tensor)."""
 
 
@@ -137,7 +139,7 @@ def _checkpoint_row(name: str, dtype: np.dtype) -> DType:
 
 def prepare_tensor(
     name: str, value: Any,
-    kind: Type[_Prepared] = PreparedTensor,  # type: ignore[assignment]
+    kind: type[_Prepared] = PreparedTensor,  # type: ignore[assignment]
 ) -> _Prepared:
     """Validate ``value`` for the checkpoint (dtype, string elements) and size it.
 
@@ -157,7 +159,7 @@ def prepare_tensor(
 
 def _byte_view(array: np.ndarray) -> memoryview:
     """Flat unsigned-byte memoryview of a C-contiguous array, without copying."""
-    return memoryview(array.reshape(-1).view(np.uint8))
+    return array.reshape(-1).view(np.uint8).data
 
 
 def _converted_chunks(array: np.ndarray, target: np.dtype, limit: int) -> Iterator[memoryview]:
@@ -177,7 +179,7 @@ def _converted_chunks(array: np.ndarray, target: np.dtype, limit: int) -> Iterat
         yield _byte_view(np.ascontiguousarray(array[start:start + rows], dtype=target))
 
 
-def _string_chunks(strings: Sequence[bytes]) -> Iterator[Tuple[memoryview, memoryview]]:
+def _string_chunks(strings: Sequence[bytes]) -> Iterator[tuple[memoryview, memoryview]]:
     lengths = bytearray()
     length_crc_input = bytearray()
     for s in strings:
@@ -194,7 +196,7 @@ def _string_chunks(strings: Sequence[bytes]) -> Iterator[Tuple[memoryview, memor
             yield view, view
 
 
-def small_tensor_bytes(tensor: PreparedTensor) -> Optional[bytes]:
+def small_tensor_bytes(tensor: PreparedTensor) -> bytes | None:
     """The data-file bytes of a fixed-size tensor of at most :data:`SMALL_TENSOR_BYTES`.
 
     One ``bytes`` object (a small copy, in whatever layout or byte order the array
@@ -210,8 +212,8 @@ def small_tensor_bytes(tensor: PreparedTensor) -> Optional[bytes]:
     return array.tobytes()
 
 
-def iter_tensor_bytes(tensor: PreparedTensor, *, chunk_bytes: Optional[int] = None
-                      ) -> Iterator[Tuple[memoryview, memoryview]]:
+def iter_tensor_bytes(tensor: PreparedTensor, *, chunk_bytes: int | None = None
+                      ) -> Iterator[tuple[memoryview, memoryview]]:
     """The data-file bytes of a tensor as ``(bytes to write, bytes its entry crc covers)`` pairs.
 
     The two are the same buffer except for a string tensor's lengths.  A C-contiguous
@@ -237,7 +239,7 @@ def iter_tensor_bytes(tensor: PreparedTensor, *, chunk_bytes: Optional[int] = No
 
 
 def decode_string_tensor(data: memoryview, count: int, stored_crc: int, *, where: str
-                         ) -> List[bytes]:
+                         ) -> list[bytes]:
     """Decode ``count`` string elements stored in ``data`` (exactly the entry's bytes).
 
     Verifies the length checksum and the entry checksum ``stored_crc`` (masked, as in the

@@ -7,7 +7,7 @@ take at most 5 bytes, varint64 values at most 10.
 
 from __future__ import annotations
 
-from typing import Tuple, Union
+from typing import Union
 
 from pysavedmodel.errors import CorruptCheckpointError, InvalidArgumentError
 
@@ -48,7 +48,7 @@ def encode_varint64(value: int) -> bytes:
     return bytes(groups)
 
 
-def _decode(buf: Buffer, pos: int, bits: int) -> Tuple[int, int]:
+def _decode(buf: Buffer, pos: int, bits: int) -> tuple[int, int]:
     max_bytes = (bits + 6) // 7
     result = 0
     shift = 0
@@ -62,13 +62,14 @@ def _decode(buf: Buffer, pos: int, bits: int) -> Tuple[int, int]:
         result |= (byte & 0x7F) << shift
         if not byte & 0x80:
             if result >> bits:
-                raise CorruptCheckpointError(f"varint{bits} at offset {start} overflows {bits} bits")
+                raise CorruptCheckpointError(
+                    f"varint{bits} at offset {start} overflows {bits} bits")
             return result, pos
         shift += 7
     raise CorruptCheckpointError(f"varint{bits} at offset {start} is longer than {max_bytes} bytes")
 
 
-def decode_varint32(buf: Buffer, pos: int = 0) -> Tuple[int, int]:
+def decode_varint32(buf: Buffer, pos: int = 0) -> tuple[int, int]:
     """Decode a varint32 at ``buf[pos:]``; return ``(value, position after it)``.
 
     Raises CorruptCheckpointError if it is truncated, too long or exceeds 32 bits.
@@ -76,6 +77,6 @@ def decode_varint32(buf: Buffer, pos: int = 0) -> Tuple[int, int]:
     return _decode(buf, pos, 32)
 
 
-def decode_varint64(buf: Buffer, pos: int = 0) -> Tuple[int, int]:
+def decode_varint64(buf: Buffer, pos: int = 0) -> tuple[int, int]:
     """Decode a varint64 at ``buf[pos:]``; return ``(value, position after it)``."""
     return _decode(buf, pos, 64)

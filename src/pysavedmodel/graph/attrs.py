@@ -14,14 +14,15 @@ bool, complex, 4-bit ints, strings) to the typed ``*_val`` fields.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Optional, Sequence, Tuple, cast
+from collections.abc import Iterable, Sequence
+from typing import Any, Optional, cast
 
 import numpy as np
 
 from .. import dtypes
+from .._proto import attr_value_pb2, op_def_pb2, tensor_pb2, tensor_shape_pb2, types_pb2
 from ..dtypes import DType
 from ..errors import InvalidArgumentError, OpError, UnsupportedDTypeError
-from .._proto import attr_value_pb2, op_def_pb2, tensor_pb2, tensor_shape_pb2, types_pb2
 
 __all__ = [
     "Shape", "make_tensor_proto", "tensor_proto_to_numpy", "to_numpy", "make_shape_proto",
@@ -29,7 +30,7 @@ __all__ = [
     "attr_value_to_python", "check_no_function", "type_name", "proto_dtype",
 ]
 
-Shape = Optional[Tuple[Optional[int], ...]]
+Shape = Optional[tuple[Optional[int], ...]]
 """A static shape: None for unknown rank, None entries for unknown dims."""
 
 AttrValue = attr_value_pb2.AttrValue
@@ -94,6 +95,7 @@ def to_numpy(value: Any, dtype: Any = None) -> np.ndarray:
 
     With ``dtype`` the value is converted to it; a conversion that would change
     values (1.5 to int32, 300 to uint8) raises :class:`InvalidArgumentError`.
+    A numpy array that needs no conversion is returned as is, not copied.
     """
     target = None if dtype is None else dtypes.as_dtype(dtype)
     if target is not None and target.is_string:
@@ -123,6 +125,8 @@ def to_numpy(value: Any, dtype: Any = None) -> np.ndarray:
                 arr = arr.astype(np.int32 if fits else np.int64)
         dtypes.from_numpy(arr.dtype)  # raises UnsupportedDTypeError for e.g. datetime64
         return arr
+    if arr.dtype == target.numpy:
+        return arr  # already right: no copy (a variable's value may be large)
     converted = arr.astype(target.numpy)
     if arr.dtype.kind in "biufc" and converted.dtype.kind in "biu" and arr.size:
         back = converted.astype(arr.dtype) if arr.dtype.kind != "c" else converted
@@ -222,7 +226,8 @@ def make_shape_proto(shape: Any) -> tensor_shape_pb2.TensorShapeProto:
     if shape is None:
         proto.unknown_rank = True
         return proto
-    if isinstance(shape, (str, bytes)) or not isinstance(shape, Iterable):
+    if not isinstance(shape, (tuple, list)) and (
+            isinstance(shape, (str, bytes)) or not isinstance(shape, Iterable)):
         raise InvalidArgumentError(
             f"expected a shape (a list of ints/None, or None), got {shape!r}")
     for dim in shape:
@@ -309,7 +314,8 @@ def _infer_kind(value: Any) -> str:
         if not value:
             return "list(string)"
         return f"list({_infer_kind(value[0])})"
-    raise OpError(f"cannot tell the attr type of {value!r}")
+    raise OpError(f"cannot tell the attr type of {value!r}; expected a bool, int, float, "
+                  f"str/bytes, dtype, numpy array or a list of one of those (or an AttrValue)")
 
 
 def make_attr_value(value: Any, attr_type: str | None, *, what: str = "attr") -> AttrValue:

@@ -16,21 +16,21 @@ import copy as _copy
 import functools
 import os
 import re
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Union
 
 import numpy as np
 
 from .. import dtypes
-from ..dtypes import DType
-from ..errors import (GraphError, InvalidArgumentError, NotFoundError, OpError,
-                      UnsupportedDTypeError)
 from .._proto import attr_value_pb2, graph_pb2, node_def_pb2, op_def_pb2
+from ..dtypes import DType
+from ..errors import GraphError, InvalidArgumentError, NotFoundError, OpError, UnsupportedDTypeError
 from . import attrs as _attrs
 from . import shapes as _shapes
 from .attrs import Shape
 from .inference import ArgInput, bind_input_attrs, complete_attrs, infer_output_only_attrs
-from .op_registry import TF_GRAPH_DEF_VERSION, check_available, get_op_def
+from .op_registry import TF_GRAPH_DEF_VERSION, attr_defs, check_available, get_op_def
 
 __all__ = ["Graph", "Tensor", "VariableSpec", "AssetSpec"]
 
@@ -63,6 +63,12 @@ def parse_input(text: str) -> tuple[str, int, bool]:
     return text, 0, False
 
 
+def op_name_of(tensor_name: str) -> str:
+    """The node part of a tensor name: ``"x:1"`` and ``"x"`` give ``"x"``."""
+    name, sep, index = tensor_name.rpartition(":")
+    return name if sep and index.isdigit() else tensor_name
+
+
 def tensor_input_name(op_name: str, index: int) -> str:
     """How a NodeDef names output ``index`` of ``op_name`` (``x`` for 0, else ``x:1``)."""
     return op_name if index == 0 else f"{op_name}:{index}"
@@ -75,10 +81,10 @@ class VariableSpec:
     node_name: str
     shared_name: str
     dtype: DType
-    shape: Tuple[int, ...]
-    value: Optional[np.ndarray]
+    shape: tuple[int, ...]
+    value: np.ndarray | None
     trainable: bool = True
-    read_tensor_name: Optional[str] = None
+    read_tensor_name: str | None = None
 
 
 @dataclass
@@ -96,8 +102,8 @@ class _Node:
 
     node_def: node_def_pb2.NodeDef
     op_def: op_def_pb2.OpDef
-    out_dtypes: List[Optional[int]] = field(default_factory=list)
-    out_shapes: List[Shape] = field(default_factory=list)
+    out_dtypes: list[int | None] = field(default_factory=list)
+    out_shapes: list[Shape] = field(default_factory=list)
 
 
 class Tensor:
@@ -179,12 +185,12 @@ class Graph:
     """A graph of TF ops, checked against TF 2.21's op registry as it is built."""
 
     def __init__(self) -> None:
-        self._nodes: Dict[str, _Node] = {}
-        self._names_in_use: Dict[str, int] = {}
+        self._nodes: dict[str, _Node] = {}
+        self._names_in_use: dict[str, int] = {}
         self._scope = ""
-        self._var_values: Dict[str, Tuple[np.ndarray, bool]] = {}
-        self._assets: List[AssetSpec] = []
-        self._journal: Optional[List[Tuple[str, Optional[int]]]] = None
+        self._var_values: dict[str, tuple[np.ndarray, bool]] = {}
+        self._assets: list[AssetSpec] = []
+        self._journal: list[tuple[str, int | None]] | None = None
 
     # ------------------------------------------------------------------ naming
 
@@ -333,6 +339,11 @@ class Graph:
         Adds ``VarHandleOp`` ``name`` (``shared_name`` = its name) and
         ``ReadVariableOp`` ``name/Read/ReadVariableOp``; ``value`` is what the
         checkpoint will hold (see :attr:`variables`).
+
+        A numpy array already of the variable's dtype is kept by reference, not
+        copied (nor are copies of the graph, or a builder's, copying it): it is
+        read when the SavedModel or checkpoint is written, so do not modify it
+        in between.
         """
         try:
             array = _attrs.to_numpy(value, dtype)
@@ -396,18 +407,18 @@ class Graph:
             raise OpError(f"{where} takes {len(args)} input(s) ({arg_names}); "
                           f"got {len(inputs)}")
 
-        attr_defs = {a.name: a for a in op_def.attr}
-        values: Dict[str, AttrValue] = {}
+        declared = attr_defs(op_def)
+        values: dict[str, AttrValue] = {}
         for key, raw in attrs.items():
-            attr_def = attr_defs.get(key)
+            attr_def = declared.get(key)
             if attr_def is None and not key.startswith("_"):
                 raise OpError(f"{where} has no attr {key!r}; its attrs are: "
-                              f"{', '.join(sorted(attr_defs)) or 'none'}")
+                              f"{', '.join(sorted(declared)) or 'none'}")
             values[key] = _attrs.make_attr_value(
                 raw, attr_def.type if attr_def else None, what=f"{where} attr {key!r}")
 
         resolved = [self._resolve_arg(arg, item, where) for arg, item in zip(args, inputs)]
-        sources: Dict[str, str] = {}
+        sources: dict[str, str] = {}
         described = self._arg_inputs(resolved, where)
         bind_input_attrs(args, described, values, sources, where)
         pending_consts = self._convert_pending(args, resolved, values, sources, where)
@@ -444,14 +455,14 @@ class Graph:
     def _commit(self, op_def: op_def_pb2.OpDef, op_type: str, name: str | None,
                 node_name: str, args: Sequence[op_def_pb2.OpDef.ArgDef],
                 resolved: Sequence[Sequence[Tensor | _Pending]],
-                pending_consts: Sequence[Dict[int, Any]], controls: Sequence[str],
+                pending_consts: Sequence[dict[int, Any]], controls: Sequence[str],
                 device: str | None, values: Mapping[str, AttrValue]) -> Tensor:
         if name is not None and name.endswith("/"):
             self._mark_used(node_name)
         else:
             self.unique_name(name if name is not None else op_type)
             self._mark_used(node_name)
-        input_names: List[str] = []
+        input_names: list[str] = []
         for (arg, items), consts in zip(zip(args, resolved), pending_consts):
             tensors = []
             for i, item in enumerate(items):
@@ -466,13 +477,9 @@ class Graph:
                                                value=AttrValue(tensor=proto), dtype=proto.dtype))
             input_names.extend(tensor_input_name(t.op_name, t.index) for t in tensors)
 
-        node_def = NodeDef(name=node_name, op=op_type)
-        node_def.input.extend(input_names)
-        node_def.input.extend(f"^{c}" for c in controls)
-        if device:
-            node_def.device = device
-        for key, value in values.items():
-            node_def.attr[key].CopyFrom(value)
+        input_names.extend(f"^{c}" for c in controls)
+        node_def = NodeDef(name=node_name, op=op_type, input=input_names, device=device or "",
+                           attr=values)
         stored = _Node(node_def, op_def, _output_dtypes(op_def, node_def))
         stored.out_shapes = self._infer_shapes(stored)
         self._nodes[node_name] = stored
@@ -523,13 +530,13 @@ class Graph:
                     described.append(ArgInput(item.name, _tensor_enum(item, where), source.op,
                                               handle))
                 else:
-                    described.append(ArgInput(repr(item.value)))
+                    described.append(ArgInput("<plain value>"))
             out.append(described)
         return out
 
     def _convert_pending(self, args: Sequence[op_def_pb2.OpDef.ArgDef],
-                         resolved: Sequence[List[Tensor | _Pending]],
-                         values: Dict[str, AttrValue], sources: Dict[str, str],
+                         resolved: Sequence[list[Tensor | _Pending]],
+                         values: dict[str, AttrValue], sources: dict[str, str],
                          where: str) -> list[dict[int, Any]]:
         """TensorProtos for the plain-value inputs, typed by the op's signature."""
         out: list[dict[int, Any]] = []
@@ -612,7 +619,7 @@ class Graph:
     @property
     def variables(self) -> list[VariableSpec]:
         """Every ``VarHandleOp`` in creation order, with its value when the graph has it."""
-        readers: Dict[str, str] = {}
+        readers: dict[str, str] = {}
         for node in self._nodes.values():
             if node.node_def.op == "ReadVariableOp" and node.node_def.input:
                 source = parse_input(node.node_def.input[0])[0]
@@ -644,13 +651,20 @@ class Graph:
     # ------------------------------------------------------------------ copy / export
 
     def copy(self) -> Graph:
-        """A deep, independent copy (handles of this graph resolve in it by name)."""
+        """An independent copy (handles of this graph resolve in it by name).
+
+        Nodes, names and assets are copied; variable values are shared (the
+        arrays are only read, when a checkpoint is written).
+        """
         other = Graph()
         for name, node in self._nodes.items():
-            other._nodes[name] = _Node(_copy.deepcopy(node.node_def), node.op_def,
+            node_def = NodeDef()
+            node_def.CopyFrom(node.node_def)
+            other._nodes[name] = _Node(node_def, node.op_def,
                                        list(node.out_dtypes), list(node.out_shapes))
         other._names_in_use = dict(self._names_in_use)
-        other._var_values = {k: (v.copy(), t) for k, (v, t) in self._var_values.items()}
+        # Values are shared, not copied: the graph never writes to them.
+        other._var_values = dict(self._var_values)
         other._assets = [_copy.copy(a) for a in self._assets]
         return other
 

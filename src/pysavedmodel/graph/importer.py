@@ -11,14 +11,15 @@ carry all their attrs, so for them this only fills stripped defaults.
 from __future__ import annotations
 
 import copy
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-from ..errors import GraphError, InvalidArgumentError, OpError
 from .._proto import attr_value_pb2, graph_pb2, node_def_pb2, op_def_pb2, tensor_pb2
+from ..errors import GraphError, InvalidArgumentError, OpError
 from . import attrs as _attrs
 from .graph import Graph, _output_dtypes, parse_input
 from .inference import ArgInput, bind_input_attrs, complete_attrs, infer_output_only_attrs
-from .op_registry import check_available, get_op_def
+from .op_registry import attr_defs, check_available, get_op_def
 from .validate import dependency_order, validate_nodes
 
 __all__ = ["import_graph", "node_from_dict"]
@@ -53,7 +54,7 @@ def node_from_dict(spec: Mapping[str, Any]) -> node_def_pb2.NodeDef:
     device = spec.get("device")
     if device:
         node.device = device
-    declared = {a.name: a for a in op_def.attr}
+    declared = attr_defs(op_def)
     attr_values = spec.get("attr") or {}
     if not isinstance(attr_values, Mapping):
         raise GraphError(f"node {name!r}: 'attr' must be a dict, got {attr_values!r}")
@@ -79,20 +80,20 @@ def node_from_dict(spec: Mapping[str, Any]) -> node_def_pb2.NodeDef:
 
 
 def _split_inputs(node: node_def_pb2.NodeDef, op_def: op_def_pb2.OpDef,
-                  where: str) -> List[List[str]]:
+                  where: str) -> list[list[str]]:
     """The node's data inputs, one list per input arg of its op.
 
     The length of a list arg comes from its attr (``N``, a ``list(type)``)
     when given; one length left unknown is solved from the input count.
     """
     data = [text for text in node.input if not text.startswith("^")]
-    lengths: List[Optional[int]] = []
-    unknown: Dict[str, int] = {}  # length attr -> how many args it sizes
+    lengths: list[int | None] = []
+    unknown: dict[str, int] = {}  # length attr -> how many args it sizes
     for arg in op_def.input_arg:
         length_attr = arg.number_attr or arg.type_list_attr
-        length: Optional[int] = 1
+        length: int | None = 1
         if length_attr:
-            given = node.attr[length_attr] if length_attr in node.attr else None
+            given = node.attr.get(length_attr)
             kind = given.WhichOneof("value") if given is not None else None
             if arg.number_attr and kind == "i":
                 length = int(given.i)  # type: ignore[union-attr]
@@ -120,7 +121,7 @@ def _split_inputs(node: node_def_pb2.NodeDef, op_def: op_def_pb2.OpDef,
                              for _ in range(n or 0)) or "none"
         raise OpError(f"{where} has {len(data)} data input(s); its op and attrs expect "
                       f"{known} ({expected})")
-    out: List[List[str]] = []
+    out: list[list[str]] = []
     start = 0
     for n in lengths:
         out.append(data[start:start + (n or 0)])
@@ -130,10 +131,10 @@ def _split_inputs(node: node_def_pb2.NodeDef, op_def: op_def_pb2.OpDef,
 
 def _complete_node(node: node_def_pb2.NodeDef, op_def: op_def_pb2.OpDef,
                    nodes: Mapping[str, node_def_pb2.NodeDef],
-                   out_dtypes: Mapping[str, List[Optional[int]]]) -> None:
+                   out_dtypes: Mapping[str, list[int | None]]) -> None:
     """Infer the attrs ``node`` lacks from its inputs (already completed), fill defaults."""
     where = f"node {node.name!r} ({node.op})"
-    arg_inputs: List[List[ArgInput]] = []
+    arg_inputs: list[list[ArgInput]] = []
     for texts in _split_inputs(node, op_def, where):
         described = []
         for text in texts:
@@ -145,7 +146,7 @@ def _complete_node(node: node_def_pb2.NodeDef, op_def: op_def_pb2.OpDef,
             described.append(ArgInput(text, produced[index] if index < len(produced) else None,
                                       source_def.op, handle))
         arg_inputs.append(described)
-    values: Dict[str, attr_value_pb2.AttrValue] = dict(node.attr.items())
+    values: dict[str, attr_value_pb2.AttrValue] = dict(node.attr.items())
     bind_input_attrs(op_def.input_arg, arg_inputs, values, {}, where)
     infer_output_only_attrs(op_def, arg_inputs, values)
     complete_attrs(op_def, values, where)
@@ -157,7 +158,7 @@ def _complete_node(node: node_def_pb2.NodeDef, op_def: op_def_pb2.OpDef,
 def _complete_nodes(node_defs: Sequence[node_def_pb2.NodeDef]) -> None:
     """Every node's missing attrs, inputs before consumers (dicts may list them in any order)."""
     by_name = {node.name: node for node in node_defs}
-    out_dtypes: Dict[str, List[Optional[int]]] = {}
+    out_dtypes: dict[str, list[int | None]] = {}
     for name in dependency_order(node_defs):
         node = by_name[name]
         try:
@@ -190,7 +191,8 @@ def import_graph(graph: Graph, source: Any) -> Graph:
             raise GraphError("function libraries are not supported (graph dict 'library')")
         nodes = source.get("node")
         if nodes is None or isinstance(nodes, (str, bytes, Mapping)):
-            raise GraphError("graph dict needs 'node': a list of node dicts")
+            got = "nothing" if nodes is None else type(nodes).__name__
+            raise GraphError(f"graph dict needs 'node': a list of node dicts, got {got}")
         node_defs = [node_from_dict(spec) for spec in nodes]
     elif isinstance(source, (bytes, bytearray, memoryview)) or hasattr(
             source, "SerializeToString"):

@@ -14,13 +14,14 @@ Both callers describe a node's inputs the same way, one list of
 
 from __future__ import annotations
 
-import copy
-from typing import Dict, NamedTuple, Optional, Sequence
+from collections.abc import Sequence
+from typing import NamedTuple
 
 from .. import dtypes
-from ..errors import OpError
 from .._proto import attr_value_pb2, op_def_pb2
+from ..errors import OpError
 from . import attrs as _attrs
+from .op_registry import attr_defs
 
 __all__ = ["ArgInput", "base_enum", "bind_input_attrs", "infer_output_only_attrs",
            "complete_attrs"]
@@ -34,11 +35,11 @@ class ArgInput(NamedTuple):
 
     name: str
     """How the node names it (``"x"``, ``"x:1"``), for messages."""
-    dtype: Optional[int] = None
+    dtype: int | None = None
     """Its DataType number; None while unknown (e.g. a plain value not yet converted)."""
     op_type: str = ""
     """The op of the node producing it."""
-    handle_dtype: Optional[int] = None
+    handle_dtype: int | None = None
     """For a ``VarHandleOp`` output: the variable's dtype."""
 
 
@@ -52,7 +53,7 @@ def _type_list(enums: Sequence[int]) -> str:
 
 
 def bind_input_attrs(args: Sequence[ArgDef], arg_inputs: Sequence[Sequence[ArgInput]],
-                     values: Dict[str, AttrValue], sources: Dict[str, str],
+                     values: dict[str, AttrValue], sources: dict[str, str],
                      where: str) -> None:
     """Set absent number/type attrs from the inputs; check given ones against them.
 
@@ -93,8 +94,8 @@ def bind_input_attrs(args: Sequence[ArgDef], arg_inputs: Sequence[Sequence[ArgIn
                     f"but attr {arg.type_attr!r} is {_attrs.type_name(bound.type)} ({origin})")
 
 
-def _bind_type_list(arg: ArgDef, items: Sequence[ArgInput], values: Dict[str, AttrValue],
-                    sources: Dict[str, str], where: str) -> None:
+def _bind_type_list(arg: ArgDef, items: Sequence[ArgInput], values: dict[str, AttrValue],
+                    sources: dict[str, str], where: str) -> None:
     if any(item.dtype is None for item in items):
         return  # the caller binds it once the missing dtypes are known
     enums = [base_enum(item.dtype) for item in items]  # type: ignore[arg-type]
@@ -118,10 +119,9 @@ def _bind_type_list(arg: ArgDef, items: Sequence[ArgInput], values: Dict[str, At
 
 def infer_output_only_attrs(op_def: op_def_pb2.OpDef,
                             arg_inputs: Sequence[Sequence[ArgInput]],
-                            values: Dict[str, AttrValue]) -> None:
+                            values: dict[str, AttrValue]) -> None:
     """Output-only attrs with an obvious source (a Const's value, a variable handle)."""
-    declared = {a.name for a in op_def.attr}
-    if "dtype" not in declared or "dtype" in values:
+    if "dtype" not in attr_defs(op_def) or "dtype" in values:
         return
     if op_def.name == "Const":
         value = values.get("value")
@@ -136,15 +136,24 @@ def infer_output_only_attrs(op_def: op_def_pb2.OpDef,
             return
 
 
-def complete_attrs(op_def: op_def_pb2.OpDef, values: Dict[str, AttrValue], where: str) -> None:
-    """Fill defaults, require the rest, check every value against the OpDef."""
-    for attr_def in op_def.attr:
-        if attr_def.name not in values:
-            if attr_def.HasField("default_value"):
-                values[attr_def.name] = copy.deepcopy(attr_def.default_value)
-            else:
-                raise OpError(f"{where} needs attr {attr_def.name!r} ({attr_def.type}); "
-                              f"it has no default and cannot be inferred from the inputs")
-        _attrs.check_attr_value(values[attr_def.name], attr_def, where)
+def complete_attrs(op_def: op_def_pb2.OpDef, values: dict[str, AttrValue], where: str) -> None:
+    """Fill defaults, require the rest, check every value against the OpDef.
+
+    Defaults are the registry's own messages, not copies: callers copy
+    ``values`` into a NodeDef and must not modify them.
+    """
+    defaults = set()
+    for name, attr_def in attr_defs(op_def).items():
+        value = values.get(name)
+        if value is not None:
+            _attrs.check_attr_value(value, attr_def, where)
+        elif attr_def.HasField("default_value"):
+            # Registry defaults fit their AttrDef (tests/graph/test_op_registry.py checks all).
+            values[name] = attr_def.default_value
+            defaults.add(name)
+        else:
+            raise OpError(f"{where} needs attr {name!r} ({attr_def.type}); "
+                          f"it has no default and cannot be inferred from the inputs")
     for key, value in values.items():
-        _attrs.check_no_function(value, f"{where} attr {key!r}")
+        if key not in defaults:
+            _attrs.check_no_function(value, f"{where} attr {key!r}")

@@ -11,24 +11,26 @@ from __future__ import annotations
 import difflib
 import threading
 import zlib
+from collections.abc import Iterable, Mapping
 from importlib import resources
-from typing import Dict, Final, Iterable
+from typing import Final
 
-from ..errors import OpError
 from .._proto import graph_pb2, op_def_pb2
+from ..errors import OpError
 
 __all__ = ["TF_GRAPH_DEF_VERSION", "get_op_def", "has_op", "all_op_names", "op_list",
-           "stripped_op_list", "suggest", "check_available"]
+           "stripped_op_list", "suggest", "check_available", "attr_defs"]
 
 TF_GRAPH_DEF_VERSION: Final = 2474
 """``GraphDef.versions.producer`` TF 2.21 writes (``tf.compat.v1.GRAPH_DEF_VERSION``)."""
 
 _RESOURCE: Final = "ops.pb.zlib"
 _lock = threading.Lock()
-_ops: Dict[str, op_def_pb2.OpDef] | None = None
+_ops: dict[str, op_def_pb2.OpDef] | None = None
+_attr_defs: dict[str, tuple[op_def_pb2.OpDef, dict[str, op_def_pb2.OpDef.AttrDef]]] = {}
 
 
-def _load() -> Dict[str, op_def_pb2.OpDef]:
+def _load() -> dict[str, op_def_pb2.OpDef]:
     global _ops
     if _ops is None:
         with _lock:
@@ -60,6 +62,20 @@ def get_op_def(op_type: str) -> op_def_pb2.OpDef:
         tail = f"; did you mean {hint!r}?" if hint else ""
         raise OpError(f"unknown op {op_type!r} (not registered in TensorFlow 2.21){tail}")
     return op
+
+
+def attr_defs(op_def: op_def_pb2.OpDef) -> Mapping[str, op_def_pb2.OpDef.AttrDef]:
+    """``{attr name: AttrDef}`` of ``op_def`` in declaration order (shared: do not modify).
+
+    Memoized for the registry's OpDefs: building it costs more than the lookups
+    a node makes with it.
+    """
+    cached = _attr_defs.get(op_def.name)
+    if cached is not None and cached[0] is op_def:
+        return cached[1]
+    by_name = {attr_def.name: attr_def for attr_def in op_def.attr}
+    _attr_defs[op_def.name] = (op_def, by_name)
+    return by_name
 
 
 def check_available(op_def: op_def_pb2.OpDef) -> None:

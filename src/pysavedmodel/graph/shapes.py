@@ -18,13 +18,14 @@ node is added.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Optional
 
 import numpy as np
 
-from ..errors import OpError
 from .._proto import node_def_pb2
+from ..errors import OpError
 from .attrs import Shape, shape_from_proto
 
 __all__ = ["InputInfo", "infer", "broadcast_shapes", "SUPPORTED_OPS"]
@@ -36,16 +37,17 @@ Dim = Optional[int]
 class InputInfo:
     """What shape inference knows of one data input."""
 
-    dtype: Optional[int]
+    dtype: int | None
     shape: Shape
-    value: Optional[Callable[[], Optional[np.ndarray]]] = None
+    value: Callable[[], np.ndarray | None] | None = None
     """Returns the constant value of the input (``Const`` sources), else None."""
     handle_shape: Shape = None
     """For a resource handle from ``VarHandleOp``: the variable's shape."""
-    source_op: Optional[str] = None
+    source_op: str | None = None
     """The op type of the node producing the input (None if unknown)."""
 
-    def constant(self) -> Optional[np.ndarray]:
+    def constant(self) -> np.ndarray | None:
+        """The input's value if it is a constant, else None."""
         return self.value() if self.value is not None else None
 
 
@@ -79,7 +81,7 @@ def broadcast_shapes(a: Shape, b: Shape, what: str = "broadcast") -> Shape:
     rank = max(len(a), len(b))
     pa = (1,) * (rank - len(a)) + tuple(a)
     pb = (1,) * (rank - len(b)) + tuple(b)
-    out: List[Dim] = []
+    out: list[Dim] = []
     for x, y in zip(pa, pb):
         dim = _broadcast_dim(x, y)
         if dim == "conflict":
@@ -117,43 +119,43 @@ def _format(node: node_def_pb2.NodeDef) -> str:
 
 # ------------------------------------------------------------------ per-op functions
 
-InferFn = Callable[[node_def_pb2.NodeDef, List[InputInfo]], List[Shape]]
+InferFn = Callable[[node_def_pb2.NodeDef, list[InputInfo]], list[Shape]]
 
 
-def _same_as_first(node: node_def_pb2.NodeDef, inputs: List[InputInfo]) -> List[Shape]:
+def _same_as_first(node: node_def_pb2.NodeDef, inputs: list[InputInfo]) -> list[Shape]:
     return [inputs[0].shape if inputs else None]
 
 
-def _each_input(node: node_def_pb2.NodeDef, inputs: List[InputInfo]) -> List[Shape]:
+def _each_input(node: node_def_pb2.NodeDef, inputs: list[InputInfo]) -> list[Shape]:
     return [i.shape for i in inputs]
 
 
-def _placeholder(node: node_def_pb2.NodeDef, inputs: List[InputInfo]) -> List[Shape]:
+def _placeholder(node: node_def_pb2.NodeDef, inputs: list[InputInfo]) -> list[Shape]:
     value = node.attr.get("shape")
     return [shape_from_proto(value.shape) if value is not None else None]
 
 
-def _const(node: node_def_pb2.NodeDef, inputs: List[InputInfo]) -> List[Shape]:
+def _const(node: node_def_pb2.NodeDef, inputs: list[InputInfo]) -> list[Shape]:
     value = node.attr.get("value")
     return [shape_from_proto(value.tensor.tensor_shape) if value is not None else None]
 
 
-def _scalar(node: node_def_pb2.NodeDef, inputs: List[InputInfo]) -> List[Shape]:
+def _scalar(node: node_def_pb2.NodeDef, inputs: list[InputInfo]) -> list[Shape]:
     return [()]
 
 
-def _read_variable(node: node_def_pb2.NodeDef, inputs: List[InputInfo]) -> List[Shape]:
+def _read_variable(node: node_def_pb2.NodeDef, inputs: list[InputInfo]) -> list[Shape]:
     return [inputs[0].handle_shape if inputs else None]
 
 
-def _binary(node: node_def_pb2.NodeDef, inputs: List[InputInfo]) -> List[Shape]:
+def _binary(node: node_def_pb2.NodeDef, inputs: list[InputInfo]) -> list[Shape]:
     shape = inputs[0].shape
     for other in inputs[1:]:
         shape = broadcast_shapes(shape, other.shape, _where(node))
     return [shape]
 
 
-def _matmul(node: node_def_pb2.NodeDef, inputs: List[InputInfo]) -> List[Shape]:
+def _matmul(node: node_def_pb2.NodeDef, inputs: list[InputInfo]) -> list[Shape]:
     a, b = inputs[0].shape, inputs[1].shape
     _rank_check(a, 2, node, "a")
     _rank_check(b, 2, node, "b")
@@ -167,7 +169,7 @@ def _matmul(node: node_def_pb2.NodeDef, inputs: List[InputInfo]) -> List[Shape]:
     return [(a2[0], b2[1])]
 
 
-def _bias_add(node: node_def_pb2.NodeDef, inputs: List[InputInfo]) -> List[Shape]:
+def _bias_add(node: node_def_pb2.NodeDef, inputs: list[InputInfo]) -> list[Shape]:
     value, bias = inputs[0].shape, inputs[1].shape
     _rank_check(bias, 1, node, "bias")
     if value is None:
@@ -213,7 +215,7 @@ def _hw(values: Any, fmt: str, default: int = 1) -> tuple[int, int]:
     return (values[2], values[3]) if fmt == "NCHW" else (values[1], values[2])
 
 
-def _conv2d(node: node_def_pb2.NodeDef, inputs: List[InputInfo]) -> List[Shape]:
+def _conv2d(node: node_def_pb2.NodeDef, inputs: list[InputInfo]) -> list[Shape]:
     image, kernel = inputs[0].shape, inputs[1].shape
     _rank_check(image, 4, node, "input")
     _rank_check(kernel, 4, node, "filter")
@@ -244,7 +246,7 @@ def _conv2d(node: node_def_pb2.NodeDef, inputs: List[InputInfo]) -> List[Shape]:
     return [_from_nhwc(n, oh, ow, kout, fmt)]
 
 
-def _pool(node: node_def_pb2.NodeDef, inputs: List[InputInfo]) -> List[Shape]:
+def _pool(node: node_def_pb2.NodeDef, inputs: list[InputInfo]) -> list[Shape]:
     image = inputs[0].shape
     _rank_check(image, 4, node, "input")
     if image is None:
@@ -262,7 +264,7 @@ def _pool(node: node_def_pb2.NodeDef, inputs: List[InputInfo]) -> List[Shape]:
     return [_from_nhwc(n, oh, ow, c, fmt)]
 
 
-def _reshape(node: node_def_pb2.NodeDef, inputs: List[InputInfo]) -> List[Shape]:
+def _reshape(node: node_def_pb2.NodeDef, inputs: list[InputInfo]) -> list[Shape]:
     source = inputs[0].shape
     target = inputs[1].constant()
     if target is None:
@@ -293,7 +295,7 @@ def _reshape(node: node_def_pb2.NodeDef, inputs: List[InputInfo]) -> List[Shape]
     return [tuple(dims)]
 
 
-def _concat(node: node_def_pb2.NodeDef, inputs: List[InputInfo]) -> List[Shape]:
+def _concat(node: node_def_pb2.NodeDef, inputs: list[InputInfo]) -> list[Shape]:
     values, axis_info = inputs[:-1], inputs[-1]
     axis_value = axis_info.constant()
     shapes = [v.shape for v in values]
@@ -309,7 +311,7 @@ def _concat(node: node_def_pb2.NodeDef, inputs: List[InputInfo]) -> List[Shape]:
     if not -rank <= axis < rank:
         raise OpError(f"{_where(node)}: axis {axis} is out of range for rank {rank}")
     axis %= rank
-    out: List[Dim] = [None] * rank
+    out: list[Dim] = [None] * rank
     total: Dim = 0
     for shape in shapes:
         if shape is None:
@@ -324,7 +326,7 @@ def _concat(node: node_def_pb2.NodeDef, inputs: List[InputInfo]) -> List[Shape]:
     return [tuple(out)]
 
 
-def _transpose(node: node_def_pb2.NodeDef, inputs: List[InputInfo]) -> List[Shape]:
+def _transpose(node: node_def_pb2.NodeDef, inputs: list[InputInfo]) -> list[Shape]:
     source = inputs[0].shape
     perm = inputs[1].constant()
     if perm is None:
@@ -339,12 +341,12 @@ def _transpose(node: node_def_pb2.NodeDef, inputs: List[InputInfo]) -> List[Shap
     return [tuple(source[p] for p in order)]
 
 
-def _shape_op(node: node_def_pb2.NodeDef, inputs: List[InputInfo]) -> List[Shape]:
+def _shape_op(node: node_def_pb2.NodeDef, inputs: list[InputInfo]) -> list[Shape]:
     source = inputs[0].shape
     return [(None if source is None else len(source),)]
 
 
-def _pack(node: node_def_pb2.NodeDef, inputs: List[InputInfo]) -> List[Shape]:
+def _pack(node: node_def_pb2.NodeDef, inputs: list[InputInfo]) -> list[Shape]:
     shape: Shape = None
     for info in inputs:
         if info.shape is None:
@@ -379,14 +381,14 @@ def _merge_shapes(a: Shape, b: Shape, what: str) -> Shape:
                  for x, y in zip(a, b))
 
 
-def _merge_all(node: node_def_pb2.NodeDef, inputs: List[InputInfo]) -> List[Shape]:
+def _merge_all(node: node_def_pb2.NodeDef, inputs: list[InputInfo]) -> list[Shape]:
     shape: Shape = None
     for info in inputs:
         shape = _merge_shapes(shape, info.shape, _where(node))
     return [shape]
 
 
-def _select(node: node_def_pb2.NodeDef, inputs: List[InputInfo]) -> List[Shape]:
+def _select(node: node_def_pb2.NodeDef, inputs: list[InputInfo]) -> list[Shape]:
     # 'cond' is a scalar, a vector over the first dimension, or the shape of t/e; only in
     # the last case (and for scalar t/e) does it refine the output, as in TF.
     cond, then, other = (i.shape for i in inputs)
@@ -399,7 +401,7 @@ def _select(node: node_def_pb2.NodeDef, inputs: List[InputInfo]) -> List[Shape]:
     return [_merge_shapes(out, cond, f"{_where(node)} condition")]
 
 
-def _string_join(node: node_def_pb2.NodeDef, inputs: List[InputInfo]) -> List[Shape]:
+def _string_join(node: node_def_pb2.NodeDef, inputs: list[InputInfo]) -> list[Shape]:
     # Scalars broadcast; every other input of known rank must have the output's shape.
     if all(info.shape == () for info in inputs):
         return [()]
@@ -413,7 +415,7 @@ def _string_join(node: node_def_pb2.NodeDef, inputs: List[InputInfo]) -> List[Sh
 _SCALAR_VALUE_TABLES = frozenset({"HashTableV2", "MutableHashTableV2"})
 
 
-def _lookup_find(node: node_def_pb2.NodeDef, inputs: List[InputInfo]) -> List[Shape]:
+def _lookup_find(node: node_def_pb2.NodeDef, inputs: list[InputInfo]) -> list[Shape]:
     # Known only when the handle comes straight from a table of scalar keys and values:
     # each key gives one value, so the output has the keys' shape.  TF's C++ inference
     # says so for MutableHashTableV2; for HashTableV2 TF's Python lookup sets that shape
@@ -423,7 +425,7 @@ def _lookup_find(node: node_def_pb2.NodeDef, inputs: List[InputInfo]) -> List[Sh
     return [inputs[1].shape]
 
 
-def _int_values(info: InputInfo) -> Optional[List[int]]:
+def _int_values(info: InputInfo) -> list[int] | None:
     """The constant integer values of an input, flattened (None if not constant)."""
     value = info.constant()
     if value is None:
@@ -437,14 +439,14 @@ def _axis_in_range(axis: int, rank: int, node: node_def_pb2.NodeDef, what: str =
     return axis % rank
 
 
-def _reduction(node: node_def_pb2.NodeDef, inputs: List[InputInfo]) -> List[Shape]:
+def _reduction(node: node_def_pb2.NodeDef, inputs: list[InputInfo]) -> list[Shape]:
     source = inputs[0].shape
     axes = _int_values(inputs[1])
     keep = bool(_attr(node, "keep_dims"))
     if axes is None or source is None:
         return [(None,) * len(source) if keep and source is not None else None]
     reduced = {_axis_in_range(a, len(source), node, "reduction axis") for a in axes}
-    out: List[Dim] = []
+    out: list[Dim] = []
     for i, dim in enumerate(source):
         if i not in reduced:
             out.append(dim)
@@ -453,7 +455,7 @@ def _reduction(node: node_def_pb2.NodeDef, inputs: List[InputInfo]) -> List[Shap
     return [tuple(out)]
 
 
-def _arg_reduce(node: node_def_pb2.NodeDef, inputs: List[InputInfo]) -> List[Shape]:
+def _arg_reduce(node: node_def_pb2.NodeDef, inputs: list[InputInfo]) -> list[Shape]:
     source = inputs[0].shape
     axis = _int_values(inputs[1])
     if source is None:
@@ -464,7 +466,7 @@ def _arg_reduce(node: node_def_pb2.NodeDef, inputs: List[InputInfo]) -> List[Sha
     return [tuple(d for i, d in enumerate(source) if i != index)]
 
 
-def _expand_dims(node: node_def_pb2.NodeDef, inputs: List[InputInfo]) -> List[Shape]:
+def _expand_dims(node: node_def_pb2.NodeDef, inputs: list[InputInfo]) -> list[Shape]:
     source = inputs[0].shape
     dim = _int_values(inputs[1])
     if dim is not None and len(dim) != 1:
@@ -475,13 +477,13 @@ def _expand_dims(node: node_def_pb2.NodeDef, inputs: List[InputInfo]) -> List[Sh
     return [tuple(source[:index]) + (1,) + tuple(source[index:])]
 
 
-def _squeeze(node: node_def_pb2.NodeDef, inputs: List[InputInfo]) -> List[Shape]:
+def _squeeze(node: node_def_pb2.NodeDef, inputs: list[InputInfo]) -> list[Shape]:
     source = inputs[0].shape
     if source is None:
         return [None]
     listed = {_axis_in_range(int(a), len(source), node, "squeeze dim")
               for a in (_attr(node, "squeeze_dims") or [])}
-    out: List[Dim] = []
+    out: list[Dim] = []
     for i, dim in enumerate(source):
         if i in listed:
             if dim is not None and dim != 1:
@@ -500,7 +502,7 @@ def _shape_from_values(values: Sequence[int]) -> Shape:
     return tuple(None if v < 0 else v for v in values)
 
 
-def _fill(node: node_def_pb2.NodeDef, inputs: List[InputInfo]) -> List[Shape]:
+def _fill(node: node_def_pb2.NodeDef, inputs: list[InputInfo]) -> list[Shape]:
     dims = _int_values(inputs[0])
     if dims is not None:
         return [_shape_from_values(dims)]
@@ -520,7 +522,7 @@ def _times(dim: Dim, multiple: Dim) -> Dim:
     return None if dim is None or multiple is None else dim * multiple
 
 
-def _tile(node: node_def_pb2.NodeDef, inputs: List[InputInfo]) -> List[Shape]:
+def _tile(node: node_def_pb2.NodeDef, inputs: list[InputInfo]) -> list[Shape]:
     source = inputs[0].shape
     multiples = _int_values(inputs[1])
     spec = inputs[1].shape
@@ -538,7 +540,7 @@ def _tile(node: node_def_pb2.NodeDef, inputs: List[InputInfo]) -> List[Shape]:
     return [tuple(_times(d, m) for d, m in zip(dims, factors))]
 
 
-def _gather(node: node_def_pb2.NodeDef, inputs: List[InputInfo]) -> List[Shape]:
+def _gather(node: node_def_pb2.NodeDef, inputs: list[InputInfo]) -> list[Shape]:
     params, indices = inputs[0].shape, inputs[1].shape
     axis = _int_values(inputs[2])
     batch_dims = int(_attr(node, "batch_dims") or 0)
@@ -552,7 +554,7 @@ def _gather(node: node_def_pb2.NodeDef, inputs: List[InputInfo]) -> List[Shape]:
     return [tuple(params[:index]) + tuple(indices[batch_dims:]) + tuple(params[index + 1:])]
 
 
-def _one_hot(node: node_def_pb2.NodeDef, inputs: List[InputInfo]) -> List[Shape]:
+def _one_hot(node: node_def_pb2.NodeDef, inputs: list[InputInfo]) -> list[Shape]:
     indices = inputs[0].shape
     axis = int(_attr(node, "axis") if node.attr.get("axis") is not None else -1)
     if axis < -1:
@@ -572,7 +574,7 @@ def _one_hot(node: node_def_pb2.NodeDef, inputs: List[InputInfo]) -> List[Shape]
     return [tuple(indices[:position]) + (depth,) + tuple(indices[position:])]
 
 
-def _slice(node: node_def_pb2.NodeDef, inputs: List[InputInfo]) -> List[Shape]:
+def _slice(node: node_def_pb2.NodeDef, inputs: list[InputInfo]) -> list[Shape]:
     source = inputs[0].shape
     begin, size = _int_values(inputs[1]), _int_values(inputs[2])
     if size is None:
@@ -585,18 +587,17 @@ def _slice(node: node_def_pb2.NodeDef, inputs: List[InputInfo]) -> List[Shape]:
     if source is not None and len(source) != len(size):
         raise OpError(f"{_where(node)}: size has {len(size)} entries for input rank "
                       f"{len(source)}")
-    out: List[Dim] = []
+    out: list[Dim] = []
     for i, length in enumerate(size):
         if length != -1:
             out.append(length)
-        elif source is None or source[i] is None or begin is None:
-            out.append(None)
         else:
-            out.append(source[i] - begin[i])
+            full = None if source is None else source[i]
+            out.append(None if full is None or begin is None else full - begin[i])
     return [tuple(out)]
 
 
-def _strided_slice(node: node_def_pb2.NodeDef, inputs: List[InputInfo]) -> List[Shape]:
+def _strided_slice(node: node_def_pb2.NodeDef, inputs: list[InputInfo]) -> list[Shape]:
     # Only the common case: constant begin/end/strides, no ellipsis or new axes.
     source = inputs[0].shape
     begin, end, strides = (_int_values(i) for i in inputs[1:4])
@@ -609,7 +610,7 @@ def _strided_slice(node: node_def_pb2.NodeDef, inputs: List[InputInfo]) -> List[
     begin_mask = int(_attr(node, "begin_mask") or 0)
     end_mask = int(_attr(node, "end_mask") or 0)
     shrink_mask = int(_attr(node, "shrink_axis_mask") or 0)
-    out: List[Dim] = []
+    out: list[Dim] = []
     for i, dim in enumerate(source):
         if i >= len(begin):
             out.append(dim)
@@ -631,13 +632,13 @@ def _strided_slice(node: node_def_pb2.NodeDef, inputs: List[InputInfo]) -> List[
     return [tuple(out)]
 
 
-def _parse_example_v2(node: node_def_pb2.NodeDef, inputs: List[InputInfo]) -> List[Shape]:
+def _parse_example_v2(node: node_def_pb2.NodeDef, inputs: list[InputInfo]) -> list[Shape]:
     serialized = inputs[0].shape
     num_sparse = int(_attr(node, "num_sparse") or 0)
     num_ragged = len(_attr(node, "ragged_value_types") or [])
     dense = node.attr["dense_shapes"].list.shape if "dense_shapes" in node.attr else []
     rank: Dim = None if serialized is None else len(serialized) + 1
-    out: List[Shape] = []
+    out: list[Shape] = []
     out += [(None, rank)] * num_sparse          # sparse indices
     out += [(None,)] * num_sparse               # sparse values
     out += [(rank,)] * num_sparse               # sparse dense_shape
@@ -665,7 +666,7 @@ SelectV2 ApproximateEqual
 """.split()
 _REDUCTIONS = "Sum Mean Max Min Prod All Any EuclideanNorm".split()
 
-_TABLE: Dict[str, InferFn] = {
+_TABLE: dict[str, InferFn] = {
     "Placeholder": _placeholder,
     "PlaceholderWithDefault": _placeholder,
     "Const": _const,
@@ -713,7 +714,7 @@ SUPPORTED_OPS = frozenset(_TABLE)
 """Ops whose output shapes are inferred (all others: unknown rank)."""
 
 
-def infer(node: node_def_pb2.NodeDef, num_outputs: int, inputs: List[InputInfo]) -> List[Shape]:
+def infer(node: node_def_pb2.NodeDef, num_outputs: int, inputs: list[InputInfo]) -> list[Shape]:
     """Output shapes of ``node`` (one per output) from its inputs' shapes."""
     fn = _TABLE.get(node.op)
     if fn is None:

@@ -8,14 +8,14 @@ before their consumers), which the importer uses for shape inference.
 from __future__ import annotations
 
 from collections import deque
-from typing import Dict, List, Sequence
+from collections.abc import Sequence
 
-from ..errors import GraphError, OpError
 from .._proto import node_def_pb2, op_def_pb2
+from ..errors import GraphError, OpError
 from . import attrs as _attrs
 from .graph import _NODE_NAME, _dtype_row, _output_dtypes, arg_dtypes, parse_input
 from .inference import base_enum
-from .op_registry import check_available, get_op_def
+from .op_registry import attr_defs, check_available, get_op_def
 
 __all__ = ["validate_nodes", "dependency_order", "check_node_attrs"]
 
@@ -27,15 +27,15 @@ def _where(node: node_def_pb2.NodeDef) -> str:
 def check_node_attrs(node: node_def_pb2.NodeDef, op_def: op_def_pb2.OpDef) -> None:
     """Attrs known to the op (or ``_``-prefixed), required ones present, values fit."""
     where = _where(node)
-    declared = {a.name: a for a in op_def.attr}
+    declared = attr_defs(op_def)
     for key in node.attr:
         if key not in declared and not key.startswith("_"):
             raise OpError(f"{where} has attr {key!r}, which {node.op} does not declare; its "
                           f"attrs are: {', '.join(sorted(declared)) or 'none'}")
-    for attr_def in op_def.attr:
-        if attr_def.name not in node.attr:
-            raise OpError(f"{where} lacks required attr {attr_def.name!r} ({attr_def.type})")
-        _attrs.check_attr_value(node.attr[attr_def.name], attr_def, where)
+    for name, attr_def in declared.items():
+        if name not in node.attr:
+            raise OpError(f"{where} lacks required attr {name!r} ({attr_def.type})")
+        _attrs.check_attr_value(node.attr[name], attr_def, where)
     if node.op == "Const":
         _check_const(node, where)
     for key, value in node.attr.items():
@@ -69,9 +69,9 @@ def _check_const(node: node_def_pb2.NodeDef, where: str) -> None:
         raise OpError(f"{where} attr 'value' is not a valid tensor: {exc}") from None
 
 
-def _nodes_by_name(nodes: Sequence[node_def_pb2.NodeDef]) -> Dict[str, node_def_pb2.NodeDef]:
+def _nodes_by_name(nodes: Sequence[node_def_pb2.NodeDef]) -> dict[str, node_def_pb2.NodeDef]:
     """Names valid and unique; every input names a node of the list."""
-    by_name: Dict[str, node_def_pb2.NodeDef] = {}
+    by_name: dict[str, node_def_pb2.NodeDef] = {}
     for node in nodes:
         if not _NODE_NAME.match(node.name):
             raise GraphError(f"invalid node name {node.name!r} (op {node.op}): TensorFlow node "
@@ -88,7 +88,7 @@ def _nodes_by_name(nodes: Sequence[node_def_pb2.NodeDef]) -> Dict[str, node_def_
     return by_name
 
 
-def dependency_order(nodes: Sequence[node_def_pb2.NodeDef]) -> List[str]:
+def dependency_order(nodes: Sequence[node_def_pb2.NodeDef]) -> list[str]:
     """Node names, inputs before their consumers (GraphError: bad names, dangling inputs, cycles).
 
     Only the graph's structure is checked, not ops or attrs: the importer needs
@@ -98,12 +98,12 @@ def dependency_order(nodes: Sequence[node_def_pb2.NodeDef]) -> List[str]:
     return _topological_order(nodes)
 
 
-def validate_nodes(nodes: Sequence[node_def_pb2.NodeDef]) -> List[str]:
+def validate_nodes(nodes: Sequence[node_def_pb2.NodeDef]) -> list[str]:
     """Check a list of NodeDefs as one graph; return node names in topological order."""
     by_name = _nodes_by_name(nodes)
 
-    outputs: Dict[str, List[int | None]] = {}
-    op_defs: Dict[str, op_def_pb2.OpDef] = {}
+    outputs: dict[str, list[int | None]] = {}
+    op_defs: dict[str, op_def_pb2.OpDef] = {}
     for node in nodes:
         try:
             op_def = get_op_def(node.op)
@@ -120,13 +120,13 @@ def validate_nodes(nodes: Sequence[node_def_pb2.NodeDef]) -> List[str]:
 
 
 def _check_inputs(node: node_def_pb2.NodeDef, op_def: op_def_pb2.OpDef,
-                  by_name: Dict[str, node_def_pb2.NodeDef],
-                  outputs: Dict[str, List[int | None]]) -> None:
+                  by_name: dict[str, node_def_pb2.NodeDef],
+                  outputs: dict[str, list[int | None]]) -> None:
     where = _where(node)
-    expected: List[tuple[str, int | None]] = []
+    expected: list[tuple[str, int | None]] = []
     for arg in op_def.input_arg:
         expected.extend((arg.name, enum) for enum in arg_dtypes(arg, node))
-    data: List[str] = []
+    data: list[str] = []
     seen_control = False
     for text in node.input:
         source, index, control = parse_input(text)
@@ -153,16 +153,16 @@ def _check_inputs(node: node_def_pb2.NodeDef, op_def: op_def_pb2.OpDef,
                           f"{_attrs.type_name(got)}; expected {_attrs.type_name(want)}")
 
 
-def _topological_order(nodes: Sequence[node_def_pb2.NodeDef]) -> List[str]:
-    consumers: Dict[str, List[str]] = {node.name: [] for node in nodes}
-    pending: Dict[str, int] = {}
+def _topological_order(nodes: Sequence[node_def_pb2.NodeDef]) -> list[str]:
+    consumers: dict[str, list[str]] = {node.name: [] for node in nodes}
+    pending: dict[str, int] = {}
     for node in nodes:
         sources = {parse_input(text)[0] for text in node.input}
         pending[node.name] = len(sources)
         for source in sources:
             consumers[source].append(node.name)
     ready = deque(node.name for node in nodes if pending[node.name] == 0)
-    order: List[str] = []
+    order: list[str] = []
     while ready:
         name = ready.popleft()
         order.append(name)
@@ -176,10 +176,10 @@ def _topological_order(nodes: Sequence[node_def_pb2.NodeDef]) -> List[str]:
     return order
 
 
-def _find_cycle(nodes: Sequence[node_def_pb2.NodeDef], stuck: set[str]) -> List[str]:
+def _find_cycle(nodes: Sequence[node_def_pb2.NodeDef], stuck: set[str]) -> list[str]:
     inputs = {node.name: [parse_input(t)[0] for t in node.input] for node in nodes}
     start = min(stuck)
-    path: List[str] = [start]
+    path: list[str] = [start]
     seen = {start: 0}
     current = start
     while True:

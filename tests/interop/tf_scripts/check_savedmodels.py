@@ -155,7 +155,11 @@ def resave_check(model, mg, work_dir):
         theirs = os.path.join(scratch, name)
         with open(os.path.join(variables_dir, name), "rb") as f:
             ours_bytes = f.read()
-        files_equal[name] = os.path.exists(theirs) and open(theirs, "rb").read() == ours_bytes
+        if os.path.exists(theirs):
+            with open(theirs, "rb") as f:
+                files_equal[name] = f.read() == ours_bytes
+        else:
+            files_equal[name] = False
     return {"saver_def": True, "outputs": outputs, "saved_to": saved_to.decode(),
             "resaved_files": sorted(os.listdir(scratch)),
             "ours": read_checkpoint(ours), "resaved": read_checkpoint(new_prefix),
