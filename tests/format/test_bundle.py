@@ -739,3 +739,18 @@ def test_entry_crc_matches_tf_definition(small_checkpoint: Path) -> None:
     data = _data(small_checkpoint).read_bytes()
     entry = entries[b"second"]
     assert entry.crc32c == mask(crc32c(data[entry.offset:entry.offset + entry.size]))
+
+
+def test_num_shards_defaults_to_one_and_shards_decide_the_count(tmp_path: Path) -> None:
+    import inspect
+
+    assert inspect.signature(write_checkpoint).parameters["num_shards"].default == 1
+    tensors = {"a": np.zeros(2, np.float32), "b": np.ones(3, np.float32)}
+    one = write_checkpoint(tmp_path / "one", tensors)
+    assert [p.name for p in one] == ["one.data-00000-of-00001", "one.index"]
+    two = write_checkpoint(tmp_path / "two", tensors, shards=[["b"], ["a"]])
+    assert [p.name for p in two] == ["two.data-00000-of-00002", "two.data-00001-of-00002",
+                                     "two.index"]
+    with pytest.raises(InvalidArgumentError, match="num_shards is 3"):
+        write_checkpoint(tmp_path / "bad", tensors, num_shards=3, shards=[["b"], ["a"]])
+    assert not list(tmp_path.glob("bad*"))

@@ -150,11 +150,12 @@ class CheckpointWriter:
     clean exit and discards everything if the block raises.
 
     ``num_shards`` > 1 spreads the tensors over that many data files balanced by bytes;
-    ``shards`` (a list of name lists, one per shard) fixes the assignment instead.
+    ``shards`` (a list of name lists, one per shard) fixes the assignment instead; with
+    ``shards`` given, ``num_shards`` may be left at 1 or must equal ``len(shards)``.
     Each shard must receive at least one tensor.
     """
 
-    def __init__(self, prefix: PathLike, *, num_shards: int | None = None,
+    def __init__(self, prefix: PathLike, *, num_shards: int = 1,
                  shards: Sequence[Sequence[str]] | None = None) -> None:
         self._prefix = os.fspath(prefix)
         if not isinstance(self._prefix, str) or self._prefix == "":
@@ -165,8 +166,8 @@ class CheckpointWriter:
             raise InvalidArgumentError(
                 f"shards must be a list of name lists (one per shard), got {shards!r}")
         self._shards = None if shards is None else [list(names) for names in shards]
-        if num_shards is None:
-            num_shards = len(self._shards) if self._shards is not None else 1
+        if num_shards == 1 and self._shards is not None:
+            num_shards = len(self._shards)  # the explicit assignment decides
         if isinstance(num_shards, bool) or not isinstance(num_shards, int) or num_shards < 1:
             raise InvalidArgumentError(f"num_shards must be an int >= 1, got {num_shards!r}")
         if self._shards is not None and len(self._shards) != num_shards:
@@ -434,15 +435,16 @@ def _write_files(prefix: str, num_shards: int, items: list[_DataItem], assignmen
 
 
 def write_checkpoint(prefix: PathLike, tensors: Mapping[str, Any], *,
-                     num_shards: int | None = None,
+                     num_shards: int = 1,
                      shards: Sequence[Sequence[str]] | None = None) -> list[Path]:
     """Write ``tensors`` ({name: array-like}) as a TensorBundle checkpoint at ``prefix``.
 
     Creates ``PREFIX.index`` and ``PREFIX.data-NNNNN-of-MMMMM`` (missing parent
     directories too), byte-identical to TensorFlow's SaveV2 (+ MergeV2Checkpoints for
-    several shards) for the same mapping order.  ``num_shards`` (default 1, or
-    ``len(shards)``) > 1 balances tensors over that many data files by bytes; ``shards``
-    gives an explicit assignment (every name exactly once).  Returns the written paths.
+    several shards) for the same mapping order.  ``num_shards`` (default 1; taken
+    from ``len(shards)`` when ``shards`` is given) > 1 balances tensors over that many
+    data files by bytes; ``shards`` gives an explicit assignment (every name exactly
+    once).  Returns the written paths.
 
     Raises UnsupportedDTypeError / InvalidArgumentError for bad input, before writing
     anything; on any failure no file is left behind.
