@@ -24,7 +24,6 @@ a failure on our models is a defect in what we write, not in the harness.
 
 from __future__ import annotations
 
-import base64
 import json
 import traceback
 from dataclasses import dataclass, field
@@ -36,6 +35,7 @@ import pytest
 
 import pysavedmodel
 from pysavedmodel._proto import saved_model_pb2
+from tests.support.arrays_json import decode, encode
 from tests.support.tf import FIXTURES, run_tf
 from tests.support.venvs import ROOT
 
@@ -45,25 +45,6 @@ OTHER_TAGS = ("bar-tag", "baz-tag")
 LOADERS = ("capi", "v1", "v2")
 
 Arrays = dict[str, np.ndarray]
-
-
-# --------------------------------------------------------------------------- encoding
-def encode(value: Any) -> dict[str, Any]:
-    """An array as JSON: exact bytes for numbers, base64 items for strings."""
-    a = np.asarray(value)
-    if a.dtype == object or a.dtype.kind in "SU":
-        flat = [v if isinstance(v, bytes) else str(v).encode() for v in a.reshape(-1)]
-        return {"dtype": "string", "shape": list(a.shape),
-                "values_b64": [base64.b64encode(v).decode() for v in flat]}
-    # tobytes() is C order whatever the layout (ascontiguousarray would make a scalar 1-D)
-    return {"dtype": a.dtype.str, "shape": list(a.shape), "hex": a.tobytes().hex()}
-
-
-def decode(enc: dict[str, Any]) -> np.ndarray:
-    if enc["dtype"] == "string":
-        flat = [base64.b64decode(v) for v in enc["values_b64"]]
-        return np.array(flat, dtype=object).reshape(enc["shape"])
-    return np.frombuffer(bytes.fromhex(enc["hex"]), dtype=enc["dtype"]).reshape(enc["shape"])
 
 
 def manifest_array(desc: dict[str, Any]) -> np.ndarray:

@@ -14,14 +14,11 @@ side reports each (model, loader) pair on its own.  Prints one JSON document:
 ``{model name: {check name: result}}``.
 """
 
-import base64
 import json
 import os
 import subprocess
 import sys
 import traceback
-
-import numpy as np
 
 REPO_ROOT, SPEC_PATH = sys.argv[1], sys.argv[2]
 sys.path.insert(0, REPO_ROOT)
@@ -30,27 +27,10 @@ import tensorflow as tf  # noqa: E402
 from tensorflow.core.protobuf import saved_model_pb2  # noqa: E402
 
 from tests.support import tf_capi  # noqa: E402
+from tests.support.arrays_json import decode, encode  # noqa: E402
 
 with open(SPEC_PATH) as spec_file:
     SPEC = json.load(spec_file)
-
-
-def decode(enc):
-    """An encoded array (exact bytes, or base64 strings) -> numpy."""
-    if enc["dtype"] == "string":
-        flat = [base64.b64decode(v) for v in enc["values_b64"]]
-        return np.array(flat, dtype=object).reshape(enc["shape"])
-    return np.frombuffer(bytes.fromhex(enc["hex"]), dtype=enc["dtype"]).reshape(enc["shape"])
-
-
-def encode(value):
-    a = np.asarray(value)
-    if a.dtype == object or a.dtype.kind in "SU":
-        flat = [v if isinstance(v, bytes) else str(v).encode() for v in a.reshape(-1)]
-        return {"dtype": "string", "shape": list(a.shape),
-                "values_b64": [base64.b64encode(v).decode() for v in flat]}
-    # tobytes() is C order whatever the layout (ascontiguousarray would make a scalar 1-D)
-    return {"dtype": a.dtype.str, "shape": list(a.shape), "hex": a.tobytes().hex()}
 
 
 def decode_all(feeds):
