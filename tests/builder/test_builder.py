@@ -289,6 +289,39 @@ def test_variable_values_are_checked(tmp_path, variables, error, message):
         builder.add_meta_graph_and_variables(_dict_graph(), ["serve"], variables=variables)
 
 
+def _two_handles(shared_a, shared_b):
+    def handle(name, shared):
+        attr = {"dtype": "float32", "shape": []}
+        if shared is not None:
+            attr["shared_name"] = shared
+        return {"name": name, "op": "VarHandleOp", "attr": attr}
+    return Graph.from_dict({"node": [handle("a", shared_a), handle("b", shared_b)]})
+
+
+@pytest.mark.parametrize("shared_a, shared_b, message", [
+    # TF aliases VarHandleOps with an empty shared_name (no fallback to the node name).
+    (None, None, "'a' and 'b' are one resource in TensorFlow: both VarHandleOps have "
+                 "shared_name '' and container ''"),
+    (None, "", "shared_name ''"),
+    ("v", "v", "shared_name 'v'"),
+])
+def test_variables_sharing_one_resource_are_rejected(tmp_path, shared_a, shared_b, message):
+    builder = SavedModelBuilder(tmp_path / "m")
+    with pytest.raises(InvalidArgumentError, match=message):
+        builder.add_meta_graph_and_variables(_two_handles(shared_a, shared_b), ["serve"],
+                                             variables={"a": 1.0, "b": 2.0})
+    assert not (tmp_path / "m").exists()
+
+
+def test_one_variable_without_shared_name_is_keyed_by_node_name(tmp_path):
+    builder = SavedModelBuilder(tmp_path / "m")
+    builder.add_meta_graph_and_variables(_two_handles(None, "b"), ["serve"],
+                                         variables={"a": 1.0, "b": 2.0})
+    builder.save()
+    ckpt = read_checkpoint(tmp_path / "m" / "variables" / "variables")
+    assert {k: float(v) for k, v in ckpt.items()} == {"a": 1.0, "b": 2.0}
+
+
 def test_variables_override_graph_values(tmp_path):
     model = simple_graph()
     _build(tmp_path / "m", model, variables={"w": np.array([7.0, 8.0], np.float32)})

@@ -1,21 +1,26 @@
 """SavedModels built by pysavedmodel load and serve in every TensorFlow loader.
 
-Six models are built with the public API (an MLP, a small CNN, an asset-backed
+Models are built with the public API: an MLP, a small CNN, an asset-backed
 string lookup table initialized by the init op, a model with a second meta graph
 under other tags, a model whose device strings are cleared, and a counter that
 the init op increments, which shows each loader runs the init op exactly once and
-takes a scalar input).  One TensorFlow
-subprocess (``tf_scripts/check_savedmodels.py``) then, for every model and every
-meta graph:
+takes a scalar input (also with a decoy collection).  Builder options each get a
+model too: ``save(as_text=True)`` (the MLP as saved_model.pbtxt),
+``strip_default_attrs=True``, a graph given as NodeDef dicts and one as
+serialized GraphDef bytes (values from ``variables=``), and a ``train_op`` under
+tags ["train"].  One TensorFlow subprocess (``tf_scripts/check_savedmodels.py``)
+then, for every model and every meta graph:
 
 * loads it with the C++ loader through the C API (``TF_LoadSessionFromSavedModel``,
   the TF Serving code path) and runs every signature with ``TF_SessionRun``;
 * loads it with ``tf.compat.v1.saved_model.load`` and with ``tf.saved_model.load``
   and runs every signature;
+* for the train-op model (C API and tf.compat.v1), runs the op named by signature
+  ``__saved_model_train_op`` once and the signatures again;
 * imports the meta graph alone, restores through the SaverDef's restore op, saves
   through its save tensor to a new prefix, and reads both checkpoints back;
 * converts the MLP with ``tf.lite.TFLiteConverter.from_saved_model`` and runs it;
-* runs ``saved_model_cli show --all``.
+* runs ``saved_model_cli show --all`` (models in CLI_MODELS).
 
 Every output is compared with a numpy reference computed here.  The TF-written
 fixture ``savedmodel_v1_builder`` goes through the same harness as a control, so
@@ -32,9 +37,11 @@ from typing import Any, Callable
 
 import numpy as np
 import pytest
+from google.protobuf import text_format
 
 import pysavedmodel
 from pysavedmodel._proto import saved_model_pb2
+from pysavedmodel._proto._pool import POOL
 from tests.support.arrays_json import decode, encode
 from tests.support.tf import FIXTURES, run_tf
 from tests.support.venvs import ROOT
@@ -87,6 +94,7 @@ class MetaGraphCase:
     inputs: dict[str, Arrays]                      # signature key -> feeds
     expected: dict[str, Arrays]                    # signature key -> outputs
     resave_signatures: list[str] | None = None     # runnable without the init op
+    after_train: dict[str, Arrays] | None = None   # signature key -> outputs after 1 train step
 
 
 @dataclass
@@ -96,6 +104,7 @@ class ModelCase:
     meta_graphs: list[MetaGraphCase]
     variables: Arrays = field(default_factory=dict)   # checkpoint key -> value we saved
     tflite: bool = False
+    source: pysavedmodel.Graph | None = None          # the graph given to the builder
 
     def spec(self) -> dict[str, Any]:
         graphs = []
@@ -106,6 +115,8 @@ class ModelCase:
                                for k, feeds in mg.inputs.items()}}
             if mg.resave_signatures is not None:
                 entry["resave_signatures"] = mg.resave_signatures
+            if mg.after_train is not None:
+                entry["train"] = {"signatures": sorted(mg.after_train)}
             graphs.append(entry)
         tflite = None
         if self.tflite:
@@ -113,7 +124,7 @@ class ModelCase:
             tflite = {"tags": list(first.tags), "signature": "serving_default",
                       "inputs": {n: encode(v) for n, v in first.inputs["serving_default"].items()}}
         return {"name": self.name, "dir": str(self.export_dir), "meta_graphs": graphs,
-                "tflite": tflite}
+                "tflite": tflite, "cli": self.name in CLI_MODELS}
 
 
 RNG = np.random.default_rng(20261125)
@@ -123,7 +134,8 @@ def f32(*shape: int, scale: float = 1.0) -> np.ndarray:
     return (RNG.standard_normal(shape) * scale).astype(np.float32)
 
 
-def build_mlp(export_dir: Path) -> ModelCase:
+def build_mlp(export_dir: Path, *, as_text: bool = False) -> ModelCase:
+    """``as_text``: written as saved_model.pbtxt (``save(as_text=True)``)."""
     w1, b1, w2, b2 = f32(4, 8), f32(8, scale=0.1), f32(8, 3), f32(3, scale=0.1)
     g = pysavedmodel.Graph()
     x = g.placeholder("x", "float32", (None, 4))
@@ -137,15 +149,16 @@ def build_mlp(export_dir: Path) -> ModelCase:
     builder.add_meta_graph_and_variables(g, list(SERVE), signature_def_map={
         "serving_default": pysavedmodel.predict_signature_def(
             {"x": x}, {"probs": probs, "logits": logits})})
-    builder.save()
+    path = builder.save(as_text=as_text)
+    assert path.name == ("saved_model.pbtxt" if as_text else "saved_model.pb")
 
     xs = f32(5, 4)
     ref_logits = relu(xs.astype(np.float64) @ w1 + b1) @ w2 + b2
-    return ModelCase("mlp", export_dir, [MetaGraphCase(
+    return ModelCase("mlp_pbtxt" if as_text else "mlp", export_dir, [MetaGraphCase(
         SERVE, {"serving_default": {"x": xs}},
         {"serving_default": {"logits": ref_logits, "probs": softmax(ref_logits)}})],
         variables={"dense/kernel": w1, "dense/bias": b1, "dense_1/kernel": w2, "dense_1/bias": b2},
-        tflite=True)
+        tflite=not as_text)
 
 
 def build_cnn(export_dir: Path) -> ModelCase:
@@ -358,6 +371,133 @@ def build_clear_devices(export_dir: Path) -> ModelCase:
         variables={"w": w, "b": b})
 
 
+# Attrs Graph.op fills with their registered defaults; strip_default_attrs must drop them.
+STRIPPED_DEFAULTS = {
+    "conv": ["data_format", "dilations", "explicit_paddings", "use_cudnn_on_gpu"],
+    "conv_bias": ["data_format"],
+    "logits": ["transpose_a", "grad_a", "grad_b"],
+    "conv/kernel": ["container", "allowed_devices"],
+}
+# Attrs with non-default values on the same nodes, which must stay.
+KEPT_ATTRS = {"conv": ["padding", "strides", "T"], "logits": ["transpose_b", "T"],
+              "conv/kernel": ["shared_name", "debug_name", "dtype", "shape"]}
+
+
+def build_stripped_defaults(export_dir: Path) -> ModelCase:
+    """A Conv2D/BiasAdd/MatMul model exported with ``strip_default_attrs=True``; the
+    MatMul's ``transpose_b=True`` is not a default and must survive."""
+    kernel, bias, dense = f32(3, 3, 2, 3), f32(3, scale=0.1), f32(5, 48)
+    g = pysavedmodel.Graph()
+    x = g.placeholder("images", "float32", (None, 4, 4, 2))
+    h = g.op("Conv2D", [x, g.variable("conv/kernel", kernel)], name="conv",
+             strides=[1, 1, 1, 1], padding="SAME")
+    h = g.op("Relu", [g.op("BiasAdd", [h, g.variable("conv/bias", bias)], name="conv_bias")])
+    h = g.op("Reshape", [h, g.constant(np.array([-1, 48], np.int32), name="flat_shape")])
+    logits = g.op("MatMul", [h, g.variable("dense/kernel", dense)], name="logits",
+                  transpose_b=True)
+    builder = pysavedmodel.SavedModelBuilder(export_dir)
+    builder.add_meta_graph_and_variables(g, list(SERVE), strip_default_attrs=True,
+                                         signature_def_map={
+        "serving_default": pysavedmodel.predict_signature_def({"images": x}, {"logits": logits})})
+    builder.save()
+
+    images = f32(2, 4, 4, 2)
+    h_ref = relu(conv2d_same(images.astype(np.float64), kernel) + bias).reshape(-1, 48)
+    return ModelCase("stripped_defaults", export_dir, [MetaGraphCase(
+        SERVE, {"serving_default": {"images": images}},
+        {"serving_default": {"logits": h_ref @ dense.T}})],
+        variables={"conv/kernel": kernel, "conv/bias": bias, "dense/kernel": dense}, source=g)
+
+
+def build_from_dicts(export_dir: Path) -> ModelCase:
+    """A graph given as NodeDef-shaped dicts, consumers listed before their inputs:
+    VarHandleOps without values (they come from ``variables=``), ``shared_name`` "bias"
+    unlike the node name (the checkpoint key), and no attr that inputs tell (``T``,
+    ReadVariableOp's ``dtype``, the Const's ``dtype``)."""
+    w, b = f32(3, 2), f32(2, scale=0.1)
+    g = pysavedmodel.Graph.from_dict({"node": [
+        {"name": "y", "op": "Mul", "input": ["logits", "scale"]},
+        {"name": "logits", "op": "AddV2", "input": ["matmul", "layer/b/read"]},
+        {"name": "matmul", "op": "MatMul", "input": ["x", "layer/w/read"]},
+        {"name": "layer/w/read", "op": "ReadVariableOp", "input": ["layer/w"]},
+        {"name": "layer/b/read", "op": "ReadVariableOp", "input": ["layer/b"]},
+        {"name": "x", "op": "Placeholder", "attr": {"dtype": "float32", "shape": [None, 3]}},
+        {"name": "layer/w", "op": "VarHandleOp",
+         "attr": {"dtype": "float32", "shape": [3, 2], "shared_name": "layer/w"}},
+        {"name": "layer/b", "op": "VarHandleOp",
+         "attr": {"dtype": "float32", "shape": [2], "shared_name": "bias"}},
+        {"name": "scale", "op": "Const", "attr": {"value": np.float32(0.5)}},
+    ]})
+    assert [(v.node_name, v.value) for v in g.variables] == [("layer/w", None), ("layer/b", None)]
+    builder = pysavedmodel.SavedModelBuilder(export_dir)
+    builder.add_meta_graph_and_variables(
+        g, list(SERVE), variables={"layer/w": w, "layer/b": b},
+        signature_def_map={"serving_default": {"inputs": {"x": "x:0"}, "outputs": {"y": "y"}}})
+    builder.save()
+
+    xs = f32(4, 3)
+    return ModelCase("from_dicts", export_dir, [MetaGraphCase(
+        SERVE, {"serving_default": {"x": xs}},
+        {"serving_default": {"y": (xs.astype(np.float64) @ w + b) * 0.5}})],
+        variables={"layer/w": w, "bias": b})
+
+
+def build_from_graph_def_bytes(export_dir: Path) -> ModelCase:
+    """A serialized GraphDef made elsewhere (here: by our Graph), re-imported with
+    ``Graph.from_dict(bytes)``; its variable values are lost with the bytes and come
+    from ``variables=``."""
+    w = f32(3, 4)
+    source = pysavedmodel.Graph()
+    x = source.placeholder("x", "float32", (None, 3))
+    h = source.op("Tanh", [source.op("MatMul", [x, source.variable("embed/w", w)])], name="h")
+    source.op("Sum", [h, source.constant(np.int32(1), name="axis")], name="total")
+    g = pysavedmodel.Graph.from_dict(source.as_graph_def().SerializeToString())
+    assert [(v.node_name, v.value) for v in g.variables] == [("embed/w", None)]
+    builder = pysavedmodel.SavedModelBuilder(export_dir)
+    builder.add_meta_graph_and_variables(g, list(SERVE), variables={"embed/w": w},
+                                         signature_def_map={
+        "serving_default": pysavedmodel.predict_signature_def(
+            {"x": "x:0"}, {"h": "h:0", "total": "total:0"})})
+    builder.save()
+
+    xs = f32(3, 3)
+    h_ref = np.tanh(xs.astype(np.float64) @ w)
+    return ModelCase("from_graph_def_bytes", export_dir, [MetaGraphCase(
+        SERVE, {"serving_default": {"x": xs}},
+        {"serving_default": {"h": h_ref, "total": h_ref.sum(axis=1)}})],
+        variables={"embed/w": w})
+
+
+TRAIN = ("train",)
+
+
+def build_train_op(export_dir: Path) -> ModelCase:
+    """Tags ["train"]; the train op (a NoOp grouping ``weights -= delta``) is recorded in
+    signature ``__saved_model_train_op``.  The loaders run the predict signature, then
+    (C API and tf.compat.v1) the train op once by that signature's name, then the
+    predict signature again."""
+    w0, delta = f32(3), f32(3, scale=0.5)
+    g = pysavedmodel.Graph()
+    g.variable("weights", w0)
+    step = g.op("AssignSubVariableOp", ["weights", g.constant(delta, name="delta")],
+                name="apply_delta")
+    train_op = g.group([step], name="train_step")
+    x = g.placeholder("x", "float32", (None, 3))
+    current = g.op("ReadVariableOp", ["weights"], dtype="float32", name="current")
+    y = g.op("Mul", [x, current], name="y")
+    builder = pysavedmodel.SavedModelBuilder(export_dir)
+    builder.add_meta_graph_and_variables(g, list(TRAIN), train_op=train_op, signature_def_map={
+        "predict": pysavedmodel.predict_signature_def({"x": x}, {"weights": current, "y": y})})
+    builder.save()
+
+    xs = f32(2, 3)
+    trained = w0.astype(np.float64) - delta
+    return ModelCase("train_op", export_dir, [MetaGraphCase(
+        TRAIN, {"predict": {"x": xs}}, {"predict": {"weights": w0, "y": xs * w0}},
+        after_train={"predict": {"weights": trained, "y": xs * trained}})],
+        variables={"weights": w0})
+
+
 def tf_fixture_control() -> ModelCase:
     """The TF-written fixture, fed its manifest's example; references computed here
     from its manifest's variables and its vocabulary file."""
@@ -387,8 +527,17 @@ BUILDERS: dict[str, Callable[[Path, Path], ModelCase]] = {
     "clear_devices": lambda d, s: build_clear_devices(d),
     "counter": lambda d, s: build_counter(d),
     "counter_decoy": lambda d, s: build_counter(d, decoy=True),
+    "mlp_pbtxt": lambda d, s: build_mlp(d, as_text=True),
+    "stripped_defaults": lambda d, s: build_stripped_defaults(d),
+    "from_dicts": lambda d, s: build_from_dicts(d),
+    "from_graph_def_bytes": lambda d, s: build_from_graph_def_bytes(d),
+    "train_op": lambda d, s: build_train_op(d),
 }
 MODELS = [*BUILDERS, "tf_fixture_control"]
+# saved_model_cli costs a TensorFlow start-up per model (one process each); models that only
+# vary a builder option the CLI does not see (it reads the same SavedModel proto) skip it.
+CLI_MODELS = [m for m in MODELS
+              if m not in ("stripped_defaults", "from_dicts", "from_graph_def_bytes", "train_op")]
 
 
 # --------------------------------------------------------------------------- fixtures
@@ -548,7 +697,7 @@ def test_tflite_converts_and_runs(model: str, cases: dict[str, ModelCase | str],
                    f"{model} TFLite")
 
 
-@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("model", CLI_MODELS)
 def test_saved_model_cli_show_all(model: str, cases: dict[str, ModelCase | str],
                                   tf_results: dict[str, Any]) -> None:
     case = built(cases, model)
@@ -558,3 +707,50 @@ def test_saved_model_cli_show_all(model: str, cases: dict[str, ModelCase | str],
         assert f"MetaGraphDef with tag-set: '{', '.join(mg.tags)}'" in result["stdout"]
         for key in mg.expected:
             assert f"signature_def['{key}']" in result["stdout"]
+
+
+def test_as_text_writes_only_a_text_saved_model(cases: dict[str, ModelCase | str]) -> None:
+    """``save(as_text=True)`` leaves saved_model.pbtxt (a text-format SavedModel) and no
+    saved_model.pb: the loaders above read the text file.  (That it loads and serves is
+    checked by the loader, re-save and saved_model_cli tests, as for every model.)"""
+    export_dir = built(cases, "mlp_pbtxt").export_dir
+    assert sorted(p.name for p in export_dir.iterdir()) == ["saved_model.pbtxt", "variables"]
+    saved = text_format.Parse((export_dir / "saved_model.pbtxt").read_text(encoding="utf-8"),
+                              saved_model_pb2.SavedModel(), descriptor_pool=POOL)
+    assert [list(m.meta_info_def.tags) for m in saved.meta_graphs] == [list(SERVE)]
+    assert "serving_default" in saved.meta_graphs[0].signature_def
+
+
+def test_strip_default_attrs_removes_only_defaults(cases: dict[str, ModelCase | str]) -> None:
+    """The saved GraphDef lacks the default-valued attrs that the source graph has, keeps
+    the others, and says so in ``meta_info_def.stripped_default_attrs``."""
+    case = built(cases, "stripped_defaults")
+    assert case.source is not None
+    saved = saved_model_pb2.SavedModel.FromString(
+        (case.export_dir / "saved_model.pb").read_bytes())
+    (meta,) = saved.meta_graphs
+    assert meta.meta_info_def.stripped_default_attrs is True
+    saved_nodes = {n.name: n for n in meta.graph_def.node}
+    source_nodes = {n.name: n for n in case.source.as_graph_def().node}
+    for name, attrs in STRIPPED_DEFAULTS.items():
+        for attr in attrs:
+            assert attr in source_nodes[name].attr, (name, attr)  # so there was one to strip
+            assert attr not in saved_nodes[name].attr, (name, attr)
+    for name, attrs in KEPT_ATTRS.items():
+        for attr in attrs:
+            assert saved_nodes[name].attr[attr] == source_nodes[name].attr[attr], (name, attr)
+    assert saved_nodes["logits"].attr["transpose_b"].b is True
+
+
+@pytest.mark.parametrize("loader", ["capi", "v1"])
+def test_train_op_runs_by_its_signature_name(loader: str, cases: dict[str, ModelCase | str],
+                                             tf_results: dict[str, Any]) -> None:
+    """The loader lists ``__saved_model_train_op`` for the ["train"] tag set; running the
+    op it names once (weights -= delta) changes what the predict signature reads."""
+    case = built(cases, "train_op")
+    (mg,) = case.meta_graphs
+    assert mg.after_train is not None
+    result = ok(tf_results["train_op"][loader]["train"], f"train_op via {loader}")
+    assert "__saved_model_train_op" in result["signature_keys"]
+    for key, expected in mg.after_train.items():
+        assert_outputs(result["after_train"][key], expected, f"train_op via {loader} {key!r}")

@@ -232,6 +232,26 @@ def _ensure_initializer(graph: Graph, spec: VariableSpec,
     return assign.op_name, fill.name
 
 
+def _check_distinct_resources(graph: Graph, specs: Sequence[VariableSpec]) -> None:
+    """Two VarHandleOps with the same ``container`` and ``shared_name`` attrs are one
+    variable to TensorFlow's runtime, an empty ``shared_name`` included (it does not
+    fall back to the node name); the checkpoint would hold two values for it and the
+    model would read one of them in both places."""
+    seen: dict[tuple[bytes, bytes], str] = {}
+    for spec in specs:
+        attrs = graph.node(spec.node_name).attr
+        resource = (attrs["container"].s if "container" in attrs else b"",
+                    attrs["shared_name"].s if "shared_name" in attrs else b"")
+        first = seen.setdefault(resource, spec.node_name)
+        if first != spec.node_name:
+            container, shared = (part.decode("utf-8", "replace") for part in resource)
+            raise InvalidArgumentError(
+                f"variables {first!r} and {spec.node_name!r} are one resource in TensorFlow: "
+                f"both VarHandleOps have shared_name {shared!r} and container {container!r}, "
+                "so they would always hold the same value; give each a distinct shared_name "
+                "(Graph.variable uses the variable's name)")
+
+
 def _variable_def(entry: _VariableEntry) -> bytes:
     proto = variable_pb2.VariableDef(
         variable_name=f"{entry.spec.node_name}:0",
@@ -529,6 +549,7 @@ class SavedModelBuilder:
         asset_records = _assets.resolve_assets(work, assets)
 
         specs = work.variables
+        _check_distinct_resources(work, specs)
         if saver is not None:
             saver_def = _saver.validate_saver_def(work, saver)
             keys = _saver.saver_checkpoint_keys(work, saver_def.restore_op_name)

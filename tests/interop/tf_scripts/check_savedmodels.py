@@ -5,8 +5,10 @@ The spec (written by tests/interop/test_savedmodel_interop.py) lists models::
 
     {"name", "dir",
      "meta_graphs": [{"tags": [...], "signatures": {key: {input key: encoded array}},
-                      "resave_signatures": [keys runnable without the init op]}],
-     "tflite": {"tags", "signature", "inputs"} or null}
+                      "resave_signatures": [keys runnable without the init op],
+                      "train": {"signatures": [keys run again after the train op]}}],
+     "tflite": {"tags", "signature", "inputs"} or null,
+     "cli": whether to run saved_model_cli show --all}
 
 and a scratch ``work_dir``.  Each check is independent: a failure is recorded as
 ``{"error": ..., "traceback": ...}`` carrying TensorFlow's message, so the pytest
@@ -24,6 +26,7 @@ REPO_ROOT, SPEC_PATH = sys.argv[1], sys.argv[2]
 sys.path.insert(0, REPO_ROOT)
 
 import tensorflow as tf  # noqa: E402
+from google.protobuf import text_format  # noqa: E402
 from tensorflow.core.protobuf import saved_model_pb2  # noqa: E402
 
 from tests.support import tf_capi  # noqa: E402
@@ -66,23 +69,46 @@ def run_in_session(sess, meta_graph_def, mg, keys):
     return outputs
 
 
+TRAIN_OP_KEY = "__saved_model_train_op"
+
+
+def train_op_name(meta_graph_def):
+    """The op the loaded meta graph's train-op signature names."""
+    return meta_graph_def.signature_def[TRAIN_OP_KEY].outputs[TRAIN_OP_KEY].name
+
+
+def capi_run_signatures(session, mg, keys):
+    outputs = {}
+    for key in keys:
+        result = session.run_signature(key, decode_all(mg["signatures"][key]))
+        outputs[key] = {name: encode(value) for name, value in result.items()}
+    return outputs
+
+
 def capi_check(model, mg):
-    """C++ loader (TF Serving's path) through the C API; TF_SessionRun per signature."""
+    """C++ loader (TF Serving's path) through the C API; TF_SessionRun per signature.
+    With ``train``: then run the train op once as a target and the listed signatures again."""
     with tf_capi.SavedModelSession(model["dir"], mg["tags"]) as session:
-        outputs = {}
-        for key, feeds in mg["signatures"].items():
-            result = session.run_signature(key, decode_all(feeds))
-            outputs[key] = {name: encode(value) for name, value in result.items()}
-        return {"outputs": outputs, "devices": devices_of(session.meta_graph_def),
-                "signature_keys": sorted(session.meta_graph_def.signature_def)}
+        meta = session.meta_graph_def
+        report = {"outputs": capi_run_signatures(session, mg, mg["signatures"]),
+                  "devices": devices_of(meta), "signature_keys": sorted(meta.signature_def)}
+        if "train" in mg:
+            session.run({}, [], [train_op_name(meta)])
+            report["after_train"] = capi_run_signatures(session, mg, mg["train"]["signatures"])
+        return report
 
 
 def v1_check(model, mg):
-    """tf.compat.v1.saved_model.load into a fresh graph's session."""
+    """tf.compat.v1.saved_model.load into a fresh graph's session.
+    With ``train``: then run the train op once by name and the listed signatures again."""
     with tf.compat.v1.Session(graph=tf.Graph()) as sess:
         meta = tf.compat.v1.saved_model.load(sess, mg["tags"], model["dir"])
-        return {"outputs": run_in_session(sess, meta, mg, mg["signatures"]),
-                "devices": devices_of(meta), "signature_keys": sorted(meta.signature_def)}
+        report = {"outputs": run_in_session(sess, meta, mg, mg["signatures"]),
+                  "devices": devices_of(meta), "signature_keys": sorted(meta.signature_def)}
+        if "train" in mg:
+            sess.run(train_op_name(meta))
+            report["after_train"] = run_in_session(sess, meta, mg, mg["train"]["signatures"])
+        return report
 
 
 def v2_check(model, mg):
@@ -95,9 +121,18 @@ def v2_check(model, mg):
     return {"outputs": outputs, "signature_keys": sorted(loaded.signatures)}
 
 
-def read_meta_graph(export_dir, tags):
+def read_saved_model(export_dir):
+    """saved_model.pb, or saved_model.pbtxt (text format) when that is what was written."""
+    text_path = os.path.join(export_dir, "saved_model.pbtxt")
+    if os.path.exists(text_path):
+        with open(text_path, encoding="utf-8") as f:
+            return text_format.Parse(f.read(), saved_model_pb2.SavedModel())
     with open(os.path.join(export_dir, "saved_model.pb"), "rb") as f:
-        saved_model = saved_model_pb2.SavedModel.FromString(f.read())
+        return saved_model_pb2.SavedModel.FromString(f.read())
+
+
+def read_meta_graph(export_dir, tags):
+    saved_model = read_saved_model(export_dir)
     for meta_graph_def in saved_model.meta_graphs:
         if sorted(meta_graph_def.meta_info_def.tags) == sorted(tags):
             return meta_graph_def
@@ -170,7 +205,8 @@ def finish_cli(proc):
 def main():
     results = {}
     # The CLI runs (one process each) overlap with the in-process checks.
-    clis = {model["name"]: guarded(start_cli, model) for model in SPEC["models"]}
+    clis = {model["name"]: guarded(start_cli, model) for model in SPEC["models"]
+            if model["cli"]}
     for model in SPEC["models"]:
         report = results[model["name"]] = {
             "capi": per_meta_graph(capi_check, model),
