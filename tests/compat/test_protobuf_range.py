@@ -5,7 +5,8 @@ a subprocess: protobuf 3.20.3 (pure-Python runtime, the oldest supported) and
 4.21.1 (the first upb runtime); the core venv itself runs TensorFlow 2.21's pin
 (7.36.x).  In each, TF's SavedModels must parse and re-serialize to the same
 message, and what pysavedmodel writes must be byte-identical to what it writes
-under the core venv's runtime.
+under the core venv's runtime.  The range venvs have no ``crc32c`` package, so
+this also proves the pure-Python CRC fallback writes the same files.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ for name in ("savedmodel_v1_builder", "savedmodel_v2_module"):
 sys.path.insert(0, sys.argv[3])
 from compat_payload import write_outputs
 result["written"] = write_outputs(out_dir)
+from pysavedmodel.format import crc32c
+result["crc_backend"] = crc32c.BACKEND
 print(json.dumps(result))
 """
 
@@ -72,5 +75,8 @@ def test_generated_code_on_protobuf(version: str, impl: str, fixtures_dir: Path,
     shutil.rmtree(out)
     reference = _run(Path(sys.executable), fixtures_dir, out)
     assert reference["version"] == CORE_RUNTIME
+    # The range venvs have no crc32c package: their files come from the pure-Python CRC.
+    assert result["crc_backend"] == "python"
+    assert reference["crc_backend"] == "crc32c"
     assert result["written"] == reference["written"]
     assert result["written"], "payload wrote nothing"
