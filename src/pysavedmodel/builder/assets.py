@@ -82,7 +82,12 @@ def _const_path(graph: Graph, tensor_name: str) -> str:
         raise InvalidArgumentError(
             f"asset tensor {tensor_name!r} must be a scalar string Const holding a path; "
             f"it holds a {held}")
-    return proto.string_val[0].decode("utf-8")
+    try:
+        return proto.string_val[0].decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidArgumentError(
+            f"asset tensor {tensor_name!r} holds {proto.string_val[0]!r}, which is not a UTF-8 "
+            "path") from None
 
 
 def resolve_assets(graph: Graph, assets: Any) -> list[AssetRecord]:

@@ -96,6 +96,15 @@ def _as_graph(graph: Any, what: str) -> Graph:
         f"got {type(graph).__name__}")
 
 
+def _flag(value: Any, name: str) -> bool:
+    """A boolean option; numpy arrays and other values without a truth value are refused."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)) and value in (0, 1):
+        return bool(value)
+    raise InvalidArgumentError(f"{name} must be True or False, got {value!r}")
+
+
 def _check_tags(tags: Any) -> list[str]:
     if isinstance(tags, (str, bytes)):
         raise InvalidArgumentError(
@@ -110,6 +119,10 @@ def _check_tags(tags: Any) -> list[str]:
     for tag in items:
         if not isinstance(tag, str) or not tag:
             raise InvalidArgumentError(f"every tag must be a non-empty string, got {tag!r}")
+        try:
+            tag.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidArgumentError(f"tag {tag!r} is not encodable as UTF-8") from None
     return items
 
 
@@ -322,7 +335,11 @@ class SavedModelBuilder:
     """
 
     def __init__(self, export_dir: str | os.PathLike[str]) -> None:
-        self._export_dir = Path(os.fspath(export_dir))
+        path = os.fspath(export_dir) if isinstance(export_dir, os.PathLike) else export_dir
+        if not isinstance(path, str) or not path:
+            raise InvalidArgumentError(
+                f"export_dir must be a non-empty str or os.PathLike path, got {export_dir!r}")
+        self._export_dir = Path(path)
         self._check_export_dir()
         self._saved_model = saved_model_pb2.SavedModel(
             saved_model_schema_version=SAVED_MODEL_SCHEMA_VERSION)
@@ -430,6 +447,7 @@ class SavedModelBuilder:
         renamed to ``export_dir`` at the end; on failure nothing is left.
         """
         self._check_open("save")
+        as_text = _flag(as_text, "as_text")
         if not self._has_variables:
             raise BuilderStateError(
                 "save() called before add_meta_graph_and_variables(); nothing to save")
@@ -483,7 +501,7 @@ class SavedModelBuilder:
             raise InvalidArgumentError(
                 f"variables must be a mapping {{VarHandleOp name: value}}, "
                 f"got {type(overrides).__name__}")
-        extra = sorted(name for name in overrides if name not in specs)
+        extra = sorted((name for name in overrides if name not in specs), key=repr)
         if extra:
             known = ", ".join(repr(n) for n in specs) or "none"
             raise InvalidArgumentError(
@@ -590,9 +608,9 @@ class SavedModelBuilder:
 
         meta_graph = meta_graph_pb2.MetaGraphDef()
         graph_def = work.as_graph_def(add_shapes=True)
-        if clear_devices:
+        if _flag(clear_devices, "clear_devices"):
             _clear_devices(graph_def)
-        if strip_default_attrs:
+        if _flag(strip_default_attrs, "strip_default_attrs"):
             _strip_default_attrs(graph_def)
         info = meta_graph.meta_info_def
         info.tags.extend(tags)

@@ -68,6 +68,14 @@ _DICT_KEYS: Final = frozenset({"inputs", "outputs", "method_name"})
 
 # --------------------------------------------------------------------------- TensorInfo
 
+def _check_utf8(text: str, what: str) -> None:
+    """Strings in a SignatureDef are UTF-8: a str with lone surrogates cannot be stored."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise SignatureError(f"{what} is not encodable as UTF-8 (lone surrogates)") from None
+
+
 def _canonical_name(name: str) -> str:
     """``"node"`` -> ``"node:0"``; ``"node:1"`` unchanged."""
     op, sep, index = name.rpartition(":")
@@ -91,6 +99,7 @@ def build_tensor_info(ref: TensorRef) -> meta_graph_pb2.TensorInfo:
     if isinstance(ref, Tensor):
         _fill_from_tensor(info, ref)
     elif isinstance(ref, str) and ref:
+        _check_utf8(ref, f"tensor name {ref!r}")
         info.name = _canonical_name(ref)
     else:
         raise SignatureError(
@@ -109,6 +118,7 @@ def _tensor_map(arg: str, refs: Any, *,
     for key, ref in refs.items():
         if not isinstance(key, str) or not key:
             raise SignatureError(f"signature {arg} keys must be non-empty strings, got {key!r}")
+        _check_utf8(key, f"signature {arg} key {key!r}")
         try:
             out[key] = (_copy_info(ref) if isinstance(ref, meta_graph_pb2.TensorInfo)
                         else build_tensor_info(ref))
@@ -134,6 +144,7 @@ def _make(inputs: Mapping[str, meta_graph_pb2.TensorInfo],
     for key, info in outputs.items():
         sig.outputs[key].CopyFrom(info)
     if method_name:
+        _check_utf8(method_name, f"method_name {method_name!r}")
         sig.method_name = method_name
     return sig
 
@@ -280,7 +291,7 @@ def as_signature_def(key: str, value: SignatureLike) -> meta_graph_pb2.Signature
         data: bytes = cast(Any, value).SerializeToString()
         return meta_graph_pb2.SignatureDef.FromString(data)
     if isinstance(value, Mapping):
-        unknown = sorted(set(value) - _DICT_KEYS)
+        unknown = sorted(set(value) - _DICT_KEYS, key=repr)
         if unknown:
             raise SignatureError(
                 f"signature {key!r}: unknown field(s) {unknown}; expected {sorted(_DICT_KEYS)}")
@@ -330,6 +341,7 @@ def resolve_signature_def(key: str, value: SignatureLike,
     """A complete, validated copy of one user signature resolved against ``graph``."""
     if not isinstance(key, str) or not key:
         raise SignatureError(f"signature keys must be non-empty strings, got {key!r}")
+    _check_utf8(key, f"signature key {key!r}")
     if key in RESERVED_SIGNATURE_KEYS:
         raise SignatureError(
             f"signature key {key!r} is reserved (init/train op); choose another key")

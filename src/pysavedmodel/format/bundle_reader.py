@@ -17,7 +17,7 @@ from typing import Any, Union
 
 import numpy as np
 
-from pysavedmodel._proto import tensor_bundle_pb2
+from pysavedmodel._proto import tensor_bundle_pb2, tensor_slice_pb2
 from pysavedmodel.dtypes import DTYPES, DType
 from pysavedmodel.errors import (
     ChecksumError,
@@ -29,7 +29,7 @@ from pysavedmodel.errors import (
 
 from . import slices as slicing
 from .crc32c import crc32c, unmask
-from .ordered_code import slice_key
+from .ordered_code import slice_key_from_bytes
 from .table import TableReader
 from .tensor_data import decode_string_tensor
 
@@ -42,6 +42,12 @@ READER_VERSION = 1
 """The bundle format version this reader consumes (TF's kTensorBundleVersion)."""
 MIN_PRODUCER = 0
 """Oldest producer version it reads (TF's kTensorBundleMinProducer)."""
+
+_MAX_RANK = 64 if int(np.__version__.split(".")[0]) >= 2 else 32
+"""Most dimensions a numpy array can have (numpy 1.x: 32)."""
+_MAX_EXTENT = (1 << 63) // 16
+"""Bound on the product of a shape's non-zero dims: numpy refuses arrays (even empty ones)
+whose nominal byte size would overflow, and 16 bytes is the largest itemsize read."""
 
 
 def data_filename(prefix: PathLike, shard: int, num_shards: int) -> Path:
@@ -113,7 +119,11 @@ class CheckpointReader:
     """
 
     def __init__(self, prefix: PathLike) -> None:
-        self._prefix = os.fspath(prefix)
+        prefix_text = os.fspath(prefix) if isinstance(prefix, os.PathLike) else prefix
+        if not isinstance(prefix_text, str) or not prefix_text:
+            raise InvalidArgumentError(
+                f"checkpoint prefix must be a non-empty str or os.PathLike path, got {prefix!r}")
+        self._prefix = prefix_text
         self._index_path = index_filename(self._prefix)
         try:
             with open(self._index_path, "rb") as f:
@@ -149,7 +159,7 @@ class CheckpointReader:
                 shape = self._shape_of(name, entry)
                 for proto in entry.slices:
                     extents = slicing.from_proto(proto, shape, where=self._where(name))
-                    hidden.add(slice_key(name, extents))
+                    hidden.add(self._slice_key(name, key, extents))
         self._names: dict[str, bytes] = {
             self._decode(key): key for key in self._entries if key not in hidden}
         self._files: dict[int, _DataFile] = {}
@@ -187,7 +197,21 @@ class CheckpointReader:
         dims = tuple([d.size for d in shape.dim])
         if shape.unknown_rank or (dims and min(dims) < 0):
             raise CorruptCheckpointError(f"{self._where(name)}: invalid tensor shape {list(dims)}")
+        if len(dims) > _MAX_RANK:
+            raise CorruptCheckpointError(
+                f"{self._where(name)}: tensor shape has rank {len(dims)}; numpy arrays have at "
+                f"most {_MAX_RANK} dimensions")
+        if math.prod([d for d in dims if d]) > _MAX_EXTENT:
+            raise CorruptCheckpointError(
+                f"{self._where(name)}: invalid tensor shape {list(dims)}: too large for an array")
         return dims
+
+    def _slice_key(self, name: str, key: bytes, extents: tuple[slicing.Extent, ...]) -> bytes:
+        try:
+            return slice_key_from_bytes(key, extents)
+        except InvalidArgumentError as exc:  # extents beyond int64 in a corrupt entry
+            raise CorruptCheckpointError(f"{self._where(name)}: invalid stored slice: {exc}"
+                                         ) from None
 
     def keys(self) -> list[str]:
         """Tensor names (partitioned tensors by their full name), in index order."""
@@ -276,34 +300,46 @@ class CheckpointReader:
         row = self._dtype_of(name, entry)
         shape = self._shape_of(name, entry)
         assert row.numpy is not None
+        # Every slice is read (and so verified) before the full tensor is allocated: a
+        # corrupt full shape must not allocate more than the stored slices can fill.
+        pieces = [self._stored_slice(name, entry, shape, proto) for proto in entry.slices]
+        if sum(value.size for _, value in pieces) < math.prod(shape):
+            raise CorruptCheckpointError(
+                f"{self._where(name)}: its stored slices do not cover the full shape {list(shape)}")
         if row.is_string:
             full = np.full(shape, b"", dtype=object)
         else:
             full = np.empty(shape, dtype=row.numpy)
         covered = np.zeros(shape, dtype=bool)
-        for proto in entry.slices:
-            extents = slicing.from_proto(proto, shape, where=self._where(name))
-            key = slice_key(name, extents)
-            stored = self._entries.get(key)
-            if stored is None:
-                raise CorruptCheckpointError(
-                    f"{self._where(name)}: slice {list(extents)} has no entry (key {key!r})")
-            if stored.dtype != entry.dtype:
-                raise CorruptCheckpointError(
-                    f"{self._where(name)}: slice {list(extents)} has dtype {stored.dtype}, the "
-                    f"tensor {entry.dtype}")
-            expected = slicing.slice_shape(shape, extents)
-            if self._shape_of(name, stored) != expected:
-                raise CorruptCheckpointError(
-                    f"{self._where(name)}: slice {list(extents)} is stored with shape "
-                    f"{list(self._shape_of(name, stored))}, expected {list(expected)}")
-            index = slicing.index_of(shape, extents)
-            full[index] = self._read_stored(name, stored, copy=False)
+        for index, value in pieces:
+            full[index] = value
             covered[index] = True
         if not covered.all():
             raise CorruptCheckpointError(
                 f"{self._where(name)}: its stored slices do not cover the full shape {list(shape)}")
         return full
+
+    def _stored_slice(self, name: str, entry: tensor_bundle_pb2.BundleEntryProto,
+                      shape: tuple[int, ...], proto: tensor_slice_pb2.TensorSliceProto
+                      ) -> tuple[tuple[slice, ...], np.ndarray]:
+        """The index of one stored slice inside the full tensor, and its value."""
+        extents = slicing.from_proto(proto, shape, where=self._where(name))
+        key = self._slice_key(name, self._names[name], extents)
+        stored = self._entries.get(key)
+        if stored is None:
+            raise CorruptCheckpointError(
+                f"{self._where(name)}: slice {list(extents)} has no entry (key {key!r})")
+        if stored.dtype != entry.dtype:
+            raise CorruptCheckpointError(
+                f"{self._where(name)}: slice {list(extents)} has dtype {stored.dtype}, the "
+                f"tensor {entry.dtype}")
+        expected = slicing.slice_shape(shape, extents)
+        if self._shape_of(name, stored) != expected:
+            raise CorruptCheckpointError(
+                f"{self._where(name)}: slice {list(extents)} is stored with shape "
+                f"{list(self._shape_of(name, stored))}, expected {list(expected)}")
+        index = slicing.index_of(shape, extents)
+        return index, self._read_stored(name, stored, copy=False)
 
     def get_tensor(self, name: str) -> np.ndarray:
         """The value of ``name``; fixed-size dtypes are read-only views of the mapped file."""

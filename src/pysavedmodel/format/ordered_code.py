@@ -34,6 +34,7 @@ __all__ = [
     "write_signed_num_increasing",
     "read_signed_num_increasing",
     "slice_key",
+    "slice_key_from_bytes",
     "parse_slice_key",
     "FULL_EXTENT",
 ]
@@ -180,22 +181,33 @@ def slice_key(name: str, extents: Sequence[tuple[int, int]]) -> bytes:
     """
     if not isinstance(name, str):
         raise InvalidArgumentError(f"slice_key: tensor name must be str, got {type(name).__name__}")
-    parts = [write_num_increasing(0), write_string(name.encode("utf-8")),
+    try:
+        encoded = name.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidArgumentError(
+            f"slice_key: tensor name {name!r} is not encodable as UTF-8: {exc}") from None
+    return slice_key_from_bytes(encoded, extents)
+
+
+def slice_key_from_bytes(name: bytes, extents: Sequence[tuple[int, int]]) -> bytes:
+    """:func:`slice_key` of a tensor whose name is given as its raw (index key) bytes."""
+    shown = name.decode("utf-8", "backslashreplace")
+    parts = [write_num_increasing(0), write_string(name),
              write_num_increasing(len(extents))]
     for dim, extent in enumerate(extents):
         try:
             start, length = extent
         except (TypeError, ValueError):
             raise InvalidArgumentError(
-                f"slice_key({name!r}): extent {extent!r} of dimension {dim} is not a "
+                f"slice_key({shown!r}): extent {extent!r} of dimension {dim} is not a "
                 "(start, length) pair"
             ) from None
-        start = _check_int(start, 0, _INT64_MAX, f"slice_key({name!r}): start of dimension {dim}")
+        start = _check_int(start, 0, _INT64_MAX, f"slice_key({shown!r}): start of dimension {dim}")
         length = _check_int(length, FULL_EXTENT, _INT64_MAX,
-                            f"slice_key({name!r}): length of dimension {dim}")
+                            f"slice_key({shown!r}): length of dimension {dim}")
         if length == FULL_EXTENT and start != 0:
             raise InvalidArgumentError(
-                f"slice_key({name!r}): dimension {dim} is a full extent (length -1) but starts "
+                f"slice_key({shown!r}): dimension {dim} is a full extent (length -1) but starts "
                 f"at {start}, expected 0"
             )
         parts.append(write_signed_num_increasing(start))

@@ -14,6 +14,7 @@ bool, complex, 4-bit ints, strings) to the typed ``*_val`` fields.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from typing import Any, Optional, cast
 
@@ -56,6 +57,8 @@ _VAL_FIELD = {
     "float4_e2m1fn": "float8_val",
 }
 _INT32_MIN, _INT32_MAX = -(2 ** 31), 2 ** 31 - 1
+_INT64_MIN, _INT64_MAX = -(2 ** 63), 2 ** 63 - 1
+_MAX_RANK = 64 if int(np.__version__.split(".")[0]) >= 2 else 32  # numpy 1.x: 32
 
 
 
@@ -72,7 +75,11 @@ def _as_bytes(item: Any) -> bytes:
     if isinstance(item, bytes):
         return item
     if isinstance(item, str):
-        return item.encode("utf-8")
+        try:
+            return item.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise InvalidArgumentError(f"string {item!r} is not encodable as UTF-8: {exc}"
+                                       ) from None
     if isinstance(item, (bytearray, memoryview, np.bytes_)):
         return bytes(item)
     raise InvalidArgumentError(f"expected str or bytes in a string tensor, got {item!r}")
@@ -110,7 +117,7 @@ def to_numpy(value: Any, dtype: Any = None) -> np.ndarray:
         return _string_array(value)
     try:
         arr = np.asarray(value)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, OverflowError) as exc:
         raise InvalidArgumentError(f"cannot convert {value!r} to a tensor: {exc}") from None
     if arr.dtype.kind in "OSU":
         if target is not None:
@@ -127,7 +134,15 @@ def to_numpy(value: Any, dtype: Any = None) -> np.ndarray:
         return arr
     if arr.dtype == target.numpy:
         return arr  # already right: no copy (a variable's value may be large)
-    converted = arr.astype(target.numpy)
+    if arr.dtype.kind == "c" and target.numpy is not None and target.numpy.kind != "c" \
+            and arr.size:
+        raise InvalidArgumentError(
+            f"value {value!r} is complex; it cannot be represented as {target.name}")
+    try:
+        converted = arr.astype(target.numpy)
+    except (ValueError, TypeError, OverflowError) as exc:  # e.g. void or nested values
+        raise InvalidArgumentError(
+            f"cannot convert {value!r} ({arr.dtype}) to {target.name}: {exc}") from None
     if arr.dtype.kind in "biufc" and converted.dtype.kind in "biu" and arr.size:
         back = converted.astype(arr.dtype) if arr.dtype.kind != "c" else converted
         if arr.dtype.kind == "c" or not np.array_equal(back, arr):
@@ -173,14 +188,25 @@ def make_tensor_proto(value: Any, dtype: Any = None) -> tensor_pb2.TensorProto:
     return proto
 
 
-def tensor_proto_to_numpy(proto: tensor_pb2.TensorProto) -> np.ndarray:
-    """The array a ``TensorProto`` holds (``*_val`` shorter than the shape: last value repeats)."""
+def tensor_proto_to_numpy(proto: tensor_pb2.TensorProto, *, expand: bool = True) -> np.ndarray:
+    """The array a ``TensorProto`` holds (``*_val`` shorter than the shape: last value repeats).
+
+    With ``expand=False`` the values are checked the same way but returned as stored
+    (flat, not repeated to the shape): validating a huge splat constant allocates nothing.
+    """
     row = dtypes.as_dtype(proto.dtype)
     shape = shape_from_proto(proto.tensor_shape)
     if shape is None or any(dim is None for dim in shape):
         raise InvalidArgumentError(f"tensor shape {shape} is not fully defined")
     dims = tuple(int(dim) for dim in shape if dim is not None)
-    count = int(np.prod(dims, dtype=np.int64))
+    if len(dims) > _MAX_RANK:
+        raise InvalidArgumentError(
+            f"tensor shape {list(dims)} has rank {len(dims)}; numpy arrays have at most "
+            f"{_MAX_RANK} dimensions")
+    count = math.prod(dims)
+    if count > _INT64_MAX:
+        raise InvalidArgumentError(
+            f"tensor shape {list(dims)} has {count} elements, more than 2**63 - 1")
     if row.is_string:
         values: Any = list(proto.string_val)
         arr = np.empty(len(values), dtype=object)
@@ -203,12 +229,14 @@ def tensor_proto_to_numpy(proto: tensor_pb2.TensorProto) -> np.ndarray:
         else:
             arr = np.array(list(getattr(proto, field))).astype(row.numpy)
     if arr.size == count:
-        return arr.reshape(dims)
+        return arr.reshape(dims) if expand else arr
     if arr.size == 0 and count:
         arr = np.zeros(1, dtype=arr.dtype) if not row.is_string else np.array([b""], dtype=object)
     if arr.size > count:
         raise InvalidArgumentError(
             f"tensor holds {arr.size} values but its shape {list(shape)} has {count}")
+    if not expand:
+        return arr
     filled = np.empty(count, dtype=arr.dtype)
     filled[:arr.size] = arr
     filled[arr.size:] = arr[-1] if arr.size else filled[:0]
@@ -233,11 +261,13 @@ def make_shape_proto(shape: Any) -> tensor_shape_pb2.TensorShapeProto:
     for dim in shape:
         if dim is None:
             proto.dim.add(size=-1)
-        elif isinstance(dim, (int, np.integer)) and not isinstance(dim, bool) and int(dim) >= -1:
+        elif isinstance(dim, (int, np.integer)) and not isinstance(dim, bool) and \
+                -1 <= int(dim) <= _INT64_MAX:
             proto.dim.add(size=int(dim))
         else:
             raise InvalidArgumentError(
-                f"bad dimension {dim!r} in shape {shape!r}: expected an int >= 0, -1 or None")
+                f"bad dimension {dim!r} in shape {shape!r}: expected an int in [0, 2**63), "
+                "-1 or None")
     return proto
 
 
@@ -262,14 +292,22 @@ def _scalar_attr(kind: str, value: Any, what: str) -> dict[str, Any]:
     """The AttrValue field and value for one element of attr type ``kind``."""
     if kind == "string":
         if isinstance(value, (str, bytes, bytearray, np.bytes_, np.str_)):
-            return {"s": _as_bytes(value) if not isinstance(value, bytearray) else bytes(value)}
+            try:
+                return {"s": _as_bytes(value)}
+            except InvalidArgumentError as exc:
+                raise OpError(f"{what}: {exc}") from None
     elif kind == "int":
         if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
+            if not _INT64_MIN <= int(value) <= _INT64_MAX:
+                raise OpError(f"{what}: int value {value!r} does not fit in 64 bits")
             return {"i": int(value)}
     elif kind == "float":
         if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
                 value, (bool, np.bool_)):
-            return {"f": float(value)}
+            try:
+                return {"f": float(value)}
+            except OverflowError:
+                raise OpError(f"{what}: {value!r} is too large for a float attr") from None
     elif kind == "bool":
         if isinstance(value, (bool, np.bool_)):
             return {"b": bool(value)}
@@ -328,7 +366,8 @@ def make_attr_value(value: Any, attr_type: str | None, *, what: str = "attr") ->
     kind = attr_type or _infer_kind(value)
     if kind.startswith("list(") and kind.endswith(")"):
         inner = kind[5:-1]
-        if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple, np.ndarray)):
+        if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple, np.ndarray)) \
+                or (isinstance(value, np.ndarray) and value.ndim != 1):
             raise OpError(f"{what}: expected a list of {inner} values, got {value!r}")
         out = AttrValue()
         out.list.SetInParent()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import copy as _copy
 import functools
+import math
 import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
@@ -402,6 +403,8 @@ class Graph:
             inputs = [inputs]
         node_name = self._node_name(name, op_type)
         where = f"node {node_name!r} ({op_type})"
+        if device is not None:
+            _check_device(device, where)
         if len(inputs) != len(args):
             arg_names = ", ".join(arg.name for arg in args) or "none"
             raise OpError(f"{where} takes {len(args)} input(s) ({arg_names}); "
@@ -635,9 +638,15 @@ class Graph:
             value, trainable = self._var_values.get(name, (None, True))
             shape = _attrs.shape_from_proto(nd.attr["shape"].shape) if "shape" in nd.attr \
                 else None
+            raw_shared_name = nd.attr["shared_name"].s
+            try:
+                shared_name = raw_shared_name.decode("utf-8")
+            except UnicodeDecodeError:
+                raise GraphError(f"VarHandleOp {name!r}: shared_name {raw_shared_name!r} is not "
+                                 f"UTF-8; checkpoint keys must be UTF-8 strings") from None
             out.append(VariableSpec(
                 node_name=name,
-                shared_name=nd.attr["shared_name"].s.decode("utf-8") or name,
+                shared_name=shared_name or name,
                 dtype=_dtype_row(nd.attr["dtype"].type),  # type: ignore[arg-type]
                 shape=tuple(-1 if d is None else d for d in shape) if shape is not None else (),
                 value=value, trainable=trainable, read_tensor_name=read))
@@ -729,6 +738,20 @@ class Graph:
             node.out_shapes = self._infer_shapes(node)
 
 
+MAX_LIST_LENGTH = 1 << 20
+"""Most tensors a list input or output (``N``, ``num``, ``num_split``) may hold: a corrupt
+count must not build a list of billions of output dtypes."""
+
+
+def _check_device(device: Any, where: str) -> None:
+    if not isinstance(device, str):
+        raise GraphError(f"{where}: device must be a string, got {device!r}")
+    try:
+        device.encode("utf-8")
+    except UnicodeEncodeError:
+        raise GraphError(f"{where}: device {device!r} is not encodable as UTF-8") from None
+
+
 def _is_list_arg(arg: op_def_pb2.OpDef.ArgDef) -> bool:
     return bool(arg.number_attr or arg.type_list_attr)
 
@@ -758,6 +781,9 @@ def arg_dtypes(arg: op_def_pb2.OpDef.ArgDef, node_def: node_def_pb2.NodeDef) -> 
     if arg.number_attr:
         value = node_def.attr.get(arg.number_attr)
         count = int(value.i) if value is not None else 0
+        if count > MAX_LIST_LENGTH:
+            raise OpError(f"node {node_def.name!r} ({node_def.op}) attr {arg.number_attr!r} is "
+                          f"{count}; at most {MAX_LIST_LENGTH} tensors per list are supported")
     if arg.type:
         enum: int | None = arg.type
     else:
@@ -768,9 +794,17 @@ def arg_dtypes(arg: op_def_pb2.OpDef.ArgDef, node_def: node_def_pb2.NodeDef) -> 
     return [enum] * count
 
 
+_MAX_INFERENCE_CONST = 1 << 20
+"""Shape inference reads constants (shapes, axes) up to this many elements; larger ones,
+e.g. a splat constant expanding a single value to a huge shape, are not materialized."""
+
+
 def _const_value(node: _Node) -> np.ndarray | None:
     value = node.node_def.attr.get("value")
     if value is None:
+        return None
+    dims = [dim.size for dim in value.tensor.tensor_shape.dim]
+    if any(d < 0 for d in dims) or math.prod(dims) > _MAX_INFERENCE_CONST:
         return None
     try:
         return _attrs.tensor_proto_to_numpy(value.tensor)

@@ -11,7 +11,7 @@ carry all their attrs, so for them this only fills stripped defaults.
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence, Sized
 from typing import Any
 
 from .._proto import attr_value_pb2, graph_pb2, node_def_pb2, op_def_pb2, tensor_pb2
@@ -28,6 +28,14 @@ _NODE_KEYS = frozenset({"name", "op", "input", "device", "attr"})
 _GRAPH_KEYS = frozenset({"node", "versions", "library"})
 
 
+def _check_utf8(text: str, what: str) -> None:
+    """NodeDef strings are UTF-8: a str with lone surrogates cannot be stored."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise GraphError(f"{what} is not encodable as UTF-8 (lone surrogates)") from None
+
+
 def node_from_dict(spec: Mapping[str, Any]) -> node_def_pb2.NodeDef:
     """A NodeDef from a dict; attrs converted by the attr types the op declares."""
     if not isinstance(spec, Mapping):
@@ -35,11 +43,12 @@ def node_from_dict(spec: Mapping[str, Any]) -> node_def_pb2.NodeDef:
     unknown = set(spec) - _NODE_KEYS
     name = spec.get("name")
     if unknown:
-        raise GraphError(f"node {name!r} has unknown keys {sorted(unknown)}; expected "
-                         f"{sorted(_NODE_KEYS)}")
+        raise GraphError(f"node {name!r} has unknown keys {sorted(unknown, key=repr)}; "
+                         f"expected {sorted(_NODE_KEYS)}")
     op_type = spec.get("op")
     if not isinstance(name, str) or not name:
         raise GraphError(f"node {spec!r} needs a 'name' string")
+    _check_utf8(name, f"node name {name!r}")
     if not isinstance(op_type, str) or not op_type:
         raise GraphError(f"node {name!r} needs an 'op' string")
     try:
@@ -48,16 +57,29 @@ def node_from_dict(spec: Mapping[str, Any]) -> node_def_pb2.NodeDef:
         raise OpError(f"node {name!r}: {exc}") from None
     node = node_def_pb2.NodeDef(name=name, op=op_type)
     inputs = spec.get("input", [])
-    if isinstance(inputs, str) or not all(isinstance(i, str) for i in inputs):
+    if isinstance(inputs, (str, bytes)) or not isinstance(inputs, Iterable) or \
+            not all(isinstance(i, str) for i in inputs):
         raise GraphError(f"node {name!r}: 'input' must be a list of strings, got {inputs!r}")
+    for text in inputs:
+        _check_utf8(text, f"node {name!r} input {text!r}")
     node.input.extend(inputs)
     device = spec.get("device")
-    if device:
+    if device is not None:
+        if not isinstance(device, str):
+            raise GraphError(f"node {name!r}: 'device' must be a string, got {device!r}")
+        _check_utf8(device, f"node {name!r} device {device!r}")
         node.device = device
     declared = attr_defs(op_def)
-    attr_values = spec.get("attr") or {}
+    attr_values = spec.get("attr")
+    if attr_values is None:
+        attr_values = {}
     if not isinstance(attr_values, Mapping):
         raise GraphError(f"node {name!r}: 'attr' must be a dict, got {attr_values!r}")
+    for key in attr_values:
+        if not isinstance(key, str) or not key:
+            raise GraphError(f"node {name!r}: attr names must be non-empty strings, got "
+                             f"{key!r}")
+        _check_utf8(key, f"node {name!r} attr name {key!r}")
     where = f"node {name!r} ({op_type})"
     attr_values = dict(attr_values)
     if op_type == "Const" and "value" in attr_values and "dtype" in attr_values and not \
@@ -186,11 +208,15 @@ def import_graph(graph: Graph, source: Any) -> Graph:
     if isinstance(source, Mapping):
         unknown = set(source) - _GRAPH_KEYS
         if unknown:
-            raise GraphError(f"graph dict has unknown keys {sorted(unknown)}; expected 'node'")
-        if source.get("library"):
+            raise GraphError(f"graph dict has unknown keys {sorted(unknown, key=repr)}; "
+                             f"expected 'node'")
+        library = source.get("library")
+        if library is not None and not (isinstance(library, (Mapping, Sized))
+                                        and len(library) == 0):
             raise GraphError("function libraries are not supported (graph dict 'library')")
         nodes = source.get("node")
-        if nodes is None or isinstance(nodes, (str, bytes, Mapping)):
+        if nodes is None or isinstance(nodes, (str, bytes, Mapping)) or \
+                not isinstance(nodes, Iterable):
             got = "nothing" if nodes is None else type(nodes).__name__
             raise GraphError(f"graph dict needs 'node': a list of node dicts, got {got}")
         node_defs = [node_from_dict(spec) for spec in nodes]

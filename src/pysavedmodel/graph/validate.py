@@ -64,7 +64,7 @@ def _check_const(node: node_def_pb2.NodeDef, where: str) -> None:
                           f"{count * row.numpy.itemsize}")
         return
     try:
-        _attrs.tensor_proto_to_numpy(tensor)
+        _attrs.tensor_proto_to_numpy(tensor, expand=False)
     except Exception as exc:  # too many values, unknown dtype and the like
         raise OpError(f"{where} attr 'value' is not a valid tensor: {exc}") from None
 
