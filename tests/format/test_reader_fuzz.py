@@ -29,6 +29,8 @@ from pysavedmodel.errors import CorruptCheckpointError, Error
 from pysavedmodel.format import ordered_code, varint
 from pysavedmodel.format.bundle import CheckpointReader, read_checkpoint
 from pysavedmodel.format.table import TableReader, TableWriter, snappy_decompress
+from tests.support.damage import kinds as damage_kinds
+from tests.support.damage import mutate
 from tests.support.tf import FIXTURES
 
 # (fixture directory, checkpoint prefix inside it)
@@ -90,26 +92,7 @@ def _check_outcome(files: dict[str, bytes], checkpoint: str) -> None:
             assert tmp in str(exc), f"error does not name the checkpoint file: {exc!r}"
 
 
-def _mutate(data: bytes, kind: str, offset: int, payload: bytes, length: int) -> bytes:
-    if not data:
-        return payload if kind == "append" else data
-    at = offset % len(data)
-    if kind == "flip":
-        mask = payload[0] if payload and payload[0] else 0xFF
-        return data[:at] + bytes((data[at] ^ mask,)) + data[at + 1:]
-    if kind == "replace":
-        return data[:at] + payload + data[at + len(payload):]
-    if kind == "truncate":
-        return data[:at]
-    if kind == "append":
-        return data + payload
-    if kind == "zero":
-        end = min(len(data), at + length)
-        return data[:at] + bytes(end - at) + data[end:]
-    raise AssertionError(kind)
-
-
-CORRUPTIONS = st.sampled_from(["flip", "replace", "truncate", "append", "zero"])
+CORRUPTIONS = damage_kinds
 
 
 # --------------------------------------------------------------------------- raw corruption
@@ -122,7 +105,7 @@ def test_raw_corruption_reads_or_raises_error(checkpoint: str, data: st.DataObje
     for _ in range(data.draw(st.integers(1, 3), label="number of corruptions")):
         target = data.draw(st.sampled_from(sorted(files)), label="file")
         kind = data.draw(CORRUPTIONS, label="corruption")
-        files[target] = _mutate(
+        files[target] = mutate(
             files[target], kind,
             data.draw(st.integers(0, 1 << 20), label="offset"),
             data.draw(st.binary(min_size=1, max_size=16), label="payload"),
@@ -241,11 +224,11 @@ def test_rechecksummed_index_entries_read_or_raise_error(checkpoint: str,
             _field_mutation(proto, data)
             entries[position] = (key, proto.SerializeToString(deterministic=True))
         elif mode == "bytes":
-            entries[position] = (key, _mutate(
+            entries[position] = (key, mutate(
                 value, data.draw(CORRUPTIONS), data.draw(st.integers(0, 256)),
                 data.draw(st.binary(min_size=1, max_size=8)), data.draw(st.integers(1, 16))))
         elif mode == "key":
-            new_key = _mutate(key, data.draw(CORRUPTIONS), data.draw(st.integers(0, 256)),
+            new_key = mutate(key, data.draw(CORRUPTIONS), data.draw(st.integers(0, 256)),
                               data.draw(st.binary(min_size=1, max_size=8)),
                               data.draw(st.integers(1, 16)))
             entries[position] = (new_key, value)
@@ -298,7 +281,7 @@ def test_table_reader_on_random_bytes_with_valid_magic(data: bytes) -> None:
 def test_table_reader_on_mutated_fixture_index(checkpoint: str, kind: str, offset: int,
                                                payload: bytes, length: int) -> None:
     files = FILES[checkpoint]
-    _read_table(_mutate(files[_index_name(files)], kind, offset, payload, length))
+    _read_table(mutate(files[_index_name(files)], kind, offset, payload, length))
 
 
 def _block_table(block: bytes) -> bytes:

@@ -25,6 +25,8 @@ from pysavedmodel._proto import attr_value_pb2, graph_pb2, saved_model_pb2, tens
 from pysavedmodel.errors import Error, GraphError, OpError
 from pysavedmodel.graph import attrs as graph_attrs
 from pysavedmodel.graph.graph import Graph
+from tests.support.damage import kinds as damage_kinds
+from tests.support.damage import mutate
 from tests.support.tf import FIXTURES
 
 _SAVED_MODEL = saved_model_pb2.SavedModel.FromString(
@@ -72,24 +74,10 @@ def test_random_bytes(data: bytes) -> None:
     _import(data)
 
 
-def _mutate(data: bytes, kind: str, offset: int, payload: bytes, length: int) -> bytes:
-    at = offset % len(data)
-    if kind == "flip":
-        return data[:at] + bytes((data[at] ^ (payload[0] or 0xFF),)) + data[at + 1:]
-    if kind == "replace":
-        return data[:at] + payload + data[at + len(payload):]
-    if kind == "truncate":
-        return data[:at]
-    if kind == "append":
-        return data + payload
-    end = min(len(data), at + length)
-    return data[:at] + bytes(end - at) + data[end:]
-
-
 @fuzz(150)
 @given(graph=st.sampled_from([0, 1]),
        mutations=st.lists(st.tuples(
-           st.sampled_from(["flip", "replace", "truncate", "append", "zero"]),
+           damage_kinds,
            st.integers(0, 1 << 16), st.binary(min_size=1, max_size=8), st.integers(1, 32)),
            min_size=1, max_size=3))
 def test_mutated_serialized_fixture_graph_defs(graph: int,
@@ -98,7 +86,7 @@ def test_mutated_serialized_fixture_graph_defs(graph: int,
     data = SERIALIZED[graph]
     for mutation in mutations:
         if data:
-            data = _mutate(data, *mutation)
+            data = mutate(data, *mutation)
     _import(data)
 
 
