@@ -21,6 +21,7 @@ from .errors import (
     BuilderStateError,
     ChecksumError,
     CorruptCheckpointError,
+    CorruptSavedModelError,
     Error,
     GraphError,
     InvalidArgumentError,
@@ -44,11 +45,15 @@ _LAZY = {
     "classification_signature_def": "pysavedmodel.builder.signatures",
     "regression_signature_def": "pysavedmodel.builder.signatures",
     "build_signature_def": "pysavedmodel.builder.signatures",
+    "read_saved_model": "pysavedmodel.savedmodel.loader",
+    "load_weights": "pysavedmodel.weights",
+    "save_weights": "pysavedmodel.weights",
 }
 
 __all__ = [
     "AlreadyExistsError", "BuilderStateError", "ChecksumError", "CorruptCheckpointError",
-    "Error", "GraphError", "InvalidArgumentError", "NotFoundError", "OpError",
+    "CorruptSavedModelError", "Error", "GraphError", "InvalidArgumentError", "NotFoundError",
+    "OpError",
     "SignatureError", "UnsupportedDTypeError", "__version__", *_LAZY,
 ]
 

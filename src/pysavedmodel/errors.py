@@ -20,6 +20,7 @@ __all__ = [
     "OpError",
     "SignatureError",
     "BuilderStateError",
+    "CorruptSavedModelError",
 ]
 
 
@@ -68,3 +69,7 @@ class SignatureError(InvalidArgumentError):
 
 class BuilderStateError(Error, RuntimeError):
     """A SavedModelBuilder method called out of order."""
+
+
+class CorruptSavedModelError(Error, ValueError):
+    """A saved_model.pb / saved_model.pbtxt whose bytes are not a valid SavedModel."""

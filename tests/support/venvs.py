@@ -60,3 +60,14 @@ def protobuf_python(version: str) -> Path:
     """A venv with only numpy, ml_dtypes and protobuf==version (no crc32c: the fallback path)."""
     return _ensure(CACHE / f"protobuf-{version}",
                    ["numpy", "ml_dtypes", f"protobuf=={version}"])
+
+
+TORCH_VERSION = "2.13.0"
+
+
+def torch_python() -> Path:
+    """A venv with torch (CPU build; this machine kind keeps its wheel on disk), numpy,
+    ml_dtypes, protobuf and crc32c: runs pysavedmodel (from src/) where torch is installed."""
+    venv = Path(os.environ.get("PYSAVEDMODEL_TORCH_VENV", CACHE / f"torch-{TORCH_VERSION}"))
+    return _ensure(venv, [f"torch=={TORCH_VERSION}", "numpy", "ml_dtypes", "protobuf",
+                          "crc32c", "safetensors"])

@@ -1,0 +1,64 @@
+"""Command-line interface: ``pysavedmodel`` (or ``python -m pysavedmodel``).
+
+One module per command (``show``, ``checkpoint``, ``validate``, ``build``,
+``convert``, ``demo``); each has ``register(subparsers, common)`` adding its
+parser with ``func`` set to a ``run(args) -> int`` handler.  Heavy imports
+happen inside the handlers so ``--help`` stays fast.
+
+Errors from the pysavedmodel family print one line and exit with status 1;
+``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from pysavedmodel.errors import Error
+
+__all__ = ["main", "build_parser", "COMMANDS"]
+
+COMMANDS = ("show", "checkpoint", "validate", "build", "convert", "demo")
+"""Command names, in help order; each lives in ``pysavedmodel.cli.<name>_cmd``."""
+
+
+def _common_flags() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
+                        help="no progress bar or chatter on stderr")
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="show the full traceback on errors")
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _common_flags()
+    parser = argparse.ArgumentParser(
+        prog="pysavedmodel", parents=[common],
+        description="Write, inspect and validate TensorFlow SavedModels and checkpoints "
+                    "without TensorFlow.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMANDS:
+        module = importlib.import_module(f"pysavedmodel.cli.{name}_cmd")
+        module.register(sub, common)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status (0 ok, 1 error or findings)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    args.quiet = getattr(args, "quiet", False)
+    args.debug = getattr(args, "debug", False)
+    try:
+        return int(args.func(args))
+    except Error as exc:
+        if args.debug:
+            raise
+        print(f"pysavedmodel: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("pysavedmodel: interrupted", file=sys.stderr)
+        return 130

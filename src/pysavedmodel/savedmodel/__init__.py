@@ -1,0 +1,1 @@
+"""Reading SavedModel directories: parse (:mod:`.loader`), describe, validate."""
