@@ -1,6 +1,8 @@
 """Run the main job on a fresh machine: set up the venv, then ``pysavedmodel demo``.
 
     python3 scripts/demo.py [OUT_DIR]     (default: a new temporary directory)
+
+Then inspects what it wrote with ``pysavedmodel checkpoint`` and ``pysavedmodel show --all``.
 """
 
 from __future__ import annotations
@@ -25,12 +27,13 @@ def main() -> int:
     demo = subprocess.run([str(python), "-m", "pysavedmodel", "demo", str(out)])
     if demo.returncode != 0:
         return demo.returncode
-    print("\n$ pysavedmodel checkpoint show", out / "checkpoint" / "ckpt")
-    subprocess.run([str(python), "-m", "pysavedmodel", "checkpoint", "show",
-                    str(out / "checkpoint" / "ckpt")], check=True)
-    print("\n$ pysavedmodel savedmodel show", out / "mlp" / "1")
-    return subprocess.run([str(python), "-m", "pysavedmodel", "savedmodel", "show",
-                           str(out / "mlp" / "1")]).returncode
+    for args in (["checkpoint", str(out / "checkpoint" / "ckpt")],
+                 ["show", str(out / "mlp" / "1"), "--all"]):
+        print("\n$ pysavedmodel", " ".join(args), flush=True)
+        status = subprocess.run([str(python), "-m", "pysavedmodel", *args]).returncode
+        if status != 0:
+            return status
+    return 0
 
 
 if __name__ == "__main__":

@@ -33,3 +33,23 @@ def test_all_exported_from_package() -> None:
 
     for name in errors.__all__:
         assert getattr(pysavedmodel, name) is getattr(errors, name)
+
+
+_NATURAL_BUILTINS = (ValueError, TypeError, KeyError, FileExistsError, FileNotFoundError,
+                     RuntimeError)
+
+
+@pytest.mark.parametrize("name", [n for n in errors.__all__ if n != "Error"])
+def test_every_subclass_has_a_natural_builtin(name: str) -> None:
+    cls = getattr(errors, name)
+    assert issubclass(cls, errors.Error)
+    assert issubclass(cls, _NATURAL_BUILTINS), f"{name} is only an Exception"
+
+
+def test_the_catalogue_raises_every_error_class() -> None:
+    """Each class of the family is what some bad input in the catalogue raises."""
+    from tests.test_error_catalogue import CASES
+
+    raised = {case.error for case in CASES}
+    unused = [n for n in errors.__all__ if n != "Error" and getattr(errors, n) not in raised]
+    assert unused == []

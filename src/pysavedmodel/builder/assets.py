@@ -30,7 +30,7 @@ from ..graph.attrs import type_name
 from ..graph.graph import Graph, Tensor, op_name_of
 
 __all__ = ["ASSETS_DIRECTORY", "ASSETS_COLLECTION", "ASSET_FILE_DEF_TYPE_URL", "AssetRecord",
-           "AssetStore", "resolve_assets", "asset_collection", "file_digest"]
+           "AssetStore", "resolve_assets", "asset_collection", "asset_filename", "file_digest"]
 
 ASSETS_DIRECTORY: Final = "assets"
 ASSETS_COLLECTION: Final = "saved_model_assets"
@@ -53,6 +53,21 @@ def file_digest(path: str) -> str:
         for chunk in iter(lambda: fileobj.read(_CHUNK), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def asset_filename(source: str, tensor_name: str | None = None) -> str:
+    """The name ``source`` gets inside ``assets/``: its last path component.
+
+    A path without one (``/``, ``dir/``, ``..``, ``dir/..``) is refused: its name
+    would not stay inside ``assets/``.  Directories never reach ``assets/``.
+    """
+    base = os.path.basename(source)
+    if not base or base in (".", ".."):
+        owner = f"asset tensor {tensor_name!r}: " if tensor_name else ""
+        raise InvalidArgumentError(
+            f"{owner}source path {source!r} has the file name {base!r}, which would not stay "
+            "inside assets/; expected the path of a regular file")
+    return base
 
 
 def _tensor_name_of(ref: Any) -> str:
@@ -124,6 +139,7 @@ def resolve_assets(graph: Graph, assets: Any) -> list[AssetRecord]:
                     f"asset tensor {tensor_name!r} given twice with different files: "
                     f"{known.source!r} and {source!r}")
             continue
+        asset_filename(source, tensor_name)
         if not os.path.isfile(source):
             raise NotFoundError(
                 f"asset tensor {tensor_name!r}: source file {source!r} does not exist "
@@ -149,9 +165,7 @@ class AssetStore:
 
     def filename_for(self, source: str) -> str:
         """The name ``source`` is stored under, registering it if new."""
-        base = os.path.basename(source)
-        if not base or base in (".", ".."):
-            raise InvalidArgumentError(f"asset path {source!r} has no file name")
+        base = asset_filename(source)
         digest = file_digest(source)
         candidate, suffix = base, 0
         while candidate in self._files:

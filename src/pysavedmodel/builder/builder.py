@@ -42,6 +42,7 @@ from typing import Any, Final
 
 import numpy as np
 from google.protobuf import text_format
+from google.protobuf.message import EncodeError
 
 from .. import dtypes
 from .._proto import (
@@ -82,6 +83,9 @@ VARIABLES_FILENAME: Final = "variables"
 MAIN_OP_COLLECTION: Final = "saved_model_main_op"
 VARIABLES_COLLECTION: Final = "variables"
 TRAINABLE_VARIABLES_COLLECTION: Final = "trainable_variables"
+MAX_SAVED_MODEL_BYTES = (1 << 31) - 1
+"""Largest serialized ``saved_model.pb``: protobuf cannot parse a message of 2 GiB or more
+(a module global, not Final, so tests can lower it)."""
 
 
 # --------------------------------------------------------------------------- small helpers
@@ -312,6 +316,37 @@ def _strip_default_attrs(graph_def: graph_pb2.GraphDef) -> None:
                 del node.attr[attr_def.name]
 
 
+# --------------------------------------------------------------------------- size limit
+
+def _largest_constants(saved_model: saved_model_pb2.SavedModel, count: int = 3) -> str:
+    sizes: dict[str, int] = {}
+    for meta_graph in saved_model.meta_graphs:
+        for node in meta_graph.graph_def.node:
+            if node.op == "Const" and "value" in node.attr:
+                tensor = node.attr["value"].tensor
+                size = len(tensor.tensor_content) + sum(map(len, tensor.string_val))
+                sizes[node.name] = max(size, sizes.get(node.name, 0))
+    top = sorted(sizes.items(), key=lambda item: (-item[1], item[0]))[:count]
+    return ", ".join(f"{name!r} ({size:,} bytes)" for name, size in top) or "none"
+
+
+def _serialize_within_limit(saved_model: saved_model_pb2.SavedModel) -> bytes:
+    """The binary SavedModel; refused if protobuf could not parse it back (2 GiB limit)."""
+    limit = MAX_SAVED_MODEL_BYTES
+    try:
+        data: bytes | None = saved_model.SerializeToString(deterministic=True)
+    except EncodeError:  # the upb backend refuses messages over 2 GiB outright
+        data = None
+    if data is None or len(data) > limit:
+        size = "over 2 GiB" if data is None else f"{len(data):,} bytes"
+        raise InvalidArgumentError(
+            f"saved_model.pb would be {size}, over the {limit:,}-byte limit of a protobuf "
+            f"message (2 GiB); largest constants: {_largest_constants(saved_model)}; move "
+            "large constants into variables (Graph.variable), whose values are stored in the "
+            "checkpoint under variables/")
+    return data
+
+
 # --------------------------------------------------------------------------- the builder
 
 @dataclass
@@ -452,6 +487,8 @@ class SavedModelBuilder:
             raise BuilderStateError(
                 "save() called before add_meta_graph_and_variables(); nothing to save")
         self._check_export_dir()
+        # Checked before anything is written (TF parses a .pbtxt into the same message).
+        data = _serialize_within_limit(self._saved_model)
         target = self._export_dir
         target.parent.mkdir(parents=True, exist_ok=True)
         temp = self._make_temp_dir()
@@ -467,8 +504,8 @@ class SavedModelBuilder:
                 text = text_format.MessageToString(self._saved_model, descriptor_pool=POOL)
                 (temp / filename).write_text(text, encoding="utf-8")
             else:
-                (temp / filename).write_bytes(
-                    self._saved_model.SerializeToString(deterministic=True))
+                (temp / filename).write_bytes(data)
+            del data
             self._check_export_dir()
             if target.is_dir():
                 target.rmdir()  # empty (checked above); rename cannot replace it everywhere

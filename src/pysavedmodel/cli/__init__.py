@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -46,19 +47,48 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _fail(message: str) -> int:
+    one_line = " ".join(message.split())  # a multi-line message must stay one line
+    print(f"pysavedmodel: error: {one_line}", file=sys.stderr)
+    return 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status (0 ok, 1 error or findings)."""
+    """Run the command line; returns the exit status.
+
+    0 ok; 1 an error (one line on stderr, ``--debug`` for the traceback) or findings;
+    2 a usage error (argparse); 130 interrupted; 141 stdout closed early (``| head``).
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     args.quiet = getattr(args, "quiet", False)
     args.debug = getattr(args, "debug", False)
     try:
         return int(args.func(args))
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        print("pysavedmodel: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # The reader went away; point stdout at devnull so the exit flush stays quiet.
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+        except (OSError, ValueError):  # stdout is not a file descriptor
+            pass
+        return 141
     except Error as exc:
         if args.debug:
             raise
-        print(f"pysavedmodel: error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("pysavedmodel: interrupted", file=sys.stderr)
-        return 130
+        return _fail(str(exc))
+    except OSError as exc:  # e.g. permission denied, disk full
+        if args.debug:
+            raise
+        return _fail(f"{exc.strerror or exc}: {exc.filename!r}" if exc.filename else str(exc))
+    except Exception as exc:  # a bug: still one line, with the way to see more
+        if args.debug:
+            raise
+        return _fail(f"internal error {type(exc).__name__}: {exc} "
+                     "(rerun with --debug for the traceback and please report it)")

@@ -1,17 +1,139 @@
-"""``pysavedmodel checkpoint``: placeholder until its helper lands it."""
+"""``pysavedmodel checkpoint PREFIX``: list a checkpoint's tensors or print their values."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import math
+import os
+from pathlib import Path
 from typing import Any
 
-from pysavedmodel.errors import Error
+import numpy as np
+
+VALUES_THRESHOLD = 1000
+"""Arrays with more elements are summarized (first and last items) in text output."""
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
-    parser = sub.add_parser("checkpoint", parents=[common], help="(not yet built)")
+    parser = sub.add_parser(
+        "checkpoint", parents=[common],
+        help="list the tensors of a TensorBundle checkpoint, or print their values",
+        description="List the tensors of a TensorBundle checkpoint (name, dtype, shape, bytes "
+                    "stored, data file shard) or print values with --tensor.  PREFIX is the "
+                    "path without .index / .data-*; a SavedModel directory means its "
+                    "variables/variables.")
+    parser.add_argument("prefix", metavar="PREFIX", help="checkpoint prefix, e.g. model/ckpt")
+    parser.add_argument("--tensor", metavar="NAME", action="append", default=[],
+                        help="print this tensor's values (numpy style, summarized beyond "
+                             f"{VALUES_THRESHOLD} elements); repeatable")
+    parser.add_argument("--json", action="store_true",
+                        help="print one JSON document instead of text (values as nested lists "
+                             "with --tensor)")
     parser.set_defaults(func=run)
 
 
+def resolve_prefix(text: str) -> str:
+    """Accept ``PREFIX``, ``PREFIX.index`` or a SavedModel directory."""
+    if text.endswith(".index") and os.path.isfile(text):
+        return text[: -len(".index")]
+    path = Path(text)
+    if path.is_dir() and (path / "variables" / "variables.index").is_file():
+        return str(path / "variables" / "variables")
+    return text
+
+
+def _shape_text(shape: list[int]) -> str:
+    return "[" + ", ".join(str(d) for d in shape) + "]"
+
+
+def _shard_text(row: dict[str, Any]) -> str:
+    shards = ",".join(str(s) for s in row["shards"]) or "-"
+    return f"{shards} ({row['slices']} slices)" if row["slices"] else shards
+
+
+def _table(rows: list[dict[str, Any]]) -> str:
+    header = ("name", "dtype", "shape", "bytes", "shard")
+    cells = [(r["name"], r["dtype"], _shape_text(r["shape"]), str(r["bytes"]), _shard_text(r))
+             for r in rows]
+    widths = [max([len(h)] + [len(c[i]) for c in cells]) for i, h in enumerate(header)]
+    lines = []
+    for cell in [header, *cells]:
+        padded = [cell[i].rjust(widths[i]) if i == 3 else cell[i].ljust(widths[i])
+                  for i in range(len(header))]
+        lines.append("  ".join(padded).rstrip())
+    return "\n".join(lines)
+
+
+def _printable(value: np.ndarray) -> np.ndarray:
+    """ml_dtypes types (bfloat16, float8_*, int4...) as plain numpy ones; widening is exact."""
+    if value.dtype.type.__module__.split(".")[0] != "ml_dtypes":
+        return value
+    is_float = value.dtype.name.startswith(("float", "bfloat"))
+    return value.astype(np.float32 if is_float else np.int64)
+
+
+def values_text(value: np.ndarray) -> str:
+    """numpy's array2string, summarized beyond :data:`VALUES_THRESHOLD` elements."""
+    return np.array2string(_printable(value), threshold=VALUES_THRESHOLD, edgeitems=3,
+                           separator=" ")
+
+
+def _json_scalar(item: Any) -> Any:
+    if isinstance(item, bytes):
+        return item.decode("utf-8", "backslashreplace")
+    if isinstance(item, complex):
+        return [_json_scalar(item.real), _json_scalar(item.imag)]
+    if isinstance(item, float) and not math.isfinite(item):
+        return "NaN" if math.isnan(item) else ("Infinity" if item > 0 else "-Infinity")
+    return item
+
+
+def json_values(value: np.ndarray) -> Any:
+    """Nested lists of JSON values: narrow floats widened, complex as [re, im], bytes as
+    UTF-8 text (undecodable bytes backslash-escaped), non-finite floats as strings."""
+    plain = _printable(value)
+    if plain.dtype.kind == "f":
+        plain = plain.astype(np.float64)
+
+    def convert(item: Any) -> Any:
+        if isinstance(item, list):
+            return [convert(x) for x in item]
+        return _json_scalar(item)
+
+    return convert(plain.tolist())
+
+
 def run(args: argparse.Namespace) -> int:
-    raise Error("'checkpoint' is not built yet")
+    from pysavedmodel.format.bundle import CheckpointReader
+    from pysavedmodel.savedmodel.describe import describe_checkpoint
+
+    prefix = resolve_prefix(args.prefix)
+    rows = describe_checkpoint(prefix)
+    if args.tensor:
+        by_name = {row["name"]: row for row in rows}
+        with CheckpointReader(prefix) as reader:
+            picked = []
+            for name in args.tensor:
+                if name not in by_name:
+                    reader.get_tensor(name)  # raises NotFoundError naming the tensor
+                picked.append((by_name[name], reader.read(name)))
+        if args.json:
+            doc = {"prefix": prefix, "tensors": [
+                {**row, "values": json_values(value)} for row, value in picked]}
+            print(json.dumps(doc, allow_nan=False))
+            return 0
+        for i, (row, value) in enumerate(picked):
+            if i:
+                print()
+            print(f"{row['name']}: {row['dtype']} {_shape_text(row['shape'])}")
+            print(values_text(value))
+        return 0
+    if args.json:
+        print(json.dumps({"prefix": prefix, "tensors": rows}))
+        return 0
+    print(_table(rows))
+    total = sum(row["bytes"] for row in rows)
+    shards = sorted({s for row in rows for s in row["shards"]})
+    print(f"{len(rows)} tensors, {total} bytes in {len(shards)} data file(s)")
+    return 0

@@ -1,17 +1,46 @@
-"""``pysavedmodel convert``: placeholder until its helper lands it."""
+"""``pysavedmodel convert SRC DST``: weights between checkpoints, safetensors, npz, torch.
+
+Formats are recognised from the paths (see :mod:`pysavedmodel.weights`) unless
+``--from`` / ``--to`` name them.  An existing destination is refused unless ``--force``
+(which replaces its files).  Prints the written files, one per line.
+"""
 
 from __future__ import annotations
 
 import argparse
 from typing import Any
 
-from pysavedmodel.errors import Error
+FORMAT_NAMES = ("checkpoint", "safetensors", "npz", "torch")
+"""Mirrors :data:`pysavedmodel.weights.FORMATS` (not imported: ``--help`` stays light)."""
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
-    parser = sub.add_parser("convert", parents=[common], help="(not yet built)")
+    parser = sub.add_parser(
+        "convert", parents=[common],
+        help="convert weights: TF checkpoint <-> .safetensors <-> .npz (and .pt/.bin sources)",
+        description="Convert weights between a TF checkpoint prefix (or a SavedModel "
+                    "directory, as a source), .safetensors, .npz and, as a source only, a "
+                    "PyTorch .pt/.pth/.bin state dict (needs torch). Prints the written files.")
+    parser.add_argument("src", metavar="SRC", help="weights to read")
+    parser.add_argument("dst", metavar="DST",
+                        help="file to write: *.safetensors, *.npz, or else a checkpoint prefix")
+    parser.add_argument("--from", dest="src_format", choices=FORMAT_NAMES, default=None,
+                        help="format of SRC (default: from its name)")
+    parser.add_argument("--to", dest="dst_format", choices=FORMAT_NAMES[:3], default=None,
+                        help="format of DST (default: from its name)")
+    parser.add_argument("--force", action="store_true",
+                        help="replace DST's files if they exist (default: refuse)")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    raise Error("'convert' is not built yet")
+    from pysavedmodel.cli.progress import progress_callback
+    from pysavedmodel.weights import convert_weights
+
+    with progress_callback(args, f"writing {args.dst}") as progress:
+        written = convert_weights(
+            args.src, args.dst, src_format=args.src_format, dst_format=args.dst_format,
+            overwrite=args.force, progress=progress if progress.enabled else None)
+    for path in written:
+        print(path)
+    return 0

@@ -1,17 +1,61 @@
-"""``pysavedmodel validate``: placeholder until its helper lands it."""
+"""``pysavedmodel validate DIR``: check offline whether TensorFlow can load and serve a SavedModel.
+
+Prints one line per finding (``CODE where: message``) and exits 1, or prints
+``OK: DIR (N meta graphs, M signatures, K variables)`` and exits 0.  ``--json``
+prints the findings as a JSON list of ``{"code", "where", "message"}`` instead.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 from typing import Any
-
-from pysavedmodel.errors import Error
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
-    parser = sub.add_parser("validate", parents=[common], help="(not yet built)")
+    parser = sub.add_parser(
+        "validate", parents=[common],
+        help="check a SavedModel offline: graph, saver, checkpoint CRCs, assets, signatures",
+        description="Check everything that can be checked offline about whether TensorFlow "
+                    "can load and serve the SavedModel in DIR. Prints one line per finding "
+                    "and exits 1, or prints OK and exits 0. Reads only.")
+    parser.add_argument("dir", metavar="DIR", help="a SavedModel directory")
+    parser.add_argument("--json", action="store_true",
+                        help="print the findings as a JSON list of {code, where, message}")
     parser.set_defaults(func=run)
 
 
+def _summary(export_dir: str) -> tuple[int, int, int]:
+    """(meta graphs, user signatures, distinct variables) of a model that validated."""
+    from pysavedmodel.savedmodel.loader import read_saved_model
+    from pysavedmodel.savedmodel.validate import INIT_OP_KEY, TRAIN_OP_KEY
+
+    model = read_saved_model(export_dir)
+    signatures = 0
+    variables: set[str] = set()
+    for meta in model.meta_graphs:
+        signatures += sum(1 for key in meta.signature_def if key not in (INIT_OP_KEY, TRAIN_OP_KEY))
+        for node in meta.graph_def.node:
+            if node.op == "VarHandleOp":
+                variables.add(node.attr["shared_name"].s.decode("utf-8", "replace") or node.name)
+            elif node.op in ("VariableV2", "Variable"):
+                variables.add(node.name)
+    return len(model.meta_graphs), signatures, len(variables)
+
+
 def run(args: argparse.Namespace) -> int:
-    raise Error("'validate' is not built yet")
+    from pysavedmodel.savedmodel.validate import validate_saved_model
+
+    findings = validate_saved_model(args.dir)
+    if args.json:
+        print(json.dumps([finding.as_dict() for finding in findings], indent=2))
+    else:
+        for finding in findings:
+            print(str(finding).replace("\n", " "))
+    if findings:
+        return 1
+    if not args.json:
+        metas, signatures, variables = _summary(args.dir)
+        print(f"OK: {args.dir} ({metas} meta graphs, {signatures} signatures, "
+              f"{variables} variables)")
+    return 0

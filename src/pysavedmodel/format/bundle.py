@@ -22,9 +22,12 @@ data file already renamed) are removed, so no ``PREFIX.index`` appears.
 
 from __future__ import annotations
 
+import importlib
 import os
+import threading
 import uuid
 from collections.abc import Mapping, Sequence
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from operator import attrgetter
 from pathlib import Path
@@ -44,6 +47,7 @@ from pysavedmodel.errors import BuilderStateError, InvalidArgumentError, Unsuppo
 from . import slices as slicing
 from .bundle_entry import EntryEncoder
 from .bundle_reader import CheckpointReader, data_filename, index_filename, read_checkpoint
+from .crc32c import BACKEND as crc32c_backend
 from .crc32c import crc32c, mask
 from .ordered_code import slice_key
 from .table import TableWriter
@@ -97,6 +101,55 @@ _key_of = attrgetter("key")
 _WRITE_BUFFER_BYTES = 256 << 10
 """Buffer of each data file: gathers the writes of small tensors into few system calls.
 Writes larger than the buffer go straight to the file, without a copy."""
+
+_WRITE_PIECE_BYTES = 16 << 20
+"""Large tensors are written in pieces of this size (the steps progress is reported in)."""
+
+_PROGRESS_STEP_BYTES = 4 << 20
+"""A progress callback is called at most once per this many bytes written (and at the end)."""
+
+_OVERLAP_CRC_BYTES = 1 << 20
+"""Tensors at least this large get their checksum computed by a helper thread while their
+bytes are being written: both the ``crc32c`` package and file writes release the GIL
+on large buffers, so on two or more cores the checksum costs no time."""
+
+_PARALLEL_SHARDS_BYTES = 32 << 20
+"""Several shards are written by parallel threads (one per core) when the checkpoint
+holds at least this many bytes; below that, starting threads costs more than it saves."""
+
+_POLL_SECONDS = 0.1
+"""How often the calling thread reports progress while shard threads write."""
+
+ProgressCallback = Callable[[int, int], None]
+"""``progress(bytes_done, bytes_total)``."""
+
+
+class _Progress:
+    """Counts the data bytes written and forwards the count to a user callback, at most
+    once per :data:`_PROGRESS_STEP_BYTES`, and once at the end."""
+
+    __slots__ = ("callback", "total", "done", "_reported")
+
+    def __init__(self, callback: ProgressCallback | None, total: int) -> None:
+        self.callback = callback
+        self.total = total
+        self.done = 0
+        self._reported = 0
+
+    def advance(self, nbytes: int) -> None:
+        self.done += nbytes
+        if self.callback is not None and self.done - self._reported >= _PROGRESS_STEP_BYTES:
+            self._reported = self.done
+            self.callback(self.done, self.total)
+
+    def update(self, done: int) -> None:
+        """Set the count (from shard threads' counters) and report it if it moved enough."""
+        self.done = 0
+        self.advance(done)
+
+    def finish(self) -> None:
+        if self.callback is not None:
+            self.callback(self.total, self.total)
 
 
 def _check_name(name: Any) -> bytes:
@@ -153,10 +206,19 @@ class CheckpointWriter:
     ``shards`` (a list of name lists, one per shard) fixes the assignment instead; with
     ``shards`` given, ``num_shards`` may be left at 1 or must equal ``len(shards)``.
     Each shard must receive at least one tensor.
+
+    ``progress``, if given, is called as ``progress(bytes_done, bytes_total)`` while
+    :meth:`finish` writes tensor data (at most every few MB), then once with
+    ``bytes_done == bytes_total`` when the checkpoint is complete.
     """
 
     def __init__(self, prefix: PathLike, *, num_shards: int = 1,
-                 shards: Sequence[Sequence[str]] | None = None) -> None:
+                 shards: Sequence[Sequence[str]] | None = None,
+                 progress: ProgressCallback | None = None) -> None:
+        if progress is not None and not callable(progress):
+            raise InvalidArgumentError(
+                f"progress must be a callable(bytes_done, bytes_total), got {progress!r}")
+        self._progress = progress
         self._prefix = os.fspath(prefix)
         if not isinstance(self._prefix, str) or self._prefix == "":
             raise InvalidArgumentError(
@@ -335,7 +397,7 @@ class CheckpointWriter:
         assignment = self._assignment()
         self._finished = True
         return _write_files(self._prefix, self._num_shards, self._items, assignment,
-                            self._index_entries)
+                            self._index_entries, self._progress)
 
     def __enter__(self) -> CheckpointWriter:
         return self
@@ -349,24 +411,103 @@ class CheckpointWriter:
             self._finished = True
 
 
-def _write_data(fileobj: BinaryIO, tensor: PreparedTensor) -> tuple[int, int]:
+class _ShardOutput:
+    """A data file being written: buffered, counted for progress, and with an optional
+    helper thread that checksums large tensors while their bytes are written."""
+
+    __slots__ = ("_file", "_progress", "checksummer")
+
+    def __init__(self, file: BinaryIO, progress: _Progress,
+                 checksummer: ThreadPoolExecutor | None) -> None:
+        self._file = file
+        self._progress = progress
+        self.checksummer = checksummer
+
+    def write(self, data: bytes | memoryview) -> None:
+        self._file.write(data)
+        self._progress.advance(len(data))
+
+
+def _write_data(out: _ShardOutput, tensor: PreparedTensor) -> tuple[int, int]:
     """Append a tensor's bytes; return (size, unmasked crc32c)."""
     small = small_tensor_bytes(tensor)
     if small is not None:
-        fileobj.write(small)
+        out.write(small)
         size = len(small)
         crc = crc32c(small)
     else:
         crc = 0
         size = 0
         for chunk, covered in iter_tensor_bytes(tensor):
-            fileobj.write(chunk)
-            crc = crc32c(covered, crc)
-            size += len(chunk)
+            length = len(chunk)
+            pending = None
+            if out.checksummer is not None and chunk is covered and length >= _OVERLAP_CRC_BYTES:
+                pending = out.checksummer.submit(crc32c, covered, crc)
+            for start in range(0, length, _WRITE_PIECE_BYTES):
+                out.write(chunk[start:start + _WRITE_PIECE_BYTES])
+            crc = crc32c(covered, crc) if pending is None else pending.result()
+            size += length
     if size != tensor.nbytes:  # guards against the array changing after it was added
         raise InvalidArgumentError(
             f"tensor {tensor.name!r}: wrote {size} bytes, expected {tensor.nbytes}")
     return size, crc
+
+
+def _write_shard(path: Path, shard: int, items: list[_DataItem], progress: _Progress,
+                 checksummer: ThreadPoolExecutor | None = None,
+                 abort: threading.Event | None = None) -> None:
+    """Write one data file holding ``items`` in order and set their ``shard`` and ``entry``."""
+    encode_entry = EntryEncoder().encode
+    with open(path, "wb", buffering=_WRITE_BUFFER_BYTES) as file:
+        out = _ShardOutput(file, progress, checksummer)
+        offset = 0
+        for item in items:
+            if abort is not None and abort.is_set():
+                return  # another shard failed; its error is raised by the caller
+            size, crc = _write_data(out, item)
+            item.shard = shard
+            item.entry = encode_entry(item.dtype.enum, item.array.shape, shard, offset, size,
+                                      mask(crc))
+            offset += size
+
+
+def _write_shards_serially(paths: list[Path], shard_items: list[list[_DataItem]],
+                           progress: _Progress) -> None:
+    overlap = (crc32c_backend == "crc32c" and (os.cpu_count() or 1) > 1
+               and any(item.nbytes >= _OVERLAP_CRC_BYTES for items in shard_items
+                       for item in items))
+    checksummer = ThreadPoolExecutor(1, thread_name_prefix="pysavedmodel-crc") if overlap else None
+    try:
+        for shard, (path, items) in enumerate(zip(paths, shard_items)):
+            _write_shard(path, shard, items, progress, checksummer)
+    finally:
+        if checksummer is not None:
+            checksummer.shutdown(wait=True)
+
+
+def _write_shards_in_parallel(paths: list[Path], shard_items: list[list[_DataItem]],
+                              progress: _Progress) -> None:
+    """One thread per core, each writing whole shards; progress is reported from here, in
+    the calling thread.  The first failure stops the other shards and is raised."""
+    counters = [_Progress(None, 0) for _ in paths]  # each written by one shard thread only
+    abort = threading.Event()
+    workers = min(len(paths), os.cpu_count() or 1)
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="pysavedmodel-shard")
+    try:
+        pending = {pool.submit(_write_shard, path, shard, items, counters[shard], None, abort)
+                   for shard, (path, items) in enumerate(zip(paths, shard_items))}
+        while pending:
+            done, pending = wait(pending, timeout=_POLL_SECONDS, return_when=FIRST_EXCEPTION)
+            for future in done:
+                error = future.exception()
+                if error is not None:
+                    raise error
+            progress.update(sum(counter.done for counter in counters))
+    except BaseException:
+        abort.set()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)  # no thread writes once this returns
 
 
 def _make_parent(path: Path) -> list[Path]:
@@ -390,8 +531,17 @@ def _remove_quietly(path: Path) -> None:
         pass
 
 
+def _remove_existing(path: Path) -> None:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass
+
+
 def _write_files(prefix: str, num_shards: int, items: list[_DataItem], assignment: list[int],
-                 index_entries: Callable[[], list[_Indexed]]) -> list[Path]:
+                 index_entries: Callable[[], list[_Indexed]],
+                 progress_callback: ProgressCallback | None = None) -> list[Path]:
+    progress = _Progress(progress_callback, sum(item.nbytes for item in items))
     index_path = index_filename(prefix)
     created_dirs = _make_parent(index_path)
     token = uuid.uuid4().hex[:12]
@@ -400,28 +550,27 @@ def _write_files(prefix: str, num_shards: int, items: list[_DataItem], assignmen
     temp_index = Path(f"{index_path}.tempstate{token}")
     renamed: list[Path] = []
     try:
-        encode_entry = EntryEncoder().encode
-        for shard in range(num_shards):
-            with open(temp_paths[shard], "wb", buffering=_WRITE_BUFFER_BYTES) as out:
-                offset = 0
-                for item, item_shard in zip(items, assignment):
-                    if item_shard != shard:
-                        continue
-                    size, crc = _write_data(out, item)
-                    item.shard = shard
-                    item.entry = encode_entry(item.dtype.enum, item.array.shape, shard, offset,
-                                              size, mask(crc))
-                    offset += size
+        shard_items: list[list[_DataItem]] = [[] for _ in range(num_shards)]
+        for item, shard in zip(items, assignment):
+            shard_items[shard].append(item)
+        if (num_shards > 1 and progress.total >= _PARALLEL_SHARDS_BYTES
+                and (os.cpu_count() or 1) > 1):
+            _write_shards_in_parallel(temp_paths, shard_items, progress)
+        else:
+            _write_shards_serially(temp_paths, shard_items, progress)
         with open(temp_index, "wb") as out:
             table = TableWriter(out)
             table.add(b"", _header(num_shards))
             for each in index_entries():
                 table.add(each.key, each.entry)
             table.finish()
+        # An index left from an earlier checkpoint goes first: interrupted from here
+        # on, the prefix has no checkpoint rather than an old index over new data.
+        _remove_existing(index_path)
         for temp, final in zip(temp_paths, shard_paths):
             os.replace(temp, final)
             renamed.append(final)
-        os.replace(temp_index, index_path)
+        os.replace(temp_index, index_path)  # last: its presence means the checkpoint is whole
     except BaseException:
         for path in [*temp_paths, temp_index, *renamed]:
             _remove_quietly(path)
@@ -431,12 +580,15 @@ def _write_files(prefix: str, num_shards: int, items: list[_DataItem], assignmen
             except OSError:
                 pass
         raise
+    progress.finish()
     return [*shard_paths, index_path]
 
 
 def write_checkpoint(prefix: PathLike, tensors: Mapping[str, Any], *,
                      num_shards: int = 1,
-                     shards: Sequence[Sequence[str]] | None = None) -> list[Path]:
+                     shards: Sequence[Sequence[str]] | None = None,
+                     progress: ProgressCallback | None = None,
+                     executor: Any = None) -> list[Path]:
     """Write ``tensors`` ({name: array-like}) as a TensorBundle checkpoint at ``prefix``.
 
     Creates ``PREFIX.index`` and ``PREFIX.data-NNNNN-of-MMMMM`` (missing parent
@@ -446,13 +598,31 @@ def write_checkpoint(prefix: PathLike, tensors: Mapping[str, Any], *,
     data files by bytes; ``shards`` gives an explicit assignment (every name exactly
     once).  Returns the written paths.
 
+    ``progress``: an optional ``progress(bytes_done, bytes_total)`` callable, called as
+    tensor data is written (at most every few MB) and once more at the end with
+    ``bytes_done == bytes_total``.
+
+    ``executor``: when given (e.g. a ``concurrent.futures`` or dask executor), the
+    shards are written as tasks on it by
+    :func:`pysavedmodel.format.distributed.write_checkpoint_distributed`, which
+    receives the same arguments; None (default) writes in this process.
+
     Raises UnsupportedDTypeError / InvalidArgumentError for bad input, before writing
-    anything; on any failure no file is left behind.
+    anything; on any failure no file is left behind.  Files appear in this order:
+    an earlier ``PREFIX.index`` is removed, the data files are renamed into place,
+    the new index last; a crash at any point leaves either no index or a complete
+    checkpoint (temporary files are named ``<final name>.tempstate<token>``).
     """
+    if executor is not None:
+        # Imported by name when used: it imports this module (a cycle otherwise).
+        distributed = importlib.import_module(".distributed", __package__)
+        return cast("list[Path]", distributed.write_checkpoint_distributed(
+            prefix, tensors, num_shards=num_shards, shards=shards, executor=executor,
+            progress=progress))
     if not isinstance(tensors, Mapping):
         raise InvalidArgumentError(
             f"tensors must be a mapping of name -> array, got {type(tensors).__name__}")
-    writer = CheckpointWriter(prefix, num_shards=num_shards, shards=shards)
+    writer = CheckpointWriter(prefix, num_shards=num_shards, shards=shards, progress=progress)
     for name, value in tensors.items():
         writer.add(name, value)
     return writer.finish()

@@ -17,7 +17,7 @@ from typing import Any, Union
 
 import numpy as np
 
-from pysavedmodel._proto import tensor_bundle_pb2, tensor_slice_pb2
+from pysavedmodel._proto import tensor_bundle_pb2
 from pysavedmodel.dtypes import DTYPES, DType
 from pysavedmodel.errors import (
     ChecksumError,
@@ -126,11 +126,27 @@ class CheckpointReader:
         self._prefix = prefix_text
         self._index_path = index_filename(self._prefix)
         try:
-            with open(self._index_path, "rb") as f:
-                data = f.read()
+            index = _DataFile(self._index_path)
         except FileNotFoundError:
             raise NotFoundError(f"checkpoint index {self._index_path} does not exist") from None
-        table = TableReader(data, path=str(self._index_path))
+        try:
+            self._read_index(index)
+        finally:
+            index.close()
+        self._files: dict[int, _DataFile] = {}
+        self._closed = False
+
+    def _read_index(self, index: _DataFile) -> None:
+        # The index is mapped, not read: a huge (or sparse) file costs nothing until a
+        # block it names is checked, and its footer is checked first.
+        table = TableReader(index.map if index.map is not None else b"",
+                            path=str(self._index_path))
+        try:
+            self._parse_entries(table)
+        finally:
+            table.close()
+
+    def _parse_entries(self, table: TableReader) -> None:
         raw_header = table.get(b"")
         if raw_header is None:
             raise CorruptCheckpointError(f"{self._index_path}: no header entry (key '')")
@@ -162,8 +178,6 @@ class CheckpointReader:
                     hidden.add(self._slice_key(name, key, extents))
         self._names: dict[str, bytes] = {
             self._decode(key): key for key in self._entries if key not in hidden}
-        self._files: dict[int, _DataFile] = {}
-        self._closed = False
 
     # -- metadata
 
@@ -300,30 +314,53 @@ class CheckpointReader:
         row = self._dtype_of(name, entry)
         shape = self._shape_of(name, entry)
         assert row.numpy is not None
-        # Every slice is read (and so verified) before the full tensor is allocated: a
-        # corrupt full shape must not allocate more than the stored slices can fill.
-        pieces = [self._stored_slice(name, entry, shape, proto) for proto in entry.slices]
-        if sum(value.size for _, value in pieces) < math.prod(shape):
+        # Everything that can be checked without reading data is checked before any
+        # slice is read, and the full tensor is allocated only once the slices are known
+        # to be distinct, to cover it by element count, and to need no more bytes than
+        # the data files hold: slices that do not overlap (checked while placing them,
+        # as TensorFlow does) each store their own bytes.  Without these bounds one
+        # slice listed many times, or many entries aliasing one stored region, would
+        # make a small file allocate (and checksum) without limit.
+        where = self._where(name)
+        extents = [slicing.from_proto(proto, shape, where=where) for proto in entry.slices]
+        seen: set[tuple[slicing.Extent, ...]] = set()
+        for piece in extents:
+            if piece in seen:
+                raise CorruptCheckpointError(f"{where}: slice {list(piece)} is listed twice")
+            seen.add(piece)
+        count = math.prod(shape)
+        held = sum(math.prod(slicing.slice_shape(shape, e)) for e in extents)
+        if held != count:
             raise CorruptCheckpointError(
-                f"{self._where(name)}: its stored slices do not cover the full shape {list(shape)}")
+                f"{where}: its stored slices do not cover the full shape {list(shape)} "
+                f"exactly: they hold {held} elements, it has {count} (slices missing or "
+                "overlapping)")
+        stored = [self._slice_entry(name, entry, shape, e) for e in extents]
+        needed = count * max(row.itemsize, 1)
+        available = sum(self._file(name, shard).size
+                        for shard in sorted({s.shard_id for s in stored}))
+        if needed > available:
+            raise CorruptCheckpointError(
+                f"{where}: full shape {list(shape)} needs {needed} bytes, more than the "
+                f"{available} bytes its slices' data files hold")
         if row.is_string:
             full = np.full(shape, b"", dtype=object)
         else:
             full = np.empty(shape, dtype=row.numpy)
         covered = np.zeros(shape, dtype=bool)
-        for index, value in pieces:
-            full[index] = value
+        for piece, stored_entry in zip(extents, stored):
+            index = slicing.index_of(shape, piece)
+            if covered[index].any():
+                raise CorruptCheckpointError(
+                    f"{where}: stored slices overlap at {_describe(index)}")
+            full[index] = self._read_stored(name, stored_entry, copy=False)
             covered[index] = True
-        if not covered.all():
-            raise CorruptCheckpointError(
-                f"{self._where(name)}: its stored slices do not cover the full shape {list(shape)}")
         return full
 
-    def _stored_slice(self, name: str, entry: tensor_bundle_pb2.BundleEntryProto,
-                      shape: tuple[int, ...], proto: tensor_slice_pb2.TensorSliceProto
-                      ) -> tuple[tuple[slice, ...], np.ndarray]:
-        """The index of one stored slice inside the full tensor, and its value."""
-        extents = slicing.from_proto(proto, shape, where=self._where(name))
+    def _slice_entry(self, name: str, entry: tensor_bundle_pb2.BundleEntryProto,
+                     shape: tuple[int, ...], extents: tuple[slicing.Extent, ...]
+                     ) -> tensor_bundle_pb2.BundleEntryProto:
+        """The entry storing one slice, checked against the full tensor (nothing read)."""
         key = self._slice_key(name, self._names[name], extents)
         stored = self._entries.get(key)
         if stored is None:
@@ -338,8 +375,7 @@ class CheckpointReader:
             raise CorruptCheckpointError(
                 f"{self._where(name)}: slice {list(extents)} is stored with shape "
                 f"{list(self._shape_of(name, stored))}, expected {list(expected)}")
-        index = slicing.index_of(shape, extents)
-        return index, self._read_stored(name, stored, copy=False)
+        return stored
 
     def get_tensor(self, name: str) -> np.ndarray:
         """The value of ``name``; fixed-size dtypes are read-only views of the mapped file."""
@@ -373,6 +409,10 @@ class CheckpointReader:
 
     def __repr__(self) -> str:
         return f"CheckpointReader({self._prefix!r}, {len(self._names)} tensors)"
+
+
+def _describe(index: tuple[slice, ...]) -> str:
+    return "[" + ", ".join(f"{part.start}:{part.stop}" for part in index) + "]"
 
 
 def read_checkpoint(prefix: PathLike) -> dict[str, np.ndarray]:

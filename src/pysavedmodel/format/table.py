@@ -61,6 +61,12 @@ _FOOTER_SIZE = 48
 _HANDLES_SIZE = 40  # two BlockHandles of at most 2 * 10 bytes each, zero padded
 # An entry larger than this many block sizes starts a block of its own.
 _OVERLY_LARGE_BLOCK_RATIO = 2
+# Prefix compression lets a few bytes stand for a long key, so a hostile block could
+# decode to keys far larger than itself.  Within one restart group every key is at most
+# as long as the group's bytes, so a table restarting every 16 entries (as TensorFlow
+# and LevelDB write them) decodes to at most 16x its block's size in keys; twice that
+# is refused.
+_MAX_KEY_EXPANSION = 2 * DATA_RESTART_INTERVAL
 
 Buffer = Union[bytes, bytearray, memoryview]
 BlockHandle = tuple[int, int]  # (offset, size)
@@ -449,6 +455,7 @@ class TableReader:
         values: list[bytes] = []
         key = b""
         pos = 0
+        key_budget = _MAX_KEY_EXPANSION * size
         try:
             while pos < limit:
                 entry = pos
@@ -457,6 +464,11 @@ class TableReader:
                 value_len, pos = _fast_varint32(contents, pos)
                 if shared > len(key) or pos + non_shared + value_len > limit:
                     raise CorruptCheckpointError(f"bad entry at block offset {entry}")
+                key_budget -= shared + non_shared
+                if key_budget < 0:  # checked before the key is built
+                    raise CorruptCheckpointError(
+                        f"keys decoded up to block offset {entry} exceed {_MAX_KEY_EXPANSION}x "
+                        f"the block's {size} bytes (prefix compression bomb?)")
                 key = key[:shared] + contents[pos:pos + non_shared]
                 pos += non_shared
                 keys.append(key)

@@ -118,6 +118,10 @@ def to_numpy(value: Any, dtype: Any = None) -> np.ndarray:
     try:
         arr = np.asarray(value)
     except (ValueError, TypeError, OverflowError) as exc:
+        if isinstance(value, (list, tuple)) and "inhomogeneous" in str(exc):
+            raise InvalidArgumentError(
+                f"cannot convert {value!r} to a tensor: it is ragged (rows of different "
+                "lengths); expected nested lists of equal lengths") from None
         raise InvalidArgumentError(f"cannot convert {value!r} to a tensor: {exc}") from None
     if arr.dtype.kind in "OSU":
         if target is not None:
@@ -151,6 +155,19 @@ def to_numpy(value: Any, dtype: Any = None) -> np.ndarray:
     return converted
 
 
+MAX_TENSOR_PROTO_BYTES = (1 << 31) - (1 << 16)
+"""Largest value a TensorProto may hold: protobuf messages stay under 2 GiB, and the node
+and graph around the tensor need some room."""
+
+
+def _check_proto_size(nbytes: int) -> None:
+    if nbytes > MAX_TENSOR_PROTO_BYTES:
+        raise InvalidArgumentError(
+            f"a {nbytes:,}-byte value is over protobuf's 2 GiB message limit, so it cannot "
+            "be stored in the graph; move it into a variable (Graph.variable), whose value "
+            "is stored in the checkpoint")
+
+
 def make_tensor_proto(value: Any, dtype: Any = None) -> tensor_pb2.TensorProto:
     """A ``TensorProto`` holding ``value`` (numpy array, scalar, list, str/bytes)."""
     if isinstance(value, TensorProto):
@@ -160,10 +177,13 @@ def make_tensor_proto(value: Any, dtype: Any = None) -> tensor_pb2.TensorProto:
     proto = TensorProto(dtype=proto_dtype(row.enum))
     proto.tensor_shape.CopyFrom(make_shape_proto(arr.shape))
     if row.is_string:
-        proto.string_val.extend(arr.reshape(-1).tolist())
+        strings = arr.reshape(-1).tolist()
+        _check_proto_size(sum(map(len, strings)))
+        proto.string_val.extend(strings)
         return proto
     if row.numpy is None:
         raise UnsupportedDTypeError(f"cannot hold a {row.name} value in a constant")
+    _check_proto_size(arr.size * row.itemsize)
     arr = np.ascontiguousarray(arr, dtype=row.numpy)
     if arr.size > 1 and row.name in _CONTENT_NAMES:
         proto.tensor_content = arr.tobytes()

@@ -328,8 +328,8 @@ class Graph:
         """A ``Const`` holding ``value`` (numpy array, scalar, list, str/bytes)."""
         try:
             proto = _attrs.make_tensor_proto(value, dtype)
-        except InvalidArgumentError as exc:
-            raise InvalidArgumentError(f"constant {name or 'Const'!r}: {exc}") from None
+        except InvalidArgumentError as exc:  # same class (UnsupportedDTypeError stays one)
+            raise type(exc)(f"constant {name or 'Const'!r}: {exc}") from None
         return self.op("Const", [], name=name if name is not None else "Const",
                        value=AttrValue(tensor=proto), dtype=proto.dtype)
 
@@ -350,7 +350,7 @@ class Graph:
             array = _attrs.to_numpy(value, dtype)
             row = dtypes.as_dtype(dtype) if dtype is not None else dtypes.from_numpy(array.dtype)
         except InvalidArgumentError as exc:
-            raise InvalidArgumentError(f"variable {name!r}: {exc}") from None
+            raise type(exc)(f"variable {name!r}: {exc}") from None
         if not row.checkpointable:
             raise UnsupportedDTypeError(
                 f"variable {name!r}: {row.name} values cannot be stored in a checkpoint")

@@ -1,0 +1,502 @@
+"""Checkpoints written by many workers: shard bundles and their merge.
+
+TensorFlow's sharded save has each device write its tensors as a complete bundle of
+its own at a temporary prefix, ``PREFIX_temp/part-NNNNN-of-MMMMM``, then
+``MergeV2Checkpoints`` renames every shard's data file to
+``PREFIX.data-NNNNN-of-MMMMM`` and writes the one ``PREFIX.index`` listing all entries
+(FORMAT.md 2.4).  The merge reads only the small index files, so it is cheap however
+large the data.  This module does the same:
+
+* :func:`write_shard` writes one shard bundle (on any worker);
+* :func:`merge_shards` merges shard bundles into the final prefix, byte-identical to
+  ``MergeV2Checkpoints``;
+* :func:`write_checkpoint_distributed` spreads the shards over any
+  ``concurrent.futures.Executor`` (a process pool, ``dask.distributed``'s
+  ``Client.get_executor()``, Ray's executor...) and merges them.
+
+Workers write to the path they are given, so the prefix's directory must be storage
+every worker sees under the same path (a local disk for a process pool on one host;
+NFS, Lustre, a FUSE-mounted bucket... across hosts), and the shard bundles must live
+on the same filesystem as the final prefix: the merge renames files, it never copies.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import errno
+import os
+import uuid
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Callable, Union
+
+from pysavedmodel._proto import tensor_bundle_pb2
+from pysavedmodel.errors import CorruptCheckpointError, InvalidArgumentError, NotFoundError
+
+from .bundle import _check_name, balance_shards, write_checkpoint
+from .bundle_reader import data_filename, index_filename
+from .table import TableReader, TableWriter
+from .tensor_data import prepare_tensor
+
+__all__ = ["shard_prefix", "write_shard", "merge_shards", "write_checkpoint_distributed"]
+
+PathLike = Union[str, "os.PathLike[str]"]
+ProgressCallback = Callable[[int, int], None]
+
+_Header = tensor_bundle_pb2.BundleHeaderProto
+_Entry = tensor_bundle_pb2.BundleEntryProto
+
+
+# -- naming
+
+def shard_prefix(prefix: PathLike, shard: int, num_shards: int) -> Path:
+    """Where shard ``shard`` of ``num_shards`` of the checkpoint ``prefix`` is written:
+    ``PREFIX_temp/part-%05d-of-%05d``, the name TensorFlow's sharded save uses.
+
+    Deterministic, so workers that never talk to each other agree on it.
+    """
+    _check_shard(shard, num_shards)
+    return Path(f"{_prefix_text(prefix)}_temp") / f"part-{shard:05d}-of-{num_shards:05d}"
+
+
+def _prefix_text(prefix: Any) -> str:
+    text = os.fspath(prefix) if isinstance(prefix, (str, os.PathLike)) else None
+    if not isinstance(text, str) or text == "":
+        raise InvalidArgumentError(f"checkpoint prefix must be a non-empty path, got {prefix!r}")
+    return text
+
+
+def _check_shard(shard: Any, num_shards: Any) -> None:
+    if isinstance(num_shards, bool) or not isinstance(num_shards, int) or num_shards < 1:
+        raise InvalidArgumentError(f"num_shards must be an int >= 1, got {num_shards!r}")
+    if isinstance(shard, bool) or not isinstance(shard, int) or not 0 <= shard < num_shards:
+        raise InvalidArgumentError(
+            f"shard must be an int in [0, {num_shards}), got {shard!r}")
+
+
+# -- one shard (runs on a worker)
+
+def _load(value: Any) -> Any:
+    """A value, or what a zero-argument loader returns."""
+    return value() if callable(value) else value
+
+
+def write_shard(prefix: PathLike, tensors: Mapping[str, Any], *, shard: int,
+                num_shards: int) -> list[Path]:
+    """Write shard ``shard`` of ``num_shards`` of the checkpoint ``prefix`` as a bundle of
+    its own at :func:`shard_prefix` (``PREFIX_temp/part-...``), as TensorFlow's SaveV2
+    does for each device of a sharded save; :func:`merge_shards` joins the shards.
+
+    ``tensors`` maps names to arrays, or to zero-argument callables returning an
+    array (called here, so a worker can load its own data).  Tensors are written in
+    the mapping's order.  A shard must hold at least one tensor.  Returns the paths
+    written (data file, then index).
+    """
+    if not isinstance(tensors, Mapping):
+        raise InvalidArgumentError(
+            f"tensors must be a mapping of name -> array, got {type(tensors).__name__}")
+    target = shard_prefix(prefix, shard, num_shards)
+    if not tensors:
+        raise InvalidArgumentError(
+            f"shard {shard} of {num_shards} of checkpoint {os.fspath(prefix)!r} holds no "
+            f"tensors; every shard needs at least one")
+    values = {name: _load(value) for name, value in tensors.items()}
+    return write_checkpoint(target, values)
+
+
+def _write_shard_task(prefix: str, shard: int, num_shards: int,
+                      items: list[tuple[str, Any]]) -> int:
+    """The task one worker runs: write its shard; return the bytes of tensor data."""
+    paths = write_shard(prefix, dict(items), shard=shard, num_shards=num_shards)
+    return os.path.getsize(paths[0])
+
+
+# -- merging
+
+class _ShardIndex:
+    """A shard bundle's parsed index: header and entries in key order."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.path = index_filename(prefix)
+        try:
+            data = self.path.read_bytes()
+        except FileNotFoundError:
+            raise NotFoundError(f"shard bundle index {self.path} does not exist") from None
+        table = TableReader(data, path=str(self.path))
+        items = iter(table.items())
+        first = next(items, None)
+        if first is None or first[0] != b"":
+            raise CorruptCheckpointError(f"{self.path}: no header entry (key '')")
+        self.header = _Header()
+        self.entries: list[tuple[bytes, _Entry]] = []
+        try:
+            self.header.ParseFromString(first[1])
+            for key, value in items:
+                entry = _Entry()
+                entry.ParseFromString(value)
+                self.entries.append((key, entry))
+        except Exception as exc:  # protobuf's DecodeError and friends
+            raise CorruptCheckpointError(f"{self.path}: unparsable entry: {exc}") from None
+        if self.header.num_shards < 1:
+            raise CorruptCheckpointError(
+                f"{self.path}: header has num_shards {self.header.num_shards}, expected >= 1")
+
+
+class _MergedIndex:
+    """What MergeV2Checkpoints accumulates: entries by key, and each referenced data file
+    with its new shard id (numbered in order of first reference)."""
+
+    def __init__(self) -> None:
+        self.num_shards = 0
+        self.first: _ShardIndex | None = None
+        self.entries: dict[bytes, _Entry] = {}
+        self.data_files: dict[str, int] = {}
+
+    def add(self, shard: _ShardIndex) -> None:
+        self._check_header(shard)
+        self.num_shards += shard.header.num_shards
+        new_ids: dict[int, int] = {}  # this bundle's shard ids -> merged ones
+        for key, entry in shard.entries:
+            existing = self.entries.get(key)
+            if existing is None:
+                new_id = new_ids.get(entry.shard_id)
+                if new_id is None:
+                    source = os.fspath(
+                        data_filename(shard.prefix, entry.shard_id, shard.header.num_shards))
+                    new_id = self.data_files.setdefault(source, len(self.data_files))
+                    new_ids[entry.shard_id] = new_id
+                entry.shard_id = new_id
+                self.entries[key] = entry
+            elif existing.slices and entry.slices:
+                # One partitioned tensor with slices in several shards: one entry
+                # listing all its slices (the first shard's entry, extended).
+                if existing.dtype != entry.dtype or existing.shape != entry.shape:
+                    raise InvalidArgumentError(
+                        f"cannot merge {shard.path}: partitioned tensor {_shown(key)} has dtype "
+                        f"{entry.dtype} shape {_dims(entry)} there but dtype {existing.dtype} "
+                        f"shape {_dims(existing)} in an earlier shard")
+                existing.slices.extend(entry.slices)
+            else:
+                raise InvalidArgumentError(
+                    f"cannot merge {shard.path}: duplicate tensor {_shown(key)} (also in an "
+                    f"earlier shard bundle)")
+
+    def _check_header(self, shard: _ShardIndex) -> None:
+        if self.first is None:
+            self.first = shard
+            return
+        first = self.first.header
+        if shard.header.endianness != first.endianness:
+            raise InvalidArgumentError(
+                f"cannot merge {shard.path}: its endianness "
+                f"{_Header.Endianness.Name(shard.header.endianness)} differs from "
+                f"{_Header.Endianness.Name(first.endianness)} in {self.first.path}")
+        if shard.header.version != first.version:
+            raise InvalidArgumentError(
+                f"cannot merge {shard.path}: its format version "
+                f"({_version(shard.header)}) differs from ({_version(first)}) in {self.first.path}")
+
+    def header_bytes(self) -> bytes:
+        assert self.first is not None
+        header = _Header(num_shards=self.num_shards)
+        header.endianness = self.first.header.endianness
+        header.version.CopyFrom(self.first.header.version)
+        return header.SerializeToString(deterministic=True)
+
+
+def _shown(key: bytes) -> str:
+    return repr(key.decode("utf-8", "backslashreplace"))
+
+
+def _dims(entry: _Entry) -> list[int]:
+    return [d.size for d in entry.shape.dim]
+
+
+def _version(header: _Header) -> str:
+    v = header.version
+    return f"producer {v.producer}, min_consumer {v.min_consumer}, " \
+           f"bad_consumers {list(v.bad_consumers)}"
+
+
+def merge_shards(shard_prefixes: Sequence[PathLike], prefix: PathLike, *,
+                 delete_old: bool = True) -> list[Path]:
+    """Merge shard bundles into the checkpoint ``prefix``, as MergeV2Checkpoints does.
+
+    Reads each shard's index (in the order given), renames the data files to
+    ``PREFIX.data-%05d-of-%05d`` (numbered in order of first reference), and writes
+    ``PREFIX.index`` with every entry, byte-identical to TensorFlow's merge.  Shards must
+    be on the same filesystem as ``prefix`` (files are renamed, not copied).  An
+    existing ``PREFIX.index`` is removed first and the new one is written last, so a
+    crash leaves no index rather than a wrong one.  ``delete_old`` removes the shards'
+    index files and then their directories when empty.  Returns the data files, then
+    the index.
+
+    Raises NotFoundError for a missing shard index or data file, CorruptCheckpointError
+    for an unreadable index, InvalidArgumentError for duplicate tensors or headers that
+    disagree (endianness, format version); nothing is renamed before all checks pass.
+    """
+    final = _prefix_text(prefix)
+    if isinstance(shard_prefixes, (str, bytes, os.PathLike)) or not isinstance(
+            shard_prefixes, Sequence) or not shard_prefixes:
+        raise InvalidArgumentError(
+            f"shard_prefixes must be a non-empty list of shard bundle prefixes, got "
+            f"{shard_prefixes!r}")
+    sources = [_prefix_text(p) for p in shard_prefixes]
+    for source in sources:
+        if os.path.abspath(source) == os.path.abspath(final):
+            raise InvalidArgumentError(
+                f"shard bundle prefix {source!r} is the destination prefix; write shards "
+                f"elsewhere (see shard_prefix())")
+    merged = _MergedIndex()
+    shards = [_ShardIndex(source) for source in sources]
+    for shard in shards:
+        merged.add(shard)
+    count = len(merged.data_files)
+    if count != merged.num_shards:
+        raise InvalidArgumentError(
+            f"cannot merge into {final!r}: the shard headers count {merged.num_shards} data "
+            f"files but entries use {count}; a shard bundle without tensors cannot be merged")
+    for source in merged.data_files:
+        if not os.path.isfile(source):
+            raise NotFoundError(f"shard data file {source} does not exist")
+    targets = [data_filename(final, i, count) for i in range(count)]
+    _write_merged(merged, final, targets)
+    if delete_old:
+        _delete_shard_indexes(shards, final)
+    return [*targets, index_filename(final)]
+
+
+def _write_merged(merged: _MergedIndex, final: str, targets: list[Path]) -> None:
+    """Rename the data files into place, then write the index; undo on failure."""
+    index_path = index_filename(final)
+    index_path.parent.mkdir(parents=True, exist_ok=True)
+    temp_index = Path(f"{index_path}.tempstate{uuid.uuid4().hex[:12]}")
+    renamed: list[tuple[str, Path]] = []
+    try:
+        if index_path.exists():
+            index_path.unlink()
+        for source, new_id in merged.data_files.items():
+            os.replace(source, targets[new_id])
+            renamed.append((source, targets[new_id]))
+        with open(temp_index, "wb") as out:
+            table = TableWriter(out)
+            table.add(b"", merged.header_bytes())
+            for key in sorted(merged.entries):
+                table.add(key, merged.entries[key].SerializeToString(deterministic=True))
+            table.finish()
+        os.replace(temp_index, index_path)
+    except BaseException as exc:
+        for source, target in reversed(renamed):
+            try:
+                os.replace(target, source)
+            except OSError:
+                pass
+        try:
+            temp_index.unlink()
+        except OSError:
+            pass
+        if isinstance(exc, OSError) and exc.errno == errno.EXDEV:
+            raise InvalidArgumentError(
+                f"cannot merge into {final!r}: the shard bundles are on another filesystem "
+                f"(files are renamed, not copied): {exc}") from None
+        raise
+
+
+def _delete_shard_indexes(shards: list[_ShardIndex], final: str) -> None:
+    final_dir = os.path.dirname(os.path.abspath(final))
+    for shard in shards:
+        try:
+            shard.path.unlink()
+        except OSError:
+            pass
+    for directory in dict.fromkeys(os.path.dirname(os.path.abspath(s.prefix)) for s in shards):
+        if directory != final_dir:
+            try:
+                os.rmdir(directory)
+            except OSError:
+                pass  # not empty (other files) or already gone
+
+
+# -- the whole checkpoint over an executor
+
+def _assign(prefix: str, names: list[str], sizes: list[int | None], num_shards: int,
+            shards: list[list[str]] | None) -> list[int]:
+    """The shard of each name: explicit ``shards``; else balanced by bytes when every
+    size is known (as write_checkpoint does); else round-robin in mapping order."""
+    if shards is not None:
+        known = set(names)
+        shard_of: dict[str, int] = {}
+        for shard, shard_names in enumerate(shards):
+            for name in shard_names:
+                if name in shard_of:
+                    raise InvalidArgumentError(
+                        f"shards: tensor {name!r} is listed in shard {shard_of[name]} and "
+                        f"shard {shard}")
+                if name not in known:
+                    raise InvalidArgumentError(
+                        f"shards: shard {shard} lists {name!r}, which is not in tensors")
+                shard_of[name] = shard
+        missing = [n for n in names if n not in shard_of]
+        if missing:
+            raise InvalidArgumentError(
+                f"shards: tensors not assigned to any shard: {sorted(missing)!r}")
+        assignment = [shard_of[n] for n in names]
+    elif all(size is not None for size in sizes):
+        assignment = balance_shards([int(size or 0) for size in sizes], num_shards)
+    else:
+        assignment = [i % num_shards for i in range(len(names))]
+    empty = sorted(set(range(num_shards)) - set(assignment))
+    if empty:
+        raise InvalidArgumentError(
+            f"checkpoint {prefix!r}: shard(s) {empty} of {num_shards} would hold no tensor "
+            f"({len(names)} tensors); use fewer shards")
+    return assignment
+
+
+def _shard_count(num_shards: Any, shards: Any) -> tuple[int, list[list[str]] | None]:
+    explicit: list[list[str]] | None = None
+    if shards is not None:
+        if isinstance(shards, (str, bytes)) or not isinstance(shards, Sequence) or any(
+                isinstance(names, (str, bytes)) or not isinstance(names, Sequence)
+                for names in shards):
+            raise InvalidArgumentError(
+                f"shards must be a list of name lists (one per shard), got {shards!r}")
+        explicit = [list(names) for names in shards]
+        if num_shards in (None, 1):
+            num_shards = len(explicit)
+    if num_shards is None:
+        raise InvalidArgumentError("write_checkpoint_distributed needs num_shards or shards")
+    if isinstance(num_shards, bool) or not isinstance(num_shards, int) or num_shards < 1:
+        raise InvalidArgumentError(f"num_shards must be an int >= 1, got {num_shards!r}")
+    if explicit is not None and len(explicit) != num_shards:
+        raise InvalidArgumentError(
+            f"shards lists {len(explicit)} shards but num_shards is {num_shards}")
+    return num_shards, explicit
+
+
+class _ProgressEstimate:
+    """Bytes done over the total: exact when every size is known up front; otherwise
+    the unknown shards are estimated from the bytes per tensor of the finished ones."""
+
+    def __init__(self, known: list[int], unknown_counts: list[int]) -> None:
+        self._known = known
+        self._unknown = unknown_counts
+        self._done: dict[int, int] = {}
+
+    def finished(self, shard: int, nbytes: int) -> tuple[int, int]:
+        self._done[shard] = nbytes
+        done = sum(self._done.values())
+        measured = [(self._done[s], self._unknown[s]) for s in self._done if self._unknown[s]]
+        per_tensor = (sum(b for b, _ in measured) / sum(c for _, c in measured)
+                      if measured else 0.0)
+        pending = [s for s in range(len(self._known)) if s not in self._done]
+        estimate = sum(self._known[s] + per_tensor * self._unknown[s] for s in pending)
+        return done, done + int(estimate)
+
+
+def write_checkpoint_distributed(
+        prefix: PathLike, tensors: Mapping[str, Any], *, num_shards: int | None = None,
+        shards: Sequence[Sequence[str]] | None = None,
+        executor: concurrent.futures.Executor,
+        progress: ProgressCallback | None = None) -> list[Path]:
+    """Write ``tensors`` as a checkpoint at ``prefix``, one shard per task on ``executor``.
+
+    ``executor``: any ``concurrent.futures.Executor`` (ProcessPoolExecutor,
+    ``dask.distributed.Client(...).get_executor()``, Ray's executor, a thread pool).
+    Values are arrays or zero-argument callables returning an array, called on the
+    worker (with a process executor, callables and arrays must be picklable).  Each
+    task writes :func:`write_shard` under ``PREFIX_temp/``; when all succeeded this
+    process merges them (:func:`merge_shards`).  The prefix's directory must be shared
+    storage that every worker sees under the same path.
+
+    Shards (one task each; ``num_shards`` sets the parallelism): ``shards`` (name
+    lists) fixes the assignment; else the tensors are split into ``num_shards`` groups,
+    balanced by bytes when every value is an array (the same assignment, and so the
+    same bytes, as :func:`~pysavedmodel.format.bundle.write_checkpoint` with
+    ``num_shards``), round-robin in mapping order when some are callables.  Within a
+    shard, tensors keep the mapping's order.
+
+    ``progress(bytes_done, bytes_total)`` is called as shards finish (the total is
+    estimated while loaders' sizes are unknown) and once, with ``bytes_done ==
+    bytes_total``, when the checkpoint is complete.  If a task fails, the others are
+    cancelled or awaited, every shard file is removed and the task's error is raised.
+    """
+    final = _prefix_text(prefix)
+    if not isinstance(tensors, Mapping):
+        raise InvalidArgumentError(
+            f"tensors must be a mapping of name -> array, got {type(tensors).__name__}")
+    if not isinstance(executor, concurrent.futures.Executor):
+        raise InvalidArgumentError(
+            f"executor must be a concurrent.futures.Executor (for dask.distributed: "
+            f"client.get_executor()), got {type(executor).__name__}")
+    if progress is not None and not callable(progress):
+        raise InvalidArgumentError(
+            f"progress must be a callable(bytes_done, bytes_total), got {progress!r}")
+    count, explicit = _shard_count(num_shards, shards)
+    names = list(tensors)
+    if not names:
+        raise InvalidArgumentError(f"checkpoint {final!r}: no tensors to write")
+    sizes: list[int | None] = []
+    for name in names:
+        _check_name(name)
+        value = tensors[name]
+        sizes.append(None if callable(value) else prepare_tensor(name, value).nbytes)
+    assignment = _assign(final, names, sizes, count, explicit)
+    groups: list[list[tuple[str, Any]]] = [[] for _ in range(count)]
+    known = [0] * count
+    unknown = [0] * count
+    for name, size, shard in zip(names, sizes, assignment):
+        groups[shard].append((name, tensors[name]))
+        if size is None:
+            unknown[shard] += 1
+        else:
+            known[shard] += size
+    created = _missing_parents(shard_prefix(final, 0, count))
+    futures: dict[concurrent.futures.Future[int], int] = {}
+    done = 0
+    try:
+        for shard, items in enumerate(groups):
+            futures[executor.submit(_write_shard_task, final, shard, count, items)] = shard
+        estimate = _ProgressEstimate(known, unknown)
+        for finished, future in enumerate(concurrent.futures.as_completed(futures), 1):
+            nbytes = future.result()  # re-raises the worker's error
+            done, total = estimate.finished(futures[future], nbytes)
+            if progress is not None and finished < count:
+                progress(done, total)
+        written = merge_shards([shard_prefix(final, s, count) for s in range(count)], final)
+    except BaseException:
+        for future in futures:
+            future.cancel()
+        if futures:
+            concurrent.futures.wait(futures)  # no worker may still be writing when we clean
+        _remove_shards(final, count, created)
+        raise
+    if progress is not None:
+        progress(done, done)
+    return written
+
+
+def _missing_parents(path: Path) -> list[Path]:
+    """Directories above ``path`` that do not exist yet (outermost first)."""
+    missing: list[Path] = []
+    parent = path.parent
+    while not parent.exists():
+        missing.append(parent)
+        parent = parent.parent
+    return missing[::-1]
+
+
+def _remove_shards(final: str, count: int, created: list[Path]) -> None:
+    for shard in range(count):
+        bundle = shard_prefix(final, shard, count)
+        for path in (data_filename(bundle, 0, 1), index_filename(bundle)):
+            try:
+                path.unlink()
+            except OSError:
+                pass
+    for directory in dict.fromkeys([shard_prefix(final, 0, count).parent, *reversed(created)]):
+        try:
+            directory.rmdir()
+        except OSError:
+            pass

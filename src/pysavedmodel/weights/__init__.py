@@ -1,0 +1,223 @@
+"""Weights in and out of TensorFlow checkpoints, safetensors, ``.npz`` and PyTorch files.
+
+* :func:`load_weights` reads ``{name: ndarray}`` from any of them;
+* :func:`save_weights` writes a checkpoint, ``.safetensors`` or ``.npz``;
+* :func:`convert_weights` does both (``pysavedmodel convert``).
+
+Formats and how a path is recognised (``format=None``):
+
+==============  ==============================================================
+``checkpoint``  a TensorBundle prefix ``P`` (``P.index`` exists; ``P.index`` or a
+                data file ``P.data-00000-of-00001`` is accepted too), or a
+                SavedModel directory (its ``variables/variables`` checkpoint)
+``safetensors`` ``*.safetensors``
+``npz``         ``*.npz``
+``torch``       ``*.pt``, ``*.pth``, ``*.bin`` (reading only; needs torch)
+==============  ==============================================================
+
+No pickle is ever run; the safetensors and npz codecs are pysavedmodel's own (numpy
+only), and torch is imported only to read a PyTorch file.  Files with bytes that do not
+validate raise CorruptCheckpointError naming the file; every write is atomic.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+
+from pysavedmodel.errors import AlreadyExistsError, InvalidArgumentError, NotFoundError
+
+from ._common import MissingDependencyError, PathLike, ProgressCallback, check_progress
+
+__all__ = [
+    "load_weights", "save_weights", "convert_weights", "detect_format", "FORMATS",
+    "MissingDependencyError",
+]
+
+FORMATS: Final = ("checkpoint", "safetensors", "npz", "torch")
+"""Format names ``format=`` (and ``--from`` / ``--to``) accept."""
+
+WRITABLE_FORMATS: Final = ("checkpoint", "safetensors", "npz")
+
+_SUFFIXES: Final[dict[str, str]] = {
+    ".safetensors": "safetensors",
+    ".npz": "npz",
+    ".pt": "torch",
+    ".pth": "torch",
+    ".bin": "torch",
+}
+
+_INDEX_SUFFIX: Final = ".index"
+_DATA_SUFFIX: Final = re.compile(r"\.data-\d{5}-of-\d{5}$")
+
+_ACCEPTED: Final = (
+    "expected a TF checkpoint prefix P (with P.index beside it) or P.index, a SavedModel "
+    "directory, a .safetensors or .npz file, or a PyTorch .pt/.pth/.bin state dict")
+
+
+def _check_format(format: str | None, allowed: tuple[str, ...], what: str) -> None:
+    if format is not None and format not in allowed:
+        raise InvalidArgumentError(
+            f"unknown {what} format {format!r}; expected one of: {', '.join(allowed)}")
+
+
+def _checkpoint_prefix(path: Path) -> Path:
+    """``P`` for a path given as ``P.index`` or ``P.data-NNNNN-of-MMMMM``; else the path."""
+    text = str(path)
+    if text.endswith(_INDEX_SUFFIX):
+        return Path(text[:-len(_INDEX_SUFFIX)])
+    data_file = _DATA_SUFFIX.search(text)
+    return Path(text[:data_file.start()]) if data_file else path
+
+
+def _has_index(prefix: Path) -> bool:
+    return Path(f"{prefix}{_INDEX_SUFFIX}").is_file()
+
+
+def detect_format(path: PathLike, format: str | None = None) -> tuple[str, Path]:
+    """``(format, path to read)`` for a weights source; see the module docstring.
+
+    A SavedModel directory resolves to its ``variables/variables`` prefix, ``P.index`` to
+    ``P``.  Raises NotFoundError for a path that does not exist and
+    InvalidArgumentError for one that is no recognised form.
+    """
+    _check_format(format, FORMATS, "source")
+    source = Path(path)
+    if format == "checkpoint" or (format is None and source.is_dir()):
+        if source.is_dir():
+            prefix = source / "variables" / "variables"
+            if _has_index(prefix):
+                return "checkpoint", prefix
+            raise NotFoundError(
+                f"directory {str(source)!r} has no variables/variables.index; "
+                f"{_ACCEPTED}")
+        prefix = _checkpoint_prefix(source)
+        if not _has_index(prefix):
+            raise NotFoundError(f"checkpoint index {str(prefix)}{_INDEX_SUFFIX} does not exist")
+        return "checkpoint", prefix
+    if format is not None:
+        return format, source
+    by_suffix = _SUFFIXES.get(source.suffix.lower())
+    if by_suffix is not None:
+        return by_suffix, source
+    prefix = _checkpoint_prefix(source)
+    if _has_index(prefix):
+        return "checkpoint", prefix
+    if not source.exists():
+        raise NotFoundError(f"{str(source)!r} does not exist (nor {str(prefix)}.index); "
+                            f"{_ACCEPTED}")
+    raise InvalidArgumentError(f"cannot tell the format of {str(source)!r}; {_ACCEPTED}")
+
+
+def load_weights(path: PathLike, *, format: str | None = None) -> dict[str, np.ndarray]:
+    """Read every tensor of a weights file as ``{name: ndarray}``.
+
+    ``format`` is one of ``"checkpoint"``, ``"safetensors"``, ``"npz"``, ``"torch"``, or
+    None to recognise it from the path (see the module docstring).  Strings come back
+    as object arrays of bytes, bfloat16 / float8 as ``ml_dtypes`` arrays.
+
+    Raises NotFoundError (missing file), InvalidArgumentError (unknown form, or not a
+    state dict of tensors), CorruptCheckpointError (bytes that do not validate),
+    MissingDependencyError (a PyTorch file without torch installed).
+    """
+    kind, source = detect_format(path, format)
+    if kind == "checkpoint":
+        from pysavedmodel.format.bundle_reader import read_checkpoint
+
+        return read_checkpoint(source)
+    if kind == "safetensors":
+        from .safetensors_format import read_safetensors
+
+        return read_safetensors(source)
+    if kind == "npz":
+        from .npz_format import read_npz
+
+        return read_npz(source)
+    from .torch_format import read_torch
+
+    return read_torch(source)
+
+
+def _destination_format(path: Path, format: str | None) -> str:
+    if format == "torch" or (format is None and _SUFFIXES.get(path.suffix.lower()) == "torch"):
+        raise InvalidArgumentError(
+            f"cannot write {str(path)!r}: PyTorch files are a source format only; "
+            f"write one of: {', '.join(WRITABLE_FORMATS)}")
+    _check_format(format, WRITABLE_FORMATS, "destination")
+    if format is not None:
+        return format
+    return _SUFFIXES.get(path.suffix.lower(), "checkpoint")
+
+
+def _check_not_directory(path: Path) -> None:
+    if path.is_dir():
+        raise InvalidArgumentError(
+            f"destination {str(path)!r} is a directory; expected a file name "
+            f"(*.safetensors, *.npz) or a checkpoint prefix such as DIR/model")
+
+
+def _existing_outputs(kind: str, path: Path) -> list[Path]:
+    if kind != "checkpoint":
+        return [path] if path.exists() else []
+    prefix = _checkpoint_prefix(path)
+    found = sorted(prefix.parent.glob(f"{prefix.name}.data-*-of-*")) if prefix.parent.is_dir() \
+        else []
+    index = Path(f"{prefix}{_INDEX_SUFFIX}")
+    return [*found, index] if index.exists() else found
+
+
+def save_weights(path: PathLike, tensors: Mapping[str, Any], *,
+                 format: str | None = None,
+                 progress: ProgressCallback | None = None) -> list[Path]:
+    """Write ``tensors`` ({name: array-like}) to ``path``; return the written files.
+
+    ``format``: ``"checkpoint"``, ``"safetensors"``, ``"npz"``, or None: ``*.safetensors``
+    and ``*.npz`` by suffix, anything else a TF checkpoint prefix (``P.index`` and
+    ``P.data-00000-of-00001``; a trailing ``.index`` is dropped).  Existing files are
+    replaced.  Dtypes the format cannot hold (strings in safetensors / npz, complex128
+    in safetensors...) raise UnsupportedDTypeError naming the tensor; nothing is written
+    on any failure.  ``progress(bytes_done, bytes_total)``, if given, is called while
+    tensor bytes are written.
+    """
+    target = Path(path)
+    kind = _destination_format(target, format)
+    _check_not_directory(target)
+    if kind == "safetensors":
+        from .safetensors_format import write_safetensors
+
+        return [write_safetensors(target, tensors, progress=progress)]
+    if kind == "npz":
+        from .npz_format import write_npz
+
+        return [write_npz(target, tensors, progress=progress)]
+    from pysavedmodel.format.bundle import write_checkpoint
+
+    return write_checkpoint(_checkpoint_prefix(target), tensors, progress=progress)
+
+
+def convert_weights(src: PathLike, dst: PathLike, *, src_format: str | None = None,
+                    dst_format: str | None = None, overwrite: bool = False,
+                    progress: ProgressCallback | None = None) -> list[Path]:
+    """Read ``src`` with :func:`load_weights` and write it to ``dst`` with
+    :func:`save_weights`; return the written files.
+
+    Refuses (AlreadyExistsError) when ``dst`` already exists - for a checkpoint, any of
+    its index or data files - unless ``overwrite``.  The destination format is checked
+    before the source is read.  ``progress`` is passed to :func:`save_weights`.
+    """
+    target = Path(dst)
+    kind = _destination_format(target, dst_format)
+    _check_not_directory(target)
+    check_progress(progress)
+    if not overwrite:
+        existing = _existing_outputs(kind, target)
+        if existing:
+            raise AlreadyExistsError(
+                f"destination {str(existing[0])!r} already exists; choose another path "
+                f"or overwrite (--force)")
+    tensors = load_weights(src, format=src_format)
+    return save_weights(target, tensors, format=kind, progress=progress)

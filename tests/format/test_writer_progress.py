@@ -1,0 +1,197 @@
+"""Checkpoint writer: progress reports, parallel shards, overlapped checksums, overwrites,
+and the hand-off of ``executor=`` to the distributed writer."""
+
+from __future__ import annotations
+
+import os
+import threading
+import types
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from pysavedmodel.errors import InvalidArgumentError
+from pysavedmodel.format import bundle
+from pysavedmodel.format.bundle import (
+    CheckpointReader,
+    CheckpointWriter,
+    read_checkpoint,
+    write_checkpoint,
+)
+
+MiB = 1 << 20
+
+
+def big_tensors(count: int = 5, mib: int = 3) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(7)
+    return {f"layer_{i}/kernel": rng.standard_normal(mib * MiB // 4, dtype=np.float32)
+            for i in range(count)}
+
+
+def file_bytes(paths: list[Path]) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in paths}
+
+
+class Recorder:
+    """A progress callback remembering each call and the thread it came from."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[int, int]] = []
+        self.threads: set[int] = set()
+
+    def __call__(self, done: int, total: int) -> None:
+        self.calls.append((done, total))
+        self.threads.add(threading.get_ident())
+
+
+def data_bytes(paths: list[Path]) -> int:
+    return sum(p.stat().st_size for p in paths if ".data-" in p.name)
+
+
+@pytest.mark.parametrize("num_shards", [1, 3])
+def test_progress_counts_up_to_the_data_size_in_steps(tmp_path: Path, num_shards: int) -> None:
+    recorder = Recorder()
+    paths = write_checkpoint(tmp_path / "ck", big_tensors(), num_shards=num_shards,
+                             progress=recorder)
+    total = data_bytes(paths)
+    assert total == 5 * 3 * MiB
+    assert recorder.calls[-1] == (total, total)
+    assert all(t == total for _, t in recorder.calls)
+    done = [d for d, _ in recorder.calls]
+    assert done == sorted(done)
+    assert len(recorder.calls) >= 2  # reports while writing, not only at the end
+    # "at most every few MB": intermediate reports are at least a step apart
+    steps = [b - a for a, b in zip([0, *done[:-2]], done[:-1])]
+    assert all(step >= bundle._PROGRESS_STEP_BYTES for step in steps)
+    assert recorder.threads == {threading.get_ident()}  # always the caller's thread
+
+
+def test_progress_with_small_tensors_reports_once_at_the_end(tmp_path: Path) -> None:
+    recorder = Recorder()
+    with CheckpointWriter(tmp_path / "ck", progress=recorder) as writer:
+        writer.add("a", np.arange(10, dtype=np.int64))
+        writer.add("s", np.array([b"xy", b""], dtype=object))
+    paths = [tmp_path / "ck.data-00000-of-00001"]
+    total = data_bytes(paths)
+    assert recorder.calls == [(total, total)]
+
+
+def test_progress_of_an_empty_checkpoint(tmp_path: Path) -> None:
+    recorder = Recorder()
+    write_checkpoint(tmp_path / "ck", {}, progress=recorder)
+    assert recorder.calls == [(0, 0)]
+
+
+def test_progress_must_be_callable(tmp_path: Path) -> None:
+    with pytest.raises(InvalidArgumentError, match="progress must be a callable"):
+        write_checkpoint(tmp_path / "ck", {"a": 1}, progress=42)  # type: ignore[arg-type]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_progress_exception_aborts_and_leaves_nothing(tmp_path: Path) -> None:
+    def stop(done: int, total: int) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        write_checkpoint(tmp_path / "ck", big_tensors(), progress=stop)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_parallel_shards_write_the_same_bytes_as_serial(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    tensors = {**big_tensors(4, 2), "tiny": np.arange(3, dtype=np.int32),
+               "strings": np.array([b"a", b"bcd"], dtype=object)}
+    serial = file_bytes(write_checkpoint(tmp_path / "serial" / "ck", tensors, num_shards=3))
+    used: list[bool] = []
+    real = bundle._write_shards_in_parallel
+
+    def spy(*args: Any) -> None:
+        used.append(True)
+        real(*args)
+
+    monkeypatch.setattr(bundle, "_PARALLEL_SHARDS_BYTES", 0)
+    monkeypatch.setattr(bundle, "_write_shards_in_parallel", spy)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    parallel = file_bytes(write_checkpoint(tmp_path / "parallel" / "ck", tensors, num_shards=3))
+    assert used == [True]
+    assert parallel == serial
+    got = read_checkpoint(tmp_path / "parallel" / "ck")
+    assert np.array_equal(got["layer_2/kernel"], tensors["layer_2/kernel"])
+
+
+def test_failing_shard_thread_leaves_nothing(tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    real = bundle._write_data
+
+    def flaky(out: Any, tensor: Any) -> Any:
+        if tensor.name == "layer_3/kernel":
+            raise OSError("disk full")
+        return real(out, tensor)
+
+    monkeypatch.setattr(bundle, "_PARALLEL_SHARDS_BYTES", 0)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(bundle, "_write_data", flaky)
+    with pytest.raises(OSError, match="disk full"):
+        write_checkpoint(tmp_path / "ck", big_tensors(6, 1), num_shards=3)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_overlapped_checksums_match_inline_ones(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(1)
+    tensors = {
+        "contiguous": rng.standard_normal(3 * MiB // 8),          # float64, 3 MiB
+        "transposed": rng.standard_normal((700, 600)).T,          # converted in chunks
+        "big_endian": rng.standard_normal(MiB // 4).astype(">f4"),
+        "small": np.arange(5, dtype=np.uint8),
+    }
+    overlapped = file_bytes(write_checkpoint(tmp_path / "a" / "ck", tensors))
+    monkeypatch.setattr(bundle, "_OVERLAP_CRC_BYTES", 1 << 62)
+    monkeypatch.setattr(bundle, "_WRITE_PIECE_BYTES", 12345)  # odd piece boundaries
+    inline = file_bytes(write_checkpoint(tmp_path / "b" / "ck", tensors))
+    assert overlapped == inline
+    with CheckpointReader(tmp_path / "a" / "ck") as reader:  # verifies every crc
+        for name, value in tensors.items():
+            assert np.array_equal(reader.get_tensor(name), value)
+
+
+def test_interrupted_overwrite_leaves_no_index(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    prefix = tmp_path / "ck"
+    write_checkpoint(prefix, {"a": np.zeros(3)})
+    assert (tmp_path / "ck.index").exists()
+    real = os.replace
+
+    def replace(src: Any, dst: Any) -> None:
+        if ".data-" in str(dst):
+            assert not (tmp_path / "ck.index").exists()  # the old index went first
+            raise OSError("power cut")
+        real(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace)
+    with pytest.raises(OSError, match="power cut"):
+        write_checkpoint(prefix, {"a": np.ones(3)})
+    assert not (tmp_path / "ck.index").exists()
+    assert not [p for p in tmp_path.iterdir() if ".tempstate" in p.name]
+
+
+def test_executor_hands_over_to_the_distributed_writer(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    received: dict[str, Any] = {}
+
+    def write_checkpoint_distributed(prefix: Any, tensors: Any, **kwargs: Any) -> list[Path]:
+        received.update(prefix=prefix, tensors=tensors, **kwargs)
+        return [Path("sentinel")]
+
+    fake = types.ModuleType("pysavedmodel.format.distributed")
+    fake.write_checkpoint_distributed = write_checkpoint_distributed  # type: ignore[attr-defined]
+    monkeypatch.setitem(__import__("sys").modules, "pysavedmodel.format.distributed", fake)
+    executor, progress, tensors = object(), Recorder(), {"a": np.zeros(2)}
+    result = write_checkpoint(tmp_path / "ck", tensors, num_shards=2, executor=executor,
+                              progress=progress)
+    assert result == [Path("sentinel")]
+    assert received == {"prefix": tmp_path / "ck", "tensors": tensors, "num_shards": 2,
+                        "shards": None, "executor": executor, "progress": progress}
+    assert list(tmp_path.iterdir()) == []
