@@ -358,7 +358,13 @@ def worker_main(kind: str) -> int:
                 inputs = Inputs(**command["inputs"])
                 arrays[command["case"]] = load_arrays(inputs)
                 if kind == "tf":
-                    tf_sides[command["case"]] = TFSide(arrays[command["case"]])
+                    side = tf_sides[command["case"]] = TFSide(arrays[command["case"]])
+                    if command.get("warm"):  # the first call with new list lengths is slow
+                        side.write(arrays[command["case"]], command["warm"], "")
+                reply({"ok": True})
+            elif op == "unload":
+                arrays.pop(command["case"], None)
+                tf_sides.pop(command["case"], None)
                 reply({"ok": True})
             elif op == "run":
                 case, task = command["case"], command["task"]
@@ -398,9 +404,16 @@ class Worker:
             [python, str(HERE), "--worker", kind], stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL if kind == "tf" else None,
             text=True, env=env)
-        self.hello = self._receive()
+        self._hello: dict[str, Any] | None = None
 
-    def _receive(self) -> dict[str, Any]:
+    @property
+    def hello(self) -> dict[str, Any]:
+        """The worker's first message (waits for it: TensorFlow takes seconds to import)."""
+        if self._hello is None:
+            self._hello = self.receive()
+        return self._hello
+
+    def receive(self) -> dict[str, Any]:
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
             if line.startswith(REPLY):
@@ -410,15 +423,19 @@ class Worker:
                 return message
         raise SystemExit(f"{self.kind} worker exited (status {self.proc.wait()})")
 
-    def call(self, **command: Any) -> dict[str, Any]:
+    def send(self, **command: Any) -> None:
         assert self.proc.stdin is not None
+        self.hello  # noqa: B018  (the first message must be read before any reply)
         self.proc.stdin.write(json.dumps(command) + "\n")
         self.proc.stdin.flush()
-        return self._receive()
+
+    def call(self, **command: Any) -> dict[str, Any]:
+        self.send(**command)
+        return self.receive()
 
     def close(self) -> None:
         try:
-            self.call(op="exit")
+            self.send(op="exit")
         except (BrokenPipeError, SystemExit):
             pass
         self.proc.wait()
@@ -444,7 +461,12 @@ def rss_probe_main(kind: str, case: str, task: str, inputs_json: str, out: str,
     print the peak RSS above what the inputs occupied (bytes)."""
     inputs = Inputs(**json.loads(Path(inputs_json).read_text()))
     arrays = load_arrays(inputs)
+    import_seconds = None
     if kind == "tf":
+        start = time.perf_counter()
+        import tensorflow  # noqa: F401
+
+        import_seconds = time.perf_counter() - start
         side = TFSide(arrays)
         action = side.write if task == "write_tf" else side.read
     else:
@@ -466,7 +488,8 @@ def rss_probe_main(kind: str, case: str, task: str, inputs_json: str, out: str,
     else:
         action(arrays, out, src)
         after = _status_kib("VmHWM") or before
-    print(REPLY + json.dumps({"peak_bytes": max(0, after - before) * 1024}))
+    print(REPLY + json.dumps({"peak_bytes": max(0, after - before) * 1024,
+                              "import_seconds": import_seconds}))
     return 0
 
 
@@ -499,8 +522,8 @@ class Contender:
     task: str
     worker: Worker
     limit: str | None = None       # label of the row its ratio is taken against
-    output: str = ""               # what it writes under the out prefix (to delete)
-    rss: bool = False
+    rss: bool = False              # probe its peak RSS
+    prewarmed: bool = False        # its first-call costs were paid already (no warm-up run)
 
 
 class Bench:
@@ -534,24 +557,35 @@ class Bench:
 
     def run_group(self, group: str, case: str, inputs: Inputs, contenders: list[Contender],
                   src_of: dict[str, str]) -> None:
-        """Warm up each contender once, then ``--rounds`` rounds in alternation."""
+        """Warm up each contender once, then ``--rounds`` rounds in alternation.
+
+        A contender whose timed runs add up to ``--max-seconds`` sits out the remaining
+        rounds (TensorFlow on 100,000 tensors takes ~17 s per read).
+        """
         rows = {c.label: Row(group, c.label, inputs.nbytes) for c in contenders}
         self.rows.extend(rows.values())
         for round_ in range(self.args.rounds + 1):  # round 0 is the warm-up
             self.log(f"{group}: {'warm-up' if round_ == 0 else f'round {round_}'}")
             for c in contenders:
+                row = rows[c.label]
+                if round_ == 0 and c.prewarmed:
+                    continue
+                if row.samples and sum(row.samples) >= self.args.max_seconds:
+                    continue
                 prefix = self.workdir / f"{case}-{c.task}" / "out"
                 prefix.parent.mkdir(exist_ok=True)
                 self._clear(prefix)
                 result = c.worker.call(op="run", case=case, task=c.task, out=str(prefix),
                                        src=src_of.get(c.task, ""))
                 if round_:
-                    rows[c.label].samples.append(result["seconds"])
+                    row.samples.append(result["seconds"])
                 if self.args.verbose:
                     self.log(f"  {c.label}: {result['seconds']:.3f} s")
         for c in contenders:
             row = rows[c.label]
             row.finish()
+            if len(row.samples) < self.args.rounds:
+                row.note = f"{len(row.samples)} timed run(s): slow"
             if c.limit is not None:
                 limit = rows[c.limit]
                 if limit.seconds and row.seconds:
@@ -580,7 +614,10 @@ class Bench:
             lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(REPLY)]
             if proc.returncode != 0 or not lines:
                 raise SystemExit(f"RSS probe {c.label} failed:\n{proc.stderr[-3000:]}")
-            peak = json.loads(lines[-1][len(REPLY):])["peak_bytes"]
+            result = json.loads(lines[-1][len(REPLY):])
+            peak = result["peak_bytes"]
+            if result["import_seconds"] is not None:
+                self.tf_import.append(result["import_seconds"])
             row = self.row(group, c.label)
             assert row is not None
             row.peak_rss_mb = peak / MB
@@ -589,36 +626,39 @@ class Bench:
 
     # -- groups
 
-    def io_groups(self, case: str, inputs: Inputs, core: Worker, tf: Worker | None) -> None:
-        write_group, read_group = (("write", "read") if case == "write"
-                                   else ("tiny write", "tiny read"))
-        size = (f"{inputs.nbytes / GB:.2f} GB in {len(inputs.names)} tensors" if case == "write"
-                else f"{len(inputs.names)} float32[{TINY_ELEMENTS}] tensors")
-        self.log(f"{case}: loading {size} into the workers")
-        for w in filter(None, (core, tf)):
-            w.call(op="load", case=case, inputs=asdict(inputs))
-        writers = [Contender("plain write, 1 thread", "write_plain", core, rss=True)]
-        if case == "write":
-            writers.append(Contender(f"plain write, {cores()} threads/files",
-                                     "write_plain_per_core", core))
+    def io_groups(self, case: str, inputs: Inputs, core: Worker, tf: Worker | None
+                  ) -> list[tuple[str, list[Contender]]]:
+        """Time the writes, then the reads, of one case; return the write group for
+        :meth:`probe_rss`.  TensorFlow must already hold the case (``load``)."""
+        tiny = case == "tiny"
+        write_group, read_group = ("tiny write", "tiny read") if tiny else ("write", "read")
+        size = (f"{len(inputs.names)} float32[{TINY_ELEMENTS}] tensors" if tiny
+                else f"{inputs.nbytes / GB:.2f} GB in {len(inputs.names)} tensors")
+        self.log(f"{case}: loading {size} into the core worker")
+        core.call(op="load", case=case, inputs=asdict(inputs))
+        plain_1 = "plain write, 1 thread"
+        plain_n = f"plain write, {cores()} threads/files"
+        writers = [Contender(plain_1, "write_plain", core, rss=not tiny)]
+        if not tiny:
+            writers.append(Contender(plain_n, "write_plain_per_core", core))
         writers.append(Contender("write_checkpoint, 1 shard", "write_ours_1", core,
-                                 limit="plain write, 1 thread", rss=True))
-        if case == "write":
+                                 limit=plain_1, rss=True))
+        if not tiny:
             writers.append(Contender(f"write_checkpoint, {cores()} shards", "write_ours_n",
-                                     core, limit=f"plain write, {cores()} threads/files",
-                                     rss=True))
+                                     core, limit=plain_n, rss=True))
         if tf is not None:
-            writers.append(Contender("TF SaveV2", "write_tf", tf,
-                                     limit="plain write, 1 thread", rss=True))
-        if case == "write":
+            # For 100,000 tensors TF's first call takes ~17 s: the worker made it on loading.
+            writers.append(Contender("TF SaveV2", "write_tf", tf, limit=plain_1,
+                                     rss=not tiny, prewarmed=tiny))
+        if not tiny:
             if core.hello["safetensors"]:
                 writers.append(Contender("safetensors save_file", "write_safetensors", core,
-                                         limit="plain write, 1 thread", rss=True))
-            writers.append(Contender("np.savez", "write_npsavez", core,
-                                     limit="plain write, 1 thread", rss=True))
+                                         limit=plain_1, rss=True))
+            writers.append(Contender("np.savez", "write_npsavez", core, limit=plain_1,
+                                     rss=True))
         write_label = f"{write_group} ({size})"
         self.run_group(write_label, case, inputs, writers, {})
-        # What the reads read: the plain file and our 1-shard checkpoint, rewritten once.
+        # What the reads read: the plain file and our 1-shard checkpoint, written once more.
         plain_prefix = self.workdir / f"{case}-source" / "plain"
         ours_prefix = self.workdir / f"{case}-source" / "ckpt"
         plain_prefix.parent.mkdir(exist_ok=True)
@@ -626,19 +666,21 @@ class Bench:
         core.call(op="run", case=case, task="write_ours_1", out=str(ours_prefix), src="")
         sources = {"read_plain": str(plain_prefix), "read_ours_reader": str(ours_prefix),
                    "read_ours_read_checkpoint": str(ours_prefix), "read_tf": str(ours_prefix)}
+        plain_read = "plain read into new arrays"
         readers = [
-            Contender("plain read into new arrays", "read_plain", core),
+            Contender(plain_read, "read_plain", core),
             Contender("CheckpointReader.get_tensor (mmap, CRC)", "read_ours_reader", core,
-                      limit="plain read into new arrays"),
+                      limit=plain_read),
             Contender("read_checkpoint (copies, CRC)", "read_ours_read_checkpoint", core,
-                      limit="plain read into new arrays"),
+                      limit=plain_read),
         ]
         if tf is not None:
+            # Warmed on the bandwidth case; on 100,000 tensors one read takes ~17 s.
             readers.append(Contender("TF load_checkpoint + get_tensor", "read_tf", tf,
-                                     limit="plain read into new arrays"))
+                                     limit=plain_read, prewarmed=tiny))
         self.run_group(f"{read_group} ({size}, page cache)", case, inputs, readers, sources)
-        if not self.args.no_rss:
-            self.probe_rss(write_label, case, inputs, writers)
+        core.call(op="unload", case=case)
+        return [(write_label, writers)]
 
     def mlp_group(self, tf: Worker | None) -> None:
         args = self.args
@@ -707,7 +749,7 @@ class Bench:
         rows = [Row(group, name, samples=values) for name, values in samples.items()]
         if self.tf_import:
             rows.append(Row(group, "import tensorflow", samples=list(self.tf_import),
-                            note=f"{len(self.tf_import)} TF worker start(s)"))
+                            note=f"{len(self.tf_import)} TF process start(s)"))
         for row in rows:
             row.finish()
         tf_row = rows[-1] if self.tf_import else None
@@ -723,33 +765,43 @@ class Bench:
     def run(self) -> dict[str, Any]:
         args = self.args
         only = set(args.only.split(","))
-        started = time.perf_counter()
         try:
             core = Worker(sys.executable, "core")
             self.workers.append(core)
             tf = None
-            if args.tf_python is not None and only & {"write", "read", "tiny", "mlp", "import"}:
+            if args.tf_python is not None and only - {"import"}:
                 self.log(f"starting the TensorFlow worker ({args.tf_python})")
-                tf = Worker(str(args.tf_python), "tf")
+                tf = Worker(str(args.tf_python), "tf")  # imports while the inputs are made
                 self.workers.append(tf)
+            cases = [case for case in ("write", "tiny")
+                     if case in only or (case == "write" and "read" in only)]
+            inputs = {case: make_inputs(self.workdir, case, args.size_mib, args.tensors,
+                                        args.tiny) for case in cases}
+            if tf is not None:
                 self.tf_import.append(tf.hello["import_seconds"])
-            if only & {"write", "read"}:
-                inputs = make_inputs(self.workdir, "write", args.size_mib, args.tensors, 0)
-                self.io_groups("write", inputs, core, tf)
-                os.unlink(inputs.path)
-            if "tiny" in only:
-                inputs = make_inputs(self.workdir, "tiny", 0, 0, args.tiny)
-                self.io_groups("tiny", inputs, core, tf)
+            if tf is not None and cases:
+                self.log(f"{cases[0]}: loading into the TensorFlow worker")
+                tf.call(op="load", case=cases[0], inputs=asdict(inputs[cases[0]]))
+            for i, case in enumerate(cases):
+                groups = self.io_groups(case, inputs[case], core, tf)
+                following = cases[i + 1] if i + 1 < len(cases) else None
+                if tf is not None:
+                    tf.call(op="unload", case=case)
+                    if following is not None:  # loads (and warms up) during the RSS probes
+                        self.log(f"{following}: loading into the TensorFlow worker")
+                        tf.send(op="load", case=following, inputs=asdict(inputs[following]),
+                                warm=str(self.workdir / f"{following}-tf-warm"))
+                if not args.no_rss:
+                    for group, contenders in groups:
+                        self.probe_rss(group, case, inputs[case], contenders)
+                if tf is not None and following is not None:
+                    tf.receive()
+                os.unlink(inputs[case].path)
+            if "mlp" in only:
+                self.mlp_group(tf)
             for w in self.workers:
                 w.close()
             self.workers.clear()
-            if "mlp" in only:
-                tf_mlp = None
-                if args.tf_python is not None:
-                    tf_mlp = Worker(str(args.tf_python), "tf")  # fresh: no checkpoint tensors
-                    self.workers.append(tf_mlp)
-                    self.tf_import.append(tf_mlp.hello["import_seconds"])
-                self.mlp_group(tf_mlp)
             if "import" in only:
                 self.import_group()
         finally:
@@ -758,7 +810,7 @@ class Bench:
             if not args.keep:
                 shutil.rmtree(self.workdir, ignore_errors=True)
         return {"machine": machine(args.dir), "config": config(args),
-                "elapsed_seconds": time.perf_counter() - started,
+                "elapsed_seconds": time.perf_counter() - self.started,
                 "rows": [asdict(r) for r in self.rows], "targets": targets(self.rows)}
 
 
@@ -896,8 +948,10 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
                         help="tensors of the index-bound case (default 100000)")
     parser.add_argument("--mlp-variables", type=int, default=1000)
     parser.add_argument("--mlp-width", type=int, default=64)
-    parser.add_argument("--rounds", type=int, default=5, help="timed rounds (default 5)")
-    parser.add_argument("--import-rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=3, help="timed rounds (default 3)")
+    parser.add_argument("--max-seconds", type=float, default=8.0,
+                        help="a contender whose timed runs reach this sits out later rounds")
+    parser.add_argument("--import-rounds", type=int, default=3)
     parser.add_argument("--tf-mlp-rounds", type=int, default=1,
                         help="TensorFlow MLP rounds (slow: default 1)")
     parser.add_argument("--tf-python", type=Path, default=default_tf_python(),

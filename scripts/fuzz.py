@@ -117,8 +117,8 @@ def build_corpus(work: Path) -> Corpus:
     model_dirs = [FIXTURES / "savedmodel_v1_builder", FIXTURES / "savedmodel_v2_module",
                   work / "demo" / "mlp" / "1"]
     models = []
-    for directory in model_dirs:
-        data = (directory / "saved_model.pb").read_bytes()
+    for model_dir in model_dirs:
+        data = (model_dir / "saved_model.pb").read_bytes()
         models.append(("saved_model.pb", data))
         text = text_format.MessageToString(saved_model_pb2.SavedModel.FromString(data))
         models.append(("saved_model.pbtxt", text.encode()))
@@ -266,6 +266,13 @@ def _alarm(seconds: float) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
+def _collector(into: list[str]) -> Callable[[object], None]:
+    """A hypothesis reporter keeping (the start of) each report line in ``into``."""
+    def collect(text: object) -> None:
+        into.append(str(text)[:300])
+    return collect
+
+
 def _cap_address_space(extra_mb: int) -> None:
     with open("/proc/self/status") as status:
         size = next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmSize:"))
@@ -303,7 +310,7 @@ def fuzz_target(target: str, corpus: Corpus, seconds: float, seed: int,
         batch += 1
         report: list[str] = []
         try:
-            with with_reporter(lambda text: report.append(str(text)[:300])):
+            with with_reporter(_collector(report)):
                 run()
         except Exception as exc:  # hypothesis re-raises the first escaping exception
             where = traceback.extract_tb(exc.__traceback__)[-1]

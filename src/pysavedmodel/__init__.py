@@ -50,6 +50,10 @@ _LAZY = {
     "regression_signature_def": "pysavedmodel.builder.signatures",
     "build_signature_def": "pysavedmodel.builder.signatures",
     "read_saved_model": "pysavedmodel.savedmodel.loader",
+    "describe_saved_model": "pysavedmodel.savedmodel.describe",
+    "validate_saved_model": "pysavedmodel.savedmodel.validate",
+    "Finding": "pysavedmodel.savedmodel.validate",
+    "build_from_spec": "pysavedmodel.builder.spec",
     "load_weights": "pysavedmodel.weights",
     "save_weights": "pysavedmodel.weights",
 }

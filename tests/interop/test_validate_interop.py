@@ -32,13 +32,17 @@ from tests.support.venvs import ROOT
 
 X_VALUE = [[1.0, 2.0], [-3.0, 0.5]]
 FIXTURE_MODELS = ("savedmodel_v1_builder", "savedmodel_v2_module")
+TF_WRITTEN = ("tf_v1_resource_cfv2", "tf_v1_ref_cfv1_partitioned", "tf2_module_control_flow")
+"""Models the TF subprocess writes: v1 Builder with resource or ref (partitioned)
+variables and functional or v1 control flow; tf.saved_model.save of a module with a
+loop, a cond and an asset-backed table (asset_file_def)."""
 
 SCRIPT = r"""
 import json
+import os
 import sys
-import traceback
 
-REPO_ROOT, SPEC_PATH = sys.argv[1], sys.argv[2]
+REPO_ROOT, SPEC_PATH, TF_OUT = sys.argv[1], sys.argv[2], sys.argv[3]
 sys.path.insert(0, REPO_ROOT)
 
 import numpy as np
@@ -82,8 +86,74 @@ def check_v1(model):
         return error(exc), None
 
 
+def write_v1(path, *, ref_variables, control_flow_v2, partitioned):
+    # tf.compat.v1 Builder: variables, while loop, cond (v1 or functional control flow).
+    if control_flow_v2:
+        tf.compat.v1.enable_control_flow_v2()
+    else:
+        tf.compat.v1.disable_control_flow_v2()
+    with tf.Graph().as_default():
+        x = tf.compat.v1.placeholder(tf.float32, [None, 4], name="x")
+        partitioner = tf.compat.v1.fixed_size_partitioner(2) if partitioned else None
+        w = tf.compat.v1.get_variable("w", shape=[4, 6], partitioner=partitioner,
+                                      use_resource=not ref_variables,
+                                      initializer=tf.compat.v1.ones_initializer())
+        y = tf.matmul(x, w)
+        _, total = tf.compat.v1.while_loop(lambda i, acc: i < 3,
+                                           lambda i, acc: (i + 1, acc + y),
+                                           [tf.constant(0), tf.zeros_like(y)])
+        out = tf.cond(tf.reduce_sum(total) > 0, lambda: total, lambda: -total)
+        with tf.compat.v1.Session() as sess:
+            sess.run(tf.compat.v1.global_variables_initializer())
+            builder = tf.compat.v1.saved_model.Builder(path)
+            signature = tf.compat.v1.saved_model.predict_signature_def({"x": x}, {"y": out})
+            builder.add_meta_graph_and_variables(
+                sess, ["serve"], signature_def_map={"serving_default": signature})
+            builder.save()
+    tf.compat.v1.enable_control_flow_v2()
+
+
+class Module(tf.Module):
+    def __init__(self, vocab):
+        super().__init__()
+        self.w = tf.Variable(tf.ones([4, 6]))
+        self.table = tf.lookup.StaticHashTable(tf.lookup.TextFileInitializer(
+            vocab, tf.string, tf.lookup.TextFileIndex.WHOLE_LINE, tf.int64,
+            tf.lookup.TextFileIndex.LINE_NUMBER), -1)
+
+    @tf.function(input_signature=[tf.TensorSpec([None, 4], tf.float32),
+                                  tf.TensorSpec([None], tf.string)])
+    def __call__(self, x, words):
+        # Explicit loop: autograph cannot read the source of a `python -c` script.
+        _, total = tf.while_loop(lambda i, acc: i < 3,
+                                 lambda i, acc: (i + 1, acc + tf.matmul(x, self.w)),
+                                 [tf.constant(0), tf.zeros([tf.shape(x)[0], 6])])
+        y = tf.cond(tf.reduce_sum(total) > 0, lambda: total, lambda: -total)
+        return {"y": y, "ids": self.table.lookup(words)}
+
+
+def write_tf_models(out):
+    os.makedirs(out, exist_ok=True)
+    vocab = os.path.join(out, "vocab.txt")
+    with open(vocab, "w") as f:
+        f.write("apple\nbanana\n")
+    written = {
+        "tf_v1_resource_cfv2": dict(ref_variables=False, control_flow_v2=True, partitioned=False),
+        "tf_v1_ref_cfv1_partitioned": dict(ref_variables=True, control_flow_v2=False,
+                                           partitioned=True),
+    }
+    for name, options in written.items():
+        write_v1(os.path.join(out, name), **options)
+    module = Module(vocab)
+    tf.saved_model.save(module, os.path.join(out, "tf2_module_control_flow"),
+                        signatures=module.__call__)
+    return [*written, "tf2_module_control_flow"]
+
+
 with open(SPEC_PATH) as spec_file:
     SPEC = json.load(spec_file)
+for name in write_tf_models(TF_OUT):
+    SPEC.append({"name": name, "dir": os.path.join(TF_OUT, name), "run": None})
 results = {}
 for model in SPEC:
     capi, run = check_capi(model)
@@ -114,12 +184,15 @@ def tf_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     spec, dirs = _prepare(tmp)
     spec_path = tmp / "spec.json"
     spec_path.write_text(json.dumps(spec))
-    results: dict[str, Any] = run_tf(SCRIPT, ROOT, spec_path)
+    tf_out = tmp / "tf_written"
+    results: dict[str, Any] = run_tf(SCRIPT, ROOT, spec_path, tf_out)
+    for name in TF_WRITTEN:
+        dirs[name] = tf_out / name
     results["_dirs"] = {name: str(path) for name, path in dirs.items()}
     return results
 
 
-@pytest.mark.parametrize("name", ["good", *FIXTURE_MODELS])
+@pytest.mark.parametrize("name", ["good", *FIXTURE_MODELS, *TF_WRITTEN])
 def test_models_that_validate_load_and_serve(tf_results: dict[str, Any], name: str) -> None:
     assert validate_saved_model(tf_results["_dirs"][name]) == []
     result = tf_results[name]

@@ -16,7 +16,8 @@ TensorFlow does with the damaged model (checked by the interop test):
   the damaged signature (TF Serving's Classify/Regress would refuse it);
 * ``"loads-outside-assets"``: it loads, TF reading a file outside ``assets/``
   (the finding is about safety: a model can make the loader read any file);
-* ``"loads"``: it loads (the finding is about bytes the loader never reads).
+* ``"loads"``: it loads (the finding is about what the loader never reaches: a
+  second meta graph with the same tags, checkpoint bytes nothing restores).
 """
 
 from __future__ import annotations
@@ -242,6 +243,13 @@ def _restore_spec_mismatch(meta: meta_graph_pb2.MetaGraphDef) -> None:
     specs.tensor_shape.dim[0].size += 1
 
 
+def _set_restore_spec(spec: bytes) -> Callable[[Path], None]:
+    def edit(meta: meta_graph_pb2.MetaGraphDef) -> None:
+        restore = next(n for n in meta.graph_def.node if n.op == "RestoreV2")
+        node(meta, restore.input[2].split(":")[0]).attr["value"].tensor.string_val[0] = spec
+    return edit_meta(edit)
+
+
 def _bad_init_op(meta: meta_graph_pb2.MetaGraphDef) -> None:
     meta.signature_def["__saved_model_init_op"].outputs["__saved_model_init_op"].name = "nope"
     meta.collection_def["saved_model_main_op"].node_list.value[0] = "nope"
@@ -380,6 +388,10 @@ DAMAGES: tuple[Damage, ...] = (
            (("saver-node-missing", "saver_def restore_op_name"),), "capi-fails"),
     Damage("restore-spec-length", edit_meta(_restore_spec_mismatch),
            (("restore-spec-invalid", "RestoreV2"),), "capi-fails"),
+    Damage("restore-slice-out-of-range", _set_restore_spec(b"2 1,5"),
+           (("restore-spec-invalid", "RestoreV2' tensor 'w'"),), "capi-fails"),
+    Damage("restore-full-shape", _set_restore_spec(b"3 0,2"),
+           (("variable-shape-mismatch", "RestoreV2' tensor 'w'"),), "capi-fails"),
     Damage("checkpoint-key-renamed", rewrite_checkpoint(w=None, w_renamed=W_VALUE),
            (("variable-not-in-checkpoint", "tensor 'w'"),), "capi-fails"),
     Damage("checkpoint-dtype", rewrite_checkpoint(w=W_VALUE.astype(np.float64)),

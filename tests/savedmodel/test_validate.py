@@ -16,12 +16,15 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pysavedmodel._proto import attr_value_pb2, meta_graph_pb2
+from pysavedmodel.builder import SavedModelBuilder, predict_signature_def
 from pysavedmodel.errors import Error, NotFoundError
+from pysavedmodel.graph.graph import Graph
 from pysavedmodel.savedmodel.validate import FINDING_CODES, Finding, validate_saved_model
 from tests.savedmodel.broken_models import (
     DAMAGES,
@@ -79,6 +82,31 @@ def test_builder_models_have_no_findings(good_model: Path, tmp_path: Path) -> No
 
     (as_text / "saved_model.pbtxt").write_text(text_format.MessageToString(proto))
     assert validate_saved_model(as_text) == []
+
+
+def test_builder_models_without_variables_or_with_train_op(tmp_path: Path) -> None:
+    g = Graph()
+    x = g.placeholder("x", "float32", [None, 2])
+    y = g.op("Relu", [x], name="y")
+    builder = SavedModelBuilder(tmp_path / "novars")
+    builder.add_meta_graph_and_variables(g, ["serve"], signature_def_map={
+        "serving_default": predict_signature_def({"x": x}, {"y": y})})
+    builder.save()
+    assert validate_saved_model(tmp_path / "novars") == []
+
+    g = Graph()
+    x = g.placeholder("x", "float32", [None, 2])
+    w = g.variable("w", np.ones(2, np.float32))
+    y = g.op("Mul", [x, w], name="y")
+    train = g.op("AssignAddVariableOp", [g.get_tensor("w"), g.constant(np.ones(2, np.float32))],
+                 name="train")
+    builder = SavedModelBuilder(tmp_path / "train")
+    builder.add_meta_graph_and_variables(g, ["serve"], signature_def_map={
+        "serving_default": predict_signature_def({"x": x}, {"y": y})}, train_op=train)
+    builder.add_meta_graph(["train"], signature_def_map={
+        "serving_default": predict_signature_def({"x": "x:0"}, {"y": "y:0"})})
+    builder.save(as_text=True)
+    assert validate_saved_model(tmp_path / "train") == []
 
 
 def test_builder_fixture_twin_has_no_findings(fixtures_dir: Path, tmp_path: Path) -> None:

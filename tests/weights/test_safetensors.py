@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from safetensors.numpy import load_file, save_file
 
+from pysavedmodel.errors import InvalidArgumentError, UnsupportedDTypeError
 from pysavedmodel.weights import load_weights, save_weights
 from pysavedmodel.weights.safetensors_format import (
     read_safetensors,
@@ -127,3 +128,14 @@ def test_property_bytes_equal_reference(spec: dict[str, tuple[str, tuple[int, ..
         save_file(tensors, str(ref))
         assert ours.read_bytes() == ref.read_bytes()
         assert_same(read_safetensors(ours), tensors)
+
+
+def test_writer_refusals(tmp_path: Path) -> None:
+    with pytest.raises(InvalidArgumentError, match="'__metadata__'"):
+        write_safetensors(tmp_path / "x.safetensors", {"__metadata__": np.ones(1)})
+    with pytest.raises(InvalidArgumentError, match="metadata must map str -> str"):
+        write_safetensors(tmp_path / "x.safetensors", {"a": np.ones(1)},
+                          metadata={"n": 1})  # type: ignore[dict-item]
+    with pytest.raises(UnsupportedDTypeError, match="'c'.*complex128"):
+        write_safetensors(tmp_path / "x.safetensors", {"c": np.ones(1, np.complex128)})
+    assert list(tmp_path.iterdir()) == []

@@ -171,6 +171,11 @@ def test_unrecognised_source_lists_accepted_forms(tmp_path: Path) -> None:
         load_weights(tmp_path / "notes.txt")
     with pytest.raises(InvalidArgumentError, match="'pickle'.*checkpoint, safetensors"):
         load_weights(tmp_path / "notes.txt", format="pickle")
+    for bad in (None, 3, ""):
+        with pytest.raises(InvalidArgumentError, match="path"):
+            load_weights(bad)  # type: ignore[arg-type]
+        with pytest.raises(InvalidArgumentError, match="path"):
+            save_weights(bad, {})  # type: ignore[arg-type]
 
 
 def test_npz_file_given_as_safetensors_is_corrupt_not_crash(tmp_path: Path) -> None:
@@ -246,6 +251,11 @@ def test_existing_destination_refused_unless_overwrite(tmp_path: Path) -> None:
         convert_weights(tmp_path / "a.npz", tmp_path / "c")
     convert_weights(tmp_path / "a.npz", tmp_path / "b.safetensors", overwrite=True)
     assert_same(load_weights(tmp_path / "b.safetensors"), {"a": np.ones(2)})
+    # overwriting a 2-shard checkpoint with a 1-shard one leaves no stale data file
+    write_checkpoint(tmp_path / "s", {"x": np.zeros(3), "y": np.ones(3)}, num_shards=2)
+    convert_weights(tmp_path / "a.npz", tmp_path / "s", overwrite=True)
+    assert sorted(p.name for p in tmp_path.glob("s.*")) == ["s.data-00000-of-00001", "s.index"]
+    assert_same(read_checkpoint(tmp_path / "s"), {"a": np.ones(2)})
 
 
 def test_strings_from_npz_and_numpy_quirks(tmp_path: Path) -> None:

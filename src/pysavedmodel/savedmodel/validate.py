@@ -509,11 +509,13 @@ class _MetaGraphCheck:
                         f"shape_and_slices says the full tensor is {list(entry.full_shape)}; the "
                         f"checkpoint holds {list(shape)}")
             return
-        if entry.variable_shape is not None and not _compatible(entry.variable_shape, shape):
+        restored = entry.slice_shape if entry.slice_shape is not None else shape
+        if entry.variable_shape is not None and not _compatible(entry.variable_shape, restored):
+            part = "it" if entry.slice_shape is None else f"a {list(restored)} slice of it"
             self.report("variable-shape-mismatch", where,
                         f"assigned to variable {entry.variable!r} of shape "
                         f"{_shape_text(entry.variable_shape)}; the checkpoint holds "
-                        f"{list(shape)}")
+                        f"{list(shape)} and the restore op reads {part}")
 
     # -- assets
 
@@ -669,7 +671,7 @@ class _MetaGraphCheck:
         source, index, _ = parse_input(info.name)
         produced = self.outputs[source].dtypes
         got = produced[index] if produced is not None else None
-        if got is not None and base_enum(got) != info.dtype:
+        if got is not None and base_enum(got) != base_enum(info.dtype):  # ref dtypes: TF1
             self.report("signature-dtype-mismatch", where,
                         f"records {_type(info.dtype)} but {info.name!r} is {_type(base_enum(got))}")
 
@@ -765,6 +767,7 @@ class _RestoreEntry:
     name: str
     dtype: int | None
     full_shape: tuple[int, ...] | None  # from a non-empty shape_and_slices spec
+    slice_shape: tuple[int, ...] | None  # the part of it restored
     variable: str | None
     variable_shape: tuple[int | None, ...] | None
 
@@ -781,15 +784,31 @@ def _const_strings(nodes: Mapping[str, node_def_pb2.NodeDef], text: str) -> list
     return [s.decode("utf-8", "surrogateescape") for s in tensor.string_val]
 
 
-def _parse_spec(spec: str) -> tuple[int, ...] | None:
-    """The full shape a ``shape_and_slices`` entry declares ("" -> None); ValueError if bad."""
+def _parse_spec(spec: str) -> tuple[tuple[int, ...], tuple[int, ...]] | None:
+    """(full shape, slice shape) of a ``shape_and_slices`` entry ("" -> None).
+
+    The entry is ``"d0 d1 ... slice"``: the full dims, then per dim ``-`` (all of
+    it) or ``start,length``, joined by ``:``.  ValueError if malformed.
+    """
     if not spec:
         return None
     parts = spec.split(" ")
-    dims = tuple(int(p) for p in parts[:-1])
-    if any(d < 0 for d in dims):
+    full = tuple(int(p) for p in parts[:-1])
+    extents = parts[-1].split(":")
+    if any(d < 0 for d in full) or len(extents) != len(full):
         raise ValueError(spec)
-    return dims
+    sliced: list[int] = []
+    for dim, extent in zip(full, extents):
+        if extent == "-":
+            sliced.append(dim)
+            continue
+        start_text, length_text = extent.split(",")
+        start, length = int(start_text), int(length_text)
+        length = dim - start if length == -1 else length
+        if start < 0 or length < 0 or start + length > dim:
+            raise ValueError(spec)
+        sliced.append(length)
+    return full, tuple(sliced)
 
 
 def _restore_entries(node: node_def_pb2.NodeDef, nodes: Mapping[str, node_def_pb2.NodeDef],
@@ -811,13 +830,15 @@ def _restore_entries(node: node_def_pb2.NodeDef, nodes: Mapping[str, node_def_pb
     consumers = _consumers(nodes, top_level)
     for index, (name, spec, dtype) in enumerate(zip(names, specs, types)):
         try:
-            full_shape = _parse_spec(spec)
+            shapes = _parse_spec(spec)
         except ValueError:
             report("restore-spec-invalid", f"{where} tensor {name!r}",
-                   f"shape_and_slices entry {spec!r} is not 'dim0 dim1 ... slice'")
+                   f"shape_and_slices entry {spec!r} is malformed; expected 'dim0 dim1 ... "
+                   f"slice' with one 'start,length' or '-' per dim, inside the full shape")
             continue
         variable = _assigned_variable(node.name, index, nodes, consumers, top_level, function)
-        yield _RestoreEntry(where, name, dtype, full_shape,
+        yield _RestoreEntry(where, name, dtype, shapes[0] if shapes else None,
+                            shapes[1] if shapes else None,
                             variable[0] if variable else None, variable[1] if variable else None)
 
 

@@ -31,7 +31,13 @@ import numpy as np
 
 from pysavedmodel.errors import AlreadyExistsError, InvalidArgumentError, NotFoundError
 
-from ._common import MissingDependencyError, PathLike, ProgressCallback, check_progress
+from ._common import (
+    MissingDependencyError,
+    PathLike,
+    ProgressCallback,
+    as_path,
+    check_progress,
+)
 
 __all__ = [
     "load_weights", "save_weights", "convert_weights", "detect_format", "FORMATS",
@@ -86,7 +92,7 @@ def detect_format(path: PathLike, format: str | None = None) -> tuple[str, Path]
     InvalidArgumentError for one that is no recognised form.
     """
     _check_format(format, FORMATS, "source")
-    source = Path(path)
+    source = as_path(path, "weights source")
     if format == "checkpoint" or (format is None and source.is_dir()):
         if source.is_dir():
             prefix = source / "variables" / "variables"
@@ -183,7 +189,7 @@ def save_weights(path: PathLike, tensors: Mapping[str, Any], *,
     on any failure.  ``progress(bytes_done, bytes_total)``, if given, is called while
     tensor bytes are written.
     """
-    target = Path(path)
+    target = as_path(path, "weights destination")
     kind = _destination_format(target, format)
     _check_not_directory(target)
     if kind == "safetensors":
@@ -206,18 +212,22 @@ def convert_weights(src: PathLike, dst: PathLike, *, src_format: str | None = No
     :func:`save_weights`; return the written files.
 
     Refuses (AlreadyExistsError) when ``dst`` already exists - for a checkpoint, any of
-    its index or data files - unless ``overwrite``.  The destination format is checked
+    its index or data files - unless ``overwrite``, which replaces them: the new files
+    are written atomically, then data files of the old checkpoint that the new one does
+    not use (another shard count) are deleted.  The destination format is checked
     before the source is read.  ``progress`` is passed to :func:`save_weights`.
     """
-    target = Path(dst)
+    target = as_path(dst, "weights destination")
     kind = _destination_format(target, dst_format)
     _check_not_directory(target)
     check_progress(progress)
-    if not overwrite:
-        existing = _existing_outputs(kind, target)
-        if existing:
-            raise AlreadyExistsError(
-                f"destination {str(existing[0])!r} already exists; choose another path "
-                f"or overwrite (--force)")
+    existing = _existing_outputs(kind, target)
+    if existing and not overwrite:
+        raise AlreadyExistsError(
+            f"destination {str(existing[0])!r} already exists; choose another path "
+            f"or overwrite (--force)")
     tensors = load_weights(src, format=src_format)
-    return save_weights(target, tensors, format=kind, progress=progress)
+    written = save_weights(target, tensors, format=kind, progress=progress)
+    for stale in set(existing) - set(written):
+        stale.unlink(missing_ok=True)
+    return written

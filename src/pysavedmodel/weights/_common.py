@@ -15,7 +15,7 @@ from pysavedmodel.errors import Error, InvalidArgumentError, NotFoundError
 
 __all__ = [
     "PathLike", "ProgressCallback", "MissingDependencyError", "atomic_output", "as_arrays",
-    "check_file", "check_progress",
+    "as_path", "check_file", "check_progress",
 ]
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -38,6 +38,14 @@ def check_file(path: Path, what: str) -> int:
     if not is_file:
         raise NotFoundError(f"{what} {str(path)!r} does not exist or is not a file")
     return size
+
+
+def as_path(value: Any, what: str) -> Path:
+    """``Path(value)`` for a str or os.PathLike; InvalidArgumentError naming ``what`` otherwise."""
+    if isinstance(value, (str, os.PathLike)) and os.fspath(value):
+        return Path(value)
+    raise InvalidArgumentError(f"{what} must be a non-empty str or os.PathLike path, "
+                               f"got {value!r}")
 
 
 def check_progress(progress: Any) -> None:

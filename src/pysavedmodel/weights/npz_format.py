@@ -49,7 +49,7 @@ MAX_DEFLATE_RATIO: Final = 1032
 """Deflate cannot expand data by more than about this factor."""
 
 _MEMBER_SUFFIX: Final = ".npy"
-_READ_PIECE_BYTES: Final = 64 << 20
+_READ_PIECE_BYTES: Final = 1 << 20  # zipfile copies each read; small pieces stay in cache
 _BFLOAT16: Final = np.dtype(DTYPES[DT_BFLOAT16].numpy)
 
 

@@ -163,8 +163,12 @@ def write_safetensors(path: PathLike, tensors: Mapping[str, Any], *,
     if metadata is not None and (
             not isinstance(metadata, Mapping)
             or not all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items())):
-        raise UnsupportedDTypeError(
+        raise InvalidArgumentError(
             f"{str(target)!r}: safetensors metadata must map str -> str, got {metadata!r}")
+    if METADATA_KEY in arrays:
+        raise InvalidArgumentError(
+            f"{str(target)!r}: a tensor cannot be named {METADATA_KEY!r} in safetensors "
+            f"(the header keeps metadata under that key)")
     codes = {name: _code_of(name, array, target) for name, array in arrays.items()}
     order = sorted(arrays, key=lambda n: (-_RANK_BY_CODE[codes[n]], n))
     entries: dict[str, tuple[str, tuple[int, ...], int, int]] = {}
@@ -298,7 +302,7 @@ def read_safetensors(path: PathLike) -> dict[str, np.ndarray]:
     source = Path(path)
     header = read_safetensors_header(source)
     arrays: dict[str, np.ndarray] = {}
-    with open(source, "rb") as f:
+    with open(source, "rb", buffering=0) as f:  # readinto straight into the arrays
         for entry in header.entries:
             assert entry.dtype.numpy is not None
             array = np.empty(entry.shape, dtype=entry.dtype.numpy)
