@@ -124,6 +124,11 @@ def _signature_missing_tensor(tmp: Path) -> Thunk:
         "serving_default": predict_signature_def({"x": x}, {"out": "nope:0"})})
 
 
+def _signature_missing_output(tmp: Path) -> Thunk:
+    g, x, _ = _simple()
+    return _add(g, tmp, signature_def_map={"sig": {"inputs": {"x": x}, "outputs": {"y": "y:7"}}})
+
+
 def _reserved_key(tmp: Path) -> Thunk:
     g, x, y = _simple()
     return _add(g, tmp, signature_def_map={
@@ -380,6 +385,8 @@ CASES: list[Case] = [
     # ---- signatures
     Case("signature_missing_tensor", _signature_missing_tensor, SE, ValueError,
          ("'serving_default'", "'nope:0'", "not in the graph")),
+    Case("signature_missing_output_index", _signature_missing_output, SE, ValueError,
+         ("'sig'", "'y:7'", "not in the graph")),
     Case("signature_reserved_key", _reserved_key, SE, ValueError,
          ("'__saved_model_init_op'", "reserved")),
     Case("classify_float_input", _classify_float_input, SE, ValueError,

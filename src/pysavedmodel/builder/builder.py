@@ -479,7 +479,9 @@ class SavedModelBuilder:
         """Write the SavedModel; return the path of ``saved_model.pb`` (or ``.pbtxt``).
 
         Everything is written to a temporary sibling directory first and
-        renamed to ``export_dir`` at the end; on failure nothing is left.
+        renamed to ``export_dir`` at the end; on failure nothing is left.  A
+        ``saved_model.pb`` over protobuf's 2 GiB limit is refused before anything
+        is written (:class:`InvalidArgumentError` naming the largest constants).
         """
         self._check_open("save")
         as_text = _flag(as_text, "as_text")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import mmap
 import os
+import stat
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Union
@@ -83,14 +84,31 @@ def _check_header(header: tensor_bundle_pb2.BundleHeaderProto, path: Path) -> No
 
 
 class _DataFile:
-    """One memory-mapped data file (empty files have no mapping)."""
+    """One memory-mapped data file (empty files have no mapping).
+
+    Opened without blocking and refused unless it is a regular file: opening a FIFO
+    named like a checkpoint file would otherwise wait forever for a writer.
+    Raises FileNotFoundError if it does not exist, NotFoundError if it cannot be read.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        with open(path, "rb") as f:
-            self.size = os.fstat(f.fileno()).st_size
-            self.map: mmap.mmap | None = (
-                mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if self.size else None)
+        self.map: mmap.mmap | None = None
+        try:
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        except FileNotFoundError:
+            raise
+        except OSError as exc:
+            raise NotFoundError(f"cannot open {path}: {exc.strerror or exc}") from None
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                raise CorruptCheckpointError(f"{path} is not a regular file")
+            self.size = info.st_size
+            if self.size:
+                self.map = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
+        finally:
+            os.close(fd)
 
     def view(self, offset: int, size: int) -> memoryview:
         if self.map is None:

@@ -1,0 +1,137 @@
+"""scripts/bench.py end to end with tiny sizes: every row and target is reported.
+
+No timing assertions: only that each contender ran, was measured and landed in the
+JSON document (and, with TensorFlow, that SaveV2 wrote the same bytes we did).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support import venvs
+
+ROOT = Path(__file__).resolve().parents[2]
+BENCH = ROOT / "scripts" / "bench.py"
+SMALL = ["--size-mib", "2", "--tensors", "4", "--tiny", "50", "--mlp-variables", "4",
+         "--mlp-width", "8", "--rounds", "2", "--import-rounds", "1", "--json", "-q"]
+
+CORE_ROWS = {
+    "write": ["plain write, 1 thread", "plain write, {n} threads/files",
+              "write_checkpoint, 1 shard", "write_checkpoint, {n} shards",
+              "safetensors save_file", "np.savez"],
+    "read": ["plain read into new arrays", "CheckpointReader.get_tensor (mmap, CRC)",
+             "read_checkpoint (copies, CRC)"],
+    "tiny write": ["plain write, 1 thread", "write_checkpoint, 1 shard"],
+    "tiny read": ["plain read into new arrays", "CheckpointReader.get_tensor (mmap, CRC)",
+                  "read_checkpoint (copies, CRC)"],
+    "mlp": ["pysavedmodel import+build+save (fresh process)", "pysavedmodel import",
+            "pysavedmodel build", "pysavedmodel save"],
+    "import": ["import pysavedmodel", "import pysavedmodel + public API",
+               "import numpy (part of the above)",
+               "import pysavedmodel + public API, numpy already imported"],
+}
+TF_ROWS = {
+    "write": ["TF SaveV2"], "read": ["TF load_checkpoint + get_tensor"],
+    "tiny write": ["TF SaveV2"], "tiny read": ["TF load_checkpoint + get_tensor"],
+    "mlp": ["TF graph + variables", "TF SavedModelBuilder save",
+            "TF build+save (import excluded)"],
+    "import": ["import tensorflow"],
+}
+RSS_ROWS = {("write", "plain write, 1 thread"), ("write", "write_checkpoint, 1 shard"),
+            ("write", "write_checkpoint, {n} shards"), ("write", "safetensors save_file"),
+            ("write", "np.savez"), ("write", "TF SaveV2"),
+            ("tiny write", "write_checkpoint, 1 shard")}
+
+
+def run_bench(tmp_path: Path, *extra: str) -> dict[str, Any]:
+    proc = subprocess.run([sys.executable, str(BENCH), *SMALL, "--dir", str(tmp_path), *extra],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "targets" in proc.stderr  # the table goes to stderr with --json
+    assert list(tmp_path.iterdir()) == []  # the work directory is removed
+    result: dict[str, Any] = json.loads(proc.stdout)
+    return result
+
+
+def group_kind(group: str) -> str:
+    """'tiny write (50 float32[4] tensors)' -> 'tiny write'."""
+    return group.split(" (")[0]
+
+
+def check_rows(result: dict[str, Any], expected: dict[str, list[str]]) -> None:
+    n = result["machine"]["cores"]
+    got: dict[str, list[str]] = {}
+    for row in result["rows"]:
+        got.setdefault(group_kind(row["group"]), []).append(row["name"])
+    want = {kind: sorted(name.format(n=n) for name in names)
+            for kind, names in expected.items()}
+    assert {kind: sorted(names) for kind, names in got.items()} == want
+    rss_rows = {(kind, name.format(n=n)) for kind, name in RSS_ROWS}
+    for row in result["rows"]:
+        kind = group_kind(row["group"])
+        assert row["samples"], row
+        assert row["seconds"] is not None and row["seconds"] > 0, row
+        if kind in ("write", "read"):
+            assert row["nbytes"] == 2 << 20
+            assert row["gbps"] > 0
+        if kind in ("tiny write", "tiny read"):
+            assert row["nbytes"] == 50 * 4 * 4
+        has_rss = (kind, row["name"]) in rss_rows and row["name"] in expected_names(expected,
+                                                                                     kind, n)
+        assert (row["peak_rss_mb"] is not None) == has_rss, row
+        if row["name"].startswith("write_checkpoint") or row["name"].startswith("CheckpointReader"):
+            assert row["ratio"] is not None and row["ratio"] > 0 and row["ratio_to"], row
+
+
+def expected_names(expected: dict[str, list[str]], kind: str, n: int) -> set[str]:
+    return {name.format(n=n) for name in expected.get(kind, [])}
+
+
+def test_bench_reports_every_row_without_tensorflow(tmp_path: Path) -> None:
+    result = run_bench(tmp_path, "--no-tf")
+    check_rows(result, CORE_ROWS)
+    assert result["config"]["size_mib"] == 2 and result["config"]["tiny"] == 50
+    assert result["config"]["tf_python"] is None
+    assert result["machine"]["cores"] >= 1
+    assert "tmpfs" in result["machine"]["filesystem"] or result["machine"]["filesystem"]
+    assert [t["target"] for t in result["targets"]] == [
+        "1-shard write vs one-thread plain write",
+        "multi-shard write vs per-core plain write",
+        "verified read (get_tensor) GB/s",
+        "peak RSS above inputs, 1-shard write (MB)",
+        f"peak RSS above inputs, {result['machine']['cores']}-shard write (MB)",
+        "tiny-tensor checkpoint written (s)",
+        "import pysavedmodel (s)",
+        "MLP build + save incl. import (s)",
+    ]
+    assert all(isinstance(t["met"], bool) for t in result["targets"])
+
+
+def test_bench_only_selects_groups(tmp_path: Path) -> None:
+    result = run_bench(tmp_path, "--no-tf", "--no-rss", "--only", "tiny")
+    assert {group_kind(r["group"]) for r in result["rows"]} == {"tiny write", "tiny read"}
+    assert all(r["peak_rss_mb"] is None for r in result["rows"])
+
+
+def test_bench_rejects_unknown_groups(tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, str(BENCH), "--only", "write,bogus"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert "unknown group(s) ['bogus']" in proc.stderr
+
+
+@pytest.mark.interop
+def test_bench_with_tensorflow(tmp_path: Path) -> None:
+    result = run_bench(tmp_path, "--tf-python", str(venvs.tf_python()))
+    expected = {kind: CORE_ROWS[kind] + TF_ROWS[kind] for kind in CORE_ROWS}
+    check_rows(result, expected)
+    assert result["identical_to_tf"] == {"write": True, "tiny": True}
+    names = [t["target"] for t in result["targets"]]
+    assert "1-shard write vs TF SaveV2" in names
+    assert "verified read vs TF load_checkpoint" in names
