@@ -25,14 +25,13 @@ from __future__ import annotations
 import importlib
 import os
 import threading
-import uuid
 from collections.abc import Mapping, Sequence
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from operator import attrgetter
 from pathlib import Path
 from types import TracebackType
 from typing import (
+    TYPE_CHECKING,
     Any,
     BinaryIO,
     Callable,
@@ -52,6 +51,9 @@ from .crc32c import crc32c, mask
 from .ordered_code import slice_key
 from .table import TableWriter
 from .tensor_data import PreparedTensor, iter_tensor_bytes, prepare_tensor, small_tensor_bytes
+
+if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
 
 __all__ = [
     "write_checkpoint", "read_checkpoint", "CheckpointWriter", "CheckpointReader",
@@ -476,7 +478,11 @@ def _write_shards_serially(paths: list[Path], shard_items: list[list[_DataItem]]
     overlap = (crc32c_backend == "crc32c" and (os.cpu_count() or 1) > 1
                and any(item.nbytes >= _OVERLAP_CRC_BYTES for items in shard_items
                        for item in items))
-    checksummer = ThreadPoolExecutor(1, thread_name_prefix="pysavedmodel-crc") if overlap else None
+    checksummer = None
+    if overlap:
+        from concurrent.futures import ThreadPoolExecutor  # only when used: ~10 ms to import
+
+        checksummer = ThreadPoolExecutor(1, thread_name_prefix="pysavedmodel-crc")
     try:
         for shard, (path, items) in enumerate(zip(paths, shard_items)):
             _write_shard(path, shard, items, progress, checksummer)
@@ -489,6 +495,8 @@ def _write_shards_in_parallel(paths: list[Path], shard_items: list[list[_DataIte
                               progress: _Progress) -> None:
     """One thread per core, each writing whole shards; progress is reported from here, in
     the calling thread.  The first failure stops the other shards and is raised."""
+    from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+
     counters = [_Progress(None, 0) for _ in paths]  # each written by one shard thread only
     abort = threading.Event()
     workers = min(len(paths), os.cpu_count() or 1)
@@ -544,7 +552,7 @@ def _write_files(prefix: str, num_shards: int, items: list[_DataItem], assignmen
     progress = _Progress(progress_callback, sum(item.nbytes for item in items))
     index_path = index_filename(prefix)
     created_dirs = _make_parent(index_path)
-    token = uuid.uuid4().hex[:12]
+    token = os.urandom(6).hex()
     shard_paths = [data_filename(prefix, s, num_shards) for s in range(num_shards)]
     temp_paths = [Path(f"{p}.tempstate{token}") for p in shard_paths]
     temp_index = Path(f"{index_path}.tempstate{token}")

@@ -10,9 +10,12 @@ contiguous numpy arrays) and extend a previous checksum when ``crc`` is given:
 
 from __future__ import annotations
 
+import importlib.machinery
+import importlib.util
 import os
 import struct
-from typing import Callable, Union
+import sys
+from typing import Callable, Union, cast
 
 __all__ = ["crc32c", "python_crc32c", "mask", "unmask", "BACKEND"]
 
@@ -72,14 +75,49 @@ def python_crc32c(data: BytesLike, crc: int = 0) -> int:
     return crc ^ _U32
 
 
+def _load_accelerated() -> Callable[..., int] | None:
+    """The ``crc32c`` package's C function, or None when the package is not installed.
+
+    Its extension module is loaded directly, without running the package's
+    ``__init__``: that looks up the package version through ``importlib.metadata``,
+    which costs 50-150 ms per process, more than the rest of pysavedmodel's imports
+    (numpy aside).  Anything unexpected falls back to a plain ``import crc32c``.
+    """
+    loaded = sys.modules.get("crc32c._crc32c") or sys.modules.get("crc32c")
+    if loaded is not None:
+        return cast("Callable[..., int]", loaded.crc32c)
+    try:
+        spec = importlib.util.find_spec("crc32c")  # locates it; does not import it
+    except (ImportError, ValueError):
+        return None
+    if spec is None:
+        return None
+    try:
+        for location in spec.submodule_search_locations or ():
+            for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+                path = os.path.join(location, "_crc32c" + suffix)
+                if os.path.isfile(path):
+                    loader = importlib.machinery.ExtensionFileLoader("crc32c._crc32c", path)
+                    module_spec = importlib.util.spec_from_loader("crc32c._crc32c", loader)
+                    assert module_spec is not None
+                    module = importlib.util.module_from_spec(module_spec)
+                    loader.exec_module(module)
+                    return cast("Callable[..., int]", module.crc32c)
+    except Exception:  # an unfamiliar layout or build: let the package load itself
+        pass
+    try:
+        import crc32c as package
+    except ImportError:
+        return None
+    return cast("Callable[..., int]", package.crc32c)
+
+
 def _select_backend() -> tuple[str, Callable[..., int]]:
     if os.environ.get("PYSAVEDMODEL_PURE_CRC32C", "") not in ("", "0"):
         return "python", python_crc32c
-    try:
-        import crc32c as _accelerated
-    except ImportError:
+    fast = _load_accelerated()
+    if fast is None:
         return "python", python_crc32c
-    fast = _accelerated.crc32c
 
     def accelerated_crc32c(data: BytesLike, crc: int = 0) -> int:
         """CRC-32C of ``data`` extending ``crc``, computed by the ``crc32c`` package."""

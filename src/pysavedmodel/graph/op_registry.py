@@ -8,11 +8,10 @@ It is parsed once, on first use.
 
 from __future__ import annotations
 
-import difflib
 import threading
 import zlib
 from collections.abc import Iterable, Mapping
-from importlib import resources
+from pathlib import Path
 from typing import Final
 
 from .._proto import graph_pb2, op_def_pb2
@@ -30,12 +29,23 @@ _ops: dict[str, op_def_pb2.OpDef] | None = None
 _attr_defs: dict[str, tuple[op_def_pb2.OpDef, dict[str, op_def_pb2.OpDef.AttrDef]]] = {}
 
 
+def _read_resource() -> bytes:
+    # A plain file next to this module in any ordinary install; importlib.resources
+    # (which costs ~10 ms to import) only for packages imported from a zip file.
+    path = Path(__file__).with_name(_RESOURCE)
+    if path.is_file():
+        return path.read_bytes()
+    from importlib import resources
+
+    return resources.files(__package__).joinpath(_RESOURCE).read_bytes()
+
+
 def _load() -> dict[str, op_def_pb2.OpDef]:
     global _ops
     if _ops is None:
         with _lock:
             if _ops is None:
-                data = resources.files(__package__).joinpath(_RESOURCE).read_bytes()
+                data = _read_resource()
                 parsed = op_def_pb2.OpList.FromString(zlib.decompress(data))
                 _ops = {op.name: op for op in parsed.op}
     return _ops
@@ -43,6 +53,8 @@ def _load() -> dict[str, op_def_pb2.OpDef]:
 
 def suggest(op_type: str) -> str | None:
     """The registered op name closest to ``op_type`` (case-insensitive), if any is close."""
+    import difflib  # only for error messages
+
     ops = _load()
     by_lower = {name.lower(): name for name in ops}
     if op_type.lower() in by_lower:

@@ -1,0 +1,173 @@
+"""``spec.weights``: read the weight files, then rename, transpose, cast or drop by ``map``.
+
+Rules are tried in order on each weight's name; the first whose ``match`` regex
+matches applies.  A name in two files, two weights mapped to one name and a
+rule that applies to no weight are errors.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+
+from ... import dtypes
+from ...errors import Error, NotFoundError
+from .json_paths import (
+    expect_array,
+    expect_boolean,
+    expect_dtype,
+    expect_object,
+    expect_string,
+    fail,
+    json_type,
+    key_path,
+    name_list,
+    rewrap,
+    shape_text,
+)
+
+_WEIGHTS_KEYS: Final = ("files", "map", "strict")
+_RULE_KEYS: Final = ("match", "to", "drop", "transpose", "dtype")
+
+
+@dataclass
+class Weight:
+    """A weight after mapping: its value and how it came to be."""
+
+    name: str
+    value: np.ndarray
+    origin: str               # "fc1.weight [16,4] transposed to [4,16]" (for messages)
+    file: str = ""
+    used_by: str | None = None
+
+
+@dataclass
+class _Rule:
+    where: str
+    pattern: re.Pattern[str]
+    to: str | None            # None: drop
+    transpose: tuple[int, ...] | None
+    dtype: dtypes.DType | None
+    used: int = 0
+
+
+def map_weights(section: Any, base_dir: Path) -> tuple[dict[str, Weight], bool]:
+    """The mapped weights by new name, and whether the spec is strict about them."""
+    where = "spec.weights"
+    weights = expect_object(section, where, _WEIGHTS_KEYS)
+    strict = expect_boolean(weights.get("strict", True), key_path(where, "strict"))
+    files = expect_array(weights.get("files", []), key_path(where, "files"))
+    rules = [_parse_rule(rule, f"{where}.map[{i}]")
+             for i, rule in enumerate(expect_array(weights.get("map", []),
+                                                   key_path(where, "map")))]
+    raw = _load_weight_files(files, key_path(where, "files"), base_dir)
+
+    mapped: dict[str, Weight] = {}
+    for file_label, name, value in raw:
+        rule = next((r for r in rules if r.pattern.search(name)), None)
+        if rule is None:
+            weight = Weight(name, value, f"{name} {shape_text(value.shape)}")
+        else:
+            rule.used += 1
+            if rule.to is None:
+                continue
+            weight = _apply_rule(rule, name, value, repr(file_label))
+        weight.file = file_label
+        clash = mapped.get(weight.name)
+        if clash is not None:
+            fail(where, f"weights {clash.origin} (from {clash.file!r}) and {weight.origin} "
+                        f"(from {weight.file!r}) are both mapped to {weight.name!r}")
+        mapped[weight.name] = weight
+    for rule in rules:
+        if not rule.used:
+            names = [name for _, name, _ in raw]
+            fail(key_path(rule.where, "match"),
+                 f"regex {rule.pattern.pattern!r} matches no weight (that an earlier rule did "
+                 f"not take); weights: {name_list(names)}")
+    return mapped, strict
+
+
+def _parse_rule(value: Any, where: str) -> _Rule:
+    rule = expect_object(value, where, _RULE_KEYS)
+    source = expect_string(rule.get("match"), key_path(where, "match"))
+    try:
+        pattern = re.compile(source)
+    except re.error as exc:
+        fail(key_path(where, "match"), f"invalid regex {source!r}: {exc}")
+    drop = expect_boolean(rule.get("drop", False), key_path(where, "drop"))
+    if drop:
+        extra = [k for k in ("to", "transpose", "dtype") if k in rule]
+        if extra:
+            fail(where, f"a rule with \"drop\": true takes no {', '.join(extra)}")
+        return _Rule(where, pattern, None, None, None)
+    if "to" not in rule:
+        fail(where, "needs \"to\" (the new name, re.sub syntax) or \"drop\": true")
+    to = rule["to"]
+    if not isinstance(to, str):
+        fail(key_path(where, "to"), f"expected a string, got {json_type(to)}")
+    transpose = None
+    if "transpose" in rule:
+        axes = expect_array(rule["transpose"], key_path(where, "transpose"))
+        if not all(isinstance(a, int) and not isinstance(a, bool) for a in axes) or \
+                sorted(axes) != list(range(len(axes))):
+            fail(key_path(where, "transpose"),
+                 f"expected a permutation of the axes such as [1, 0], got {list(axes)!r}")
+        transpose = tuple(axes)
+    dtype = expect_dtype(rule["dtype"], key_path(where, "dtype")) if "dtype" in rule else None
+    return _Rule(where, pattern, to, transpose, dtype)
+
+
+def _apply_rule(rule: _Rule, name: str, value: np.ndarray, file_label: str) -> Weight:
+    try:
+        new_name = rule.pattern.sub(rule.to or "", name)
+    except (re.error, IndexError) as exc:
+        fail(key_path(rule.where, "to"), f"cannot rename {name!r}: {exc}")
+    origin = f"{name} {shape_text(value.shape)}"
+    if rule.transpose is not None:
+        if value.ndim != len(rule.transpose):
+            fail(key_path(rule.where, "transpose"),
+                 f"axes {list(rule.transpose)} do not fit weight {name!r} of {file_label}, "
+                 f"which has shape {shape_text(value.shape)}")
+        value = np.ascontiguousarray(np.transpose(value, rule.transpose))
+        origin += f" transposed to {shape_text(value.shape)}"
+    if rule.dtype is not None and rule.dtype.numpy is not None and value.dtype != rule.dtype.numpy:
+        if value.dtype.kind not in "biufc":
+            fail(key_path(rule.where, "dtype"),
+                 f"weight {name!r} of {file_label} has dtype {value.dtype}, which cannot be "
+                 f"cast to {rule.dtype.name}")
+        value = value.astype(rule.dtype.numpy)
+        origin += f" cast to {rule.dtype.name}"
+    if not new_name:
+        fail(key_path(rule.where, "to"), f"renames weight {name!r} to an empty name")
+    return Weight(new_name, value, origin)
+
+
+def _load_weight_files(files: Sequence[Any], where: str,
+                       base_dir: Path) -> list[tuple[str, str, np.ndarray]]:
+    """``(file label, weight name, array)`` for every weight of every file, in order."""
+    from ...weights import load_weights
+
+    out: list[tuple[str, str, np.ndarray]] = []
+    seen: dict[str, str] = {}
+    for index, item in enumerate(files):
+        item_where = f"{where}[{index}]"
+        rel = expect_string(item, item_where)
+        path = base_dir / rel
+        if not path.exists() and not Path(f"{path}.index").exists():
+            fail(item_where, f"file {rel!r} not found (looked for {str(path)!r})", NotFoundError)
+        try:
+            loaded = load_weights(path)
+        except Error as exc:
+            raise rewrap(f"{item_where} ({rel!r})", exc) from None
+        for name, value in loaded.items():
+            if name in seen:
+                fail(item_where, f"weight {name!r} is also in {seen[name]!r}; weight names "
+                                 "must be unique across files")
+            seen[name] = rel
+            out.append((rel, name, np.asarray(value)))
+    return out
