@@ -662,7 +662,7 @@ class Bench:
         plain_n = f"plain write, {cores()} threads/files"
         writers = [Contender(plain_1, "write_plain", core, rss=not tiny)]
         if not tiny:
-            writers.append(Contender(plain_n, "write_plain_per_core", core))
+            writers.append(Contender(plain_n, "write_plain_per_core", core, rss=True))
         writers.append(Contender("write_checkpoint, 1 shard", "write_ours_1", core,
                                  limit=plain_1, rss=True))
         if not tiny:
@@ -959,7 +959,7 @@ def render(result: dict[str, Any]) -> str:
              f"directory: {m['directory']} on {m['filesystem']}; medians of {c['rounds']} "
              f"rounds after a warm-up; command: {c['command']}", ""]
     group = None
-    header = (f"  {'contender':<48} {'median s':>9} {'GB/s':>7} {'ratio':>7}  "
+    header = (f"  {'contender':<56} {'median s':>9} {'GB/s':>7} {'ratio':>7}  "
               f"{'peak RSS MB':>11}  ratio against")
     for row in result["rows"]:
         if row["group"] != group:
@@ -967,7 +967,7 @@ def render(result: dict[str, Any]) -> str:
             lines += ["" if group is None else "", group, header]
         ratio = fmt(row["ratio"], ".2f") + "x" if row["ratio"] is not None else "-"
         lines.append(
-            f"  {row['name']:<48} {fmt(row['seconds'], '.3f'):>9} "
+            f"  {row['name']:<56} {fmt(row['seconds'], '.3f'):>9} "
             f"{fmt(row['gbps'], '.2f'):>7} {ratio:>7}  {fmt(row['peak_rss_mb'], '.1f'):>11}  "
             f"{row['ratio_to'] or ''}{'  ' + row['note'] if row['note'] else ''}")
     lines += ["", "targets (ratio = reference time / contender time; higher is faster):"]

@@ -56,6 +56,7 @@ _LAZY = {
     "build_from_spec": "pysavedmodel.builder.spec",
     "load_weights": "pysavedmodel.weights",
     "save_weights": "pysavedmodel.weights",
+    "convert_weights": "pysavedmodel.weights",
 }
 
 __all__ = [

@@ -85,22 +85,23 @@ def test_unexpected_exceptions_are_one_line_too(tmp_path: Path) -> None:
 
 
 def test_interrupt_exits_130(tmp_path: Path) -> None:
-    # The data file is a FIFO nobody writes: opening it blocks until SIGINT arrives.
-    prefix = tmp_path / "ck"
-    (data,) = [p for p in write_checkpoint(prefix, {"a": np.ones(3, np.float32)})
-               if ".data-" in p.name]
-    data.unlink()
-    os.mkfifo(data)
-    proc = subprocess.Popen([sys.executable, "-m", "pysavedmodel", "checkpoint", str(prefix),
-                             "--tensor", "a"],
+    # A command that blocks until interrupted, run through the real main() in a fresh
+    # interpreter; it says when it is blocking so the signal lands inside the command.
+    code = textwrap.dedent("""
+        import sys, time
+        from pysavedmodel.cli import checkpoint_cmd, main
+        def blocking(args):
+            print("blocking", flush=True)
+            time.sleep(60)
+            return 0
+        checkpoint_cmd.run = blocking
+        sys.exit(main(sys.argv[1:]))
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", code, "checkpoint", str(tmp_path / "x")],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 30
-        wchan = Path(f"/proc/{proc.pid}/wchan")
-        # Linux names the wait of a reader opening a FIFO with no writer like this:
-        while wchan.read_text() not in ("wait_for_partner", "fifo_open"):
-            assert time.monotonic() < deadline and proc.poll() is None
-            time.sleep(0.02)
+        assert proc.stdout is not None
+        assert proc.stdout.readline() == "blocking\n"
         proc.send_signal(signal.SIGINT)
         stdout, stderr = proc.communicate(timeout=30)
     finally:
@@ -109,6 +110,18 @@ def test_interrupt_exits_130(tmp_path: Path) -> None:
             proc.wait()
     assert proc.returncode == 130
     assert stderr == "pysavedmodel: interrupted\n" and stdout == ""
+
+
+def test_a_fifo_in_place_of_a_data_file_is_refused_not_waited_on(tmp_path: Path) -> None:
+    prefix = tmp_path / "ck"
+    (data,) = [p for p in write_checkpoint(prefix, {"a": np.ones(3, np.float32)})
+               if ".data-" in p.name]
+    data.unlink()
+    os.mkfifo(data)
+    out = subprocess.run([sys.executable, "-m", "pysavedmodel", "checkpoint", str(prefix),
+                          "--tensor", "a"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1 and out.stderr.count("\n") == 1, out.stderr
+    assert data.name in out.stderr
 
 
 def test_closed_stdout_exits_quietly(fixtures_dir: Path) -> None:

@@ -43,7 +43,8 @@ TF_ROWS = {
             "TF build+save (import excluded)"],
     "import": ["import tensorflow"],
 }
-RSS_ROWS = {("write", "plain write, 1 thread"), ("write", "write_checkpoint, 1 shard"),
+RSS_ROWS = {("write", "plain write, 1 thread"), ("write", "plain write, {n} threads/files"),
+            ("write", "write_checkpoint, 1 shard"),
             ("write", "write_checkpoint, {n} shards"), ("write", "safetensors save_file"),
             ("write", "np.savez"), ("write", "TF SaveV2"),
             ("tiny write", "write_checkpoint, 1 shard")}

@@ -86,16 +86,16 @@ def _check_header(header: tensor_bundle_pb2.BundleHeaderProto, path: Path) -> No
 class _DataFile:
     """One memory-mapped data file (empty files have no mapping).
 
-    Opened without blocking and refused unless it is a regular file: opening a FIFO
-    named like a checkpoint file would otherwise wait forever for a writer.
-    Raises FileNotFoundError if it does not exist, NotFoundError if it cannot be read.
+    Refused unless it is a regular file (a directory, or a device such as /dev/zero
+    that would map endless bytes).  Raises FileNotFoundError if it does not exist,
+    NotFoundError if it cannot be opened.
     """
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.map: mmap.mmap | None = None
         try:
-            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+            fd = os.open(path, os.O_RDONLY)
         except FileNotFoundError:
             raise
         except OSError as exc:

@@ -121,12 +121,10 @@ def _select_backend() -> tuple[str, Callable[..., int]]:
 
     def accelerated_crc32c(data: BytesLike, crc: int = 0) -> int:
         """CRC-32C of ``data`` extending ``crc``, computed by the ``crc32c`` package."""
-        if type(data) is bytes:  # the common case, no view needed
+        try:  # any C-contiguous buffer, in place (called once per tensor: no checks first)
             return fast(data, crc & _U32)
-        view = data if isinstance(data, memoryview) else memoryview(data)
-        if not view.c_contiguous:
-            view = memoryview(view.tobytes())
-        return fast(view, crc & _U32)
+        except (BufferError, ValueError):  # not C-contiguous (numpy says ValueError)
+            return fast(memoryview(data).tobytes(), crc & _U32)
 
     return "crc32c", accelerated_crc32c
 
