@@ -1,11 +1,12 @@
 """pysavedmodel's speed against the hardware limit and against TensorFlow, in one run.
 
-Usage (defaults finish in about two minutes on a 2-core machine)::
+Usage (the defaults take about two minutes on an idle 2-core machine)::
 
     .venv/bin/python scripts/bench.py [--dir /dev/shm] [--size-mib 1024] [--tensors 64]
-        [--tiny 100000] [--mlp-variables 1000] [--rounds 5] [--json] [--only GROUPS]
+        [--tiny 100000] [--mlp-variables 1000] [--rounds 3] [--json] [--only GROUPS]
 
-Groups (``--only write,read,tiny,mlp,import``):
+Groups (``--only write,read,tiny,mlp,import``; ``write`` and ``read`` run together, as
+the reads read what was written):
 
 * ``write``: ``--size-mib`` of float32 in ``--tensors`` tensors.  The limit is a plain
   sequential write of the same buffers (one thread; and one thread per core to
@@ -26,7 +27,10 @@ Method: the input bytes are generated once into ``--dir`` and loaded by every
 worker, so all contenders handle the same bytes.  Contenders live in long-running
 worker processes (this file in ``--worker`` mode; TensorFlow's in its own venv's
 python), are warmed up once, then run alternately round by round; outputs are
-deleted (untimed) before each run and the median is reported.  Peak RSS of each
+deleted (untimed) before each run and the median is reported.  A contender whose
+timed runs reach ``--max-seconds`` sits out later rounds (TensorFlow reading 100,000
+tensors: ~17 s a run; the row says so); TensorFlow's first SaveV2 of 100,000 tensors
+(~17 s, its warm-up) runs while the worker loads them.  Peak RSS of each
 write contender is measured once more in a fresh process: VmHWM after the write
 minus VmRSS before it (the input arrays), with the high-water mark reset first.
 Writes to disk swing by up to 5x with kernel writeback, so the default ``--dir``

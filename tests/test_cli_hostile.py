@@ -104,6 +104,12 @@ def _num_shards_bomb(model: Path) -> None:
     _edit_index(_variables(model), edit)
 
 
+def _fifo_data(model: Path) -> None:
+    data_file = Path(f"{_variables(model)}.data-00000-of-00001")
+    data_file.unlink()
+    os.mkfifo(data_file)  # nobody writes it: opening it for reading could block forever
+
+
 def _sparse_index(model: Path) -> None:
     with open(f"{_variables(model)}.index", "r+b") as f:
         f.truncate(3 * 2**30)
@@ -130,7 +136,7 @@ CHECKPOINT_CASES: dict[str, Callable[[Path], None]] = {
     # 8 GiB of float32 with a matching size field: only the data file's size disagrees.
     "shape_bytes_bomb": _shape_dims(2**20, 2**11, size=2**33),
     "num_shards_bomb": _num_shards_bomb,
-    "sparse_3gb_index": _sparse_index,
+    "sparse_3gb_index": _sparse_index, "fifo_data": _fifo_data,
 }
 
 
@@ -151,13 +157,14 @@ def _assert_one_line_error(proc: subprocess.CompletedProcess[str]) -> None:
 # --------------------------------------------------------------------------- commands
 
 
-DATA_ONLY_CASES = ("num_shards_bomb", "truncated_data", "shape_bytes_bomb")
+DATA_ONLY_CASES = ("num_shards_bomb", "truncated_data", "shape_bytes_bomb", "fifo_data")
 """Damage only a reader of tensor values meets: ``show`` lists the index, never the data."""
 
 
-@pytest.mark.parametrize("case", sorted(PROTO_CASES) + sorted(CHECKPOINT_CASES))
+@pytest.mark.parametrize("case", sorted(PROTO_CASES) + sorted(CHECKPOINT_CASES)
+                         + ["asset_traversal"])
 def test_show_fails_with_one_line(tmp_path: Path, fixtures_dir: Path, case: str) -> None:
-    damage = {**PROTO_CASES, **CHECKPOINT_CASES}[case]
+    damage = {**PROTO_CASES, **CHECKPOINT_CASES, "asset_traversal": _asset_traversal}[case]
     model = _hostile_model(tmp_path, fixtures_dir, damage)
     before = _tree(tmp_path)
     proc = _cli("show", str(model), "--all", cwd=tmp_path)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import signal
 import struct
 import subprocess
 import sys
@@ -595,6 +596,32 @@ def test_every_error_above_is_in_the_family() -> None:
 
 
 # --------------------------------------------------------------------------- odd files
+
+
+@contextmanager
+def _no_hang(seconds: float) -> Iterator[None]:
+    def expire(signum: int, frame: object) -> None:
+        raise TimeoutError(f"still blocked after {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.mark.parametrize("which", ["index", "data"])
+def test_fifo_instead_of_a_checkpoint_file_is_refused_without_blocking(
+        tmp_path: Path, which: str) -> None:
+    prefix = _checkpoint(tmp_path)
+    path = _index(prefix) if which == "index" else _data(prefix)
+    path.unlink()
+    os.mkfifo(path)
+    with _no_hang(5), pytest.raises(CorruptCheckpointError,
+                                    match=rf"{path.name} is not a regular file"):
+        _read_all(prefix)
 
 
 @pytest.mark.parametrize("which", ["index", "data"])

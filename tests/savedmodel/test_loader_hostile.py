@@ -16,6 +16,7 @@ import textwrap
 import time
 import tracemalloc
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
@@ -76,6 +77,27 @@ def nested_attr_saved_model(levels: int) -> bytes:
     return _field(saved_model_pb2.SavedModel, "meta_graphs", meta_graph)
 
 
+def nested_struct_saved_model(levels: int) -> bytes:
+    """A saved_model.pb whose object graph holds a StructuredValue nesting ``levels`` lists deep.
+
+    The path is object_graph_def.concrete_functions["f"].output_signature, then
+    ``StructuredValue.list_value.values[0]`` per level (two messages each).
+    """
+    from pysavedmodel._proto import saved_object_graph_pb2, struct_pb2
+
+    value = b""
+    for _ in range(levels):
+        value = _field(struct_pb2.StructuredValue, "list_value",
+                       _field(struct_pb2.ListValue, "values", value))
+    function = _field(saved_object_graph_pb2.SavedConcreteFunction, "output_signature", value)
+    entry = (_field(saved_object_graph_pb2.SavedObjectGraph.ConcreteFunctionsEntry, "key", b"f")
+             + _field(saved_object_graph_pb2.SavedObjectGraph.ConcreteFunctionsEntry, "value",
+                      function))
+    graph = _field(saved_object_graph_pb2.SavedObjectGraph, "concrete_functions", entry)
+    meta_graph = _field(meta_graph_pb2.MetaGraphDef, "object_graph_def", graph)
+    return _field(saved_model_pb2.SavedModel, "meta_graphs", meta_graph)
+
+
 def nested_text(depth: int) -> str:
     """A saved_model.pbtxt whose messages nest exactly ``depth`` deep (root = 0).
 
@@ -128,9 +150,12 @@ def _read_in_subprocess(export: Path, backend: str) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_attr_values_nested_10000_deep_are_corrupt_not_a_crash(tmp_path: Path,
-                                                               backend: str) -> None:
-    export = _export(tmp_path, "saved_model.pb", nested_attr_saved_model(10_000))
+@pytest.mark.parametrize("build", [nested_attr_saved_model, nested_struct_saved_model])
+def test_messages_nested_10000_deep_are_corrupt_not_a_crash(
+        tmp_path: Path, backend: str, build: Callable[[int], bytes]) -> None:
+    shallow = _export(tmp_path / "shallow", "saved_model.pb", build(10))
+    assert _read_in_subprocess(shallow, backend)["result"] == "parsed"  # well-formed bytes
+    export = _export(tmp_path, "saved_model.pb", build(10_000))
     result = _read_in_subprocess(export, backend)
     assert result["result"] == "CorruptSavedModelError", result
     assert "saved_model.pb" in result["message"]

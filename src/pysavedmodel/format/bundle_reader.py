@@ -86,16 +86,17 @@ def _check_header(header: tensor_bundle_pb2.BundleHeaderProto, path: Path) -> No
 class _DataFile:
     """One memory-mapped data file (empty files have no mapping).
 
-    Refused unless it is a regular file (a directory, or a device such as /dev/zero
-    that would map endless bytes).  Raises FileNotFoundError if it does not exist,
-    NotFoundError if it cannot be opened.
+    Opened without blocking and refused unless it is a regular file: a FIFO named like
+    a checkpoint file would otherwise block the open until a writer comes, a directory
+    or a device (/dev/zero) is no checkpoint either.  Raises FileNotFoundError if it
+    does not exist, NotFoundError if it cannot be opened.
     """
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.map: mmap.mmap | None = None
         try:
-            fd = os.open(path, os.O_RDONLY)
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
         except FileNotFoundError:
             raise
         except OSError as exc:

@@ -29,7 +29,7 @@ from pysavedmodel._proto import (
 from pysavedmodel.dtypes import DTYPES
 from pysavedmodel.errors import CorruptSavedModelError, NotFoundError
 
-from .loader import read_saved_model, variables_prefix
+from .loader import asset_paths, read_saved_model, variables_prefix
 
 __all__ = [
     "describe_saved_model", "describe_checkpoint", "describe_meta_graph", "find_meta_graph",
@@ -270,10 +270,13 @@ def describe_saved_model(export_dir: PathLike) -> dict[str, Any]:
     TF2 models, or None) and ``asset_files`` (files under ``assets/``: ``filename``,
     ``bytes``).
 
-    Raises NotFoundError / CorruptSavedModelError (and the checkpoint reader's errors).
+    Raises NotFoundError / CorruptSavedModelError (also for an asset file name that
+    would leave ``assets/``) and the checkpoint reader's errors.
     """
     root = Path(export_dir)
     model = read_saved_model(root)
+    for meta_graph in model.meta_graphs:
+        asset_paths(root, meta_graph)  # refuses asset names that would leave assets/
     prefix = variables_prefix(root)
     has_checkpoint = Path(f"{os.fspath(prefix)}.index").is_file()
     tensors = describe_checkpoint(prefix) if has_checkpoint else []
