@@ -3,7 +3,7 @@
 Usage (the defaults take about two minutes on an idle 2-core machine)::
 
     .venv/bin/python scripts/bench.py [--dir /dev/shm] [--size-mib 1024] [--tensors 64]
-        [--tiny 100000] [--mlp-variables 1000] [--rounds 3] [--json] [--only GROUPS]
+        [--tiny 100000] [--mlp-variables 1000] [--rounds 5] [--json] [--only GROUPS]
 
 Groups (``--only write,read,tiny,mlp,import``; ``write`` and ``read`` run together, as
 the reads read what was written):
@@ -995,10 +995,10 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
                         help="tensors of the index-bound case (default 100000)")
     parser.add_argument("--mlp-variables", type=int, default=1000)
     parser.add_argument("--mlp-width", type=int, default=64)
-    parser.add_argument("--rounds", type=int, default=3, help="timed rounds (default 3)")
+    parser.add_argument("--rounds", type=int, default=5, help="timed rounds (default 5)")
     parser.add_argument("--max-seconds", type=float, default=8.0,
                         help="a contender whose timed runs reach this sits out later rounds")
-    parser.add_argument("--import-rounds", type=int, default=3)
+    parser.add_argument("--import-rounds", type=int, default=5)
     parser.add_argument("--tf-mlp-rounds", type=int, default=1,
                         help="TensorFlow MLP rounds (slow: default 1)")
     parser.add_argument("--tf-python", type=Path, default=default_tf_python(),

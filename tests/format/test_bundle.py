@@ -754,3 +754,19 @@ def test_num_shards_defaults_to_one_and_shards_decide_the_count(tmp_path: Path) 
     with pytest.raises(InvalidArgumentError, match="num_shards is 3"):
         write_checkpoint(tmp_path / "bad", tensors, num_shards=3, shards=[["b"], ["a"]])
     assert not list(tmp_path.glob("bad*"))
+
+
+def test_entry_and_stored_entries_expose_the_index(fixtures_dir: Path) -> None:
+    directory = fixtures_dir / "checkpoint_sliced"
+    saves = json.loads((directory / "manifest.json").read_text())["saves"]
+    with CheckpointReader(directory / "variables") as reader:
+        rows = reader.entry("part/rows")
+        assert len(rows.slices) == 2 and rows.size == 0
+        stored = reader.stored_entries("part/rows")
+        # One stored entry per saved slice, each holding that slice's bytes.
+        expected = sorted(len(bytes.fromhex(s["values_hex"])) for s in saves
+                          if s["name"] == "part/rows")
+        assert sorted(e.size for e in stored) == expected
+        assert all(e.shard_id == 0 for e in stored)
+        rows.size = 123  # a copy: the reader's own entry is unchanged
+        assert reader.entry("part/rows").size == 0

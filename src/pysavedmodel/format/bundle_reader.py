@@ -246,6 +246,31 @@ class CheckpointReader:
             raise CorruptCheckpointError(f"{self._where(name)}: invalid stored slice: {exc}"
                                          ) from None
 
+    def entry(self, name: str) -> tensor_bundle_pb2.BundleEntryProto:
+        """A copy of ``name``'s index entry (dtype, shape, shard_id, offset, size, crc32c;
+        a partitioned tensor's entry lists its ``slices`` and holds no bytes itself)."""
+        copy = tensor_bundle_pb2.BundleEntryProto()
+        copy.CopyFrom(self._entry(name))
+        return copy
+
+    def stored_entries(self, name: str) -> list[tensor_bundle_pb2.BundleEntryProto]:
+        """Copies of the index entries holding ``name``'s bytes: its own entry, or one per
+        stored slice (in the order of ``entry(name).slices``), each checked against the
+        full tensor's dtype and shape (CorruptCheckpointError otherwise)."""
+        entry = self._entry(name)
+        if not entry.slices:
+            return [self.entry(name)]
+        shape = self._shape_of(name, entry)
+        where = self._where(name)
+        out = []
+        for proto in entry.slices:
+            stored = self._slice_entry(name, entry, shape,
+                                       slicing.from_proto(proto, shape, where=where))
+            copy = tensor_bundle_pb2.BundleEntryProto()
+            copy.CopyFrom(stored)
+            out.append(copy)
+        return out
+
     def keys(self) -> list[str]:
         """Tensor names (partitioned tensors by their full name), in index order."""
         return list(self._names)

@@ -22,7 +22,6 @@ from typing import Any, Union
 from pysavedmodel._proto import (
     graph_pb2,
     meta_graph_pb2,
-    tensor_bundle_pb2,
     tensor_shape_pb2,
     types_pb2,
 )
@@ -185,26 +184,6 @@ def find_meta_graph(meta_graphs: list[dict[str, Any]], tag_set: str) -> dict[str
         f"no MetaGraphDef with tag set {tag_set!r}; the SavedModel has tag sets: {available}")
 
 
-def _stored_parts(reader: Any, name: str, entry: tensor_bundle_pb2.BundleEntryProto
-                  ) -> list[tensor_bundle_pb2.BundleEntryProto]:
-    """The index entries holding a tensor's bytes: itself, or one per stored slice."""
-    if not entry.slices:
-        return [entry]
-    from pysavedmodel.format import slices as slicing
-    from pysavedmodel.format.ordered_code import slice_key_from_bytes
-
-    shape = tuple(reader.shape(name))
-    parts = []
-    for proto in entry.slices:
-        extents = slicing.from_proto(proto, shape, where=f"tensor {name!r}")
-        key = slice_key_from_bytes(name.encode("utf-8", "surrogateescape"), extents)
-        # CheckpointReader has no public accessor for slice entries (see the report).
-        stored = reader._entries.get(key)
-        if stored is not None:
-            parts.append(stored)
-    return parts
-
-
 def describe_checkpoint(prefix: PathLike) -> list[dict[str, Any]]:
     """Every tensor of the checkpoint at ``prefix``, in index (sorted key) order.
 
@@ -217,10 +196,9 @@ def describe_checkpoint(prefix: PathLike) -> list[dict[str, Any]]:
     out = []
     with CheckpointReader(prefix) as reader:
         for name in reader.keys():
-            # Shard and size live only in the index entry; the reader keeps it private.
-            entry = reader._entry(name)
+            entry = reader.entry(name)
             shape = list(reader.shape(name))
-            parts = _stored_parts(reader, name, entry)
+            parts = reader.stored_entries(name)
             out.append({
                 "name": name,
                 "dtype": _dtype_python_name(entry.dtype),
