@@ -3,7 +3,7 @@
 Usage (the defaults take about two minutes on an idle 2-core machine)::
 
     .venv/bin/python scripts/bench.py [--dir /dev/shm] [--size-mib 1024] [--tensors 64]
-        [--tiny 100000] [--mlp-variables 1000] [--rounds 5] [--json] [--only GROUPS]
+        [--tiny 100000] [--mlp-variables 1000] [--rounds 4] [--json] [--only GROUPS]
 
 Groups (``--only write,read,tiny,mlp,import``; ``write`` and ``read`` run together, as
 the reads read what was written):
@@ -20,8 +20,9 @@ the reads read what was written):
 * ``mlp``: a SavedModel of an MLP with ``--mlp-variables`` variables (kernels and
   biases of ``--mlp-width`` units): ours in a fresh interpreter, import included;
   TensorFlow's graph building and ``SavedModelBuilder`` separately (import excluded).
-* ``import``: ``import pysavedmodel`` (bare, and with the public API resolved) vs
-  ``import tensorflow``, each in a fresh interpreter.
+* ``import``: ``import pysavedmodel`` (bare, and with the public API resolved, with
+  and without numpy already imported) vs ``import tensorflow`` (``--tf-import-rounds``
+  runs), each in a fresh interpreter.
 
 Method: the input bytes are generated once into ``--dir`` and loaded by every
 worker, so all contenders handle the same bytes.  Contenders live in long-running
@@ -31,8 +32,9 @@ deleted (untimed) before each run and the median is reported.  A contender whose
 timed runs reach ``--max-seconds`` sits out later rounds (TensorFlow reading 100,000
 tensors: ~17 s a run; the row says so); TensorFlow's first SaveV2 of 100,000 tensors
 (~17 s, its warm-up) runs while the worker loads them.  Peak RSS of each
-write contender is measured once more in a fresh process: VmHWM after the write
-minus VmRSS before it (the input arrays), with the high-water mark reset first.
+write contender is measured once more in a fresh process (two such processes at a
+time): VmHWM after the write minus VmRSS before it (the input arrays), with the
+high-water mark reset first.
 Writes to disk swing by up to 5x with kernel writeback, so the default ``--dir``
 is tmpfs (``/dev/shm``), where what remains above the plain write is the library's
 own overhead; pass a disk directory for secondary figures.
@@ -463,12 +465,7 @@ def rss_probe_main(kind: str, case: str, task: str, inputs_json: str, out: str,
     print the peak RSS above what the inputs occupied (bytes)."""
     inputs = Inputs(**json.loads(Path(inputs_json).read_text()))
     arrays = load_arrays(inputs)
-    import_seconds = None
     if kind == "tf":
-        start = time.perf_counter()
-        import tensorflow  # noqa: F401
-
-        import_seconds = time.perf_counter() - start
         action = TFSide(arrays).task(task)
     else:
         action = CORE_TASKS[task]
@@ -489,8 +486,7 @@ def rss_probe_main(kind: str, case: str, task: str, inputs_json: str, out: str,
     else:
         action(arrays, out, src)
         after = _status_kib("VmHWM") or before
-    print(REPLY + json.dumps({"peak_bytes": max(0, after - before) * 1024,
-                              "import_seconds": import_seconds}))
+    print(REPLY + json.dumps({"peak_bytes": max(0, after - before) * 1024}))
     return 0
 
 
@@ -533,8 +529,8 @@ class Bench:
         self.rows: list[Row] = []
         self.workdir = Path(tempfile.mkdtemp(prefix="pysavedmodel-bench-", dir=args.dir))
         self.workers: list[Worker] = []
-        self.tf_import: list[float] = []
         self.identical_to_tf: dict[str, bool] = {}
+        self.digests: dict[tuple[str, str], str] = {}
         self.started = time.perf_counter()
 
     def env(self, kind: str) -> dict[str, str]:
@@ -606,6 +602,9 @@ class Bench:
                                        src=src_of.get(c.task, ""))
                 if round_:
                     row.samples.append(result["seconds"])
+                if c.task in ("write_ours_1", "write_tf"):  # compared once the group is done
+                    self.digests.setdefault((case, c.task), self.digest(prefix.parent))
+                self._clear(prefix)  # a tmpfs holds only the inputs and one output at a time
                 if self.args.verbose:
                     self.log(f"  {c.label}: {result['seconds']:.3f} s")
         for c in contenders:
@@ -621,34 +620,37 @@ class Bench:
 
     def probe_rss(self, group: str, case: str, inputs: Inputs, contenders: list[Contender]
                   ) -> None:
-        for c in contenders:
-            if not c.rss:
-                continue
-            self.log(f"{group}: peak RSS of {c.label}")
+        """Peak RSS of each contender marked ``rss``, each in a fresh process, two at a time
+        (memory, unlike time, does not depend on what else runs)."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        inputs_json = self.workdir / f"inputs-{case}.json"
+        inputs_json.write_text(json.dumps(asdict(inputs)))
+        probed = [c for c in contenders if c.rss]
+        probed.sort(key=lambda c: c.worker.kind != "tf")  # the slowest first
+
+        def probe(index: int, c: Contender) -> float:
             python = self.args.tf_python if c.worker.kind == "tf" else sys.executable
-            prefix = self.workdir / f"rss-{case}" / "out"
+            prefix = self.workdir / f"rss-{case}-{index}" / "out"
             prefix.parent.mkdir(exist_ok=True)
-            self._clear(prefix)
-            env = self.env(c.worker.kind)
-            start = time.perf_counter()
-            inputs_json = self.workdir / f"inputs-{case}.json"
-            inputs_json.write_text(json.dumps(asdict(inputs)))
             proc = subprocess.run(
                 [str(python), str(HERE), "--rss-probe", c.worker.kind, case, c.task,
                  str(inputs_json), str(prefix), ""],
-                capture_output=True, text=True, env=env)
+                capture_output=True, text=True, env=self.env(c.worker.kind))
+            shutil.rmtree(prefix.parent, ignore_errors=True)
             lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(REPLY)]
             if proc.returncode != 0 or not lines:
                 raise SystemExit(f"RSS probe {c.label} failed:\n{proc.stderr[-3000:]}")
-            result = json.loads(lines[-1][len(REPLY):])
-            peak = result["peak_bytes"]
-            if result["import_seconds"] is not None:
-                self.tf_import.append(result["import_seconds"])
+            peak: float = json.loads(lines[-1][len(REPLY):])["peak_bytes"]
+            return peak
+
+        self.log(f"{group}: peak RSS of {len(probed)} contenders")
+        with ThreadPoolExecutor(2) as pool:
+            peaks = list(pool.map(probe, range(len(probed)), probed))
+        for c, peak in zip(probed, peaks):
             row = self.row(group, c.label)
             assert row is not None
             row.peak_rss_mb = peak / MB
-            self._clear(prefix)
-            self.log(f"  {peak / MB:.1f} MB ({time.perf_counter() - start:.1f} s)")
 
     # -- groups
 
@@ -684,9 +686,8 @@ class Bench:
                                      rss=True))
         write_label = f"{write_group} ({size})"
         self.run_group(write_label, case, inputs, writers, {})
-        if tf is not None:  # the last round's files are still there
-            same = (self.digest(self.workdir / f"{case}-write_ours_1")
-                    == self.digest(self.workdir / f"{case}-write_tf"))
+        if tf is not None:
+            same = self.digests[(case, "write_ours_1")] == self.digests[(case, "write_tf")]
             row = self.row(write_label, "TF SaveV2")
             assert row is not None
             row.note = ("files byte-identical to write_checkpoint's" if same
@@ -785,12 +786,23 @@ class Bench:
                 if round_:
                     samples[name].append(float(proc.stdout.split()[-1]))
         rows = [Row(group, name, samples=values) for name, values in samples.items()]
-        if self.tf_import:
-            rows.append(Row(group, "import tensorflow", samples=list(self.tf_import),
-                            note=f"{len(self.tf_import)} TF process start(s)"))
+        tf_row = None
+        if self.args.tf_python is not None:
+            # TensorFlow's import is slow and steady: --tf-import-rounds runs, no warm-up
+            # (the workers loaded it minutes ago, so its files are in the page cache).
+            tf_samples = []
+            for _ in range(self.args.tf_import_rounds):
+                script = ("import time\nstart = time.perf_counter()\nimport tensorflow\n"
+                          "print(time.perf_counter() - start)\n")
+                proc = subprocess.run([str(self.args.tf_python), "-c", script],
+                                      capture_output=True, text=True, env=self.env("tf"))
+                if proc.returncode != 0:
+                    raise SystemExit(f"import tensorflow failed:\n{proc.stderr[-3000:]}")
+                tf_samples.append(float(proc.stdout.split()[-1]))
+            tf_row = Row(group, "import tensorflow", samples=tf_samples)
+            rows.append(tf_row)
         for row in rows:
             row.finish()
-        tf_row = rows[-1] if self.tf_import else None
         if tf_row is not None and tf_row.seconds:
             for row in rows[:-1]:
                 if row.seconds:
@@ -816,8 +828,6 @@ class Bench:
                      if case in only or (case == "write" and "read" in only)]
             inputs = {case: make_inputs(self.workdir, case, args.size_mib, args.tensors,
                                         args.tiny) for case in cases}
-            if tf is not None:
-                self.tf_import.append(tf.hello["import_seconds"])
             if tf is not None and cases:
                 self.log(f"{cases[0]}: loading into the TensorFlow worker")
                 tf.call(op="load", case=cases[0], inputs=asdict(inputs[cases[0]]))
@@ -894,6 +904,7 @@ def config(args: argparse.Namespace) -> dict[str, Any]:
     return {"size_mib": args.size_mib, "tensors": args.tensors, "tiny": args.tiny,
             "mlp_variables": args.mlp_variables, "mlp_width": args.mlp_width,
             "rounds": args.rounds, "import_rounds": args.import_rounds,
+            "tf_import_rounds": args.tf_import_rounds,
             "tf_mlp_rounds": args.tf_mlp_rounds, "only": args.only,
             "tf_python": str(args.tf_python) if args.tf_python else None,
             "command": " ".join([Path(sys.executable).name, "scripts/bench.py", *sys.argv[1:]])}
@@ -995,10 +1006,12 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
                         help="tensors of the index-bound case (default 100000)")
     parser.add_argument("--mlp-variables", type=int, default=1000)
     parser.add_argument("--mlp-width", type=int, default=64)
-    parser.add_argument("--rounds", type=int, default=5, help="timed rounds (default 5)")
+    parser.add_argument("--rounds", type=int, default=4, help="timed rounds (default 4)")
     parser.add_argument("--max-seconds", type=float, default=8.0,
                         help="a contender whose timed runs reach this sits out later rounds")
     parser.add_argument("--import-rounds", type=int, default=5)
+    parser.add_argument("--tf-import-rounds", type=int, default=1,
+                        help="fresh `import tensorflow` runs (~3-5 s each; default 1)")
     parser.add_argument("--tf-mlp-rounds", type=int, default=1,
                         help="TensorFlow MLP rounds (slow: default 1)")
     parser.add_argument("--tf-python", type=Path, default=default_tf_python(),
@@ -1019,7 +1032,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     if args.no_tf:
         args.tf_python = None
     if min(args.size_mib, args.tensors, args.tiny, args.mlp_variables, args.mlp_width,
-           args.rounds, args.import_rounds, args.tf_mlp_rounds) < 1:
+           args.rounds, args.import_rounds, args.tf_mlp_rounds, args.tf_import_rounds) < 1:
         parser.error("sizes and round counts must be >= 1")
     return args
 

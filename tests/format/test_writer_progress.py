@@ -50,8 +50,14 @@ def data_bytes(paths: list[Path]) -> int:
     return sum(p.stat().st_size for p in paths if ".data-" in p.name)
 
 
-@pytest.mark.parametrize("num_shards", [1, 3])
-def test_progress_counts_up_to_the_data_size_in_steps(tmp_path: Path, num_shards: int) -> None:
+@pytest.mark.parametrize("num_shards,parallel", [(1, False), (3, False), (3, True)])
+def test_progress_counts_up_to_the_data_size_in_steps(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch,
+                                                      num_shards: int, parallel: bool) -> None:
+    if parallel:  # shard threads: progress still comes from the calling thread
+        monkeypatch.setattr(bundle, "_PARALLEL_SHARDS_BYTES", 0)
+        monkeypatch.setattr(bundle, "_POLL_SECONDS", 0.001)
+        monkeypatch.setattr(os, "cpu_count", lambda: 2)
     recorder = Recorder()
     paths = write_checkpoint(tmp_path / "ck", big_tensors(), num_shards=num_shards,
                              progress=recorder)
@@ -149,7 +155,7 @@ def test_overlapped_checksums_match_inline_ones(tmp_path: Path,
     }
     overlapped = file_bytes(write_checkpoint(tmp_path / "a" / "ck", tensors))
     monkeypatch.setattr(bundle, "_OVERLAP_CRC_BYTES", 1 << 62)
-    monkeypatch.setattr(bundle, "_WRITE_PIECE_BYTES", 12345)  # odd piece boundaries
+    monkeypatch.setattr(bundle, "_CRC_PIECE_BYTES", 12345)  # odd piece boundaries
     inline = file_bytes(write_checkpoint(tmp_path / "b" / "ck", tensors))
     assert overlapped == inline
     with CheckpointReader(tmp_path / "a" / "ck") as reader:  # verifies every crc

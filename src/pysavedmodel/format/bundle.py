@@ -105,7 +105,14 @@ _WRITE_BUFFER_BYTES = 256 << 10
 Writes larger than the buffer go straight to the file, without a copy."""
 
 _WRITE_PIECE_BYTES = 16 << 20
-"""Large tensors are written in pieces of this size (the steps progress is reported in)."""
+"""Large tensors whose checksum a helper thread computes are written in pieces of this
+size (the steps progress is reported in)."""
+
+_CRC_PIECE_BYTES = 1 << 20
+"""Without that helper (several shards, one core, the pure-Python crc), a large tensor is
+written and checksummed in turn in pieces of this size: each piece is checksummed while
+it is still in the CPU cache, instead of reading the whole tensor from memory twice
+(with every core writing, memory bandwidth is what a second pass costs)."""
 
 _PROGRESS_STEP_BYTES = 4 << 20
 """A progress callback is called at most once per this many bytes written (and at the end)."""
@@ -442,12 +449,19 @@ def _write_data(out: _ShardOutput, tensor: PreparedTensor) -> tuple[int, int]:
         size = 0
         for chunk, covered in iter_tensor_bytes(tensor):
             length = len(chunk)
-            pending = None
-            if out.checksummer is not None and chunk is covered and length >= _OVERLAP_CRC_BYTES:
+            if chunk is not covered:  # a string tensor's lengths: small
+                out.write(chunk)
+                crc = crc32c(covered, crc)
+            elif out.checksummer is not None and length >= _OVERLAP_CRC_BYTES:
                 pending = out.checksummer.submit(crc32c, covered, crc)
-            for start in range(0, length, _WRITE_PIECE_BYTES):
-                out.write(chunk[start:start + _WRITE_PIECE_BYTES])
-            crc = crc32c(covered, crc) if pending is None else pending.result()
+                for start in range(0, length, _WRITE_PIECE_BYTES):
+                    out.write(chunk[start:start + _WRITE_PIECE_BYTES])
+                crc = pending.result()
+            else:
+                for start in range(0, length, _CRC_PIECE_BYTES):
+                    piece = chunk[start:start + _CRC_PIECE_BYTES]
+                    out.write(piece)
+                    crc = crc32c(piece, crc)  # while the piece is still in the CPU cache
             size += length
     if size != tensor.nbytes:  # guards against the array changing after it was added
         raise InvalidArgumentError(
