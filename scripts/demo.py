@@ -28,7 +28,8 @@ def main() -> int:
     if demo.returncode != 0:
         return demo.returncode
     for args in (["checkpoint", str(out / "checkpoint" / "ckpt")],
-                 ["show", str(out / "mlp" / "1"), "--all"]):
+                 ["show", str(out / "mlp" / "1"), "--all"],
+                 ["validate", str(out / "mlp" / "1")]):
         print("\n$ pysavedmodel", " ".join(args), flush=True)
         status = subprocess.run([str(python), "-m", "pysavedmodel", *args]).returncode
         if status != 0:
