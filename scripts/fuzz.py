@@ -32,15 +32,13 @@ import io
 import os
 import resource
 import shutil
-import signal
 import sys
 import tempfile
 import time
 import traceback
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -52,6 +50,7 @@ from hypothesis import strategies as st  # noqa: E402
 from hypothesis.reporting import with_reporter  # noqa: E402
 
 from pysavedmodel.errors import Error  # noqa: E402
+from tests.support.alarm import time_limit  # noqa: E402
 from tests.support.damage import kinds as damage_kinds  # noqa: E402
 from tests.support.damage import mutate  # noqa: E402
 
@@ -144,35 +143,9 @@ def _raw_damage(data: bytes, draw: st.DataObject) -> bytes:
 
 def _damaged_index(index: bytes, draw: st.DataObject) -> bytes:
     """The index with hostile entries, rewritten as a valid table (CRCs recomputed)."""
-    from google.protobuf.message import DecodeError
+    from tests.support.index_damage import damaged_index
 
-    from pysavedmodel._proto import tensor_bundle_pb2
-    from pysavedmodel.format.table import TableReader
-    from tests.format.test_reader_fuzz import _field_mutation, _rewrite_index
-
-    entries = list(TableReader(index).items())
-    for _ in range(draw.draw(st.integers(1, 3), label="entry edits")):
-        position = draw.draw(st.integers(0, len(entries) - 1), label="entry")
-        key, value = entries[position]
-        mode = draw.draw(st.sampled_from(["field", "bytes", "key", "drop", "duplicate"]))
-        if mode == "field":
-            proto: Any = (tensor_bundle_pb2.BundleHeaderProto() if key == b""
-                          else tensor_bundle_pb2.BundleEntryProto())
-            try:
-                proto.ParseFromString(value)
-            except DecodeError:
-                continue
-            _field_mutation(proto, draw)
-            entries[position] = (key, proto.SerializeToString(deterministic=True))
-        elif mode == "bytes":
-            entries[position] = (key, _raw_damage(value, draw))
-        elif mode == "key":
-            entries[position] = (_raw_damage(key, draw), value)
-        elif mode == "drop" and len(entries) > 1:
-            del entries[position]
-        else:
-            entries.append((draw.draw(st.binary(max_size=12), label="new key"), value))
-    return _rewrite_index(entries)
+    return damaged_index(index, draw, _raw_damage)
 
 
 def _nest(text: str, draw: st.DataObject) -> str:
@@ -272,20 +245,6 @@ RUNNERS: dict[str, Callable[[Corpus, st.DataObject, Path], bool]] = {
 # --------------------------------------------------------------------------- driver
 
 
-@contextlib.contextmanager
-def _alarm(seconds: float) -> Iterator[None]:
-    def expire(signum: int, frame: Any) -> None:
-        raise ExampleTimeout(f"example still running after {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
 def _collector(into: list[str]) -> Callable[[object], None]:
     """A hypothesis reporter keeping (the start of) each report line in ``into``."""
     def collect(text: object) -> None:
@@ -320,7 +279,8 @@ def fuzz_target(target: str, corpus: Corpus, seconds: float, seed: int,
             shutil.rmtree(work, ignore_errors=True)
             work.mkdir()
             try:
-                with _alarm(example_timeout):
+                with time_limit(example_timeout, ExampleTimeout,
+                                f"example still running after {example_timeout} s"):
                     runner(corpus, draw, work)
                 stats.read += 1
             except Error:

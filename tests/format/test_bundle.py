@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import mmap
 import os
@@ -34,19 +33,9 @@ from pysavedmodel.format.bundle import (
 )
 from pysavedmodel.format.crc32c import crc32c, mask
 from pysavedmodel.format.table import TableReader, TableWriter
+from tests.support.bundle_files import manifest_value
 
 # --------------------------------------------------------------------------- helpers
-
-
-def manifest_value(desc: Mapping[str, Any]) -> np.ndarray:
-    """The exact array a fixture manifest describes (hex bytes or base64 strings)."""
-    if "values_b64" in desc:
-        flat = [base64.b64decode(v) for v in desc["values_b64"]]
-        out = np.empty(len(flat), dtype=object)
-        out[:] = flat
-        return out.reshape(desc["shape"])
-    dtype = ml_dtypes.bfloat16 if desc["dtype"] == "bfloat16" else np.dtype(desc["dtype"])
-    return np.frombuffer(bytes.fromhex(desc["values_hex"]), dtype=dtype).reshape(desc["shape"])
 
 
 def load_manifest(fixtures_dir: Path, name: str) -> dict[str, Any]:

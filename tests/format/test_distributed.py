@@ -3,7 +3,6 @@ through executors: a process pool, a thread pool and a real dask.distributed clu
 
 from __future__ import annotations
 
-import base64
 import concurrent.futures
 import errno
 import functools
@@ -36,17 +35,9 @@ from pysavedmodel.format.distributed import (
     write_shard,
 )
 from pysavedmodel.format.table import TableReader, TableWriter
+from tests.support.bundle_files import index_entries, manifest_value
 
 # --------------------------------------------------------------------------- helpers
-
-
-def manifest_value(desc: Mapping[str, Any]) -> np.ndarray:
-    if "values_b64" in desc:
-        out = np.empty(len(desc["values_b64"]), dtype=object)
-        out[:] = [base64.b64decode(v) for v in desc["values_b64"]]
-        return out.reshape(desc["shape"])
-    return np.frombuffer(bytes.fromhex(desc["values_hex"]),
-                         dtype=desc["dtype"]).reshape(desc["shape"])
 
 
 def strings(*items: bytes) -> np.ndarray:
@@ -85,15 +76,6 @@ def assert_read_equal(prefix: Path, expected: Mapping[str, np.ndarray]) -> None:
         assert values[name].dtype == value.dtype or value.dtype == object, name
         assert values[name].shape == value.shape, name
         assert values[name].tolist() == value.tolist(), name
-
-
-def index_entries(prefix: Path) -> dict[bytes, tensor_bundle_pb2.BundleEntryProto]:
-    table = TableReader(Path(f"{prefix}.index").read_bytes())
-    out = {}
-    for key, value in table.items():
-        if key:
-            out[key] = tensor_bundle_pb2.BundleEntryProto.FromString(value)
-    return out
 
 
 def rewrite_header(prefix: Path, **changes: Any) -> None:
@@ -318,21 +300,28 @@ def test_process_pool_byte_identical_to_single_process(
     assert [d for d, _ in calls] == sorted(d for d, _ in calls) and calls[0][0] < total
 
 
+def assert_executor_writes_as_one_process(
+        ours: Path, tmp_path: Path, loaders: dict[str, Any], tensors: dict[str, np.ndarray],
+        shards: list[list[str]], executor: concurrent.futures.Executor) -> None:
+    """Through ``executor`` the checkpoint ``ours`` has the bytes of a one-process write,
+    and the loaders run on the workers (os.getpid called there returns a worker's pid)."""
+    write_checkpoint_distributed(ours, loaders, shards=shards, executor=executor)
+    single = tmp_path / "single" / "ck"
+    write_checkpoint(single, tensors, shards=shards)
+    assert file_bytes(ours) == file_bytes(single)
+    assert_read_equal(ours, tensors)
+    write_checkpoint_distributed(tmp_path / "pid" / "ck", {"pid": os.getpid, **loaders},
+                                 num_shards=2, executor=executor)
+    assert int(read_checkpoint(tmp_path / "pid" / "ck")["pid"]) != os.getpid()
+
+
 def test_process_pool_loaders_with_explicit_shards(
         tmp_path: Path, process_pool: concurrent.futures.Executor) -> None:
     tensors = sample_tensors()
     loaders = save_npy(tmp_path / "npy", tensors)
     shards = [["vocab", "step"], ["dense/kernel", "empty"], ["dense/bias", "embed/table", "flags"]]
-    ours = tmp_path / "pool" / "ck"
-    write_checkpoint_distributed(ours, loaders, shards=shards, executor=process_pool)
-    single = tmp_path / "single" / "ck"
-    write_checkpoint(single, tensors, shards=shards)
-    assert file_bytes(ours) == file_bytes(single)
-    assert_read_equal(ours, tensors)
-    # loaders run on the workers: os.getpid called there returns the worker's pid
-    write_checkpoint_distributed(tmp_path / "pid" / "ck", {"pid": os.getpid, **loaders},
-                                 num_shards=2, executor=process_pool)
-    assert int(read_checkpoint(tmp_path / "pid" / "ck")["pid"]) != os.getpid()
+    assert_executor_writes_as_one_process(tmp_path / "pool" / "ck", tmp_path, loaders, tensors,
+                                          shards, process_pool)
 
 
 def test_loaders_without_shards_go_round_robin(tmp_path: Path) -> None:
@@ -428,14 +417,7 @@ def test_dask_cluster_byte_identical_and_failure_cleanup(tmp_path: Path, dask_cl
     loaders["dense/kernel"] = tensors["dense/kernel"]  # arrays and loaders mixed
     shards = [["dense/kernel", "vocab"], ["dense/bias", "embed/table"], ["step", "empty", "flags"]]
     ours = tmp_path / "dask" / "ck"
-    write_checkpoint_distributed(ours, loaders, shards=shards, executor=dask_executor)
-    single = tmp_path / "single" / "ck"
-    write_checkpoint(single, tensors, shards=shards)
-    assert file_bytes(ours) == file_bytes(single)
-    assert_read_equal(ours, tensors)
-    write_checkpoint_distributed(tmp_path / "pid" / "ck", {"pid": os.getpid, **loaders},
-                                 num_shards=2, executor=dask_executor)
-    assert int(read_checkpoint(tmp_path / "pid" / "ck")["pid"]) != os.getpid()
+    assert_executor_writes_as_one_process(ours, tmp_path, loaders, tensors, shards, dask_executor)
 
     loaders["bad"] = BAD_DTYPE_LOADER
     shutil.rmtree(tmp_path / "dask")

@@ -15,7 +15,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import signal
 import struct
 import subprocess
 import sys
@@ -23,7 +22,7 @@ import textwrap
 import time
 import tracemalloc
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Callable
 
@@ -37,6 +36,7 @@ from pysavedmodel.format.bundle import CheckpointReader, read_checkpoint, write_
 from pysavedmodel.format.crc32c import crc32c, mask
 from pysavedmodel.format.table import TableReader, TableWriter
 from pysavedmodel.format.varint import decode_varint64
+from tests.support.alarm import time_limit
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -598,18 +598,8 @@ def test_every_error_above_is_in_the_family() -> None:
 # --------------------------------------------------------------------------- odd files
 
 
-@contextmanager
-def _no_hang(seconds: float) -> Iterator[None]:
-    def expire(signum: int, frame: object) -> None:
-        raise TimeoutError(f"still blocked after {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+def _no_hang(seconds: float) -> AbstractContextManager[None]:
+    return time_limit(seconds, TimeoutError, f"still blocked after {seconds} s")
 
 
 @pytest.mark.parametrize("which", ["index", "data"])

@@ -20,7 +20,6 @@ from typing import Any, Callable
 
 import numpy as np
 import pytest
-from google.protobuf.message import DecodeError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -28,9 +27,10 @@ from pysavedmodel._proto import tensor_bundle_pb2
 from pysavedmodel.errors import CorruptCheckpointError, Error
 from pysavedmodel.format import ordered_code, varint
 from pysavedmodel.format.bundle import CheckpointReader, read_checkpoint
-from pysavedmodel.format.table import TableReader, TableWriter, snappy_decompress
+from pysavedmodel.format.table import TableReader, snappy_decompress
 from tests.support.damage import kinds as damage_kinds
 from tests.support.damage import mutate
+from tests.support.index_damage import damaged_index, rewrite_index
 from tests.support.tf import FIXTURES
 
 # (fixture directory, checkpoint prefix inside it)
@@ -143,64 +143,9 @@ def _index_name(files: dict[str, bytes]) -> str:
     return next(n for n in files if n.endswith(".index"))
 
 
-def _rewrite_index(entries: list[tuple[bytes, bytes]]) -> bytes:
-    out = io.BytesIO()
-    writer = TableWriter(out)
-    for key, value in sorted(dict(entries).items()):
-        writer.add(key, value)
-    writer.finish()
-    return out.getvalue()
-
-
-INT_EXTREMES = st.one_of(
-    st.integers(-2, 70),
-    st.sampled_from([2**31 - 1, 2**31, 2**32 - 1, 2**32, 2**40, 2**62, 2**63 - 1]),
-    st.integers(-(2**63), 2**63 - 1))
-
-
-def _field_mutation(entry: Any, data: st.DataObject) -> None:
-    """Set one field of a BundleEntryProto or BundleHeaderProto to a hostile value."""
-    if isinstance(entry, tensor_bundle_pb2.BundleHeaderProto):
-        which = data.draw(st.sampled_from(["num_shards", "endianness", "producer",
-                                           "min_consumer", "bad_consumers"]))
-        if which == "num_shards":
-            entry.num_shards = data.draw(st.integers(-(2**31), 2**31 - 1))
-        elif which == "endianness":
-            entry.endianness = data.draw(st.integers(0, 3))  # type: ignore[assignment]
-        elif which == "bad_consumers":
-            entry.version.bad_consumers.append(data.draw(st.integers(-3, 3)))
-        else:
-            setattr(entry.version, which, data.draw(st.integers(-(2**31), 2**31 - 1)))
-        return
-    which = data.draw(st.sampled_from(["dtype", "dim", "add_dim", "drop_dims", "unknown_rank",
-                                       "shard_id", "offset", "size", "crc32c", "slice"]))
-    if which == "dtype":
-        entry.dtype = data.draw(st.integers(0, 130))
-    elif which in ("dim", "add_dim"):
-        if which == "add_dim" or not entry.shape.dim:
-            entry.shape.dim.add()
-        index = data.draw(st.integers(0, len(entry.shape.dim) - 1))
-        entry.shape.dim[index].size = data.draw(INT_EXTREMES)
-    elif which == "drop_dims":
-        del entry.shape.dim[:]
-    elif which == "unknown_rank":
-        entry.shape.unknown_rank = True
-    elif which == "shard_id":
-        entry.shard_id = data.draw(st.integers(-(2**31), 2**31 - 1))
-    elif which in ("offset", "size"):
-        setattr(entry, which, data.draw(INT_EXTREMES))
-    elif which == "crc32c":
-        entry.crc32c = data.draw(st.integers(0, 2**32 - 1))
-    else:
-        if not entry.slices or data.draw(st.booleans()):
-            entry.slices.add()
-        proto = entry.slices[data.draw(st.integers(0, len(entry.slices) - 1))]
-        if not proto.extent or data.draw(st.booleans()):
-            proto.extent.add()
-        extent = proto.extent[data.draw(st.integers(0, len(proto.extent) - 1))]
-        extent.start = data.draw(INT_EXTREMES)
-        if data.draw(st.booleans()):
-            extent.length = data.draw(INT_EXTREMES)
+def _small_damage(value: bytes, data: st.DataObject) -> bytes:
+    return mutate(value, data.draw(CORRUPTIONS), data.draw(st.integers(0, 256)),
+                  data.draw(st.binary(min_size=1, max_size=8)), data.draw(st.integers(1, 16)))
 
 
 @fuzz(800)
@@ -209,36 +154,7 @@ def test_rechecksummed_index_entries_read_or_raise_error(checkpoint: str,
                                                          data: st.DataObject) -> None:
     files = dict(FILES[checkpoint])
     index = _index_name(files)
-    entries = list(TableReader(files[index]).items())
-    for _ in range(data.draw(st.integers(1, 3), label="number of mutations")):
-        position = data.draw(st.integers(0, len(entries) - 1), label="entry")
-        key, value = entries[position]
-        mode = data.draw(st.sampled_from(["field", "bytes", "key", "drop", "duplicate"]))
-        if mode == "field":
-            proto: Any = (tensor_bundle_pb2.BundleHeaderProto() if key == b""
-                          else tensor_bundle_pb2.BundleEntryProto())
-            try:
-                proto.ParseFromString(value)
-            except DecodeError:
-                continue  # an earlier "bytes" mutation broke this entry already
-            _field_mutation(proto, data)
-            entries[position] = (key, proto.SerializeToString(deterministic=True))
-        elif mode == "bytes":
-            entries[position] = (key, mutate(
-                value, data.draw(CORRUPTIONS), data.draw(st.integers(0, 256)),
-                data.draw(st.binary(min_size=1, max_size=8)), data.draw(st.integers(1, 16))))
-        elif mode == "key":
-            new_key = mutate(key, data.draw(CORRUPTIONS), data.draw(st.integers(0, 256)),
-                              data.draw(st.binary(min_size=1, max_size=8)),
-                              data.draw(st.integers(1, 16)))
-            entries[position] = (new_key, value)
-        elif mode == "drop":
-            del entries[position]
-            if not entries:
-                entries.append((b"", b""))
-        else:
-            entries.append((data.draw(st.binary(max_size=12)), value))
-    files[index] = _rewrite_index(entries)
+    files[index] = damaged_index(files[index], data, _small_damage)
     _check_outcome(files, checkpoint)
 
 
@@ -383,7 +299,7 @@ def _with_entries(checkpoint: str,
             edit(key, entry)
             value = entry.SerializeToString(deterministic=True)
         entries.append((key, value))
-    files[index] = _rewrite_index(entries + list(extra))
+    files[index] = rewrite_index(entries + list(extra))
     return files
 
 
@@ -429,7 +345,7 @@ def test_sliced_entry_with_a_non_utf8_name_raises_corrupt_checkpoint_error() -> 
     index = _index_name(files)
     entries = list(TableReader(files[index]).items())
     value = dict(entries)[b"part/rows"]
-    files[index] = _rewrite_index(entries + [(b"\x80bad", value)])
+    files[index] = rewrite_index(entries + [(b"\x80bad", value)])
     with pytest.raises(CorruptCheckpointError, match=r"\\udc80bad"):
         _check_outcome_strict(files, "sliced")
 

@@ -30,14 +30,18 @@ import numpy as np
 import pytest
 import safetensors.numpy
 
+from tests.interop.savedmodel_harness import (
+    LOADERS,
+    Arrays,
+    assert_outputs,
+    built,
+    ok,
+    run_harness,
+)
 from tests.support.arrays_json import decode, encode
-from tests.support.tf import run_tf
 from tests.support.venvs import ROOT
 
-SCRIPT = Path(__file__).with_name("tf_scripts") / "check_savedmodels.py"
 EXAMPLE = ROOT / "examples" / "mlp"
-LOADERS = ("capi", "v1", "v2")
-Arrays = dict[str, np.ndarray]
 
 
 @dataclass
@@ -143,44 +147,12 @@ def cases(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Case | str]:
     return out
 
 
-def built(cases: dict[str, Case | str], name: str) -> Case:
-    case = cases[name]
-    if isinstance(case, str):
-        pytest.fail(f"pysavedmodel build of {name!r} failed:\n{case}")
-    return case
-
-
 @pytest.fixture(scope="module")
 def tf_results(cases: dict[str, Case | str],
                tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """Every check for every built model, from one TensorFlow subprocess."""
-    work = tmp_path_factory.mktemp("tf_work")
-    spec = work / "spec.json"
-    models = [c.harness_spec() for c in cases.values() if isinstance(c, Case)]
-    spec.write_text(json.dumps({"work_dir": str(work), "models": models}))
-    return run_tf(SCRIPT.read_text(), ROOT, spec)
-
-
-def ok(result: Any, what: str) -> dict[str, Any]:
-    assert isinstance(result, dict), f"{what}: no result"
-    if "error" in result:
-        pytest.fail(f"{what} failed in TensorFlow:\n{result['error']}\n"
-                    f"{result.get('traceback', '')}")
-    return result
-
-
-def assert_outputs(got: dict[str, Any], expected: Arrays, what: str) -> None:
-    assert sorted(got) == sorted(expected), f"{what}: output keys"
-    for key, want in expected.items():
-        actual = decode(got[key])
-        label = f"{what} output {key!r}"
-        assert actual.shape == want.shape, f"{label}: shape {actual.shape} != {want.shape}"
-        if want.dtype.kind in "iub":
-            assert actual.dtype == want.dtype, f"{label}: dtype {actual.dtype}"
-            np.testing.assert_array_equal(actual, want, err_msg=label)
-        else:
-            assert actual.dtype == np.float32, f"{label}: dtype {actual.dtype}"
-            np.testing.assert_allclose(actual, want, rtol=1e-5, atol=1e-6, err_msg=label)
+    return run_harness([c.harness_spec() for c in cases.values() if isinstance(c, Case)],
+                       tmp_path_factory.mktemp("tf_work"))
 
 
 @pytest.mark.parametrize("loader", LOADERS)

@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 from pathlib import Path
 from typing import Any
@@ -15,27 +14,13 @@ import ml_dtypes
 import numpy as np
 import pytest
 
-from pysavedmodel._proto import tensor_bundle_pb2
 from pysavedmodel.format.bundle import CheckpointWriter, write_checkpoint
 from pysavedmodel.format.ordered_code import slice_key
-from pysavedmodel.format.table import TableReader
+from tests.interop.checkpoint_json import TF_PRELUDE, encode
+from tests.support.bundle_files import index_entries
 from tests.support.tf import run_tf
 
-TF_SCRIPT = r"""
-import base64, json, os, sys
-import numpy as np
-import tensorflow as tf
-
-spec = json.load(open(sys.argv[1]))
-
-def encode(value):
-    # string tensors come back as object arrays, scalar ones as plain bytes
-    value = np.asarray(value, dtype=object) if isinstance(value, bytes) else np.asarray(value)
-    if value.dtype == object:
-        return {"shape": list(value.shape),
-                "b64": [base64.b64encode(x).decode() for x in value.reshape(-1).tolist()]}
-    return {"shape": list(value.shape), "dtype": tf.as_dtype(value.dtype).name,
-            "hex": np.ascontiguousarray(value).tobytes().hex()}
+TF_SCRIPT = TF_PRELUDE + r"""
 
 def decode(desc):
     if "b64" in desc:
@@ -82,16 +67,6 @@ print(json.dumps(result))
 
 
 # --------------------------------------------------------------------------- values
-
-
-def encode(value: np.ndarray) -> dict[str, Any]:
-    value = np.asarray(value)
-    if value.dtype == object:
-        return {"shape": list(value.shape),
-                "b64": [base64.b64encode(x).decode() for x in value.reshape(-1).tolist()]}
-    name = "bfloat16" if value.dtype == np.dtype(ml_dtypes.bfloat16) else str(value.dtype)
-    return {"shape": list(value.shape), "dtype": name,
-            "hex": np.ascontiguousarray(value).tobytes().hex()}
 
 
 def strings(values: list[bytes], shape: tuple[int, ...]) -> np.ndarray:
@@ -141,15 +116,6 @@ def expected_of(value: np.ndarray) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- the TF run
-
-
-def index_items(prefix: Path) -> dict[bytes, Any]:
-    table = TableReader(Path(f"{prefix}.index").read_bytes())
-    out = {}
-    for key, raw in table.items():
-        if key:
-            out[key] = tensor_bundle_pb2.BundleEntryProto.FromString(raw)
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -208,7 +174,7 @@ def tf_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             by_key[slice_key("big", [(start, length), (0, -1)])] = {
                 "name": "big", "slice": f"800 5 {start},{length}:-",
                 "value": encode(big[start:start + length])}
-    entries = index_items(ours / "merged" / "variables")
+    entries = index_entries(ours / "merged" / "variables")
     shards: list[list[dict[str, Any]]] = [[], []]
     for key, entry in sorted(entries.items(), key=lambda kv: (kv[1].shard_id, kv[1].offset)):
         if key in by_key:

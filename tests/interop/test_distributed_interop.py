@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import base64
 import concurrent.futures
 import functools
 import json
@@ -28,22 +27,10 @@ from pysavedmodel.format.distributed import (
     write_checkpoint_distributed,
     write_shard,
 )
+from tests.interop.checkpoint_json import TF_PRELUDE, encode
 from tests.support.tf import run_tf
 
-TF_SCRIPT = r"""
-import base64, json, sys
-import numpy as np
-import tensorflow as tf
-
-spec = json.load(open(sys.argv[1]))
-
-def encode(value):
-    value = np.asarray(value, dtype=object) if isinstance(value, bytes) else np.asarray(value)
-    if value.dtype == object:
-        return {"shape": list(value.shape),
-                "b64": [base64.b64encode(x).decode() for x in value.reshape(-1).tolist()]}
-    return {"shape": list(value.shape), "dtype": tf.as_dtype(value.dtype).name,
-            "hex": np.ascontiguousarray(value).tobytes().hex()}
+TF_SCRIPT = TF_PRELUDE + r"""
 
 tf.raw_ops.MergeV2Checkpoints(checkpoint_prefixes=spec["merge"]["shards"],
                               destination_prefix=spec["merge"]["prefix"])
@@ -60,16 +47,6 @@ def strings(*items: bytes) -> np.ndarray:
     out = np.empty(len(items), dtype=object)
     out[:] = list(items)
     return out
-
-
-def encode(value: np.ndarray) -> dict[str, Any]:
-    value = np.asarray(value)
-    if value.dtype == object:
-        return {"shape": list(value.shape),
-                "b64": [base64.b64encode(x).decode() for x in value.reshape(-1).tolist()]}
-    name = "bfloat16" if value.dtype == np.dtype(ml_dtypes.bfloat16) else str(value.dtype)
-    return {"shape": list(value.shape), "dtype": name,
-            "hex": np.ascontiguousarray(value).tobytes().hex()}
 
 
 def tensors() -> dict[str, np.ndarray]:

@@ -42,21 +42,21 @@ from google.protobuf import text_format
 import pysavedmodel
 from pysavedmodel._proto import saved_model_pb2
 from pysavedmodel._proto._pool import POOL
+from tests.interop.savedmodel_harness import (
+    LOADERS,
+    Arrays,
+    assert_outputs,
+    built,
+    ok,
+    run_harness,
+)
 from tests.support.arrays_json import decode, encode
-from tests.support.tf import FIXTURES, run_tf
-from tests.support.venvs import ROOT
+from tests.support.bundle_files import manifest_value
+from tests.support.tf import FIXTURES
 
-SCRIPT = Path(__file__).with_name("tf_scripts") / "check_savedmodels.py"
 SERVE = ("serve",)
 OTHER_TAGS = ("bar-tag", "baz-tag")
-LOADERS = ("capi", "v1", "v2")
 
-Arrays = dict[str, np.ndarray]
-
-
-def manifest_array(desc: dict[str, Any]) -> np.ndarray:
-    """An array described in a fixture manifest (dtype, shape, values_hex)."""
-    return decode({"dtype": desc["dtype"], "shape": desc["shape"], "hex": desc["values_hex"]})
 
 
 # --------------------------------------------------------------------------- numpy references
@@ -503,8 +503,8 @@ def tf_fixture_control() -> ModelCase:
     from its manifest's variables and its vocabulary file."""
     export_dir = FIXTURES / "savedmodel_v1_builder"
     manifest = json.loads((FIXTURES / "savedmodel_v1_builder.manifest.json").read_text())
-    variables = {k: manifest_array(v) for k, v in manifest["variables"].items()}
-    xs = manifest_array(manifest["example"]["inputs"]["x"])
+    variables = {k: manifest_value(v) for k, v in manifest["variables"].items()}
+    xs = manifest_value(manifest["example"]["inputs"]["x"])
     logits = xs.astype(np.float64) @ variables["dense/kernel"] + variables["dense/bias"]
     dense = {"logits": logits, "probs": softmax(logits)}
     vocab = (export_dir / "assets" / "vocab.txt").read_bytes().splitlines()
@@ -558,47 +558,12 @@ def cases(tmp_path_factory: pytest.TempPathFactory) -> dict[str, ModelCase | str
     return out
 
 
-def built(cases: dict[str, ModelCase | str], model: str) -> ModelCase:
-    case = cases[model]
-    if isinstance(case, str):
-        pytest.fail(f"building {model!r} with pysavedmodel failed:\n{case}")
-    return case
-
-
 @pytest.fixture(scope="module")
 def tf_results(cases: dict[str, ModelCase | str],
                tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """Every loader's report for every built model, from one TensorFlow subprocess."""
-    work = tmp_path_factory.mktemp("tf_work")
-    spec = work / "spec.json"
-    models = [c.spec() for c in cases.values() if isinstance(c, ModelCase)]
-    spec.write_text(json.dumps({"work_dir": str(work), "models": models}))
-    return run_tf(SCRIPT.read_text(), ROOT, spec)
-
-
-def ok(result: Any, what: str) -> dict[str, Any]:
-    """The result of one check, or a failure carrying TensorFlow's message."""
-    assert isinstance(result, dict), f"{what}: no result"
-    if "error" in result:
-        pytest.fail(f"{what} failed in TensorFlow:\n{result['error']}\n"
-                    f"{result.get('traceback', '')}")
-    return result
-
-
-def assert_outputs(got: dict[str, Any], expected: Arrays, what: str) -> None:
-    assert sorted(got) == sorted(expected), f"{what}: output keys"
-    for key, want in expected.items():
-        actual = decode(got[key])
-        label = f"{what} output {key!r}"
-        assert actual.shape == want.shape, f"{label}: shape {actual.shape} != {want.shape}"
-        if want.dtype == object:
-            assert actual.tolist() == want.tolist(), label
-        elif want.dtype.kind in "iub":
-            assert actual.dtype == want.dtype, f"{label}: dtype {actual.dtype}"
-            np.testing.assert_array_equal(actual, want, err_msg=label)
-        else:
-            assert actual.dtype == np.float32, f"{label}: dtype {actual.dtype}"
-            np.testing.assert_allclose(actual, want, rtol=1e-5, atol=1e-6, err_msg=label)
+    return run_harness([c.spec() for c in cases.values() if isinstance(c, ModelCase)],
+                       tmp_path_factory.mktemp("tf_work"))
 
 
 # --------------------------------------------------------------------------- tests
@@ -621,7 +586,7 @@ def test_every_signature_runs_in_loader(model: str, loader: str, cases: dict[str
 def test_capi_harness_reproduces_tensorflow_recorded_outputs(tf_results: dict[str, Any]) -> None:
     """The ctypes C API path gives what TF itself recorded for the fixture's example."""
     manifest = json.loads((FIXTURES / "savedmodel_v1_builder.manifest.json").read_text())
-    want = manifest_array(manifest["example"]["outputs"]["probs"])
+    want = manifest_value(manifest["example"]["outputs"]["probs"])
     result = ok(tf_results["tf_fixture_control"]["capi"]["serve"], "fixture via capi")
     got = decode(result["outputs"]["serving_default"]["probs"])
     np.testing.assert_allclose(got, want, rtol=1e-6)

@@ -87,14 +87,18 @@ HOSTILE_SAFETENSORS: dict[str, tuple[bytes, str]] = {
 }
 
 
+def assert_refused(path: Path, data: bytes, error: type[Error], pattern: str) -> None:
+    """``data`` saved at ``path`` does not load: ``error`` matching ``pattern``, naming the file."""
+    path.write_bytes(data)
+    with pytest.raises(error, match=pattern) as info:
+        load_weights(path)
+    assert path.name in str(info.value)
+
+
 @pytest.mark.parametrize("case", sorted(HOSTILE_SAFETENSORS))
 def test_hostile_safetensors(tmp_path: Path, case: str) -> None:
     data, pattern = HOSTILE_SAFETENSORS[case]
-    path = tmp_path / "hostile.safetensors"
-    path.write_bytes(data)
-    with pytest.raises(CorruptCheckpointError, match=pattern) as info:
-        load_weights(path)
-    assert "hostile.safetensors" in str(info.value)
+    assert_refused(tmp_path / "hostile.safetensors", data, CorruptCheckpointError, pattern)
 
 
 def test_valid_baseline_of_the_hostile_builder(tmp_path: Path) -> None:
@@ -138,11 +142,7 @@ HOSTILE_NPZ: dict[str, tuple[bytes, str]] = {
 @pytest.mark.parametrize("case", sorted(HOSTILE_NPZ))
 def test_hostile_npz(tmp_path: Path, case: str) -> None:
     data, pattern = HOSTILE_NPZ[case]
-    path = tmp_path / "hostile.npz"
-    path.write_bytes(data)
-    with pytest.raises(Error, match=pattern) as info:
-        load_weights(path)
-    assert "hostile.npz" in str(info.value)
+    assert_refused(tmp_path / "hostile.npz", data, Error, pattern)
 
 
 def test_npz_builder_baseline(tmp_path: Path) -> None:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import importlib
 import os
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import attrgetter
 from pathlib import Path
@@ -204,6 +204,30 @@ def balance_shards(sizes: Sequence[int], num_shards: int) -> list[int]:
     return shard_of
 
 
+def _explicit_shards(shards: Sequence[Sequence[str]], names: Collection[str],
+                     unknown: str) -> dict[str, int]:
+    """The shard of each name as ``shards`` (one name list per shard) lists them.
+
+    Every name in ``names`` must be listed exactly once and nothing else listed;
+    ``unknown`` ends the error for a listed name outside ``names``.
+    """
+    shard_of: dict[str, int] = {}
+    for shard, shard_names in enumerate(shards):
+        for name in shard_names:
+            if name in shard_of:
+                raise InvalidArgumentError(
+                    f"shards: tensor {name!r} is listed in shard {shard_of[name]} and "
+                    f"shard {shard}")
+            if name not in names:
+                raise InvalidArgumentError(f"shards: shard {shard} lists {name!r}, {unknown}")
+            shard_of[name] = shard
+    missing = [n for n in names if n not in shard_of]
+    if missing:
+        raise InvalidArgumentError(
+            f"shards: tensors not assigned to any shard: {sorted(missing)!r}")
+    return shard_of
+
+
 class CheckpointWriter:
     """Collects tensors and slices, then writes one checkpoint on :meth:`finish`.
 
@@ -347,22 +371,8 @@ class CheckpointWriter:
     def _assignment(self) -> list[int]:
         """The shard of every item in ``self._items``."""
         if self._shards is not None:
-            names = {item.name for item in self._items}
-            shard_of_name: dict[str, int] = {}
-            for shard, shard_names in enumerate(self._shards):
-                for name in shard_names:
-                    if name in shard_of_name:
-                        raise InvalidArgumentError(
-                            f"shards: tensor {name!r} is listed in shard {shard_of_name[name]} "
-                            f"and shard {shard}")
-                    if name not in names:
-                        raise InvalidArgumentError(
-                            f"shards: shard {shard} lists {name!r}, which was not added")
-                    shard_of_name[name] = shard
-            missing = [n for n in names if n not in shard_of_name]
-            if missing:
-                raise InvalidArgumentError(f"shards: tensors not assigned to any shard: "
-                                           f"{sorted(missing)!r}")
+            shard_of_name = _explicit_shards(self._shards, {item.name for item in self._items},
+                                             "which was not added")
             assignment = [shard_of_name[item.name] for item in self._items]
         elif self._num_shards == 1:
             assignment = [0] * len(self._items)

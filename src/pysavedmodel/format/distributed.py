@@ -33,7 +33,7 @@ from typing import Any, Callable, Union
 from pysavedmodel._proto import tensor_bundle_pb2
 from pysavedmodel.errors import CorruptCheckpointError, InvalidArgumentError, NotFoundError
 
-from .bundle import _check_name, balance_shards, write_checkpoint
+from .bundle import _check_name, _explicit_shards, balance_shards, write_checkpoint
 from .bundle_reader import data_filename, index_filename
 from .table import TableReader, TableWriter
 from .tensor_data import prepare_tensor
@@ -325,22 +325,7 @@ def _assign(prefix: str, names: list[str], sizes: list[int | None], num_shards: 
     """The shard of each name: explicit ``shards``; else balanced by bytes when every
     size is known (as write_checkpoint does); else round-robin in mapping order."""
     if shards is not None:
-        known = set(names)
-        shard_of: dict[str, int] = {}
-        for shard, shard_names in enumerate(shards):
-            for name in shard_names:
-                if name in shard_of:
-                    raise InvalidArgumentError(
-                        f"shards: tensor {name!r} is listed in shard {shard_of[name]} and "
-                        f"shard {shard}")
-                if name not in known:
-                    raise InvalidArgumentError(
-                        f"shards: shard {shard} lists {name!r}, which is not in tensors")
-                shard_of[name] = shard
-        missing = [n for n in names if n not in shard_of]
-        if missing:
-            raise InvalidArgumentError(
-                f"shards: tensors not assigned to any shard: {sorted(missing)!r}")
+        shard_of = _explicit_shards(shards, set(names), "which is not in tensors")
         assignment = [shard_of[n] for n in names]
     elif all(size is not None for size in sizes):
         assignment = balance_shards([int(size or 0) for size in sizes], num_shards)
