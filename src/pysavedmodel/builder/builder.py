@@ -32,6 +32,7 @@ and TF's importer parses a non-empty value as a PEP 440 version.
 
 from __future__ import annotations
 
+import functools
 import os
 import secrets
 import shutil
@@ -189,8 +190,16 @@ def _coerce_value(spec: VariableSpec, declared: tuple[int | None, ...] | None,
 
 
 def _zero_scalar(row: DType) -> attr_value_pb2.AttrValue:
+    return attr_value_pb2.AttrValue.FromString(_zero_scalar_bytes(row.enum))
+
+
+@functools.cache
+def _zero_scalar_bytes(enum: int) -> bytes:
+    """A zero scalar tensor attr, serialized (made once per dtype: one per variable)."""
+    row = dtypes.as_dtype(enum)
     zero: Any = b"" if row.is_string else np.zeros((), dtype=row.numpy)
-    return attr_value_pb2.AttrValue(tensor=make_tensor_proto(zero, row))
+    return attr_value_pb2.AttrValue(tensor=make_tensor_proto(zero, row)).SerializeToString(
+        deterministic=True)
 
 
 def _int32_vector(values: Sequence[int]) -> attr_value_pb2.AttrValue:
@@ -235,17 +244,20 @@ def _ensure_initializer(graph: Graph, spec: VariableSpec,
             value = node.input[1]
             return assign_name, value if ":" in value else f"{value}:0"
     type_attr = attr_value_pb2.AttrValue(type=proto_dtype(spec.dtype.enum))
-    # The Fill is named after its scope, which its inputs were created in first.
+    int32_attr = attr_value_pb2.AttrValue(type=proto_dtype(dtypes.DT_INT32))
+    # What Graph.op would add (one per variable: its private fast path); the Fill is
+    # named after its scope, which its inputs were created in first.
+    add = graph._add_known_node
     with graph.name_scope(f"{spec.node_name}/Initializer/zeros") as scope:
-        dims = graph.op("Const", [], name="shape_as_tensor",
-                        dtype=attr_value_pb2.AttrValue(type=proto_dtype(dtypes.DT_INT32)),
-                        value=_int32_vector(list(shape)))
-        zero = graph.op("Const", [], name="Const", dtype=type_attr,
-                        value=_zero_scalar(spec.dtype))
-        fill = graph.op("Fill", [dims, zero], name=scope)
-    assign = graph.op("AssignVariableOp", [spec.node_name, fill], name=assign_name,
-                      dtype=type_attr, validate_shape=attr_value_pb2.AttrValue(b=False),
-                      _has_manual_control_dependencies=attr_value_pb2.AttrValue(b=True))
+        dims = add("Const", [], name="shape_as_tensor",
+                   attrs={"dtype": int32_attr, "value": _int32_vector(list(shape))})
+        zero = add("Const", [], name="Const",
+                   attrs={"dtype": type_attr, "value": _zero_scalar(spec.dtype)})
+        fill = add("Fill", [dims, zero], name=scope,
+                   attrs={"T": type_attr, "index_type": int32_attr})
+    assign = add("AssignVariableOp", [spec.node_name, fill], name=assign_name,
+                 attrs={"dtype": type_attr, "validate_shape": attr_value_pb2.AttrValue(b=False),
+                        "_has_manual_control_dependencies": attr_value_pb2.AttrValue(b=True)})
     return assign.op_name, fill.name
 
 

@@ -237,12 +237,14 @@ def add_saver(graph: Graph, variables: Sequence[SaveableVariable]) -> saver_pb2.
         assigns: list[str] = []
         for i, var in enumerate(ordered):
             source = restore if i == 0 else f"{restore}:{i}"
-            identity = graph.op("Identity", [source], name=at(f"Identity_{i + 1}"),
-                                T=_type_attr(var.dtype)).op_name
+            # Two nodes per variable: Graph.op's private fast path adds what op() would.
+            identity = graph._add_known_node("Identity", [source], name=at(f"Identity_{i + 1}"),
+                                             attrs={"T": _type_attr(var.dtype)}).op_name
             assign_name = "AssignVariableOp" if i == 0 else f"AssignVariableOp_{i}"
-            assign = graph.op("AssignVariableOp", [var.handle, identity], name=at(assign_name),
-                              dtype=_type_attr(var.dtype), validate_shape=_bool_attr(False),
-                              _has_manual_control_dependencies=_bool_attr(True))
+            assign = graph._add_known_node(
+                "AssignVariableOp", [var.handle, identity], name=at(assign_name),
+                attrs={"dtype": _type_attr(var.dtype), "validate_shape": _bool_attr(False),
+                       "_has_manual_control_dependencies": _bool_attr(True)})
             assigns.append(assign.op_name)
         graph.op("NoOp", [], name=at("restore_shard"), control_inputs=assigns,
                  _has_manual_control_dependencies=_bool_attr(True))

@@ -513,7 +513,13 @@ def _list_items(value: AttrValue) -> list[Any]:
 
 def check_no_function(value: AttrValue, what: str) -> None:
     """Raise :class:`OpError` if ``value`` names a function: we write no function library."""
-    functions = [value.func] if value.HasField("func") else list(value.list.func)
+    which = value.WhichOneof("value")
+    if which == "func":
+        functions = [value.func]
+    elif which == "list":
+        functions = list(value.list.func)
+    else:
+        return
     for function in functions:
         if function.name:
             raise OpError(f"{what} calls function {function.name!r}; graphs with a function "

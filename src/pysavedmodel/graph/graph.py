@@ -19,7 +19,7 @@ import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any, NamedTuple, Union
 
 import numpy as np
 
@@ -30,7 +30,13 @@ from ..errors import GraphError, InvalidArgumentError, NotFoundError, OpError, U
 from . import attrs as _attrs
 from . import shapes as _shapes
 from .attrs import Shape
-from .inference import ArgInput, bind_input_attrs, complete_attrs, infer_output_only_attrs
+from .inference import (
+    ArgInput,
+    base_enum,
+    bind_input_attrs,
+    complete_attrs,
+    infer_output_only_attrs,
+)
 from .op_registry import TF_GRAPH_DEF_VERSION, attr_defs, check_available, get_op_def
 
 __all__ = ["Graph", "Tensor", "VariableSpec", "AssetSpec"]
@@ -105,6 +111,17 @@ class _Node:
     op_def: op_def_pb2.OpDef
     out_dtypes: list[int | None] = field(default_factory=list)
     out_shapes: list[Shape] = field(default_factory=list)
+    known_valid: bytes | None = None
+    """The node's serialized NodeDef when it was last known to pass every check of
+    :meth:`Graph.validate` (None: never, or not checked yet).  A node whose current
+    bytes still equal it needs no re-validation, whatever path could have edited it."""
+
+    def mark_valid(self) -> None:
+        self.known_valid = self.node_def.SerializeToString(deterministic=True)
+
+    def unchanged_since_valid(self) -> bool:
+        return (self.known_valid is not None
+                and self.node_def.SerializeToString(deterministic=True) == self.known_valid)
 
 
 class Tensor:
@@ -355,12 +372,18 @@ class Graph:
             raise UnsupportedDTypeError(
                 f"variable {name!r}: {row.name} values cannot be stored in a checkpoint")
         node_name = self._node_name(name, "Variable")
-        # Attrs as TF 2.21 writes them, down to the self-colocation `_class`.
-        handle = self.op("VarHandleOp", [], name=node_name + "/", dtype=row, shape=array.shape,
-                         shared_name=node_name, container="", debug_name=node_name + "/",
-                         _class=[f"loc:@{node_name}"])
+        # Attrs as TF 2.21 writes them, down to the self-colocation `_class`; what op()
+        # would add for them, through its fast path (a model may have thousands).
+        type_attr = AttrValue(type=_attrs.proto_dtype(row.enum))
+        colocation = AttrValue()
+        colocation.list.s.append(f"loc:@{node_name}".encode())
+        handle = self._add_known_node("VarHandleOp", [], name=node_name + "/", attrs={
+            "dtype": type_attr, "shape": AttrValue(shape=_attrs.make_shape_proto(array.shape)),
+            "shared_name": AttrValue(s=node_name.encode()), "container": AttrValue(s=b""),
+            "debug_name": AttrValue(s=f"{node_name}/".encode()), "_class": colocation})
         with self.name_scope(f"{node_name}/Read/"):
-            read = self.op("ReadVariableOp", [handle], dtype=row)
+            read = self._add_known_node("ReadVariableOp", [handle], name="ReadVariableOp",
+                                        attrs={"dtype": type_attr})
         self._var_values[node_name] = (array, bool(trainable))
         return read
 
@@ -466,25 +489,77 @@ class Graph:
             self.unique_name(name if name is not None else op_type)
             self._mark_used(node_name)
         input_names: list[str] = []
+        input_tensors: list[Tensor] = []
         for (arg, items), consts in zip(zip(args, resolved), pending_consts):
-            tensors = []
             for i, item in enumerate(items):
                 if isinstance(item, Tensor):
-                    tensors.append(item)
+                    tensor = item
                 else:
                     const_base = f"{arg.name}_{i}" if _is_list_arg(arg) else arg.name
                     proto = consts[i]
                     with self.name_scope(node_name + "/"):
                         # like TF's device scope, the op's device applies to its constants
-                        tensors.append(self.op("Const", [], name=const_base, device=device,
-                                               value=AttrValue(tensor=proto), dtype=proto.dtype))
-            input_names.extend(tensor_input_name(t.op_name, t.index) for t in tensors)
+                        tensor = self.op("Const", [], name=const_base, device=device,
+                                         value=AttrValue(tensor=proto), dtype=proto.dtype)
+                input_tensors.append(tensor)
+                input_names.append(tensor_input_name(tensor.op_name, tensor.index))
 
         input_names.extend(f"^{c}" for c in controls)
-        node_def = NodeDef(name=node_name, op=op_type, input=input_names, device=device or "",
-                           attr=values)
-        stored = _Node(node_def, op_def, _output_dtypes(op_def, node_def))
-        stored.out_shapes = self._infer_shapes(stored)
+        node_def = NodeDef(name=node_name, op=op_type, input=input_names, device=device or "")
+        node_attrs = node_def.attr
+        for key, value in values.items():
+            node_attrs[key].CopyFrom(value)
+        stored = _Node(node_def, op_def, _output_dtypes(op_def, node_def, values))
+        stored.out_shapes = self._infer_shapes(
+            stored, [(t.op_name, t.index) for t in input_tensors])
+        if _passes_remaining_checks(stored, values, [
+                self._nodes[t.op_name].out_dtypes[t.index] for t in input_tensors]):
+            stored.mark_valid()
+        self._nodes[node_name] = stored
+        return Tensor(self, node_name, 0)
+
+    def _add_known_node(self, op_type: str, inputs: Sequence[Tensor | str], *, name: str,
+                        attrs: Mapping[str, AttrValue], device: str | None = None) -> Tensor:
+        """Private fast path of :meth:`op` for nodes the library itself builds in bulk
+        (variable initializers, saver restores): ``inputs`` are existing tensors, one per
+        input of a non-list signature, ``attrs`` every attr :meth:`op` would infer (type
+        attrs included) as ``AttrValue``s; registry defaults are filled.  The node is what
+        :meth:`op` would add for the same call, without its inference and per-attr checks;
+        :meth:`validate` still checks it unless it passes the cheap checks kept here.
+        """
+        op_def = get_op_def(op_type)
+        node_name = self._node_name(name, op_type)
+        sources = []
+        for item in inputs:
+            tensor = self.get_tensor(item)
+            sources.append((tensor.op_name, tensor.index))
+        declared = attr_defs(op_def)
+        values = dict(attrs)
+        for key, attr_def in declared.items():
+            if key not in values and attr_def.HasField("default_value"):
+                values[key] = attr_def.default_value
+        node_def = NodeDef(name=node_name, op=op_type, device=device or "",
+                           input=[tensor_input_name(*source) for source in sources])
+        node_attrs = node_def.attr
+        for key, value in values.items():
+            node_attrs[key].CopyFrom(value)
+        stored = _Node(node_def, op_def, _output_dtypes(op_def, node_def, values))
+        stored.out_shapes = self._infer_shapes(stored, sources)
+        input_dtypes = []
+        for op_name, index in sources:
+            source_dtypes = self._nodes[op_name].out_dtypes
+            input_dtypes.append(source_dtypes[index] if index < len(source_dtypes) else None)
+        # Trusted by validate() only with every declared attr and no undeclared one; the
+        # values' kinds are the caller's word (library code, covered by byte-exact tests).
+        if len(op_def.input_arg) == len(sources) and all(key in values for key in declared) \
+                and all(key in declared or key.startswith("_") for key in values) \
+                and _passes_remaining_checks(stored, values, input_dtypes):
+            stored.mark_valid()
+        if name.endswith("/"):
+            self._mark_used(node_name)
+        else:
+            self.unique_name(name)
+            self._mark_used(node_name)
         self._nodes[node_name] = stored
         return Tensor(self, node_name, 0)
 
@@ -591,31 +666,38 @@ class Graph:
             raise GraphError(f"{where}: control input {name!r} is not a node of the graph")
         return name
 
-    def _infer_shapes(self, node: _Node) -> list[Shape]:
+    def _infer_shapes(self, node: _Node,
+                      sources: Sequence[tuple[str, int]] | None = None) -> list[Shape]:
+        """Output shapes of ``node``; ``sources``: its data inputs as (node, output index)
+        when the caller knows them (else read from the NodeDef)."""
+        count = len(node.out_dtypes)
+        if node.node_def.op not in _shapes.SUPPORTED_OPS:
+            return [None] * count
+        if sources is None:
+            sources = [(op_name, index) for op_name, index, control in
+                       map(parse_input, node.node_def.input) if not control]
         inputs = []
-        for text in node.node_def.input:
-            op_name, index, control = parse_input(text)
-            if control:
-                continue
+        for op_name, index in sources:
             source = self._nodes.get(op_name)
             if source is None or index >= len(source.out_shapes):
                 inputs.append(_shapes.InputInfo(None, None, None))
                 continue
             source_def = source.node_def
+            source_op = source_def.op
             handle_shape = None
-            if source_def.op == "VarHandleOp" and "shape" in source_def.attr:
+            if source_op == "VarHandleOp" and "shape" in source_def.attr:
                 handle_shape = _attrs.shape_from_proto(source_def.attr["shape"].shape)
             inputs.append(_shapes.InputInfo(
                 source.out_dtypes[index] if index < len(source.out_dtypes) else None,
                 source.out_shapes[index],
-                functools.partial(_const_value, source) if source_def.op == "Const" else None,
-                handle_shape, source_def.op))
+                functools.partial(_const_value, source) if source_op == "Const" else None,
+                handle_shape, source_op))
         try:
-            return _shapes.infer(node.node_def, len(node.out_dtypes), inputs)
+            return _shapes.infer(node.node_def, count, inputs)
         except OpError:
             raise
         except Exception:  # best effort: odd attrs/values leave the shape unknown
-            return [None] * len(node.out_dtypes)
+            return [None] * count
 
     # ------------------------------------------------------------------ views
 
@@ -669,8 +751,8 @@ class Graph:
         for name, node in self._nodes.items():
             node_def = NodeDef()
             node_def.CopyFrom(node.node_def)
-            other._nodes[name] = _Node(node_def, node.op_def,
-                                       list(node.out_dtypes), list(node.out_shapes))
+            other._nodes[name] = _Node(node_def, node.op_def, list(node.out_dtypes),
+                                       list(node.out_shapes), node.known_valid)
         other._names_in_use = dict(self._names_in_use)
         # Values are shared, not copied: the graph never writes to them.
         other._var_values = dict(self._var_values)
@@ -684,10 +766,21 @@ class Graph:
         required present, declared type, allowed values, minimums), inputs
         (exist, output index in range, count and dtypes per the op's signature,
         control inputs last), and no cycles through data or control edges.
+
+        Nodes that passed these checks when added (by :meth:`op` or an import)
+        and are byte-for-byte unchanged since are not checked again; the result
+        is the same as checking everything.
         """
         from .validate import validate_nodes
 
-        validate_nodes([n.node_def for n in self._nodes.values()])
+        nodes = list(self._nodes.values())
+        trusted = {node.node_def.name: node.out_dtypes for node in nodes
+                   if node.unchanged_since_valid()}
+        if len(trusted) == len(nodes):
+            # Every node is as it was when checked: each input named a node that existed
+            # already, no node was removed since, so names, edges and acyclicity all hold.
+            return
+        validate_nodes([n.node_def for n in nodes], trusted=trusted)
 
     def as_graph_def(self, *, add_shapes: bool = False) -> graph_pb2.GraphDef:
         """The validated ``GraphDef`` (producer 2474, nodes in creation order).
@@ -698,14 +791,19 @@ class Graph:
         """
         self.validate()
         graph_def = graph_pb2.GraphDef()
+        shape_attrs: dict[tuple[Shape, ...], AttrValue] = {}  # made once per distinct list
         for node in self._nodes.values():
             out = graph_def.node.add()
             out.CopyFrom(node.node_def)
             if add_shapes and node.out_dtypes and "_output_shapes" not in out.attr:
-                shapes = out.attr["_output_shapes"]
-                shapes.list.SetInParent()
-                for shape in node.out_shapes:
-                    shapes.list.shape.add().CopyFrom(_attrs.make_shape_proto(shape))
+                key = tuple(node.out_shapes)
+                shapes = shape_attrs.get(key)
+                if shapes is None:
+                    shapes = shape_attrs[key] = AttrValue()
+                    shapes.list.SetInParent()
+                    for shape in key:
+                        shapes.list.shape.add().CopyFrom(_attrs.make_shape_proto(shape))
+                out.attr["_output_shapes"].CopyFrom(shapes)
         graph_def.versions.producer = TF_GRAPH_DEF_VERSION
         return graph_def
 
@@ -729,7 +827,9 @@ class Graph:
     def _add_imported(self, node_def: node_def_pb2.NodeDef, op_def: op_def_pb2.OpDef) -> None:
         if node_def.name in self._nodes:
             raise GraphError(f"duplicate node name {node_def.name!r}")
-        self._nodes[node_def.name] = _Node(node_def, op_def, _output_dtypes(op_def, node_def))
+        stored = _Node(node_def, op_def, _output_dtypes(op_def, node_def))
+        stored.mark_valid()  # the importer validated the whole graph before adding it
+        self._nodes[node_def.name] = stored
         self._mark_used(node_def.name)
 
     def _infer_all_shapes(self, order: Sequence[str]) -> None:
@@ -756,6 +856,37 @@ def _is_list_arg(arg: op_def_pb2.OpDef.ArgDef) -> bool:
     return bool(arg.number_attr or arg.type_list_attr)
 
 
+def _passes_remaining_checks(node: _Node, attrs: Mapping[str, AttrValue],
+                             input_dtypes: Sequence[int | None]) -> bool:
+    """Whether a node :meth:`Graph.op` built (with these ``attrs``) also passes the checks of
+    :meth:`Graph.validate` that ``op`` does not make itself: input count and dtypes against
+    the final attrs (a given ``list(type)`` attr can disagree with plain-value inputs) and a
+    ``Const``'s value.
+
+    False leaves the node to :meth:`Graph.validate`, which reports the problem.
+    """
+    node_def = node.node_def
+    try:
+        expected: list[int | None] = []
+        for arg in _arg_specs(node.op_def)[0]:
+            expected.extend(_arg_dtypes(arg, attrs, node_def))
+    except OpError:
+        return False
+    if len(expected) != len(input_dtypes):
+        return False
+    for want, got in zip(expected, input_dtypes):
+        if want is not None and got is not None and base_enum(want) != base_enum(got):
+            return False
+    if node_def.op == "Const":
+        from .validate import check_const
+
+        try:
+            check_const(node_def)
+        except OpError:
+            return False
+    return True
+
+
 def _tensor_enum(tensor: Tensor, where: str) -> int:
     node = tensor.graph._lookup(tensor.op_name)
     if tensor.index >= len(node.out_dtypes) or node.out_dtypes[tensor.index] is None:
@@ -764,22 +895,58 @@ def _tensor_enum(tensor: Tensor, where: str) -> int:
     return node.out_dtypes[tensor.index]  # type: ignore[return-value]
 
 
-def _output_dtypes(op_def: op_def_pb2.OpDef, node_def: node_def_pb2.NodeDef) -> list[int | None]:
-    """Output dtypes per the op's signature and the node's attrs (None where unknown)."""
+def _output_dtypes(op_def: op_def_pb2.OpDef, node_def: node_def_pb2.NodeDef,
+                   attrs: Mapping[str, AttrValue] | None = None) -> list[int | None]:
+    """Output dtypes per the op's signature and the node's attrs (None where unknown).
+
+    ``attrs``: the node's attrs as a dict when the caller has one (same content as
+    ``node_def.attr``, cheaper to read).
+    """
     out: list[int | None] = []
-    for arg in op_def.output_arg:
-        out.extend(arg_dtypes(arg, node_def))
+    for arg in _arg_specs(op_def)[1]:
+        out.extend(_arg_dtypes(arg, node_def.attr if attrs is None else attrs, node_def))
     return out
+
+
+class _ArgSpec(NamedTuple):
+    """What :func:`_arg_dtypes` reads of an ``OpDef.ArgDef``, as plain Python values."""
+
+    type_list_attr: str
+    number_attr: str
+    type: int
+    type_attr: str
+    is_ref: bool
+
+
+_ARG_SPECS: dict[str, tuple[op_def_pb2.OpDef, tuple[_ArgSpec, ...], tuple[_ArgSpec, ...]]] = {}
+
+
+def _arg_specs(op_def: op_def_pb2.OpDef) -> tuple[tuple[_ArgSpec, ...], tuple[_ArgSpec, ...]]:
+    """(input args, output args) of ``op_def``, memoized for the registry's OpDefs: reading
+    the protobuf fields again for every node costs more than the whole dtype computation."""
+    cached = _ARG_SPECS.get(op_def.name)
+    if cached is not None and cached[0] is op_def:
+        return cached[1], cached[2]
+    inputs, outputs = (tuple(_ArgSpec(a.type_list_attr, a.number_attr, a.type, a.type_attr,
+                                      a.is_ref) for a in args)
+                       for args in (op_def.input_arg, op_def.output_arg))
+    _ARG_SPECS[op_def.name] = (op_def, inputs, outputs)
+    return inputs, outputs
 
 
 def arg_dtypes(arg: op_def_pb2.OpDef.ArgDef, node_def: node_def_pb2.NodeDef) -> list[int | None]:
     """The dtypes an input/output arg stands for, given a node's attrs."""
+    return _arg_dtypes(arg, node_def.attr, node_def)
+
+
+def _arg_dtypes(arg: op_def_pb2.OpDef.ArgDef | _ArgSpec, attrs: Mapping[str, AttrValue],
+                node_def: node_def_pb2.NodeDef) -> list[int | None]:
     if arg.type_list_attr:
-        value = node_def.attr.get(arg.type_list_attr)
+        value = attrs.get(arg.type_list_attr)
         return list(value.list.type) if value is not None else []
     count = 1
     if arg.number_attr:
-        value = node_def.attr.get(arg.number_attr)
+        value = attrs.get(arg.number_attr)
         count = int(value.i) if value is not None else 0
         if count > MAX_LIST_LENGTH:
             raise OpError(f"node {node_def.name!r} ({node_def.op}) attr {arg.number_attr!r} is "
@@ -787,7 +954,7 @@ def arg_dtypes(arg: op_def_pb2.OpDef.ArgDef, node_def: node_def_pb2.NodeDef) -> 
     if arg.type:
         enum: int | None = arg.type
     else:
-        value = node_def.attr.get(arg.type_attr)
+        value = attrs.get(arg.type_attr)
         enum = value.type if value is not None and value.WhichOneof("value") == "type" else None
     if arg.is_ref and enum is not None:
         enum += dtypes.REF_OFFSET

@@ -8,16 +8,16 @@ before their consumers), which the importer uses for shape inference.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
-from .._proto import node_def_pb2, op_def_pb2
+from .._proto import node_def_pb2, op_def_pb2, tensor_pb2
 from ..errors import GraphError, OpError
 from . import attrs as _attrs
 from .graph import _NODE_NAME, _dtype_row, _output_dtypes, arg_dtypes, parse_input
 from .inference import base_enum
 from .op_registry import attr_defs, check_available, get_op_def
 
-__all__ = ["validate_nodes", "dependency_order", "check_node_attrs"]
+__all__ = ["validate_nodes", "dependency_order", "check_node_attrs", "check_const"]
 
 
 def _where(node: node_def_pb2.NodeDef) -> str:
@@ -37,17 +37,37 @@ def check_node_attrs(node: node_def_pb2.NodeDef, op_def: op_def_pb2.OpDef) -> No
             raise OpError(f"{where} lacks required attr {name!r} ({attr_def.type})")
         _attrs.check_attr_value(node.attr[name], attr_def, where)
     if node.op == "Const":
-        _check_const(node, where)
+        check_const(node)
     for key, value in node.attr.items():
         _attrs.check_no_function(value, f"{where} attr {key!r}")
 
 
-def _check_const(node: node_def_pb2.NodeDef, where: str) -> None:
+_CHECKED_TENSORS: dict[bytes, None] = {}
+"""Serialized small tensors that passed :func:`check_const` (a model repeats the same
+scalars and shapes thousands of times; decoding each again is the check's main cost)."""
+_CHECKED_TENSOR_MAX_BYTES = 256
+_CHECKED_TENSORS_MAX = 4096
+
+
+def check_const(node: node_def_pb2.NodeDef) -> None:
     """A Const's value must match its dtype and hold a fully defined tensor."""
     tensor = node.attr["value"].tensor
     if tensor.dtype != node.attr["dtype"].type:
-        raise OpError(f"{where} attr 'value' holds a {_attrs.type_name(tensor.dtype)} tensor "
-                      f"but attr 'dtype' is {_attrs.type_name(node.attr['dtype'].type)}")
+        raise OpError(f"{_where(node)} attr 'value' holds a {_attrs.type_name(tensor.dtype)} "
+                      f"tensor but attr 'dtype' is {_attrs.type_name(node.attr['dtype'].type)}")
+    key = None
+    if tensor.ByteSize() <= _CHECKED_TENSOR_MAX_BYTES:
+        key = tensor.SerializeToString(deterministic=True)
+        if key in _CHECKED_TENSORS:
+            return
+    _check_tensor(tensor, _where(node))
+    if key is not None:
+        if len(_CHECKED_TENSORS) >= _CHECKED_TENSORS_MAX:
+            _CHECKED_TENSORS.clear()
+        _CHECKED_TENSORS[key] = None
+
+
+def _check_tensor(tensor: tensor_pb2.TensorProto, where: str) -> None:
     shape = _attrs.shape_from_proto(tensor.tensor_shape)
     if shape is None or any(dim is None for dim in shape):
         raise OpError(f"{where} attr 'value' has shape {shape}; a constant needs a fully "
@@ -98,13 +118,25 @@ def dependency_order(nodes: Sequence[node_def_pb2.NodeDef]) -> list[str]:
     return _topological_order(nodes)
 
 
-def validate_nodes(nodes: Sequence[node_def_pb2.NodeDef]) -> list[str]:
-    """Check a list of NodeDefs as one graph; return node names in topological order."""
+def validate_nodes(nodes: Sequence[node_def_pb2.NodeDef], *,
+                   trusted: Mapping[str, list[int | None]] | None = None) -> list[str]:
+    """Check a list of NodeDefs as one graph; return node names in topological order.
+
+    ``trusted`` maps the names of nodes known to pass every check (as long as
+    their inputs' nodes are trusted too) to their output dtypes: their own op
+    and attrs are not checked again, nor their inputs unless an input's node
+    is untrusted.  Names, edges and cycles are always checked over all nodes.
+    """
     by_name = _nodes_by_name(nodes)
+    if trusted is None:
+        trusted = {}
 
     outputs: dict[str, list[int | None]] = {}
     op_defs: dict[str, op_def_pb2.OpDef] = {}
     for node in nodes:
+        if node.name in trusted:
+            outputs[node.name] = trusted[node.name]
+            continue
         try:
             op_def = get_op_def(node.op)
             check_available(op_def)
@@ -115,6 +147,10 @@ def validate_nodes(nodes: Sequence[node_def_pb2.NodeDef]) -> list[str]:
         outputs[node.name] = _output_dtypes(op_def, node)
 
     for node in nodes:
+        if node.name in trusted:
+            if all(parse_input(text)[0] in trusted for text in node.input):
+                continue
+            op_defs[node.name] = get_op_def(node.op)
         _check_inputs(node, op_defs[node.name], by_name, outputs)
     return _topological_order(nodes)
 
