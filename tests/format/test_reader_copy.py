@@ -3,13 +3,14 @@ piece as it is copied (on several threads for read_checkpoint): same values, sam
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import ml_dtypes
 import numpy as np
 import pytest
 
-from pysavedmodel.errors import ChecksumError
+from pysavedmodel.errors import ChecksumError, CorruptCheckpointError
 from pysavedmodel.format import bundle_reader
 from pysavedmodel.format.bundle import CheckpointReader, read_checkpoint, write_checkpoint
 
@@ -45,8 +46,12 @@ def large_checkpoint(tmp_path: Path) -> Path:
 
 
 @pytest.mark.parametrize("threaded", [False, True])
+@pytest.mark.parametrize("preadv", [True, False])
 def test_large_tensors_are_independent_exact_copies(
-        large_checkpoint: Path, threaded: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+        large_checkpoint: Path, threaded: bool, preadv: bool,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    if not preadv:  # copied from the mapping, as where os.preadv is missing
+        monkeypatch.setattr(bundle_reader, "_preadv", None)
     if threaded:  # whatever this machine has: force the threaded path
         monkeypatch.setattr(bundle_reader, "_PARALLEL_COPY_BYTES", 0)
         monkeypatch.setattr(bundle_reader, "_usable_cores", lambda: 3)
@@ -65,8 +70,12 @@ def test_large_tensors_are_independent_exact_copies(
 
 
 @pytest.mark.parametrize("threaded", [False, True])
+@pytest.mark.parametrize("preadv", [True, False])
 def test_corrupt_middle_piece_of_large_tensor_raises(
-        large_checkpoint: Path, threaded: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+        large_checkpoint: Path, threaded: bool, preadv: bool,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    if not preadv:
+        monkeypatch.setattr(bundle_reader, "_preadv", None)
     if threaded:
         monkeypatch.setattr(bundle_reader, "_PARALLEL_COPY_BYTES", 0)
         monkeypatch.setattr(bundle_reader, "_usable_cores", lambda: 3)
@@ -95,3 +104,12 @@ def test_corrupt_last_short_piece_raises(large_checkpoint: Path) -> None:
     _flip(_data(large_checkpoint), entry.offset + entry.size - 1)
     with pytest.raises(ChecksumError, match="'e_odd'"):
         read_checkpoint(large_checkpoint)
+
+
+def test_data_file_truncated_while_open_raises(large_checkpoint: Path) -> None:
+    with CheckpointReader(large_checkpoint) as reader:
+        assert reader.get_tensor("a_small").tolist() == [[0, 1, 2], [3, 4, 5]]  # opened
+        entry = reader.entry("b_big")
+        os.truncate(_data(large_checkpoint), entry.offset + 2 * bundle_reader._COPY_PIECE_BYTES)
+        with pytest.raises(CorruptCheckpointError, match="'b_big'.*truncated while reading"):
+            reader.read("b_big")
