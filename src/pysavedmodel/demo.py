@@ -31,6 +31,7 @@ def run_demo(out_dir: Path) -> None:
     from .builder.signatures import predict_signature_def
     from .format.bundle import read_checkpoint, write_checkpoint
     from .graph.graph import Graph
+    from .savedmodel.loader import variables_prefix
 
     if out_dir.exists() and any(out_dir.iterdir()):
         raise AlreadyExistsError(f"demo output directory {str(out_dir)!r} is not empty")
@@ -67,5 +68,5 @@ def run_demo(out_dir: Path) -> None:
         signature_def_map={"serving_default": predict_signature_def({"x": x}, {"probs": probs})})
     path = builder.save()
     print(f"wrote SavedModel: {path}")
-    for name in sorted(read_checkpoint(export_dir / "variables" / "variables")):
+    for name in sorted(read_checkpoint(variables_prefix(export_dir))):
         print(f"  variable {name}")

@@ -20,6 +20,7 @@ from typing import Callable
 
 import pytest
 
+from pysavedmodel import constants
 from pysavedmodel._proto import (
     attr_value_pb2,
     graph_pb2,
@@ -328,7 +329,7 @@ def test_hostile_asset_filenames_are_refused(tmp_path: Path, filename: str, wher
     if where == "asset_file_def":
         meta_graph.asset_file_def.append(asset)
     else:
-        meta_graph.collection_def[loader.ASSETS_COLLECTION].any_list.value.add().Pack(asset)
+        meta_graph.collection_def[constants.ASSETS_COLLECTION].any_list.value.add().Pack(asset)
     with pytest.raises(CorruptSavedModelError, match="asset filename .* is refused"):
         asset_paths(tmp_path, meta_graph)
 
@@ -353,12 +354,12 @@ def test_asset_names_inside_assets_are_kept_once_in_order(tmp_path: Path) -> Non
 
 def test_assets_collection_of_the_wrong_type_or_bytes_is_corrupt(tmp_path: Path) -> None:
     meta_graph = meta_graph_pb2.MetaGraphDef()
-    meta_graph.collection_def[loader.ASSETS_COLLECTION].any_list.value.add().Pack(
+    meta_graph.collection_def[constants.ASSETS_COLLECTION].any_list.value.add().Pack(
         node_def_pb2.NodeDef(name="x"))
     with pytest.raises(CorruptSavedModelError, match="tensorflow.NodeDef"):
         asset_paths(tmp_path, meta_graph)
     broken = meta_graph_pb2.MetaGraphDef()
-    packed = broken.collection_def[loader.ASSETS_COLLECTION].any_list.value.add()
+    packed = broken.collection_def[constants.ASSETS_COLLECTION].any_list.value.add()
     packed.type_url = "type.googleapis.com/tensorflow.AssetFileDef"
     packed.value = b"\x0a\xff"  # a length running past the end
     with pytest.raises(CorruptSavedModelError, match="unparsable AssetFileDef"):

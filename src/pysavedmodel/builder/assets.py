@@ -25,6 +25,7 @@ from typing import Any, Final
 
 from .. import dtypes
 from .._proto import meta_graph_pb2
+from ..constants import ASSET_FILE_DEF_TYPE_URL, ASSETS_COLLECTION, ASSETS_DIRECTORY
 from ..errors import InvalidArgumentError, NotFoundError
 from ..graph.attrs import type_name
 from ..graph.graph import Graph, Tensor, op_name_of
@@ -32,9 +33,6 @@ from ..graph.graph import Graph, Tensor, op_name_of
 __all__ = ["ASSETS_DIRECTORY", "ASSETS_COLLECTION", "ASSET_FILE_DEF_TYPE_URL", "AssetRecord",
            "AssetStore", "resolve_assets", "asset_collection", "asset_filename", "file_digest"]
 
-ASSETS_DIRECTORY: Final = "assets"
-ASSETS_COLLECTION: Final = "saved_model_assets"
-ASSET_FILE_DEF_TYPE_URL: Final = "type.googleapis.com/tensorflow.AssetFileDef"
 _CHUNK: Final = 1 << 20
 
 

@@ -39,7 +39,7 @@ import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
 import numpy as np
 from google.protobuf import text_format
@@ -56,6 +56,16 @@ from .._proto import (
     variable_pb2,
 )
 from .._proto._pool import POOL
+from ..constants import (
+    MAIN_OP_COLLECTION,
+    SAVED_MODEL_FILENAME_PB,
+    SAVED_MODEL_FILENAME_PBTXT,
+    SAVED_MODEL_SCHEMA_VERSION,
+    TRAINABLE_VARIABLES_COLLECTION,
+    VARIABLES_COLLECTION,
+    VARIABLES_DIRECTORY,
+    VARIABLES_FILENAME,
+)
 from ..dtypes import DType
 from ..errors import (
     AlreadyExistsError,
@@ -76,14 +86,6 @@ __all__ = ["SavedModelBuilder", "SAVED_MODEL_FILENAME_PB", "SAVED_MODEL_FILENAME
            "VARIABLES_DIRECTORY", "VARIABLES_FILENAME", "MAIN_OP_COLLECTION",
            "SAVED_MODEL_SCHEMA_VERSION"]
 
-SAVED_MODEL_SCHEMA_VERSION: Final = 1
-SAVED_MODEL_FILENAME_PB: Final = "saved_model.pb"
-SAVED_MODEL_FILENAME_PBTXT: Final = "saved_model.pbtxt"
-VARIABLES_DIRECTORY: Final = "variables"
-VARIABLES_FILENAME: Final = "variables"
-MAIN_OP_COLLECTION: Final = "saved_model_main_op"
-VARIABLES_COLLECTION: Final = "variables"
-TRAINABLE_VARIABLES_COLLECTION: Final = "trainable_variables"
 MAX_SAVED_MODEL_BYTES = (1 << 31) - 1
 """Largest serialized ``saved_model.pb``: protobuf cannot parse a message of 2 GiB or more
 (a module global, not Final, so tests can lower it)."""

@@ -25,6 +25,15 @@ from typing import Any, Final, Union, cast
 
 from .. import dtypes
 from .._proto import meta_graph_pb2
+from ..constants import (
+    CLASSIFY_METHOD_NAME,
+    DEFAULT_SERVING_SIGNATURE_DEF_KEY,
+    INIT_OP_SIGNATURE_KEY,
+    PREDICT_METHOD_NAME,
+    REGRESS_METHOD_NAME,
+    RESERVED_SIGNATURE_KEYS,
+    TRAIN_OP_SIGNATURE_KEY,
+)
 from ..errors import NotFoundError, SignatureError
 from ..graph.attrs import make_shape_proto, proto_dtype
 from ..graph.graph import Graph, Tensor
@@ -41,14 +50,6 @@ __all__ = [
 TensorRef = Union[Tensor, str]
 SignatureLike = Union[meta_graph_pb2.SignatureDef, Mapping[str, Any]]
 
-PREDICT_METHOD_NAME: Final = "tensorflow/serving/predict"
-CLASSIFY_METHOD_NAME: Final = "tensorflow/serving/classify"
-REGRESS_METHOD_NAME: Final = "tensorflow/serving/regress"
-DEFAULT_SERVING_SIGNATURE_DEF_KEY: Final = "serving_default"
-
-INIT_OP_SIGNATURE_KEY: Final = "__saved_model_init_op"
-TRAIN_OP_SIGNATURE_KEY: Final = "__saved_model_train_op"
-RESERVED_SIGNATURE_KEYS: Final = (INIT_OP_SIGNATURE_KEY, TRAIN_OP_SIGNATURE_KEY)
 
 # Fixed input/output keys of the classify and regress APIs.
 CLASSIFY_INPUTS: Final = "inputs"

@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -31,16 +29,6 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
                         help="print one JSON document instead of text (values as nested lists "
                              "with --tensor)")
     parser.set_defaults(func=run)
-
-
-def resolve_prefix(text: str) -> str:
-    """Accept ``PREFIX``, ``PREFIX.index`` or a SavedModel directory."""
-    if text.endswith(".index") and os.path.isfile(text):
-        return text[: -len(".index")]
-    path = Path(text)
-    if path.is_dir() and (path / "variables" / "variables.index").is_file():
-        return str(path / "variables" / "variables")
-    return text
 
 
 def _shape_text(shape: list[int]) -> str:
@@ -107,8 +95,10 @@ def json_values(value: np.ndarray) -> Any:
 def run(args: argparse.Namespace) -> int:
     from pysavedmodel.format.bundle import CheckpointReader
     from pysavedmodel.savedmodel.describe import describe_checkpoint
+    from pysavedmodel.weights import detect_format
 
-    prefix = resolve_prefix(args.prefix)
+    # PREFIX, PREFIX.index, a data file's name or a SavedModel directory.
+    prefix = str(detect_format(args.prefix, "checkpoint")[1])
     rows = describe_checkpoint(prefix)
     if args.tensor:
         by_name = {row["name"]: row for row in rows}

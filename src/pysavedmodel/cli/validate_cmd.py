@@ -27,14 +27,14 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
 
 def _summary(export_dir: str) -> tuple[int, int, int]:
     """(meta graphs, user signatures, distinct variables) of a model that validated."""
+    from pysavedmodel.constants import RESERVED_SIGNATURE_KEYS
     from pysavedmodel.savedmodel.loader import read_saved_model
-    from pysavedmodel.savedmodel.validate import INIT_OP_KEY, TRAIN_OP_KEY
 
     model = read_saved_model(export_dir)
     signatures = 0
     variables: set[str] = set()
     for meta in model.meta_graphs:
-        signatures += sum(1 for key in meta.signature_def if key not in (INIT_OP_KEY, TRAIN_OP_KEY))
+        signatures += sum(1 for key in meta.signature_def if key not in RESERVED_SIGNATURE_KEYS)
         for node in meta.graph_def.node:
             if node.op == "VarHandleOp":
                 variables.add(node.attr["shared_name"].s.decode("utf-8", "replace") or node.name)

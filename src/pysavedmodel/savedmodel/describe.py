@@ -25,10 +25,15 @@ from pysavedmodel._proto import (
     tensor_shape_pb2,
     types_pb2,
 )
+from pysavedmodel.constants import (
+    INIT_OP_SIGNATURE_KEY,
+    LEGACY_INIT_OP_COLLECTION,
+    MAIN_OP_COLLECTION,
+)
 from pysavedmodel.dtypes import DTYPES
-from pysavedmodel.errors import CorruptSavedModelError, NotFoundError
+from pysavedmodel.errors import NotFoundError
 
-from .loader import asset_paths, read_saved_model, variables_prefix
+from .loader import asset_paths, assets_dir, declared_assets, read_saved_model, variables_prefix
 
 __all__ = [
     "describe_saved_model", "describe_checkpoint", "describe_meta_graph", "find_meta_graph",
@@ -42,9 +47,7 @@ OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
 VARIABLE_VALUE_SUFFIX = "/.ATTRIBUTES/VARIABLE_VALUE"
 """Suffix of a variable's key in an object-based checkpoint (``w/.ATTRIBUTES/...``)."""
 
-_ASSETS_COLLECTION = "saved_model_assets"
-_INIT_OP_COLLECTIONS = ("saved_model_main_op", "legacy_init_op")
-_INIT_OP_SIGNATURE = "__saved_model_init_op"
+_INIT_OP_COLLECTIONS = (MAIN_OP_COLLECTION, LEGACY_INIT_OP_COLLECTION)
 _CALL_OPS = ("PartitionedCall", "StatefulPartitionedCall")
 
 
@@ -125,31 +128,17 @@ def ops_used(graph_def: graph_pb2.GraphDef) -> list[str]:
 
 
 def _assets(meta_graph: meta_graph_pb2.MetaGraphDef) -> list[dict[str, str]]:
-    """Assets a meta graph declares: AssetFileDefs in ``asset_file_def`` and the collection."""
-    found: list[meta_graph_pb2.AssetFileDef] = list(meta_graph.asset_file_def)
-    if _ASSETS_COLLECTION in meta_graph.collection_def:
-        for packed in meta_graph.collection_def[_ASSETS_COLLECTION].any_list.value:
-            asset = meta_graph_pb2.AssetFileDef()
-            if not packed.Unpack(asset):
-                raise CorruptSavedModelError(
-                    f"collection {_ASSETS_COLLECTION!r} holds a {packed.type_url!r}, expected "
-                    "tensorflow.AssetFileDef")
-            found.append(asset)
-    seen: set[tuple[str, str]] = set()
-    out = []
-    for asset in found:
-        fact = (asset.filename, asset.tensor_info.name)
-        if fact not in seen:
-            seen.add(fact)
-            out.append({"filename": asset.filename, "tensor": asset.tensor_info.name})
-    return out
+    """Assets a meta graph declares (``asset_file_def`` and the collection), each once."""
+    facts = dict.fromkeys((asset.filename, asset.tensor_info.name)
+                          for asset in declared_assets(meta_graph))
+    return [{"filename": filename, "tensor": tensor} for filename, tensor in facts]
 
 
 def _init_op(meta_graph: meta_graph_pb2.MetaGraphDef) -> str | None:
-    if _INIT_OP_SIGNATURE in meta_graph.signature_def:
-        outputs = meta_graph.signature_def[_INIT_OP_SIGNATURE].outputs
-        if _INIT_OP_SIGNATURE in outputs:
-            return outputs[_INIT_OP_SIGNATURE].name
+    if INIT_OP_SIGNATURE_KEY in meta_graph.signature_def:
+        outputs = meta_graph.signature_def[INIT_OP_SIGNATURE_KEY].outputs
+        if INIT_OP_SIGNATURE_KEY in outputs:
+            return outputs[INIT_OP_SIGNATURE_KEY].name
     for key in _INIT_OP_COLLECTIONS:
         if key in meta_graph.collection_def:
             names = list(meta_graph.collection_def[key].node_list.value)
@@ -231,7 +220,7 @@ def _variables(tensors: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dic
 
 
 def _asset_files(export_dir: Path) -> list[dict[str, Any]]:
-    root = export_dir / "assets"
+    root = assets_dir(export_dir)
     if not root.is_dir():
         return []
     return [{"filename": path.relative_to(root).as_posix(), "bytes": path.stat().st_size}

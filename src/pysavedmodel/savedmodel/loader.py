@@ -21,11 +21,19 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Union
 
 from pysavedmodel._proto import meta_graph_pb2, saved_model_pb2
+from pysavedmodel.constants import (
+    ASSETS_COLLECTION,
+    ASSETS_DIRECTORY,
+    SAVED_MODEL_FILENAME_PB,
+    SAVED_MODEL_FILENAME_PBTXT,
+    VARIABLES_DIRECTORY,
+    VARIABLES_FILENAME,
+)
 from pysavedmodel.errors import CorruptSavedModelError, NotFoundError
 
 __all__ = [
     "read_saved_model", "saved_model_file", "variables_prefix", "assets_dir", "asset_paths",
-    "MAX_PROTO_BYTES", "MAX_PBTXT_BYTES", "MAX_NESTING", "ASSETS_COLLECTION",
+    "declared_assets", "unsafe_asset_name", "MAX_PROTO_BYTES", "MAX_PBTXT_BYTES", "MAX_NESTING",
 ]
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -38,8 +46,6 @@ the text in memory and parses a few MB/s; a bigger model belongs in a binary fil
 MAX_NESTING = 100
 """Deepest message nesting accepted, counting the SavedModel itself: protobuf's default
 recursion limit (C++, upb and pure Python alike)."""
-ASSETS_COLLECTION = "saved_model_assets"
-"""The collection of packed ``AssetFileDef`` messages written by TF1-style builders."""
 
 # Tokens that matter for nesting in text format: quoted strings and comments (skipped,
 # they may contain braces) and the message delimiters.
@@ -51,7 +57,7 @@ def saved_model_file(export_dir: PathLike) -> Path:
     root = Path(export_dir)
     if not root.is_dir():
         raise NotFoundError(f"SavedModel directory {str(root)!r} does not exist")
-    for name in ("saved_model.pb", "saved_model.pbtxt"):
+    for name in (SAVED_MODEL_FILENAME_PB, SAVED_MODEL_FILENAME_PBTXT):
         if (root / name).is_file():
             return root / name
     raise NotFoundError(
@@ -60,12 +66,12 @@ def saved_model_file(export_dir: PathLike) -> Path:
 
 def variables_prefix(export_dir: PathLike) -> Path:
     """The checkpoint prefix of a SavedModel's variables: ``DIR/variables/variables``."""
-    return Path(export_dir) / "variables" / "variables"
+    return Path(export_dir) / VARIABLES_DIRECTORY / VARIABLES_FILENAME
 
 
 def assets_dir(export_dir: PathLike) -> Path:
     """``DIR/assets``, where a SavedModel's asset files live."""
-    return Path(export_dir) / "assets"
+    return Path(export_dir) / ASSETS_DIRECTORY
 
 
 def _read_capped(path: Path, limit: int, what: str) -> bytes:
@@ -149,7 +155,7 @@ def read_saved_model(export_dir: PathLike) -> saved_model_pb2.SavedModel:
 # --------------------------------------------------------------------------- assets
 
 
-def _unsafe_reason(filename: str) -> str | None:
+def unsafe_asset_name(filename: str) -> str | None:
     """Why ``filename`` may not name a file inside ``assets/`` (None if it may)."""
     if not filename:
         return "it is empty"
@@ -162,8 +168,10 @@ def _unsafe_reason(filename: str) -> str | None:
     return None
 
 
-def _declared_assets(meta_graph: meta_graph_pb2.MetaGraphDef) -> list[str]:
-    names = [asset.filename for asset in meta_graph.asset_file_def]
+def declared_assets(meta_graph: meta_graph_pb2.MetaGraphDef) -> list[meta_graph_pb2.AssetFileDef]:
+    """The ``asset_file_def`` entries, then the ``saved_model_assets`` collection's, unpacked
+    (CorruptSavedModelError for an entry that is not an AssetFileDef)."""
+    found = list(meta_graph.asset_file_def)
     if ASSETS_COLLECTION in meta_graph.collection_def:
         for packed in meta_graph.collection_def[ASSETS_COLLECTION].any_list.value:
             asset = meta_graph_pb2.AssetFileDef()
@@ -177,8 +185,8 @@ def _declared_assets(meta_graph: meta_graph_pb2.MetaGraphDef) -> list[str]:
                 raise CorruptSavedModelError(
                     f"collection {ASSETS_COLLECTION!r} holds a {packed.type_url!r}, expected "
                     "type.googleapis.com/tensorflow.AssetFileDef")
-            names.append(asset.filename)
-    return names
+            found.append(asset)
+    return found
 
 
 def asset_paths(export_dir: PathLike, meta_graph: meta_graph_pb2.MetaGraphDef) -> list[Path]:
@@ -191,8 +199,8 @@ def asset_paths(export_dir: PathLike, meta_graph: meta_graph_pb2.MetaGraphDef) -
     """
     root = assets_dir(export_dir)
     out: list[Path] = []
-    for filename in dict.fromkeys(_declared_assets(meta_graph)):
-        reason = _unsafe_reason(filename)
+    for filename in dict.fromkeys(asset.filename for asset in declared_assets(meta_graph)):
+        reason = unsafe_asset_name(filename)
         path = root / filename
         if reason is None and path.exists():
             try:

@@ -29,6 +29,7 @@ from typing import Any, Final
 
 import numpy as np
 
+from pysavedmodel.constants import VARIABLES_DIRECTORY, VARIABLES_FILENAME
 from pysavedmodel.errors import AlreadyExistsError, InvalidArgumentError, NotFoundError
 
 from ._common import (
@@ -95,7 +96,7 @@ def detect_format(path: PathLike, format: str | None = None) -> tuple[str, Path]
     source = as_path(path, "weights source")
     if format == "checkpoint" or (format is None and source.is_dir()):
         if source.is_dir():
-            prefix = source / "variables" / "variables"
+            prefix = source / VARIABLES_DIRECTORY / VARIABLES_FILENAME
             if _has_index(prefix):
                 return "checkpoint", prefix
             raise NotFoundError(

@@ -42,8 +42,6 @@ from ..._proto import meta_graph_pb2
 from ...errors import CorruptSavedModelError
 from ..loader import read_saved_model, saved_model_file
 from .asset_checks import check_assets
-from .collection_checks import INIT_OP_KEY as INIT_OP_KEY
-from .collection_checks import TRAIN_OP_KEY as TRAIN_OP_KEY
 from .collection_checks import check_collections
 from .context import MetaGraphContext
 from .findings import FINDING_CODES, Finding, Report, tags_label

@@ -7,14 +7,13 @@ is fed the path of two assets.
 
 from __future__ import annotations
 
-from pathlib import Path, PurePosixPath
-from typing import Final
+from pathlib import Path
 
 from ..._proto import meta_graph_pb2
+from ...constants import ASSET_FILE_DEF_TYPE_URL, ASSETS_COLLECTION
+from ..loader import assets_dir as assets_dir_of
+from ..loader import unsafe_asset_name
 from .context import MetaGraphContext
-
-_ASSETS_COLLECTION: Final = "saved_model_assets"
-_ASSET_TYPE_URL: Final = "type.googleapis.com/tensorflow.AssetFileDef"
 
 AssetFileDef = meta_graph_pb2.AssetFileDef
 
@@ -22,7 +21,7 @@ AssetFileDef = meta_graph_pb2.AssetFileDef
 def check_assets(ctx: MetaGraphContext, root: Path) -> None:
     """Every asset of the meta graph against the files under ``root/assets``."""
     field_defs, collection_defs = _asset_defs(ctx)
-    assets_dir = root / "assets"
+    assets_dir = assets_dir_of(root)
     checked: set[tuple[str, str]] = set()
     for asset in field_defs + collection_defs:
         key = (asset.filename, asset.tensor_info.name)
@@ -30,12 +29,10 @@ def check_assets(ctx: MetaGraphContext, root: Path) -> None:
             continue
         checked.add(key)
         where = ctx.at(f"asset {asset.filename!r}")
-        path = PurePosixPath(asset.filename)
-        if not asset.filename or path.is_absolute() or ".." in path.parts or \
-                "\\" in asset.filename or "\0" in asset.filename:
+        reason = unsafe_asset_name(asset.filename)
+        if reason is not None:
             ctx.report("asset-path-escapes", where,
-                       "an asset filename must be a relative path inside assets/ "
-                       "(no '..', no absolute path)")
+                       f"an asset filename must be a relative path inside assets/: {reason}")
             continue
         target = assets_dir / asset.filename
         try:
@@ -71,17 +68,17 @@ def check_assets(ctx: MetaGraphContext, root: Path) -> None:
 def _asset_defs(ctx: MetaGraphContext) -> tuple[list[AssetFileDef], list[AssetFileDef]]:
     """(asset_file_def field, collection entries)."""
     from_collection: list[AssetFileDef] = []
-    collection = ctx.meta.collection_def.get(_ASSETS_COLLECTION)
+    collection = ctx.meta.collection_def.get(ASSETS_COLLECTION)
     if collection is not None:
-        where = ctx.at(f"collection {_ASSETS_COLLECTION!r}")
+        where = ctx.at(f"collection {ASSETS_COLLECTION!r}")
         if collection.WhichOneof("kind") not in (None, "any_list"):
             ctx.report("bad-collection", where,
                        f"holds a {collection.WhichOneof('kind')}; expected an any_list of "
                        f"AssetFileDef")
         for index, item in enumerate(collection.any_list.value):
-            if item.type_url != _ASSET_TYPE_URL:
+            if item.type_url != ASSET_FILE_DEF_TYPE_URL:
                 ctx.report("bad-collection", f"{where} #{index}",
-                           f"type_url {item.type_url!r}; expected {_ASSET_TYPE_URL!r}")
+                           f"type_url {item.type_url!r}; expected {ASSET_FILE_DEF_TYPE_URL!r}")
                 continue
             asset = meta_graph_pb2.AssetFileDef()
             try:

@@ -12,13 +12,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Final
 
+from ...constants import (
+    INIT_OP_SIGNATURE_KEY,
+    LEGACY_INIT_OP_COLLECTION,
+    MAIN_OP_COLLECTION,
+    TRAIN_OP_COLLECTION,
+    TRAIN_OP_SIGNATURE_KEY,
+)
 from ...graph.graph import op_name_of
 from .context import MetaGraphContext
 
-INIT_OP_KEY: Final = "__saved_model_init_op"
-TRAIN_OP_KEY: Final = "__saved_model_train_op"
-_INIT_COLLECTIONS: Final = ("saved_model_main_op", "legacy_init_op")
-_TRAIN_COLLECTION: Final = "saved_model_train_op"
+_INIT_COLLECTIONS: Final = (MAIN_OP_COLLECTION, LEGACY_INIT_OP_COLLECTION)
+_TRAIN_COLLECTION: Final = TRAIN_OP_COLLECTION
 
 
 def check_collections(ctx: MetaGraphContext) -> None:
@@ -32,9 +37,9 @@ def check_collections(ctx: MetaGraphContext) -> None:
             if name not in ctx.nodes:
                 ctx.report("collection-node-missing", ctx.at(f"collection {key!r}"),
                            f"entry {value!r} names no node of the graph")
-    _check_op_reference(ctx, INIT_OP_KEY, _INIT_COLLECTIONS, "init-op-missing",
+    _check_op_reference(ctx, INIT_OP_SIGNATURE_KEY, _INIT_COLLECTIONS, "init-op-missing",
                         "init-op-count", "init op")
-    _check_op_reference(ctx, TRAIN_OP_KEY, (_TRAIN_COLLECTION,), "train-op-missing",
+    _check_op_reference(ctx, TRAIN_OP_SIGNATURE_KEY, (_TRAIN_COLLECTION,), "train-op-missing",
                         "train-op-count", "train op")
 
 

@@ -13,25 +13,22 @@ default).
 
 from __future__ import annotations
 
-from typing import Final
-
 from ... import dtypes
 from ..._proto import meta_graph_pb2
+from ...constants import CLASSIFY_METHOD_NAME as CLASSIFY
+from ...constants import PREDICT_METHOD_NAME as PREDICT
+from ...constants import REGRESS_METHOD_NAME as REGRESS
+from ...constants import RESERVED_SIGNATURE_KEYS
 from ...graph.graph import parse_input
 from ...graph.inference import base_enum
-from .collection_checks import INIT_OP_KEY, TRAIN_OP_KEY
 from .context import MetaGraphContext
 from .findings import Report, type_name
-
-PREDICT: Final = "tensorflow/serving/predict"
-CLASSIFY: Final = "tensorflow/serving/classify"
-REGRESS: Final = "tensorflow/serving/regress"
 
 
 def check_signatures(ctx: MetaGraphContext) -> None:
     """Every signature but the init/train op ones: its tensors, then the serving rules."""
     for key, signature in sorted(ctx.meta.signature_def.items()):
-        if key in (INIT_OP_KEY, TRAIN_OP_KEY):
+        if key in RESERVED_SIGNATURE_KEYS:
             continue
         for side, infos in (("input", signature.inputs), ("output", signature.outputs)):
             for alias, info in sorted(infos.items()):
