@@ -96,8 +96,12 @@ def test_interrupt_exits_130(tmp_path: Path) -> None:
         checkpoint_cmd.run = blocking
         sys.exit(main(sys.argv[1:]))
     """)
+    # A shell that starts jobs in the background hands them SIGINT ignored, and Python
+    # keeps an ignored SIGINT ignored: restore the default so the child is interruptible
+    # however the suite itself was started.
     proc = subprocess.Popen([sys.executable, "-c", code, "checkpoint", str(tmp_path / "x")],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         assert proc.stdout is not None
         assert proc.stdout.readline() == "blocking\n"
