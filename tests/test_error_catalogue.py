@@ -280,6 +280,30 @@ def _asset_filename_in_model(tmp: Path, filename: str) -> Thunk:
     return lambda: asset_paths(tmp / "model", meta_graph)
 
 
+def _torch_file_without_torch(tmp: Path) -> Thunk:
+    """A PyTorch file read where torch cannot be imported (as on a core install)."""
+    import sys
+
+    from pysavedmodel.weights import load_weights
+
+    path = tmp / "weights.pt"
+    path.write_bytes(b"PK\x03\x04 not read: torch is looked for first")
+
+    def call() -> None:
+        saved = sys.modules.get("torch", _ABSENT)
+        sys.modules["torch"] = None  # type: ignore[assignment]  # import torch -> ImportError
+        try:
+            load_weights(path)
+        finally:
+            if saved is _ABSENT:
+                del sys.modules["torch"]
+            else:
+                sys.modules["torch"] = saved  # type: ignore[assignment]
+    return call
+
+
+_ABSENT = object()
+
 _MONKEYPATCHED = {"saved_model_over_limit": _too_big_saved_model}
 
 _REF = np.zeros(2, np.float32)
@@ -288,6 +312,9 @@ GE, OE, SE = errors.GraphError, errors.OpError, errors.SignatureError
 BSE, AEE = errors.BuilderStateError, errors.AlreadyExistsError
 
 CASES: list[Case] = [
+    # ---- optional dependencies
+    Case("torch_file_without_torch", _torch_file_without_torch, errors.MissingDependencyError,
+         ImportError, ("torch", "pip install")),
     # ---- checkpoint tensor names
     Case("ckpt_empty_name", lambda t: _ckpt(t, {"": _REF}), IAE, ValueError,
          ("tensor name", "empty")),

@@ -25,6 +25,7 @@ from .errors import (
     Error,
     GraphError,
     InvalidArgumentError,
+    MissingDependencyError,
     NotFoundError,
     OpError,
     SignatureError,
@@ -61,8 +62,8 @@ _LAZY = {
 
 __all__ = [
     "AlreadyExistsError", "BuilderStateError", "ChecksumError", "CorruptCheckpointError",
-    "CorruptSavedModelError", "Error", "GraphError", "InvalidArgumentError", "NotFoundError",
-    "OpError",
+    "CorruptSavedModelError", "Error", "GraphError", "InvalidArgumentError",
+    "MissingDependencyError", "NotFoundError", "OpError",
     "SignatureError", "UnsupportedDTypeError", "__version__", *_LAZY,
 ]
 

@@ -22,7 +22,7 @@ import numpy as np
 from .errors import UnsupportedDTypeError
 
 __all__ = [
-    "DType", "DTYPES", "by_name", "from_numpy", "as_dtype", "DT_INVALID",
+    "DType", "DTYPES", "by_name", "from_numpy", "as_dtype", "dtype_name", "DT_INVALID",
     "DT_FLOAT", "DT_DOUBLE", "DT_INT32", "DT_UINT8", "DT_INT16", "DT_INT8",
     "DT_STRING", "DT_COMPLEX64", "DT_INT64", "DT_BOOL", "DT_BFLOAT16",
     "DT_UINT16", "DT_COMPLEX128", "DT_HALF", "DT_RESOURCE", "DT_VARIANT",
@@ -182,3 +182,24 @@ def as_dtype(value: Any) -> DType:
         return from_numpy(value)
     except TypeError:
         raise UnsupportedDTypeError(f"cannot interpret {value!r} as a dtype") from None
+
+
+def dtype_name(enum: int, *, proto: bool = False) -> str:
+    """The one way the package names a ``DataType`` number in messages and listings.
+
+    ``proto=False`` gives TensorFlow's Python name (``float32``), ``proto=True`` the
+    enum name (``DT_FLOAT``, as ``saved_model_cli`` prints).  Reference types
+    (``enum + 100``, TF1 variables) get ``_ref`` / ``_REF``; numbers TensorFlow does
+    not define come out as ``DataType 1234``.
+
+    >>> dtype_name(1), dtype_name(1, proto=True), dtype_name(101), dtype_name(999)
+    ('float32', 'DT_FLOAT', 'float32_ref', 'DataType 999')
+    """
+    row = DTYPES.get(enum)
+    suffix = ""
+    if row is None and enum > REF_OFFSET:
+        row = DTYPES.get(enum - REF_OFFSET)
+        suffix = "_REF" if proto else "_ref"
+    if row is None:
+        return f"DataType {enum}"
+    return (row.proto_name if proto else row.name) + suffix

@@ -21,6 +21,7 @@ __all__ = [
     "SignatureError",
     "BuilderStateError",
     "CorruptSavedModelError",
+    "MissingDependencyError",
 ]
 
 
@@ -73,3 +74,10 @@ class BuilderStateError(Error, RuntimeError):
 
 class CorruptSavedModelError(Error, ValueError):
     """A saved_model.pb / saved_model.pbtxt whose bytes are not a valid SavedModel."""
+
+
+class MissingDependencyError(Error, ImportError):
+    """An optional extra (torch, onnx, fsspec...) is needed and is not installed.
+
+    The message names the ``pip install 'pysavedmodel[extra]'`` that provides it.
+    """

@@ -14,6 +14,7 @@ import ml_dtypes
 import numpy as np
 import pytest
 
+import pysavedmodel.format.writer as writer
 from pysavedmodel._proto import tensor_bundle_pb2
 from pysavedmodel.errors import (
     BuilderStateError,
@@ -24,7 +25,7 @@ from pysavedmodel.errors import (
     NotFoundError,
     UnsupportedDTypeError,
 )
-from pysavedmodel.format import bundle, tensor_data
+from pysavedmodel.format import tensor_data
 from pysavedmodel.format.bundle import (
     CheckpointReader,
     CheckpointWriter,
@@ -558,7 +559,7 @@ def test_mapping_raising_midway_leaves_nothing(tmp_path: Path) -> None:
 @pytest.mark.parametrize("num_shards", [1, 3])
 def test_failure_while_writing_data_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                    num_shards: int) -> None:
-    real = bundle._write_data
+    real = writer._write_data
     calls = []
 
     def flaky(fileobj: Any, tensor: Any) -> Any:
@@ -567,7 +568,7 @@ def test_failure_while_writing_data_leaves_nothing(tmp_path: Path, monkeypatch: 
             raise OSError("disk full")
         return real(fileobj, tensor)
 
-    monkeypatch.setattr(bundle, "_write_data", flaky)
+    monkeypatch.setattr(writer, "_write_data", flaky)
     with pytest.raises(OSError, match="disk full"):
         write_checkpoint(tmp_path / "ck", {f"t{i}": np.arange(i + 1) for i in range(6)},
                          num_shards=num_shards)
@@ -584,7 +585,7 @@ def test_failure_renaming_index_leaves_nothing(tmp_path: Path,
             raise OSError("rename failed")
         real(src, dst)
 
-    monkeypatch.setattr(bundle.os, "replace", replace)
+    monkeypatch.setattr(os, "replace", replace)
     with pytest.raises(OSError, match="rename failed"):
         write_checkpoint(tmp_path / "ck", {"a": 1, "b": 2}, num_shards=2)
     assert list(tmp_path.iterdir()) == []

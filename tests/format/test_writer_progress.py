@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import os
 import threading
-import types
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
+import pysavedmodel.format.distributed as distributed
+import pysavedmodel.format.writer as writer
 from pysavedmodel.errors import InvalidArgumentError
-from pysavedmodel.format import bundle
 from pysavedmodel.format.bundle import (
     CheckpointReader,
     CheckpointWriter,
@@ -55,8 +55,8 @@ def test_progress_counts_up_to_the_data_size_in_steps(tmp_path: Path,
                                                       monkeypatch: pytest.MonkeyPatch,
                                                       num_shards: int, parallel: bool) -> None:
     if parallel:  # shard threads: progress still comes from the calling thread
-        monkeypatch.setattr(bundle, "_PARALLEL_SHARDS_BYTES", 0)
-        monkeypatch.setattr(bundle, "_POLL_SECONDS", 0.001)
+        monkeypatch.setattr(writer, "_PARALLEL_SHARDS_BYTES", 0)
+        monkeypatch.setattr(writer, "_POLL_SECONDS", 0.001)
         monkeypatch.setattr(os, "cpu_count", lambda: 2)
     recorder = Recorder()
     paths = write_checkpoint(tmp_path / "ck", big_tensors(), num_shards=num_shards,
@@ -70,7 +70,7 @@ def test_progress_counts_up_to_the_data_size_in_steps(tmp_path: Path,
     assert len(recorder.calls) >= 2  # reports while writing, not only at the end
     # "at most every few MB": intermediate reports are at least a step apart
     steps = [b - a for a, b in zip([0, *done[:-2]], done[:-1])]
-    assert all(step >= bundle._PROGRESS_STEP_BYTES for step in steps)
+    assert all(step >= writer._PROGRESS_STEP_BYTES for step in steps)
     assert recorder.threads == {threading.get_ident()}  # always the caller's thread
 
 
@@ -111,14 +111,14 @@ def test_parallel_shards_write_the_same_bytes_as_serial(tmp_path: Path,
                "strings": np.array([b"a", b"bcd"], dtype=object)}
     serial = file_bytes(write_checkpoint(tmp_path / "serial" / "ck", tensors, num_shards=3))
     used: list[bool] = []
-    real = bundle._write_shards_in_parallel
+    real = writer._write_shards_in_parallel
 
     def spy(*args: Any) -> None:
         used.append(True)
         real(*args)
 
-    monkeypatch.setattr(bundle, "_PARALLEL_SHARDS_BYTES", 0)
-    monkeypatch.setattr(bundle, "_write_shards_in_parallel", spy)
+    monkeypatch.setattr(writer, "_PARALLEL_SHARDS_BYTES", 0)
+    monkeypatch.setattr(writer, "_write_shards_in_parallel", spy)
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
     parallel = file_bytes(write_checkpoint(tmp_path / "parallel" / "ck", tensors, num_shards=3))
     assert used == [True]
@@ -129,16 +129,16 @@ def test_parallel_shards_write_the_same_bytes_as_serial(tmp_path: Path,
 
 def test_failing_shard_thread_leaves_nothing(tmp_path: Path,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    real = bundle._write_data
+    real = writer._write_data
 
     def flaky(out: Any, tensor: Any) -> Any:
         if tensor.name == "layer_3/kernel":
             raise OSError("disk full")
         return real(out, tensor)
 
-    monkeypatch.setattr(bundle, "_PARALLEL_SHARDS_BYTES", 0)
+    monkeypatch.setattr(writer, "_PARALLEL_SHARDS_BYTES", 0)
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
-    monkeypatch.setattr(bundle, "_write_data", flaky)
+    monkeypatch.setattr(writer, "_write_data", flaky)
     with pytest.raises(OSError, match="disk full"):
         write_checkpoint(tmp_path / "ck", big_tensors(6, 1), num_shards=3)
     assert list(tmp_path.iterdir()) == []
@@ -154,8 +154,8 @@ def test_overlapped_checksums_match_inline_ones(tmp_path: Path,
         "small": np.arange(5, dtype=np.uint8),
     }
     overlapped = file_bytes(write_checkpoint(tmp_path / "a" / "ck", tensors))
-    monkeypatch.setattr(bundle, "_OVERLAP_CRC_BYTES", 1 << 62)
-    monkeypatch.setattr(bundle, "_CRC_PIECE_BYTES", 12345)  # odd piece boundaries
+    monkeypatch.setattr(writer, "_OVERLAP_CRC_BYTES", 1 << 62)
+    monkeypatch.setattr(writer, "_CRC_PIECE_BYTES", 12345)  # odd piece boundaries
     inline = file_bytes(write_checkpoint(tmp_path / "b" / "ck", tensors))
     assert overlapped == inline
     with CheckpointReader(tmp_path / "a" / "ck") as reader:  # verifies every crc
@@ -191,9 +191,7 @@ def test_executor_hands_over_to_the_distributed_writer(tmp_path: Path,
         received.update(prefix=prefix, tensors=tensors, **kwargs)
         return [Path("sentinel")]
 
-    fake = types.ModuleType("pysavedmodel.format.distributed")
-    fake.write_checkpoint_distributed = write_checkpoint_distributed  # type: ignore[attr-defined]
-    monkeypatch.setitem(__import__("sys").modules, "pysavedmodel.format.distributed", fake)
+    monkeypatch.setattr(distributed, "write_checkpoint_distributed", write_checkpoint_distributed)
     executor, progress, tensors = object(), Recorder(), {"a": np.zeros(2)}
     result = write_checkpoint(tmp_path / "ck", tensors, num_shards=2, executor=executor,
                               progress=progress)

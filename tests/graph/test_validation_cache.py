@@ -180,7 +180,7 @@ def test_known_node_fast_path_matches_op() -> None:
             dims = graph.constant(np.array([2, 3], np.int32), name="dims")
             zero = graph.constant(np.float32(0), name="zero")
     slow.op("Fill", [dims, zero], name="fill")
-    fast._add_known_node("Fill", ["init/dims", "init/zero"], name="fill",
+    fast.add_trusted_node("Fill", ["init/dims", "init/zero"], name="fill",
                          attrs={"T": AttrValue(type=1), "index_type": AttrValue(type=3)})
     assert fast.as_graph_def(add_shapes=True).SerializeToString(deterministic=True) == \
         slow.as_graph_def(add_shapes=True).SerializeToString(deterministic=True)
@@ -190,7 +190,7 @@ def test_known_node_fast_path_matches_op() -> None:
 def test_known_node_fast_path_refuses_missing_inputs() -> None:
     graph = Graph()
     with pytest.raises((GraphError, KeyError)):
-        graph._add_known_node("Identity", ["nowhere"], name="i", attrs={"T": AttrValue(type=1)})
+        graph.add_trusted_node("Identity", ["nowhere"], name="i", attrs={"T": AttrValue(type=1)})
 
 
 @pytest.mark.parametrize("attrs, message", [
@@ -202,6 +202,6 @@ def test_known_node_fast_path_leaves_incomplete_nodes_to_validate(
         attrs: dict[str, AttrValue], message: str) -> None:
     graph = Graph()
     graph.placeholder("x", "float32", [2])
-    graph._add_known_node("Identity", ["x"], name="i", attrs=attrs)
+    graph.add_trusted_node("Identity", ["x"], name="i", attrs=attrs)
     with pytest.raises(OpError, match=message):
         graph.as_graph_def()

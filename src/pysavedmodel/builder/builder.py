@@ -34,8 +34,6 @@ from __future__ import annotations
 
 import functools
 import os
-import secrets
-import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,10 +72,12 @@ from ..errors import (
     NotFoundError,
     UnsupportedDTypeError,
 )
+from ..fileio import atomic_directory
 from ..format import bundle as _bundle
 from ..graph.attrs import make_tensor_proto, proto_dtype, shape_from_proto, to_numpy
 from ..graph.graph import Graph, Tensor, VariableSpec, op_name_of
 from ..graph.op_registry import get_op_def, has_op, stripped_op_list
+from ..names import utf8
 from . import assets as _assets
 from . import saver as _saver
 from . import signatures as _signatures
@@ -126,10 +126,7 @@ def _check_tags(tags: Any) -> list[str]:
     for tag in items:
         if not isinstance(tag, str) or not tag:
             raise InvalidArgumentError(f"every tag must be a non-empty string, got {tag!r}")
-        try:
-            tag.encode("utf-8")
-        except UnicodeEncodeError:
-            raise InvalidArgumentError(f"tag {tag!r} is not encodable as UTF-8") from None
+        utf8(tag, f"tag {tag!r}")
     return items
 
 
@@ -249,7 +246,7 @@ def _ensure_initializer(graph: Graph, spec: VariableSpec,
     int32_attr = attr_value_pb2.AttrValue(type=proto_dtype(dtypes.DT_INT32))
     # What Graph.op would add (one per variable: its private fast path); the Fill is
     # named after its scope, which its inputs were created in first.
-    add = graph._add_known_node
+    add = graph.add_trusted_node
     with graph.name_scope(f"{spec.node_name}/Initializer/zeros") as scope:
         dims = add("Const", [], name="shape_as_tensor",
                    attrs={"dtype": int32_attr, "value": _int32_vector(list(shape))})
@@ -506,15 +503,13 @@ class SavedModelBuilder:
         # Checked before anything is written (TF parses a .pbtxt into the same message).
         data = _serialize_within_limit(self._saved_model)
         target = self._export_dir
-        target.parent.mkdir(parents=True, exist_ok=True)
-        temp = self._make_temp_dir()
-        try:
+        filename = SAVED_MODEL_FILENAME_PBTXT if as_text else SAVED_MODEL_FILENAME_PB
+        with atomic_directory(target) as temp:
             (temp / VARIABLES_DIRECTORY).mkdir()
             if self._checkpoint:
                 _bundle.write_checkpoint(temp / VARIABLES_DIRECTORY / VARIABLES_FILENAME,
-                                 self._checkpoint)
+                                         self._checkpoint)
             self._asset_store.write(temp)
-            filename = SAVED_MODEL_FILENAME_PBTXT if as_text else SAVED_MODEL_FILENAME_PB
             if as_text:
                 # The pool lets Any fields print expanded, as TensorFlow prints them.
                 text = text_format.MessageToString(self._saved_model, descriptor_pool=POOL)
@@ -523,24 +518,8 @@ class SavedModelBuilder:
                 (temp / filename).write_bytes(data)
             del data
             self._check_export_dir()
-            if target.is_dir():
-                target.rmdir()  # empty (checked above); rename cannot replace it everywhere
-            os.rename(temp, target)
-        except BaseException:
-            shutil.rmtree(temp, ignore_errors=True)
-            raise
         self._saved = True
         return target / filename
-
-    def _make_temp_dir(self) -> Path:
-        parent, name = self._export_dir.parent, self._export_dir.name
-        while True:
-            candidate = parent / f".{name}.tmp-{secrets.token_hex(6)}"
-            try:
-                candidate.mkdir()  # mode 0o777 & ~umask, like the final directory should be
-            except FileExistsError:
-                continue
-            return candidate
 
     # ------------------------------------------------------------------ internals
 

@@ -238,10 +238,10 @@ def add_saver(graph: Graph, variables: Sequence[SaveableVariable]) -> saver_pb2.
         for i, var in enumerate(ordered):
             source = restore if i == 0 else f"{restore}:{i}"
             # Two nodes per variable: Graph.op's private fast path adds what op() would.
-            identity = graph._add_known_node("Identity", [source], name=at(f"Identity_{i + 1}"),
+            identity = graph.add_trusted_node("Identity", [source], name=at(f"Identity_{i + 1}"),
                                              attrs={"T": _type_attr(var.dtype)}).op_name
             assign_name = "AssignVariableOp" if i == 0 else f"AssignVariableOp_{i}"
-            assign = graph._add_known_node(
+            assign = graph.add_trusted_node(
                 "AssignVariableOp", [var.handle, identity], name=at(assign_name),
                 attrs={"dtype": _type_attr(var.dtype), "validate_shape": _bool_attr(False),
                        "_has_manual_control_dependencies": _bool_attr(True)})

@@ -36,7 +36,8 @@ from ..constants import (
 )
 from ..errors import NotFoundError, SignatureError
 from ..graph.attrs import make_shape_proto, proto_dtype
-from ..graph.graph import Graph, Tensor
+from ..graph.graph import Graph, Tensor, TensorRef
+from ..names import canonical_tensor_name, utf8
 
 __all__ = [
     "PREDICT_METHOD_NAME", "CLASSIFY_METHOD_NAME", "REGRESS_METHOD_NAME",
@@ -47,7 +48,6 @@ __all__ = [
     "resolve_signature_def_map", "validate_serving_rules",
 ]
 
-TensorRef = Union[Tensor, str]
 SignatureLike = Union[meta_graph_pb2.SignatureDef, Mapping[str, Any]]
 
 
@@ -70,19 +70,8 @@ _DICT_KEYS: Final = frozenset({"inputs", "outputs", "method_name"})
 # --------------------------------------------------------------------------- TensorInfo
 
 def _check_utf8(text: str, what: str) -> None:
-    """Strings in a SignatureDef are UTF-8: a str with lone surrogates cannot be stored."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise SignatureError(f"{what} is not encodable as UTF-8 (lone surrogates)") from None
-
-
-def _canonical_name(name: str) -> str:
-    """``"node"`` -> ``"node:0"``; ``"node:1"`` unchanged."""
-    op, sep, index = name.rpartition(":")
-    if sep and op and index.isdigit():
-        return name
-    return f"{name}:0"
+    """Strings in a SignatureDef are UTF-8 (:func:`pysavedmodel.names.utf8`)."""
+    utf8(text, what, SignatureError)
 
 
 def _fill_from_tensor(info: meta_graph_pb2.TensorInfo, tensor: Tensor) -> None:
@@ -101,7 +90,7 @@ def build_tensor_info(ref: TensorRef) -> meta_graph_pb2.TensorInfo:
         _fill_from_tensor(info, ref)
     elif isinstance(ref, str) and ref:
         _check_utf8(ref, f"tensor name {ref!r}")
-        info.name = _canonical_name(ref)
+        info.name = canonical_tensor_name(ref)
     else:
         raise SignatureError(
             f"expected a graph Tensor or a tensor name like 'node:0', got {ref!r}")
@@ -219,8 +208,7 @@ def op_signature_def(op_name: str, key: str) -> meta_graph_pb2.SignatureDef:
 # --------------------------------------------------------------------------- validation
 
 def _dtype_name(enum: int) -> str:
-    row = dtypes.DTYPES.get(enum)
-    return row.proto_name if row is not None else f"DataType {enum}"
+    return dtypes.dtype_name(enum, proto=True)
 
 
 def _require_dtype(key: str, side: str, name: str, info: meta_graph_pb2.TensorInfo,
@@ -322,7 +310,7 @@ def _resolve_info(key: str, side: str, name: str, info: meta_graph_pb2.TensorInf
             f"signature {key!r}: {side} {name!r} must name a dense tensor "
             f"(sparse/composite TensorInfo is not supported)")
     try:
-        tensor = graph.get_tensor(_canonical_name(info.name))
+        tensor = graph.get_tensor(canonical_tensor_name(info.name))
     except NotFoundError:
         raise SignatureError(
             f"signature {key!r}: {side} {name!r} refers to tensor {info.name!r}, "

@@ -14,12 +14,12 @@ import os
 import stat
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Callable, NamedTuple, Union
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
 from pysavedmodel._proto import tensor_bundle_pb2
-from pysavedmodel.dtypes import DTYPES, DType
+from pysavedmodel.dtypes import DTYPES, DType, dtype_name
 from pysavedmodel.errors import (
     ChecksumError,
     CorruptCheckpointError,
@@ -28,9 +28,11 @@ from pysavedmodel.errors import (
     UnsupportedDTypeError,
 )
 
+from ..aliases import PathLike
 from . import slices as slicing
 from .crc32c import BACKEND as crc32c_backend
 from .crc32c import crc32c, unmask
+from .naming import data_filename, index_filename
 from .ordered_code import slice_key_from_bytes
 from .table import TableReader
 from .tensor_data import decode_string_tensor
@@ -38,7 +40,6 @@ from .tensor_data import decode_string_tensor
 __all__ = ["CheckpointReader", "read_checkpoint", "data_filename", "index_filename",
            "READER_VERSION", "MIN_PRODUCER"]
 
-PathLike = Union[str, "os.PathLike[str]"]
 
 READER_VERSION = 1
 """The bundle format version this reader consumes (TF's kTensorBundleVersion)."""
@@ -78,16 +79,6 @@ class _Stored(NamedTuple):
     view: memoryview
     masked_crc: int
     file: _DataFile
-
-
-def data_filename(prefix: PathLike, shard: int, num_shards: int) -> Path:
-    """``PREFIX.data-%05d-of-%05d``."""
-    return Path(f"{os.fspath(prefix)}.data-{shard:05d}-of-{num_shards:05d}")
-
-
-def index_filename(prefix: PathLike) -> Path:
-    """``PREFIX.index``."""
-    return Path(f"{os.fspath(prefix)}.index")
 
 
 def _check_header(header: tensor_bundle_pb2.BundleHeaderProto, path: Path) -> None:
@@ -265,7 +256,7 @@ class CheckpointReader:
     def _dtype_of(self, name: str, entry: tensor_bundle_pb2.BundleEntryProto) -> DType:
         row = DTYPES.get(entry.dtype)
         if row is None or not row.checkpointable or row.numpy is None:
-            shown = row.name if row is not None else f"DataType {entry.dtype}"
+            shown = dtype_name(entry.dtype)
             raise UnsupportedDTypeError(f"{self._where(name)}: dtype {shown} cannot be read")
         return row
 

@@ -25,23 +25,23 @@ from __future__ import annotations
 import concurrent.futures
 import errno
 import os
-import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Callable, Union
+from typing import Any
 
 from pysavedmodel._proto import tensor_bundle_pb2
 from pysavedmodel.errors import CorruptCheckpointError, InvalidArgumentError, NotFoundError
 
-from .bundle import _check_name, _explicit_shards, balance_shards, write_checkpoint
-from .bundle_reader import data_filename, index_filename
+from ..aliases import PathLike, ProgressCallback
+from ..fileio import atomic_file, make_parents, remove_dirs
+from .naming import data_filename, index_filename
+from .sharding import balance_shards, check_tensor_name, explicit_shards
 from .table import TableReader, TableWriter
 from .tensor_data import prepare_tensor
+from .writer import write_local_checkpoint
 
 __all__ = ["shard_prefix", "write_shard", "merge_shards", "write_checkpoint_distributed"]
 
-PathLike = Union[str, "os.PathLike[str]"]
-ProgressCallback = Callable[[int, int], None]
 
 _Header = tensor_bundle_pb2.BundleHeaderProto
 _Entry = tensor_bundle_pb2.BundleEntryProto
@@ -101,7 +101,7 @@ def write_shard(prefix: PathLike, tensors: Mapping[str, Any], *, shard: int,
             f"shard {shard} of {num_shards} of checkpoint {os.fspath(prefix)!r} holds no "
             f"tensors; every shard needs at least one")
     values = {name: _load(value) for name, value in tensors.items()}
-    return write_checkpoint(target, values)
+    return write_local_checkpoint(target, values)
 
 
 def _write_shard_task(prefix: str, shard: int, num_shards: int,
@@ -270,8 +270,7 @@ def merge_shards(shard_prefixes: Sequence[PathLike], prefix: PathLike, *,
 def _write_merged(merged: _MergedIndex, final: str, targets: list[Path]) -> None:
     """Rename the data files into place, then write the index; undo on failure."""
     index_path = index_filename(final)
-    index_path.parent.mkdir(parents=True, exist_ok=True)
-    temp_index = Path(f"{index_path}.tempstate{uuid.uuid4().hex[:12]}")
+    created = make_parents(index_path)
     renamed: list[tuple[str, Path]] = []
     try:
         if index_path.exists():
@@ -279,23 +278,19 @@ def _write_merged(merged: _MergedIndex, final: str, targets: list[Path]) -> None
         for source, new_id in merged.data_files.items():
             os.replace(source, targets[new_id])
             renamed.append((source, targets[new_id]))
-        with open(temp_index, "wb") as out:
+        with atomic_file(index_path, hidden=False) as out:
             table = TableWriter(out)
             table.add(b"", merged.header_bytes())
             for key in sorted(merged.entries):
                 table.add(key, merged.entries[key].SerializeToString(deterministic=True))
             table.finish()
-        os.replace(temp_index, index_path)
     except BaseException as exc:
         for source, target in reversed(renamed):
             try:
                 os.replace(target, source)
             except OSError:
                 pass
-        try:
-            temp_index.unlink()
-        except OSError:
-            pass
+        remove_dirs(created)
         if isinstance(exc, OSError) and exc.errno == errno.EXDEV:
             raise InvalidArgumentError(
                 f"cannot merge into {final!r}: the shard bundles are on another filesystem "
@@ -325,7 +320,7 @@ def _assign(prefix: str, names: list[str], sizes: list[int | None], num_shards: 
     """The shard of each name: explicit ``shards``; else balanced by bytes when every
     size is known (as write_checkpoint does); else round-robin in mapping order."""
     if shards is not None:
-        shard_of = _explicit_shards(shards, set(names), "which is not in tensors")
+        shard_of = explicit_shards(shards, set(names), "which is not in tensors")
         assignment = [shard_of[n] for n in names]
     elif all(size is not None for size in sizes):
         assignment = balance_shards([int(size or 0) for size in sizes], num_shards)
@@ -424,7 +419,7 @@ def write_checkpoint_distributed(
         raise InvalidArgumentError(f"checkpoint {final!r}: no tensors to write")
     sizes: list[int | None] = []
     for name in names:
-        _check_name(name)
+        check_tensor_name(name)
         value = tensors[name]
         sizes.append(None if callable(value) else prepare_tensor(name, value).nbytes)
     assignment = _assign(final, names, sizes, count, explicit)
@@ -437,7 +432,7 @@ def write_checkpoint_distributed(
             unknown[shard] += 1
         else:
             known[shard] += size
-    created = _missing_parents(shard_prefix(final, 0, count))
+    created = make_parents(shard_prefix(final, 0, count))
     futures: dict[concurrent.futures.Future[int], int] = {}
     done = 0
     try:
@@ -462,16 +457,6 @@ def write_checkpoint_distributed(
     return written
 
 
-def _missing_parents(path: Path) -> list[Path]:
-    """Directories above ``path`` that do not exist yet (outermost first)."""
-    missing: list[Path] = []
-    parent = path.parent
-    while not parent.exists():
-        missing.append(parent)
-        parent = parent.parent
-    return missing[::-1]
-
-
 def _remove_shards(final: str, count: int, created: list[Path]) -> None:
     for shard in range(count):
         bundle = shard_prefix(final, shard, count)
@@ -480,8 +465,8 @@ def _remove_shards(final: str, count: int, created: list[Path]) -> None:
                 path.unlink()
             except OSError:
                 pass
-    for directory in dict.fromkeys([shard_prefix(final, 0, count).parent, *reversed(created)]):
-        try:
-            directory.rmdir()
-        except OSError:
-            pass
+    try:
+        shard_prefix(final, 0, count).parent.rmdir()
+    except OSError:
+        pass
+    remove_dirs(created)

@@ -26,6 +26,8 @@ from typing import Union
 
 from pysavedmodel.errors import CorruptCheckpointError, InvalidArgumentError
 
+from ..names import utf8
+
 __all__ = [
     "write_num_increasing",
     "read_num_increasing",
@@ -181,11 +183,7 @@ def slice_key(name: str, extents: Sequence[tuple[int, int]]) -> bytes:
     """
     if not isinstance(name, str):
         raise InvalidArgumentError(f"slice_key: tensor name must be str, got {type(name).__name__}")
-    try:
-        encoded = name.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise InvalidArgumentError(
-            f"slice_key: tensor name {name!r} is not encodable as UTF-8: {exc}") from None
+    encoded = utf8(name, f"slice_key: tensor name {name!r}")
     return slice_key_from_bytes(encoded, extents)
 
 

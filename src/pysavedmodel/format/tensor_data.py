@@ -14,6 +14,7 @@ element bytes (masked when stored).  ``size`` covers all three parts.
 
 from __future__ import annotations
 
+import functools
 import struct
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from pysavedmodel.errors import (
     UnsupportedDTypeError,
 )
 
+from ..names import utf8
 from .crc32c import crc32c, mask, unmask
 from .varint import decode_varint64, encode_varint64
 
@@ -89,19 +91,18 @@ def _as_array(name: str, value: Any) -> np.ndarray:
             f"tensor {name!r}: cannot convert {type(value).__name__} to an array: {exc}") from None
 
 
+def _element_where(name: str, array: np.ndarray, i: int) -> str:
+    where = np.unravel_index(i, array.shape) if array.ndim else ()
+    return f"tensor {name!r}: string element at index {tuple(map(int, where))}"
+
+
 def _encode_strings(name: str, array: np.ndarray) -> list[bytes]:
     encoded: list[bytes] = []
     for i, element in enumerate(array.reshape(-1).tolist()):
         if isinstance(element, bytes):
             encoded.append(element)
         elif isinstance(element, str):
-            try:
-                encoded.append(element.encode("utf-8"))
-            except UnicodeEncodeError as exc:
-                where = np.unravel_index(i, array.shape) if array.ndim else ()
-                raise InvalidArgumentError(
-                    f"tensor {name!r}: string element at index {tuple(map(int, where))} is not "
-                    f"encodable as UTF-8: {exc}") from None
+            encoded.append(utf8(element, functools.partial(_element_where, name, array, i)))
         elif isinstance(element, (bytearray, memoryview)):
             encoded.append(bytes(element))
         else:

@@ -24,6 +24,7 @@ from .. import dtypes
 from .._proto import attr_value_pb2, op_def_pb2, tensor_pb2, tensor_shape_pb2, types_pb2
 from ..dtypes import DType
 from ..errors import InvalidArgumentError, OpError, UnsupportedDTypeError
+from ..names import utf8
 
 __all__ = [
     "Shape", "make_tensor_proto", "tensor_proto_to_numpy", "to_numpy", "make_shape_proto",
@@ -75,11 +76,7 @@ def _as_bytes(item: Any) -> bytes:
     if isinstance(item, bytes):
         return item
     if isinstance(item, str):
-        try:
-            return item.encode("utf-8")
-        except UnicodeEncodeError as exc:
-            raise InvalidArgumentError(f"string {item!r} is not encodable as UTF-8: {exc}"
-                                       ) from None
+        return utf8(item, f"string {item!r}")
     if isinstance(item, (bytearray, memoryview, np.bytes_)):
         return bytes(item)
     raise InvalidArgumentError(f"expected str or bytes in a string tensor, got {item!r}")
@@ -457,16 +454,12 @@ def _one_to_python(field: str, item: Any) -> Any:
 
 
 def _type_names(enums: Sequence[int]) -> str:
-    names = []
-    for enum in enums:
-        row = dtypes.DTYPES.get(enum) or dtypes.DTYPES.get(enum - dtypes.REF_OFFSET)
-        names.append(row.name if row is not None else str(enum))
-    return "[" + ", ".join(names) + "]"
+    return "[" + ", ".join(dtypes.dtype_name(enum) for enum in enums) + "]"
 
 
 def type_name(enum: int) -> str:
-    """Name of a DataType number (``float32``), tolerant of unknown numbers."""
-    return _type_names([enum])[1:-1]
+    """Name of a DataType number (``float32``): :func:`pysavedmodel.dtypes.dtype_name`."""
+    return dtypes.dtype_name(enum)
 
 
 def check_attr_value(value: AttrValue, attr_def: op_def_pb2.OpDef.AttrDef, where: str) -> None:

@@ -16,10 +16,9 @@ import copy as _copy
 import functools
 import math
 import os
-import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, Union
+from typing import Any, Union
 
 import numpy as np
 
@@ -27,9 +26,11 @@ from .. import dtypes
 from .._proto import attr_value_pb2, graph_pb2, node_def_pb2, op_def_pb2
 from ..dtypes import DType
 from ..errors import GraphError, InvalidArgumentError, NotFoundError, OpError, UnsupportedDTypeError
+from ..names import NODE_NAME, SCOPE_NAME, parse_input, utf8
 from . import attrs as _attrs
 from . import shapes as _shapes
 from .attrs import Shape
+from .importer import prepare_import
 from .inference import (
     ArgInput,
     base_enum,
@@ -38,36 +39,23 @@ from .inference import (
     infer_output_only_attrs,
 )
 from .op_registry import TF_GRAPH_DEF_VERSION, attr_defs, check_available, get_op_def
+from .opsig import (
+    arg_dtypes_from,
+    arg_specs,
+    dtype_row,
+    is_list_arg,
+    output_dtypes,
+)
+from .validate import check_const, validate_nodes
 
 __all__ = ["Graph", "Tensor", "VariableSpec", "AssetSpec"]
 
-_NODE_NAME = re.compile(r"[A-Za-z0-9.][A-Za-z0-9_.\-/>]*\Z")
-_SCOPE_NAME = re.compile(r"[A-Za-z0-9_.\-/>]*\Z")
 _DT_RESOURCE = dtypes.DT_RESOURCE
 
 AttrValue = attr_value_pb2.AttrValue
 NodeDef = node_def_pb2.NodeDef
-TensorLike = Union["Tensor", str]
-
-
-def _dtype_row(enum: int) -> DType | None:
-    """Table row of a DataType number; ``_REF`` types map to their base type."""
-    if enum >= dtypes.REF_OFFSET:
-        enum -= dtypes.REF_OFFSET
-    return dtypes.DTYPES.get(enum)
-
-
-def parse_input(text: str) -> tuple[str, int, bool]:
-    """A NodeDef input string as ``(node name, output index, is_control)``.
-
-    ``"^x"`` is a control input; ``"x"`` is output 0; ``"x:2"`` output 2.
-    """
-    if text.startswith("^"):
-        return text[1:], -1, True
-    name, sep, index = text.rpartition(":")
-    if sep and index.isdigit():
-        return name, int(index), False
-    return text, 0, False
+TensorRef = Union["Tensor", str]
+"""A tensor as the API takes it: a :class:`Tensor` handle or a name (``"node:0"``)."""
 
 
 def op_name_of(tensor_name: str) -> str:
@@ -160,7 +148,7 @@ class Tensor:
         if self.index >= len(node.out_dtypes):
             return None
         enum = node.out_dtypes[self.index]
-        return None if enum is None else _dtype_row(enum)
+        return None if enum is None else dtype_row(enum)
 
     @property
     def shape(self) -> Shape:
@@ -256,7 +244,7 @@ class Graph:
         elif name.endswith("/"):
             new = name[:-1]
         else:
-            if not _SCOPE_NAME.match(name):
+            if not SCOPE_NAME.match(name):
                 raise GraphError(f"invalid name scope {name!r}")
             new = self.unique_name(name)
         old = self._scope
@@ -276,7 +264,7 @@ class Graph:
                 raise GraphError(f"a node named {full!r} already exists")
         else:
             full = self.unique_name(name if name is not None else default, mark_as_used=False)
-        if not _NODE_NAME.match(full):
+        if not NODE_NAME.match(full):
             raise GraphError(
                 f"invalid node name {full!r}: TensorFlow node names match "
                 f"[A-Za-z0-9.][A-Za-z0-9_.\\-/>]*")
@@ -377,12 +365,12 @@ class Graph:
         type_attr = AttrValue(type=_attrs.proto_dtype(row.enum))
         colocation = AttrValue()
         colocation.list.s.append(f"loc:@{node_name}".encode())
-        handle = self._add_known_node("VarHandleOp", [], name=node_name + "/", attrs={
+        handle = self.add_trusted_node("VarHandleOp", [], name=node_name + "/", attrs={
             "dtype": type_attr, "shape": AttrValue(shape=_attrs.make_shape_proto(array.shape)),
             "shared_name": AttrValue(s=node_name.encode()), "container": AttrValue(s=b""),
             "debug_name": AttrValue(s=f"{node_name}/".encode()), "_class": colocation})
         with self.name_scope(f"{node_name}/Read/"):
-            read = self._add_known_node("ReadVariableOp", [handle], name="ReadVariableOp",
+            read = self.add_trusted_node("ReadVariableOp", [handle], name="ReadVariableOp",
                                         attrs={"dtype": type_attr})
         self._var_values[node_name] = (array, bool(trainable))
         return read
@@ -396,7 +384,7 @@ class Graph:
         self._assets.append(AssetSpec(tensor.op_name, tensor.name, path_str))
         return tensor
 
-    def group(self, ops: Sequence[TensorLike] | TensorLike, name: str | None = None) -> Tensor:
+    def group(self, ops: Sequence[TensorRef] | TensorRef, name: str | None = None) -> Tensor:
         """A ``NoOp`` with a control input on each of ``ops``."""
         if isinstance(ops, (Tensor, str)):
             ops = [ops]
@@ -404,7 +392,7 @@ class Graph:
                        control_inputs=list(ops))
 
     def op(self, op_type: str, inputs: Sequence[Any] = (), *, name: str | None = None,
-           control_inputs: Sequence[TensorLike] = (), device: str | None = None,
+           control_inputs: Sequence[TensorRef] = (), device: str | None = None,
            **attrs: Any) -> Tensor:
         """Add a node of any op TF 2.21 registers; returns its first output.
 
@@ -421,7 +409,7 @@ class Graph:
             inputs = [inputs]
         inputs = list(inputs)
         args = list(op_def.input_arg)
-        if (len(args) == 1 and _is_list_arg(args[0])
+        if (len(args) == 1 and is_list_arg(args[0])
                 and not (len(inputs) == 1 and isinstance(inputs[0], (list, tuple)))):
             inputs = [inputs]
         node_name = self._node_name(name, op_type)
@@ -495,7 +483,7 @@ class Graph:
                 if isinstance(item, Tensor):
                     tensor = item
                 else:
-                    const_base = f"{arg.name}_{i}" if _is_list_arg(arg) else arg.name
+                    const_base = f"{arg.name}_{i}" if is_list_arg(arg) else arg.name
                     proto = consts[i]
                     with self.name_scope(node_name + "/"):
                         # like TF's device scope, the op's device applies to its constants
@@ -509,7 +497,7 @@ class Graph:
         node_attrs = node_def.attr
         for key, value in values.items():
             node_attrs[key].CopyFrom(value)
-        stored = _Node(node_def, op_def, _output_dtypes(op_def, node_def, values))
+        stored = _Node(node_def, op_def, output_dtypes(op_def, node_def, values))
         stored.out_shapes = self._infer_shapes(
             stored, [(t.op_name, t.index) for t in input_tensors])
         if _passes_remaining_checks(stored, values, [
@@ -518,12 +506,13 @@ class Graph:
         self._nodes[node_name] = stored
         return Tensor(self, node_name, 0)
 
-    def _add_known_node(self, op_type: str, inputs: Sequence[Tensor | str], *, name: str,
-                        attrs: Mapping[str, AttrValue], device: str | None = None) -> Tensor:
-        """Private fast path of :meth:`op` for nodes the library itself builds in bulk
-        (variable initializers, saver restores): ``inputs`` are existing tensors, one per
-        input of a non-list signature, ``attrs`` every attr :meth:`op` would infer (type
-        attrs included) as ``AttrValue``s; registry defaults are filled.  The node is what
+    def add_trusted_node(self, op_type: str, inputs: Sequence[Tensor | str], *, name: str,
+                         attrs: Mapping[str, AttrValue], device: str | None = None) -> Tensor:
+        """Internal interface for the builder (not public API): the fast path of :meth:`op`
+        for nodes the library itself builds in bulk (variable initializers, saver
+        restores): ``inputs`` are existing tensors, one per input of a non-list
+        signature, ``attrs`` every attr :meth:`op` would infer (type attrs included) as
+        ``AttrValue``s; registry defaults are filled.  The node is what
         :meth:`op` would add for the same call, without its inference and per-attr checks;
         :meth:`validate` still checks it unless it passes the cheap checks kept here.
         """
@@ -543,7 +532,7 @@ class Graph:
         node_attrs = node_def.attr
         for key, value in values.items():
             node_attrs[key].CopyFrom(value)
-        stored = _Node(node_def, op_def, _output_dtypes(op_def, node_def, values))
+        stored = _Node(node_def, op_def, output_dtypes(op_def, node_def, values))
         stored.out_shapes = self._infer_shapes(stored, sources)
         input_dtypes = []
         for op_name, index in sources:
@@ -586,7 +575,7 @@ class Graph:
 
     def _resolve_arg(self, arg: op_def_pb2.OpDef.ArgDef, item: Any,
                      where: str) -> list[Tensor | _Pending]:
-        if _is_list_arg(arg):
+        if is_list_arg(arg):
             if isinstance(item, (Tensor, str, bytes)) or not isinstance(item, (list, tuple)):
                 raise OpError(f"{where} input {arg.name!r} is a list input; "
                               f"give it a Python list, got {item!r}")
@@ -654,7 +643,7 @@ class Graph:
             out.append(consts)
         return out
 
-    def _control_name(self, item: TensorLike, where: str) -> str:
+    def _control_name(self, item: TensorRef, where: str) -> str:
         if isinstance(item, Tensor):
             name = item.op_name
         elif isinstance(item, str):
@@ -729,7 +718,7 @@ class Graph:
             out.append(VariableSpec(
                 node_name=name,
                 shared_name=shared_name or name,
-                dtype=_dtype_row(nd.attr["dtype"].type),  # type: ignore[arg-type]
+                dtype=dtype_row(nd.attr["dtype"].type),  # type: ignore[arg-type]
                 shape=tuple(-1 if d is None else d for d in shape) if shape is not None else (),
                 value=value, trainable=trainable, read_tensor_name=read))
         return out
@@ -771,8 +760,6 @@ class Graph:
         and are byte-for-byte unchanged since are not checked again; the result
         is the same as checking everything.
         """
-        from .validate import validate_nodes
-
         nodes = list(self._nodes.values())
         trusted = {node.node_def.name: node.out_dtypes for node in nodes
                    if node.unchanged_since_valid()}
@@ -820,14 +807,17 @@ class Graph:
         ``Placeholder``'s ``dtype``, ``Cast``'s ``DstT``) stay required.  The
         result is validated.
         """
-        from .importer import import_graph
-
-        return import_graph(cls(), source)
+        graph = cls()
+        node_defs, order = prepare_import(source)
+        for node in node_defs:
+            graph._add_imported(node, get_op_def(node.op))
+        graph._infer_all_shapes(order)
+        return graph
 
     def _add_imported(self, node_def: node_def_pb2.NodeDef, op_def: op_def_pb2.OpDef) -> None:
         if node_def.name in self._nodes:
             raise GraphError(f"duplicate node name {node_def.name!r}")
-        stored = _Node(node_def, op_def, _output_dtypes(op_def, node_def))
+        stored = _Node(node_def, op_def, output_dtypes(op_def, node_def))
         stored.mark_valid()  # the importer validated the whole graph before adding it
         self._nodes[node_def.name] = stored
         self._mark_used(node_def.name)
@@ -838,22 +828,10 @@ class Graph:
             node.out_shapes = self._infer_shapes(node)
 
 
-MAX_LIST_LENGTH = 1 << 20
-"""Most tensors a list input or output (``N``, ``num``, ``num_split``) may hold: a corrupt
-count must not build a list of billions of output dtypes."""
-
-
 def _check_device(device: Any, where: str) -> None:
     if not isinstance(device, str):
         raise GraphError(f"{where}: device must be a string, got {device!r}")
-    try:
-        device.encode("utf-8")
-    except UnicodeEncodeError:
-        raise GraphError(f"{where}: device {device!r} is not encodable as UTF-8") from None
-
-
-def _is_list_arg(arg: op_def_pb2.OpDef.ArgDef) -> bool:
-    return bool(arg.number_attr or arg.type_list_attr)
+    utf8(device, f"{where}: device {device!r}", GraphError)
 
 
 def _passes_remaining_checks(node: _Node, attrs: Mapping[str, AttrValue],
@@ -868,8 +846,8 @@ def _passes_remaining_checks(node: _Node, attrs: Mapping[str, AttrValue],
     node_def = node.node_def
     try:
         expected: list[int | None] = []
-        for arg in _arg_specs(node.op_def)[0]:
-            expected.extend(_arg_dtypes(arg, attrs, node_def))
+        for arg in arg_specs(node.op_def)[0]:
+            expected.extend(arg_dtypes_from(arg, attrs, node_def))
     except OpError:
         return False
     if len(expected) != len(input_dtypes):
@@ -878,8 +856,6 @@ def _passes_remaining_checks(node: _Node, attrs: Mapping[str, AttrValue],
         if want is not None and got is not None and base_enum(want) != base_enum(got):
             return False
     if node_def.op == "Const":
-        from .validate import check_const
-
         try:
             check_const(node_def)
         except OpError:
@@ -893,72 +869,6 @@ def _tensor_enum(tensor: Tensor, where: str) -> int:
         raise OpError(f"{where}: {tensor.op_name!r} ({node.node_def.op}) has no output "
                       f"{tensor.index} to use as an input")
     return node.out_dtypes[tensor.index]  # type: ignore[return-value]
-
-
-def _output_dtypes(op_def: op_def_pb2.OpDef, node_def: node_def_pb2.NodeDef,
-                   attrs: Mapping[str, AttrValue] | None = None) -> list[int | None]:
-    """Output dtypes per the op's signature and the node's attrs (None where unknown).
-
-    ``attrs``: the node's attrs as a dict when the caller has one (same content as
-    ``node_def.attr``, cheaper to read).
-    """
-    out: list[int | None] = []
-    for arg in _arg_specs(op_def)[1]:
-        out.extend(_arg_dtypes(arg, node_def.attr if attrs is None else attrs, node_def))
-    return out
-
-
-class _ArgSpec(NamedTuple):
-    """What :func:`_arg_dtypes` reads of an ``OpDef.ArgDef``, as plain Python values."""
-
-    type_list_attr: str
-    number_attr: str
-    type: int
-    type_attr: str
-    is_ref: bool
-
-
-_ARG_SPECS: dict[str, tuple[op_def_pb2.OpDef, tuple[_ArgSpec, ...], tuple[_ArgSpec, ...]]] = {}
-
-
-def _arg_specs(op_def: op_def_pb2.OpDef) -> tuple[tuple[_ArgSpec, ...], tuple[_ArgSpec, ...]]:
-    """(input args, output args) of ``op_def``, memoized for the registry's OpDefs: reading
-    the protobuf fields again for every node costs more than the whole dtype computation."""
-    cached = _ARG_SPECS.get(op_def.name)
-    if cached is not None and cached[0] is op_def:
-        return cached[1], cached[2]
-    inputs, outputs = (tuple(_ArgSpec(a.type_list_attr, a.number_attr, a.type, a.type_attr,
-                                      a.is_ref) for a in args)
-                       for args in (op_def.input_arg, op_def.output_arg))
-    _ARG_SPECS[op_def.name] = (op_def, inputs, outputs)
-    return inputs, outputs
-
-
-def arg_dtypes(arg: op_def_pb2.OpDef.ArgDef, node_def: node_def_pb2.NodeDef) -> list[int | None]:
-    """The dtypes an input/output arg stands for, given a node's attrs."""
-    return _arg_dtypes(arg, node_def.attr, node_def)
-
-
-def _arg_dtypes(arg: op_def_pb2.OpDef.ArgDef | _ArgSpec, attrs: Mapping[str, AttrValue],
-                node_def: node_def_pb2.NodeDef) -> list[int | None]:
-    if arg.type_list_attr:
-        value = attrs.get(arg.type_list_attr)
-        return list(value.list.type) if value is not None else []
-    count = 1
-    if arg.number_attr:
-        value = attrs.get(arg.number_attr)
-        count = int(value.i) if value is not None else 0
-        if count > MAX_LIST_LENGTH:
-            raise OpError(f"node {node_def.name!r} ({node_def.op}) attr {arg.number_attr!r} is "
-                          f"{count}; at most {MAX_LIST_LENGTH} tensors per list are supported")
-    if arg.type:
-        enum: int | None = arg.type
-    else:
-        value = attrs.get(arg.type_attr)
-        enum = value.type if value is not None and value.WhichOneof("value") == "type" else None
-    if arg.is_ref and enum is not None:
-        enum += dtypes.REF_OFFSET
-    return [enum] * count
 
 
 _MAX_INFERENCE_CONST = 1 << 20

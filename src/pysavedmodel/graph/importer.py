@@ -16,24 +16,22 @@ from typing import Any
 
 from .._proto import attr_value_pb2, graph_pb2, node_def_pb2, op_def_pb2, tensor_pb2
 from ..errors import GraphError, InvalidArgumentError, OpError
+from ..names import parse_input, utf8
 from . import attrs as _attrs
-from .graph import Graph, _output_dtypes, parse_input
 from .inference import ArgInput, bind_input_attrs, complete_attrs, infer_output_only_attrs
 from .op_registry import attr_defs, check_available, get_op_def
+from .opsig import output_dtypes
 from .validate import dependency_order, validate_nodes
 
-__all__ = ["import_graph", "node_from_dict"]
+__all__ = ["prepare_import", "node_from_dict"]
 
 _NODE_KEYS = frozenset({"name", "op", "input", "device", "attr"})
 _GRAPH_KEYS = frozenset({"node", "versions", "library"})
 
 
 def _check_utf8(text: str, what: str) -> None:
-    """NodeDef strings are UTF-8: a str with lone surrogates cannot be stored."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise GraphError(f"{what} is not encodable as UTF-8 (lone surrogates)") from None
+    """NodeDef strings are UTF-8 (:func:`pysavedmodel.names.utf8`)."""
+    utf8(text, what, GraphError)
 
 
 def node_from_dict(spec: Mapping[str, Any]) -> node_def_pb2.NodeDef:
@@ -189,7 +187,7 @@ def _complete_nodes(node_defs: Sequence[node_def_pb2.NodeDef]) -> None:
         except OpError as exc:
             raise OpError(f"node {node.name!r}: {exc}") from None
         _complete_node(node, op_def, by_name, out_dtypes)
-        out_dtypes[name] = _output_dtypes(op_def, node)
+        out_dtypes[name] = output_dtypes(op_def, node)
 
 
 def _as_graph_def(source: Any) -> graph_pb2.GraphDef:
@@ -203,8 +201,13 @@ def _as_graph_def(source: Any) -> graph_pb2.GraphDef:
     return _as_graph_def(source.SerializeToString())
 
 
-def import_graph(graph: Graph, source: Any) -> Graph:
-    """Fill the empty ``graph`` from ``source`` (see :meth:`Graph.from_dict`); validate it."""
+def prepare_import(source: Any) -> tuple[list[node_def_pb2.NodeDef], list[str]]:
+    """The validated NodeDefs of ``source`` and their topological order.
+
+    ``source`` is what :meth:`pysavedmodel.Graph.from_dict` takes; attrs are inferred
+    and defaults filled, then the whole list is validated as one graph.  The caller
+    (``Graph.from_dict``) adds the nodes, trusted, in that order.
+    """
     if isinstance(source, Mapping):
         unknown = set(source) - _GRAPH_KEYS
         if unknown:
@@ -236,7 +239,4 @@ def import_graph(graph: Graph, source: Any) -> Graph:
                          f"{type(source).__name__}")
     _complete_nodes(node_defs)
     order = validate_nodes(node_defs)
-    for node in node_defs:
-        graph._add_imported(node, get_op_def(node.op))
-    graph._infer_all_shapes(order)
-    return graph
+    return node_defs, order

@@ -12,10 +12,11 @@ from collections.abc import Mapping, Sequence
 
 from .._proto import node_def_pb2, op_def_pb2, tensor_pb2
 from ..errors import GraphError, OpError
+from ..names import NODE_NAME, parse_input
 from . import attrs as _attrs
-from .graph import _NODE_NAME, _dtype_row, _output_dtypes, arg_dtypes, parse_input
 from .inference import base_enum
 from .op_registry import attr_defs, check_available, get_op_def
+from .opsig import arg_dtypes, dtype_row, output_dtypes
 
 __all__ = ["validate_nodes", "dependency_order", "check_node_attrs", "check_const"]
 
@@ -72,7 +73,7 @@ def _check_tensor(tensor: tensor_pb2.TensorProto, where: str) -> None:
     if shape is None or any(dim is None for dim in shape):
         raise OpError(f"{where} attr 'value' has shape {shape}; a constant needs a fully "
                       f"defined shape")
-    row = _dtype_row(tensor.dtype)
+    row = dtype_row(tensor.dtype)
     count = 1
     for dim in shape:
         count *= dim  # type: ignore[operator]
@@ -93,7 +94,7 @@ def _nodes_by_name(nodes: Sequence[node_def_pb2.NodeDef]) -> dict[str, node_def_
     """Names valid and unique; every input names a node of the list."""
     by_name: dict[str, node_def_pb2.NodeDef] = {}
     for node in nodes:
-        if not _NODE_NAME.match(node.name):
+        if not NODE_NAME.match(node.name):
             raise GraphError(f"invalid node name {node.name!r} (op {node.op}): TensorFlow node "
                              f"names match [A-Za-z0-9.][A-Za-z0-9_.\\-/>]*")
         if node.name in by_name:
@@ -144,7 +145,7 @@ def validate_nodes(nodes: Sequence[node_def_pb2.NodeDef], *,
             raise OpError(f"node {node.name!r}: {exc}") from None
         check_node_attrs(node, op_def)
         op_defs[node.name] = op_def
-        outputs[node.name] = _output_dtypes(op_def, node)
+        outputs[node.name] = output_dtypes(op_def, node)
 
     for node in nodes:
         if node.name in trusted:

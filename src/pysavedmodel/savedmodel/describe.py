@@ -17,22 +17,22 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 from pysavedmodel._proto import (
     graph_pb2,
     meta_graph_pb2,
     tensor_shape_pb2,
-    types_pb2,
 )
 from pysavedmodel.constants import (
     INIT_OP_SIGNATURE_KEY,
     LEGACY_INIT_OP_COLLECTION,
     MAIN_OP_COLLECTION,
 )
-from pysavedmodel.dtypes import DTYPES
+from pysavedmodel.dtypes import dtype_name
 from pysavedmodel.errors import NotFoundError
 
+from ..aliases import PathLike
 from .loader import asset_paths, assets_dir, declared_assets, read_saved_model, variables_prefix
 
 __all__ = [
@@ -40,7 +40,6 @@ __all__ = [
     "dtype_enum_name", "ops_used", "OBJECT_GRAPH_KEY", "VARIABLE_VALUE_SUFFIX",
 ]
 
-PathLike = Union[str, "os.PathLike[str]"]
 
 OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
 """Checkpoint key of the serialized object graph in TF2 (object-based) checkpoints."""
@@ -53,18 +52,11 @@ _CALL_OPS = ("PartitionedCall", "StatefulPartitionedCall")
 
 def dtype_enum_name(enum: int) -> str:
     """``DT_FLOAT`` for 1; also reference types (``DT_FLOAT_REF``) and unknown numbers."""
-    row = DTYPES.get(enum)
-    if row is not None:
-        return row.proto_name
-    try:
-        return str(types_pb2.DataType.Name(enum))
-    except ValueError:
-        return f"DataType({enum})"
+    return dtype_name(enum, proto=True)
 
 
 def _dtype_python_name(enum: int) -> str:
-    row = DTYPES.get(enum)
-    return row.name if row is not None else dtype_enum_name(enum)
+    return dtype_name(enum)
 
 
 def _shape(proto: tensor_shape_pb2.TensorShapeProto) -> list[int] | None:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path, PurePosixPath, PureWindowsPath
-from typing import Union
 
 from pysavedmodel._proto import meta_graph_pb2, saved_model_pb2
 from pysavedmodel.constants import (
@@ -31,12 +30,13 @@ from pysavedmodel.constants import (
 )
 from pysavedmodel.errors import CorruptSavedModelError, NotFoundError
 
+from ..aliases import PathLike
+
 __all__ = [
     "read_saved_model", "saved_model_file", "variables_prefix", "assets_dir", "asset_paths",
     "declared_assets", "unsafe_asset_name", "MAX_PROTO_BYTES", "MAX_PBTXT_BYTES", "MAX_NESTING",
 ]
 
-PathLike = Union[str, "os.PathLike[str]"]
 
 MAX_PROTO_BYTES = 2**31 - 1
 """Protocol buffers cannot exceed 2 GiB; TensorFlow refuses a larger saved_model.pb."""

@@ -3,29 +3,24 @@
 from __future__ import annotations
 
 import os
-import uuid
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, Union
+from typing import Any, BinaryIO
 
 import numpy as np
 
-from pysavedmodel.errors import Error, InvalidArgumentError, NotFoundError
+from pysavedmodel.aliases import PathLike, ProgressCallback
+from pysavedmodel.errors import InvalidArgumentError, MissingDependencyError, NotFoundError
+from pysavedmodel.fileio import atomic_file
+from pysavedmodel.names import utf8
 
 __all__ = [
     "PathLike", "ProgressCallback", "MissingDependencyError", "atomic_output", "as_arrays",
     "as_path", "check_file", "check_progress",
 ]
 
-PathLike = Union[str, "os.PathLike[str]"]
 
-ProgressCallback = Callable[[int, int], None]
-"""``progress(bytes_done, bytes_total)``, called while a file is written."""
-
-
-class MissingDependencyError(Error, ImportError):
-    """An optional extra (torch) is needed to read this file and is not installed."""
 
 
 def check_file(path: Path, what: str) -> int:
@@ -65,11 +60,7 @@ def as_arrays(tensors: Mapping[str, Any], where: str) -> dict[str, np.ndarray]:
         if not isinstance(name, str) or not name:
             raise InvalidArgumentError(
                 f"{where}: tensor names must be non-empty strings, got {name!r}")
-        try:
-            name.encode("utf-8")
-        except UnicodeEncodeError:  # lone surrogates
-            raise InvalidArgumentError(
-                f"{where}: tensor name {name!r} is not valid Unicode (UTF-8)") from None
+        utf8(name, f"{where}: tensor name {name!r}")
         try:
             arrays[name] = np.asarray(value)
         except Exception as exc:  # ragged lists and the like
@@ -78,38 +69,8 @@ def as_arrays(tensors: Mapping[str, Any], where: str) -> dict[str, np.ndarray]:
     return arrays
 
 
-def _missing_parents(path: Path) -> list[Path]:
-    missing = []
-    parent = path.parent
-    while not parent.exists():
-        missing.append(parent)
-        parent = parent.parent
-    return list(reversed(missing))
+def atomic_output(path: Path) -> AbstractContextManager[BinaryIO]:
+    """Write ``path`` through a temporary file beside it, renamed into place on success
+    (:func:`pysavedmodel.fileio.atomic_file`)."""
+    return atomic_file(path)
 
-
-@contextmanager
-def atomic_output(path: Path) -> Iterator[BinaryIO]:
-    """Write ``path`` through a temporary file beside it, renamed into place on success.
-
-    Missing parent directories are created; on any failure the temporary file and the
-    directories created here are removed, so nothing half-written remains.
-    """
-    created = _missing_parents(path)
-    for directory in created:
-        directory.mkdir(exist_ok=True)
-    temp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:12]}")
-    try:
-        with open(temp, "wb") as out:
-            yield out
-        os.replace(temp, path)
-    except BaseException:
-        try:
-            temp.unlink()
-        except OSError:
-            pass
-        for directory in reversed(created):
-            try:
-                directory.rmdir()
-            except OSError:
-                pass
-        raise

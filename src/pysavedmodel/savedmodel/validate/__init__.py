@@ -33,12 +33,11 @@ written.  Checks, per meta graph (``where`` starts with its tags, ``[serve]``):
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Union
 
 from ..._proto import meta_graph_pb2
+from ...aliases import PathLike
 from ...errors import CorruptSavedModelError
 from ..loader import read_saved_model, saved_model_file
 from .asset_checks import check_assets
@@ -51,7 +50,6 @@ from .signature_checks import check_signatures
 
 __all__ = ["Finding", "validate_saved_model", "FINDING_CODES"]
 
-PathLike = Union[str, "os.PathLike[str]"]
 
 
 def validate_saved_model(export_dir: PathLike) -> list[Finding]:

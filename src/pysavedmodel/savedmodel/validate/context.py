@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 
 from ..._proto import function_pb2, meta_graph_pb2, node_def_pb2, op_def_pb2
 from ...errors import Error
-from ...graph.graph import _NODE_NAME, arg_dtypes, parse_input
 from ...graph.op_registry import get_op_def
+from ...graph.opsig import arg_dtypes
+from ...names import NODE_NAME, parse_input
 from .findings import Report, tags_label
 
 
@@ -42,7 +43,7 @@ class MetaGraphContext:
         context.functions = {f.signature.name: f for f in graph_def.library.function}
         for node in graph_def.node:
             where = context.at(f"node {node.name!r}")
-            if not _NODE_NAME.match(node.name):
+            if not NODE_NAME.match(node.name):
                 report("bad-node-name", where,
                        f"invalid node name (op {node.op}); TensorFlow node names match "
                        f"[A-Za-z0-9.][A-Za-z0-9_.\\-/>]*")
@@ -50,7 +51,7 @@ class MetaGraphContext:
                 report("duplicate-node", where, "another node has the same name")
                 continue
             context.nodes[node.name] = node
-            context.outputs[node.name] = Outputs(context._output_dtypes(node))
+            context.outputs[node.name] = Outputs(context.output_dtypes(node))
         return context
 
     def at(self, what: str) -> str:
@@ -67,7 +68,7 @@ class MetaGraphContext:
         except Error:
             return None
 
-    def _output_dtypes(self, node: node_def_pb2.NodeDef) -> list[int | None] | None:
+    def output_dtypes(self, node: node_def_pb2.NodeDef) -> list[int | None] | None:
         op_def = self.signature_of(node.op)
         if op_def is None:
             return None

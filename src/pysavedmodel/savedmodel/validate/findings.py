@@ -49,8 +49,7 @@ Report = Callable[[str, str, str], None]
 
 def type_name(enum: int) -> str:
     """``DT_FLOAT`` for a DataType number (``DataType 1234`` for one TF does not define)."""
-    row = dtypes.DTYPES.get(enum)
-    return row.proto_name if row is not None else f"DataType {enum}"
+    return dtypes.dtype_name(enum, proto=True)
 
 
 def tags_label(tags: Iterable[str]) -> str:

@@ -14,9 +14,10 @@ from typing import Final
 
 from ..._proto import function_pb2, graph_pb2, node_def_pb2, op_def_pb2
 from ...errors import Error
-from ...graph.graph import arg_dtypes, parse_input
 from ...graph.inference import base_enum
 from ...graph.op_registry import get_op_def
+from ...graph.opsig import arg_dtypes
+from ...names import parse_input
 from .attr_checks import check_attrs
 from .context import MetaGraphContext, with_defaults
 from .findings import type_name

@@ -15,7 +15,7 @@ from typing import Final
 from ... import dtypes
 from ..._proto import function_pb2, node_def_pb2
 from ...graph import attrs as _attrs
-from ...graph.graph import parse_input
+from ...names import parse_input
 from .findings import Report
 
 _VARIABLE_OPS: Final = frozenset({"VarHandleOp", "VariableV2", "Variable"})

@@ -19,8 +19,8 @@ from ...constants import CLASSIFY_METHOD_NAME as CLASSIFY
 from ...constants import PREDICT_METHOD_NAME as PREDICT
 from ...constants import REGRESS_METHOD_NAME as REGRESS
 from ...constants import RESERVED_SIGNATURE_KEYS
-from ...graph.graph import parse_input
 from ...graph.inference import base_enum
+from ...names import parse_input
 from .context import MetaGraphContext
 from .findings import Report, type_name
 

@@ -1,0 +1,70 @@
+"""Which tensor goes to which shard, and what a tensor name may be.
+
+Shared by the in-process writer (:mod:`.writer`) and the distributed writer
+(:mod:`.distributed`), so both assign tensors to shards identically — the same
+assignment gives the same bytes as TensorFlow's ``SaveV2`` + ``MergeV2Checkpoints``.
+
+A tensor name is a non-empty ``str`` encodable as UTF-8; its UTF-8 bytes are the
+index key (the empty key is the bundle header).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from typing import Any
+
+from ..errors import InvalidArgumentError
+from ..names import utf8
+
+__all__ = ["check_tensor_name", "balance_shards", "explicit_shards"]
+
+
+def check_tensor_name(name: Any) -> bytes:
+    """The index key of tensor ``name``: its UTF-8 bytes (InvalidArgumentError otherwise)."""
+    if not isinstance(name, str):
+        raise InvalidArgumentError(f"tensor names must be str, got {type(name).__name__} {name!r}")
+    if name == "":
+        raise InvalidArgumentError("tensor name must not be empty (the empty key is the header)")
+    return utf8(name, f"tensor name {name!r}")
+
+
+def balance_shards(sizes: Sequence[int], num_shards: int) -> list[int]:
+    """Greedy byte balancing; returns the shard of each input, deterministically.
+
+    Largest first, each to the least-loaded shard; ties go to the shard holding fewer
+    items, then to the lowest index, so with at least ``num_shards`` inputs no shard
+    stays empty (zero-byte tensors included).
+    """
+    loads = [0] * num_shards
+    counts = [0] * num_shards
+    shard_of = [0] * len(sizes)
+    for i in sorted(range(len(sizes)), key=lambda i: (-sizes[i], i)):
+        target = min(range(num_shards), key=lambda s: (loads[s], counts[s], s))
+        shard_of[i] = target
+        loads[target] += sizes[i]
+        counts[target] += 1
+    return shard_of
+
+
+def explicit_shards(shards: Sequence[Sequence[str]], names: Collection[str],
+                     unknown: str) -> dict[str, int]:
+    """The shard of each name as ``shards`` (one name list per shard) lists them.
+
+    Every name in ``names`` must be listed exactly once and nothing else listed;
+    ``unknown`` ends the error for a listed name outside ``names``.
+    """
+    shard_of: dict[str, int] = {}
+    for shard, shard_names in enumerate(shards):
+        for name in shard_names:
+            if name in shard_of:
+                raise InvalidArgumentError(
+                    f"shards: tensor {name!r} is listed in shard {shard_of[name]} and "
+                    f"shard {shard}")
+            if name not in names:
+                raise InvalidArgumentError(f"shards: shard {shard} lists {name!r}, {unknown}")
+            shard_of[name] = shard
+    missing = [n for n in names if n not in shard_of]
+    if missing:
+        raise InvalidArgumentError(
+            f"shards: tensors not assigned to any shard: {sorted(missing)!r}")
+    return shard_of

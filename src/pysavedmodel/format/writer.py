@@ -1,0 +1,520 @@
+"""Writing TensorBundle checkpoints in this process: :class:`CheckpointWriter`.
+
+The public entry point is :func:`pysavedmodel.format.bundle.write_checkpoint`; this
+module holds the writer behind it (data layout, CRCs, parallel shard writing) and
+:func:`write_local_checkpoint`.  File names come from :mod:`.naming`, shard
+assignment from :mod:`.sharding`, atomic publishing from :mod:`pysavedmodel.fileio`.
+The format itself is described in :mod:`.bundle` and docs/format/tensorbundle.md.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from operator import attrgetter
+from pathlib import Path
+from types import TracebackType
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    BinaryIO,
+    Callable,
+    Union,
+    cast,
+)
+
+from pysavedmodel._proto import tensor_bundle_pb2, tensor_shape_pb2, types_pb2
+from pysavedmodel.dtypes import DTYPES, DType
+from pysavedmodel.errors import BuilderStateError, InvalidArgumentError, UnsupportedDTypeError
+
+from ..aliases import PathLike, ProgressCallback
+from ..fileio import AtomicGroup
+from . import slices as slicing
+from .bundle_entry import EntryEncoder
+from .crc32c import BACKEND as crc32c_backend
+from .crc32c import crc32c, mask
+from .naming import data_filename, index_filename
+from .ordered_code import slice_key
+from .sharding import balance_shards, check_tensor_name, explicit_shards
+from .table import TableWriter
+from .tensor_data import PreparedTensor, iter_tensor_bytes, prepare_tensor, small_tensor_bytes
+
+if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
+
+__all__ = ["CheckpointWriter", "write_local_checkpoint", "BUNDLE_VERSION"]
+
+
+BUNDLE_VERSION = 1
+"""``VersionDef.producer`` TensorFlow writes into a bundle header (min_consumer 0)."""
+
+
+class _DataItem(PreparedTensor):
+    """One run of bytes in a data file: a whole tensor or one slice of a partitioned one.
+
+    The prepared value (``name`` is the tensor it belongs to; shard assignment works on
+    names) plus its index ``key``, and once its bytes are written its ``shard`` and
+    ``entry`` (the serialized ``BundleEntryProto``).  A single object per tensor: with
+    many small tensors every object kept alive costs, also in cyclic GC time.
+    """
+
+    __slots__ = ("key", "shard", "entry")
+
+    key: bytes
+    shard: int
+    entry: bytes
+
+
+@dataclass
+class _Partitioned:
+    """The full-name entry of a partitioned tensor (``entry`` is set once its slices are
+    written)."""
+
+    key: bytes
+    dtype: DType
+    full_shape: tuple[int, ...]
+    extents: list[tuple[slicing.Extent, ...]] = field(default_factory=list)
+    items: list[_DataItem] = field(default_factory=list)
+    entry: bytes = b""
+
+
+_Indexed = Union[_DataItem, _Partitioned]
+"""What has an index entry: its ``key`` and serialized ``entry``."""
+
+_key_of = attrgetter("key")
+
+_WRITE_BUFFER_BYTES = 256 << 10
+"""Buffer of each data file: gathers the writes of small tensors into few system calls.
+Writes larger than the buffer go straight to the file, without a copy."""
+
+_WRITE_PIECE_BYTES = 16 << 20
+"""Large tensors whose checksum a helper thread computes are written in pieces of this
+size (the steps progress is reported in)."""
+
+_CRC_PIECE_BYTES = 1 << 20
+"""Without that helper (several shards, one core, the pure-Python crc), a large tensor is
+written and checksummed in turn in pieces of this size: each piece is checksummed while
+it is still in the CPU cache, instead of reading the whole tensor from memory twice
+(with every core writing, memory bandwidth is what a second pass costs)."""
+
+_PROGRESS_STEP_BYTES = 4 << 20
+"""A progress callback is called at most once per this many bytes written (and at the end)."""
+
+_OVERLAP_CRC_BYTES = 1 << 20
+"""Tensors at least this large get their checksum computed by a helper thread while their
+bytes are being written: both the ``crc32c`` package and file writes release the GIL
+on large buffers, so on two or more cores the checksum costs no time."""
+
+_PARALLEL_SHARDS_BYTES = 32 << 20
+"""Several shards are written by parallel threads (one per core) when the checkpoint
+holds at least this many bytes; below that, starting threads costs more than it saves."""
+
+_POLL_SECONDS = 0.1
+"""How often the calling thread reports progress while shard threads write."""
+
+
+
+class _Progress:
+    """Counts the data bytes written and forwards the count to a user callback, at most
+    once per :data:`_PROGRESS_STEP_BYTES`, and once at the end."""
+
+    __slots__ = ("callback", "total", "done", "_reported")
+
+    def __init__(self, callback: ProgressCallback | None, total: int) -> None:
+        self.callback = callback
+        self.total = total
+        self.done = 0
+        self._reported = 0
+
+    def advance(self, nbytes: int) -> None:
+        self.done += nbytes
+        if self.callback is not None and self.done - self._reported >= _PROGRESS_STEP_BYTES:
+            self._reported = self.done
+            self.callback(self.done, self.total)
+
+    def update(self, done: int) -> None:
+        """Set the count (from shard threads' counters) and report it if it moved enough."""
+        self.done = 0
+        self.advance(done)
+
+    def finish(self) -> None:
+        if self.callback is not None:
+            self.callback(self.total, self.total)
+
+
+def _shape_proto(shape: Sequence[int]) -> tensor_shape_pb2.TensorShapeProto:
+    proto = tensor_shape_pb2.TensorShapeProto()
+    for dim in shape:
+        proto.dim.add().size = int(dim)
+    return proto
+
+
+def _header(num_shards: int) -> bytes:
+    header = tensor_bundle_pb2.BundleHeaderProto(num_shards=num_shards)
+    header.endianness = tensor_bundle_pb2.BundleHeaderProto.LITTLE
+    header.version.producer = BUNDLE_VERSION
+    return header.SerializeToString(deterministic=True)
+
+
+class CheckpointWriter:
+    """Collects tensors and slices, then writes one checkpoint on :meth:`finish`.
+
+    Nothing touches the disk before :meth:`finish`; values are kept by reference (not
+    copied), so do not modify them in between.  As a context manager it finishes on a
+    clean exit and discards everything if the block raises.
+
+    ``num_shards`` > 1 spreads the tensors over that many data files balanced by bytes;
+    ``shards`` (a list of name lists, one per shard) fixes the assignment instead; with
+    ``shards`` given, ``num_shards`` may be left at 1 or must equal ``len(shards)``.
+    Each shard must receive at least one tensor.
+
+    ``progress``, if given, is called as ``progress(bytes_done, bytes_total)`` while
+    :meth:`finish` writes tensor data (at most every few MB), then once with
+    ``bytes_done == bytes_total`` when the checkpoint is complete.
+    """
+
+    def __init__(self, prefix: PathLike, *, num_shards: int = 1,
+                 shards: Sequence[Sequence[str]] | None = None,
+                 progress: ProgressCallback | None = None) -> None:
+        if progress is not None and not callable(progress):
+            raise InvalidArgumentError(
+                f"progress must be a callable(bytes_done, bytes_total), got {progress!r}")
+        self._progress = progress
+        self._prefix = os.fspath(prefix)
+        if not isinstance(self._prefix, str) or self._prefix == "":
+            raise InvalidArgumentError(
+                f"checkpoint prefix must be a non-empty path, got {prefix!r}")
+        if shards is not None and (isinstance(shards, (str, bytes)) or any(
+                isinstance(names, (str, bytes)) for names in shards)):
+            raise InvalidArgumentError(
+                f"shards must be a list of name lists (one per shard), got {shards!r}")
+        self._shards = None if shards is None else [list(names) for names in shards]
+        if num_shards == 1 and self._shards is not None:
+            num_shards = len(self._shards)  # the explicit assignment decides
+        if isinstance(num_shards, bool) or not isinstance(num_shards, int) or num_shards < 1:
+            raise InvalidArgumentError(f"num_shards must be an int >= 1, got {num_shards!r}")
+        if self._shards is not None and len(self._shards) != num_shards:
+            raise InvalidArgumentError(
+                f"shards lists {len(self._shards)} shards but num_shards is {num_shards}")
+        self._num_shards = num_shards
+        self._items: list[_DataItem] = []
+        self._keys: dict[bytes, str] = {}
+        self._plain: dict[str, _DataItem] = {}
+        self._partitioned: dict[str, _Partitioned] = {}
+        self._finished = False
+
+    # -- collecting
+
+    def _check_open(self) -> None:
+        if self._finished:
+            raise BuilderStateError(f"checkpoint {self._prefix!r} was already finished")
+
+    def _claim_key(self, key: bytes, name: str) -> None:
+        if key in self._keys:
+            raise InvalidArgumentError(
+                f"tensor {name!r}: duplicate key {key!r} (already used by {self._keys[key]!r})")
+        self._keys[key] = name
+
+    def add(self, name: str, value: Any) -> None:
+        """Add a whole tensor (numpy array or anything ``numpy.asarray`` accepts)."""
+        if self._finished:
+            self._check_open()  # raises
+        key = check_tensor_name(name)
+        if key in self._keys:  # one lookup on the common path; the message is worked out here
+            if name in self._plain or name in self._partitioned:
+                raise InvalidArgumentError(f"tensor {name!r} was already added")
+            self._claim_key(key, name)
+        item = prepare_tensor(name, value, _DataItem)
+        item.key = key
+        self._keys[key] = name
+        self._plain[name] = item
+        self._items.append(item)
+
+    def add_slice(self, name: str, full_shape: Sequence[int], slice_spec: slicing.SliceSpec,
+                  value: Any) -> None:
+        """Add one slice of the partitioned tensor ``name`` whose full shape is ``full_shape``.
+
+        ``slice_spec``: TF's ``"0,4:-"`` (or ``"6 4 0,4:-"``, checked against ``full_shape``)
+        or a sequence of ``(start, length)`` with ``length == -1`` for a whole dimension.
+        The value's shape must equal the slice's extent; slices of one name must share
+        the dtype and full shape and must not overlap.  A slice covering the whole tensor
+        is stored as a plain tensor, as TensorFlow does.
+        """
+        self._check_open()
+        key = check_tensor_name(name)
+        try:
+            shape = tuple(int(d) for d in full_shape)
+        except (TypeError, ValueError):
+            raise InvalidArgumentError(
+                f"tensor {name!r}: full_shape {full_shape!r} is not a sequence of ints") from None
+        extents = slicing.normalize_slice(shape, slice_spec)
+        item = prepare_tensor(name, value, _DataItem)
+        expected = slicing.slice_shape(shape, extents)
+        if item.shape != expected:
+            raise InvalidArgumentError(
+                f"tensor {name!r}: slice {slice_spec!r} of shape {list(shape)} holds shape "
+                f"{list(expected)}, but the value has shape {list(item.shape)}")
+        if name in self._plain:
+            raise InvalidArgumentError(f"tensor {name!r} was already added as a whole tensor")
+        if slicing.is_full_slice(shape, extents):
+            if name in self._partitioned:
+                raise InvalidArgumentError(
+                    f"tensor {name!r}: slice {slice_spec!r} covers the whole tensor, which "
+                    f"overlaps the slices already added")
+            self.add(name, item.array)
+            return
+        if item.dtype.enum not in slicing.ASSEMBLABLE_DTYPES:
+            raise UnsupportedDTypeError(
+                f"tensor {name!r}: TensorFlow cannot restore partitioned {item.dtype.name} "
+                f"tensors; save it whole (supported for slices: "
+                f"{', '.join(sorted(DTYPES[e].name for e in slicing.ASSEMBLABLE_DTYPES))})")
+        record = self._partitioned.get(name)
+        if record is None:
+            record = _Partitioned(key, item.dtype, shape)
+        else:
+            if record.dtype != item.dtype:
+                raise InvalidArgumentError(
+                    f"tensor {name!r}: slice dtype {item.dtype.name} differs from the "
+                    f"{record.dtype.name} of its earlier slices")
+            if record.full_shape != shape:
+                raise InvalidArgumentError(
+                    f"tensor {name!r}: full_shape {list(shape)} differs from the "
+                    f"{list(record.full_shape)} given with its earlier slices")
+            for other in record.extents:
+                if slicing.slices_overlap(shape, extents, other):
+                    raise InvalidArgumentError(
+                        f"tensor {name!r}: slice {slice_spec!r} overlaps the earlier slice "
+                        f"{list(other)}")
+        item.key = slice_key(name, extents)
+        if name not in self._partitioned:
+            self._claim_key(key, name)
+            self._partitioned[name] = record
+        self._claim_key(item.key, name)
+        record.extents.append(extents)
+        record.items.append(item)
+        self._items.append(item)
+
+    # -- writing
+
+    def _assignment(self) -> list[int]:
+        """The shard of every item in ``self._items``."""
+        if self._shards is not None:
+            shard_of_name = explicit_shards(self._shards, {item.name for item in self._items},
+                                             "which was not added")
+            assignment = [shard_of_name[item.name] for item in self._items]
+        elif self._num_shards == 1:
+            assignment = [0] * len(self._items)
+        else:
+            assignment = balance_shards([item.nbytes for item in self._items],
+                                        self._num_shards)
+        if self._num_shards > 1:
+            empty = sorted(set(range(self._num_shards)) - set(assignment))
+            if empty:
+                raise InvalidArgumentError(
+                    f"checkpoint {self._prefix!r}: shard(s) {empty} of {self._num_shards} would "
+                    f"hold no tensor ({len(self._items)} data entries); use fewer shards")
+        return assignment
+
+    def _index_entries(self) -> list[_Indexed]:
+        """Everything the index lists (``.key``, ``.entry``) sorted by key, as
+        BundleWriter/MergeV2Checkpoints do; called once the data entries are written."""
+        for record in self._partitioned.values():
+            record.entry = self._partitioned_entry(record)
+        stored: list[_Indexed] = [*self._items, *self._partitioned.values()]
+        stored.sort(key=_key_of)
+        return stored
+
+    @staticmethod
+    def _partitioned_entry(record: _Partitioned) -> bytes:
+        # A sharded save keeps one full-name entry per shard; merging keeps the first
+        # shard's entry (its shard_id renumbered) and appends the later shards' slices.
+        shards = [item.shard for item in record.items]
+        order = sorted(range(len(record.items)), key=lambda j: shards[j])
+        entry = tensor_bundle_pb2.BundleEntryProto(
+            dtype=cast("types_pb2.DataType", record.dtype.enum))
+        entry.shape.CopyFrom(_shape_proto(record.full_shape))
+        entry.shard_id = shards[order[0]]
+        for j in order:
+            entry.slices.add().CopyFrom(slicing.to_proto(record.extents[j]))
+        return entry.SerializeToString(deterministic=True)
+
+    def finish(self) -> list[Path]:
+        """Write the data files and the index; return their paths (data files, then index)."""
+        self._check_open()
+        assignment = self._assignment()
+        self._finished = True
+        return _write_files(self._prefix, self._num_shards, self._items, assignment,
+                            self._index_entries, self._progress)
+
+    def __enter__(self) -> CheckpointWriter:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if exc_type is None:
+            if not self._finished:
+                self.finish()
+        else:
+            self._finished = True
+
+
+class _ShardOutput:
+    """A data file being written: buffered, counted for progress, and with an optional
+    helper thread that checksums large tensors while their bytes are written."""
+
+    __slots__ = ("_file", "_progress", "checksummer")
+
+    def __init__(self, file: BinaryIO, progress: _Progress,
+                 checksummer: ThreadPoolExecutor | None) -> None:
+        self._file = file
+        self._progress = progress
+        self.checksummer = checksummer
+
+    def write(self, data: bytes | memoryview) -> None:
+        self._file.write(data)
+        self._progress.advance(len(data))
+
+
+def _write_data(out: _ShardOutput, tensor: PreparedTensor) -> tuple[int, int]:
+    """Append a tensor's bytes; return (size, unmasked crc32c)."""
+    small = small_tensor_bytes(tensor)
+    if small is not None:
+        out.write(small)
+        size = len(small)
+        crc = crc32c(small)
+    else:
+        crc = 0
+        size = 0
+        for chunk, covered in iter_tensor_bytes(tensor):
+            length = len(chunk)
+            if chunk is not covered:  # a string tensor's lengths: small
+                out.write(chunk)
+                crc = crc32c(covered, crc)
+            elif out.checksummer is not None and length >= _OVERLAP_CRC_BYTES:
+                pending = out.checksummer.submit(crc32c, covered, crc)
+                for start in range(0, length, _WRITE_PIECE_BYTES):
+                    out.write(chunk[start:start + _WRITE_PIECE_BYTES])
+                crc = pending.result()
+            else:
+                for start in range(0, length, _CRC_PIECE_BYTES):
+                    piece = chunk[start:start + _CRC_PIECE_BYTES]
+                    out.write(piece)
+                    crc = crc32c(piece, crc)  # while the piece is still in the CPU cache
+            size += length
+    if size != tensor.nbytes:  # guards against the array changing after it was added
+        raise InvalidArgumentError(
+            f"tensor {tensor.name!r}: wrote {size} bytes, expected {tensor.nbytes}")
+    return size, crc
+
+
+def _write_shard(path: Path, shard: int, items: list[_DataItem], progress: _Progress,
+                 checksummer: ThreadPoolExecutor | None = None,
+                 abort: threading.Event | None = None) -> None:
+    """Write one data file holding ``items`` in order and set their ``shard`` and ``entry``."""
+    encode_entry = EntryEncoder().encode
+    with open(path, "wb", buffering=_WRITE_BUFFER_BYTES) as file:
+        out = _ShardOutput(file, progress, checksummer)
+        offset = 0
+        for item in items:
+            if abort is not None and abort.is_set():
+                return  # another shard failed; its error is raised by the caller
+            size, crc = _write_data(out, item)
+            item.shard = shard
+            item.entry = encode_entry(item.dtype.enum, item.array.shape, shard, offset, size,
+                                      mask(crc))
+            offset += size
+
+
+def _write_shards_serially(paths: list[Path], shard_items: list[list[_DataItem]],
+                           progress: _Progress) -> None:
+    overlap = (crc32c_backend == "crc32c" and (os.cpu_count() or 1) > 1
+               and any(item.nbytes >= _OVERLAP_CRC_BYTES for items in shard_items
+                       for item in items))
+    checksummer = None
+    if overlap:
+        from concurrent.futures import ThreadPoolExecutor  # only when used: ~10 ms to import
+
+        checksummer = ThreadPoolExecutor(1, thread_name_prefix="pysavedmodel-crc")
+    try:
+        for shard, (path, items) in enumerate(zip(paths, shard_items)):
+            _write_shard(path, shard, items, progress, checksummer)
+    finally:
+        if checksummer is not None:
+            checksummer.shutdown(wait=True)
+
+
+def _write_shards_in_parallel(paths: list[Path], shard_items: list[list[_DataItem]],
+                              progress: _Progress) -> None:
+    """One thread per core, each writing whole shards; progress is reported from here, in
+    the calling thread.  The first failure stops the other shards and is raised."""
+    from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+
+    counters = [_Progress(None, 0) for _ in paths]  # each written by one shard thread only
+    abort = threading.Event()
+    workers = min(len(paths), os.cpu_count() or 1)
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="pysavedmodel-shard")
+    try:
+        pending = {pool.submit(_write_shard, path, shard, items, counters[shard], None, abort)
+                   for shard, (path, items) in enumerate(zip(paths, shard_items))}
+        while pending:
+            done, pending = wait(pending, timeout=_POLL_SECONDS, return_when=FIRST_EXCEPTION)
+            for future in done:
+                error = future.exception()
+                if error is not None:
+                    raise error
+            progress.update(sum(counter.done for counter in counters))
+    except BaseException:
+        abort.set()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)  # no thread writes once this returns
+
+
+def _write_files(prefix: str, num_shards: int, items: list[_DataItem], assignment: list[int],
+                 index_entries: Callable[[], list[_Indexed]],
+                 progress_callback: ProgressCallback | None = None) -> list[Path]:
+    progress = _Progress(progress_callback, sum(item.nbytes for item in items))
+    index_path = index_filename(prefix)
+    shard_paths = [data_filename(prefix, s, num_shards) for s in range(num_shards)]
+    # An index left from an earlier checkpoint goes first: interrupted from there on,
+    # the prefix has no checkpoint rather than an old index over new data.  The new
+    # index is renamed last: its presence means the checkpoint is whole.
+    with AtomicGroup([*shard_paths, index_path], remove_first=[index_path]) as group:
+        temp_paths = [group.temp(path) for path in shard_paths]
+        shard_items: list[list[_DataItem]] = [[] for _ in range(num_shards)]
+        for item, shard in zip(items, assignment):
+            shard_items[shard].append(item)
+        if (num_shards > 1 and progress.total >= _PARALLEL_SHARDS_BYTES
+                and (os.cpu_count() or 1) > 1):
+            _write_shards_in_parallel(temp_paths, shard_items, progress)
+        else:
+            _write_shards_serially(temp_paths, shard_items, progress)
+        with open(group.temp(index_path), "wb") as out:
+            table = TableWriter(out)
+            table.add(b"", _header(num_shards))
+            for each in index_entries():
+                table.add(each.key, each.entry)
+            table.finish()
+        group.commit()
+    progress.finish()
+    return [*shard_paths, index_path]
+
+
+def write_local_checkpoint(prefix: PathLike, tensors: Mapping[str, Any], *,
+                           num_shards: int = 1,
+                           shards: Sequence[Sequence[str]] | None = None,
+                           progress: ProgressCallback | None = None) -> list[Path]:
+    """Write ``tensors`` as a checkpoint at ``prefix`` in this process.
+
+    :func:`pysavedmodel.write_checkpoint` without ``executor`` (see there for the
+    arguments, the files and the guarantees).
+    """
+    if not isinstance(tensors, Mapping):
+        raise InvalidArgumentError(
+            f"tensors must be a mapping of name -> array, got {type(tensors).__name__}")
+    writer = CheckpointWriter(prefix, num_shards=num_shards, shards=shards, progress=progress)
+    for name, value in tensors.items():
+        writer.add(name, value)
+    return writer.finish()
