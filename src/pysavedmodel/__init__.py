@@ -54,7 +54,7 @@ _LAZY = {
     "describe_saved_model": "pysavedmodel.savedmodel.describe",
     "validate_saved_model": "pysavedmodel.savedmodel.validate",
     "Finding": "pysavedmodel.savedmodel.validate",
-    "build_from_spec": "pysavedmodel.builder.spec",
+    "build_from_spec": "pysavedmodel.spec",
     "load_weights": "pysavedmodel.weights",
     "save_weights": "pysavedmodel.weights",
     "convert_weights": "pysavedmodel.weights",

@@ -12,11 +12,11 @@ attrs but have no array representation here.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
-import ml_dtypes
 import numpy as np
 
 from .errors import UnsupportedDTypeError
@@ -43,14 +43,34 @@ class DType:
     """Enum name in types.proto (``DT_FLOAT``)."""
     name: str
     """TensorFlow's Python name (``float32``)."""
-    numpy: np.dtype[Any] | None
-    """numpy dtype of an array of this type (little-endian), or None."""
-    itemsize: int
-    """Bytes per element in a checkpoint (0: variable size, or not storable)."""
-    checkpointable: bool
+    _numpy: Any = field(repr=False, compare=False)
+    """numpy dtype, None, or the name of an ``ml_dtypes`` type resolved on first use."""
+    _itemsize: int = field(repr=False, compare=False)
+    checkpointable: bool = True
     """Whether checkpoints (SaveV2 / TensorBundle) can hold values of this type."""
     aliases: tuple[str, ...] = ()
     """Other names :func:`by_name` accepts (``float`` for ``float32``)."""
+
+    @property
+    def numpy(self) -> np.dtype[Any] | None:
+        """numpy dtype of an array of this type (little-endian), or None.
+
+        bfloat16, float8, int4 and the other low-precision types come from
+        ``ml_dtypes``, imported only when one of them is asked for here.
+        """
+        value = self._numpy
+        if isinstance(value, str):
+            value = _ml_dtype(value)
+            object.__setattr__(self, "_numpy", value)
+        return value  # type: ignore[no-any-return]
+
+    @property
+    def itemsize(self) -> int:
+        """Bytes per element in a checkpoint (0: variable size, or not storable)."""
+        if self._itemsize < 0:
+            numpy = self.numpy
+            object.__setattr__(self, "_itemsize", 0 if numpy is None else numpy.itemsize)
+        return self._itemsize
 
     @property
     def is_string(self) -> bool:
@@ -61,14 +81,31 @@ class DType:
         return self.name
 
 
+def _ml_dtype(name: str) -> np.dtype[Any] | None:
+    """``ml_dtypes.<name>`` as a little-endian numpy dtype (None if this ml_dtypes lacks it)."""
+    import ml_dtypes  # ~0.1-0.8 s: only when a low-precision type is used
+
+    scalar = getattr(ml_dtypes, name, None)
+    return None if scalar is None else np.dtype(scalar).newbyteorder("<")
+
+
 def _row(enum: int, proto_name: str, name: str, numpy: Any, *, ckpt: bool = True,
          aliases: tuple[str, ...] = ()) -> DType:
+    if isinstance(numpy, _Lazy):
+        return DType(enum, proto_name, name, numpy.name, -1, ckpt, aliases)
     dtype = None if numpy is None else np.dtype(numpy).newbyteorder("<")
     if dtype is not None and dtype.kind in "OSU":
         itemsize = 0
     else:
         itemsize = 0 if dtype is None else dtype.itemsize
     return DType(enum, proto_name, name, dtype, itemsize, ckpt, aliases)
+
+
+class _Lazy:
+    """An ``ml_dtypes`` type named in the table, not imported until used."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
 
 
 DT_INVALID: Final = 0
@@ -105,7 +142,7 @@ _ROWS = [
     _row(11, "DT_QINT8", "qint8", None, ckpt=False),
     _row(12, "DT_QUINT8", "quint8", None, ckpt=False),
     _row(13, "DT_QINT32", "qint32", None, ckpt=False),
-    _row(DT_BFLOAT16, "DT_BFLOAT16", "bfloat16", ml_dtypes.bfloat16),
+    _row(DT_BFLOAT16, "DT_BFLOAT16", "bfloat16", _Lazy("bfloat16")),
     _row(15, "DT_QINT16", "qint16", None, ckpt=False),
     _row(16, "DT_QUINT16", "quint16", None, ckpt=False),
     _row(DT_UINT16, "DT_UINT16", "uint16", np.uint16),
@@ -116,17 +153,17 @@ _ROWS = [
     _row(DT_UINT32, "DT_UINT32", "uint32", np.uint32),
     _row(DT_UINT64, "DT_UINT64", "uint64", np.uint64),
     # Low-precision types: graph attrs only until checked against TF 2.21's SaveV2.
-    _row(24, "DT_FLOAT8_E5M2", "float8_e5m2", ml_dtypes.float8_e5m2, ckpt=False),
-    _row(25, "DT_FLOAT8_E4M3FN", "float8_e4m3fn", ml_dtypes.float8_e4m3fn, ckpt=False),
-    _row(26, "DT_FLOAT8_E4M3FNUZ", "float8_e4m3fnuz", ml_dtypes.float8_e4m3fnuz, ckpt=False),
-    _row(27, "DT_FLOAT8_E4M3B11FNUZ", "float8_e4m3b11fnuz", ml_dtypes.float8_e4m3b11fnuz,
+    _row(24, "DT_FLOAT8_E5M2", "float8_e5m2", _Lazy("float8_e5m2"), ckpt=False),
+    _row(25, "DT_FLOAT8_E4M3FN", "float8_e4m3fn", _Lazy("float8_e4m3fn"), ckpt=False),
+    _row(26, "DT_FLOAT8_E4M3FNUZ", "float8_e4m3fnuz", _Lazy("float8_e4m3fnuz"), ckpt=False),
+    _row(27, "DT_FLOAT8_E4M3B11FNUZ", "float8_e4m3b11fnuz", _Lazy("float8_e4m3b11fnuz"),
          ckpt=False),
-    _row(28, "DT_FLOAT8_E5M2FNUZ", "float8_e5m2fnuz", ml_dtypes.float8_e5m2fnuz, ckpt=False),
-    _row(29, "DT_INT4", "int4", ml_dtypes.int4, ckpt=False),
-    _row(30, "DT_UINT4", "uint4", ml_dtypes.uint4, ckpt=False),
-    _row(31, "DT_INT2", "int2", getattr(ml_dtypes, "int2", None), ckpt=False),
-    _row(32, "DT_UINT2", "uint2", getattr(ml_dtypes, "uint2", None), ckpt=False),
-    _row(33, "DT_FLOAT4_E2M1FN", "float4_e2m1fn", getattr(ml_dtypes, "float4_e2m1fn", None),
+    _row(28, "DT_FLOAT8_E5M2FNUZ", "float8_e5m2fnuz", _Lazy("float8_e5m2fnuz"), ckpt=False),
+    _row(29, "DT_INT4", "int4", _Lazy("int4"), ckpt=False),
+    _row(30, "DT_UINT4", "uint4", _Lazy("uint4"), ckpt=False),
+    _row(31, "DT_INT2", "int2", _Lazy("int2"), ckpt=False),
+    _row(32, "DT_UINT2", "uint2", _Lazy("uint2"), ckpt=False),
+    _row(33, "DT_FLOAT4_E2M1FN", "float4_e2m1fn", _Lazy("float4_e2m1fn"),
          ckpt=False),
 ]
 
@@ -137,9 +174,24 @@ _BY_NAME: Final[Mapping[str, DType]] = {
     key: row for row in _ROWS
     for key in (row.name, row.proto_name, row.proto_name[3:].lower(), *row.aliases)
 }
-_BY_NUMPY: Final[Mapping[np.dtype[Any], DType]] = {
-    row.numpy: row for row in _ROWS if row.numpy is not None and row.numpy.kind != "O"
+_BY_NUMPY: dict[np.dtype[Any], DType] = {
+    row._numpy: row for row in _ROWS
+    if isinstance(row._numpy, np.dtype) and row._numpy.kind != "O"
 }
+"""numpy dtype -> row; the ``ml_dtypes`` rows join on the first ml_dtypes array seen."""
+
+
+def _numpy_row(dt: np.dtype[Any]) -> DType | None:
+    row = _BY_NUMPY.get(dt.newbyteorder("<")) if dt.byteorder != "|" else _BY_NUMPY.get(dt)
+    if row is None:
+        row = _BY_NUMPY.get(dt)
+    if row is None and "ml_dtypes" in sys.modules:
+        # An ml_dtypes dtype can only exist once ml_dtypes is imported: resolve its rows.
+        for lazy in _ROWS:
+            if lazy.numpy is not None and lazy.numpy.kind != "O":
+                _BY_NUMPY.setdefault(lazy.numpy, lazy)
+        row = _BY_NUMPY.get(dt)
+    return row
 
 
 def by_name(name: str) -> DType:
@@ -157,9 +209,7 @@ def from_numpy(dtype: Any) -> DType:
     dt = np.dtype(dtype)
     if dt.kind in "OSU":
         return DTYPES[DT_STRING]
-    row = _BY_NUMPY.get(dt.newbyteorder("<")) if dt.byteorder != "|" else _BY_NUMPY.get(dt)
-    if row is None:
-        row = _BY_NUMPY.get(dt)
+    row = _numpy_row(dt)
     if row is None:
         raise UnsupportedDTypeError(
             f"numpy dtype {dt.str!r} ({dt}) has no TensorFlow DataType here")

@@ -25,7 +25,6 @@ from hypothesis import strategies as st
 
 from pysavedmodel import read_checkpoint
 from pysavedmodel._proto import meta_graph_pb2, saved_model_pb2
-from pysavedmodel.builder.spec import build_from_spec, load_spec
 from pysavedmodel.errors import (
     AlreadyExistsError,
     CorruptCheckpointError,
@@ -37,6 +36,7 @@ from pysavedmodel.errors import (
     SignatureError,
     UnsupportedDTypeError,
 )
+from pysavedmodel.spec import build_from_spec, load_spec
 from tests.support.venvs import ROOT
 
 EXAMPLE = ROOT / "examples" / "mlp"

@@ -15,7 +15,6 @@ rejects a tensor fed twice).
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 from collections.abc import Iterable, Mapping
@@ -46,6 +45,8 @@ class AssetRecord:
 
 def file_digest(path: str) -> str:
     """SHA-256 of a file's bytes (hex)."""
+    import hashlib  # only for models with assets: OpenSSL's hashlib costs ~5 ms to import
+
     digest = hashlib.sha256()
     with open(path, "rb") as fileobj:
         for chunk in iter(lambda: fileobj.read(_CHUNK), b""):

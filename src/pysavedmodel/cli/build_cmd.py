@@ -1,6 +1,6 @@
 """``pysavedmodel build SPEC -o DIR [--version N]``: a SavedModel from a JSON spec.
 
-The spec format is documented in :mod:`pysavedmodel.builder.spec` (and
+The spec format is documented in :mod:`pysavedmodel.spec` (and
 ``examples/mlp/README.md``).  Prints the directory written: ``DIR``, or
 ``DIR/N`` with ``--version N`` (TF Serving's layout).
 """
@@ -29,8 +29,8 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
                     "from files (renamed, transposed, cast), signatures, assets, tags, init "
                     "op. Relative paths in the spec are resolved against its directory. "
                     "Prints the directory written.",
-        epilog="The spec format is documented in the module pysavedmodel.builder.spec "
-               "(python -m pydoc pysavedmodel.builder.spec) and in examples/mlp/README.md.")
+        epilog="The spec format is documented in the module pysavedmodel.spec "
+               "(python -m pydoc pysavedmodel.spec) and in examples/mlp/README.md.")
     parser.add_argument("spec", metavar="SPEC", help="the spec (a JSON file)")
     parser.add_argument("-o", "--output", required=True, metavar="DIR",
                         help="export directory (must not exist or be empty)")
@@ -41,7 +41,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pysavedmodel.builder.spec import build_from_spec
+    from pysavedmodel.spec import build_from_spec
 
     written = build_from_spec(args.spec, args.output, version=args.version)
     print(written)

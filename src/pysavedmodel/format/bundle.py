@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 from ..aliases import PathLike, ProgressCallback
-from . import distributed
 from .bundle_reader import CheckpointReader, read_checkpoint
 from .naming import data_filename, index_filename
 from .sharding import balance_shards
@@ -69,6 +68,9 @@ def write_checkpoint(prefix: PathLike, tensors: Mapping[str, Any], *,
     checkpoint (temporary files are named ``<final name>.tempstate<token>``).
     """
     if executor is not None:
+        # Imported when used: the distributed writer pulls in concurrent.futures (~20 ms).
+        from . import distributed
+
         return distributed.write_checkpoint_distributed(
             prefix, tensors, num_shards=num_shards, shards=shards, executor=executor,
             progress=progress)

@@ -16,17 +16,17 @@ from typing import Any, Final
 
 import numpy as np
 
-from ..._proto import node_def_pb2
-from ...errors import Error, NotFoundError
-from ...graph.attrs import shape_from_proto
-from ...graph.graph import Graph
-from ...graph.importer import node_from_dict
-from ..signatures import (
+from .._proto import node_def_pb2
+from ..builder.signatures import (
     CLASSIFY_METHOD_NAME,
     PREDICT_METHOD_NAME,
     REGRESS_METHOD_NAME,
     resolve_signature_def,
 )
+from ..errors import Error, NotFoundError
+from ..graph.attrs import shape_from_proto
+from ..graph.graph import Graph
+from ..graph.importer import node_from_dict
 from .json_paths import (
     did_you_mean,
     expect_array,

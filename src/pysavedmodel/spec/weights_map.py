@@ -15,8 +15,8 @@ from typing import Any, Final
 
 import numpy as np
 
-from ... import dtypes
-from ...errors import Error, NotFoundError
+from .. import dtypes
+from ..errors import Error, NotFoundError
 from .json_paths import (
     expect_array,
     expect_boolean,
@@ -150,7 +150,7 @@ def _apply_rule(rule: _Rule, name: str, value: np.ndarray, file_label: str) -> W
 def _load_weight_files(files: Sequence[Any], where: str,
                        base_dir: Path) -> list[tuple[str, str, np.ndarray]]:
     """``(file label, weight name, array)`` for every weight of every file, in order."""
-    from ...weights import load_weights
+    from ..weights import load_weights
 
     out: list[tuple[str, str, np.ndarray]] = []
     seen: dict[str, str] = {}

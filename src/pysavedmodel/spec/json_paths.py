@@ -13,8 +13,8 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Final, NoReturn, TypeVar
 
-from ... import dtypes
-from ...errors import Error, InvalidArgumentError, UnsupportedDTypeError
+from .. import dtypes
+from ..errors import Error, InvalidArgumentError, UnsupportedDTypeError
 
 _IDENTIFIER: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 

@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from ... import dtypes
-from ...errors import NotFoundError, UnsupportedDTypeError
+from .. import dtypes
+from ..errors import NotFoundError, UnsupportedDTypeError
 from .json_paths import (
     did_you_mean,
     expect_array,

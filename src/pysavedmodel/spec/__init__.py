@@ -83,8 +83,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
 
-from ...errors import AlreadyExistsError, InvalidArgumentError, NotFoundError
-from ..builder import SavedModelBuilder
+from ..builder.builder import SavedModelBuilder
+from ..errors import AlreadyExistsError, InvalidArgumentError, NotFoundError
 from .graph_parts import assemble_graph, parse_init_op, parse_signatures
 from .json_paths import expect_array, expect_object, expect_string, fail, json_type
 from .weights_map import map_weights
