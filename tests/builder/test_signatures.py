@@ -94,7 +94,7 @@ def test_classification_rules(g):
 
 def test_classification_dtypes_checked_when_resolving_names(g):
     sig = classification_signature_def("x:0", None, "scores:0")  # dtypes unknown yet
-    with pytest.raises(SignatureError, match="'cls' \\(classify\\): input 'inputs'.*DT_STRING"):
+    with pytest.raises(SignatureError, match="'cls' input 'inputs' \\(classify\\).*DT_STRING"):
         resolve_signature_def("cls", sig, g)
 
 

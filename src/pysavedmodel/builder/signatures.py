@@ -20,7 +20,7 @@ Serving rules (TF's ``is_valid_signature``):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any, Final, Union, cast
 
 from .. import dtypes
@@ -38,6 +38,14 @@ from ..errors import NotFoundError, SignatureError
 from ..graph.attrs import make_shape_proto, proto_dtype
 from ..graph.graph import Graph, Tensor, TensorRef
 from ..names import canonical_tensor_name, utf8
+from .serving_rules import (
+    CLASSIFY_INPUTS,
+    CLASSIFY_OUTPUT_CLASSES,
+    CLASSIFY_OUTPUT_SCORES,
+    REGRESS_INPUTS,
+    REGRESS_OUTPUTS,
+    validate_serving_rules,
+)
 
 __all__ = [
     "PREDICT_METHOD_NAME", "CLASSIFY_METHOD_NAME", "REGRESS_METHOD_NAME",
@@ -50,13 +58,6 @@ __all__ = [
 
 SignatureLike = Union[meta_graph_pb2.SignatureDef, Mapping[str, Any]]
 
-
-# Fixed input/output keys of the classify and regress APIs.
-CLASSIFY_INPUTS: Final = "inputs"
-CLASSIFY_OUTPUT_CLASSES: Final = "classes"
-CLASSIFY_OUTPUT_SCORES: Final = "scores"
-REGRESS_INPUTS: Final = "inputs"
-REGRESS_OUTPUTS: Final = "outputs"
 
 # Short method names accepted in plain-dict signatures.
 _METHOD_ALIASES: Final = {
@@ -207,62 +208,6 @@ def op_signature_def(op_name: str, key: str) -> meta_graph_pb2.SignatureDef:
 
 # --------------------------------------------------------------------------- validation
 
-def _dtype_name(enum: int) -> str:
-    return dtypes.dtype_name(enum, proto=True)
-
-
-def _require_dtype(key: str, side: str, name: str, info: meta_graph_pb2.TensorInfo,
-                   expected: int, method: str) -> None:
-    # An unfilled dtype (0) is checked later, once resolved against a graph.
-    if info.dtype and info.dtype != expected:
-        raise SignatureError(
-            f"signature {key!r} ({method}): {side} {name!r} (tensor {info.name!r}) must be "
-            f"{_dtype_name(expected)}, got {_dtype_name(info.dtype)}")
-
-
-def _require_keys(key: str, side: str, got: Iterable[str], allowed: Iterable[str],
-                  method: str, *, exact: bool) -> None:
-    got_set, allowed_set = set(got), set(allowed)
-    ok = got_set == allowed_set if exact else (got_set and got_set <= allowed_set)
-    if not ok:
-        names = [repr(k) for k in sorted(allowed_set)]
-        rule = f"exactly {' and '.join(names)}" if exact else " and/or ".join(names)
-        raise SignatureError(
-            f"signature {key!r} ({method}): {side} must be {rule}; got {sorted(got_set)}")
-
-
-def validate_serving_rules(key: str, sig: meta_graph_pb2.SignatureDef) -> None:
-    """Check TF Serving's rules for ``sig.method_name`` (other method names pass).
-
-    Dtype rules are only checked for TensorInfos whose dtype is set.
-    """
-    method = sig.method_name
-    if method == PREDICT_METHOD_NAME:
-        if not sig.inputs:
-            raise SignatureError(f"signature {key!r} (predict): inputs must not be empty")
-        if not sig.outputs:
-            raise SignatureError(f"signature {key!r} (predict): outputs must not be empty")
-    elif method == CLASSIFY_METHOD_NAME:
-        _require_keys(key, "inputs", sig.inputs, [CLASSIFY_INPUTS], "classify", exact=True)
-        _require_keys(key, "outputs", sig.outputs,
-                      [CLASSIFY_OUTPUT_CLASSES, CLASSIFY_OUTPUT_SCORES], "classify", exact=False)
-        _require_dtype(key, "input", CLASSIFY_INPUTS, sig.inputs[CLASSIFY_INPUTS],
-                       dtypes.DT_STRING, "classify")
-        if CLASSIFY_OUTPUT_CLASSES in sig.outputs:
-            _require_dtype(key, "output", CLASSIFY_OUTPUT_CLASSES,
-                           sig.outputs[CLASSIFY_OUTPUT_CLASSES], dtypes.DT_STRING, "classify")
-        if CLASSIFY_OUTPUT_SCORES in sig.outputs:
-            _require_dtype(key, "output", CLASSIFY_OUTPUT_SCORES,
-                           sig.outputs[CLASSIFY_OUTPUT_SCORES], dtypes.DT_FLOAT, "classify")
-    elif method == REGRESS_METHOD_NAME:
-        _require_keys(key, "inputs", sig.inputs, [REGRESS_INPUTS], "regress", exact=True)
-        _require_keys(key, "outputs", sig.outputs, [REGRESS_OUTPUTS], "regress", exact=True)
-        _require_dtype(key, "input", REGRESS_INPUTS, sig.inputs[REGRESS_INPUTS],
-                       dtypes.DT_STRING, "regress")
-        _require_dtype(key, "output", REGRESS_OUTPUTS, sig.outputs[REGRESS_OUTPUTS],
-                       dtypes.DT_FLOAT, "regress")
-
-
 # --------------------------------------------------------------------------- resolution
 
 def as_signature_def(key: str, value: SignatureLike) -> meta_graph_pb2.SignatureDef:
@@ -321,7 +266,8 @@ def _resolve_info(key: str, side: str, name: str, info: meta_graph_pb2.TensorInf
     if info.dtype and info.dtype != tensor.dtype.enum:
         raise SignatureError(
             f"signature {key!r}: {side} {name!r} (tensor {info.name!r}) says "
-            f"{_dtype_name(info.dtype)} but the graph has {tensor.dtype.proto_name}")
+            f"{dtypes.dtype_name(info.dtype, proto=True)} but the graph has "
+            f"{tensor.dtype.proto_name}")
     _fill_from_tensor(info, tensor)
 
 

@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 
 from ..._proto import function_pb2, meta_graph_pb2, node_def_pb2, op_def_pb2
 from ...errors import Error
+from ...graph import rules
 from ...graph.op_registry import get_op_def
 from ...graph.opsig import arg_dtypes
-from ...names import NODE_NAME, parse_input
+from ...names import parse_input
 from .findings import Report, tags_label
 
 
@@ -41,17 +42,10 @@ class MetaGraphContext:
         context = cls(meta, report, tags_label(meta.meta_info_def.tags))
         graph_def = meta.graph_def
         context.functions = {f.signature.name: f for f in graph_def.library.function}
-        for node in graph_def.node:
-            where = context.at(f"node {node.name!r}")
-            if not NODE_NAME.match(node.name):
-                report("bad-node-name", where,
-                       f"invalid node name (op {node.op}); TensorFlow node names match "
-                       f"[A-Za-z0-9.][A-Za-z0-9_.\\-/>]*")
-            if node.name in context.nodes:
-                report("duplicate-node", where, "another node has the same name")
-                continue
-            context.nodes[node.name] = node
-            context.outputs[node.name] = Outputs(context.output_dtypes(node))
+        context.nodes = rules.check_node_names(
+            graph_def.node, lambda name: context.at(f"node {name!r}"), report)
+        for name, node in context.nodes.items():
+            context.outputs[name] = Outputs(context.output_dtypes(node))
         return context
 
     def at(self, what: str) -> str:

@@ -9,20 +9,13 @@ known, inputs naming a body node or an argument.
 
 from __future__ import annotations
 
-from collections import deque
-from typing import Final
-
 from ..._proto import function_pb2, graph_pb2, node_def_pb2, op_def_pb2
 from ...errors import Error
-from ...graph.inference import base_enum
+from ...graph import rules
 from ...graph.op_registry import get_op_def
-from ...graph.opsig import arg_dtypes
 from ...names import parse_input
 from .attr_checks import check_attrs
 from .context import MetaGraphContext, with_defaults
-from .findings import type_name
-
-_LOOP_BACK_OPS: Final = frozenset({"NextIteration", "RefNextIteration"})
 
 
 def check_graph(ctx: MetaGraphContext) -> None:
@@ -69,84 +62,17 @@ def _check_input_sources(ctx: MetaGraphContext, node: node_def_pb2.NodeDef, wher
 
 def _check_inputs(ctx: MetaGraphContext, node: node_def_pb2.NodeDef, op_def: op_def_pb2.OpDef,
                   where: str) -> None:
-    filled = with_defaults(node, op_def)
-    # Without its length attrs (reported as missing-attr) the input count is unknown.
-    count_known = all((arg.number_attr or arg.type_list_attr) in filled.attr
-                      for arg in op_def.input_arg if arg.number_attr or arg.type_list_attr)
-    expected: list[tuple[str, int | None]] = []
-    try:
-        for arg in op_def.input_arg:
-            expected.extend((arg.name, enum) for enum in arg_dtypes(arg, filled))
-    except Error as exc:
-        ctx.report("bad-attr", where, str(exc))
-        count_known = False
-    data: list[tuple[str, int | None]] = []
-    seen_control = False
-    broken = False
-    for text in node.input:
-        source, index, control = parse_input(text)
-        if control:
-            seen_control = True
-        elif seen_control:
-            ctx.report("bad-input-order", where,
-                       f"data input {text!r} comes after a control input; control inputs "
-                       f"('^name') must come last")
-        if source not in ctx.nodes:
-            kind = "control input" if control else "input"
-            ctx.report("missing-input", where, f"{kind} {text!r} names no node of the graph")
-            broken = True
-            continue
-        if control:
-            continue
-        produced = ctx.outputs[source].dtypes
-        if produced is not None and index >= len(produced):
-            ctx.report("missing-input", where,
-                       f"input {text!r}: node {source!r} ({ctx.nodes[source].op}) has "
-                       f"{len(produced)} output(s)")
-            broken = True
-            continue
-        data.append((text, produced[index] if produced is not None else None))
-    if broken or not count_known:
-        return
-    if len(data) != len(expected):
-        names = ", ".join(name for name, _ in expected) or "none"
-        ctx.report("input-count", where,
-                   f"{len(data)} data input(s); op {node.op} with these attrs expects "
-                   f"{len(expected)} ({names})")
-        return
-    for (text, got), (arg_name, want) in zip(data, expected):
-        if want is not None and got is not None and base_enum(want) != base_enum(got):
-            ctx.report("input-dtype-mismatch", where,
-                       f"input {arg_name!r} ({text!r}) is {type_name(got)}; op {node.op} "
-                       f"expects {type_name(want)} there")
+    outputs = {name: out.dtypes for name, out in ctx.outputs.items()}
+    ops = {name: n.op for name, n in ctx.nodes.items()}
+    rules.check_inputs(with_defaults(node, op_def), op_def, where, ctx.report, outputs, ops)
 
 
 def _check_cycles(ctx: MetaGraphContext) -> None:
-    """Kahn's algorithm; edges out of NextIteration close while loops and are allowed."""
-    nodes = ctx.nodes
-    consumers: dict[str, list[str]] = {name: [] for name in nodes}
-    pending: dict[str, int] = {}
-    for name, node in nodes.items():
-        sources = {parse_input(text)[0] for text in node.input}
-        sources = {s for s in sources if s in nodes and nodes[s].op not in _LOOP_BACK_OPS}
-        pending[name] = len(sources)
-        for source in sources:
-            consumers[source].append(name)
-    ready = deque(name for name, count in pending.items() if count == 0)
-    done = 0
-    while ready:
-        name = ready.popleft()
-        done += 1
-        for consumer in consumers[name]:
-            pending[consumer] -= 1
-            if pending[consumer] == 0:
-                ready.append(consumer)
-    if done != len(nodes):
-        stuck = sorted(name for name, count in pending.items() if count > 0)
-        shown = ", ".join(repr(s) for s in stuck[:5]) + (" ..." if len(stuck) > 5 else "")
-        ctx.report("graph-cycle", ctx.at("graph"),
-                   f"nodes {shown} depend on each other in a cycle that does not go "
-                   f"through NextIteration; TensorFlow cannot run them")
+    """Cycles through data and control edges; edges out of NextIteration close while
+    loops and are allowed."""
+    _, stuck = rules.topological_order(ctx.nodes, loop_back_ok=True)
+    if stuck:
+        rules.report_cycle(ctx.nodes, stuck, ctx.at("graph"), ctx.report)
 
 
 def _check_function(ctx: MetaGraphContext, function: function_pb2.FunctionDef) -> None:

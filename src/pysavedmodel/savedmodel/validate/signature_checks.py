@@ -1,28 +1,20 @@
 """Checks of the signatures, and TF Serving's rules for their method names.
 
 Each signature tensor (dense, sparse parts, composite components) is an output
-of the graph with the recorded dtype.  TF Serving (its Classify/Regress code)
-wants for classify exactly one input ``inputs`` of DT_STRING and one or two
-outputs including ``classes`` (DT_STRING) and/or ``scores`` (DT_FLOAT); for
-regress one input ``inputs`` (DT_STRING) and one output ``outputs``
-(DT_FLOAT); predict signatures need inputs and outputs (TF's
-``is_valid_signature``).  Other method names are not findings: TF Serving only
-checks them when started with ``--enable_signature_method_name_check`` (off by
-default).
+of the graph with the recorded dtype.  The serving rules of the method names are
+the builder's, :mod:`pysavedmodel.builder.serving_rules` (written once), here
+collected as findings.
 """
 
 from __future__ import annotations
 
-from ... import dtypes
 from ..._proto import meta_graph_pb2
-from ...constants import CLASSIFY_METHOD_NAME as CLASSIFY
-from ...constants import PREDICT_METHOD_NAME as PREDICT
-from ...constants import REGRESS_METHOD_NAME as REGRESS
+from ...builder.serving_rules import check_serving_rules
 from ...constants import RESERVED_SIGNATURE_KEYS
 from ...graph.inference import base_enum
 from ...names import parse_input
 from .context import MetaGraphContext
-from .findings import Report, type_name
+from .findings import type_name
 
 
 def check_signatures(ctx: MetaGraphContext) -> None:
@@ -34,7 +26,7 @@ def check_signatures(ctx: MetaGraphContext) -> None:
             for alias, info in sorted(infos.items()):
                 where = ctx.at(f"signature {key!r} {side} {alias!r}")
                 _check_tensor_info(ctx, info, where)
-        _check_serving_rules(signature, ctx.at(f"signature {key!r}"), ctx.report)
+        check_serving_rules(ctx.at(f"signature {key!r}"), signature, ctx.report)
 
 
 def _check_tensor_info(ctx: MetaGraphContext, info: meta_graph_pb2.TensorInfo,
@@ -63,50 +55,3 @@ def _check_tensor_info(ctx: MetaGraphContext, info: meta_graph_pb2.TensorInfo,
         ctx.report("signature-dtype-mismatch", where,
                    f"records {type_name(info.dtype)} but {info.name!r} is "
                    f"{type_name(base_enum(got))}")
-
-
-def _check_serving_rules(sig: meta_graph_pb2.SignatureDef, where: str, report: Report) -> None:
-    method = sig.method_name
-    if method == PREDICT:
-        if not sig.inputs:
-            report("serving-predict-inputs", where, "a predict signature needs at least one input")
-        if not sig.outputs:
-            report("serving-predict-outputs", where,
-                   "a predict signature needs at least one output")
-    elif method == CLASSIFY:
-        _one_string_input(sig, where, "classify", report)
-        outputs = sig.outputs
-        known = [k for k in ("classes", "scores") if k in outputs]
-        if not 1 <= len(outputs) <= 2 or not known:
-            report("serving-classify-outputs", where,
-                   f"outputs {sorted(outputs)}; TF Serving's Classify wants one or two outputs, "
-                   f"among them 'classes' (DT_STRING) and/or 'scores' (DT_FLOAT)")
-        for key, want in (("classes", dtypes.DT_STRING), ("scores", dtypes.DT_FLOAT)):
-            if key in outputs and outputs[key].dtype != want:
-                report("serving-classify-outputs", f"{where} output {key!r}",
-                       f"is {type_name(outputs[key].dtype)}; TF Serving's Classify wants "
-                       f"{type_name(want)}")
-    elif method == REGRESS:
-        _one_string_input(sig, where, "regress", report)
-        outputs = sig.outputs
-        if list(outputs) != ["outputs"]:
-            report("serving-regress-outputs", where,
-                   f"outputs {sorted(outputs)}; TF Serving's Regress wants exactly one output "
-                   f"'outputs' (DT_FLOAT)")
-        elif outputs["outputs"].dtype != dtypes.DT_FLOAT:
-            report("serving-regress-outputs", f"{where} output 'outputs'",
-                   f"is {type_name(outputs['outputs'].dtype)}; TF Serving's Regress wants "
-                   f"DT_FLOAT")
-
-
-def _one_string_input(sig: meta_graph_pb2.SignatureDef, where: str, method: str,
-                      report: Report) -> None:
-    code = f"serving-{method}-inputs"
-    api = method.capitalize()
-    if list(sig.inputs) != ["inputs"]:
-        report(code, where, f"inputs {sorted(sig.inputs)}; TF Serving's {api} wants exactly one "
-               f"input 'inputs' (DT_STRING, serialized tf.Example protos)")
-    elif sig.inputs["inputs"].dtype != dtypes.DT_STRING:
-        report(code, f"{where} input 'inputs'",
-               f"is {type_name(sig.inputs['inputs'].dtype)}; TF Serving's {api} feeds serialized "
-               f"tf.Example protos, a DT_STRING tensor")
