@@ -64,3 +64,12 @@ def test_unknown_dtypes_raise_naming_the_value(bad: object) -> None:
     assert isinstance(info.value, ValueError)
     text = str(info.value)
     assert ("flaot32" in text) if bad == "flaot32" else text
+
+
+def test_dtype_name_is_the_one_naming_of_datatype_numbers() -> None:
+    from pysavedmodel.dtypes import dtype_name
+
+    assert [dtype_name(e) for e in (1, 14, 101, 0, 999)] == [
+        "float32", "bfloat16", "float32_ref", "invalid", "DataType 999"]
+    assert [dtype_name(e, proto=True) for e in (1, 7, 107, 0, 999)] == [
+        "DT_FLOAT", "DT_STRING", "DT_STRING_REF", "DT_INVALID", "DataType 999"]

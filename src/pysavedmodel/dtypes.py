@@ -244,7 +244,12 @@ def dtype_name(enum: int, *, proto: bool = False) -> str:
 
     >>> dtype_name(1), dtype_name(1, proto=True), dtype_name(101), dtype_name(999)
     ('float32', 'DT_FLOAT', 'float32_ref', 'DataType 999')
+    >>> dtype_name(0, proto=True)
+    'DT_INVALID'
+
     """
+    if enum == DT_INVALID:  # unset: what init/train op signatures record
+        return "DT_INVALID" if proto else "invalid"
     row = DTYPES.get(enum)
     suffix = ""
     if row is None and enum > REF_OFFSET:
