@@ -12,10 +12,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from tests.support import venvs  # noqa: E402
+import venvs  # scripts/venvs.py, beside this file
 
 
 def main() -> int:

@@ -41,7 +41,6 @@ from pathlib import Path
 from typing import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "src"))
 
 from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
@@ -50,9 +49,9 @@ from hypothesis import strategies as st  # noqa: E402
 from hypothesis.reporting import with_reporter  # noqa: E402
 
 from pysavedmodel.errors import Error  # noqa: E402
-from tests.support.alarm import time_limit  # noqa: E402
-from tests.support.damage import kinds as damage_kinds  # noqa: E402
-from tests.support.damage import mutate  # noqa: E402
+from pysavedmodel.testing import KINDS, mutate, time_limit  # noqa: E402
+
+damage_kinds = st.sampled_from(KINDS)
 
 FIXTURES = ROOT.parent / "shared" / "fixtures" / "tf-2.21"
 TARGETS = ("table", "bundle", "savedmodel")
@@ -143,7 +142,7 @@ def _raw_damage(data: bytes, draw: st.DataObject) -> bytes:
 
 def _damaged_index(index: bytes, draw: st.DataObject) -> bytes:
     """The index with hostile entries, rewritten as a valid table (CRCs recomputed)."""
-    from tests.support.index_damage import damaged_index
+    from pysavedmodel.testing.index_damage import damaged_index
 
     return damaged_index(index, draw, _raw_damage)
 

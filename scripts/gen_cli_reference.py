@@ -1,10 +1,10 @@
-"""Regenerate the README's CLI reference from each command's ``--help``.
+"""Regenerate docs/cli.md, the CLI reference, from each command's ``--help``.
 
-    python scripts/gen_cli_reference.py          rewrite the block in README.md
+    python scripts/gen_cli_reference.py          rewrite the block in docs/cli.md
     python scripts/gen_cli_reference.py --check  exit 1 if the block is stale
 
 The block sits between ``<!-- cli-reference:start -->`` and ``<!-- cli-reference:end -->``
-in README.md; nothing outside it is touched.  Help is rendered at a fixed width
+in docs/cli.md; nothing outside it is touched.  Help is rendered at a fixed width
 (:data:`COLUMNS`) so the text does not depend on the terminal.
 """
 
@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-README = ROOT / "README.md"
+README = ROOT / "docs" / "cli.md"
 START = "<!-- cli-reference:start -->"
 END = "<!-- cli-reference:end -->"
 COLUMNS = 100
@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         print("CLI reference is up to date")
         return 0
     if args.check:
-        print("CLI reference in README.md is stale: run scripts/gen_cli_reference.py",
+        print("CLI reference in docs/cli.md is stale: run scripts/gen_cli_reference.py",
               file=sys.stderr)
         return 1
     README.write_text(text.replace(current, fresh))

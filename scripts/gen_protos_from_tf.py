@@ -20,7 +20,7 @@ from google.protobuf import descriptor_pb2
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "protos"
 
-# The messages FORMAT.md section 5 lists; their imports are followed.
+# The messages the SavedModel and TensorBundle formats use; their imports are followed.
 MODULES = [
     "tensorflow.core.protobuf.saved_model_pb2",
     "tensorflow.core.protobuf.meta_graph_pb2",

@@ -24,7 +24,7 @@ PACKAGE = SRC / "pysavedmodel"
 LEAVES = {"_proto", "errors", "aliases", "names", "fileio", "dtypes", "constants"}
 """Modules below every layer: they import nothing of the package but each other."""
 LAYERS = [{"format"}, {"graph"}, {"builder"}, {"savedmodel"}, {"weights"},
-          {"onnx", "spec", "demo"}, {"cli"}]
+          {"onnx", "spec", "demo", "testing"}, {"cli"}]
 """Bottom-up; a module may import its own layer and the ones below.  The importers
 (ONNX, the JSON build spec, the demo) share a layer and do not import each other."""
 TOP = {"", "__main__"}

@@ -28,9 +28,9 @@ from pysavedmodel.errors import CorruptCheckpointError, Error
 from pysavedmodel.format import ordered_code, varint
 from pysavedmodel.format.bundle import CheckpointReader, read_checkpoint
 from pysavedmodel.format.table import TableReader, snappy_decompress
+from pysavedmodel.testing.index_damage import damaged_index, rewrite_index
 from tests.support.damage import kinds as damage_kinds
 from tests.support.damage import mutate
-from tests.support.index_damage import damaged_index, rewrite_index
 from tests.support.tf import FIXTURES
 
 # (fixture directory, checkpoint prefix inside it)

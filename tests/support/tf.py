@@ -23,9 +23,8 @@ FIXTURES = SHARED / "fixtures" / "tf-2.21"
 
 
 def tf_python() -> Path:
-    """The TF venv's python; created on first use when scripts/run_tests.py did not."""
-    given = os.environ.get("PYSAVEDMODEL_TF_PYTHON")
-    return Path(given) if given else venvs.tf_python()
+    """The TF venv's python (set up by scripts/run_tests.py)."""
+    return venvs.tf_python()
 
 
 def run_tf(script: str, *args: str | os.PathLike[str], timeout: float = 600,

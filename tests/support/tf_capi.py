@@ -3,7 +3,8 @@
 Runs only INSIDE the TensorFlow venv (imported by interop subprocess scripts).
 TensorFlow is imported solely to locate ``libtensorflow_cc.so.2``; everything
 else goes through the C API (``TF_LoadSessionFromSavedModel`` runs the C++
-loader: restore op, asset feeds, init op), see ../shared/FORMAT.md section 7.
+loader: restore op, asset feeds, init op), see docs/format/savedmodel.md
+("Testing against TensorFlow").
 
 Usage::
 

@@ -6,7 +6,7 @@ with several shards, byte-identical to ``SaveV2`` per shard followed by
 ``MergeV2Checkpoints``.  Writing lives in :mod:`.writer`, reading in
 :mod:`.bundle_reader`, both re-exported here (:func:`read_checkpoint`, :class:`CheckpointReader`).
 
-Layout facts (see FORMAT.md section 2):
+Layout facts (docs/format/tensorbundle.md):
 
 * data files: tensors appended in the order they were added, densely packed;
 * index: a table whose key ``""`` holds a ``BundleHeaderProto`` and every other key a

@@ -4,8 +4,8 @@ TensorFlow's sharded save has each device write its tensors as a complete bundle
 its own at a temporary prefix, ``PREFIX_temp/part-NNNNN-of-MMMMM``, then
 ``MergeV2Checkpoints`` renames every shard's data file to
 ``PREFIX.data-NNNNN-of-MMMMM`` and writes the one ``PREFIX.index`` listing all entries
-(FORMAT.md 2.4).  The merge reads only the small index files, so it is cheap however
-large the data.  This module does the same:
+(docs/format/tensorbundle.md, "Shards and merging").  The merge reads only the small
+index files, so it is cheap however large the data.  This module does the same:
 
 * :func:`write_shard` writes one shard bundle (on any worker);
 * :func:`merge_shards` merges shard bundles into the final prefix, byte-identical to

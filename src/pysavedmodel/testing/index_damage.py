@@ -2,7 +2,8 @@
 edited (fields set to extreme values, bytes damaged, keys changed, dropped, duplicated)
 and the table is written again, so the damage reaches the entry parsing.
 
-Shared by tests/format/test_reader_fuzz.py and scripts/fuzz.py.
+Shared by tests/format/test_reader_fuzz.py and scripts/fuzz.py.  Needs hypothesis
+(a test dependency, not a runtime one).
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from typing import Any, Callable
 from google.protobuf.message import DecodeError
 from hypothesis import strategies as st
 
-from pysavedmodel._proto import tensor_bundle_pb2
-from pysavedmodel.format.table import TableReader, TableWriter
+from .._proto import tensor_bundle_pb2
+from ..format.table import TableReader, TableWriter
 
 INT_EXTREMES = st.one_of(
     st.integers(-2, 70),

@@ -1,0 +1,95 @@
+"""Virtualenvs the tests need, created on first use and cached.
+
+* the core venv (``.venv`` in the checkout): the project with its test extras,
+  and no TensorFlow;
+* the TensorFlow venv (``~/.cache/pysavedmodel/tf-2.21``, or
+  ``$PYSAVEDMODEL_TF_VENV``): tensorflow-cpu 2.21.0, used only through
+  subprocesses by the interop tests;
+* protobuf venvs (``~/.cache/pysavedmodel/protobuf-X``): the ends of the
+  protobuf range the generated code supports.
+
+Standard library only: scripts/run_tests.py imports this before any venv exists.
+The tests never create venvs themselves: run_tests.py hands each venv's python to
+pytest in an environment variable (:func:`environment`), which tests/support reads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CACHE = Path(os.environ.get("PYSAVEDMODEL_CACHE", Path.home() / ".cache" / "pysavedmodel"))
+TF_VERSION = "2.21.0"
+
+
+def _python(venv: Path) -> Path:
+    return venv / "bin" / "python"
+
+
+def _ensure(venv: Path, requirements: list[str], stamp_extra: str = "") -> Path:
+    """Create ``venv`` with ``requirements`` unless a matching stamp says it is there."""
+    stamp = venv / ".pysavedmodel-stamp"
+    want = hashlib.sha256(("\n".join(requirements) + stamp_extra).encode()).hexdigest()
+    if stamp.exists() and stamp.read_text() == want and _python(venv).exists():
+        return _python(venv)
+    print(f"[venvs] setting up {venv} ({' '.join(requirements)})", file=sys.stderr, flush=True)
+    if not _python(venv).exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    subprocess.run([str(_python(venv)), "-m", "pip", "install", "-q",
+                    "--disable-pip-version-check", *requirements], check=True)
+    stamp.write_text(want)
+    return _python(venv)
+
+
+def core_python() -> Path:
+    """The core venv's python: the project (editable) plus test extras, no TensorFlow."""
+    pyproject = (ROOT / "pyproject.toml").read_bytes()
+    return _ensure(ROOT / ".venv", ["-e", f"{ROOT}[test]"],
+                   stamp_extra=hashlib.sha256(pyproject).hexdigest())
+
+
+def tf_python() -> Path:
+    """The TensorFlow venv's python (tensorflow-cpu, pytest, crc32c)."""
+    venv = Path(os.environ.get("PYSAVEDMODEL_TF_VENV", CACHE / "tf-2.21"))
+    return _ensure(venv, [f"tensorflow-cpu=={TF_VERSION}", "crc32c", "pytest"])
+
+
+def protobuf_python(version: str) -> Path:
+    """A venv with only numpy, ml_dtypes and protobuf==version (no crc32c: the fallback path)."""
+    return _ensure(CACHE / f"protobuf-{version}",
+                   ["numpy", "ml_dtypes", f"protobuf=={version}"])
+
+
+TORCH_VERSION = "2.13.0"
+
+
+def torch_python() -> Path:
+    """A venv with torch (CPU build; this machine kind keeps its wheel on disk), numpy,
+    ml_dtypes, protobuf and crc32c: runs pysavedmodel (from src/) where torch is installed."""
+    venv = Path(os.environ.get("PYSAVEDMODEL_TORCH_VENV", CACHE / f"torch-{TORCH_VERSION}"))
+    return _ensure(venv, [f"torch=={TORCH_VERSION}", "numpy", "ml_dtypes", "protobuf",
+                          "crc32c", "safetensors"])
+
+
+PROTOBUF_VERSIONS = ("3.20.3", "4.21.1")
+"""The oldest protobuf the generated code supports and the first upb release."""
+
+
+def environment() -> dict[str, str]:
+    """Every test venv, created if needed, as ``PYSAVEDMODEL_<NAME>_PYTHON`` variables."""
+    env = {
+        "PYSAVEDMODEL_TF_PYTHON": str(tf_python()),
+        "PYSAVEDMODEL_TORCH_PYTHON": str(torch_python()),
+    }
+    for version in PROTOBUF_VERSIONS:
+        env[protobuf_variable(version)] = str(protobuf_python(version))
+    return env
+
+
+def protobuf_variable(version: str) -> str:
+    """``PYSAVEDMODEL_PROTOBUF_3_20_3_PYTHON`` for ``3.20.3``."""
+    return f"PYSAVEDMODEL_PROTOBUF_{version.replace('.', '_')}_PYTHON"
