@@ -40,7 +40,11 @@ is tmpfs (``/dev/shm``), where what remains above the plain write is the library
 own overhead; pass a disk directory for secondary figures.
 
 ``--json`` prints one JSON document (machine, config, rows, targets) on stdout and
-the table on stderr.
+the table on stderr.  Every figure is the median of the timed rounds, reported with
+their min and max.  ``--repeat N`` runs the whole benchmark N times and pools the
+rounds; ``--write-docs [PATH]`` also writes the tables, with date, machine and command,
+as markdown (default: docs/performance.md).  The workers and the reporting live in
+scripts/benchlib/ (see its ``__init__`` for how to add a benchmark).
 """
 
 from __future__ import annotations
@@ -49,468 +53,39 @@ import argparse
 import hashlib
 import json
 import os
-import platform
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-import traceback
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).resolve()
-ROOT = HERE.parents[1]
-SRC = ROOT / "src"
-REPLY = "@@bench "
-GROUPS = ("write", "read", "tiny", "mlp", "import")
-TINY_ELEMENTS = 4
-MB = 1e6
-GB = 1e9
-
-
-def default_tf_python() -> Path | None:
-    venv = os.environ.get("PYSAVEDMODEL_TF_VENV",
-                          str(Path.home() / ".cache" / "pysavedmodel" / "tf-2.21"))
-    python = Path(venv) / "bin" / "python"
-    return python if python.exists() else None
-
-
-def cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
-# =========================================================================== inputs
-
-
-@dataclass
-class Inputs:
-    """Tensors of one case, stored back to back as raw float32 in ``path``."""
-
-    path: str
-    names: list[str]
-    shapes: list[list[int]]
-
-    @property
-    def nbytes(self) -> int:
-        total = 0
-        for shape in self.shapes:
-            count = 1
-            for dim in shape:
-                count *= dim
-            total += count * 4
-        return total
-
-
-def make_inputs(directory: Path, case: str, size_mib: int, tensors: int, tiny: int) -> Inputs:
-    import numpy as np
-
-    rng = np.random.default_rng(0)
-    path = directory / f"input-{case}.bin"
-    names: list[str] = []
-    shapes: list[list[int]] = []
-    with open(path, "wb") as out:
-        if case == "write":
-            elements = max(1, (size_mib << 20) // 4 // tensors)
-            cols = 1024 if elements % 1024 == 0 else 1
-            for i in range(tensors):
-                names.append(f"model/layer_{i:03d}/kernel")
-                shapes.append([elements // cols, cols] if cols > 1 else [elements])
-                out.write(rng.random(elements, dtype=np.float32).tobytes())
-        else:
-            data = rng.random(tiny * TINY_ELEMENTS, dtype=np.float32)
-            out.write(data.tobytes())
-            for i in range(tiny):
-                names.append(f"model/block_{i // 100:04d}/unit_{i % 100:02d}/w")
-                shapes.append([TINY_ELEMENTS])
-    return Inputs(str(path), names, shapes)
-
-
-def load_arrays(inputs: Inputs) -> dict[str, Any]:
-    """One separate (C-contiguous, touched) array per tensor, read from the input file."""
-    import numpy as np
-
-    arrays = {}
-    with open(inputs.path, "rb", buffering=0) as f:
-        for name, shape in zip(inputs.names, inputs.shapes):
-            array = np.empty(shape, dtype=np.float32)
-            view = array.data.cast("B")
-            got = 0
-            while got < len(view):
-                n = f.readinto(view[got:])
-                if not n:
-                    raise SystemExit(f"{inputs.path}: truncated")
-                got += n
-            arrays[name] = array
-    return arrays
-
-
-# =========================================================================== contenders
-# Each takes (arrays, out, src) where ``out`` is a path prefix to write under and ``src``
-# a prefix written earlier (for reads).  They run inside worker processes.
-
-
-def write_plain(arrays: dict[str, Any], out: str, src: str) -> None:
-    with open(out + ".bin", "wb") as f:
-        for array in arrays.values():
-            f.write(array.data.cast("B"))
-
-
-def write_plain_per_core(arrays: dict[str, Any], out: str, src: str) -> None:
-    n = cores()
-    values = list(arrays.values())
-
-    def one(i: int) -> None:
-        with open(f"{out}.{i}.bin", "wb") as f:
-            for array in values[i::n]:
-                f.write(array.data.cast("B"))
-
-    threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-
-
-def write_ours_1(arrays: dict[str, Any], out: str, src: str) -> None:
-    from pysavedmodel import write_checkpoint
-
-    write_checkpoint(out, arrays)
-
-
-def write_ours_n(arrays: dict[str, Any], out: str, src: str) -> None:
-    from pysavedmodel import write_checkpoint
-
-    write_checkpoint(out, arrays, num_shards=cores())
-
-
-def write_safetensors(arrays: dict[str, Any], out: str, src: str) -> None:
-    from safetensors.numpy import save_file
-
-    save_file(arrays, out + ".safetensors")
-
-
-def write_npsavez(arrays: dict[str, Any], out: str, src: str) -> None:
-    import numpy as np
-
-    np.savez(out + ".npz", **arrays)
-
-
-def read_plain(arrays: dict[str, Any], out: str, src: str) -> None:
-    import numpy as np
-
-    with open(src + ".bin", "rb", buffering=0) as f:
-        for value in arrays.values():
-            array = np.empty(value.shape, value.dtype)
-            f.readinto(array.data.cast("B"))
-
-
-def read_ours_reader(arrays: dict[str, Any], out: str, src: str) -> None:
-    from pysavedmodel import CheckpointReader
-
-    with CheckpointReader(src) as reader:
-        for name in reader.keys():
-            reader.get_tensor(name)
-
-
-def read_ours_read_checkpoint(arrays: dict[str, Any], out: str, src: str) -> None:
-    from pysavedmodel import read_checkpoint
-
-    read_checkpoint(src)
-
-
-class TFSide:
-    """TensorFlow's contenders; the inputs become EagerTensors (untimed) when loaded."""
-
-    def __init__(self, arrays: dict[str, Any]) -> None:
-        import tensorflow as tf  # type: ignore[import-untyped,unused-ignore]
-
-        self.tf = tf
-        self.names = tf.constant(list(arrays))
-        self.slices = tf.constant([""] * len(arrays))
-        self.values = [tf.constant(a) for a in arrays.values()]
-
-    def task(self, name: str) -> Callable[[dict[str, Any], str, str], None]:
-        return self.write if name == "write_tf" else self.read
-
-    def write(self, arrays: dict[str, Any], out: str, src: str) -> None:
-        self.tf.raw_ops.SaveV2(prefix=out, tensor_names=self.names,
-                               shape_and_slices=self.slices, tensors=self.values)
-
-    def read(self, arrays: dict[str, Any], out: str, src: str) -> None:
-        reader = self.tf.train.load_checkpoint(src)
-        for name in reader.get_variable_to_shape_map():
-            reader.get_tensor(name)
-
-
-CORE_TASKS: dict[str, Callable[[dict[str, Any], str, str], None]] = {
-    "write_plain": write_plain,
-    "write_plain_per_core": write_plain_per_core,
-    "write_ours_1": write_ours_1,
-    "write_ours_n": write_ours_n,
-    "write_safetensors": write_safetensors,
-    "write_npsavez": write_npsavez,
-    "read_plain": read_plain,
-    "read_ours_reader": read_ours_reader,
-    "read_ours_read_checkpoint": read_ours_read_checkpoint,
-}
-TF_TASKS = ("write_tf", "read_tf")
-
-
-def has_module(name: str) -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec(name) is not None
-
-
-# =========================================================================== MLP
-
-
-def mlp_weights(variables: int, width: int) -> list[tuple[Any, Any]]:
-    import numpy as np
-
-    rng = np.random.default_rng(0)
-    return [(rng.standard_normal((width, width), dtype=np.float32),
-             rng.standard_normal(width, dtype=np.float32)) for _ in range(max(1, variables // 2))]
-
-
-def mlp_ours(variables: int, width: int, export_dir: str) -> dict[str, float]:
-    """In a fresh interpreter: import pysavedmodel, build the graph, save (the weights,
-    numpy arrays, exist before the clock starts)."""
-    weights = mlp_weights(variables, width)
-    start = time.perf_counter()
-    from pysavedmodel import Graph, SavedModelBuilder, predict_signature_def
-
-    imported = time.perf_counter()
-    graph = Graph()
-    x = graph.placeholder("x", "float32", [None, width])
-    h = x
-    for i, (kernel, bias) in enumerate(weights):
-        w = graph.variable(f"dense_{i}/kernel", kernel)
-        b = graph.variable(f"dense_{i}/bias", bias)
-        h = graph.op("BiasAdd", [graph.op("MatMul", [h, w]), b])
-        if i < len(weights) - 1:
-            h = graph.op("Relu", [h])
-    builder = SavedModelBuilder(export_dir)
-    builder.add_meta_graph_and_variables(
-        graph, ["serve"],
-        signature_def_map={"serving_default": predict_signature_def({"x": x}, {"y": h})})
-    built = time.perf_counter()
-    builder.save()
-    saved = time.perf_counter()
-    return {"import": imported - start, "build": built - imported, "save": saved - built,
-            "total": saved - start}
-
-
-def mlp_tf(tf: Any, weights: list[tuple[Any, Any]], width: int, export_dir: str
-           ) -> dict[str, float]:
-    """TF1-style graph with resource variables initialized from the same values; the
-    SavedModel written by ``tf.compat.v1.saved_model.Builder``."""
-    v1 = tf.compat.v1
-    start = time.perf_counter()
-    graph = tf.Graph()
-    with graph.as_default():
-        x = v1.placeholder(tf.float32, [None, width], name="x")
-        h = x
-        for i, (kernel, bias) in enumerate(weights):
-            w = v1.get_variable(f"dense_{i}/kernel", initializer=kernel, use_resource=True)
-            b = v1.get_variable(f"dense_{i}/bias", initializer=bias, use_resource=True)
-            h = tf.nn.bias_add(tf.matmul(h, w), b)
-            if i < len(weights) - 1:
-                h = tf.nn.relu(h)
-        session = v1.Session(graph=graph)
-        session.run(v1.global_variables_initializer())
-        signature = v1.saved_model.predict_signature_def({"x": x}, {"y": h})
-        built = time.perf_counter()
-        builder = v1.saved_model.Builder(export_dir)
-        builder.add_meta_graph_and_variables(
-            session, ["serve"], signature_def_map={"serving_default": signature})
-        builder.save()
-        saved = time.perf_counter()
-    session.close()
-    return {"build": built - start, "save": saved - built}
-
-
-# =========================================================================== workers
-
-
-def reply(message: dict[str, Any]) -> None:
-    sys.stdout.write(REPLY + json.dumps(message) + "\n")
-    sys.stdout.flush()
-
-
-def worker_main(kind: str) -> int:
-    """Serve commands (JSON lines on stdin) until "exit"; replies are REPLY-prefixed lines."""
-    import_seconds = None
-    if kind == "tf":
-        start = time.perf_counter()
-        import tensorflow  # noqa: F401
-
-        import_seconds = time.perf_counter() - start
-    reply({"ready": True, "import_seconds": import_seconds,
-           "safetensors": has_module("safetensors")})
-    arrays: dict[str, dict[str, Any]] = {}
-    tf_sides: dict[str, TFSide] = {}
-    for line in sys.stdin:
-        command = json.loads(line)
-        try:
-            op = command["op"]
-            if op == "exit":
-                return 0
-            if op == "load":
-                inputs = Inputs(**command["inputs"])
-                arrays[command["case"]] = load_arrays(inputs)
-                if kind == "tf":
-                    side = tf_sides[command["case"]] = TFSide(arrays[command["case"]])
-                    if command.get("warm"):  # the first call with new list lengths is slow
-                        side.write(arrays[command["case"]], command["warm"], "")
-                reply({"ok": True})
-            elif op == "unload":
-                arrays.pop(command["case"], None)
-                tf_sides.pop(command["case"], None)
-                reply({"ok": True})
-            elif op == "run":
-                case, task = command["case"], command["task"]
-                action = (tf_sides[case].task(task) if kind == "tf" else CORE_TASKS[task])
-                start = time.perf_counter()
-                action(arrays[case], command["out"], command["src"])
-                reply({"seconds": time.perf_counter() - start})
-            elif op == "mlp_tf":
-                import tensorflow as tf
-
-                width = command["width"]
-                mlp_tf(tf, mlp_weights(4, width), width, command["out"] + "-warmup")
-                weights = mlp_weights(command["variables"], width)
-                results = []
-                for i in range(command["rounds"]):
-                    results.append(mlp_tf(tf, weights, width, f"{command['out']}-{i}"))
-                reply({"runs": results})
-            else:
-                raise ValueError(f"unknown op {op!r}")
-        except Exception:
-            reply({"error": traceback.format_exc()})
-    return 0
-
-
-class Worker:
-    """A worker subprocess and its command channel."""
-
-    def __init__(self, python: str, kind: str, env: dict[str, str]) -> None:
-        self.kind = kind
-        self.proc = subprocess.Popen(
-            [python, str(HERE), "--worker", kind], stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL if kind == "tf" else None,
-            text=True, env=env)
-        self._hello: dict[str, Any] | None = None
-
-    @property
-    def hello(self) -> dict[str, Any]:
-        """The worker's first message (waits for it: TensorFlow takes seconds to import)."""
-        if self._hello is None:
-            self._hello = self.receive()
-        return self._hello
-
-    def receive(self) -> dict[str, Any]:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            if line.startswith(REPLY):
-                message: dict[str, Any] = json.loads(line[len(REPLY):])
-                if "error" in message:
-                    raise SystemExit(f"{self.kind} worker failed:\n{message['error']}")
-                return message
-        raise SystemExit(f"{self.kind} worker exited (status {self.proc.wait()})")
-
-    def send(self, **command: Any) -> None:
-        assert self.proc.stdin is not None
-        self.hello  # noqa: B018  (the first message must be read before any reply)
-        self.proc.stdin.write(json.dumps(command) + "\n")
-        self.proc.stdin.flush()
-
-    def call(self, **command: Any) -> dict[str, Any]:
-        self.send(**command)
-        return self.receive()
-
-    def close(self) -> None:
-        try:
-            self.send(op="exit")
-        except (BrokenPipeError, SystemExit):
-            pass
-        self.proc.wait()
-
-
-# =========================================================================== peak RSS
-
-
-def _status_kib(field_name: str) -> int | None:
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith(field_name + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        return None
-    return None
-
-
-def rss_probe_main(kind: str, case: str, task: str, inputs_json: str, out: str,
-                   src: str) -> int:
-    """Fresh process: load the inputs, reset the RSS high-water mark, run ``task`` once,
-    print the peak RSS above what the inputs occupied (bytes)."""
-    inputs = Inputs(**json.loads(Path(inputs_json).read_text()))
-    arrays = load_arrays(inputs)
-    if kind == "tf":
-        action = TFSide(arrays).task(task)
-    else:
-        action = CORE_TASKS[task]
-        if task.startswith("write_ours"):
-            import pysavedmodel.format.bundle  # noqa: F401  (code, not data)
-    try:  # "5" resets VmHWM to the current RSS (Linux >= 4.0)
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-    except OSError:
-        pass
-    before = _status_kib("VmRSS")
-    if before is None:  # not Linux: ru_maxrss (never reset) is the best we have
-        import resource
-
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        action(arrays, out, src)
-        after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    else:
-        action(arrays, out, src)
-        after = _status_kib("VmHWM") or before
-    print(REPLY + json.dumps({"peak_bytes": max(0, after - before) * 1024}))
-    return 0
-
+from benchlib.common import (
+    GB,
+    GROUPS,
+    HERE,
+    MB,
+    REPLY,
+    ROOT,
+    SRC,
+    TINY_ELEMENTS,
+    cores,
+    default_tf_python,
+)
+from benchlib.report import Row, combine, config, machine, render, render_markdown, targets
+from benchlib.workers import (
+    Inputs,
+    Worker,
+    make_inputs,
+    mlp_ours,
+    rss_probe_main,
+    worker_main,
+)
 
 # =========================================================================== driver
-
-
-@dataclass
-class Row:
-    group: str
-    name: str
-    nbytes: int | None = None
-    samples: list[float] = field(default_factory=list)
-    seconds: float | None = None
-    gbps: float | None = None
-    ratio: float | None = None
-    ratio_to: str | None = None
-    peak_rss_mb: float | None = None
-    note: str = ""
-
-    def finish(self) -> None:
-        if self.samples:
-            self.seconds = statistics.median(self.samples)
-            if self.nbytes and self.seconds > 0:
-                self.gbps = self.nbytes / self.seconds / GB
 
 
 @dataclass
@@ -864,134 +439,6 @@ class Bench:
                 "identical_to_tf": self.identical_to_tf}
 
 
-# =========================================================================== report
-
-
-def machine(directory: str) -> dict[str, Any]:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    memory = None
-    try:
-        with open("/proc/meminfo") as f:
-            memory = int(f.readline().split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    fs = "?"
-    try:
-        best = ""
-        with open("/proc/mounts") as f:
-            for line in f:
-                _, mount, kind = line.split()[:3]
-                if os.path.realpath(directory).startswith(mount) and len(mount) > len(best):
-                    best, fs = mount, f"{kind} ({mount})"
-    except OSError:
-        pass
-    import numpy
-
-    return {"cpu": cpu, "cores": cores(), "memory_gb": memory and round(memory / GB, 1),
-            "os": platform.platform(), "python": platform.python_version(),
-            "numpy": numpy.__version__, "directory": directory, "filesystem": fs}
-
-
-def config(args: argparse.Namespace) -> dict[str, Any]:
-    return {"size_mib": args.size_mib, "tensors": args.tensors, "tiny": args.tiny,
-            "mlp_variables": args.mlp_variables, "mlp_width": args.mlp_width,
-            "rounds": args.rounds, "import_rounds": args.import_rounds,
-            "tf_import_rounds": args.tf_import_rounds,
-            "tf_mlp_rounds": args.tf_mlp_rounds, "only": args.only,
-            "tf_python": str(args.tf_python) if args.tf_python else None,
-            "command": " ".join([Path(sys.executable).name, "scripts/bench.py", *sys.argv[1:]])}
-
-
-def targets(rows: list[Row]) -> list[dict[str, Any]]:
-    """The issue's targets, evaluated on this run's rows (left out when a row is missing)."""
-
-    def find(group_start: str, name: str, skip: Row | None = None) -> Row | None:
-        for row in rows:
-            if row.group.startswith(group_start) and row.name.startswith(name) and row is not skip:
-                return row
-        return None
-
-    def speedup(slow: Row | None, fast: Row | None) -> float | None:
-        if slow is None or fast is None or not slow.seconds or not fast.seconds:
-            return None
-        return slow.seconds / fast.seconds
-
-    def get(row: Row | None, name: str) -> float | None:
-        value = None if row is None else getattr(row, name)
-        return None if value is None else float(value)
-
-    one = find("write (", "write_checkpoint, 1 shard")
-    many = find("write (", "write_checkpoint, ", skip=one)
-    plain = find("write (", "plain write, 1 thread")
-    tf_write = find("write (", "TF SaveV2")
-    reader = find("read (", "CheckpointReader")
-    tf_read = find("read (", "TF load_checkpoint")
-    ceiling = speedup(tf_write, plain)
-    table: list[tuple[str, float | None, str, float, str, str]] = [
-        ("1-shard write vs one-thread plain write", get(one, "ratio"), ">=", 0.9, "x", ""),
-        ("multi-shard write vs per-core plain write", get(many, "ratio"), ">=", 0.85, "x", ""),
-        ("1-shard write vs TF SaveV2", speedup(tf_write, one), ">=", 4, "x",
-         "" if ceiling is None else f"the plain write itself is {ceiling:.2f}x TF SaveV2"),
-        ("verified read (get_tensor) GB/s", get(reader, "gbps"), ">=", 4, " GB/s", ""),
-        ("verified read vs TF load_checkpoint", speedup(tf_read, reader), ">=", 2, "x", ""),
-        ("peak RSS above inputs, 1-shard write (MB)", get(one, "peak_rss_mb"), "<=", 64, " MB",
-         ""),
-        (f"peak RSS above inputs, {cores()}-shard write (MB)", get(many, "peak_rss_mb"), "<=",
-         64, " MB", ""),
-        ("tiny-tensor checkpoint written (s)",
-         get(find("tiny write", "write_checkpoint, 1 shard"), "seconds"), "<=", 1, " s", ""),
-        ("import pysavedmodel (s)", get(find("import", "import pysavedmodel"), "seconds"), "<=",
-         0.25, " s", ""),
-        ("MLP build + save incl. import (s)",
-         get(find("mlp", "pysavedmodel import+build+save"), "seconds"), "<=", 0.5, " s", ""),
-    ]
-    out = []
-    for name, value, op, bound, unit, note in table:
-        if value is None:
-            continue
-        met = value >= bound if op == ">=" else value <= bound
-        out.append({"target": name, "value": round(value, 3), "bound": f"{op} {bound}{unit}",
-                    "met": met, "note": note})
-    return out
-
-
-def fmt(value: float | None, spec: str) -> str:
-    return "-" if value is None else format(value, spec)
-
-
-def render(result: dict[str, Any]) -> str:
-    m, c = result["machine"], result["config"]
-    lines = [f"machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB RAM; {m['os']}; "
-             f"Python {m['python']}, numpy {m['numpy']}",
-             f"directory: {m['directory']} on {m['filesystem']}; medians of {c['rounds']} "
-             f"rounds after a warm-up; command: {c['command']}", ""]
-    group = None
-    header = (f"  {'contender':<56} {'median s':>9} {'GB/s':>7} {'ratio':>7}  "
-              f"{'peak RSS MB':>11}  ratio against")
-    for row in result["rows"]:
-        if row["group"] != group:
-            group = row["group"]
-            lines += ["" if group is None else "", group, header]
-        ratio = fmt(row["ratio"], ".2f") + "x" if row["ratio"] is not None else "-"
-        lines.append(
-            f"  {row['name']:<56} {fmt(row['seconds'], '.3f'):>9} "
-            f"{fmt(row['gbps'], '.2f'):>7} {ratio:>7}  {fmt(row['peak_rss_mb'], '.1f'):>11}  "
-            f"{row['ratio_to'] or ''}{'  ' + row['note'] if row['note'] else ''}")
-    lines += ["", "targets (ratio = reference time / contender time; higher is faster):"]
-    for t in result["targets"]:
-        lines.append(f"  [{'met' if t['met'] else 'MISSED'}] {t['target']}: {t['value']} "
-                     f"(target {t['bound']}){'; ' + t['note'] if t['note'] else ''}")
-    lines.append(f"\nelapsed {result['elapsed_seconds']:.0f} s")
-    return "\n".join(lines)
-
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
@@ -1023,6 +470,11 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--json", action="store_true",
                         help="print JSON on stdout (the table goes to stderr)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="run everything N times and pool the rounds (steadier medians)")
+    parser.add_argument("--write-docs", nargs="?", const=str(ROOT / "docs" / "performance.md"),
+                        default=None, metavar="PATH",
+                        help="also write the tables as markdown (docs/performance.md)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every timed run")
     args = parser.parse_args(argv)
@@ -1032,7 +484,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     if args.no_tf:
         args.tf_python = None
     if min(args.size_mib, args.tensors, args.tiny, args.mlp_variables, args.mlp_width,
-           args.rounds, args.import_rounds, args.tf_mlp_rounds, args.tf_import_rounds) < 1:
+           args.rounds, args.import_rounds, args.tf_mlp_rounds, args.tf_import_rounds,
+           args.repeat) < 1:
         parser.error("sizes and round counts must be >= 1")
     return args
 
@@ -1046,8 +499,12 @@ def main(argv: Sequence[str]) -> int:
         print(REPLY + json.dumps(mlp_ours(int(argv[1]), int(argv[2]), argv[3])))
         return 0
     args = parse_args(argv)
-    result = Bench(args).run()
+    results = [Bench(args).run() for _ in range(args.repeat)]
+    result = results[0] if len(results) == 1 else combine(results)
     table = render(result)
+    if args.write_docs:
+        date = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+        Path(args.write_docs).write_text(render_markdown(result, date), encoding="utf-8")
     if args.json:
         print(table, file=sys.stderr)
         print(json.dumps(result, indent=1))

@@ -1,0 +1,31 @@
+"""Constants and helpers shared by the benchmark driver (scripts/bench.py) and its
+worker processes."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parents[1] / "bench.py"
+"""The driver script; workers are this script run with ``--worker`` / ``--rss-probe``."""
+ROOT = HERE.parents[1]
+SRC = ROOT / "src"
+REPLY = "@@bench "
+GROUPS = ("write", "read", "tiny", "mlp", "import")
+TINY_ELEMENTS = 4
+MB = 1e6
+GB = 1e9
+
+
+def default_tf_python() -> Path | None:
+    venv = os.environ.get("PYSAVEDMODEL_TF_VENV",
+                          str(Path.home() / ".cache" / "pysavedmodel" / "tf-2.21"))
+    python = Path(venv) / "bin" / "python"
+    return python if python.exists() else None
+
+
+def cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
