@@ -402,12 +402,16 @@ class SmallBNNet(nn.Module):
 
 
 class BertWrapper(nn.Module):
-    """transformers' BertModel returning (last_hidden_state, pooler_output) as a tuple."""
+    """transformers' BertModel returning (last_hidden_state, pooler_output) as a tuple.
 
-    def __init__(self, **config: Any) -> None:
+    ``attn`` is transformers' attention implementation: "sdpa" (its default; the mask
+    comes out as IsNaN/And/Range/GatherElements/Expand/Where chains) or "eager".
+    """
+
+    def __init__(self, attn: str, **config: Any) -> None:
         super().__init__()
         from transformers import BertConfig, BertModel
-        cfg = BertConfig(attn_implementation="eager", **config)
+        cfg = BertConfig(attn_implementation=attn, **config)
         self.bert = BertModel(cfg)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor
@@ -447,21 +451,25 @@ def specs(large: bool) -> list[Spec]:
     text = {"input_ids": {0: "batch", 1: "sequence"},
             "attention_mask": {0: "batch", 1: "sequence"}}
     seq_dyn = {"x": {0: "batch", 1: "sequence"}}
+    text_inputs: dict[str, tuple[list[int], str]] = {
+        "input_ids": ([2, 16], f"int64:{vocab}"), "attention_mask": ([2, 16], "mask")}
     out = [
         Spec("resnet50", lambda: ResNet(Bottleneck, [3, 4, 6, 3], 64 if large else 8,
                                         1000 if large else 10),
              {"images": ([2, 3, img, img], "float32")}, ["logits"], batch_dyn, {"batch": 3},
              "ResNet-50 layout (bottleneck blocks 3-4-6-3)"
              + ("" if large else ", base width 8 instead of 64, 64x64 input")),
-        Spec("bert", lambda: BertWrapper(**bert),
-             {"input_ids": ([2, 16], "int64:%d" % vocab), "attention_mask": ([2, 16], "mask")},
+        Spec("bert", lambda: BertWrapper("sdpa", **bert), text_inputs,
              ["last_hidden_state", "pooler_output"], text, {"batch": 3, "sequence": 11},
-             "transformers BertModel, eager attention"
+             "transformers BertModel, default (sdpa) attention"
              + (", BERT-base size" if large else ", hidden 32, 2 layers, 4 heads")),
     ]
     if large:
         return out
     out += [
+        Spec("bert_eager", lambda: BertWrapper("eager", **bert), text_inputs,
+             ["last_hidden_state", "pooler_output"], text, {"batch": 3, "sequence": 11},
+             "transformers BertModel, eager attention, hidden 32, 2 layers, 4 heads"),
         Spec("resnet18", lambda: ResNet(BasicBlock, [2, 2, 2, 2], 8, 10),
              {"images": ([2, 3, img, img], "float32")}, ["logits"], batch_dyn, {"batch": 3},
              "ResNet-18 layout (basic blocks 2-2-2-2), base width 8, 64x64 input"),
@@ -476,7 +484,8 @@ def specs(large: bool) -> list[Spec]:
              "ViT: 8x8 patches of 32x32, dim 32, 2 pre-norm blocks, 4 heads, GELU"),
         Spec("yolo", lambda: Yolo(8, 3),
              {"images": ([1, 3, img, img], "float32")}, ["detections"], {}, {},
-             "YOLOv8-style: C2f (Split/Concat), SPPF, nearest Resize, head Reshape/Transpose/Slice"),
+             "YOLOv8-style: C2f (Split/Concat), SPPF, nearest Resize, "
+             "head Reshape/Transpose/Slice"),
         Spec("lstm", lambda: StackedLSTM(6, 12),
              {"x": ([2, 7, 6], "float32")}, ["y"], seq_dyn, {"batch": 3, "sequence": 5},
              "nn.LSTM with 2 stacked layers, batch_first"),
@@ -520,7 +529,8 @@ def census(model: onnx.ModelProto) -> dict[str, int]:
 
     def walk(graph: onnx.GraphProto) -> None:
         for node in graph.node:
-            key = node.op_type if node.domain in ("", "ai.onnx") else f"{node.domain}::{node.op_type}"
+            key = (node.op_type if node.domain in ("", "ai.onnx")
+                   else f"{node.domain}::{node.op_type}")
             counts[key] += 1
             for attr in node.attribute:
                 if attr.type == onnx.AttributeProto.GRAPH:
@@ -613,6 +623,8 @@ def torch_cases(spec: Spec, out: Path) -> list[dict[str, Any]]:
     module = nontrivial(spec.build(), SEED + 1)
     variants: list[tuple[str, str, int | None]] = [
         ("ts13", "torchscript", 13), ("ts17", "torchscript", 17), ("dynamo", "dynamo", None)]
+    if spec.name == "bert_eager":
+        variants = [("ts17", "torchscript", 17), ("dynamo", "dynamo", None)]
     if spec.name in ("resnet18", "bert"):
         variants[1:1] = [("ts14", "torchscript", 14), ("ts15", "torchscript", 15),
                          ("ts16", "torchscript", 16)]
