@@ -486,16 +486,26 @@ class SavedModelBuilder:
         if graph is None:
             self._first_graph = prepared.graph
 
-    def save(self, as_text: bool = False) -> Path:
+    def save(self, as_text: bool = False, *, durable: bool = True) -> Path:
         """Write the SavedModel; return the path of ``saved_model.pb`` (or ``.pbtxt``).
 
         Everything is written to a temporary sibling directory first and
         renamed to ``export_dir`` at the end; on failure nothing is left.  A
         ``saved_model.pb`` over protobuf's 2 GiB limit is refused before anything
         is written (:class:`InvalidArgumentError` naming the largest constants).
+
+        ``durable`` (default True): every file, then every directory, is fsynced before
+        the final rename, and the parent directory after it, so a SavedModel that
+        ``save()`` reported survives a power loss (TF Serving may load a version the
+        moment its directory appears).  Of two processes saving to one export directory
+        at once exactly one succeeds, the other gets :class:`AlreadyExistsError`.  A
+        full disk, a read-only target or missing permissions give :class:`StorageError`
+        naming the directory, and nothing is left behind (directories this call created
+        included).
         """
         self._check_open("save")
         as_text = _flag(as_text, "as_text")
+        durable = _flag(durable, "durable")
         if not self._has_variables:
             raise BuilderStateError(
                 "save() called before add_meta_graph_and_variables(); nothing to save")
@@ -504,7 +514,7 @@ class SavedModelBuilder:
         data = _serialize_within_limit(self._saved_model)
         target = self._export_dir
         filename = SAVED_MODEL_FILENAME_PBTXT if as_text else SAVED_MODEL_FILENAME_PB
-        with atomic_directory(target) as temp:
+        with atomic_directory(target, durable=durable) as temp:
             (temp / VARIABLES_DIRECTORY).mkdir()
             if self._checkpoint:
                 _bundle.write_checkpoint(temp / VARIABLES_DIRECTORY / VARIABLES_FILENAME,

@@ -37,12 +37,16 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     parser.add_argument("--version", type=_version, default=None, metavar="N",
                         help="write DIR/N instead (TF Serving's layout; DIR may hold other "
                              "versions)")
+    parser.add_argument("--no-durable", dest="durable", action="store_false",
+                        help="skip the fsyncs that make the result survive a power loss "
+                             "(faster; default: fsync every file and directory)")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from pysavedmodel.spec import build_from_spec
 
-    written = build_from_spec(args.spec, args.output, version=args.version)
+    written = build_from_spec(args.spec, args.output, version=args.version,
+                              durable=args.durable)
     print(written)
     return 0
