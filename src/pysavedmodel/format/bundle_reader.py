@@ -4,6 +4,14 @@ Checks: the table's magic and block crcs (:mod:`.table`), the header (num_shards
 LITTLE endianness, a version this reader can consume), every entry's shape, its
 size (fixed-size dtypes: ``num_elements * itemsize``), that its bytes lie inside
 its data file, and its crc32c (strings: the length checksum too).
+
+Index entries are decoded without building protobuf objects when they have the plain
+form writers produce: a BundleEntryProto (``dtype`` = field 1 varint, ``shape`` = 2
+TensorShapeProto whose ``dim`` = 2 messages hold only ``size`` = 1 varint, ``shard_id``
+= 3, ``offset`` = 4, ``size`` = 5 varints, ``crc32c`` = 6 fixed32 little-endian), each
+field at most once, no negative or 10-byte varints, no ``slices`` (7), dim names or
+``unknown_rank``.  Anything else (including every malformed entry) is parsed by
+protobuf instead, so both ways agree on every entry they accept.
 """
 
 from __future__ import annotations
@@ -65,6 +73,112 @@ _COPY_PIECE_BYTES = 1 << 20
 _PARALLEL_COPY_BYTES = 32 << 20
 """``read_checkpoint`` copies large tensors on several threads (one per core) when they
 hold at least this many bytes together; below that, threads cost more than they save."""
+
+
+_Fields = tuple[int, tuple[int, ...], bool, int, int, int, int]
+"""An entry's (dtype, dims, unknown_rank, shard_id, offset, size, masked crc32c)."""
+
+_SCALAR_SLOTS = {0x08: 0, 0x18: 3, 0x20: 4, 0x28: 5}
+"""Tag byte of a varint field of BundleEntryProto -> its slot in :data:`_Fields`."""
+
+_INT32_MAX = 0x7FFFFFFF
+
+
+def _fields_of(entry: tensor_bundle_pb2.BundleEntryProto) -> _Fields:
+    shape = entry.shape
+    return (entry.dtype, tuple([d.size for d in shape.dim]), shape.unknown_rank,
+            entry.shard_id, entry.offset, entry.size, entry.crc32c)
+
+
+def _decode_plain(value: bytes, shapes: dict[bytes, tuple[int, ...]]) -> _Fields | None:
+    """The fields of an entry in the plain form (module docstring), else None.
+
+    ``shapes`` remembers the dims of encoded shapes seen before (writers repeat a few).
+    """
+    n = len(value)
+    i = 0
+    fields: list[Any] = [0, (), False, 0, 0, 0, 0]
+    seen = 0
+    while i < n:
+        tag = value[i]
+        i += 1
+        if tag == 0x35:  # crc32c, fixed32
+            if seen & 0x40 or i + 4 > n:
+                return None
+            seen |= 0x40
+            fields[6] = int.from_bytes(value[i:i + 4], "little")
+            i += 4
+            continue
+        if i >= n:
+            return None
+        byte = value[i]
+        i += 1
+        number = byte & 0x7F
+        shift = 7
+        while byte >= 0x80:  # at most 9 bytes: values < 2**63, never negative
+            if i >= n or shift > 56:
+                return None
+            byte = value[i]
+            i += 1
+            number |= (byte & 0x7F) << shift
+            shift += 7
+        if tag == 0x12:  # shape, length-delimited
+            end = i + number
+            if seen & 0x02 or end > n:
+                return None
+            seen |= 0x02
+            encoded = value[i:end]
+            dims = shapes.get(encoded)
+            if dims is None:
+                dims = _decode_dims(encoded)
+                if dims is None:
+                    return None
+                if len(shapes) < _MAX_REMEMBERED_SHAPES:
+                    shapes[encoded] = dims
+            fields[1] = dims
+            i = end
+            continue
+        slot = _SCALAR_SLOTS.get(tag)
+        if slot is None or seen & (1 << slot):
+            return None
+        if slot != 4 and slot != 5 and number > _INT32_MAX:  # int32 / enum fields
+            return None
+        seen |= 1 << slot
+        fields[slot] = number
+    return (fields[0], fields[1], False, fields[3], fields[4], fields[5], fields[6])
+
+
+def _decode_dims(shape: bytes) -> tuple[int, ...] | None:
+    """Dim sizes of a TensorShapeProto holding only dims with a size, else None."""
+    n = len(shape)
+    i = 0
+    dims = []
+    while i < n:
+        if shape[i] != 0x12 or i + 1 >= n or shape[i + 1] >= 0x80:
+            return None
+        stop = i + 2 + shape[i + 1]
+        if stop > n:
+            return None
+        i += 2
+        size = 0
+        if i < stop:
+            if shape[i] != 0x08:
+                return None
+            i += 1
+            shift = 0
+            while True:
+                if i >= stop or shift > 56:
+                    return None
+                byte = shape[i]
+                i += 1
+                size |= (byte & 0x7F) << shift
+                shift += 7
+                if byte < 0x80:
+                    break
+            if i != stop:
+                return None
+        dims.append(size)
+    return tuple(dims)
 
 
 class _Stored(NamedTuple):
@@ -211,27 +325,42 @@ class CheckpointReader:
             raise CorruptCheckpointError(f"{self._index_path}: unparsable header: {exc}") from None
         _check_header(header, self._index_path)
         self._num_shards = header.num_shards
-        self._entries: dict[bytes, tensor_bundle_pb2.BundleEntryProto] = {}
+        # Every entry's fields; the raw bytes (for entry() copies); protobuf objects only
+        # for partitioned tensors (their slices).
+        self._fields: dict[bytes, _Fields] = {}
+        self._raw: dict[bytes, bytes] = {}
+        self._sliced: dict[bytes, tensor_bundle_pb2.BundleEntryProto] = {}
+        shapes: dict[bytes, tuple[int, ...]] = {}
         for key, value in table.items():
             if key == b"":
                 continue
-            entry = tensor_bundle_pb2.BundleEntryProto()
-            try:
-                entry.ParseFromString(value)
-            except Exception as exc:
-                raise CorruptCheckpointError(
-                    f"{self._index_path}: entry for key {key!r} is not parseable: {exc}") from None
-            self._entries[key] = entry
+            self._raw[key] = value
+            fields = _decode_plain(value, shapes)
+            if fields is None:
+                entry = tensor_bundle_pb2.BundleEntryProto()
+                try:
+                    entry.ParseFromString(value)
+                except Exception as exc:
+                    raise CorruptCheckpointError(
+                        f"{self._index_path}: entry for key {key!r} is not parseable: {exc}"
+                    ) from None
+                fields = _fields_of(entry)
+                if entry.slices:
+                    self._sliced[key] = entry
+            self._fields[key] = fields
         hidden = set()
-        for key, entry in self._entries.items():
-            if entry.slices:
-                name = self._decode(key)
-                shape = self._shape_of(name, entry)
-                for proto in entry.slices:
-                    extents = slicing.from_proto(proto, shape, where=self._where(name))
-                    hidden.add(self._slice_key(name, key, extents))
-        self._names: dict[str, bytes] = {
-            self._decode(key): key for key in self._entries if key not in hidden}
+        for key, entry in self._sliced.items():
+            name = self._decode(key)
+            shape = self._shape_of(name, self._fields[key])
+            for proto in entry.slices:
+                extents = slicing.from_proto(proto, shape, where=self._where(name))
+                hidden.add(self._slice_key(name, key, extents))
+        decode = self._decode
+        if hidden:
+            self._names: dict[str, bytes] = {
+                decode(key): key for key in self._fields if key not in hidden}
+        else:
+            self._names = {decode(key): key for key in self._fields}
 
     # -- metadata
 
@@ -245,27 +374,33 @@ class CheckpointReader:
         path = data_filename(self._prefix, shard, self._num_shards)
         return f"tensor {name!r} in {path} at offset {offset}"
 
-    def _entry(self, name: str) -> tensor_bundle_pb2.BundleEntryProto:
+    def _key(self, name: str) -> bytes:
         if self._closed:
             raise InvalidArgumentError(f"checkpoint reader for {self._prefix!r} is closed")
         key = self._names.get(name) if isinstance(name, str) else None
         if key is None:
             raise NotFoundError(f"tensor {name!r} not found in checkpoint {self._prefix}")
-        return self._entries[key]
+        return key
 
-    def _dtype_of(self, name: str, entry: tensor_bundle_pb2.BundleEntryProto) -> DType:
-        row = DTYPES.get(entry.dtype)
+    def _proto(self, key: bytes) -> tensor_bundle_pb2.BundleEntryProto:
+        """A new protobuf object of the entry at ``key`` (it parsed when the index was read)."""
+        entry = tensor_bundle_pb2.BundleEntryProto()
+        entry.ParseFromString(self._raw[key])
+        return entry
+
+    def _dtype_of(self, name: str, fields: _Fields) -> DType:
+        row = DTYPES.get(fields[0])
         if row is None or not row.checkpointable or row.numpy is None:
-            shown = dtype_name(entry.dtype)
+            shown = dtype_name(fields[0])
             raise UnsupportedDTypeError(f"{self._where(name)}: dtype {shown} cannot be read")
         return row
 
-    def _shape_of(self, name: str, entry: tensor_bundle_pb2.BundleEntryProto) -> tuple[int, ...]:
-        shape = entry.shape
-        dims = tuple([d.size for d in shape.dim])
-        if dims in self._valid_shapes and not shape.unknown_rank:
+    def _shape_of(self, name: str, fields: _Fields) -> tuple[int, ...]:
+        dims = fields[1]
+        unknown_rank = fields[2]
+        if dims in self._valid_shapes and not unknown_rank:
             return dims  # checked before (many tensors share a few shapes)
-        if shape.unknown_rank or (dims and min(dims) < 0):
+        if unknown_rank or (dims and min(dims) < 0):
             raise CorruptCheckpointError(f"{self._where(name)}: invalid tensor shape {list(dims)}")
         if len(dims) > _MAX_RANK:
             raise CorruptCheckpointError(
@@ -288,27 +423,21 @@ class CheckpointReader:
     def entry(self, name: str) -> tensor_bundle_pb2.BundleEntryProto:
         """A copy of ``name``'s index entry (dtype, shape, shard_id, offset, size, crc32c;
         a partitioned tensor's entry lists its ``slices`` and holds no bytes itself)."""
-        copy = tensor_bundle_pb2.BundleEntryProto()
-        copy.CopyFrom(self._entry(name))
-        return copy
+        return self._proto(self._key(name))
 
     def stored_entries(self, name: str) -> list[tensor_bundle_pb2.BundleEntryProto]:
         """Copies of the index entries holding ``name``'s bytes: its own entry, or one per
         stored slice (in the order of ``entry(name).slices``), each checked against the
         full tensor's dtype and shape (CorruptCheckpointError otherwise)."""
-        entry = self._entry(name)
-        if not entry.slices:
-            return [self.entry(name)]
-        shape = self._shape_of(name, entry)
+        key = self._key(name)
+        entry = self._sliced.get(key)
+        if entry is None:
+            return [self._proto(key)]
+        shape = self._shape_of(name, self._fields[key])
         where = self._where(name)
-        out = []
-        for proto in entry.slices:
-            stored = self._slice_entry(name, entry, shape,
-                                       slicing.from_proto(proto, shape, where=where))
-            copy = tensor_bundle_pb2.BundleEntryProto()
-            copy.CopyFrom(stored)
-            out.append(copy)
-        return out
+        return [self._proto(self._slice_entry(name, key, shape,
+                                              slicing.from_proto(proto, shape, where=where)))
+                for proto in entry.slices]
 
     def keys(self) -> list[str]:
         """Tensor names (partitioned tensors by their full name), in index order."""
@@ -325,14 +454,13 @@ class CheckpointReader:
 
     def dtype(self, name: str) -> np.dtype:
         """numpy dtype of a tensor (``object`` for strings, ml_dtypes.bfloat16 for bfloat16)."""
-        entry = self._entry(name)
-        row = self._dtype_of(name, entry)
+        row = self._dtype_of(name, self._fields[self._key(name)])
         assert row.numpy is not None
         return row.numpy
 
     def shape(self, name: str) -> tuple[int, ...]:
         """Shape of a tensor (the full shape for a partitioned one)."""
-        return self._shape_of(name, self._entry(name))
+        return self._shape_of(name, self._fields[self._key(name)])
 
     # -- data
 
@@ -351,13 +479,13 @@ class CheckpointReader:
             self._files[shard] = data
         return data
 
-    def _locate(self, name: str, entry: tensor_bundle_pb2.BundleEntryProto) -> _Stored:
+    def _locate(self, name: str, fields: _Fields) -> _Stored:
         """Check a non-partitioned entry (or one stored slice) against its data file and
         return where its bytes are; nothing is read yet."""
-        row = self._dtype_of(name, entry)
-        shape = self._shape_of(name, entry)
+        row = self._dtype_of(name, fields)
+        shape = self._shape_of(name, fields)
         count = math.prod(shape)
-        shard, offset, size = entry.shard_id, entry.offset, entry.size
+        shard, offset, size = fields[3], fields[4], fields[5]
         # Error messages (and the path in them) are only built when something is wrong:
         # reading many small tensors must not pay for them.
         if row.is_string:
@@ -376,7 +504,7 @@ class CheckpointReader:
                 f"{self._where(name, shard, offset)}: the entry needs bytes [{offset}, "
                 f"{offset + size}) but {data.path} holds {data.size} bytes (truncated?)")
         return _Stored(name, row, shape, count, shard, offset, data.view(offset, size),
-                       entry.crc32c, data)
+                       fields[6], data)
 
     def _checksum_error(self, stored: _Stored, actual: int) -> ChecksumError:
         return ChecksumError(
@@ -384,10 +512,9 @@ class CheckpointReader:
             f"match: stored {unmask(stored.masked_crc):08x}, computed {actual:08x} over "
             f"{len(stored.view)} bytes")
 
-    def _read_stored(self, name: str, entry: tensor_bundle_pb2.BundleEntryProto, *,
-                     copy: bool) -> np.ndarray:
+    def _read_stored(self, name: str, fields: _Fields, *, copy: bool) -> np.ndarray:
         """The value of a non-partitioned entry (or one stored slice)."""
-        return self._value(self._locate(name, entry), copy=copy)
+        return self._value(self._locate(name, fields), copy=copy)
 
     def _value(self, stored: _Stored, *, copy: bool) -> np.ndarray:
         """The verified value of located bytes."""
@@ -446,9 +573,11 @@ class CheckpointReader:
             raise self._checksum_error(stored, crc)
         return out
 
-    def _assemble(self, name: str, entry: tensor_bundle_pb2.BundleEntryProto) -> np.ndarray:
-        row = self._dtype_of(name, entry)
-        shape = self._shape_of(name, entry)
+    def _assemble(self, name: str, key: bytes) -> np.ndarray:
+        entry = self._sliced[key]
+        fields = self._fields[key]
+        row = self._dtype_of(name, fields)
+        shape = self._shape_of(name, fields)
         assert row.numpy is not None
         # Everything that can be checked without reading data is checked before any
         # slice is read, and the full tensor is allocated only once the slices are known
@@ -471,10 +600,10 @@ class CheckpointReader:
                 f"{where}: its stored slices do not cover the full shape {list(shape)} "
                 f"exactly: they hold {held} elements, it has {count} (slices missing or "
                 "overlapping)")
-        stored = [self._slice_entry(name, entry, shape, e) for e in extents]
+        stored = [self._fields[self._slice_entry(name, key, shape, e)] for e in extents]
         needed = count * max(row.itemsize, 1)
         available = sum(self._file(name, shard).size
-                        for shard in sorted({s.shard_id for s in stored}))
+                        for shard in sorted({s[3] for s in stored}))
         if needed > available:
             raise CorruptCheckpointError(
                 f"{where}: full shape {list(shape)} needs {needed} bytes, more than the "
@@ -493,39 +622,39 @@ class CheckpointReader:
             covered[index] = True
         return full
 
-    def _slice_entry(self, name: str, entry: tensor_bundle_pb2.BundleEntryProto,
-                     shape: tuple[int, ...], extents: tuple[slicing.Extent, ...]
-                     ) -> tensor_bundle_pb2.BundleEntryProto:
-        """The entry storing one slice, checked against the full tensor (nothing read)."""
-        key = self._slice_key(name, self._names[name], extents)
-        stored = self._entries.get(key)
+    def _slice_entry(self, name: str, full_key: bytes, shape: tuple[int, ...],
+                     extents: tuple[slicing.Extent, ...]) -> bytes:
+        """The key of the entry storing one slice, checked against the full tensor
+        (nothing read)."""
+        key = self._slice_key(name, full_key, extents)
+        stored = self._fields.get(key)
         if stored is None:
             raise CorruptCheckpointError(
                 f"{self._where(name)}: slice {list(extents)} has no entry (key {key!r})")
-        if stored.dtype != entry.dtype:
+        if stored[0] != self._fields[full_key][0]:
             raise CorruptCheckpointError(
-                f"{self._where(name)}: slice {list(extents)} has dtype {stored.dtype}, the "
-                f"tensor {entry.dtype}")
+                f"{self._where(name)}: slice {list(extents)} has dtype {stored[0]}, the "
+                f"tensor {self._fields[full_key][0]}")
         expected = slicing.slice_shape(shape, extents)
         if self._shape_of(name, stored) != expected:
             raise CorruptCheckpointError(
                 f"{self._where(name)}: slice {list(extents)} is stored with shape "
                 f"{list(self._shape_of(name, stored))}, expected {list(expected)}")
-        return stored
+        return key
 
     def get_tensor(self, name: str) -> np.ndarray:
         """The value of ``name``; fixed-size dtypes are read-only views of the mapped file."""
-        entry = self._entry(name)
-        if entry.slices:
-            return self._assemble(name, entry)
-        return self._read_stored(name, entry, copy=False)
+        key = self._key(name)
+        if key in self._sliced:
+            return self._assemble(name, key)
+        return self._read_stored(name, self._fields[key], copy=False)
 
     def read(self, name: str) -> np.ndarray:
         """Like :meth:`get_tensor` but always an independent, writable array."""
-        entry = self._entry(name)
-        if entry.slices:
-            return self._assemble(name, entry)
-        return self._read_stored(name, entry, copy=True)
+        key = self._key(name)
+        if key in self._sliced:
+            return self._assemble(name, key)
+        return self._read_stored(name, self._fields[key], copy=True)
 
     def _read_all(self) -> dict[str, np.ndarray]:
         """Every tensor as by :meth:`read`; large fixed-size tensors are copied by one
@@ -534,13 +663,12 @@ class CheckpointReader:
             raise InvalidArgumentError(f"checkpoint reader for {self._prefix!r} is closed")
         out: dict[str, Any] = {}
         large: list[_Stored] = []
-        entries = self._entries
+        fields, sliced = self._fields, self._sliced
         for name, key in self._names.items():
-            entry = entries[key]
-            if entry.slices:
-                out[name] = self._assemble(name, entry)
+            if key in sliced:
+                out[name] = self._assemble(name, key)
                 continue
-            stored = self._locate(name, entry)
+            stored = self._locate(name, fields[key])
             if stored.row.is_string or len(stored.view) <= _COPY_PIECE_BYTES:
                 out[name] = self._value(stored, copy=True)
             else:
