@@ -293,6 +293,9 @@ class CheckpointReader:
         self._prefix = prefix_text
         self._index_path = index_filename(self._prefix)
         self._valid_shapes: set[tuple[int, ...]] = set()
+        # dtype enum -> (numpy dtype, itemsize) of fixed-size dtypes read before: the
+        # fast path (_plain_value) reads only tensors whose checks all passed before.
+        self._fixed: dict[int, tuple[np.dtype, int]] = {}
         try:
             index = _DataFile(self._index_path)
         except FileNotFoundError:
@@ -512,6 +515,33 @@ class CheckpointReader:
             f"match: stored {unmask(stored.masked_crc):08x}, computed {actual:08x} over "
             f"{len(stored.view)} bytes")
 
+    def _plain_value(self, key: bytes, *, copy: bool) -> np.ndarray | None:
+        """The verified value at ``key`` when it is a non-empty fixed-size tensor whose
+        dtype and shape were accepted before and whose data file is open, else None (the
+        caller then takes the general path, which raises whatever error applies).
+
+        Reading many small tensors is dominated by per-tensor overhead: this does the
+        checks of :meth:`_locate` and :meth:`_value` inline, without building a _Stored.
+        """
+        if key in self._sliced:
+            return None
+        dtype, dims, unknown_rank, shard, offset, size, masked_crc = self._fields[key]
+        fixed = self._fixed.get(dtype)
+        if fixed is None or unknown_rank or dims not in self._valid_shapes:
+            return None
+        count = math.prod(dims)
+        data = self._files.get(shard)
+        if (data is None or not count or size != count * fixed[1] or offset < 0
+                or offset + size > data.size):
+            return None
+        if copy and size > _COPY_PIECE_BYTES:
+            return None  # copied and checksummed in pieces by _copy_verified
+        view = data.view(offset, size)
+        if crc32c(view) != unmask(masked_crc):
+            return None
+        array: np.ndarray = np.frombuffer(view, dtype=fixed[0], count=count).reshape(dims)
+        return array.copy() if copy else array
+
     def _read_stored(self, name: str, fields: _Fields, *, copy: bool) -> np.ndarray:
         """The value of a non-partitioned entry (or one stored slice)."""
         return self._value(self._locate(name, fields), copy=copy)
@@ -534,6 +564,7 @@ class CheckpointReader:
         assert row.numpy is not None
         if count == 0:
             return np.zeros(shape, dtype=row.numpy)
+        self._fixed[row.enum] = (row.numpy, row.itemsize)
         array = np.frombuffer(view, dtype=row.numpy, count=count).reshape(shape)
         return array.copy() if copy else array
 
@@ -645,6 +676,9 @@ class CheckpointReader:
     def get_tensor(self, name: str) -> np.ndarray:
         """The value of ``name``; fixed-size dtypes are read-only views of the mapped file."""
         key = self._key(name)
+        plain = self._plain_value(key, copy=False)
+        if plain is not None:
+            return plain
         if key in self._sliced:
             return self._assemble(name, key)
         return self._read_stored(name, self._fields[key], copy=False)
@@ -652,6 +686,9 @@ class CheckpointReader:
     def read(self, name: str) -> np.ndarray:
         """Like :meth:`get_tensor` but always an independent, writable array."""
         key = self._key(name)
+        plain = self._plain_value(key, copy=True)
+        if plain is not None:
+            return plain
         if key in self._sliced:
             return self._assemble(name, key)
         return self._read_stored(name, self._fields[key], copy=True)
@@ -664,7 +701,12 @@ class CheckpointReader:
         out: dict[str, Any] = {}
         large: list[_Stored] = []
         fields, sliced = self._fields, self._sliced
+        plain_value = self._plain_value
         for name, key in self._names.items():
+            plain = plain_value(key, copy=True)
+            if plain is not None:
+                out[name] = plain
+                continue
             if key in sliced:
                 out[name] = self._assemble(name, key)
                 continue
