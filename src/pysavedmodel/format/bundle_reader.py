@@ -5,13 +5,8 @@ LITTLE endianness, a version this reader can consume), every entry's shape, its
 size (fixed-size dtypes: ``num_elements * itemsize``), that its bytes lie inside
 its data file, and its crc32c (strings: the length checksum too).
 
-Index entries are decoded without building protobuf objects when they have the plain
-form writers produce: a BundleEntryProto (``dtype`` = field 1 varint, ``shape`` = 2
-TensorShapeProto whose ``dim`` = 2 messages hold only ``size`` = 1 varint, ``shard_id``
-= 3, ``offset`` = 4, ``size`` = 5 varints, ``crc32c`` = 6 fixed32 little-endian), each
-field at most once, no negative or 10-byte varints, no ``slices`` (7), dim names or
-``unknown_rank``.  Anything else (including every malformed entry) is parsed by
-protobuf instead, so both ways agree on every entry they accept.
+Index entries are decoded by :func:`.bundle_entry.decode_entry` when they have the plain
+form writers produce, and by protobuf otherwise.
 """
 
 from __future__ import annotations
@@ -38,6 +33,7 @@ from pysavedmodel.errors import (
 
 from ..aliases import PathLike
 from . import slices as slicing
+from .bundle_entry import EntryFields, decode_entry, entry_fields
 from .crc32c import BACKEND as crc32c_backend
 from .crc32c import crc32c, unmask
 from .naming import data_filename, index_filename
@@ -73,112 +69,6 @@ _COPY_PIECE_BYTES = 1 << 20
 _PARALLEL_COPY_BYTES = 32 << 20
 """``read_checkpoint`` copies large tensors on several threads (one per core) when they
 hold at least this many bytes together; below that, threads cost more than they save."""
-
-
-_Fields = tuple[int, tuple[int, ...], bool, int, int, int, int]
-"""An entry's (dtype, dims, unknown_rank, shard_id, offset, size, masked crc32c)."""
-
-_SCALAR_SLOTS = {0x08: 0, 0x18: 3, 0x20: 4, 0x28: 5}
-"""Tag byte of a varint field of BundleEntryProto -> its slot in :data:`_Fields`."""
-
-_INT32_MAX = 0x7FFFFFFF
-
-
-def _fields_of(entry: tensor_bundle_pb2.BundleEntryProto) -> _Fields:
-    shape = entry.shape
-    return (entry.dtype, tuple([d.size for d in shape.dim]), shape.unknown_rank,
-            entry.shard_id, entry.offset, entry.size, entry.crc32c)
-
-
-def _decode_plain(value: bytes, shapes: dict[bytes, tuple[int, ...]]) -> _Fields | None:
-    """The fields of an entry in the plain form (module docstring), else None.
-
-    ``shapes`` remembers the dims of encoded shapes seen before (writers repeat a few).
-    """
-    n = len(value)
-    i = 0
-    fields: list[Any] = [0, (), False, 0, 0, 0, 0]
-    seen = 0
-    while i < n:
-        tag = value[i]
-        i += 1
-        if tag == 0x35:  # crc32c, fixed32
-            if seen & 0x40 or i + 4 > n:
-                return None
-            seen |= 0x40
-            fields[6] = int.from_bytes(value[i:i + 4], "little")
-            i += 4
-            continue
-        if i >= n:
-            return None
-        byte = value[i]
-        i += 1
-        number = byte & 0x7F
-        shift = 7
-        while byte >= 0x80:  # at most 9 bytes: values < 2**63, never negative
-            if i >= n or shift > 56:
-                return None
-            byte = value[i]
-            i += 1
-            number |= (byte & 0x7F) << shift
-            shift += 7
-        if tag == 0x12:  # shape, length-delimited
-            end = i + number
-            if seen & 0x02 or end > n:
-                return None
-            seen |= 0x02
-            encoded = value[i:end]
-            dims = shapes.get(encoded)
-            if dims is None:
-                dims = _decode_dims(encoded)
-                if dims is None:
-                    return None
-                if len(shapes) < _MAX_REMEMBERED_SHAPES:
-                    shapes[encoded] = dims
-            fields[1] = dims
-            i = end
-            continue
-        slot = _SCALAR_SLOTS.get(tag)
-        if slot is None or seen & (1 << slot):
-            return None
-        if slot != 4 and slot != 5 and number > _INT32_MAX:  # int32 / enum fields
-            return None
-        seen |= 1 << slot
-        fields[slot] = number
-    return (fields[0], fields[1], False, fields[3], fields[4], fields[5], fields[6])
-
-
-def _decode_dims(shape: bytes) -> tuple[int, ...] | None:
-    """Dim sizes of a TensorShapeProto holding only dims with a size, else None."""
-    n = len(shape)
-    i = 0
-    dims = []
-    while i < n:
-        if shape[i] != 0x12 or i + 1 >= n or shape[i + 1] >= 0x80:
-            return None
-        stop = i + 2 + shape[i + 1]
-        if stop > n:
-            return None
-        i += 2
-        size = 0
-        if i < stop:
-            if shape[i] != 0x08:
-                return None
-            i += 1
-            shift = 0
-            while True:
-                if i >= stop or shift > 56:
-                    return None
-                byte = shape[i]
-                i += 1
-                size |= (byte & 0x7F) << shift
-                shift += 7
-                if byte < 0x80:
-                    break
-            if i != stop:
-                return None
-        dims.append(size)
-    return tuple(dims)
 
 
 class _Stored(NamedTuple):
@@ -330,7 +220,7 @@ class CheckpointReader:
         self._num_shards = header.num_shards
         # Every entry's fields; the raw bytes (for entry() copies); protobuf objects only
         # for partitioned tensors (their slices).
-        self._fields: dict[bytes, _Fields] = {}
+        self._fields: dict[bytes, EntryFields] = {}
         self._raw: dict[bytes, bytes] = {}
         self._sliced: dict[bytes, tensor_bundle_pb2.BundleEntryProto] = {}
         shapes: dict[bytes, tuple[int, ...]] = {}
@@ -338,7 +228,7 @@ class CheckpointReader:
             if key == b"":
                 continue
             self._raw[key] = value
-            fields = _decode_plain(value, shapes)
+            fields = decode_entry(value, shapes)
             if fields is None:
                 entry = tensor_bundle_pb2.BundleEntryProto()
                 try:
@@ -347,7 +237,7 @@ class CheckpointReader:
                     raise CorruptCheckpointError(
                         f"{self._index_path}: entry for key {key!r} is not parseable: {exc}"
                     ) from None
-                fields = _fields_of(entry)
+                fields = entry_fields(entry)
                 if entry.slices:
                     self._sliced[key] = entry
             self._fields[key] = fields
@@ -391,14 +281,14 @@ class CheckpointReader:
         entry.ParseFromString(self._raw[key])
         return entry
 
-    def _dtype_of(self, name: str, fields: _Fields) -> DType:
+    def _dtype_of(self, name: str, fields: EntryFields) -> DType:
         row = DTYPES.get(fields[0])
         if row is None or not row.checkpointable or row.numpy is None:
             shown = dtype_name(fields[0])
             raise UnsupportedDTypeError(f"{self._where(name)}: dtype {shown} cannot be read")
         return row
 
-    def _shape_of(self, name: str, fields: _Fields) -> tuple[int, ...]:
+    def _shape_of(self, name: str, fields: EntryFields) -> tuple[int, ...]:
         dims = fields[1]
         unknown_rank = fields[2]
         if dims in self._valid_shapes and not unknown_rank:
@@ -482,7 +372,7 @@ class CheckpointReader:
             self._files[shard] = data
         return data
 
-    def _locate(self, name: str, fields: _Fields) -> _Stored:
+    def _locate(self, name: str, fields: EntryFields) -> _Stored:
         """Check a non-partitioned entry (or one stored slice) against its data file and
         return where its bytes are; nothing is read yet."""
         row = self._dtype_of(name, fields)
@@ -542,7 +432,7 @@ class CheckpointReader:
         array: np.ndarray = np.frombuffer(view, dtype=fixed[0], count=count).reshape(dims)
         return array.copy() if copy else array
 
-    def _read_stored(self, name: str, fields: _Fields, *, copy: bool) -> np.ndarray:
+    def _read_stored(self, name: str, fields: EntryFields, *, copy: bool) -> np.ndarray:
         """The value of a non-partitioned entry (or one stored slice)."""
         return self._value(self._locate(name, fields), copy=copy)
 
