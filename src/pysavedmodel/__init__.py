@@ -4,7 +4,7 @@ Public API (imported lazily, so ``import pysavedmodel`` stays cheap):
 
 * checkpoints: :func:`write_checkpoint`, :func:`read_checkpoint`,
   :class:`CheckpointReader`, :class:`CheckpointWriter`;
-* graphs: :class:`Graph`;
+* graphs: :class:`Graph`, :class:`Function` (a function library entry);
 * SavedModels: :class:`SavedModelBuilder`, :func:`predict_signature_def`,
   :func:`classification_signature_def`, :func:`regression_signature_def`,
   :func:`build_signature_def`;
@@ -29,6 +29,7 @@ from .errors import (
     NotFoundError,
     OpError,
     SignatureError,
+    StorageError,
     UnsupportedDTypeError,
 )
 
@@ -45,6 +46,7 @@ _LAZY = {
     "write_checkpoint_distributed": "pysavedmodel.format.distributed",
     "Graph": "pysavedmodel.graph.graph",
     "Tensor": "pysavedmodel.graph.graph",
+    "Function": "pysavedmodel.graph.function",
     "SavedModelBuilder": "pysavedmodel.builder.builder",
     "predict_signature_def": "pysavedmodel.builder.signatures",
     "classification_signature_def": "pysavedmodel.builder.signatures",
@@ -64,7 +66,7 @@ __all__ = [
     "AlreadyExistsError", "BuilderStateError", "ChecksumError", "CorruptCheckpointError",
     "CorruptSavedModelError", "Error", "GraphError", "InvalidArgumentError",
     "MissingDependencyError", "NotFoundError", "OpError",
-    "SignatureError", "UnsupportedDTypeError", "__version__", *_LAZY,
+    "SignatureError", "StorageError", "UnsupportedDTypeError", "__version__", *_LAZY,
 ]
 
 
