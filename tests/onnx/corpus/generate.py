@@ -627,7 +627,7 @@ def write_case(out: Path, case: str, spec: Spec, meta: dict[str, Any], seed: int
     return meta
 
 
-def torch_cases(spec: Spec, out: Path) -> list[dict[str, Any]]:
+def torch_cases(spec: Spec, out: Path, large: bool = False) -> list[dict[str, Any]]:
     torch.manual_seed(SEED)
     module = nontrivial(spec.build(), SEED + 1)
     if isinstance(module, Yolo):
@@ -639,6 +639,8 @@ def torch_cases(spec: Spec, out: Path) -> list[dict[str, Any]]:
                          ("ts16", "torchscript", 16)]
     if spec.name == "bert":   # aten::scaled_dot_product_attention needs opset 14: ts13 is eager
         variants = variants[1:]
+    if large:   # benchmark models: one export per exporter
+        variants = [("ts17", "torchscript", 17), ("dynamo", "dynamo", None)]
     metas = []
     for suffix, exporter, opset in variants:
         case = f"{spec.name}_{suffix}"
@@ -724,7 +726,7 @@ def main() -> int:
     for spec in specs(args.large):
         if not only or spec.name in only:
             t0 = time.perf_counter()
-            metas += torch_cases(spec, tmp)
+            metas += torch_cases(spec, tmp, args.large)
             print(f"[corpus] {spec.name}: {time.perf_counter() - t0:.1f} s", file=sys.stderr,
                   flush=True)
     if not args.large:
