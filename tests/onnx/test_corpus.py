@@ -6,6 +6,8 @@ the manifests are checked against a recount from the model files, not trusted.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -230,3 +232,25 @@ def test_ort_outputs_are_reproducible(cases: list[onnx_corpus.CorpusCase]) -> No
 def test_ort_run_rejects_mismatched_lists(cases: list[onnx_corpus.CorpusCase]) -> None:
     with pytest.raises(ValueError, match="2 models but 1 feed"):
         onnx_env.ort_run([cases[0].path, cases[0].path], [cases[0].inputs[0]])
+
+
+def test_generation_is_deterministic(tmp_path: Path) -> None:
+    """A second run of the generator writes byte-identical models, inputs and outputs."""
+    generator = (onnx_corpus.GENERATOR_DIR / "generate.py").read_text()
+    onnx_env.run_onnx(generator, tmp_path / "again", "--only", "mlp_fp16,flax_mlp")
+    cached = onnx_corpus.corpus_dir()
+    again = sorted(p for p in (tmp_path / "again").rglob("*") if p.is_file())
+    assert len(again) > 10
+    for path in again:
+        rel = path.relative_to(tmp_path / "again")
+        if path.name == "manifest.json":
+            fresh, old = json.loads(path.read_text()), json.loads((cached / rel).read_text())
+            if rel.parent == Path("."):
+                assert set(fresh["ops"]) <= set(old["ops"])
+                continue
+            for timing in ("export_seconds",):
+                fresh.pop(timing, None)
+                old.pop(timing, None)
+            assert fresh == old, rel
+        else:
+            assert path.read_bytes() == (cached / rel).read_bytes(), rel
