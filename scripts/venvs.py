@@ -75,6 +75,12 @@ def torch_python() -> Path:
                           "crc32c", "safetensors"])
 
 
+def ort_python() -> Path:
+    """A small venv with onnx + onnxruntime + numpy: the ONNX converter tests' reference
+    (stand-in until the full ONNX venv with torch/transformers/jax lands)."""
+    return _ensure(CACHE / "ort-standin", ["onnx", "onnxruntime", "numpy"])
+
+
 PROTOBUF_VERSIONS = ("3.20.3", "4.21.1")
 """The oldest protobuf the generated code supports and the first upb release."""
 
@@ -84,6 +90,7 @@ def environment() -> dict[str, str]:
     env = {
         "PYSAVEDMODEL_TF_PYTHON": str(tf_python()),
         "PYSAVEDMODEL_TORCH_PYTHON": str(torch_python()),
+        "PYSAVEDMODEL_ORT_PYTHON": str(ort_python()),
     }
     for version in PROTOBUF_VERSIONS:
         env[protobuf_variable(version)] = str(protobuf_python(version))

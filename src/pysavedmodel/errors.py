@@ -22,6 +22,8 @@ __all__ = [
     "BuilderStateError",
     "CorruptSavedModelError",
     "MissingDependencyError",
+    "UnsupportedError",
+    "ModelError",
 ]
 
 
@@ -81,3 +83,11 @@ class MissingDependencyError(Error, ImportError):
 
     The message names the ``pip install 'pysavedmodel[extra]'`` that provides it.
     """
+
+
+class UnsupportedError(Error, NotImplementedError):
+    """A valid input that pysavedmodel cannot handle (an ONNX op, attribute or opset it lacks)."""
+
+
+class ModelError(InvalidArgumentError):
+    """A model given for conversion (an ONNX file) is malformed, inconsistent or unsafe."""

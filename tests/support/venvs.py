@@ -34,6 +34,11 @@ def torch_python() -> Path:
     return _python("PYSAVEDMODEL_TORCH_PYTHON")
 
 
+def ort_python() -> Path:
+    """The small onnx + onnxruntime venv's python (ONNX converter references)."""
+    return _python("PYSAVEDMODEL_ORT_PYTHON")
+
+
 def protobuf_python(version: str) -> Path:
     """The venv with only numpy, ml_dtypes and ``protobuf==version``."""
     return _python(f"PYSAVEDMODEL_PROTOBUF_{version.replace('.', '_')}_PYTHON")
