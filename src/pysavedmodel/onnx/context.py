@@ -71,7 +71,8 @@ class Context:
         return clean
 
     def variable(self, name: str, array: np.ndarray[Any, Any]) -> Tensor:
-        return self.graph.variable(self.graph.unique_name(self.init_name(name)), array)
+        return self.graph.variable(
+            self.graph.unique_name(self.init_name(name), mark_as_used=False), array)
 
     def tensor(self, name: str) -> Tensor:
         """``name`` as a TF tensor in the ONNX layout."""
@@ -129,11 +130,13 @@ class Context:
     def dtype(self, name: str) -> np.dtype[Any]:
         value = self.values.get(name)
         if isinstance(value, (Const, Init)):
-            return value.array.dtype
+            dt: np.dtype[Any] = value.array.dtype
+            return dt
         if isinstance(value, Live) and value.tensor.dtype is not None:
             numpy = value.tensor.dtype.numpy
             if numpy is not None:
-                return np.dtype(numpy)
+                dt = np.dtype(numpy)
+                return dt
         if name in self.dtypes:
             return self.dtypes[name]
         raise UnsupportedError(f"{self.where()}: the dtype of {name!r} is unknown")
@@ -148,7 +151,7 @@ class Context:
         name = self.graph.unique_name(self.init_name(base) + "/" + op_type, mark_as_used=False)
         return self.graph.op(op_type, inputs, name=name, **attrs)
 
-    def set(self, name: str, tensor: Tensor, *, nhwc: bool = False) -> None:
+    def set(self, name: str, tensor: Any, *, nhwc: bool = False) -> None:
         if name:
             self.values[name] = Live(tensor, nhwc)
 

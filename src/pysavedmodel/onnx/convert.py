@@ -64,7 +64,7 @@ def _dims(type_proto: Any) -> list[int | None] | None:
     return [int(d.dim_value) if d.HasField("dim_value") else None for d in tensor.shape.dim]
 
 
-def _fold(node: Node, inputs: list[np.ndarray[Any, Any] | None], opset: int) -> list[Any] | None:
+def _fold(node: Node, inputs: list[Any], opset: int) -> list[Any] | None:
     onnx = import_onnx()
     from onnx.reference import ReferenceEvaluator
     feeds = {}
@@ -152,7 +152,8 @@ def from_onnx(model: Any, export_dir: str | os.PathLike[str], *,
         if value.name in init_names:
             continue
         dtype = numpy_dtype(value.type.tensor_type.elem_type, f"graph input {value.name!r}")
-        tensor = graph.placeholder(graph.unique_name(ctx.init_name(value.name)), dtype.name,
+        node_name = graph.unique_name(ctx.init_name(value.name), mark_as_used=False)
+        tensor = graph.placeholder(node_name, dtype.name,
                                    _dims(value.type))
         ctx.set(value.name, tensor)
         inputs[value.name] = tensor

@@ -18,6 +18,8 @@ from typing import Any, Union
 
 import numpy as np
 
+from ..graph.graph import Tensor
+
 __all__ = ["Node", "Const", "Init", "Live", "Value"]
 
 
@@ -57,7 +59,7 @@ class Init:
 
 @dataclass
 class Live:
-    tensor: Any
+    tensor: Tensor
     nhwc: bool = False
 
 

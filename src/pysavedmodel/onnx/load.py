@@ -58,7 +58,8 @@ def load_model(model: Any) -> tuple[Any, Path | None]:
     try:
         proto.ParseFromString(data)
     except Exception as exc:  # protobuf's DecodeError and friends
-        raise ModelError(f"{where}: not a valid ONNX model (protobuf parse failed: {exc})") from None
+        raise ModelError(
+            f"{where}: not a valid ONNX model (protobuf parse failed: {exc})") from None
     if not proto.HasField("graph"):
         raise ModelError(f"{where}: not a valid ONNX model (no graph)")
     return proto, base
@@ -68,7 +69,8 @@ def numpy_dtype(elem_type: int, where: str) -> np.dtype[Any]:
     """The numpy dtype of ONNX ``TensorProto.DataType`` ``elem_type``."""
     onnx = import_onnx()
     try:
-        return np.dtype(onnx.helper.tensor_dtype_to_np_dtype(elem_type))
+        dtype: np.dtype[Any] = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(elem_type))
+        return dtype
     except Exception:
         raise ModelError(f"{where}: unsupported ONNX element type {elem_type}") from None
 
@@ -98,7 +100,8 @@ def _external(tensor: Any, base: Path | None) -> np.ndarray[Any, Any]:
         offset = int(info.get("offset", "0"))
         length = int(info["length"]) if "length" in info else need
     except ValueError:
-        raise ModelError(f"{where}: external data offset/length {info!r} are not integers") from None
+        raise ModelError(
+            f"{where}: external data offset/length {info!r} are not integers") from None
     if length != need or offset < 0:
         raise ModelError(f"{where}: external data declares offset {offset} length {length}, "
                          f"expected length {need} for shape {list(shape)} {dtype.name}")

@@ -71,7 +71,7 @@ def binary(ctx: Context, node: Node) -> None:
         out = args[0]
         for arg in args[1:]:
             out = ctx.op(op, [out, arg])
-        ctx.set(node.outputs[0], out, nhwc=nhwc)  # type: ignore[arg-type]
+        ctx.set(node.outputs[0], out, nhwc=nhwc)
         return
     args, nhwc = operands(ctx, names)
     ctx.set(node.outputs[0], ctx.op(op, args), nhwc=nhwc)
@@ -97,7 +97,7 @@ def where(ctx: Context, node: Node) -> None:
     ctx.set(node.outputs[0], ctx.op("SelectV2", args), nhwc=nhwc)
 
 
-def _scalar(ctx: Context, value: float, like: str) -> np.ndarray:  # type: ignore[type-arg]
+def _scalar(ctx: Context, value: float, like: str) -> np.ndarray:
     return np.array(value, dtype=ctx.dtype(like))
 
 
@@ -142,7 +142,7 @@ def hard_sigmoid(ctx: Context, node: Node) -> None:
     (x,), nhwc = operands(ctx, [node.inputs[0]])
     out = _hard_sigmoid(ctx, x, node.inputs[0], float(node.attr("alpha", 0.2)),
                         float(node.attr("beta", 0.5)))
-    ctx.set(node.outputs[0], out, nhwc=nhwc)  # type: ignore[arg-type]
+    ctx.set(node.outputs[0], out, nhwc=nhwc)
 
 
 @handler("HardSwish", tf="x * HardSigmoid(x, 1/6, 0.5)")

@@ -79,7 +79,8 @@ def shape(ctx: Context, node: Node) -> None:
 def size(ctx: Context, node: Node) -> None:
     static = ctx.shape(node.inputs[0])
     if static is not None and all(d is not None for d in static):
-        ctx.set_const(node.outputs[0], np.array(int(np.prod(static)), np.int64))
+        ctx.set_const(node.outputs[0], np.array(int(np.prod([int(d or 0) for d in static])),
+                                                np.int64))
         return
     ctx.set(node.outputs[0], ctx.op("Size", [ctx.tensor(node.inputs[0])], out_type="int64"))
 
@@ -137,7 +138,7 @@ def reshape(ctx: Context, node: Node) -> None:
                   for i in zeros]
         if all(s is not None for s in static):
             for i, s in zip(zeros, static):
-                target[i] = s  # type: ignore[assignment]
+                target[i] = s
         else:
             dims = dynamic_shape(ctx, x)
             parts: list[Any] = []
@@ -278,9 +279,7 @@ def slice_(ctx: Context, node: Node) -> None:
         end_mask &= ~(1 << a)
         begin[a] = max(min(s, big), -big)
         stride[a] = st
-        if st < 0 and e <= -big:
-            end_mask |= 1 << a
-        elif st > 0 and e >= big:
+        if st < 0 and e <= -big or st > 0 and e >= big:
             end_mask |= 1 << a
         else:
             end[a] = max(min(e, big), -big)
