@@ -31,6 +31,7 @@ from .errors import (
     NotFoundError,
     OpError,
     SignatureError,
+    StorageError,
     UnsupportedDTypeError,
     UnsupportedError,
 )
@@ -68,7 +69,8 @@ __all__ = [
     "AlreadyExistsError", "BuilderStateError", "ChecksumError", "CorruptCheckpointError",
     "CorruptSavedModelError", "Error", "GraphError", "InvalidArgumentError",
     "MissingDependencyError", "ModelError", "NotFoundError", "OpError",
-    "SignatureError", "UnsupportedDTypeError", "UnsupportedError", "__version__", *_LAZY,
+    "SignatureError", "StorageError", "UnsupportedDTypeError", "UnsupportedError",
+    "__version__", *_LAZY,
 ]
 
 

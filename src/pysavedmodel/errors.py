@@ -22,6 +22,7 @@ __all__ = [
     "BuilderStateError",
     "CorruptSavedModelError",
     "MissingDependencyError",
+    "StorageError",
     "UnsupportedError",
     "ModelError",
 ]
@@ -91,3 +92,11 @@ class UnsupportedError(Error, NotImplementedError):
 
 class ModelError(InvalidArgumentError):
     """A model given for conversion (an ONNX file) is malformed, inconsistent or unsafe."""
+
+
+class StorageError(Error, OSError):
+    """Writing to the target failed: no space left, a read-only filesystem, no permission.
+
+    Keeps the ``errno`` of the underlying ``OSError``; the message names the path.
+    Nothing half-written is left behind.
+    """
