@@ -8,6 +8,7 @@ Then ``onnx.checker`` (schema conformance) and ``onnx.shape_inference`` in stric
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from ..errors import ModelError, UnsupportedError
@@ -94,8 +95,12 @@ def _reaches(graph: Any, start: int, target: int, producer: dict[str, int]) -> b
     return False
 
 
-def check_model(model: Any) -> int:
-    """Check ``model``; return its default-domain opset. Raises ModelError/UnsupportedError."""
+def check_model(model: Any, path: Path | None = None) -> int:
+    """Check ``model``; return its default-domain opset. Raises ModelError/UnsupportedError.
+
+    ``path``: the file it was loaded from; the onnx checker then resolves external data
+    against its directory (call this only after the locations were vetted by ``load``).
+    """
     onnx = import_onnx()
     opset = default_opset(model)
     _graph_structure(model.graph)
@@ -104,7 +109,11 @@ def check_model(model: Any) -> int:
             raise UnsupportedError(f"node {node.name or '#' + str(index)!r} ({node.op_type}): "
                                    f"domain {node.domain!r} is not supported (only ai.onnx)")
     try:
-        onnx.checker.check_model(model)
+        if path is not None and any(init.data_location == onnx.TensorProto.EXTERNAL
+                                    for init in model.graph.initializer):
+            onnx.checker.check_model(str(path))
+        else:
+            onnx.checker.check_model(model)
     except Exception as exc:
         raise ModelError(f"ONNX checker: {_first_line(exc)}") from None
     try:

@@ -110,7 +110,10 @@ def from_onnx(model: Any, export_dir: str | os.PathLike[str], *,
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise AlreadyExistsError(f"export dir {str(target)!r} exists and is not empty")
     proto, base = load_model(model)
-    opset = check_model(proto)
+    # External data is vetted (paths, sizes) and memory-mapped before anything else reads it.
+    arrays = {init.name: initializer_array(init, base) for init in proto.graph.initializer}
+    path = Path(model) if isinstance(model, (str, os.PathLike)) else None
+    opset = check_model(proto, path)
     missing = _unsupported(proto)
     if missing:
         listed = ", ".join(f"{op} (x{n}, first {name!r})" for op, (n, name) in missing.items())
@@ -158,7 +161,7 @@ def from_onnx(model: Any, export_dir: str | os.PathLike[str], *,
         ctx.set(value.name, tensor)
         inputs[value.name] = tensor
     for init in graph_proto.initializer:
-        array = initializer_array(init, base)
+        array = arrays[init.name]
         small = array.ndim == 0 or (array.size <= SMALL_INITIALIZER and (
             np.issubdtype(array.dtype, np.integer) or array.dtype == np.bool_))
         ctx.values[init.name] = Const(np.asarray(array)) if small else Init(init.name, array)

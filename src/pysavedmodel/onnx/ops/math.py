@@ -10,7 +10,7 @@ import numpy as np
 from ..context import Context
 from ..ir import Node
 from .registry import handler
-from .tensor import _axes, _norm
+from .tensor import axes_of, norm_axis
 
 
 def _matmul(ctx: Context, a: Any, b: Any, rank_a: int | None, rank_b: int | None,
@@ -75,13 +75,13 @@ def reduce(ctx: Context, node: Node) -> None:
     rank = ctx.rank(x)
     if rank is None:
         raise ctx.fail("reduction needs the input's rank")
-    axes = _axes(ctx, node, 1)
+    axes = axes_of(ctx, node, 1)
     if not axes:
         if node.attr("noop_with_empty_axes", 0):
             ctx.set(node.outputs[0], ctx.op("Identity", [ctx.tensor(x)]))
             return
         axes = list(range(rank))
-    axes = sorted(_norm(a, rank) for a in axes)
+    axes = sorted(norm_axis(a, rank) for a in axes)
     keep = bool(node.attr("keepdims", 1))
     if ctx.is_nhwc(x) and keep:
         from ..context import to_nhwc
@@ -104,7 +104,7 @@ def softmax(ctx: Context, node: Node) -> None:
         raise ctx.fail("Softmax needs the input's rank")
     op = node.op_type
     if ctx.opset < 13:
-        axis = _norm(int(node.attr("axis", 1)), rank)
+        axis = norm_axis(int(node.attr("axis", 1)), rank)
         shape_ = ctx.op("Shape", [ctx.tensor(x)], out_type="int64")
         flat = ctx.op("Reshape", [ctx.tensor(x), ctx.op("ConcatV2", [[
             ctx.op("Prod", [ctx.op("StridedSlice", [shape_, np.array([0], np.int64),
@@ -115,7 +115,7 @@ def softmax(ctx: Context, node: Node) -> None:
         out = ctx.op(op, [flat])
         ctx.set(node.outputs[0], ctx.op("Reshape", [out, shape_]))
         return
-    axis = _norm(int(node.attr("axis", -1)), rank)
+    axis = norm_axis(int(node.attr("axis", -1)), rank)
     if axis == rank - 1:
         ctx.set(node.outputs[0], ctx.op(op, [ctx.tensor(x)]))
         return
@@ -134,7 +134,7 @@ def layer_norm(ctx: Context, node: Node) -> None:
         raise ctx.fail("LayerNormalization needs the input's rank")
     if len([o for o in node.outputs if o]) > 1:
         raise ctx.fail("LayerNormalization Mean/InvStdDev outputs are not supported")
-    axis = _norm(int(node.attr("axis", -1)), rank)
+    axis = norm_axis(int(node.attr("axis", -1)), rank)
     axes = np.arange(axis, rank, dtype=np.int32)
     eps = np.array(float(node.attr("epsilon", 1e-5)), ctx.dtype(x))
     t = ctx.tensor(x)

@@ -16,7 +16,7 @@ from ..ir import Node
 from .registry import handler
 
 
-def _axes(ctx: Context, node: Node, index: int, attr: str = "axes") -> list[int] | None:
+def axes_of(ctx: Context, node: Node, index: int, attr: str = "axes") -> list[int] | None:
     """Axes from an attribute (older opsets) or a constant input (newer)."""
     if attr in node.attrs:
         return [int(a) for a in node.attrs[attr]]
@@ -29,7 +29,7 @@ def _axes(ctx: Context, node: Node, index: int, attr: str = "axes") -> list[int]
     return [int(a) for a in np.asarray(value).reshape(-1)]
 
 
-def _norm(axis: int, rank: int) -> int:
+def norm_axis(axis: int, rank: int) -> int:
     return axis + rank if axis < 0 else axis
 
 
@@ -69,7 +69,7 @@ def shape(ctx: Context, node: Node) -> None:
         rank = len(static) if static is not None else None
         if rank is None:
             raise ctx.fail("Shape start/end with unknown rank")
-        s, e = _norm(start, rank), rank if end is None else _norm(int(end), rank)
+        s, e = norm_axis(start, rank), rank if end is None else norm_axis(int(end), rank)
         out = ctx.op("StridedSlice", [out, np.array([s], np.int64), np.array([e], np.int64),
                                       np.array([1], np.int64)])
     ctx.set(node.outputs[0], out)
@@ -161,7 +161,7 @@ def flatten(ctx: Context, node: Node) -> None:
     in_shape = ctx.shape(x)
     if in_shape is None:
         raise ctx.fail("Flatten needs the input's rank")
-    axis = _norm(int(node.attr("axis", 1)), len(in_shape))
+    axis = norm_axis(int(node.attr("axis", 1)), len(in_shape))
     inner = in_shape[axis:]
     outer = in_shape[:axis]
     if all(d is not None for d in inner):
@@ -177,7 +177,7 @@ def flatten(ctx: Context, node: Node) -> None:
 
 @handler("Squeeze", tf="Squeeze")
 def squeeze(ctx: Context, node: Node) -> None:
-    axes = _axes(ctx, node, 1)
+    axes = axes_of(ctx, node, 1)
     x = node.inputs[0]
     rank = ctx.rank(x)
     if axes is None:
@@ -186,19 +186,19 @@ def squeeze(ctx: Context, node: Node) -> None:
             raise ctx.fail("Squeeze without axes needs a static input shape")
         axes = [i for i, d in enumerate(shape_) if d == 1]
     if rank is not None:
-        axes = [_norm(a, rank) for a in axes]
+        axes = [norm_axis(a, rank) for a in axes]
     ctx.set(node.outputs[0], ctx.op("Squeeze", [ctx.tensor(x)], squeeze_dims=axes))
 
 
 @handler("Unsqueeze", tf="Reshape or ExpandDims")
 def unsqueeze(ctx: Context, node: Node) -> None:
-    axes = _axes(ctx, node, 1) or []
+    axes = axes_of(ctx, node, 1) or []
     x = node.inputs[0]
     rank = ctx.rank(x)
     if rank is None:
         raise ctx.fail("Unsqueeze needs the input's rank")
     out_rank = rank + len(axes)
-    axes = sorted(_norm(a, out_rank) for a in axes)
+    axes = sorted(norm_axis(a, out_rank) for a in axes)
     out = ctx.tensor(x)
     for a in axes:
         out = ctx.op("ExpandDims", [out, np.array(a, np.int32)])
@@ -211,7 +211,7 @@ def concat(ctx: Context, node: Node) -> None:
     rank = ctx.rank(names[0])
     axis = int(node.attr("axis"))
     if rank is not None:
-        axis = _norm(axis, rank)
+        axis = norm_axis(axis, rank)
     if rank is not None and rank >= 3 and all(ctx.is_nhwc(n) for n in names):
         from ..context import to_nhwc
         nhwc_axis = to_nhwc(rank).index(axis)
@@ -228,7 +228,7 @@ def gather(ctx: Context, node: Node) -> None:
     in_shape = ctx.shape(data)
     axis = int(node.attr("axis", 0))
     if in_shape is not None:
-        axis = _norm(axis, len(in_shape))
+        axis = norm_axis(axis, len(in_shape))
     dim = in_shape[axis] if in_shape is not None else None
     idx = ctx.const(idx_name)
     if idx is not None and dim is not None:
@@ -263,8 +263,8 @@ def slice_(ctx: Context, node: Node) -> None:
                 raise ctx.fail(f"input {node.input(i)!r} must be known at conversion time")
             vals.append([int(a) for a in v.reshape(-1)])
         starts, ends = vals
-        axes = _axes(ctx, node, 3, attr="_axes_") or list(range(len(starts)))
-        steps = _axes(ctx, node, 4, attr="_steps_") or [1] * len(starts)
+        axes = axes_of(ctx, node, 3, attr="_axes_") or list(range(len(starts)))
+        steps = axes_of(ctx, node, 4, attr="_steps_") or [1] * len(starts)
     begin = [0] * rank
     end = [0] * rank
     stride = [1] * rank
@@ -274,7 +274,7 @@ def slice_(ctx: Context, node: Node) -> None:
         end_mask |= 1 << i
     big = 2**62
     for s, e, a, st in zip(starts, ends, axes, steps):
-        a = _norm(int(a), rank)
+        a = norm_axis(int(a), rank)
         begin_mask &= ~(1 << a)
         end_mask &= ~(1 << a)
         begin[a] = max(min(s, big), -big)
@@ -295,8 +295,8 @@ def split(ctx: Context, node: Node) -> None:
     in_shape = ctx.shape(x)
     if in_shape is None:
         raise ctx.fail("Split needs the input's rank")
-    axis = _norm(int(node.attr("axis", 0)), len(in_shape))
-    sizes = _axes(ctx, node, 1, attr="split")
+    axis = norm_axis(int(node.attr("axis", 0)), len(in_shape))
+    sizes = axes_of(ctx, node, 1, attr="split")
     n = len(node.outputs)
     if sizes is None:
         dim = in_shape[axis]
