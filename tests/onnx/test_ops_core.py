@@ -155,6 +155,23 @@ def _cases() -> list:
     c.append(("cast_dropout_identity", model(
         [node("Cast", ["x"], ["c"], to=TensorProto.INT32), node("Dropout", ["x"], ["d"]),
          node("Identity", ["d"], ["y"])], {"x": act}, ["c", "y"]), {"x": act}))
+    r = rand(1, 2, 5, 7)
+    for mode, coord, nearest in [("nearest", "asymmetric", "floor"),
+                                 ("nearest", "half_pixel", "round_prefer_floor"),
+                                 ("nearest", "align_corners", "round_prefer_ceil"),
+                                 ("linear", "half_pixel", None),
+                                 ("linear", "pytorch_half_pixel", None),
+                                 ("linear", "align_corners", None),
+                                 ("linear", "asymmetric", None)]:
+        attrs = {"mode": mode, "coordinate_transformation_mode": coord}
+        if nearest:
+            attrs["nearest_mode"] = nearest
+        c.append((f"resize_{mode}_{coord}", model(
+            [node("Resize", ["x", "", "sc"], ["y"], **attrs)], {"x": r}, ["y"],
+            inits={"sc": np.array([1, 1, 2.0, 1.5], np.float32)}), {"x": r}))
+    c.append(("resize_sizes_linear_down", model(
+        [node("Resize", ["x", "", "", "sz"], ["y"], mode="linear")], {"x": r}, ["y"],
+        inits={"sz": np.array([1, 2, 3, 4], np.int64)}), {"x": r}))
     return c
 
 

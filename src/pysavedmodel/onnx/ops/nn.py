@@ -197,3 +197,105 @@ def batch_norm(ctx: Context, node: Node) -> None:
     out = ctx.op("AddV2", [ctx.op("Mul", [ctx.op("Sub", [t, mean]), ctx.op("Mul", [inv, scale])]),
                            bias])
     ctx.set(node.outputs[0], out, nhwc=nhwc)
+
+
+def _resize_sizes(ctx: Context, node: Node, spatial: list[int | None]
+                  ) -> tuple[list[int], list[float]]:
+    """Output H, W from the ``sizes`` input or the ``scales`` input (opset 11+; 10 has
+    scales as input 1)."""
+    scales_name = node.input(1) if ctx.opset < 11 else node.input(2)
+    sizes_name = "" if ctx.opset < 11 else node.input(3)
+    if sizes_name:
+        sizes = ctx.array(sizes_name)
+        if sizes is None:
+            raise ctx.fail("Resize sizes must be known at conversion time")
+        out = [int(s) for s in sizes.reshape(-1)[2:]]
+        return out, [o / d for o, d in zip(out, spatial) if d]
+    scales = ctx.array(scales_name) if scales_name else None
+    if scales is None:
+        raise ctx.fail("Resize scales must be known at conversion time")
+    scales = scales.reshape(-1)
+    if len(scales) != 4 or scales[0] != 1 or scales[1] != 1:
+        raise ctx.fail(f"only spatial 2-D Resize is supported, scales {scales.tolist()}")
+    if any(d is None for d in spatial):
+        raise ctx.fail("Resize by scales needs static spatial dims")
+    return ([int(np.floor(d * s)) for d, s in zip(spatial, scales[2:])],
+            [float(s) for s in scales[2:]])
+
+
+def _source_coords(mode: str, out: int, size: int, scale: float) -> Any:
+    """ONNX coordinate_transformation_mode: input coordinate of each output pixel (``scale``
+    is the given scale, or out/in when sizes were given)."""
+    o = np.arange(out, dtype=np.float64)
+    if mode == "half_pixel":
+        return (o + 0.5) / scale - 0.5
+    if mode == "pytorch_half_pixel":
+        return (o + 0.5) / scale - 0.5 if out > 1 else np.zeros(out)
+    if mode == "align_corners":
+        return o * (size - 1) / (out - 1) if out > 1 else np.zeros(out)
+    if mode == "asymmetric":
+        return o / scale
+    raise ValueError(mode)
+
+
+def _nearest(mode: str, coords: Any, size: int) -> Any:
+    if mode == "round_prefer_floor":
+        idx = np.where(coords - np.floor(coords) == 0.5, np.floor(coords), np.round(coords))
+    elif mode == "round_prefer_ceil":
+        idx = np.where(coords - np.floor(coords) == 0.5, np.ceil(coords), np.round(coords))
+    elif mode == "floor":
+        idx = np.floor(coords)
+    elif mode == "ceil":
+        idx = np.ceil(coords)
+    else:
+        raise ValueError(mode)
+    return np.clip(idx, 0, size - 1).astype(np.int32)
+
+
+@handler("Resize", "Upsample", tf="GatherV2 with conversion-time indices (nearest) or "
+         "GatherV2 + weighted AddV2 (linear), per spatial axis, NHWC")
+def resize(ctx: Context, node: Node) -> None:
+    """Separable resize: exact ONNX coordinate and rounding modes, computed as index/weight
+    tables at conversion time (needs static spatial input dims)."""
+    x = node.inputs[0]
+    spatial = _spatial(ctx, x)
+    if any(d is None for d in spatial):
+        raise ctx.fail("Resize needs static spatial input dims")
+    if node.op_type == "Upsample":
+        mode, coord, nearest = node.attr("mode", "nearest"), "asymmetric", "floor"
+        scales = ctx.array(node.input(1)) if node.input(1) else np.array(node.attr("scales"))
+        factors = [float(s) for s in np.asarray(scales).reshape(-1)[2:]]
+        sizes = [int(np.floor(d * s)) for d, s in zip(spatial, factors)]  # type: ignore
+    else:
+        mode = node.attr("mode", "nearest")
+        coord = node.attr("coordinate_transformation_mode", "half_pixel")
+        nearest = node.attr("nearest_mode", "round_prefer_floor")
+        if ctx.opset < 11:
+            coord, nearest = "asymmetric", "floor"
+        sizes, factors = _resize_sizes(ctx, node, spatial)
+    if coord not in ("half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric"):
+        raise ctx.fail(f"coordinate_transformation_mode {coord!r} is not supported")
+    if mode not in ("nearest", "linear"):
+        raise ctx.fail(f"Resize mode {mode!r} is not supported")
+    if node.attrs.get("antialias") or node.attrs.get("axes") is not None:
+        raise ctx.fail("Resize antialias/axes are not supported")
+    dtype = ctx.dtype(x)
+    out = ctx.nhwc(x)
+    for axis, (size, new, factor) in enumerate(zip(spatial, sizes, factors), start=1):
+        assert size is not None
+        coords = _source_coords(coord, new, size, factor)
+        if mode == "nearest":
+            out = ctx.op("GatherV2", [out, _nearest(nearest, coords, size),
+                                      np.array(axis, np.int32)])
+            continue
+        coords = np.clip(coords, 0, size - 1)
+        lo = np.floor(coords).astype(np.int32)
+        hi = np.minimum(lo + 1, size - 1).astype(np.int32)
+        frac = (coords - lo).astype(dtype)
+        shape = [1, 1, 1, 1]
+        shape[axis] = new
+        a = ctx.op("GatherV2", [out, lo, np.array(axis, np.int32)])
+        b = ctx.op("GatherV2", [out, hi, np.array(axis, np.int32)])
+        out = ctx.op("AddV2", [ctx.op("Mul", [a, (1 - frac).reshape(shape)]),
+                               ctx.op("Mul", [b, frac.reshape(shape)])])
+    ctx.set(node.outputs[0], out, nhwc=True)
