@@ -172,6 +172,35 @@ def _cases() -> list:
     c.append(("resize_sizes_linear_down", model(
         [node("Resize", ["x", "", "", "sz"], ["y"], mode="linear")], {"x": r}, ["y"],
         inits={"sz": np.array([1, 2, 3, 4], np.int64)}), {"x": r}))
+    t = rand(3, 6, 4)
+    c.append(("argmax_keepdims", model([node("ArgMax", ["x"], ["y"], axis=1)], {"x": t}, ["y"]),
+              {"x": t}))
+    c.append(("argmin_nokeep", model([node("ArgMin", ["x"], ["y"], axis=-1, keepdims=0)],
+                                     {"x": t}, ["y"]), {"x": t}))
+    c.append(("topk_axis1_smallest", model(
+        [node("TopK", ["x", "k"], ["v", "i"], axis=1, largest=0)], {"x": t}, ["v", "i"],
+        inits={"k": np.array([3], np.int64)}), {"x": t}))
+    nz = (rand(4, 5) > 0.5).astype(np.float32)
+    c.append(("nonzero", model([node("NonZero", ["x"], ["y"])], {"x": nz}, ["y"]), {"x": nz}))
+    c.append(("cumsum_exclusive_reverse", model(
+        [node("CumSum", ["x", "ax"], ["y"], exclusive=1, reverse=1)], {"x": t}, ["y"],
+        inits={"ax": np.array(1, np.int64)}), {"x": t}))
+    gi = np.array([[0, -1, 2, 5], [1, 1, -6, 0], [3, 2, 1, 0]], np.int64).reshape(3, 4, 1)
+    gi = np.repeat(gi, 4, axis=2)
+    c.append(("gather_elements_negative", model(
+        [node("GatherElements", ["x", "i"], ["y"], axis=1)], {"x": t, "i": gi}, ["y"]),
+        {"x": t, "i": gi}))
+    c.append(("scatter_nd", model(
+        [node("ScatterND", ["x", "i", "u"], ["y"])], {"x": t}, ["y"],
+        inits={"i": np.array([[0, 1], [2, 5]], np.int64), "u": rand(2, 4)}), {"x": t}))
+    for mode in ("constant", "reflect", "edge"):
+        c.append((f"pad_{mode}", model(
+            [node("Pad", ["x", "p", "v"], ["y"], mode=mode)], {"x": t}, ["y"],
+            inits={"p": np.array([0, 2, 1, 1, 0, 2], np.int64),
+                   "v": np.array(1.5, np.float32)}), {"x": t}))
+    e1, e2 = rand(2, 3, 4), rand(2, 4, 5)
+    c.append(("einsum_bmm", model([node("Einsum", ["a", "b"], ["y"], equation="bij,bjk->bik")],
+                                  {"a": e1, "b": e2}, ["y"]), {"a": e1, "b": e2}))
     return c
 
 
