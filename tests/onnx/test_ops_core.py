@@ -201,6 +201,27 @@ def _cases() -> list:
     e1, e2 = rand(2, 3, 4), rand(2, 4, 5)
     c.append(("einsum_bmm", model([node("Einsum", ["a", "b"], ["y"], equation="bij,bjk->bik")],
                                   {"a": e1, "b": e2}, ["y"]), {"a": e1, "b": e2}))
+    seq_x = rand(5, 2, 3)
+    h = 4
+    for op, gates in (("LSTM", 4), ("GRU", 3)):
+        for direction in ("forward", "reverse", "bidirectional"):
+            dirs = 2 if direction == "bidirectional" else 1
+            extra = {"linear_before_reset": 1} if op == "GRU" and direction != "reverse" else {}
+            inits = {"W": rand(dirs, gates * h, 3), "R": rand(dirs, gates * h, h),
+                     "B": rand(dirs, 2 * gates * h), "h0": rand(dirs, 2, h)}
+            ins = ["x", "W", "R", "B", "", "h0"]
+            outs = ["y", "yh"]
+            if op == "LSTM":
+                inits["c0"] = rand(dirs, 2, h)
+                ins.append("c0")
+                outs.append("yc")
+            c.append((f"{op.lower()}_{direction}", model(
+                [node(op, ins, outs, hidden_size=h, direction=direction, **extra)],
+                {"x": seq_x}, outs, inits=inits, opset=14), {"x": seq_x}))
+    c.append(("lstm_no_initial_state_dynamic_batch", model(
+        [node("LSTM", ["x", "W", "R"], ["y"], hidden_size=h)], {"x": seq_x}, ["y"],
+        inits={"W": rand(1, 4 * h, 3), "R": rand(1, 4 * h, h)},
+        input_shapes={"x": [5, "batch", 3]}), {"x": seq_x}))
     return c
 
 

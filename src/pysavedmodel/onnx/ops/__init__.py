@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import elementwise, indexing, math, nn, tensor
+from . import elementwise, indexing, math, nn, recurrent, tensor
 from .registry import HANDLERS, TF_OPS
 
-__all__ = ["HANDLERS", "TF_OPS", "elementwise", "indexing", "math", "nn", "tensor"]
+__all__ = ["HANDLERS", "TF_OPS", "elementwise", "indexing", "math", "nn", "recurrent", "tensor"]
