@@ -131,6 +131,8 @@ def environment() -> dict[str, str]:
         "PYSAVEDMODEL_TORCH_PYTHON": str(torch_python()),
         "PYSAVEDMODEL_ONNX_PYTHON": str(onnx_python()),
         "PYSAVEDMODEL_ONNX_KEY": onnx_key(),
+        # The converter's onnxruntime references run in the same venv.
+        "PYSAVEDMODEL_ORT_PYTHON": str(onnx_python()),
     }
     for version in PROTOBUF_VERSIONS:
         env[protobuf_variable(version)] = str(protobuf_python(version))

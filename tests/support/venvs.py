@@ -39,6 +39,12 @@ def onnx_python() -> Path:
     return _python("PYSAVEDMODEL_ONNX_PYTHON")
 
 
+def ort_python() -> Path:
+    """The python the ONNX converter tests take onnxruntime references from (the ONNX
+    venv's)."""
+    return _python("PYSAVEDMODEL_ORT_PYTHON")
+
+
 def protobuf_python(version: str) -> Path:
     """The venv with only numpy, ml_dtypes and ``protobuf==version``."""
     return _python(f"PYSAVEDMODEL_PROTOBUF_{version.replace('.', '_')}_PYTHON")
