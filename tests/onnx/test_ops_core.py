@@ -201,6 +201,14 @@ def _cases() -> list:
     e1, e2 = rand(2, 3, 4), rand(2, 4, 5)
     c.append(("einsum_bmm", model([node("Einsum", ["a", "b"], ["y"], equation="bij,bjk->bik")],
                                   {"a": e1, "b": e2}, ["y"]), {"a": e1, "b": e2}))
+    ct = rand(2, 3, 5, 6)
+    c.append(("conv_transpose_stride_pads_outpad", model(
+        [node("ConvTranspose", ["x", "W", "B"], ["y"], strides=[2, 3], pads=[1, 0, 2, 1],
+              output_padding=[1, 2])], {"x": ct}, ["y"],
+        inits={"W": rand(3, 4, 3, 4), "B": rand(4)}), {"x": ct}))
+    c.append(("conv_transpose_plain", model(
+        [node("ConvTranspose", ["x", "W"], ["y"])], {"x": ct}, ["y"],
+        inits={"W": rand(3, 2, 2, 2)}, input_shapes={"x": ["N", 3, 5, 6]}), {"x": ct}))
     seq_x = rand(5, 2, 3)
     h = 4
     for op, gates in (("LSTM", 4), ("GRU", 3)):
