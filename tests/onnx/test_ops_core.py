@@ -201,6 +201,11 @@ def _cases() -> list:
     e1, e2 = rand(2, 3, 4), rand(2, 4, 5)
     c.append(("einsum_bmm", model([node("Einsum", ["a", "b"], ["y"], equation="bij,bjk->bik")],
                                   {"a": e1, "b": e2}, ["y"]), {"a": e1, "b": e2}))
+    v1, v2, v3 = rand(2, 3), rand(3), rand(1, 3)
+    for op in ("Sum", "Max", "Min"):
+        c.append((f"variadic_{op.lower()}", model(
+            [node(op, ["a", "b", "c"], ["y"])], {"a": v1, "b": v2, "c": v3}, ["y"]),
+            {"a": v1, "b": v2, "c": v3}))
     ct = rand(2, 3, 5, 6)
     c.append(("conv_transpose_stride_pads_outpad", model(
         [node("ConvTranspose", ["x", "W", "B"], ["y"], strides=[2, 3], pads=[1, 0, 2, 1],
