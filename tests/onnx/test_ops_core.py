@@ -201,6 +201,17 @@ def _cases() -> list:
     e1, e2 = rand(2, 3, 4), rand(2, 4, 5)
     c.append(("einsum_bmm", model([node("Einsum", ["a", "b"], ["y"], equation="bij,bjk->bik")],
                                   {"a": e1, "b": e2}, ["y"]), {"a": e1, "b": e2}))
+    f16 = rand(1, 3, 8, 8, dtype=np.float16)
+    c.append(("float16_conv_bn_pool", model(
+        [node("Conv", ["x", "W"], ["c"], pads=[1, 1, 1, 1]),
+         node("BatchNormalization", ["c", "s", "b", "m", "v"], ["n"]),
+         node("Relu", ["n"], ["r"]), node("AveragePool", ["r"], ["y"], kernel_shape=[2, 2],
+                                          strides=[2, 2])],
+        {"x": f16}, ["y"], inits={"W": rand(4, 3, 3, 3, dtype=np.float16),
+                                 "s": rand(4, dtype=np.float16), "b": rand(4, dtype=np.float16),
+                                 "m": rand(4, dtype=np.float16),
+                                 "v": rand(4, dtype=np.float16, low=0.5, high=2)}),
+        {"x": f16}))
     v1, v2, v3 = rand(2, 3), rand(3), rand(1, 3)
     for op in ("Sum", "Max", "Min"):
         c.append((f"variadic_{op.lower()}", model(
