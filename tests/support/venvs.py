@@ -34,8 +34,14 @@ def torch_python() -> Path:
     return _python("PYSAVEDMODEL_TORCH_PYTHON")
 
 
+def onnx_python() -> Path:
+    """The ONNX venv's python (torch, onnx, onnxruntime, transformers, jax2onnx)."""
+    return _python("PYSAVEDMODEL_ONNX_PYTHON")
+
+
 def ort_python() -> Path:
-    """The small onnx + onnxruntime venv's python (ONNX converter references)."""
+    """The python the ONNX converter tests take onnxruntime references from (the ONNX
+    venv's)."""
     return _python("PYSAVEDMODEL_ORT_PYTHON")
 
 

@@ -11,16 +11,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-
-def _non_negative(text: str) -> int:
-    try:
-        value = int(text, 10)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(
-            f"expected a non-negative integer (TF Serving's version folder), got {text!r}")
-    return value
+from .arguments import version_number
 
 
 def _shape(text: str) -> tuple[str, list[int | None]]:
@@ -46,7 +37,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
                         help="the ONNX model (external data is read next to it)")
     parser.add_argument("export_dir", metavar="EXPORT_DIR",
                         help="export directory (must not exist or be empty)")
-    parser.add_argument("--version", type=_non_negative, default=None, metavar="N",
+    parser.add_argument("--version", type=version_number, default=None, metavar="N",
                         help="write EXPORT_DIR/N instead (TF Serving's layout)")
     parser.add_argument("--check", action="store_true",
                         help="write nothing; list unsupported op types (count, first node) "

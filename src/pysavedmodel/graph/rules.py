@@ -16,8 +16,9 @@ what was expected, and reads after ``where``.
 The rules differ between the two only where TensorFlow's loaders and the library's
 own output differ, through the ``strict`` flag: the builder (strict) refuses attrs an
 op does not declare (a typo TF would silently keep), calls of functions outside the
-graph's own library (:mod:`.function`) and any cycle; the validator accepts what TF 2.21 loads — attrs
-left to their defaults, undeclared attrs, loops closed through ``NextIteration``.
+graph's own library (:mod:`.function`) and any cycle; the validator accepts what TF 2.21
+loads — attrs left to their defaults, undeclared attrs, loops closed through
+``NextIteration``.
 """
 
 from __future__ import annotations
