@@ -12,7 +12,7 @@ import pytest
 
 import pysavedmodel
 from tests.onnx.test_models import RESNET
-from tests.support.ort_standin import ort_run
+from tests.support.onnx_env import ort_run
 from tests.support.tf import run_tf
 
 SCRIPT = r"""

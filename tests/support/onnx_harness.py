@@ -18,7 +18,7 @@ import numpy as np
 import pysavedmodel
 
 from . import venvs
-from .ort_standin import ort_run
+from .onnx_env import ort_run
 from .tf import run_tf
 
 _TF_SCRIPT = r"""
