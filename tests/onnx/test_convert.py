@@ -32,10 +32,10 @@ def test_signature_keys_dtypes_shapes_and_variables(tmp_path: Path) -> None:
     described = pysavedmodel.describe_saved_model(out)
     variables = {v["name"]: v for v in described["variables"]}
     assert set(variables) == {"W", "b"}  # the shape vector stayed a constant
-    assert variables["W"]["shape"] == [12, 5]  # stored as TF's MatMul wants it (transB)
+    assert variables["W"]["shape"] == [5, 12]  # ONNX's layout, read with transpose_b
     ckpt = pysavedmodel.read_checkpoint(out / "variables" / "variables")
     np.testing.assert_array_equal(ckpt["W"], onnx.numpy_helper.to_array(
-        proto.graph.initializer[1]).T)
+        proto.graph.initializer[1]))
     sm = pysavedmodel.read_saved_model(out)
     sig = sm.meta_graphs[0].signature_def["serving_default"]
     assert sorted(sig.inputs) == ["x"]

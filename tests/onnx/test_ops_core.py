@@ -201,6 +201,30 @@ def _cases() -> list:
     e1, e2 = rand(2, 3, 4), rand(2, 4, 5)
     c.append(("einsum_bmm", model([node("Einsum", ["a", "b"], ["y"], equation="bij,bjk->bik")],
                                   {"a": e1, "b": e2}, ["y"]), {"a": e1, "b": e2}))
+    f16 = rand(1, 3, 8, 8, dtype=np.float16)
+    c.append(("float16_conv_bn_pool", model(
+        [node("Conv", ["x", "W"], ["c"], pads=[1, 1, 1, 1]),
+         node("BatchNormalization", ["c", "s", "b", "m", "v"], ["n"]),
+         node("Relu", ["n"], ["r"]), node("AveragePool", ["r"], ["y"], kernel_shape=[2, 2],
+                                          strides=[2, 2])],
+        {"x": f16}, ["y"], inits={"W": rand(4, 3, 3, 3, dtype=np.float16),
+                                 "s": rand(4, dtype=np.float16), "b": rand(4, dtype=np.float16),
+                                 "m": rand(4, dtype=np.float16),
+                                 "v": rand(4, dtype=np.float16, low=0.5, high=2)}),
+        {"x": f16}))
+    v1, v2, v3 = rand(2, 3), rand(3), rand(1, 3)
+    for op in ("Sum", "Max", "Min"):
+        c.append((f"variadic_{op.lower()}", model(
+            [node(op, ["a", "b", "c"], ["y"])], {"a": v1, "b": v2, "c": v3}, ["y"]),
+            {"a": v1, "b": v2, "c": v3}))
+    ct = rand(2, 3, 5, 6)
+    c.append(("conv_transpose_stride_pads_outpad", model(
+        [node("ConvTranspose", ["x", "W", "B"], ["y"], strides=[2, 3], pads=[1, 0, 2, 1],
+              output_padding=[1, 2])], {"x": ct}, ["y"],
+        inits={"W": rand(3, 4, 3, 4), "B": rand(4)}), {"x": ct}))
+    c.append(("conv_transpose_plain", model(
+        [node("ConvTranspose", ["x", "W"], ["y"])], {"x": ct}, ["y"],
+        inits={"W": rand(3, 2, 2, 2)}, input_shapes={"x": ["N", 3, 5, 6]}), {"x": ct}))
     seq_x = rand(5, 2, 3)
     h = 4
     for op, gates in (("LSTM", 4), ("GRU", 3)):

@@ -18,7 +18,7 @@ import numpy as np
 import pysavedmodel
 
 from . import venvs
-from .ort_standin import ort_run
+from .onnx_env import ort_run
 from .tf import run_tf
 
 _TF_SCRIPT = r"""
@@ -70,7 +70,7 @@ def run_cases(cases: list[tuple[str, Any, dict[str, np.ndarray[Any, Any]]]],
         paths.append(path)
     expected = ort_run(paths, [feeds for _, _, feeds in cases])
     results: dict[str, Result] = {}
-    spec = []
+    served = []
     for (name, model, feeds), ort in zip(cases, expected):
         result = results[name] = Result(ort=ort)
         export = tmp / f"{name}_sm"
@@ -79,6 +79,17 @@ def run_cases(cases: list[tuple[str, Any, dict[str, np.ndarray[Any, Any]]]],
         except pysavedmodel.Error as exc:
             result.error = f"{type(exc).__name__}: {exc}"
             continue
+        served.append((name, export, feeds))
+    serve(served, tmp, results)
+    return results
+
+
+def serve(models: list[tuple[str, Path, dict[str, np.ndarray[Any, Any]]]], tmp: Path,
+          results: dict[str, Result]) -> None:
+    """Run each (name, SavedModel dir, feeds) through the C API harness and
+    tf.saved_model.load, all in ONE TF subprocess; fills ``results[name]``."""
+    spec = []
+    for name, export, feeds in models:
         np.savez(tmp / f"{name}_feeds.npz", **feeds)
         spec.append({"name": name, "dir": str(export), "feeds": str(tmp / f"{name}_feeds.npz"),
                      "capi": str(tmp / f"{name}_capi.npz"),
@@ -95,7 +106,6 @@ def run_cases(cases: list[tuple[str, Any, dict[str, np.ndarray[Any, Any]]]],
             result.loaded = dict(np.load(case["loaded"]))
         else:
             result.error += " tf.saved_model.load: " + entry["loaded_error"]
-    return results
 
 
 def assert_matches(result: Result, rtol: float = 1e-3, atol: float = 1e-4) -> None:

@@ -23,7 +23,7 @@ _BINARY = {
     "Add": "AddV2", "Sub": "Sub", "Mul": "Mul", "Pow": "Pow", "Equal": "Equal",
     "Less": "Less", "Greater": "Greater", "LessOrEqual": "LessEqual",
     "GreaterOrEqual": "GreaterEqual", "And": "LogicalAnd", "Or": "LogicalOr",
-    "Max": "Maximum", "Min": "Minimum",
+    "Max": "Maximum", "Min": "Minimum", "Sum": "AddV2",
 }
 
 
@@ -62,7 +62,8 @@ def dropout(ctx: Context, node: Node) -> None:
                                                             DstT="bool")]))
 
 
-@handler(*_BINARY, tf="AddV2, Sub, Mul, Pow, Maximum, Minimum, Equal, Less, Greater, ...")
+@handler(*_BINARY, tf="AddV2, Sub, Mul, Pow, Maximum, Minimum, Equal, Less, Greater, ... "
+         "(variadic Sum/Max/Min chained)")
 def binary(ctx: Context, node: Node) -> None:
     names = list(node.inputs)
     op = _BINARY[node.op_type]

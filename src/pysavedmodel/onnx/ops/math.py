@@ -44,14 +44,10 @@ def gemm(ctx: Context, node: Node) -> None:
     an, bn = node.inputs[0], node.inputs[1]
     alpha, beta = float(node.attr("alpha", 1.0)), float(node.attr("beta", 1.0))
     dtype = ctx.dtype(an)
+    # transB stays MatMul's transpose_b: the weight streams from the model file into the
+    # checkpoint unchanged (no transposed copy in memory), and TF's kernel reads it either way.
     trans_b = bool(node.attr("transB", 0))
-    b_init = ctx.array(bn)
-    if trans_b and b_init is not None and ctx.const(bn) is None:
-        # Store the weight as TF wants it ([in, out]) instead of transposing each call.
-        b: Any = ctx.variable(bn, np.ascontiguousarray(b_init.T))
-        trans_b = False
-    else:
-        b = ctx.tensor(bn)
+    b: Any = ctx.tensor(bn)
     out = ctx.op("MatMul", [ctx.tensor(an), b], transpose_a=bool(node.attr("transA", 0)),
                  transpose_b=trans_b)
     if alpha != 1.0:

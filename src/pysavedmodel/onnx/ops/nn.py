@@ -299,3 +299,60 @@ def resize(ctx: Context, node: Node) -> None:
         out = ctx.op("AddV2", [ctx.op("Mul", [a, (1 - frac).reshape(shape)]),
                                ctx.op("Mul", [b, frac.reshape(shape)])])
     ctx.set(node.outputs[0], out, nhwc=True)
+
+
+@handler("ConvTranspose", tf="Conv2DBackpropInput (NHWC, VALID), PadV2 for output_padding, "
+         "StridedSlice for pads, BiasAdd")
+def conv_transpose(ctx: Context, node: Node) -> None:
+    """2-D, group 1, dilation 1: the full (VALID) transposed convolution, then ONNX's
+    ``output_padding`` appended and ``pads`` cropped."""
+    x, wn = node.inputs[0], node.inputs[1]
+    spatial = _spatial(ctx, x)
+    w = ctx.array(wn)
+    if w is None:
+        raise ctx.fail(f"weights {wn!r} must be an initializer")
+    in_ch, out_ch, kh, kw = w.shape
+    if int(node.attr("group", 1)) != 1:
+        raise ctx.fail("grouped ConvTranspose is not supported")
+    if any(int(d) != 1 for d in node.attr("dilations", [1, 1])):
+        raise ctx.fail("dilated ConvTranspose is not supported")
+    if node.attr("auto_pad", "NOTSET") not in ("NOTSET", "VALID") or node.attrs.get(
+            "output_shape") is not None:
+        raise ctx.fail("ConvTranspose auto_pad SAME / output_shape are not supported")
+    strides = [int(s) for s in node.attr("strides", [1, 1])]
+    pads = [int(p) for p in node.attr("pads", [0, 0, 0, 0])]
+    extra = [int(p) for p in node.attr("output_padding", [0, 0])]
+    inp = ctx.nhwc(x)
+    dims = ctx.op("Shape", [inp], out_type="int32")
+    full = []
+    for i, (k, s) in enumerate(zip((kh, kw), strides), start=1):
+        d = ctx.op("StridedSlice", [dims, np.array([i], np.int32), np.array([i + 1], np.int32),
+                                    np.array([1], np.int32)])
+        full.append(ctx.op("AddV2", [ctx.op("Mul", [ctx.op("Sub", [d, np.array([1], np.int32)]),
+                                                    np.array([s], np.int32)]),
+                                     np.array([k], np.int32)]))
+    batch = ctx.op("StridedSlice", [dims, np.array([0], np.int32), np.array([1], np.int32),
+                                    np.array([1], np.int32)])
+    sizes = ctx.op("ConcatV2", [[batch, *full, np.array([out_ch], np.int32)],
+                                np.array(0, np.int32)])
+    # TF's filter for the backprop is [kh, kw, out_channels, in_channels] of the forward conv
+    # whose input is our output: ONNX W [in, out, kh, kw] -> [kh, kw, out, in].
+    filt = ctx.variable(wn, np.ascontiguousarray(np.transpose(w, (2, 3, 1, 0))))
+    out = ctx.op("Conv2DBackpropInput", [sizes, filt, inp], strides=[1, *strides, 1],
+                 padding="VALID")
+    if any(extra):
+        out = ctx.op("Pad", [out, np.array([(0, 0), (0, extra[0]), (0, extra[1]), (0, 0)],
+                                           np.int64)])
+    if any(pads):
+        begin = np.array([0, pads[0], pads[1], 0], np.int64)
+        end = np.array([0, -pads[2], -pads[3], 0], np.int64)
+        end_mask = 0b1001 | (0b0010 if pads[2] == 0 else 0) | (0b0100 if pads[3] == 0 else 0)
+        out = ctx.op("StridedSlice", [out, begin, end, np.array([1, 1, 1, 1], np.int64)],
+                     begin_mask=0b1001, end_mask=end_mask)
+    if node.input(2):
+        bias = ctx.array(node.input(2))
+        b = ctx.variable(node.input(2), bias) if bias is not None and ctx.const(
+            node.input(2)) is None else ctx.tensor(node.input(2))
+        out = ctx.op("BiasAdd", [out, b], data_format="NHWC")
+    del in_ch, spatial
+    ctx.set(node.outputs[0], out, nhwc=True)
