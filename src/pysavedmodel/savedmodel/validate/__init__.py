@@ -28,7 +28,11 @@ written.  Checks, per meta graph (``where`` starts with its tags, ``[serve]``):
   ``saved_model_main_op`` / ``legacy_init_op``) and train op exist;
 * signatures (:mod:`.signature_checks`): each tensor exists with the recorded
   dtype; TF Serving's rules for the method name (classify and regress take one
-  DT_STRING input ``inputs``; predict needs inputs and outputs).
+  DT_STRING input ``inputs``; predict needs inputs and outputs);
+* TF2 object graph (:mod:`.object_graph_checks`): references in range,
+  concrete functions known to the object graph and the function library, the
+  checkpoint's object graph paired with it and its keys present with the
+  variables' dtypes and shapes.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ from .collection_checks import check_collections
 from .context import MetaGraphContext
 from .findings import FINDING_CODES, Finding, Report, tags_label
 from .graph_checks import check_graph
+from .object_graph_checks import check_object_graph
 from .saver_checks import Checkpoint, check_saver
 from .signature_checks import check_signatures
 
@@ -102,3 +107,4 @@ def _check_meta_graph(root: Path, meta: meta_graph_pb2.MetaGraphDef, checkpoint:
     check_assets(ctx, root)
     check_collections(ctx)
     check_signatures(ctx)
+    check_object_graph(ctx, checkpoint)
