@@ -51,7 +51,7 @@ from ..errors import InvalidArgumentError
 from .farmhash import fingerprint64, fingerprint_cat64
 
 __all__ = ["FINGERPRINT_PRODUCER", "compute_fingerprint", "regularize_graph_def",
-           "suffix_uid"]
+           "suffix_uid", "stable_uuid"]
 
 FINGERPRINT_PRODUCER = 4
 """``version.producer`` TensorFlow 2.21 writes into fingerprint.pb."""
@@ -198,6 +198,19 @@ def _det(message: Any) -> bytes:
     data = message.SerializeToString(deterministic=True)
     assert isinstance(data, bytes)
     return _cpp_order(data, message.DESCRIPTOR)
+
+
+def stable_uuid(fingerprint: fingerprint_pb2.FingerprintDef) -> str:
+    """A 128-bit decimal uuid derived from the five hashes, for reproducible output.
+
+    TF draws the uuid at random; nothing reads it back but to tell exports apart,
+    and exports with equal hashes are equal files.
+    """
+    fields = (fingerprint.saved_model_checksum, fingerprint.graph_def_program_hash,
+              fingerprint.signature_def_hash, fingerprint.saved_object_graph_hash,
+              fingerprint.checkpoint_hash)
+    text = "/".join(str(f) for f in fields).encode("ascii")
+    return str((fingerprint64(text + b"/hi") << 64) | fingerprint64(text + b"/lo"))
 
 
 def compute_fingerprint(saved_model: saved_model_pb2.SavedModel,
