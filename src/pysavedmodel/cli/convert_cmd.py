@@ -41,6 +41,9 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     parser.add_argument("--strict", action="store_true",
                         help="refuse string tensors DST cannot hold (safetensors, npz); "
                              "default: skip them with a warning naming them")
+    parser.add_argument("--no-durable", dest="durable", action="store_false",
+                        help="skip the fsyncs that make the result survive a power loss "
+                             "(faster; default: fsync every file and directory)")
     parser.set_defaults(func=run)
 
 
@@ -57,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
             written = convert_weights(
                 args.src, args.dst, src_format=args.src_format, dst_format=args.dst_format,
                 overwrite=args.force, progress=progress if progress.enabled else None,
-                raw_keys=args.raw_keys, strict=args.strict)
+                raw_keys=args.raw_keys, strict=args.strict, durable=args.durable)
     for warning in caught:
         print(f"warning: {warning.message}", file=sys.stderr)
     for path in written:
