@@ -4,7 +4,7 @@ Public API (imported lazily, so ``import pysavedmodel`` stays cheap):
 
 * checkpoints: :func:`write_checkpoint`, :func:`read_checkpoint`,
   :class:`CheckpointReader`, :class:`CheckpointWriter`;
-* graphs: :class:`Graph`;
+* graphs: :class:`Graph`, :class:`Function` (a function library entry);
 * SavedModels: :class:`SavedModelBuilder`, :func:`predict_signature_def`,
   :func:`classification_signature_def`, :func:`regression_signature_def`,
   :func:`build_signature_def`;
@@ -46,6 +46,7 @@ _LAZY = {
     "write_checkpoint_distributed": "pysavedmodel.format.distributed",
     "Graph": "pysavedmodel.graph.graph",
     "Tensor": "pysavedmodel.graph.graph",
+    "Function": "pysavedmodel.graph.function",
     "SavedModelBuilder": "pysavedmodel.builder.builder",
     "predict_signature_def": "pysavedmodel.builder.signatures",
     "classification_signature_def": "pysavedmodel.builder.signatures",
