@@ -97,3 +97,18 @@ def test_checkpoint_key_missing_is_reported(tmp_path: Path) -> None:
     write_checkpoint(prefix, values)
     codes = _codes(root)
     assert "'b/.ATTRIBUTES/VARIABLE_VALUE'" in codes["object-checkpoint-key-missing"]
+
+
+def test_fingerprint_is_recomputed_and_compared(tmp_path: Path) -> None:
+    from pysavedmodel._proto import fingerprint_pb2
+
+    root = _copy(tmp_path)
+    path = root / "fingerprint.pb"
+    fp = fingerprint_pb2.FingerprintDef.FromString(path.read_bytes())
+    fp.signature_def_hash ^= 1
+    path.write_bytes(fp.SerializeToString())
+    codes = _codes(root)
+    assert list(codes) == ["fingerprint-mismatch"]
+    assert "signature_def_hash" in codes["fingerprint-mismatch"]
+    path.write_bytes(b"\xff\xff")
+    assert "does not parse" in _codes(root)["fingerprint-mismatch"]
