@@ -8,6 +8,7 @@ Public API (imported lazily, so ``import pysavedmodel`` stays cheap):
 * SavedModels: :class:`SavedModelBuilder`, :func:`predict_signature_def`,
   :func:`classification_signature_def`, :func:`regression_signature_def`,
   :func:`build_signature_def`;
+* ONNX conversion: :func:`from_onnx` (needs the ``onnx`` extra);
 * errors: :class:`Error` and its subclasses (``pysavedmodel.errors``).
 """
 
@@ -26,16 +27,19 @@ from .errors import (
     GraphError,
     InvalidArgumentError,
     MissingDependencyError,
+    ModelError,
     NotFoundError,
     OpError,
     SignatureError,
     StorageError,
     UnsupportedDTypeError,
+    UnsupportedError,
 )
 
 __version__ = "0.1.0"
 
 _LAZY = {
+    "from_onnx": "pysavedmodel.onnx",
     "write_checkpoint": "pysavedmodel.format.bundle",
     "read_checkpoint": "pysavedmodel.format.bundle",
     "CheckpointReader": "pysavedmodel.format.bundle",
@@ -65,8 +69,9 @@ _LAZY = {
 __all__ = [
     "AlreadyExistsError", "BuilderStateError", "ChecksumError", "CorruptCheckpointError",
     "CorruptSavedModelError", "Error", "GraphError", "InvalidArgumentError",
-    "MissingDependencyError", "NotFoundError", "OpError",
-    "SignatureError", "StorageError", "UnsupportedDTypeError", "__version__", *_LAZY,
+    "MissingDependencyError", "ModelError", "NotFoundError", "OpError",
+    "SignatureError", "StorageError", "UnsupportedDTypeError", "UnsupportedError",
+    "__version__", *_LAZY,
 ]
 
 
