@@ -15,6 +15,7 @@ SAVED_MODEL_FILENAME_PBTXT: Final = "saved_model.pbtxt"
 VARIABLES_DIRECTORY: Final = "variables"
 VARIABLES_FILENAME: Final = "variables"
 ASSETS_DIRECTORY: Final = "assets"
+FINGERPRINT_FILENAME: Final = "fingerprint.pb"
 
 ASSETS_COLLECTION: Final = "saved_model_assets"
 ASSET_FILE_DEF_TYPE_URL: Final = "type.googleapis.com/tensorflow.AssetFileDef"

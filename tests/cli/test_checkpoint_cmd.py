@@ -173,3 +173,28 @@ def test_partitioned_tensor_values_are_assembled(fixtures_dir: Path) -> None:
         expected = _expected_value(sliced[tensor["name"]])
         np.testing.assert_array_equal(np.array(tensor["values"]), expected)
         assert tensor["slices"] > 1 and tensor["bytes"] == expected.nbytes
+
+
+def test_tf2_checkpoint_lists_plain_variable_paths(fixtures_dir: Path) -> None:
+    model = fixtures_dir / "savedmodel_v2_module"
+    text = run_ok("checkpoint", str(model))
+    lines = text.splitlines()
+    assert lines[0].split() == ["name", "dtype", "shape", "bytes", "shard", "variable"]
+    assert lines[1].split()[0] == "_CHECKPOINTABLE_OBJECT_GRAPH" and lines[1].split()[-1] == "-"
+    assert lines[3].split()[0] == "w/.ATTRIBUTES/VARIABLE_VALUE" and lines[3].split()[-1] == "w"
+    assert lines[-1] == "TF2 object-based checkpoint: 7 objects in its object graph"
+    doc = run_json("checkpoint", str(model))
+    assert doc["object_graph_nodes"] == 7
+    assert {t["name"]: t["variable"] for t in doc["tensors"]} == {
+        "_CHECKPOINTABLE_OBJECT_GRAPH": None, "b/.ATTRIBUTES/VARIABLE_VALUE": "b",
+        "w/.ATTRIBUTES/VARIABLE_VALUE": "w"}
+    # --tensor takes the plain path too
+    by_plain = run_json("checkpoint", str(model), "--tensor", "b")["tensors"][0]
+    assert by_plain["name"] == "b/.ATTRIBUTES/VARIABLE_VALUE" and by_plain["values"] == [0, 0]
+
+
+def test_tf1_checkpoint_has_no_variable_column(tmp_path: Path) -> None:
+    write_checkpoint(tmp_path / "c", {"dense/kernel": np.ones(2, np.float32)})
+    text = run_ok("checkpoint", str(tmp_path / "c"))
+    assert "variable" not in text.splitlines()[0] and "TF2" not in text
+    assert "variable" not in run_json("checkpoint", str(tmp_path / "c"))["tensors"][0]

@@ -1,9 +1,10 @@
 """fingerprint.pb fields computed as TensorFlow 2.21 computes them.
 
 Checked two ways: against the fingerprint.pb TF wrote for the fixture
-``savedmodel_v2_module`` (signature, object-graph and checkpoint hashes), and
-against TF's own ``CreateFingerprintDef`` run (one TF subprocess) on small
-SavedModels written here, for the fields it recomputes the same way.
+``savedmodel_v2_module`` (every hash field), and against TF's own
+``CreateFingerprintDef`` run (one TF subprocess) on SavedModels written here,
+including one whose FunctionDef has integer-keyed maps (arg_attr), where
+Python's and C++'s deterministic serializations order entries differently.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ def _fixture_model() -> saved_model_pb2.SavedModel:
 def test_fixture_hashes_match_tf_written_fingerprint() -> None:
     tf_fp = fingerprint_pb2.FingerprintDef.FromString((FIXTURE / "fingerprint.pb").read_bytes())
     ours = compute_fingerprint(_fixture_model(), FIXTURE)
+    assert ours.saved_model_checksum == tf_fp.saved_model_checksum
+    assert ours.graph_def_program_hash == tf_fp.graph_def_program_hash
     assert ours.signature_def_hash == tf_fp.signature_def_hash
     assert ours.saved_object_graph_hash == tf_fp.saved_object_graph_hash
     assert ours.checkpoint_hash == tf_fp.checkpoint_hash
@@ -65,7 +68,8 @@ def test_regularization_strips_call_uids_config_and_string_consts() -> None:
     calls = [n for n in reg.node if n.op == "StatefulPartitionedCall"]
     assert calls and all(not n.attr["f"].func.name[-1].isdigit() for n in calls)
     assert all(n.attr["config_proto"].s == b"" for n in calls)
-    assert not reg.library.function and not reg.HasField("versions")
+    assert not reg.library.function and not reg.versions.producer
+    assert reg.HasField("library") and reg.HasField("versions")  # present, empty (as TF)
     assert graph.library.function  # the input is left alone
 
 
@@ -81,8 +85,8 @@ from tensorflow.core.protobuf import fingerprint_pb2
 out = {}
 for d in sys.argv[1:]:
     f = fingerprint_pb2.FingerprintDef.FromString(fp.CreateFingerprintDef(d))
-    out[d] = [f.saved_model_checksum, f.signature_def_hash, f.saved_object_graph_hash,
-              f.checkpoint_hash, f.version.producer]
+    out[d] = [f.saved_model_checksum, f.graph_def_program_hash, f.signature_def_hash,
+              f.saved_object_graph_hash, f.checkpoint_hash, f.version.producer]
 print(json.dumps(out))
 """
 
@@ -103,6 +107,19 @@ def test_tf_recomputes_the_same_fields(tmp_path: Path) -> None:
         sig.inputs["x"].dtype = 1
     for name in ("__inference_g_7", "__inference_f_30"):
         meta.object_graph_def.concrete_functions[name].bound_inputs.append(len(name))
+    function = meta.graph_def.library.function.add()
+    function.signature.name = "__inference_f_30"
+    for index in (0, 1, 2, 10):
+        function.arg_attr[index].attr["_user_specified_name"].s = str(index).encode()
+        function.resource_arg_unique_id[index] = 3 - index if index < 3 else 0
+    call = meta.graph_def.node.add(name="call", op="StatefulPartitionedCall")
+    call.attr["f"].func.name = "__inference_f_30"
+    call.attr["config_proto"].s = b"device specific"
+    text = meta.graph_def.node.add(name="path", op="Const")
+    text.attr["dtype"].type = 7
+    text.attr["value"].tensor.dtype = 7
+    text.attr["value"].tensor.string_val.append(b"/some/path")
+    meta.graph_def.versions.producer = 2474
     models["signed"] = signed
     dirs = {}
     for key, model in models.items():
@@ -114,7 +131,7 @@ def test_tf_recomputes_the_same_fields(tmp_path: Path) -> None:
     theirs = run_tf(_TF_SCRIPT, *dirs.values())
     for key, d in dirs.items():
         ours = compute_fingerprint(models[key], d)
-        assert [ours.saved_model_checksum, ours.signature_def_hash,
+        assert [ours.saved_model_checksum, ours.graph_def_program_hash, ours.signature_def_hash,
                 ours.saved_object_graph_hash, ours.checkpoint_hash,
                 ours.version.producer] == theirs[str(d)], key
     assert json.dumps(theirs)  # JSON-able, one subprocess for all

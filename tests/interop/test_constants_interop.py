@@ -10,6 +10,7 @@ import json
 import tensorflow as tf
 from tensorflow.core.protobuf import meta_graph_pb2
 from tensorflow.python.saved_model import constants as c, signature_constants as s
+from tensorflow.python.saved_model.pywrap_saved_model import constants as pc
 print(json.dumps({
     "SAVED_MODEL_SCHEMA_VERSION": c.SAVED_MODEL_SCHEMA_VERSION,
     "SAVED_MODEL_FILENAME_PB": c.SAVED_MODEL_FILENAME_PB,
@@ -17,6 +18,7 @@ print(json.dumps({
     "VARIABLES_DIRECTORY": c.VARIABLES_DIRECTORY,
     "VARIABLES_FILENAME": c.VARIABLES_FILENAME,
     "ASSETS_DIRECTORY": c.ASSETS_DIRECTORY,
+    "FINGERPRINT_FILENAME": pc.FINGERPRINT_FILENAME,
     "ASSETS_COLLECTION": c.ASSETS_KEY,
     "MAIN_OP_COLLECTION": c.MAIN_OP_KEY,
     "LEGACY_INIT_OP_COLLECTION": c.LEGACY_INIT_OP_KEY,

@@ -83,8 +83,8 @@ def test_errors_are_one_line_and_write_nothing(tmp_path: Path) -> None:
     write_checkpoint(tmp_path / "src", {"words": np.array([b"a", b"bc"], dtype=object),
                                         "w": np.ones(2, np.float32)})
     out_dir = tmp_path / "out"
-    assert_one_line_error(run("convert", str(tmp_path / "src"), str(out_dir / "w.safetensors")),
-                          "'words'", "string")
+    assert_one_line_error(run("convert", "--strict", str(tmp_path / "src"),
+                              str(out_dir / "w.safetensors")), "'words'", "string")
     assert_one_line_error(run("convert", str(tmp_path / "missing"), str(out_dir / "w.npz")),
                           "missing", "does not exist")
     (tmp_path / "bad.safetensors").write_bytes(b"\xff" * 16)
@@ -101,3 +101,43 @@ def test_help_lists_the_command() -> None:
     out = run("convert", "--help")
     assert out.returncode == 0
     assert "--from" in out.stdout and "--force" in out.stdout and "safetensors" in out.stdout
+
+
+def _tf2_model() -> Path:
+    return Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "tf-2.21" \
+        / "savedmodel_v2_module"
+
+
+def test_tf2_savedmodel_converts_to_plain_names(tmp_path: Path) -> None:
+    # A tf.saved_model.save export (TF-written fixture): keys become w / b, the object
+    # graph is left out, nothing is skipped or warned about.
+    out = run("convert", str(_tf2_model()), str(tmp_path / "w.safetensors"))
+    assert out.returncode == 0, out.stderr
+    assert out.stderr == ""
+    raw = read_checkpoint(_tf2_model() / "variables" / "variables")
+    got = load_weights(tmp_path / "w.safetensors")
+    assert sorted(got) == ["b", "w"]
+    assert_same(got, {"w": raw["w/.ATTRIBUTES/VARIABLE_VALUE"],
+                      "b": raw["b/.ATTRIBUTES/VARIABLE_VALUE"]})
+
+
+def test_tf2_raw_keys_skip_the_object_graph_with_a_warning_or_refuse(tmp_path: Path) -> None:
+    out = run("convert", "--raw-keys", str(_tf2_model()), str(tmp_path / "w.safetensors"))
+    assert out.returncode == 0, out.stderr
+    assert "warning: skipped string tensors" in out.stderr
+    assert "'_CHECKPOINTABLE_OBJECT_GRAPH'" in out.stderr
+    assert sorted(load_weights(tmp_path / "w.safetensors")) == [
+        "b/.ATTRIBUTES/VARIABLE_VALUE", "w/.ATTRIBUTES/VARIABLE_VALUE"]
+    out = run("convert", "--raw-keys", "--strict", str(_tf2_model()), str(tmp_path / "s.npz"))
+    assert_one_line_error(out, "'_CHECKPOINTABLE_OBJECT_GRAPH'", "string")
+    assert not (tmp_path / "s.npz").exists()
+
+
+def test_tf2_checkpoint_to_checkpoint_keeps_everything_with_raw_keys(tmp_path: Path) -> None:
+    out = run("convert", "--raw-keys", str(_tf2_model()), str(tmp_path / "raw" / "ckpt"))
+    assert out.returncode == 0, out.stderr
+    raw = read_checkpoint(_tf2_model() / "variables" / "variables")
+    assert_same(read_checkpoint(tmp_path / "raw" / "ckpt"), raw)
+    out = run("convert", str(_tf2_model()), str(tmp_path / "plain" / "ckpt"))
+    assert out.returncode == 0, out.stderr
+    assert sorted(read_checkpoint(tmp_path / "plain" / "ckpt")) == ["b", "w"]

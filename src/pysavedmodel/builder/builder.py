@@ -55,6 +55,7 @@ from .._proto import (
 )
 from .._proto._pool import POOL
 from ..constants import (
+    FINGERPRINT_FILENAME,
     MAIN_OP_COLLECTION,
     SAVED_MODEL_FILENAME_PB,
     SAVED_MODEL_FILENAME_PBTXT,
@@ -74,6 +75,7 @@ from ..errors import (
 )
 from ..fileio import atomic_directory
 from ..format import bundle as _bundle
+from ..format.fingerprint import compute_fingerprint, stable_uuid
 from ..graph.attrs import make_tensor_proto, proto_dtype, shape_from_proto, to_numpy
 from ..graph.graph import Graph, Tensor, VariableSpec, op_name_of
 from ..graph.op_registry import get_op_def, has_op, stripped_op_list
@@ -515,8 +517,15 @@ class SavedModelBuilder:
         raise InvalidArgumentError(f"no meta graph with tags {wanted} to check warmup "
                                    f"requests against; the export has {have}")
 
-    def save(self, as_text: bool = False, *, durable: bool = True) -> Path:
+    def save(self, as_text: bool = False, *, durable: bool = True,
+             fingerprint: bool = False) -> Path:
         """Write the SavedModel; return the path of ``saved_model.pb`` (or ``.pbtxt``).
+
+        ``fingerprint=True`` also writes ``fingerprint.pb`` as TF 2.21 computes it
+        (``tf.saved_model.experimental.read_fingerprint`` reads it; see
+        :mod:`pysavedmodel.format.fingerprint`), with a uuid derived from the hashes
+        so that equal builds stay byte-identical; not with ``as_text`` (TF
+        fingerprints ``saved_model.pb`` only).
 
         Everything is written to a temporary sibling directory first and
         renamed to ``export_dir`` at the end; on failure nothing is left.  A
@@ -535,6 +544,11 @@ class SavedModelBuilder:
         self._check_open("save")
         as_text = _flag(as_text, "as_text")
         durable = _flag(durable, "durable")
+        fingerprint = _flag(fingerprint, "fingerprint")
+        if as_text and fingerprint:
+            raise InvalidArgumentError(
+                "fingerprint=True needs the binary saved_model.pb (as_text=False): "
+                "TensorFlow fingerprints saved_model.pb only")
         if not self._has_variables:
             raise BuilderStateError(
                 "save() called before add_meta_graph_and_variables(); nothing to save")
@@ -561,6 +575,13 @@ class SavedModelBuilder:
             else:
                 (temp / filename).write_bytes(data)
             del data
+            if fingerprint:
+                index = temp / VARIABLES_DIRECTORY / f"{VARIABLES_FILENAME}.index"
+                fp = compute_fingerprint(
+                    self._saved_model,
+                    index_bytes=index.read_bytes() if index.is_file() else None, uuid="")
+                fp.uuid = stable_uuid(fp)
+                (temp / FINGERPRINT_FILENAME).write_bytes(fp.SerializeToString())
             self._check_export_dir()
         self._saved = True
         return target / filename

@@ -41,9 +41,13 @@ def _shard_text(row: dict[str, Any]) -> str:
 
 
 def _table(rows: list[dict[str, Any]]) -> str:
-    header = ("name", "dtype", "shape", "bytes", "shard")
-    cells = [(r["name"], r["dtype"], _shape_text(r["shape"]), str(r["bytes"]), _shard_text(r))
-             for r in rows]
+    header: tuple[str, ...] = ("name", "dtype", "shape", "bytes", "shard")
+    cells: list[tuple[str, ...]] = [
+        (r["name"], r["dtype"], _shape_text(r["shape"]), str(r["bytes"]), _shard_text(r))
+        for r in rows]
+    if any("variable" in r for r in rows):  # TF2 object-based: plain variable paths too
+        header = (*header, "variable")
+        cells = [(*c, r.get("variable") or "-") for c, r in zip(cells, rows)]
     widths = [max([len(h)] + [len(c[i]) for c in cells]) for i, h in enumerate(header)]
     lines = []
     for cell in [header, *cells]:
@@ -100,12 +104,17 @@ def run(args: argparse.Namespace) -> int:
     # PREFIX, PREFIX.index, a data file's name or a SavedModel directory.
     prefix = str(detect_format(args.prefix, "checkpoint")[1])
     rows = describe_checkpoint(prefix)
+    objects = _add_plain_names(prefix, rows)
     if args.tensor:
         by_name = {row["name"]: row for row in rows}
+        for row in rows:  # plain variable paths of a TF2 checkpoint; stored names win
+            by_name.setdefault(row.get("variable") or row["name"], row)
         with CheckpointReader(prefix) as reader:
             picked = []
             for name in args.tensor:
-                if name not in by_name:
+                if name in by_name:
+                    name = by_name[name]["name"]
+                else:
                     reader.get_tensor(name)  # raises NotFoundError naming the tensor
                 picked.append((by_name[name], reader.read(name)))
         if args.json:
@@ -120,10 +129,39 @@ def run(args: argparse.Namespace) -> int:
             print(values_text(value))
         return 0
     if args.json:
-        print(json.dumps({"prefix": prefix, "tensors": rows}))
+        listing: dict[str, Any] = {"prefix": prefix, "tensors": rows}
+        if objects is not None:
+            listing["object_graph_nodes"] = objects
+        print(json.dumps(listing))
         return 0
     print(_table(rows))
     total = sum(row["bytes"] for row in rows)
     shards = sorted({s for row in rows for s in row["shards"]})
     print(f"{len(rows)} tensors, {total} bytes in {len(shards)} data file(s)")
+    if objects is not None:
+        print(f"TF2 object-based checkpoint: {objects} objects in its object graph")
     return 0
+
+
+def _add_plain_names(prefix: str, rows: list[dict[str, Any]]) -> int | None:
+    """For a TF2 checkpoint, set each row's ``variable`` (plain path); return the object count."""
+    from pysavedmodel.errors import InvalidArgumentError
+    from pysavedmodel.format.bundle import CheckpointReader
+    from pysavedmodel.format.object_graph import (
+        OBJECT_GRAPH_KEY,
+        parse_object_graph,
+        plain_names,
+    )
+
+    names = [row["name"] for row in rows]
+    if OBJECT_GRAPH_KEY not in names:
+        return None
+    with CheckpointReader(prefix) as reader:
+        graph = parse_object_graph(reader.read(OBJECT_GRAPH_KEY))
+    try:
+        plain = plain_names(names)
+    except InvalidArgumentError:  # two keys with one plain name: list the raw keys only
+        plain = {}
+    for row in rows:
+        row["variable"] = plain.get(row["name"])
+    return len(graph.nodes)

@@ -3,6 +3,9 @@
 Formats are recognised from the paths (see :mod:`pysavedmodel.weights`) unless
 ``--from`` / ``--to`` name them.  An existing destination is refused unless ``--force``
 (which replaces its files).  Prints the written files, one per line.
+A TF2 checkpoint's object-graph keys become plain variable paths (``--raw-keys``
+keeps them); string tensors safetensors/npz cannot hold are skipped with a warning
+on stderr naming them (``--strict`` refuses them instead).
 """
 
 from __future__ import annotations
@@ -30,6 +33,14 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
                         help="format of DST (default: from its name)")
     parser.add_argument("--force", action="store_true",
                         help="replace DST's files if they exist (default: refuse)")
+    parser.add_argument("--raw-keys", action="store_true",
+                        help="keep a TF2 checkpoint's keys as stored "
+                             "(dense/kernel/.ATTRIBUTES/VARIABLE_VALUE, "
+                             "_CHECKPOINTABLE_OBJECT_GRAPH); default: plain variable paths "
+                             "(dense/kernel) without the object graph")
+    parser.add_argument("--strict", action="store_true",
+                        help="refuse string tensors DST cannot hold (safetensors, npz); "
+                             "default: skip them with a warning naming them")
     parser.add_argument("--no-durable", dest="durable", action="store_false",
                         help="skip the fsyncs that make the result survive a power loss "
                              "(faster; default: fsync every file and directory)")
@@ -37,14 +48,21 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import sys
+    import warnings
+
     from pysavedmodel.cli.progress import progress_callback
     from pysavedmodel.weights import convert_weights
 
-    with progress_callback(args, f"writing {args.dst}") as progress:
-        written = convert_weights(
-            args.src, args.dst, src_format=args.src_format, dst_format=args.dst_format,
-            overwrite=args.force, progress=progress if progress.enabled else None,
-            durable=args.durable)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        with progress_callback(args, f"writing {args.dst}") as progress:
+            written = convert_weights(
+                args.src, args.dst, src_format=args.src_format, dst_format=args.dst_format,
+                overwrite=args.force, progress=progress if progress.enabled else None,
+                raw_keys=args.raw_keys, strict=args.strict, durable=args.durable)
+    for warning in caught:
+        print(f"warning: {warning.message}", file=sys.stderr)
     for path in written:
         print(path)
     return 0

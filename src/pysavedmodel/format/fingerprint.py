@@ -6,7 +6,10 @@ Wire format: one serialized ``tensorflow.FingerprintDef`` (fingerprint.proto):
 #   field                     value (all hashes FarmHash Fingerprint64, uint64)
 ==  ========================  ===================================================
 1   saved_model_checksum      hash of the SavedModel proto serialized
-                              deterministically (map entries sorted by key)
+                              deterministically as C++ does it (map entries
+                              sorted by key, integer keys numerically; Python's
+                              upb backend orders integer keys otherwise, so
+                              the bytes are re-ordered before hashing)
 2   graph_def_program_hash    hash of meta_graphs[0].graph_def after
                               regularization (below), serialized deterministically
 3   signature_def_hash        fold (``FingerprintCat64``, from 0) over the
@@ -29,7 +32,7 @@ Graph regularization: for PartitionedCall / StatefulPartitionedCall nodes the
 ``f`` attr's function name loses its UID digits (when it ends with ``_<int>``)
 and the ``config_proto`` attr's string is emptied; Const nodes of dtype
 DT_STRING have their ``value`` attr cleared; the function library and the
-``versions`` field are cleared.
+``versions`` field are cleared but stay present (serialized as empty messages).
 
 A concrete-function name that does not end in ``_<integer>`` makes TensorFlow's
 fingerprinting fail, so :func:`compute_fingerprint` refuses it the same way.
@@ -41,13 +44,14 @@ import os
 import random
 import re
 from pathlib import Path
+from typing import Any
 
 from .._proto import fingerprint_pb2, graph_pb2, saved_model_pb2, types_pb2
 from ..errors import InvalidArgumentError
 from .farmhash import fingerprint64, fingerprint_cat64
 
 __all__ = ["FINGERPRINT_PRODUCER", "compute_fingerprint", "regularize_graph_def",
-           "suffix_uid"]
+           "suffix_uid", "stable_uuid"]
 
 FINGERPRINT_PRODUCER = 4
 """``version.producer`` TensorFlow 2.21 writes into fingerprint.pb."""
@@ -92,15 +96,121 @@ def regularize_graph_def(graph_def: graph_pb2.GraphDef) -> graph_pb2.GraphDef:
         if (node.op == "Const" and "value" in node.attr and "dtype" in node.attr
                 and node.attr["dtype"].type == types_pb2.DT_STRING):
             node.attr["value"].ClearField("value")
+    # TF clears both through their mutable accessors, which marks them present: the
+    # hashed bytes hold an empty ``library`` and an empty ``versions`` field.
     out.ClearField("library")
     out.ClearField("versions")
+    out.library.SetInParent()
+    out.versions.SetInParent()
     return out
 
 
-def _det(message: object) -> bytes:
-    data = message.SerializeToString(deterministic=True)  # type: ignore[attr-defined]
+def _varint(data: bytes, pos: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        byte = data[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return value, pos
+        shift += 7
+
+
+def _fields(data: bytes) -> list[tuple[int, int, int, int]]:
+    """``(field number, wire type, start, end)`` of each field; the payload of a
+    length-delimited field is ``data[end - length:end]``, reachable via :func:`_payload`."""
+    out = []
+    pos = 0
+    while pos < len(data):
+        start = pos
+        tag, pos = _varint(data, pos)
+        wire = tag & 7
+        if wire == 0:
+            _, pos = _varint(data, pos)
+        elif wire == 1:
+            pos += 8
+        elif wire == 2:
+            length, pos = _varint(data, pos)
+            pos += length
+        elif wire == 5:
+            pos += 4
+        else:
+            raise InvalidArgumentError(f"unexpected protobuf wire type {wire} while hashing")
+        out.append((tag >> 3, wire, start, pos))
+    return out
+
+
+def _payload(data: bytes, start: int) -> tuple[bytes, bytes]:
+    """``(tag and length prefix, payload)`` of the length-delimited field at ``start``."""
+    _, pos = _varint(data, start)
+    length, pos = _varint(data, pos)
+    return data[start:pos], data[pos:pos + length]
+
+
+def _map_key(entry: bytes, signed: bool) -> tuple[int, bytes]:
+    for number, wire, start, _end in _fields(entry):
+        if number == 1:
+            if wire == 0:
+                value, _ = _varint(entry, start + 1)
+                if signed and value >= 1 << 63:
+                    value -= 1 << 64
+                return value, b""
+            return 0, _payload(entry, start)[1]
+    return 0, b""
+
+
+def _cpp_order(data: bytes, descriptor: Any) -> bytes:
+    """Re-order map entries of a serialized message the way C++'s deterministic
+    serialization orders them: by key ascending, integer keys numerically (Python's
+    upb backend puts integer keys in another order, so its bytes hash differently)."""
+    fields = _fields(data)
+    out: list[bytes] = []
+    i = 0
+    while i < len(fields):
+        number, wire, start, end = fields[i]
+        field = descriptor.fields_by_number.get(number)
+        if wire != 2 or field is None or field.message_type is None:
+            out.append(data[start:end])
+            i += 1
+            continue
+        sub = field.message_type
+        j = i
+        chunks = []
+        while j < len(fields) and fields[j][0] == number:
+            head, body = _payload(data, fields[j][2])
+            chunks.append((head, _cpp_order(body, sub)))
+            j += 1
+        if sub.GetOptions().map_entry:
+            key_field = sub.fields_by_number[1]
+            signed = key_field.type in (key_field.TYPE_INT32, key_field.TYPE_INT64,
+                                        key_field.TYPE_SINT32, key_field.TYPE_SINT64,
+                                        key_field.TYPE_SFIXED32, key_field.TYPE_SFIXED64)
+            chunks.sort(key=lambda chunk: _map_key(chunk[1], signed))
+        for head, body in chunks:
+            # the rewritten body has the same length: only entries moved
+            out.append(head + body)
+        i = j
+    return b"".join(out)
+
+
+def _det(message: Any) -> bytes:
+    """``message`` serialized as C++'s deterministic serialization does."""
+    data = message.SerializeToString(deterministic=True)
     assert isinstance(data, bytes)
-    return data
+    return _cpp_order(data, message.DESCRIPTOR)
+
+
+def stable_uuid(fingerprint: fingerprint_pb2.FingerprintDef) -> str:
+    """A 128-bit decimal uuid derived from the five hashes, for reproducible output.
+
+    TF draws the uuid at random; nothing reads it back but to tell exports apart,
+    and exports with equal hashes are equal files.
+    """
+    fields = (fingerprint.saved_model_checksum, fingerprint.graph_def_program_hash,
+              fingerprint.signature_def_hash, fingerprint.saved_object_graph_hash,
+              fingerprint.checkpoint_hash)
+    text = "/".join(str(f) for f in fields).encode("ascii")
+    return str((fingerprint64(text + b"/hi") << 64) | fingerprint64(text + b"/lo"))
 
 
 def compute_fingerprint(saved_model: saved_model_pb2.SavedModel,

@@ -39,7 +39,8 @@ from ..errors import InvalidArgumentError
 from .bundle import write_checkpoint
 
 __all__ = [
-    "OBJECT_GRAPH_KEY", "VARIABLE_VALUE", "ATTRIBUTES", "Variable", "escape_local_name",
+    "OBJECT_GRAPH_KEY", "VARIABLE_VALUE", "ATTRIBUTES", "VARIABLE_VALUE_SUFFIX", "Variable",
+    "escape_local_name",
     "unescape_local_name", "variable_key", "plain_name", "plain_names",
     "is_object_based", "parse_object_graph", "object_graph_checkpoint",
     "write_object_checkpoint",
@@ -49,6 +50,8 @@ OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
 """Checkpoint key of the serialized TrackableObjectGraph."""
 ATTRIBUTES = ".ATTRIBUTES"
 VARIABLE_VALUE = "VARIABLE_VALUE"
+VARIABLE_VALUE_SUFFIX = f"/{ATTRIBUTES}/{VARIABLE_VALUE}"
+"""Suffix of a variable's key in an object-based checkpoint (``w/.ATTRIBUTES/...``)."""
 
 
 @dataclass(frozen=True)

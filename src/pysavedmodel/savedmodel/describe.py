@@ -32,6 +32,7 @@ from pysavedmodel.constants import (
 )
 from pysavedmodel.dtypes import dtype_name
 from pysavedmodel.errors import NotFoundError
+from pysavedmodel.format.object_graph import OBJECT_GRAPH_KEY, VARIABLE_VALUE_SUFFIX, plain_name
 
 from ..aliases import PathLike
 from .loader import asset_paths, assets_dir, declared_assets, read_saved_model, variables_prefix
@@ -42,10 +43,6 @@ __all__ = [
 ]
 
 
-OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
-"""Checkpoint key of the serialized object graph in TF2 (object-based) checkpoints."""
-VARIABLE_VALUE_SUFFIX = "/.ATTRIBUTES/VARIABLE_VALUE"
-"""Suffix of a variable's key in an object-based checkpoint (``w/.ATTRIBUTES/...``)."""
 
 _INIT_OP_COLLECTIONS = (MAIN_OP_COLLECTION, LEGACY_INIT_OP_COLLECTION)
 _CALL_OPS = ("PartitionedCall", "StatefulPartitionedCall")
@@ -200,13 +197,14 @@ def _variables(tensors: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dic
     """
     variables = []
     object_graph = None
+    object_based = any(t["name"] == OBJECT_GRAPH_KEY for t in tensors)
     for tensor in tensors:
         if tensor["name"] == OBJECT_GRAPH_KEY:
             object_graph = tensor
             continue
         name = tensor["name"]
-        if name.endswith(VARIABLE_VALUE_SUFFIX):
-            name = name[:-len(VARIABLE_VALUE_SUFFIX)]
+        if object_based:
+            name = plain_name(name)
         variables.append({"name": name, "key": tensor["name"],
                           **{k: v for k, v in tensor.items() if k != "name"}})
     return variables, object_graph

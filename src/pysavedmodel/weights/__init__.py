@@ -23,6 +23,7 @@ validate raise CorruptCheckpointError naming the file; every write is atomic.
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
@@ -30,7 +31,12 @@ from typing import Any, Final
 import numpy as np
 
 from pysavedmodel.constants import VARIABLES_DIRECTORY, VARIABLES_FILENAME
-from pysavedmodel.errors import AlreadyExistsError, InvalidArgumentError, NotFoundError
+from pysavedmodel.errors import (
+    AlreadyExistsError,
+    InvalidArgumentError,
+    NotFoundError,
+    UnsupportedDTypeError,
+)
 
 from ._common import (
     MissingDependencyError,
@@ -42,6 +48,7 @@ from ._common import (
 
 __all__ = [
     "load_weights", "save_weights", "convert_weights", "detect_format", "FORMATS",
+    "tf2_plain_names",
     "MissingDependencyError",
 ]
 
@@ -209,12 +216,49 @@ def save_weights(path: PathLike, tensors: Mapping[str, Any], *,
                             durable=durable)
 
 
+def tf2_plain_names(tensors: Mapping[str, Any]) -> dict[str, Any]:
+    """Rename a TF2 object-based checkpoint's tensors to plain variable paths.
+
+    ``dense/kernel/.ATTRIBUTES/VARIABLE_VALUE`` becomes ``dense/kernel`` and the
+    ``_CHECKPOINTABLE_OBJECT_GRAPH`` tensor is left out; anything else (a TF1
+    name-based checkpoint, safetensors...) comes back unchanged.  Raises
+    InvalidArgumentError naming both keys when two would get the same name.
+    """
+    from pysavedmodel.format.object_graph import is_object_based, plain_names
+
+    if not is_object_based(tensors):
+        return dict(tensors)
+    return {name: tensors[key] for key, name in plain_names(tensors).items()}
+
+
+def _without_strings(tensors: dict[str, Any], kind: str, target: Path,
+                     strict: bool) -> dict[str, Any]:
+    strings = [k for k, v in tensors.items() if getattr(v, "dtype", None) == np.dtype(object)]
+    if not strings:
+        return tensors
+    names = ", ".join(repr(k) for k in strings)
+    if strict:
+        raise UnsupportedDTypeError(
+            f"cannot write {str(target)!r}: {kind} cannot hold string tensors "
+            f"{names}; expected numeric tensors only (without strict they are skipped)")
+    warnings.warn(f"skipped string tensors {kind} cannot hold: {names}",
+                  UserWarning, stacklevel=3)
+    return {k: v for k, v in tensors.items() if k not in strings}
+
+
 def convert_weights(src: PathLike, dst: PathLike, *, src_format: str | None = None,
                     dst_format: str | None = None, overwrite: bool = False,
                     progress: ProgressCallback | None = None,
-                    durable: bool = False) -> list[Path]:
+                    durable: bool = False, raw_keys: bool = False,
+                    strict: bool = False) -> list[Path]:
     """Read ``src`` with :func:`load_weights` and write it to ``dst`` with
     :func:`save_weights`; return the written files.
+
+    A TF2 (object-based) checkpoint's keys become plain variable paths and its
+    ``_CHECKPOINTABLE_OBJECT_GRAPH`` is left out (:func:`tf2_plain_names`) unless
+    ``raw_keys``.  String tensors that a safetensors or npz destination cannot
+    hold are skipped with a ``UserWarning`` naming them, or, with ``strict``,
+    refused (UnsupportedDTypeError naming them, nothing written).
 
     Refuses (AlreadyExistsError) when ``dst`` already exists - for a checkpoint, any of
     its index or data files - unless ``overwrite``, which replaces them: the new files
@@ -233,6 +277,10 @@ def convert_weights(src: PathLike, dst: PathLike, *, src_format: str | None = No
             f"destination {str(existing[0])!r} already exists; choose another path "
             f"or overwrite (--force)")
     tensors = load_weights(src, format=src_format)
+    if not raw_keys:
+        tensors = tf2_plain_names(tensors)
+    if kind in ("safetensors", "npz"):
+        tensors = _without_strings(tensors, kind, target, strict)
     written = save_weights(target, tensors, format=kind, progress=progress, durable=durable)
     for stale in set(existing) - set(written):
         stale.unlink(missing_ok=True)

@@ -28,7 +28,13 @@ written.  Checks, per meta graph (``where`` starts with its tags, ``[serve]``):
   ``saved_model_main_op`` / ``legacy_init_op``) and train op exist;
 * signatures (:mod:`.signature_checks`): each tensor exists with the recorded
   dtype; TF Serving's rules for the method name (classify and regress take one
-  DT_STRING input ``inputs``; predict needs inputs and outputs).
+  DT_STRING input ``inputs``; predict needs inputs and outputs);
+* TF2 object graph (:mod:`.object_graph_checks`): references in range,
+  concrete functions known to the object graph and the function library, the
+  checkpoint's object graph paired with it and its keys present with the
+  variables' dtypes and shapes;
+* ``fingerprint.pb``, when present beside a binary ``saved_model.pb``: each hash
+  field equals what TF 2.21 computes from the files (``fingerprint-mismatch``).
 """
 
 from __future__ import annotations
@@ -36,15 +42,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..._proto import meta_graph_pb2
+from ..._proto import fingerprint_pb2, meta_graph_pb2, saved_model_pb2
 from ...aliases import PathLike
-from ...errors import CorruptSavedModelError
+from ...constants import FINGERPRINT_FILENAME, SAVED_MODEL_FILENAME_PB
+from ...errors import CorruptSavedModelError, Error
+from ...format.fingerprint import compute_fingerprint
 from ..loader import read_saved_model, saved_model_file
 from .asset_checks import check_assets
 from .collection_checks import check_collections
 from .context import MetaGraphContext
 from .findings import FINDING_CODES, Finding, Report, tags_label
 from .graph_checks import check_graph
+from .object_graph_checks import check_object_graph
 from .saver_checks import Checkpoint, check_saver
 from .signature_checks import check_signatures
 
@@ -78,7 +87,35 @@ def validate_saved_model(export_dir: PathLike) -> list[Finding]:
     for meta in model.meta_graphs:
         _check_meta_graph(root, meta, checkpoint, report)
     checkpoint.verify_all(report)
+    _check_fingerprint(root, model, report)
     return findings
+
+
+_FINGERPRINT_FIELDS = ("saved_model_checksum", "graph_def_program_hash", "signature_def_hash",
+                       "saved_object_graph_hash", "checkpoint_hash")
+
+
+def _check_fingerprint(root: Path, model: saved_model_pb2.SavedModel, report: Report) -> None:
+    """A ``fingerprint.pb`` beside ``saved_model.pb`` must hold what TF 2.21 computes."""
+    path = root / FINGERPRINT_FILENAME
+    if not path.is_file() or saved_model_file(root).name != SAVED_MODEL_FILENAME_PB:
+        return
+    stored = fingerprint_pb2.FingerprintDef()
+    try:
+        stored.ParseFromString(path.read_bytes())
+    except Exception as exc:  # protobuf's DecodeError
+        report("fingerprint-mismatch", path.name, f"does not parse as a FingerprintDef: {exc}")
+        return
+    try:
+        ours = compute_fingerprint(model, root)
+    except Error as exc:
+        report("fingerprint-mismatch", path.name, f"cannot be recomputed: {exc}")
+        return
+    for name in _FINGERPRINT_FIELDS:
+        have, want = getattr(stored, name), getattr(ours, name)
+        if have != want:
+            report("fingerprint-mismatch", f"{path.name} {name}",
+                   f"is {have}; TensorFlow 2.21 computes {want} from these files")
 
 
 def _check_tag_sets(metas: Sequence[meta_graph_pb2.MetaGraphDef], report: Report) -> None:
@@ -102,3 +139,4 @@ def _check_meta_graph(root: Path, meta: meta_graph_pb2.MetaGraphDef, checkpoint:
     check_assets(ctx, root)
     check_collections(ctx)
     check_signatures(ctx)
+    check_object_graph(ctx, checkpoint)

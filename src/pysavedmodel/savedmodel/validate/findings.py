@@ -23,6 +23,8 @@ FINDING_CODES: Final = (
     "serving-predict-inputs", "serving-predict-outputs",
     "serving-classify-inputs", "serving-classify-outputs",
     "serving-regress-inputs", "serving-regress-outputs",
+    "object-graph-reference", "object-function-missing", "object-graph-mismatch",
+    "object-checkpoint-key-missing", "fingerprint-mismatch",
 )
 """Every code :func:`validate_saved_model` can report (stable identifiers)."""
 

@@ -1,0 +1,120 @@
+"""Checks of a TF2 SavedModel's object graph against its checkpoint and function library.
+
+``MetaGraphDef.object_graph_def`` (a SavedObjectGraph) is what
+``tf.saved_model.load`` rebuilds Python objects from:
+
+* every child reference (``children[].node_id``), every ``bound_inputs`` entry of
+  a concrete function and every ``dependencies`` reference is a node index in
+  range (``object-graph-reference``);
+* every concrete function a ``function`` / ``bare_concrete_function`` object
+  names is in ``concrete_functions``, and each of those is a FunctionDef of the
+  graph's library (``object-function-missing``);
+* the checkpoint's ``_CHECKPOINTABLE_OBJECT_GRAPH`` (a TrackableObjectGraph)
+  parses, has the same number of nodes as the SavedObjectGraph (the loader
+  pairs them by index) and its references are in range
+  (``object-graph-mismatch``); each attribute's ``checkpoint_key`` is a tensor
+  of the checkpoint, with the dtype and shape of the SavedVariable at that node
+  (``object-checkpoint-key-missing``, ``variable-dtype-mismatch``,
+  ``variable-shape-mismatch``).
+"""
+
+from __future__ import annotations
+
+from ..._proto import saved_object_graph_pb2, trackable_object_graph_pb2
+from ...errors import Error
+from ...format.object_graph import OBJECT_GRAPH_KEY, parse_object_graph
+from .context import MetaGraphContext
+from .findings import type_name
+from .saver_checks import Checkpoint
+
+__all__ = ["check_object_graph"]
+
+
+def check_object_graph(ctx: MetaGraphContext, checkpoint: Checkpoint) -> None:
+    """Every object-graph check of one meta graph (nothing when it has none)."""
+    if not ctx.meta.HasField("object_graph_def"):
+        return
+    graph = ctx.meta.object_graph_def
+    count = len(graph.nodes)
+    for index, node in enumerate(graph.nodes):
+        where = ctx.at(f"object node {index}")
+        for child in node.children:
+            if not 0 <= child.node_id < count:
+                ctx.report("object-graph-reference", where,
+                           f"child {child.local_name!r} refers to node {child.node_id}; "
+                           f"expected 0..{count - 1}")
+        for dep in node.dependencies:
+            if not 0 <= dep.node_id < count:
+                ctx.report("object-graph-reference", where,
+                           f"dependency {dep.local_name!r} refers to node {dep.node_id}; "
+                           f"expected 0..{count - 1}")
+        kind = node.WhichOneof("kind")
+        names: list[str] = []
+        if kind == "function":
+            names = list(node.function.concrete_functions)
+        elif kind == "bare_concrete_function":
+            names = [node.bare_concrete_function.concrete_function_name]
+        for name in names:
+            if name not in graph.concrete_functions:
+                ctx.report("object-function-missing", where,
+                           f"names concrete function {name!r}, which is not in the object "
+                           f"graph's concrete_functions")
+    for name, function in sorted(graph.concrete_functions.items()):
+        where = ctx.at(f"concrete function {name!r}")
+        if name not in ctx.functions:
+            ctx.report("object-function-missing", where,
+                       "is not a FunctionDef of the graph's function library")
+        for bound in function.bound_inputs:
+            if not 0 <= bound < count:
+                ctx.report("object-graph-reference", where,
+                           f"bound input {bound} is not a node of the object graph "
+                           f"(expected 0..{count - 1})")
+    _check_against_checkpoint(ctx, graph, checkpoint)
+
+
+def _check_against_checkpoint(ctx: MetaGraphContext,
+                              graph: saved_object_graph_pb2.SavedObjectGraph,
+                              checkpoint: Checkpoint) -> None:
+    reader = checkpoint.reader(ctx.report)
+    if reader is None or OBJECT_GRAPH_KEY not in reader:
+        return
+    where = ctx.at(f"checkpoint {OBJECT_GRAPH_KEY}")
+    try:
+        tracked = parse_object_graph(reader.read(OBJECT_GRAPH_KEY))
+    except Error as exc:
+        ctx.report("object-graph-mismatch", where, str(exc))
+        return
+    if len(tracked.nodes) != len(graph.nodes):
+        ctx.report("object-graph-mismatch", where,
+                   f"has {len(tracked.nodes)} nodes but the SavedObjectGraph has "
+                   f"{len(graph.nodes)}; the loader pairs them by index")
+    for index, node in enumerate(tracked.nodes):
+        for attr in node.attributes:
+            _check_attribute(ctx, graph, checkpoint, index, attr)
+
+
+def _check_attribute(ctx: MetaGraphContext, graph: saved_object_graph_pb2.SavedObjectGraph,
+                     checkpoint: Checkpoint, index: int,
+                     attr: trackable_object_graph_pb2.TrackableObjectGraph.TrackableObject
+                     .SerializedTensor) -> None:
+    where = ctx.at(f"object node {index} attribute {attr.name!r}")
+    entry = checkpoint.entry(attr.checkpoint_key)
+    if entry is None:
+        ctx.report("object-checkpoint-key-missing", where,
+                   f"checkpoint key {attr.checkpoint_key!r} is not a tensor of "
+                   f"{checkpoint.where}")
+        return
+    if index >= len(graph.nodes) or graph.nodes[index].WhichOneof("kind") != "variable":
+        return
+    variable = graph.nodes[index].variable
+    dtype, shape = entry
+    if variable.dtype and dtype != variable.dtype:
+        ctx.report("variable-dtype-mismatch", where,
+                   f"checkpoint tensor {attr.checkpoint_key!r} is {type_name(dtype)}; the "
+                   f"SavedVariable is {type_name(variable.dtype)}")
+    if not variable.shape.unknown_rank:
+        want = tuple(d.size for d in variable.shape.dim)
+        if all(d >= 0 for d in want) and want != tuple(shape):
+            ctx.report("variable-shape-mismatch", where,
+                       f"checkpoint tensor {attr.checkpoint_key!r} has shape {list(shape)}; "
+                       f"the SavedVariable has {list(want)}")
