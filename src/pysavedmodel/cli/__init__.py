@@ -7,7 +7,10 @@ parser with ``func`` set to a ``run(args) -> int`` handler.  Heavy imports
 happen inside the handlers so ``--help`` stays fast.
 
 Errors from the pysavedmodel family print one line and exit with status 1;
-``--debug`` shows the traceback instead.
+``--debug`` shows the traceback instead.  A path argument written as a URL
+(``s3://...``, ``gs://...``, ``file://...``) is refused before the command runs:
+remote storage is not implemented yet, and treating it as a local path would
+create a directory named ``s3:`` and report success.
 """
 
 from __future__ import annotations
@@ -15,10 +18,11 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import re
 import sys
 from collections.abc import Sequence
 
-from pysavedmodel.errors import Error
+from pysavedmodel.errors import Error, UnsupportedError
 
 __all__ = ["main", "build_parser", "COMMANDS"]
 
@@ -54,6 +58,19 @@ def _fail(message: str) -> int:
     return 1
 
 
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def _refuse_urls(args: argparse.Namespace) -> None:
+    """UnsupportedError for the first argument that is a URL (see module doc)."""
+    for name, value in sorted(vars(args).items()):
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, str) and _URL.match(item):
+                raise UnsupportedError(
+                    f"{name} {item!r} is a URL; remote storage (fsspec) is not supported "
+                    f"yet, expected a local path")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status.
 
@@ -65,6 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.quiet = getattr(args, "quiet", False)
     args.debug = getattr(args, "debug", False)
     try:
+        _refuse_urls(args)
         return int(args.func(args))
     except KeyboardInterrupt:
         if args.debug:

@@ -3,6 +3,8 @@
 Prints one line per finding (``CODE where: message``) and exits 1, or prints
 ``OK: DIR (N meta graphs, M signatures, K variables)`` and exits 0.  ``--json``
 prints the findings as a JSON list of ``{"code", "where", "message"}`` instead.
+``--for serving|tflite|keras|hub`` adds what that consumer will refuse
+(:mod:`pysavedmodel.savedmodel.validate.consumers`).
 """
 
 from __future__ import annotations
@@ -10,6 +12,10 @@ from __future__ import annotations
 import argparse
 import json
 from typing import Any
+
+CONSUMERS = ("serving", "tflite", "keras", "hub")
+"""``--for`` choices (the validate package's ``consumers.CONSUMERS``; kept here so the
+CLI starts without importing it)."""
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -22,6 +28,9 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     parser.add_argument("dir", metavar="DIR", help="a SavedModel directory")
     parser.add_argument("--json", action="store_true",
                         help="print the findings as a JSON list of {code, where, message}")
+    parser.add_argument("--for", dest="consumer", choices=CONSUMERS,
+                        help="also report what this consumer will refuse: TF Serving, the "
+                             "TFLite converter (builtin ops), Keras 3, TF Hub")
     parser.set_defaults(func=run)
 
 
@@ -47,6 +56,13 @@ def run(args: argparse.Namespace) -> int:
     from pysavedmodel.savedmodel.validate import validate_saved_model
 
     findings = validate_saved_model(args.dir)
+    if args.consumer:
+        from pysavedmodel.savedmodel.loader import read_saved_model
+        from pysavedmodel.savedmodel.validate.consumers import consumer_findings
+
+        if not any(f.code in ("proto-unparseable", "no-meta-graphs") for f in findings):
+            findings += consumer_findings(read_saved_model(args.dir).meta_graphs,
+                                          args.consumer)
     if args.json:
         print(json.dumps([finding.as_dict() for finding in findings], indent=2))
     else:
