@@ -250,6 +250,9 @@ class Bench:
         if not tiny:
             writers.append(Contender(f"write_checkpoint, {cores()} shards", "write_ours_n",
                                      core, limit=plain_n, rss=True))
+            # fsync's cost: nothing on tmpfs; run with --dir on a disk to see it.
+            writers.append(Contender("write_checkpoint, 1 shard, durable=True",
+                                     "write_ours_1_durable", core, limit=plain_1))
         if tf is not None:
             # For 100,000 tensors TF's first call takes ~17 s: the worker made it on loading.
             writers.append(Contender("TF SaveV2", "write_tf", tf, limit=plain_1,

@@ -117,6 +117,12 @@ def write_ours_1(arrays: dict[str, Any], out: str, src: str) -> None:
     write_checkpoint(out, arrays)
 
 
+def write_ours_1_durable(arrays: dict[str, Any], out: str, src: str) -> None:
+    from pysavedmodel import write_checkpoint
+
+    write_checkpoint(out, arrays, durable=True)
+
+
 def write_ours_n(arrays: dict[str, Any], out: str, src: str) -> None:
     from pysavedmodel import write_checkpoint
 
@@ -186,6 +192,7 @@ CORE_TASKS: dict[str, Callable[[dict[str, Any], str, str], None]] = {
     "write_plain": write_plain,
     "write_plain_per_core": write_plain_per_core,
     "write_ours_1": write_ours_1,
+    "write_ours_1_durable": write_ours_1_durable,
     "write_ours_n": write_ours_n,
     "write_safetensors": write_safetensors,
     "write_npsavez": write_npsavez,
