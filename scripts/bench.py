@@ -79,6 +79,7 @@ from benchlib.report import Row, combine, config, machine, render, render_markdo
 from benchlib.workers import (
     Inputs,
     Worker,
+    graph_ours,
     make_inputs,
     mlp_ours,
     rss_probe_main,
@@ -339,6 +340,27 @@ class Bench:
                     rows[key].ratio_to = rows[ref].name
         self.rows.extend(rows.values())
 
+    def graph_group(self) -> None:
+        """Graph.op and Graph.from_dict at each size of --graph-nodes, each size in a
+        fresh process; the note gives microseconds per node (linear means it stays flat)."""
+        env = self.env("core")
+        for nodes in self.args.graph_nodes:
+            group = f"graph ({nodes} nodes)"
+            self.log(f"{group}: warm-up + {self.args.rounds} rounds in a fresh process")
+            proc = subprocess.run(
+                [sys.executable, str(HERE), "--graph-ours", str(nodes), str(self.args.rounds)],
+                capture_output=True, text=True, env=env)
+            lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(REPLY)]
+            if proc.returncode != 0 or not lines:
+                raise SystemExit(f"graph ({nodes} nodes) failed:\n{proc.stderr[-3000:]}")
+            samples = json.loads(lines[-1][len(REPLY):])
+            for key, name in (("op", "Graph.op"), ("from_dict", "Graph.from_dict (GraphDef)")):
+                row = Row(group, name, samples=samples[key])
+                row.finish()
+                assert row.seconds is not None
+                row.note = f"{row.seconds / nodes * 1e6:.1f} us/node"
+                self.rows.append(row)
+
     def import_group(self) -> None:
         group = "import (fresh interpreter)"
         snippets = {
@@ -426,6 +448,8 @@ class Bench:
                 os.unlink(inputs[case].path)
             if "mlp" in only:
                 self.mlp_group(tf)
+            if "graph" in only:
+                self.graph_group()
             for w in self.workers:
                 w.close()
             self.workers.clear()
@@ -456,6 +480,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
                         help="tensors of the index-bound case (default 100000)")
     parser.add_argument("--mlp-variables", type=int, default=1000)
     parser.add_argument("--mlp-width", type=int, default=64)
+    parser.add_argument("--graph-nodes", default="1000,10000,100000",
+                        help="graph sizes of the graph group, comma-separated "
+                             "(default 1000,10000,100000)")
     parser.add_argument("--rounds", type=int, default=4, help="timed rounds (default 4)")
     parser.add_argument("--max-seconds", type=float, default=8.0,
                         help="a contender whose timed runs reach this sits out later rounds")
@@ -486,6 +513,12 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         parser.error(f"unknown group(s) {sorted(unknown)}; choose from {', '.join(GROUPS)}")
     if args.no_tf:
         args.tf_python = None
+    try:
+        args.graph_nodes = [int(n) for n in args.graph_nodes.split(",")]
+    except ValueError:
+        parser.error(f"--graph-nodes takes comma-separated integers, got {args.graph_nodes!r}")
+    if min(args.graph_nodes) < 3:
+        parser.error("--graph-nodes sizes must be >= 3 (a placeholder, a constant, an op)")
     if min(args.size_mib, args.tensors, args.tiny, args.mlp_variables, args.mlp_width,
            args.rounds, args.import_rounds, args.tf_mlp_rounds, args.tf_import_rounds,
            args.repeat) < 1:
@@ -498,6 +531,9 @@ def main(argv: Sequence[str]) -> int:
         return worker_main(argv[1])
     if argv[:1] == ["--rss-probe"]:
         return rss_probe_main(*argv[1:7])
+    if argv[:1] == ["--graph-ours"]:
+        print(REPLY + json.dumps(graph_ours(int(argv[1]), int(argv[2]))))
+        return 0
     if argv[:1] == ["--mlp-ours"]:
         print(REPLY + json.dumps(mlp_ours(int(argv[1]), int(argv[2]), argv[3])))
         return 0

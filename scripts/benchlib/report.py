@@ -161,6 +161,7 @@ def config(args: argparse.Namespace) -> dict[str, Any]:
             "rounds": args.rounds, "import_rounds": args.import_rounds,
             "tf_import_rounds": args.tf_import_rounds,
             "tf_mlp_rounds": args.tf_mlp_rounds, "only": args.only,
+            "graph_nodes": args.graph_nodes,
             "tf_python": str(args.tf_python) if args.tf_python else None,
             "command": " ".join([Path(sys.executable).name, "scripts/bench.py", *sys.argv[1:]])}
 
@@ -209,6 +210,15 @@ def targets(rows: list[Row]) -> list[dict[str, Any]]:
         ("MLP build + save incl. import (s)",
          get(find("mlp", "pysavedmodel import+build+save"), "seconds"), "<=", 0.5, " s", ""),
     ]
+    graph_sizes = [int(row.group.split("(")[1].split()[0]) for row in rows
+                   if row.group.startswith("graph (") and row.name == "Graph.op"]
+    if graph_sizes:
+        largest = max(graph_sizes)
+        graph_op = find(f"graph ({largest} nodes)", "Graph.op")
+        seconds = get(graph_op, "seconds")
+        table.append((f"Graph.op at {largest} nodes (us/node)",
+                      None if seconds is None else seconds / largest * 1e6, "<=", 10, " us",
+                      ""))
     out = []
     for name, value, op, bound, unit, note in table:
         if value is None:

@@ -248,6 +248,33 @@ def mlp_ours(variables: int, width: int, export_dir: str) -> dict[str, float]:
             "total": saved - start}
 
 
+def graph_ours(nodes: int, rounds: int) -> dict[str, list[float]]:
+    """Seconds to add ``nodes`` nodes with ``Graph.op`` (a chain alternating MatMul and
+    Relu from one placeholder and one shared constant) and to rebuild the same graph
+    with ``Graph.from_dict`` from its GraphDef; a warm-up, then ``rounds`` timed runs."""
+    import numpy as np
+
+    from pysavedmodel import Graph
+
+    out: dict[str, list[float]] = {"op": [], "from_dict": []}
+    for round_ in range(rounds + 1):
+        graph = Graph()
+        h = graph.placeholder("x", "float32", [None, 8])
+        w = graph.constant(np.ones((8, 8), np.float32), name="w")
+        start = time.perf_counter()
+        for i in range(nodes - 2):
+            h = graph.op("MatMul" if i % 2 == 0 else "Relu", [h, w] if i % 2 == 0 else [h])
+        built = time.perf_counter()
+        graph_def = graph.as_graph_def()
+        start_import = time.perf_counter()
+        Graph.from_dict(graph_def)
+        imported = time.perf_counter()
+        if round_:
+            out["op"].append(built - start)
+            out["from_dict"].append(imported - start_import)
+    return out
+
+
 def mlp_tf(tf: Any, weights: list[tuple[Any, Any]], width: int, export_dir: str
            ) -> dict[str, float]:
     """TF1-style graph with resource variables initialized from the same values; the

@@ -19,7 +19,8 @@ from tests.support import venvs
 ROOT = Path(__file__).resolve().parents[2]
 BENCH = ROOT / "scripts" / "bench.py"
 SMALL = ["--size-mib", "2", "--tensors", "4", "--tiny", "50", "--mlp-variables", "4",
-         "--mlp-width", "8", "--rounds", "2", "--import-rounds", "1", "--json", "-q"]
+         "--mlp-width", "8", "--graph-nodes", "10,20", "--rounds", "2", "--import-rounds", "1",
+         "--json", "-q"]
 
 CORE_ROWS = {
     "write": ["plain write, 1 thread", "plain write, {n} threads/files",
@@ -35,6 +36,8 @@ CORE_ROWS = {
     "import": ["import pysavedmodel", "import pysavedmodel + public API",
                "import numpy (part of the above)",
                "import pysavedmodel + public API, numpy already imported"],
+    # one group per --graph-nodes size (10 and 20 nodes)
+    "graph": ["Graph.op", "Graph.from_dict (GraphDef)"] * 2,
 }
 TF_ROWS = {
     "write": ["TF SaveV2"], "read": ["TF load_checkpoint + get_tensor"],
@@ -42,6 +45,7 @@ TF_ROWS = {
     "mlp": ["TF graph + variables", "TF SavedModelBuilder save",
             "TF build+save (import excluded)"],
     "import": ["import tensorflow"],
+    "graph": [],
 }
 RSS_ROWS = {("write", "plain write, 1 thread"), ("write", "plain write, {n} threads/files"),
             ("write", "write_checkpoint, 1 shard"),
@@ -85,6 +89,8 @@ def check_rows(result: dict[str, Any], expected: dict[str, list[str]]) -> None:
         if kind in ("tiny write", "tiny read"):
             assert row["nbytes"] == 50 * 4 * 4
         assert (row["peak_rss_mb"] is not None) == ((kind, row["name"]) in rss_rows), row
+        if kind == "graph":
+            assert row["note"].endswith(" us/node"), row
         if row["name"].startswith(("write_checkpoint", "CheckpointReader")):
             assert row["ratio"] is not None and row["ratio"] > 0 and row["ratio_to"], row
 
@@ -105,6 +111,7 @@ def test_bench_reports_every_row_without_tensorflow(tmp_path: Path) -> None:
         "tiny-tensor checkpoint written (s)",
         "import pysavedmodel + public API, numpy included (s)",
         "MLP build + save incl. import (s)",
+        "Graph.op at 20 nodes (us/node)",
     ]
     assert all(isinstance(t["met"], bool) for t in result["targets"])
 

@@ -224,15 +224,32 @@ def parsed_fields(encoded: bytes) -> Any:
 @settings(max_examples=600, deadline=None)
 @given(raw_entries())
 def test_plain_decoding_equals_protobuf_or_declines(encoded: bytes) -> None:
-    fields = decode_entry(encoded, {})
-    if fields is not None:
-        assert fields == parsed_fields(encoded)
+    shapes: dict[bytes, tuple[int, ...]] = {}
+    for _ in range(2):  # the second time with the shape remembered (the straight path)
+        fields = decode_entry(encoded, shapes)
+        if fields is not None:
+            assert fields == parsed_fields(encoded)
 
 
 @settings(max_examples=200, deadline=None)
 @given(st.binary(max_size=40))
 def test_plain_decoding_of_any_bytes_equals_protobuf_or_declines(encoded: bytes) -> None:
-    fields = decode_entry(encoded, {})
+    shapes: dict[bytes, tuple[int, ...]] = {}
+    for _ in range(2):
+        fields = decode_entry(encoded, shapes)
+        if fields is not None:
+            assert fields == parsed_fields(encoded)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from([b"", b"\x12\x02\x08\x04", b"\x12\x00\x12\x02\x08\x03"]),
+       st.binary(max_size=24))
+def test_decoding_after_a_remembered_shape_equals_protobuf_or_declines(
+        shape: bytes, tail: bytes) -> None:
+    shapes: dict[bytes, tuple[int, ...]] = {}
+    assert decode_entry(b"\x08\x01\x12" + bytes([len(shape)]) + shape, shapes) is not None
+    encoded = b"\x08\x01\x12" + bytes([len(shape)]) + shape + tail
+    fields = decode_entry(encoded, shapes)
     if fields is not None:
         assert fields == parsed_fields(encoded)
 

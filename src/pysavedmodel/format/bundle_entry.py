@@ -135,6 +135,9 @@ def decode_entry(value: bytes, shapes: dict[bytes, tuple[int, ...]]) -> EntryFie
     ``shapes`` remembers the dims of encoded shapes seen before (writers repeat a few);
     pass the same dict for the entries of one index.
     """
+    common = _decode_common(value, shapes)
+    if common is not None:
+        return common
     n = len(value)
     i = 0
     fields: list[Any] = [0, (), False, 0, 0, 0, 0]
@@ -219,3 +222,49 @@ def _decode_dims(shape: bytes) -> tuple[int, ...] | None:
                 return None
         dims.append(size)
     return tuple(dims)
+
+
+def _varint_at(value: bytes, i: int, n: int) -> tuple[int, int]:
+    """The varint at ``i`` (at most 9 bytes) and the index after it; (-1, i) if there is
+    none (truncated or longer)."""
+    number = 0
+    shift = 0
+    while i < n and shift <= 56:
+        byte = value[i]
+        i += 1
+        number |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return number, i
+        shift += 7
+    return -1, i
+
+
+def _decode_common(value: bytes, shapes: dict[bytes, tuple[int, ...]]) -> EntryFields | None:
+    """:func:`decode_entry` for the layout this package's writer and TensorFlow produce
+    (dtype < 128, a remembered shape, shard_id < 128, then offset, size and crc in field
+    order), read straight through; None for anything else (the general decoder decides)."""
+    n = len(value)
+    if n < 4 or value[0] != 0x08 or value[1] >= 0x80 or value[2] != 0x12 or value[3] >= 0x80:
+        return None
+    i = 4 + value[3]
+    dims = shapes.get(value[4:i])
+    if dims is None or i > n:
+        return None
+    shard = offset = size = crc = 0
+    if i + 1 < n and value[i] == 0x18 and value[i + 1] < 0x80:
+        shard = value[i + 1]
+        i += 2
+    if i < n and value[i] == 0x20:
+        offset, i = _varint_at(value, i + 1, n)
+        if offset < 0:
+            return None
+    if i < n and value[i] == 0x28:
+        size, i = _varint_at(value, i + 1, n)
+        if size < 0:
+            return None
+    if i + 5 == n and value[i] == 0x35:
+        crc = int.from_bytes(value[i + 1:n], "little")
+        i = n
+    if i != n:
+        return None
+    return (value[1], dims, False, shard, offset, size, crc)

@@ -459,9 +459,15 @@ class TableReader:
         try:
             while pos < limit:
                 entry = pos
-                shared, pos = _fast_varint32(contents, pos)
-                non_shared, pos = _fast_varint32(contents, pos)
-                value_len, pos = _fast_varint32(contents, pos)
+                shared = contents[pos]
+                non_shared = contents[pos + 1]
+                value_len = contents[pos + 2]  # the restart array follows: no IndexError
+                if shared < 0x80 and non_shared < 0x80 and value_len < 0x80:
+                    pos += 3  # three one-byte varints, the common case
+                else:
+                    shared, pos = _fast_varint32(contents, pos)
+                    non_shared, pos = _fast_varint32(contents, pos)
+                    value_len, pos = _fast_varint32(contents, pos)
                 if shared > len(key) or pos + non_shared + value_len > limit:
                     raise CorruptCheckpointError(f"bad entry at block offset {entry}")
                 key_budget -= shared + non_shared
