@@ -9,8 +9,9 @@
   protobuf range the generated code supports.
 
 Standard library only: scripts/run_tests.py imports this before any venv exists.
-The tests never create venvs themselves: run_tests.py hands each venv's python to
-pytest in an environment variable (:func:`environment`), which tests/support reads.
+run_tests.py hands each venv's python to pytest in an environment variable
+(:func:`environment`), which tests/support/venvs.py reads; run without run_tests.py,
+that module falls back to the same cached places (creating a missing venv there).
 """
 
 from __future__ import annotations

@@ -9,6 +9,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT_MODULES = {p.stem for p in (ROOT / "scripts").glob("*.py")} | {
     p.name for p in (ROOT / "scripts").iterdir() if (p / "__init__.py").exists()}
@@ -61,3 +63,18 @@ def test_the_checks_see_an_offender(tmp_path: Path) -> None:
     bad.write_text("import sys\nsys.path.insert(0, 'scripts')\nfrom tests.support import tf\n")
     assert "tests" in _imported(bad)
     assert _path_edits(bad) == ["sys.path.insert(0, 'scripts')"]
+
+
+def test_tests_find_a_venv_without_run_tests(tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run as ``.venv/bin/python -m pytest tests/x``, the tests use the cached venv."""
+    from tests.support import venvs
+
+    python = tmp_path / "tf" / "bin" / "python"
+    python.parent.mkdir(parents=True)
+    python.write_text("")
+    monkeypatch.delenv("PYSAVEDMODEL_TF_PYTHON", raising=False)
+    monkeypatch.setenv("PYSAVEDMODEL_TF_VENV", str(tmp_path / "tf"))
+    assert venvs.tf_python() == python
+    monkeypatch.setenv("PYSAVEDMODEL_TF_PYTHON", "/elsewhere/python")
+    assert venvs.tf_python() == Path("/elsewhere/python")

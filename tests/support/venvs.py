@@ -1,39 +1,62 @@
-"""The test virtualenvs' pythons, as scripts/run_tests.py hands them over.
+"""The test virtualenvs' pythons.
 
 scripts/venvs.py creates and caches the venvs (TensorFlow, torch, the protobuf range)
 and scripts/run_tests.py passes each one's python to pytest as
 ``PYSAVEDMODEL_<NAME>_PYTHON``; tests read them here and never import scripts/.
-Run the tests through ``python3 scripts/run_tests.py [pytest args]`` (targeted runs
-too) so that the venvs exist.
+
+Run without run_tests.py (``.venv/bin/python -m pytest tests/x``), a test finds the
+venv at its cached place (``~/.cache/pysavedmodel/<name>``, or ``$PYSAVEDMODEL_CACHE``)
+and, on first use, creates it there itself with the same requirements.  This file
+keeps only that small fallback (standard library); the stamped, cached set-up is
+scripts/venvs.py's.
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+CACHE = Path(os.environ.get("PYSAVEDMODEL_CACHE", Path.home() / ".cache" / "pysavedmodel"))
+TF_VERSION = "2.21.0"
+TORCH_VERSION = "2.13.0"
 
 
-def _python(variable: str) -> Path:
+def _python(variable: str, venv: Path, requirements: list[str]) -> Path:
+    """The python named by ``variable``; else ``venv``'s, created with ``requirements``
+    if it does not exist yet."""
     value = os.environ.get(variable)
-    if not value:
-        raise RuntimeError(
-            f"{variable} is not set: run the tests through `python3 scripts/run_tests.py "
-            f"[pytest args]`, which creates the test venvs and sets it")
-    return Path(value)
+    if value:
+        return Path(value)
+    python = venv / "bin" / "python"
+    if not python.exists():
+        print(f"[tests] {variable} is not set and {venv} does not exist: creating it "
+              f"({' '.join(requirements)})", file=sys.stderr, flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q",
+                        "--disable-pip-version-check", *requirements], check=True)
+    return python
 
 
 def tf_python() -> Path:
     """The TensorFlow 2.21 venv's python (tensorflow-cpu, pytest, crc32c)."""
-    return _python("PYSAVEDMODEL_TF_PYTHON")
+    venv = Path(os.environ.get("PYSAVEDMODEL_TF_VENV", CACHE / "tf-2.21"))
+    return _python("PYSAVEDMODEL_TF_PYTHON", venv,
+                   [f"tensorflow-cpu=={TF_VERSION}", "crc32c", "pytest"])
 
 
 def torch_python() -> Path:
     """The torch 2.13 (CPU) venv's python."""
-    return _python("PYSAVEDMODEL_TORCH_PYTHON")
+    venv = Path(os.environ.get("PYSAVEDMODEL_TORCH_VENV", CACHE / f"torch-{TORCH_VERSION}"))
+    return _python("PYSAVEDMODEL_TORCH_PYTHON", venv,
+                   [f"torch=={TORCH_VERSION}", "numpy", "ml_dtypes", "protobuf", "crc32c",
+                    "safetensors"])
 
 
 def protobuf_python(version: str) -> Path:
     """The venv with only numpy, ml_dtypes and ``protobuf==version``."""
-    return _python(f"PYSAVEDMODEL_PROTOBUF_{version.replace('.', '_')}_PYTHON")
+    return _python(f"PYSAVEDMODEL_PROTOBUF_{version.replace('.', '_')}_PYTHON",
+                   CACHE / f"protobuf-{version}",
+                   ["numpy", "ml_dtypes", f"protobuf=={version}"])
