@@ -1,199 +1,25 @@
-"""The benchmark's worker side: inputs, the timed contenders (ours, the plain write,
-TensorFlow, safetensors, numpy), the MLP export, worker processes and peak-RSS probes.
+"""Worker processes of the benchmark: the process side (:func:`worker_main`) and the
+driver side (:class:`Worker`).
 
-Workers run ``scripts/bench.py --worker KIND`` (in the core venv or TensorFlow's) and
-answer JSON commands on stdin, so every contender runs warm, in its own process."""
+A worker is ``scripts/bench.py --worker KIND`` (KIND ``core`` in this interpreter, ``tf`` in
+TensorFlow's venv).  It answers JSON commands on stdin with ``REPLY``-prefixed JSON lines
+on stdout, so every contender runs warm, in its own process.  The commands are the
+families' ``worker_ops`` (see benchlib/__init__.py): ``{"op": NAME, ...}`` calls
+``handler(kind, command, state)``, whose dict is the reply; ``state`` is one dict per
+worker that the handlers share (loaded inputs, TensorFlow-side objects).  ``exit`` ends it.
+"""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
-import threading
 import time
 import traceback
-from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
-from .common import HERE, REPLY, TINY_ELEMENTS, cores
-
-# =========================================================================== inputs
-
-
-@dataclass
-class Inputs:
-    """Tensors of one case, stored back to back as raw float32 in ``path``."""
-
-    path: str
-    names: list[str]
-    shapes: list[list[int]]
-
-    @property
-    def nbytes(self) -> int:
-        total = 0
-        for shape in self.shapes:
-            count = 1
-            for dim in shape:
-                count *= dim
-            total += count * 4
-        return total
-
-
-def make_inputs(directory: Path, case: str, size_mib: int, tensors: int, tiny: int) -> Inputs:
-    import numpy as np
-
-    rng = np.random.default_rng(0)
-    path = directory / f"input-{case}.bin"
-    names: list[str] = []
-    shapes: list[list[int]] = []
-    with open(path, "wb") as out:
-        if case == "write":
-            elements = max(1, (size_mib << 20) // 4 // tensors)
-            cols = 1024 if elements % 1024 == 0 else 1
-            for i in range(tensors):
-                names.append(f"model/layer_{i:03d}/kernel")
-                shapes.append([elements // cols, cols] if cols > 1 else [elements])
-                out.write(rng.random(elements, dtype=np.float32).tobytes())
-        else:
-            data = rng.random(tiny * TINY_ELEMENTS, dtype=np.float32)
-            out.write(data.tobytes())
-            for i in range(tiny):
-                names.append(f"model/block_{i // 100:04d}/unit_{i % 100:02d}/w")
-                shapes.append([TINY_ELEMENTS])
-    return Inputs(str(path), names, shapes)
-
-
-def load_arrays(inputs: Inputs) -> dict[str, Any]:
-    """One separate (C-contiguous, touched) array per tensor, read from the input file."""
-    import numpy as np
-
-    arrays = {}
-    with open(inputs.path, "rb", buffering=0) as f:
-        for name, shape in zip(inputs.names, inputs.shapes):
-            array = np.empty(shape, dtype=np.float32)
-            view = array.data.cast("B")
-            got = 0
-            while got < len(view):
-                n = f.readinto(view[got:])
-                if not n:
-                    raise SystemExit(f"{inputs.path}: truncated")
-                got += n
-            arrays[name] = array
-    return arrays
-
-
-# =========================================================================== contenders
-# Each takes (arrays, out, src) where ``out`` is a path prefix to write under and ``src``
-# a prefix written earlier (for reads).  They run inside worker processes.
-
-
-def write_plain(arrays: dict[str, Any], out: str, src: str) -> None:
-    with open(out + ".bin", "wb") as f:
-        for array in arrays.values():
-            f.write(array.data.cast("B"))
-
-
-def write_plain_per_core(arrays: dict[str, Any], out: str, src: str) -> None:
-    n = cores()
-    values = list(arrays.values())
-
-    def one(i: int) -> None:
-        with open(f"{out}.{i}.bin", "wb") as f:
-            for array in values[i::n]:
-                f.write(array.data.cast("B"))
-
-    threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-
-
-def write_ours_1(arrays: dict[str, Any], out: str, src: str) -> None:
-    from pysavedmodel import write_checkpoint
-
-    write_checkpoint(out, arrays)
-
-
-def write_ours_n(arrays: dict[str, Any], out: str, src: str) -> None:
-    from pysavedmodel import write_checkpoint
-
-    write_checkpoint(out, arrays, num_shards=cores())
-
-
-def write_safetensors(arrays: dict[str, Any], out: str, src: str) -> None:
-    from safetensors.numpy import save_file
-
-    save_file(arrays, out + ".safetensors")
-
-
-def write_npsavez(arrays: dict[str, Any], out: str, src: str) -> None:
-    import numpy as np
-
-    np.savez(out + ".npz", **arrays)
-
-
-def read_plain(arrays: dict[str, Any], out: str, src: str) -> None:
-    import numpy as np
-
-    with open(src + ".bin", "rb", buffering=0) as f:
-        for value in arrays.values():
-            array = np.empty(value.shape, value.dtype)
-            f.readinto(array.data.cast("B"))
-
-
-def read_ours_reader(arrays: dict[str, Any], out: str, src: str) -> None:
-    from pysavedmodel import CheckpointReader
-
-    with CheckpointReader(src) as reader:
-        for name in reader.keys():
-            reader.get_tensor(name)
-
-
-def read_ours_read_checkpoint(arrays: dict[str, Any], out: str, src: str) -> None:
-    from pysavedmodel import read_checkpoint
-
-    read_checkpoint(src)
-
-
-class TFSide:
-    """TensorFlow's contenders; the inputs become EagerTensors (untimed) when loaded."""
-
-    def __init__(self, arrays: dict[str, Any]) -> None:
-        import tensorflow as tf  # type: ignore[import-untyped,unused-ignore]
-
-        self.tf = tf
-        self.names = tf.constant(list(arrays))
-        self.slices = tf.constant([""] * len(arrays))
-        self.values = [tf.constant(a) for a in arrays.values()]
-
-    def task(self, name: str) -> Callable[[dict[str, Any], str, str], None]:
-        return self.write if name == "write_tf" else self.read
-
-    def write(self, arrays: dict[str, Any], out: str, src: str) -> None:
-        self.tf.raw_ops.SaveV2(prefix=out, tensor_names=self.names,
-                               shape_and_slices=self.slices, tensors=self.values)
-
-    def read(self, arrays: dict[str, Any], out: str, src: str) -> None:
-        reader = self.tf.train.load_checkpoint(src)
-        for name in reader.get_variable_to_shape_map():
-            reader.get_tensor(name)
-
-
-CORE_TASKS: dict[str, Callable[[dict[str, Any], str, str], None]] = {
-    "write_plain": write_plain,
-    "write_plain_per_core": write_plain_per_core,
-    "write_ours_1": write_ours_1,
-    "write_ours_n": write_ours_n,
-    "write_safetensors": write_safetensors,
-    "write_npsavez": write_npsavez,
-    "read_plain": read_plain,
-    "read_ours_reader": read_ours_reader,
-    "read_ours_read_checkpoint": read_ours_read_checkpoint,
-}
-TF_TASKS = ("write_tf", "read_tf")
+from .common import HERE, REPLY, WorkerOp
 
 
 def has_module(name: str) -> bool:
@@ -202,83 +28,12 @@ def has_module(name: str) -> bool:
     return importlib.util.find_spec(name) is not None
 
 
-# =========================================================================== MLP
-
-
-def mlp_weights(variables: int, width: int) -> list[tuple[Any, Any]]:
-    import numpy as np
-
-    rng = np.random.default_rng(0)
-    return [(rng.standard_normal((width, width), dtype=np.float32),
-             rng.standard_normal(width, dtype=np.float32)) for _ in range(max(1, variables // 2))]
-
-
-def mlp_ours(variables: int, width: int, export_dir: str) -> dict[str, float]:
-    """In a fresh interpreter: import pysavedmodel, build the graph, save (the weights,
-    numpy arrays, exist before the clock starts)."""
-    weights = mlp_weights(variables, width)
-    start = time.perf_counter()
-    from pysavedmodel import Graph, SavedModelBuilder, predict_signature_def
-
-    imported = time.perf_counter()
-    graph = Graph()
-    x = graph.placeholder("x", "float32", [None, width])
-    h = x
-    for i, (kernel, bias) in enumerate(weights):
-        w = graph.variable(f"dense_{i}/kernel", kernel)
-        b = graph.variable(f"dense_{i}/bias", bias)
-        h = graph.op("BiasAdd", [graph.op("MatMul", [h, w]), b])
-        if i < len(weights) - 1:
-            h = graph.op("Relu", [h])
-    builder = SavedModelBuilder(export_dir)
-    builder.add_meta_graph_and_variables(
-        graph, ["serve"],
-        signature_def_map={"serving_default": predict_signature_def({"x": x}, {"y": h})})
-    built = time.perf_counter()
-    builder.save()
-    saved = time.perf_counter()
-    return {"import": imported - start, "build": built - imported, "save": saved - built,
-            "total": saved - start}
-
-
-def mlp_tf(tf: Any, weights: list[tuple[Any, Any]], width: int, export_dir: str
-           ) -> dict[str, float]:
-    """TF1-style graph with resource variables initialized from the same values; the
-    SavedModel written by ``tf.compat.v1.saved_model.Builder``."""
-    v1 = tf.compat.v1
-    start = time.perf_counter()
-    graph = tf.Graph()
-    with graph.as_default():
-        x = v1.placeholder(tf.float32, [None, width], name="x")
-        h = x
-        for i, (kernel, bias) in enumerate(weights):
-            w = v1.get_variable(f"dense_{i}/kernel", initializer=kernel, use_resource=True)
-            b = v1.get_variable(f"dense_{i}/bias", initializer=bias, use_resource=True)
-            h = tf.nn.bias_add(tf.matmul(h, w), b)
-            if i < len(weights) - 1:
-                h = tf.nn.relu(h)
-        session = v1.Session(graph=graph)
-        session.run(v1.global_variables_initializer())
-        signature = v1.saved_model.predict_signature_def({"x": x}, {"y": h})
-        built = time.perf_counter()
-        builder = v1.saved_model.Builder(export_dir)
-        builder.add_meta_graph_and_variables(
-            session, ["serve"], signature_def_map={"serving_default": signature})
-        builder.save()
-        saved = time.perf_counter()
-    session.close()
-    return {"build": built - start, "save": saved - built}
-
-
-# =========================================================================== workers
-
-
 def reply(message: dict[str, Any]) -> None:
     sys.stdout.write(REPLY + json.dumps(message) + "\n")
     sys.stdout.flush()
 
 
-def worker_main(kind: str) -> int:
+def worker_main(kind: str, ops: Mapping[str, WorkerOp]) -> int:
     """Serve commands (JSON lines on stdin) until "exit"; replies are REPLY-prefixed lines."""
     import_seconds = None
     if kind == "tf":
@@ -288,44 +43,16 @@ def worker_main(kind: str) -> int:
         import_seconds = time.perf_counter() - start
     reply({"ready": True, "import_seconds": import_seconds,
            "safetensors": has_module("safetensors")})
-    arrays: dict[str, dict[str, Any]] = {}
-    tf_sides: dict[str, TFSide] = {}
+    state: dict[str, Any] = {}
     for line in sys.stdin:
         command = json.loads(line)
         try:
             op = command["op"]
             if op == "exit":
                 return 0
-            if op == "load":
-                inputs = Inputs(**command["inputs"])
-                arrays[command["case"]] = load_arrays(inputs)
-                if kind == "tf":
-                    side = tf_sides[command["case"]] = TFSide(arrays[command["case"]])
-                    if command.get("warm"):  # the first call with new list lengths is slow
-                        side.write(arrays[command["case"]], command["warm"], "")
-                reply({"ok": True})
-            elif op == "unload":
-                arrays.pop(command["case"], None)
-                tf_sides.pop(command["case"], None)
-                reply({"ok": True})
-            elif op == "run":
-                case, task = command["case"], command["task"]
-                action = (tf_sides[case].task(task) if kind == "tf" else CORE_TASKS[task])
-                start = time.perf_counter()
-                action(arrays[case], command["out"], command["src"])
-                reply({"seconds": time.perf_counter() - start})
-            elif op == "mlp_tf":
-                import tensorflow as tf
-
-                width = command["width"]
-                mlp_tf(tf, mlp_weights(4, width), width, command["out"] + "-warmup")
-                weights = mlp_weights(command["variables"], width)
-                results = []
-                for i in range(command["rounds"]):
-                    results.append(mlp_tf(tf, weights, width, f"{command['out']}-{i}"))
-                reply({"runs": results})
-            else:
+            if op not in ops:
                 raise ValueError(f"unknown op {op!r}")
+            reply(ops[op](kind, command, state))
         except Exception:
             reply({"error": traceback.format_exc()})
     return 0
@@ -375,48 +102,3 @@ class Worker:
         except (BrokenPipeError, SystemExit):
             pass
         self.proc.wait()
-
-
-# =========================================================================== peak RSS
-
-
-def _status_kib(field_name: str) -> int | None:
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith(field_name + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        return None
-    return None
-
-
-def rss_probe_main(kind: str, case: str, task: str, inputs_json: str, out: str,
-                   src: str) -> int:
-    """Fresh process: load the inputs, reset the RSS high-water mark, run ``task`` once,
-    print the peak RSS above what the inputs occupied (bytes)."""
-    inputs = Inputs(**json.loads(Path(inputs_json).read_text()))
-    arrays = load_arrays(inputs)
-    if kind == "tf":
-        action = TFSide(arrays).task(task)
-    else:
-        action = CORE_TASKS[task]
-        if task.startswith("write_ours"):
-            import pysavedmodel.format.bundle  # noqa: F401  (code, not data)
-    try:  # "5" resets VmHWM to the current RSS (Linux >= 4.0)
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-    except OSError:
-        pass
-    before = _status_kib("VmRSS")
-    if before is None:  # not Linux: ru_maxrss (never reset) is the best we have
-        import resource
-
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        action(arrays, out, src)
-        after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    else:
-        action(arrays, out, src)
-        after = _status_kib("VmHWM") or before
-    print(REPLY + json.dumps({"peak_bytes": max(0, after - before) * 1024}))
-    return 0
