@@ -156,12 +156,10 @@ def machine(directory: str) -> dict[str, Any]:
 
 
 def config(args: argparse.Namespace) -> dict[str, Any]:
-    return {"size_mib": args.size_mib, "tensors": args.tensors, "tiny": args.tiny,
-            "mlp_variables": args.mlp_variables, "mlp_width": args.mlp_width,
-            "rounds": args.rounds, "import_rounds": args.import_rounds,
-            "tf_import_rounds": args.tf_import_rounds,
-            "tf_mlp_rounds": args.tf_mlp_rounds, "only": args.only,
-            "tf_python": str(args.tf_python) if args.tf_python else None,
+    """Every flag of the run (the families' too) and the command line."""
+    flags = {key: str(value) if isinstance(value, Path) else value
+             for key, value in vars(args).items()}
+    return {**flags,
             "command": " ".join([Path(sys.executable).name, "scripts/bench.py", *sys.argv[1:]])}
 
 
