@@ -84,7 +84,10 @@ def render_markdown(result: dict[str, Any], date: str) -> str:
         "",
         f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB RAM; {m['os']}; "
         f"Python {m['python']}, numpy {m['numpy']}. Files in {m['directory']} "
-        f"({m['filesystem']}).",
+        f"({m['filesystem']})."
+        + (" Load average (1, 5, 15 min) when the run ended: "
+           + ", ".join(f"{x:.2f}" for x in m["load_average"])
+           + f" on {m['cores']} cores." if m.get("load_average") else ""),
         "",
         f"Each figure is the median of {c['rounds']} timed rounds per run after a warm-up, "
         "with the fastest and slowest round beside it; contenders run interleaved round by "
@@ -152,7 +155,16 @@ def machine(directory: str) -> dict[str, Any]:
 
     return {"cpu": cpu, "cores": cores(), "memory_gb": memory and round(memory / GB, 1),
             "os": platform.platform(), "python": platform.python_version(),
-            "numpy": numpy.__version__, "directory": directory, "filesystem": fs}
+            "numpy": numpy.__version__, "directory": directory, "filesystem": fs,
+            "load_average": _load_average()}
+
+
+def _load_average() -> list[float] | None:
+    """1, 5 and 15 minute load averages when the run ends (other work on the machine)."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
 
 
 def config(args: argparse.Namespace) -> dict[str, Any]:
