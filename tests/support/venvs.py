@@ -55,6 +55,12 @@ def torch_python() -> Path:
                     "safetensors"])
 
 
+def ort_python() -> Path:
+    """The small onnx + onnxruntime venv's python (ONNX converter references)."""
+    return _python("PYSAVEDMODEL_ORT_PYTHON", CACHE / "ort-standin",
+                   ["onnx", "onnxruntime", "numpy"])
+
+
 def protobuf_python(version: str) -> Path:
     """The venv with only numpy, ml_dtypes and ``protobuf==version``."""
     return _python(f"PYSAVEDMODEL_PROTOBUF_{version.replace('.', '_')}_PYTHON",
