@@ -94,7 +94,8 @@ def render_markdown(result: dict[str, Any], date: str) -> str:
         "round, so a slow spell of the machine hits all of them. Ratios are taken within "
         "this run (reference time / contender time: above 1 is faster). This is a shared "
         "2-core VM: single rounds swing, compare medians and ratios, and use `--repeat` "
-        "for steadier figures.",
+        "for steadier figures. How the writers and readers get their speed: "
+        "[design.md](design.md#where-the-speed-comes-from).",
         "",
     ]
     group = None
