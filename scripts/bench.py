@@ -96,7 +96,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("-v", "--verbose", action="store_true", help="log every timed run")
     for family in FAMILIES:
         if family.add_arguments is not None:
-            family.add_arguments(parser.add_argument_group(f"{family.name} family"))
+            family.add_arguments(parser)
     args = parser.parse_args(argv)
     unknown = set(args.only.split(",")) - set(GROUPS)
     if unknown:
