@@ -58,15 +58,14 @@ for _module in (any_pb2, wrappers_pb2):
     WELL_KNOWN[_module.DESCRIPTOR.name] = _namespace
 '''
 
-_IMPORT = re.compile(r"^from tensorflow\.core\.(?:framework|protobuf) import (\w+_pb2)", re.M)
+_IMPORT = re.compile(r"^from tensorflow(?:_serving)?(?:\.\w+)* import (\w+_pb2)", re.M)
 _GUARD = re.compile(
     r"^from google\.protobuf import runtime_version as _runtime_version\n", re.M)
 _GUARD_CALL = re.compile(
     r"^_runtime_version\.ValidateProtobufRuntimeVersion\(\n(?:.*\n)*?\)\n", re.M)
 _HEADER = re.compile(r"^# Protobuf Python Version: .*\n", re.M)
-_MODULE_NAME = re.compile(r"'tensorflow\.core\.(?:framework|protobuf)\.(\w+_pb2)'")
-_PYI_IMPORT = re.compile(
-    r"^from tensorflow\.core\.(?:framework|protobuf) import (\w+_pb2) as", re.M)
+_MODULE_NAME = re.compile(r"'tensorflow(?:_serving)?(?:\.\w+)*\.(\w+_pb2)'")
+_PYI_IMPORT = re.compile(r"^from tensorflow(?:_serving)?(?:\.\w+)* import (\w+_pb2) as", re.M)
 
 
 def _rewrite_py(text: str) -> str:

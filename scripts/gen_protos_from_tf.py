@@ -7,11 +7,18 @@ enum names, numbers, types and labels.  Nothing else is taken over: TF's
 descriptors carry no comments, and the file header is ours.
 
     ~/.cache/pysavedmodel/tf-2.21/bin/python scripts/gen_protos_from_tf.py
+
+TF Serving's request and log messages (for warmup files) come from the
+``tensorflow-serving-api`` package installed beside TensorFlow
+(``pip install --no-deps tensorflow-serving-api==2.21.0``).  Of those, the parts a
+warmup record never holds and that would pull in dozens more files are left out
+(:data:`PRUNE`); parsing keeps such fields as unknown fields, so nothing is lost.
 """
 
 from __future__ import annotations
 
 import importlib
+import json
 import sys
 from pathlib import Path
 
@@ -28,7 +35,31 @@ MODULES = [
     "tensorflow.core.framework.tensor_slice_pb2",
     "tensorflow.core.protobuf.fingerprint_pb2",
     "tensorflow.core.protobuf.saver_pb2",
+    "tensorflow.core.example.example_pb2",
+    "tensorflow_serving.apis.prediction_log_pb2",
 ]
+
+PRUNE: dict[str, dict[str, list[str]]] = json.loads((OUT / "pruned.json").read_text())
+"""Per file (protos/pruned.json, which the interop test reads too): fields
+(``Message.field``), top-level messages and imports left out, and why."""
+
+
+def prune(proto: descriptor_pb2.FileDescriptorProto) -> None:
+    """Apply :data:`PRUNE` to one file in place."""
+    rules = PRUNE.get(proto.name)
+    if rules is None:
+        return
+    for qualified in rules["fields"]:
+        message_name, field_name = qualified.split(".")
+        message = next(m for m in proto.message_type if m.name == message_name)
+        index = next(i for i, f in enumerate(message.field) if f.name == field_name)
+        del message.field[index]
+    for name in rules["messages"]:
+        index = next(i for i, m in enumerate(proto.message_type) if m.name == name)
+        del proto.message_type[index]
+    kept = [d for d in proto.dependency if d not in rules["dependencies"]]
+    del proto.dependency[:]
+    proto.dependency.extend(kept)
 
 F = descriptor_pb2.FieldDescriptorProto
 SCALARS = {
@@ -174,8 +205,10 @@ def render_file(fd: descriptor_pb2.FileDescriptorProto) -> str:
 def main() -> int:
     seen: dict[str, object] = {}
 
+    pruned = {d for rules in PRUNE.values() for d in rules["dependencies"]}
+
     def walk(fd) -> None:  # noqa: ANN001 - a protobuf FileDescriptor
-        if fd.name in seen:
+        if fd.name in seen or fd.name in pruned:
             return
         seen[fd.name] = fd
         for dep in fd.dependencies:
@@ -185,10 +218,11 @@ def main() -> int:
         walk(importlib.import_module(name).DESCRIPTOR)
     written = 0
     for name, fd in sorted(seen.items()):
-        if not name.startswith("tensorflow/"):
+        if not name.startswith(("tensorflow/", "tensorflow_serving/")):
             continue  # google/protobuf well-known types come with protobuf
         proto = descriptor_pb2.FileDescriptorProto()
         fd.CopyToProto(proto)
+        prune(proto)
         path = OUT / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(render_file(proto))

@@ -20,6 +20,7 @@ import hashlib
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,10 +32,16 @@ def _python(venv: Path) -> Path:
     return venv / "bin" / "python"
 
 
-def _ensure(venv: Path, requirements: list[str], stamp_extra: str = "") -> Path:
-    """Create ``venv`` with ``requirements`` unless a matching stamp says it is there."""
+def _ensure(venv: Path, requirements: list[str], stamp_extra: str = "",
+            no_deps: Sequence[str] = ()) -> Path:
+    """Create ``venv`` with ``requirements`` unless a matching stamp says it is there.
+
+    ``no_deps`` are installed afterwards without their dependencies (a package whose
+    declared requirements would pull in a second copy of something already there).
+    """
     stamp = venv / ".pysavedmodel-stamp"
-    want = hashlib.sha256(("\n".join(requirements) + stamp_extra).encode()).hexdigest()
+    want = hashlib.sha256(("\n".join([*requirements, *no_deps]) + stamp_extra)
+                          .encode()).hexdigest()
     if stamp.exists() and stamp.read_text() == want and _python(venv).exists():
         return _python(venv)
     print(f"[venvs] setting up {venv} ({' '.join(requirements)})", file=sys.stderr, flush=True)
@@ -42,6 +49,9 @@ def _ensure(venv: Path, requirements: list[str], stamp_extra: str = "") -> Path:
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     subprocess.run([str(_python(venv)), "-m", "pip", "install", "-q",
                     "--disable-pip-version-check", *requirements], check=True)
+    if no_deps:
+        subprocess.run([str(_python(venv)), "-m", "pip", "install", "-q", "--no-deps",
+                        "--disable-pip-version-check", *no_deps], check=True)
     stamp.write_text(want)
     return _python(venv)
 
@@ -54,9 +64,12 @@ def core_python() -> Path:
 
 
 def tf_python() -> Path:
-    """The TensorFlow venv's python (tensorflow-cpu, pytest, crc32c)."""
+    """The TensorFlow venv's python (tensorflow-cpu, pytest, crc32c, and TF Serving's
+    request protos: tensorflow-serving-api without its dependencies, which name the
+    full ``tensorflow`` package that tensorflow-cpu already provides)."""
     venv = Path(os.environ.get("PYSAVEDMODEL_TF_VENV", CACHE / "tf-2.21"))
-    return _ensure(venv, [f"tensorflow-cpu=={TF_VERSION}", "crc32c", "pytest"])
+    return _ensure(venv, [f"tensorflow-cpu=={TF_VERSION}", "crc32c", "pytest"],
+                   no_deps=[f"tensorflow-serving-api=={TF_VERSION}"])
 
 
 def protobuf_python(version: str) -> Path:

@@ -120,8 +120,9 @@ def _checkpoint_state(directory: Path, old: int | None, new: int) -> str:
     """"absent", "old" or "new" (+ " temp" if temporary files are left); fails otherwise."""
     prefix = directory / "ckpt"
     ours = {f"ckpt.data-{i:05d}-of-{NUM_SHARDS:05d}" for i in range(NUM_SHARDS)} | {"ckpt.index"}
+    lock = "ckpt.index.lock"  # a killed writer may leave it (the kernel released the lock)
     for path in directory.iterdir():
-        assert path.name in ours or TEMP_FILE.search(path.name), \
+        assert path.name in ours or path.name == lock or TEMP_FILE.search(path.name), \
             f"unexpected file {path.name!r} after a killed checkpoint write"
         if TEMP_FILE.search(path.name):
             assert path.name.split(".tempstate")[0] in ours, path.name

@@ -304,6 +304,25 @@ def _torch_file_without_torch(tmp: Path) -> Thunk:
 
 _ABSENT = object()
 
+
+def _checkpoint_on_a_full_disk(tmp: Path) -> Thunk:
+    """A checkpoint write that the filesystem refuses (ENOSPC, injected in the writer)."""
+    import errno
+
+    from pysavedmodel.format import writer
+
+    def full(out: Any, tensor: Any) -> Any:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def call() -> None:
+        real = writer._write_data
+        writer._write_data = full  # type: ignore[assignment]
+        try:
+            _ckpt(tmp, {"w": _REF})()
+        finally:
+            writer._write_data = real  # type: ignore[assignment]
+    return call
+
 _MONKEYPATCHED = {"saved_model_over_limit": _too_big_saved_model}
 
 _REF = np.zeros(2, np.float32)
@@ -312,6 +331,9 @@ GE, OE, SE = errors.GraphError, errors.OpError, errors.SignatureError
 BSE, AEE = errors.BuilderStateError, errors.AlreadyExistsError
 
 CASES: list[Case] = [
+    # ---- storage
+    Case("checkpoint_disk_full", _checkpoint_on_a_full_disk, errors.StorageError, OSError,
+         ("cannot write", "No space left")),
     # ---- optional dependencies
     Case("torch_file_without_torch", _torch_file_without_torch, errors.MissingDependencyError,
          ImportError, ("torch", "pip install")),

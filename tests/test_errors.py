@@ -36,7 +36,7 @@ def test_all_exported_from_package() -> None:
 
 
 _NATURAL_BUILTINS = (ValueError, TypeError, KeyError, FileExistsError, FileNotFoundError,
-                     ImportError, RuntimeError)
+                     ImportError, RuntimeError, OSError)
 
 
 @pytest.mark.parametrize("name", [n for n in errors.__all__ if n != "Error"])

@@ -3,7 +3,8 @@ reads against the plain write/read of the same bytes, TensorFlow, safetensors an
 
 * ``write``: ``--size-mib`` of float32 in ``--tensors`` tensors.  Limit: a plain sequential
   write of the same buffers (one thread; one thread per core to separate files);
-  contenders ``write_checkpoint`` with 1 shard and one per core, TensorFlow's ``SaveV2``,
+  contenders ``write_checkpoint`` with 1 shard (also ``durable=True``: fsync, which costs
+  nothing on tmpfs) and one per core, TensorFlow's ``SaveV2``,
   ``safetensors.numpy.save_file`` (when installed) and ``np.savez``.
 * ``read``: the files just written, from the page cache: a plain read into new arrays,
   ``CheckpointReader.get_tensor``, ``read_checkpoint`` and ``tf.train.load_checkpoint``.
@@ -130,6 +131,12 @@ def write_ours_1(arrays: dict[str, Any], out: str, src: str) -> None:
     write_checkpoint(out, arrays)
 
 
+def write_ours_1_durable(arrays: dict[str, Any], out: str, src: str) -> None:
+    from pysavedmodel import write_checkpoint
+
+    write_checkpoint(out, arrays, durable=True)
+
+
 def write_ours_n(arrays: dict[str, Any], out: str, src: str) -> None:
     from pysavedmodel import write_checkpoint
 
@@ -199,6 +206,7 @@ CORE_TASKS: dict[str, Task] = {
     "write_plain": write_plain,
     "write_plain_per_core": write_plain_per_core,
     "write_ours_1": write_ours_1,
+    "write_ours_1_durable": write_ours_1_durable,
     "write_ours_n": write_ours_n,
     "write_safetensors": write_safetensors,
     "write_npsavez": write_npsavez,
@@ -309,6 +317,9 @@ def io_groups(bench: Bench, case: str, inputs: Inputs, core: Worker, tf: Worker 
     if not tiny:
         writers.append(Contender(f"write_checkpoint, {cores()} shards", "write_ours_n",
                                  core, limit=plain_n, rss=True))
+        # fsync's cost: nothing on tmpfs; run with --dir on a disk to see it.
+        writers.append(Contender("write_checkpoint, 1 shard, durable=True",
+                                 "write_ours_1_durable", core, limit=plain_1))
     if tf is not None:
         # For 100,000 tensors TF's first call takes ~17 s: the worker made it on loading.
         writers.append(Contender("TF SaveV2", "write_tf", tf, limit=plain_1,

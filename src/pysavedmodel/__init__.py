@@ -29,6 +29,7 @@ from .errors import (
     NotFoundError,
     OpError,
     SignatureError,
+    StorageError,
     UnsupportedDTypeError,
 )
 
@@ -64,7 +65,7 @@ __all__ = [
     "AlreadyExistsError", "BuilderStateError", "ChecksumError", "CorruptCheckpointError",
     "CorruptSavedModelError", "Error", "GraphError", "InvalidArgumentError",
     "MissingDependencyError", "NotFoundError", "OpError",
-    "SignatureError", "UnsupportedDTypeError", "__version__", *_LAZY,
+    "SignatureError", "StorageError", "UnsupportedDTypeError", "__version__", *_LAZY,
 ]
 
 

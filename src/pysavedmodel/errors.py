@@ -22,6 +22,7 @@ __all__ = [
     "BuilderStateError",
     "CorruptSavedModelError",
     "MissingDependencyError",
+    "StorageError",
 ]
 
 
@@ -80,4 +81,12 @@ class MissingDependencyError(Error, ImportError):
     """An optional extra (torch, onnx, fsspec...) is needed and is not installed.
 
     The message names the ``pip install 'pysavedmodel[extra]'`` that provides it.
+    """
+
+
+class StorageError(Error, OSError):
+    """Writing to the target failed: no space left, a read-only filesystem, no permission.
+
+    Keeps the ``errno`` of the underlying ``OSError``; the message names the path.
+    Nothing half-written is left behind.
     """

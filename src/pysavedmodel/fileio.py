@@ -27,25 +27,93 @@ filesystem (fsspec) plugs in above this module — the remote writer stages into
 temporary directory through these helpers and then uploads, publishing the marker file
 (``saved_model.pb``, ``PREFIX.index``) last, since object stores have no rename.
 
+Concurrency: two writers never share a temporary name.  Of two processes exporting
+the same SavedModel directory at once, exactly one renames its tree into place and
+the other gets :class:`~pysavedmodel.errors.AlreadyExistsError` (a rename onto a
+non-empty directory fails).  A checkpoint prefix is guarded by an exclusive ``flock``
+on ``PREFIX.index.lock`` for the whole write (the kernel releases it if the writer
+dies; the file is removed at the end): a second writer to the same prefix at the same
+time gets ``AlreadyExistsError`` instead of mixing its shards with the first one's.
+
+Errors: an ``OSError`` meaning the target cannot take the files (no space, quota,
+read-only filesystem, permission, I/O error) becomes
+:class:`~pysavedmodel.errors.StorageError` (still an ``OSError``, same ``errno``)
+naming the target; everything written so far is removed first.
+
 This module is a leaf of the package: it imports only :mod:`pysavedmodel.errors`.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO
 
-from .errors import AlreadyExistsError
+from .errors import AlreadyExistsError, Error, StorageError
 
 __all__ = [
     "new_token", "temp_path", "make_parents", "remove_dirs", "remove_quietly", "fsync_file",
-    "fsync_dir", "atomic_file", "AtomicGroup", "atomic_directory",
+    "fsync_dir", "atomic_file", "AtomicGroup", "atomic_directory", "exclusive_lock",
+    "as_storage_error",
 ]
+
+_STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES,
+                             errno.EPERM, errno.EIO, errno.EFBIG})
+"""Errors that say the target cannot take the files (as opposed to a bug or bad input)."""
+
+
+def as_storage_error(exc: BaseException, target: Path) -> BaseException:
+    """``exc`` as a :class:`StorageError` naming ``target`` when it is an ``OSError`` about
+    the storage (no space, read-only, permission...); any other exception unchanged."""
+    if isinstance(exc, OSError) and not isinstance(exc, Error) \
+            and exc.errno in _STORAGE_ERRNOS:
+        where = f" ({exc.filename})" if exc.filename else ""
+        error = StorageError(exc.errno, f"cannot write {str(target)!r}: "
+                                        f"{exc.strerror or exc}{where}")
+        error.filename = str(target)
+        return error
+    return exc
+
+
+@contextmanager
+def exclusive_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``path`` (created, removed at the end).
+
+    :class:`AlreadyExistsError` if another process holds it: another writer is
+    publishing the same target right now.  Where ``flock`` is missing (Windows) the
+    lock is a no-op.
+    """
+    try:
+        import fcntl
+    except ImportError:  # not POSIX
+        yield
+        return
+    while True:
+        fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise AlreadyExistsError(
+                f"{str(path)!r} is locked: another writer is writing the same target "
+                f"right now") from None
+        try:
+            same = os.path.samestat(os.fstat(fd), os.stat(path))
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)  # the holder removed the file we opened: lock the new one
+    try:
+        yield
+    finally:
+        remove_quietly(path)
+        os.close(fd)
 
 
 def new_token() -> str:
@@ -138,7 +206,13 @@ def atomic_file(path: Path, *, durable: bool = False, hidden: bool = True) -> It
     >>> with atomic_file(Path(tmp) / "out.bin") as out:   # doctest: +SKIP
     ...     out.write(b"data")
     """
-    created = make_parents(path)
+    try:
+        created = make_parents(path)
+    except OSError as exc:
+        converted = as_storage_error(exc, path)
+        if converted is exc:
+            raise
+        raise converted from exc
     temp = temp_path(path, new_token(), hidden=hidden)
     try:
         with open(temp, "wb") as out:
@@ -149,10 +223,13 @@ def atomic_file(path: Path, *, durable: bool = False, hidden: bool = True) -> It
         os.replace(temp, path)
         if durable:
             fsync_dir(path.parent)
-    except BaseException:
+    except BaseException as exc:
         remove_quietly(temp)
         remove_dirs(created)
-        raise
+        converted = as_storage_error(exc, path)
+        if converted is exc:
+            raise
+        raise converted from exc
 
 
 class AtomicGroup:
@@ -171,7 +248,7 @@ class AtomicGroup:
     """
 
     def __init__(self, finals: Sequence[Path], *, remove_first: Sequence[Path] = (),
-                 durable: bool = False) -> None:
+                 durable: bool = False, lock: Path | None = None) -> None:
         self.finals = [Path(p) for p in finals]
         self._remove_first = [Path(p) for p in remove_first]
         self._durable = durable
@@ -180,10 +257,22 @@ class AtomicGroup:
         self._renamed: list[Path] = []
         self._committed = False
         self._created: list[Path] = []
+        self._lock_path = lock
+        self._lock: AbstractContextManager[None] | None = None
 
     def __enter__(self) -> AtomicGroup:
-        for final in self.finals:
-            self._created.extend(make_parents(final))
+        try:
+            for final in self.finals:
+                self._created.extend(make_parents(final))
+            if self._lock_path is not None:
+                self._lock = exclusive_lock(self._lock_path)
+                self._lock.__enter__()
+        except BaseException as exc:
+            remove_dirs(self._created)
+            converted = as_storage_error(exc, self.finals[-1])
+            if converted is exc:
+                raise
+            raise converted from exc
         return self
 
     def temp(self, final: Path) -> Path:
@@ -210,11 +299,19 @@ class AtomicGroup:
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        if self._committed and exc_type is None:
-            return
-        for path in [*self._temps.values(), *self._renamed]:
-            remove_quietly(path)
+        try:
+            if self._committed and exc_type is None:
+                return
+            for path in [*self._temps.values(), *self._renamed]:
+                remove_quietly(path)
+        finally:
+            if self._lock is not None:
+                self._lock.__exit__(None, None, None)
         remove_dirs(self._created)
+        if exc is not None:
+            converted = as_storage_error(exc, self.finals[-1])
+            if converted is not exc:
+                raise converted from exc
 
 
 @contextmanager
@@ -226,14 +323,22 @@ def atomic_directory(final: Path, *, durable: bool = False) -> Iterator[Path]:
     writers racing for one target exactly one wins.  On failure the temporary tree and
     the parent directories created here are removed.
     """
-    created = make_parents(final)
-    while True:
-        temp = temp_path(final, new_token(), hidden=True)
-        try:
-            temp.mkdir()  # mode 0o777 & ~umask, as the final directory should be
-            break
-        except FileExistsError:
-            continue
+    created: list[Path] = []
+    try:
+        created = make_parents(final)
+        while True:
+            temp = temp_path(final, new_token(), hidden=True)
+            try:
+                temp.mkdir()  # mode 0o777 & ~umask, as the final directory should be
+                break
+            except FileExistsError:
+                continue
+    except BaseException as exc:
+        remove_dirs(created)
+        converted = as_storage_error(exc, final)
+        if converted is exc:
+            raise
+        raise converted from exc
     try:
         yield temp
         if durable:
@@ -254,10 +359,13 @@ def atomic_directory(final: Path, *, durable: bool = False) -> Iterator[Path]:
             raise
         if durable:
             fsync_dir(final.parent)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(temp, ignore_errors=True)
         remove_dirs(created)
-        raise
+        converted = as_storage_error(exc, final)
+        if converted is exc:
+            raise
+        raise converted from exc
 
 
 def _fsync_tree(root: Path) -> None:

@@ -110,3 +110,32 @@ def test_usage_errors(tmp_path: Path) -> None:
     helped = run("build", "--help")
     assert helped.returncode == 0
     assert "--version N" in helped.stdout and "SPEC" in helped.stdout
+
+
+def test_build_with_warmup_npz_writes_records_that_show_lists(tmp_path: Path) -> None:
+    from pysavedmodel._proto import prediction_log_pb2
+    from pysavedmodel.format.tfrecord import read_records
+
+    inputs = tmp_path / "warmup.npz"
+    x = np.random.default_rng(0).standard_normal((3, 2, 4)).astype(np.float32)
+    np.savez(inputs, **{"serving_default/x": x})
+    out = tmp_path / "served"
+    result = run("build", str(EXAMPLE / "spec.json"), "-o", str(out), "--version", "1",
+                 "--warmup", str(inputs))
+    assert result.returncode == 0, result.stderr
+    data = (out / "1" / "assets.extra" / "tf_serving_warmup_requests").read_bytes()
+    logs = [prediction_log_pb2.PredictionLog.FromString(r) for r in read_records(data)]
+    assert len(logs) == 3
+    shown = run("show", str(out / "1"), "--all")
+    assert "Warmup requests (assets.extra/tf_serving_warmup_requests: 3 records):" in shown.stdout
+    assert "  2: predict_log 'serving_default': x: DT_FLOAT [2, 4]" in shown.stdout
+
+
+def test_build_with_bad_warmup_is_one_line_and_writes_nothing(tmp_path: Path) -> None:
+    inputs = tmp_path / "warmup.npz"
+    np.savez(inputs, **{"serving_default/x": np.zeros((2, 1, 5), np.float32)})
+    out = tmp_path / "served"
+    result = run("build", str(EXAMPLE / "spec.json"), "-o", str(out), "--warmup", str(inputs))
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1 and "input 'x' has shape [1, 5]" in result.stderr
+    assert not out.exists()

@@ -24,7 +24,7 @@ SMALL = ["--size-mib", "2", "--tensors", "4", "--tiny", "50", "--mlp-variables",
 CORE_ROWS = {
     "write": ["plain write, 1 thread", "plain write, {n} threads/files",
               "write_checkpoint, 1 shard", "write_checkpoint, {n} shards",
-              "safetensors save_file", "np.savez"],
+              "write_checkpoint, 1 shard, durable=True", "safetensors save_file", "np.savez"],
     "read": ["plain read into new arrays", "CheckpointReader.get_tensor (mmap, CRC)",
              "read_checkpoint (copies, CRC)"],
     "tiny write": ["plain write, 1 thread", "write_checkpoint, 1 shard"],

@@ -15,8 +15,14 @@ from pysavedmodel.dtypes import DTYPES
 from pysavedmodel.errors import InvalidArgumentError
 from pysavedmodel.format import tensor_data
 from pysavedmodel.format.bundle import read_checkpoint, write_checkpoint
-from pysavedmodel.format.bundle_entry import EntryEncoder, encode_entry, encode_shape
-from pysavedmodel.format.table import _common_prefix_length
+from pysavedmodel.format.bundle_entry import (
+    EntryEncoder,
+    decode_entry,
+    encode_entry,
+    encode_shape,
+    entry_fields,
+)
+from pysavedmodel.format.table import TableReader, _common_prefix_length
 from pysavedmodel.format.tensor_data import prepare_tensor, small_tensor_bytes
 from pysavedmodel.format.varint import decode_varint64, encode_varint32, encode_varint64
 
@@ -167,3 +173,90 @@ def test_resized_array_after_add_is_detected(tmp_path: Path) -> None:
     with pytest.raises(InvalidArgumentError, match="expected 32"):
         writer.finish()
     assert list(tmp_path.iterdir()) == []
+
+
+# -- decoding
+
+INT32 = st.integers(-(1 << 31), (1 << 31) - 1)
+INT64 = st.integers(-(1 << 63), (1 << 63) - 1)
+SMALL = st.integers(0, 1 << 40)
+
+
+@st.composite
+def raw_entries(draw: Any) -> bytes:
+    entry = tensor_bundle_pb2.BundleEntryProto()
+    entry.dtype = draw(st.one_of(st.integers(0, 30), INT32))  # type: ignore[assignment]
+    for size in draw(st.lists(st.one_of(SMALL, INT64), max_size=5)):
+        dim = entry.shape.dim.add()
+        dim.size = size
+        if draw(st.integers(0, 9)) == 0:
+            dim.name = "d"
+    entry.shape.unknown_rank = draw(st.integers(0, 9)) == 0
+    entry.shard_id = draw(st.one_of(st.integers(0, 8), INT32))
+    entry.offset = draw(st.one_of(SMALL, INT64))
+    entry.size = draw(st.one_of(SMALL, INT64))
+    entry.crc32c = draw(st.integers(0, (1 << 32) - 1))
+    if draw(st.integers(0, 9)) == 0:
+        entry.slices.add().extent.add(start=0, length=1)
+    encoded = entry.SerializeToString()
+    # Also what no writer produces: fields repeated, truncated, bytes changed.
+    mode = draw(st.integers(0, 3))
+    if mode == 1:
+        encoded += draw(st.sampled_from([b"\x08\x01", b"\x20\x05", b"\x35\0\0\0\0",
+                                         b"\x12\x02\x12\x00"]))
+    elif mode == 2 and encoded:
+        encoded = encoded[:draw(st.integers(0, len(encoded) - 1))]
+    elif mode == 3 and encoded:
+        at = draw(st.integers(0, len(encoded) - 1))
+        encoded = encoded[:at] + bytes([draw(st.integers(0, 255))]) + encoded[at + 1:]
+    return encoded
+
+
+def parsed_fields(encoded: bytes) -> Any:
+    entry = tensor_bundle_pb2.BundleEntryProto()
+    try:
+        entry.ParseFromString(encoded)
+    except Exception:
+        return "unparseable"
+    return entry_fields(entry)
+
+
+@settings(max_examples=600, deadline=None)
+@given(raw_entries())
+def test_plain_decoding_equals_protobuf_or_declines(encoded: bytes) -> None:
+    fields = decode_entry(encoded, {})
+    if fields is not None:
+        assert fields == parsed_fields(encoded)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=40))
+def test_plain_decoding_of_any_bytes_equals_protobuf_or_declines(encoded: bytes) -> None:
+    fields = decode_entry(encoded, {})
+    if fields is not None:
+        assert fields == parsed_fields(encoded)
+
+
+def test_remembered_shapes_give_the_same_fields() -> None:
+    shapes: dict[bytes, tuple[int, ...]] = {}
+    entry = tensor_bundle_pb2.BundleEntryProto(dtype=1, offset=7, size=24, crc32c=5)
+    for size in (2, 3):
+        entry.shape.dim.add().size = size
+    encoded = entry.SerializeToString()
+    first = decode_entry(encoded, shapes)
+    assert first == decode_entry(encoded, shapes) == entry_fields(entry)
+    assert list(shapes.values()) == [(2, 3)]
+
+
+def test_the_writers_entries_are_decoded_without_protobuf(tmp_path: Any) -> None:
+    write_checkpoint(tmp_path / "m", {"a": np.arange(6, dtype=np.float32).reshape(2, 3),
+                                      "b": np.zeros((), np.int64),
+                                      "c": np.zeros((0, 4), np.float64),
+                                      "s": np.array([b"x", b"yz"], dtype=object)})
+    table = TableReader((tmp_path / "m.index").read_bytes(), path="m.index")
+    values = [value for key, value in table.items() if key]
+    assert len(values) == 4
+    for value in values:
+        fields = decode_entry(value, {})
+        assert fields is not None
+        assert fields == parsed_fields(value)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,9 +25,10 @@ TF_VERSION = "2.21.0"
 TORCH_VERSION = "2.13.0"
 
 
-def _python(variable: str, venv: Path, requirements: list[str]) -> Path:
+def _python(variable: str, venv: Path, requirements: list[str],
+            no_deps: Sequence[str] = ()) -> Path:
     """The python named by ``variable``; else ``venv``'s, created with ``requirements``
-    if it does not exist yet."""
+    (then ``no_deps`` without their dependencies) if it does not exist yet."""
     value = os.environ.get(variable)
     if value:
         return Path(value)
@@ -37,6 +39,9 @@ def _python(variable: str, venv: Path, requirements: list[str]) -> Path:
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
         subprocess.run([str(python), "-m", "pip", "install", "-q",
                         "--disable-pip-version-check", *requirements], check=True)
+        if no_deps:
+            subprocess.run([str(python), "-m", "pip", "install", "-q", "--no-deps",
+                            "--disable-pip-version-check", *no_deps], check=True)
     return python
 
 
@@ -44,7 +49,8 @@ def tf_python() -> Path:
     """The TensorFlow 2.21 venv's python (tensorflow-cpu, pytest, crc32c)."""
     venv = Path(os.environ.get("PYSAVEDMODEL_TF_VENV", CACHE / "tf-2.21"))
     return _python("PYSAVEDMODEL_TF_PYTHON", venv,
-                   [f"tensorflow-cpu=={TF_VERSION}", "crc32c", "pytest"])
+                   [f"tensorflow-cpu=={TF_VERSION}", "crc32c", "pytest"],
+                   no_deps=[f"tensorflow-serving-api=={TF_VERSION}"])
 
 
 def torch_python() -> Path:

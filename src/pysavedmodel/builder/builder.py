@@ -81,6 +81,7 @@ from ..names import utf8
 from . import assets as _assets
 from . import saver as _saver
 from . import signatures as _signatures
+from . import warmup as _warmup
 
 __all__ = ["SavedModelBuilder", "SAVED_MODEL_FILENAME_PB", "SAVED_MODEL_FILENAME_PBTXT",
            "VARIABLES_DIRECTORY", "VARIABLES_FILENAME", "MAIN_OP_COLLECTION",
@@ -394,6 +395,7 @@ class SavedModelBuilder:
         self._first_graph: Graph | None = None
         self._first_init_op: str | None = None
         self._has_variables = False
+        self._warmup: list[bytes] = []
         self._saved = False
 
     @property
@@ -486,16 +488,53 @@ class SavedModelBuilder:
         if graph is None:
             self._first_graph = prepared.graph
 
-    def save(self, as_text: bool = False) -> Path:
+    def add_warmup_requests(self, requests: Mapping[str, Sequence[Any]], *,
+                            tags: Sequence[str] = ("serve",)) -> None:
+        """Write TF Serving warmup requests with the export (``assets.extra/
+        tf_serving_warmup_requests``), checked against the meta graph with ``tags``.
+
+        ``requests``: ``{signature key: [request, ...]}``; a predict request is
+        ``{input key: array}`` (every input of the signature, its dtype, a compatible
+        shape), a classify / regress request a feature dict (or a list of them) that
+        becomes ``tf.train.Example``s.  At most 1000 records in all; a second call
+        replaces the first.  See :mod:`pysavedmodel.builder.warmup`.
+
+        >>> builder.add_warmup_requests({"serving_default": [{"x": np.ones((1, 4), "f4")}]})
+        ... # doctest: +SKIP
+        """
+        self._check_open("add_warmup_requests")
+        if not self._has_variables:
+            raise BuilderStateError("add_warmup_requests() called before "
+                                    "add_meta_graph_and_variables(): no signatures yet")
+        wanted = sorted(_check_tags(tags))
+        for meta_graph in self._saved_model.meta_graphs:
+            if sorted(meta_graph.meta_info_def.tags) == wanted:
+                self._warmup = _warmup.warmup_records(meta_graph.signature_def, requests)
+                return
+        have = [list(mg.meta_info_def.tags) for mg in self._saved_model.meta_graphs]
+        raise InvalidArgumentError(f"no meta graph with tags {wanted} to check warmup "
+                                   f"requests against; the export has {have}")
+
+    def save(self, as_text: bool = False, *, durable: bool = True) -> Path:
         """Write the SavedModel; return the path of ``saved_model.pb`` (or ``.pbtxt``).
 
         Everything is written to a temporary sibling directory first and
         renamed to ``export_dir`` at the end; on failure nothing is left.  A
         ``saved_model.pb`` over protobuf's 2 GiB limit is refused before anything
         is written (:class:`InvalidArgumentError` naming the largest constants).
+
+        ``durable`` (default True): every file, then every directory, is fsynced before
+        the final rename, and the parent directory after it, so a SavedModel that
+        ``save()`` reported survives a power loss (TF Serving may load a version the
+        moment its directory appears).  Of two processes saving to one export directory
+        at once exactly one succeeds, the other gets :class:`AlreadyExistsError`.  A
+        full disk, a read-only target or missing permissions give :class:`StorageError`
+        naming the directory, and nothing is left behind (directories this call created
+        included).
         """
         self._check_open("save")
         as_text = _flag(as_text, "as_text")
+        durable = _flag(durable, "durable")
         if not self._has_variables:
             raise BuilderStateError(
                 "save() called before add_meta_graph_and_variables(); nothing to save")
@@ -504,12 +543,17 @@ class SavedModelBuilder:
         data = _serialize_within_limit(self._saved_model)
         target = self._export_dir
         filename = SAVED_MODEL_FILENAME_PBTXT if as_text else SAVED_MODEL_FILENAME_PB
-        with atomic_directory(target) as temp:
+        with atomic_directory(target, durable=durable) as temp:
             (temp / VARIABLES_DIRECTORY).mkdir()
             if self._checkpoint:
                 _bundle.write_checkpoint(temp / VARIABLES_DIRECTORY / VARIABLES_FILENAME,
                                          self._checkpoint)
             self._asset_store.write(temp)
+            if self._warmup:
+                (temp / _warmup.WARMUP_DIRECTORY).mkdir()
+                with open(temp / _warmup.WARMUP_DIRECTORY / _warmup.WARMUP_FILENAME, "wb") as out:
+                    for record in self._warmup:
+                        out.write(record)
             if as_text:
                 # The pool lets Any fields print expanded, as TensorFlow prints them.
                 text = text_format.MessageToString(self._saved_model, descriptor_pool=POOL)

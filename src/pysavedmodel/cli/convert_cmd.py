@@ -30,6 +30,9 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
                         help="format of DST (default: from its name)")
     parser.add_argument("--force", action="store_true",
                         help="replace DST's files if they exist (default: refuse)")
+    parser.add_argument("--no-durable", dest="durable", action="store_false",
+                        help="skip the fsyncs that make the result survive a power loss "
+                             "(faster; default: fsync every file and directory)")
     parser.set_defaults(func=run)
 
 
@@ -40,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
     with progress_callback(args, f"writing {args.dst}") as progress:
         written = convert_weights(
             args.src, args.dst, src_format=args.src_format, dst_format=args.dst_format,
-            overwrite=args.force, progress=progress if progress.enabled else None)
+            overwrite=args.force, progress=progress if progress.enabled else None,
+            durable=args.durable)
     for path in written:
         print(path)
     return 0

@@ -126,7 +126,23 @@ def all_lines(facts: dict[str, Any]) -> list[str]:
             lines += signature_lines(signature, indent="  ")
         lines.append(ops_line(meta_graph))
         lines += _meta_graph_extras(meta_graph)
-    return lines + _variables_lines(facts) + _assets_lines(facts)
+    return lines + _variables_lines(facts) + _assets_lines(facts) + _warmup_lines(facts)
+
+
+def _warmup_lines(facts: dict[str, Any]) -> list[str]:
+    records = facts.get("warmup") or []
+    if not records:
+        return []
+    lines = [f"\nWarmup requests (assets.extra/tf_serving_warmup_requests: "
+             f"{len(records)} records):"]
+    for index, record in enumerate(records):
+        if "inputs" in record:
+            what = ", ".join(f"{k}: {v['dtype']} {v['shape']}"
+                             for k, v in record["inputs"].items())
+        else:
+            what = f"{record.get('examples', 0)} tf.Example(s)"
+        lines.append(f"  {index}: {record['kind']} {record.get('signature', '?')!r}: {what}")
+    return lines
 
 
 def _signature(meta_graph: dict[str, Any], key: str, tag_set: str) -> dict[str, Any]:

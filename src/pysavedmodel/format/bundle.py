@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from ..aliases import PathLike, ProgressCallback
+from ..errors import InvalidArgumentError
 from .bundle_reader import CheckpointReader, read_checkpoint
 from .naming import data_filename, index_filename
 from .sharding import balance_shards
@@ -42,7 +43,7 @@ def write_checkpoint(prefix: PathLike, tensors: Mapping[str, Any], *,
                      num_shards: int = 1,
                      shards: Sequence[Sequence[str]] | None = None,
                      progress: ProgressCallback | None = None,
-                     executor: Any = None) -> list[Path]:
+                     executor: Any = None, durable: bool = False) -> list[Path]:
     """Write ``tensors`` ({name: array-like}) as a TensorBundle checkpoint at ``prefix``.
 
     Creates ``PREFIX.index`` and ``PREFIX.data-NNNNN-of-MMMMM`` (missing parent
@@ -61,6 +62,11 @@ def write_checkpoint(prefix: PathLike, tensors: Mapping[str, Any], *,
     :func:`pysavedmodel.format.distributed.write_checkpoint_distributed`, which
     receives the same arguments; None (default) writes in this process.
 
+    ``durable``: fsync every file, then the directory, before returning, so that the
+    checkpoint survives a power loss (slower; TensorFlow's SaveV2 does not).  A second
+    writer to the same prefix at the same time gets AlreadyExistsError (an exclusive
+    lock on ``PREFIX.index.lock`` for the whole write).  Not supported with ``executor``.
+
     Raises UnsupportedDTypeError / InvalidArgumentError for bad input, before writing
     anything; on any failure no file is left behind.  Files appear in this order:
     an earlier ``PREFIX.index`` is removed, the data files are renamed into place,
@@ -68,6 +74,8 @@ def write_checkpoint(prefix: PathLike, tensors: Mapping[str, Any], *,
     checkpoint (temporary files are named ``<final name>.tempstate<token>``).
     """
     if executor is not None:
+        if durable:
+            raise InvalidArgumentError("durable=True is not supported with an executor")
         # Imported when used: the distributed writer pulls in concurrent.futures (~20 ms).
         from . import distributed
 
@@ -75,4 +83,4 @@ def write_checkpoint(prefix: PathLike, tensors: Mapping[str, Any], *,
             prefix, tensors, num_shards=num_shards, shards=shards, executor=executor,
             progress=progress)
     return write_local_checkpoint(prefix, tensors, num_shards=num_shards, shards=shards,
-                                  progress=progress)
+                                  progress=progress, durable=durable)

@@ -19,16 +19,26 @@ Wire layout (tag = field number << 3 | wire type; varints are base-128)::
     0x35 fixed32 crc32c "<I"               field 6, omitted when 0
 
 Entries with ``slices`` (partitioned tensors, rare) are still built with protobuf.
+
+Decoding (:func:`decode_entry`) accepts the plain form writers produce: the fields
+above, in any order, each at most once, varints of at most 9 bytes (no negative
+values), dims holding only a size, no ``slices`` (field 7) and no ``unknown_rank``.
+It returns None for anything else, malformed bytes included, and the caller parses
+those with protobuf, so the two ways agree on every entry both accept (tests check).
 """
 
 from __future__ import annotations
 
 import struct
 from collections.abc import Sequence
+from typing import Any
+
+from pysavedmodel._proto import tensor_bundle_pb2
 
 from .varint import encode_varint64
 
-__all__ = ["encode_shape", "encode_entry", "EntryEncoder"]
+__all__ = ["encode_shape", "encode_entry", "EntryEncoder", "EntryFields", "decode_entry",
+           "entry_fields"]
 
 _DTYPE_TAG = b"\x08"
 _SHAPE_TAG = b"\x12"
@@ -97,3 +107,115 @@ def encode_entry(dtype: int, shape: Sequence[int], shard_id: int, offset: int, s
     """
     return EntryEncoder().encode(dtype, tuple(int(d) for d in shape), shard_id, offset, size,
                                  crc32c)
+
+
+EntryFields = tuple[int, tuple[int, ...], bool, int, int, int, int]
+"""An entry's (dtype, dims, unknown_rank, shard_id, offset, size, masked crc32c)."""
+
+_MAX_REMEMBERED_SHAPES = 4096
+"""Encoded shapes :func:`decode_entry` remembers per index."""
+
+_SCALAR_SLOTS = {0x08: 0, 0x18: 3, 0x20: 4, 0x28: 5}
+"""Tag byte of a varint field of BundleEntryProto -> its slot in :data:`EntryFields`."""
+
+_INT32_MAX = 0x7FFFFFFF
+
+
+def entry_fields(entry: tensor_bundle_pb2.BundleEntryProto) -> EntryFields:
+    """The fields of a parsed (protobuf) entry, as :func:`decode_entry` gives them."""
+    shape = entry.shape
+    return (entry.dtype, tuple([d.size for d in shape.dim]), shape.unknown_rank,
+            entry.shard_id, entry.offset, entry.size, entry.crc32c)
+
+
+def decode_entry(value: bytes, shapes: dict[bytes, tuple[int, ...]]) -> EntryFields | None:
+    """The fields of a serialized entry in the plain form (module docstring), else None.
+
+    None for anything else, malformed bytes included: parse those with protobuf.
+    ``shapes`` remembers the dims of encoded shapes seen before (writers repeat a few);
+    pass the same dict for the entries of one index.
+    """
+    n = len(value)
+    i = 0
+    fields: list[Any] = [0, (), False, 0, 0, 0, 0]
+    seen = 0
+    while i < n:
+        tag = value[i]
+        i += 1
+        if tag == 0x35:  # crc32c, fixed32
+            if seen & 0x40 or i + 4 > n:
+                return None
+            seen |= 0x40
+            fields[6] = int.from_bytes(value[i:i + 4], "little")
+            i += 4
+            continue
+        if i >= n:
+            return None
+        byte = value[i]
+        i += 1
+        number = byte & 0x7F
+        shift = 7
+        while byte >= 0x80:  # at most 9 bytes: values < 2**63, never negative
+            if i >= n or shift > 56:
+                return None
+            byte = value[i]
+            i += 1
+            number |= (byte & 0x7F) << shift
+            shift += 7
+        if tag == 0x12:  # shape, length-delimited
+            end = i + number
+            if seen & 0x02 or end > n:
+                return None
+            seen |= 0x02
+            encoded = value[i:end]
+            dims = shapes.get(encoded)
+            if dims is None:
+                dims = _decode_dims(encoded)
+                if dims is None:
+                    return None
+                if len(shapes) < _MAX_REMEMBERED_SHAPES:
+                    shapes[encoded] = dims
+            fields[1] = dims
+            i = end
+            continue
+        slot = _SCALAR_SLOTS.get(tag)
+        if slot is None or seen & (1 << slot):
+            return None
+        if slot != 4 and slot != 5 and number > _INT32_MAX:  # int32 / enum fields
+            return None
+        seen |= 1 << slot
+        fields[slot] = number
+    return (fields[0], fields[1], False, fields[3], fields[4], fields[5], fields[6])
+
+
+def _decode_dims(shape: bytes) -> tuple[int, ...] | None:
+    """Dim sizes of a TensorShapeProto holding only dims with a size, else None."""
+    n = len(shape)
+    i = 0
+    dims = []
+    while i < n:
+        if shape[i] != 0x12 or i + 1 >= n or shape[i + 1] >= 0x80:
+            return None
+        stop = i + 2 + shape[i + 1]
+        if stop > n:
+            return None
+        i += 2
+        size = 0
+        if i < stop:
+            if shape[i] != 0x08:
+                return None
+            i += 1
+            shift = 0
+            while True:
+                if i >= stop or shift > 56:
+                    return None
+                byte = shape[i]
+                i += 1
+                size |= (byte & 0x7F) << shift
+                shift += 7
+                if byte < 0x80:
+                    break
+            if i != stop:
+                return None
+        dims.append(size)
+    return tuple(dims)

@@ -4,6 +4,9 @@ Checks: the table's magic and block crcs (:mod:`.table`), the header (num_shards
 LITTLE endianness, a version this reader can consume), every entry's shape, its
 size (fixed-size dtypes: ``num_elements * itemsize``), that its bytes lie inside
 its data file, and its crc32c (strings: the length checksum too).
+
+Index entries are decoded by :func:`.bundle_entry.decode_entry` when they have the plain
+form writers produce, and by protobuf otherwise.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from pysavedmodel.errors import (
 
 from ..aliases import PathLike
 from . import slices as slicing
+from .bundle_entry import EntryFields, decode_entry, entry_fields
 from .crc32c import BACKEND as crc32c_backend
 from .crc32c import crc32c, unmask
 from .naming import data_filename, index_filename
@@ -179,6 +183,9 @@ class CheckpointReader:
         self._prefix = prefix_text
         self._index_path = index_filename(self._prefix)
         self._valid_shapes: set[tuple[int, ...]] = set()
+        # dtype enum -> (numpy dtype, itemsize) of fixed-size dtypes read before: the
+        # fast path (_plain_value) reads only tensors whose checks all passed before.
+        self._fixed: dict[int, tuple[np.dtype, int]] = {}
         try:
             index = _DataFile(self._index_path)
         except FileNotFoundError:
@@ -211,27 +218,42 @@ class CheckpointReader:
             raise CorruptCheckpointError(f"{self._index_path}: unparsable header: {exc}") from None
         _check_header(header, self._index_path)
         self._num_shards = header.num_shards
-        self._entries: dict[bytes, tensor_bundle_pb2.BundleEntryProto] = {}
+        # Every entry's fields; the raw bytes (for entry() copies); protobuf objects only
+        # for partitioned tensors (their slices).
+        self._fields: dict[bytes, EntryFields] = {}
+        self._raw: dict[bytes, bytes] = {}
+        self._sliced: dict[bytes, tensor_bundle_pb2.BundleEntryProto] = {}
+        shapes: dict[bytes, tuple[int, ...]] = {}
         for key, value in table.items():
             if key == b"":
                 continue
-            entry = tensor_bundle_pb2.BundleEntryProto()
-            try:
-                entry.ParseFromString(value)
-            except Exception as exc:
-                raise CorruptCheckpointError(
-                    f"{self._index_path}: entry for key {key!r} is not parseable: {exc}") from None
-            self._entries[key] = entry
+            self._raw[key] = value
+            fields = decode_entry(value, shapes)
+            if fields is None:
+                entry = tensor_bundle_pb2.BundleEntryProto()
+                try:
+                    entry.ParseFromString(value)
+                except Exception as exc:
+                    raise CorruptCheckpointError(
+                        f"{self._index_path}: entry for key {key!r} is not parseable: {exc}"
+                    ) from None
+                fields = entry_fields(entry)
+                if entry.slices:
+                    self._sliced[key] = entry
+            self._fields[key] = fields
         hidden = set()
-        for key, entry in self._entries.items():
-            if entry.slices:
-                name = self._decode(key)
-                shape = self._shape_of(name, entry)
-                for proto in entry.slices:
-                    extents = slicing.from_proto(proto, shape, where=self._where(name))
-                    hidden.add(self._slice_key(name, key, extents))
-        self._names: dict[str, bytes] = {
-            self._decode(key): key for key in self._entries if key not in hidden}
+        for key, entry in self._sliced.items():
+            name = self._decode(key)
+            shape = self._shape_of(name, self._fields[key])
+            for proto in entry.slices:
+                extents = slicing.from_proto(proto, shape, where=self._where(name))
+                hidden.add(self._slice_key(name, key, extents))
+        decode = self._decode
+        if hidden:
+            self._names: dict[str, bytes] = {
+                decode(key): key for key in self._fields if key not in hidden}
+        else:
+            self._names = {decode(key): key for key in self._fields}
 
     # -- metadata
 
@@ -245,27 +267,33 @@ class CheckpointReader:
         path = data_filename(self._prefix, shard, self._num_shards)
         return f"tensor {name!r} in {path} at offset {offset}"
 
-    def _entry(self, name: str) -> tensor_bundle_pb2.BundleEntryProto:
+    def _key(self, name: str) -> bytes:
         if self._closed:
             raise InvalidArgumentError(f"checkpoint reader for {self._prefix!r} is closed")
         key = self._names.get(name) if isinstance(name, str) else None
         if key is None:
             raise NotFoundError(f"tensor {name!r} not found in checkpoint {self._prefix}")
-        return self._entries[key]
+        return key
 
-    def _dtype_of(self, name: str, entry: tensor_bundle_pb2.BundleEntryProto) -> DType:
-        row = DTYPES.get(entry.dtype)
+    def _proto(self, key: bytes) -> tensor_bundle_pb2.BundleEntryProto:
+        """A new protobuf object of the entry at ``key`` (it parsed when the index was read)."""
+        entry = tensor_bundle_pb2.BundleEntryProto()
+        entry.ParseFromString(self._raw[key])
+        return entry
+
+    def _dtype_of(self, name: str, fields: EntryFields) -> DType:
+        row = DTYPES.get(fields[0])
         if row is None or not row.checkpointable or row.numpy is None:
-            shown = dtype_name(entry.dtype)
+            shown = dtype_name(fields[0])
             raise UnsupportedDTypeError(f"{self._where(name)}: dtype {shown} cannot be read")
         return row
 
-    def _shape_of(self, name: str, entry: tensor_bundle_pb2.BundleEntryProto) -> tuple[int, ...]:
-        shape = entry.shape
-        dims = tuple([d.size for d in shape.dim])
-        if dims in self._valid_shapes and not shape.unknown_rank:
+    def _shape_of(self, name: str, fields: EntryFields) -> tuple[int, ...]:
+        dims = fields[1]
+        unknown_rank = fields[2]
+        if dims in self._valid_shapes and not unknown_rank:
             return dims  # checked before (many tensors share a few shapes)
-        if shape.unknown_rank or (dims and min(dims) < 0):
+        if unknown_rank or (dims and min(dims) < 0):
             raise CorruptCheckpointError(f"{self._where(name)}: invalid tensor shape {list(dims)}")
         if len(dims) > _MAX_RANK:
             raise CorruptCheckpointError(
@@ -288,27 +316,21 @@ class CheckpointReader:
     def entry(self, name: str) -> tensor_bundle_pb2.BundleEntryProto:
         """A copy of ``name``'s index entry (dtype, shape, shard_id, offset, size, crc32c;
         a partitioned tensor's entry lists its ``slices`` and holds no bytes itself)."""
-        copy = tensor_bundle_pb2.BundleEntryProto()
-        copy.CopyFrom(self._entry(name))
-        return copy
+        return self._proto(self._key(name))
 
     def stored_entries(self, name: str) -> list[tensor_bundle_pb2.BundleEntryProto]:
         """Copies of the index entries holding ``name``'s bytes: its own entry, or one per
         stored slice (in the order of ``entry(name).slices``), each checked against the
         full tensor's dtype and shape (CorruptCheckpointError otherwise)."""
-        entry = self._entry(name)
-        if not entry.slices:
-            return [self.entry(name)]
-        shape = self._shape_of(name, entry)
+        key = self._key(name)
+        entry = self._sliced.get(key)
+        if entry is None:
+            return [self._proto(key)]
+        shape = self._shape_of(name, self._fields[key])
         where = self._where(name)
-        out = []
-        for proto in entry.slices:
-            stored = self._slice_entry(name, entry, shape,
-                                       slicing.from_proto(proto, shape, where=where))
-            copy = tensor_bundle_pb2.BundleEntryProto()
-            copy.CopyFrom(stored)
-            out.append(copy)
-        return out
+        return [self._proto(self._slice_entry(name, key, shape,
+                                              slicing.from_proto(proto, shape, where=where)))
+                for proto in entry.slices]
 
     def keys(self) -> list[str]:
         """Tensor names (partitioned tensors by their full name), in index order."""
@@ -325,14 +347,13 @@ class CheckpointReader:
 
     def dtype(self, name: str) -> np.dtype:
         """numpy dtype of a tensor (``object`` for strings, ml_dtypes.bfloat16 for bfloat16)."""
-        entry = self._entry(name)
-        row = self._dtype_of(name, entry)
+        row = self._dtype_of(name, self._fields[self._key(name)])
         assert row.numpy is not None
         return row.numpy
 
     def shape(self, name: str) -> tuple[int, ...]:
         """Shape of a tensor (the full shape for a partitioned one)."""
-        return self._shape_of(name, self._entry(name))
+        return self._shape_of(name, self._fields[self._key(name)])
 
     # -- data
 
@@ -351,13 +372,13 @@ class CheckpointReader:
             self._files[shard] = data
         return data
 
-    def _locate(self, name: str, entry: tensor_bundle_pb2.BundleEntryProto) -> _Stored:
+    def _locate(self, name: str, fields: EntryFields) -> _Stored:
         """Check a non-partitioned entry (or one stored slice) against its data file and
         return where its bytes are; nothing is read yet."""
-        row = self._dtype_of(name, entry)
-        shape = self._shape_of(name, entry)
+        row = self._dtype_of(name, fields)
+        shape = self._shape_of(name, fields)
         count = math.prod(shape)
-        shard, offset, size = entry.shard_id, entry.offset, entry.size
+        shard, offset, size = fields[3], fields[4], fields[5]
         # Error messages (and the path in them) are only built when something is wrong:
         # reading many small tensors must not pay for them.
         if row.is_string:
@@ -376,7 +397,7 @@ class CheckpointReader:
                 f"{self._where(name, shard, offset)}: the entry needs bytes [{offset}, "
                 f"{offset + size}) but {data.path} holds {data.size} bytes (truncated?)")
         return _Stored(name, row, shape, count, shard, offset, data.view(offset, size),
-                       entry.crc32c, data)
+                       fields[6], data)
 
     def _checksum_error(self, stored: _Stored, actual: int) -> ChecksumError:
         return ChecksumError(
@@ -384,10 +405,36 @@ class CheckpointReader:
             f"match: stored {unmask(stored.masked_crc):08x}, computed {actual:08x} over "
             f"{len(stored.view)} bytes")
 
-    def _read_stored(self, name: str, entry: tensor_bundle_pb2.BundleEntryProto, *,
-                     copy: bool) -> np.ndarray:
+    def _plain_value(self, key: bytes, *, copy: bool) -> np.ndarray | None:
+        """The verified value at ``key`` when it is a non-empty fixed-size tensor whose
+        dtype and shape were accepted before and whose data file is open, else None (the
+        caller then takes the general path, which raises whatever error applies).
+
+        Reading many small tensors is dominated by per-tensor overhead: this does the
+        checks of :meth:`_locate` and :meth:`_value` inline, without building a _Stored.
+        """
+        if key in self._sliced:
+            return None
+        dtype, dims, unknown_rank, shard, offset, size, masked_crc = self._fields[key]
+        fixed = self._fixed.get(dtype)
+        if fixed is None or unknown_rank or dims not in self._valid_shapes:
+            return None
+        count = math.prod(dims)
+        data = self._files.get(shard)
+        if (data is None or not count or size != count * fixed[1] or offset < 0
+                or offset + size > data.size):
+            return None
+        if copy and size > _COPY_PIECE_BYTES:
+            return None  # copied and checksummed in pieces by _copy_verified
+        view = data.view(offset, size)
+        if crc32c(view) != unmask(masked_crc):
+            return None
+        array: np.ndarray = np.frombuffer(view, dtype=fixed[0], count=count).reshape(dims)
+        return array.copy() if copy else array
+
+    def _read_stored(self, name: str, fields: EntryFields, *, copy: bool) -> np.ndarray:
         """The value of a non-partitioned entry (or one stored slice)."""
-        return self._value(self._locate(name, entry), copy=copy)
+        return self._value(self._locate(name, fields), copy=copy)
 
     def _value(self, stored: _Stored, *, copy: bool) -> np.ndarray:
         """The verified value of located bytes."""
@@ -407,6 +454,7 @@ class CheckpointReader:
         assert row.numpy is not None
         if count == 0:
             return np.zeros(shape, dtype=row.numpy)
+        self._fixed[row.enum] = (row.numpy, row.itemsize)
         array = np.frombuffer(view, dtype=row.numpy, count=count).reshape(shape)
         return array.copy() if copy else array
 
@@ -446,9 +494,11 @@ class CheckpointReader:
             raise self._checksum_error(stored, crc)
         return out
 
-    def _assemble(self, name: str, entry: tensor_bundle_pb2.BundleEntryProto) -> np.ndarray:
-        row = self._dtype_of(name, entry)
-        shape = self._shape_of(name, entry)
+    def _assemble(self, name: str, key: bytes) -> np.ndarray:
+        entry = self._sliced[key]
+        fields = self._fields[key]
+        row = self._dtype_of(name, fields)
+        shape = self._shape_of(name, fields)
         assert row.numpy is not None
         # Everything that can be checked without reading data is checked before any
         # slice is read, and the full tensor is allocated only once the slices are known
@@ -471,10 +521,10 @@ class CheckpointReader:
                 f"{where}: its stored slices do not cover the full shape {list(shape)} "
                 f"exactly: they hold {held} elements, it has {count} (slices missing or "
                 "overlapping)")
-        stored = [self._slice_entry(name, entry, shape, e) for e in extents]
+        stored = [self._fields[self._slice_entry(name, key, shape, e)] for e in extents]
         needed = count * max(row.itemsize, 1)
         available = sum(self._file(name, shard).size
-                        for shard in sorted({s.shard_id for s in stored}))
+                        for shard in sorted({s[3] for s in stored}))
         if needed > available:
             raise CorruptCheckpointError(
                 f"{where}: full shape {list(shape)} needs {needed} bytes, more than the "
@@ -493,39 +543,45 @@ class CheckpointReader:
             covered[index] = True
         return full
 
-    def _slice_entry(self, name: str, entry: tensor_bundle_pb2.BundleEntryProto,
-                     shape: tuple[int, ...], extents: tuple[slicing.Extent, ...]
-                     ) -> tensor_bundle_pb2.BundleEntryProto:
-        """The entry storing one slice, checked against the full tensor (nothing read)."""
-        key = self._slice_key(name, self._names[name], extents)
-        stored = self._entries.get(key)
+    def _slice_entry(self, name: str, full_key: bytes, shape: tuple[int, ...],
+                     extents: tuple[slicing.Extent, ...]) -> bytes:
+        """The key of the entry storing one slice, checked against the full tensor
+        (nothing read)."""
+        key = self._slice_key(name, full_key, extents)
+        stored = self._fields.get(key)
         if stored is None:
             raise CorruptCheckpointError(
                 f"{self._where(name)}: slice {list(extents)} has no entry (key {key!r})")
-        if stored.dtype != entry.dtype:
+        if stored[0] != self._fields[full_key][0]:
             raise CorruptCheckpointError(
-                f"{self._where(name)}: slice {list(extents)} has dtype {stored.dtype}, the "
-                f"tensor {entry.dtype}")
+                f"{self._where(name)}: slice {list(extents)} has dtype {stored[0]}, the "
+                f"tensor {self._fields[full_key][0]}")
         expected = slicing.slice_shape(shape, extents)
         if self._shape_of(name, stored) != expected:
             raise CorruptCheckpointError(
                 f"{self._where(name)}: slice {list(extents)} is stored with shape "
                 f"{list(self._shape_of(name, stored))}, expected {list(expected)}")
-        return stored
+        return key
 
     def get_tensor(self, name: str) -> np.ndarray:
         """The value of ``name``; fixed-size dtypes are read-only views of the mapped file."""
-        entry = self._entry(name)
-        if entry.slices:
-            return self._assemble(name, entry)
-        return self._read_stored(name, entry, copy=False)
+        key = self._key(name)
+        plain = self._plain_value(key, copy=False)
+        if plain is not None:
+            return plain
+        if key in self._sliced:
+            return self._assemble(name, key)
+        return self._read_stored(name, self._fields[key], copy=False)
 
     def read(self, name: str) -> np.ndarray:
         """Like :meth:`get_tensor` but always an independent, writable array."""
-        entry = self._entry(name)
-        if entry.slices:
-            return self._assemble(name, entry)
-        return self._read_stored(name, entry, copy=True)
+        key = self._key(name)
+        plain = self._plain_value(key, copy=True)
+        if plain is not None:
+            return plain
+        if key in self._sliced:
+            return self._assemble(name, key)
+        return self._read_stored(name, self._fields[key], copy=True)
 
     def _read_all(self) -> dict[str, np.ndarray]:
         """Every tensor as by :meth:`read`; large fixed-size tensors are copied by one
@@ -534,13 +590,17 @@ class CheckpointReader:
             raise InvalidArgumentError(f"checkpoint reader for {self._prefix!r} is closed")
         out: dict[str, Any] = {}
         large: list[_Stored] = []
-        entries = self._entries
+        fields, sliced = self._fields, self._sliced
+        plain_value = self._plain_value
         for name, key in self._names.items():
-            entry = entries[key]
-            if entry.slices:
-                out[name] = self._assemble(name, entry)
+            plain = plain_value(key, copy=True)
+            if plain is not None:
+                out[name] = plain
                 continue
-            stored = self._locate(name, entry)
+            if key in sliced:
+                out[name] = self._assemble(name, key)
+                continue
+            stored = self._locate(name, fields[key])
             if stored.row.is_string or len(stored.view) <= _COPY_PIECE_BYTES:
                 out[name] = self._value(stored, copy=True)
             else:

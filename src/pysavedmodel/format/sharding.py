@@ -25,7 +25,10 @@ def check_tensor_name(name: Any) -> bytes:
         raise InvalidArgumentError(f"tensor names must be str, got {type(name).__name__} {name!r}")
     if name == "":
         raise InvalidArgumentError("tensor name must not be empty (the empty key is the header)")
-    return utf8(name, f"tensor name {name!r}")
+    try:
+        return name.encode("utf-8")  # the common case, without building a description
+    except UnicodeEncodeError:
+        return utf8(name, f"tensor name {name!r}")
 
 
 def balance_shards(sizes: Sequence[int], num_shards: int) -> list[int]:

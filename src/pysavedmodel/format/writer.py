@@ -177,7 +177,10 @@ class CheckpointWriter:
 
     def __init__(self, prefix: PathLike, *, num_shards: int = 1,
                  shards: Sequence[Sequence[str]] | None = None,
-                 progress: ProgressCallback | None = None) -> None:
+                 progress: ProgressCallback | None = None, durable: bool = False) -> None:
+        if not isinstance(durable, bool):
+            raise InvalidArgumentError(f"durable must be True or False, got {durable!r}")
+        self._durable = durable
         if progress is not None and not callable(progress):
             raise InvalidArgumentError(
                 f"progress must be a callable(bytes_done, bytes_total), got {progress!r}")
@@ -346,7 +349,7 @@ class CheckpointWriter:
         assignment = self._assignment()
         self._finished = True
         return _write_files(self._prefix, self._num_shards, self._items, assignment,
-                            self._index_entries, self._progress)
+                            self._index_entries, self._progress, self._durable)
 
     def __enter__(self) -> CheckpointWriter:
         return self
@@ -474,14 +477,16 @@ def _write_shards_in_parallel(paths: list[Path], shard_items: list[list[_DataIte
 
 def _write_files(prefix: str, num_shards: int, items: list[_DataItem], assignment: list[int],
                  index_entries: Callable[[], list[_Indexed]],
-                 progress_callback: ProgressCallback | None = None) -> list[Path]:
+                 progress_callback: ProgressCallback | None = None,
+                 durable: bool = False) -> list[Path]:
     progress = _Progress(progress_callback, sum(item.nbytes for item in items))
     index_path = index_filename(prefix)
     shard_paths = [data_filename(prefix, s, num_shards) for s in range(num_shards)]
     # An index left from an earlier checkpoint goes first: interrupted from there on,
     # the prefix has no checkpoint rather than an old index over new data.  The new
     # index is renamed last: its presence means the checkpoint is whole.
-    with AtomicGroup([*shard_paths, index_path], remove_first=[index_path]) as group:
+    with AtomicGroup([*shard_paths, index_path], remove_first=[index_path], durable=durable,
+                     lock=Path(f"{index_path}.lock")) as group:
         temp_paths = [group.temp(path) for path in shard_paths]
         shard_items: list[list[_DataItem]] = [[] for _ in range(num_shards)]
         for item, shard in zip(items, assignment):
@@ -505,7 +510,8 @@ def _write_files(prefix: str, num_shards: int, items: list[_DataItem], assignmen
 def write_local_checkpoint(prefix: PathLike, tensors: Mapping[str, Any], *,
                            num_shards: int = 1,
                            shards: Sequence[Sequence[str]] | None = None,
-                           progress: ProgressCallback | None = None) -> list[Path]:
+                           progress: ProgressCallback | None = None,
+                           durable: bool = False) -> list[Path]:
     """Write ``tensors`` as a checkpoint at ``prefix`` in this process.
 
     :func:`pysavedmodel.write_checkpoint` without ``executor`` (see there for the
@@ -514,7 +520,8 @@ def write_local_checkpoint(prefix: PathLike, tensors: Mapping[str, Any], *,
     if not isinstance(tensors, Mapping):
         raise InvalidArgumentError(
             f"tensors must be a mapping of name -> array, got {type(tensors).__name__}")
-    writer = CheckpointWriter(prefix, num_shards=num_shards, shards=shards, progress=progress)
+    writer = CheckpointWriter(prefix, num_shards=num_shards, shards=shards, progress=progress,
+                              durable=durable)
     for name, value in tensors.items():
         writer.add(name, value)
     return writer.finish()

@@ -24,6 +24,7 @@ from pysavedmodel._proto import (
     meta_graph_pb2,
     tensor_shape_pb2,
 )
+from pysavedmodel.builder.warmup import WARMUP_DIRECTORY, WARMUP_FILENAME, read_warmup_records
 from pysavedmodel.constants import (
     INIT_OP_SIGNATURE_KEY,
     LEGACY_INIT_OP_COLLECTION,
@@ -226,8 +227,9 @@ def describe_saved_model(export_dir: PathLike) -> dict[str, Any]:
     :func:`describe_meta_graph`), ``variables`` (from ``variables/variables``; each
     ``name``, ``key``, ``dtype``, ``shape``, ``bytes``, ``shards``, ``slices``; empty
     when there is no checkpoint), ``object_graph`` (the object-graph checkpoint entry of
-    TF2 models, or None) and ``asset_files`` (files under ``assets/``: ``filename``,
-    ``bytes``).
+    TF2 models, or None), ``asset_files`` (files under ``assets/``: ``filename``,
+    ``bytes``) and ``warmup`` (TF Serving warmup requests in ``assets.extra/``: each
+    ``kind``, ``signature`` and ``inputs`` or ``examples``).
 
     Raises NotFoundError / CorruptSavedModelError (also for an asset file name that
     would leave ``assets/``) and the checkpoint reader's errors.
@@ -247,4 +249,13 @@ def describe_saved_model(export_dir: PathLike) -> dict[str, Any]:
         "variables": variables,
         "object_graph": object_graph,
         "asset_files": _asset_files(root),
+        "warmup": _warmup_records(root),
     }
+
+
+def _warmup_records(root: Path) -> list[dict[str, Any]]:
+    """The TF Serving warmup requests in ``assets.extra/`` (empty when there are none)."""
+    path = root / WARMUP_DIRECTORY / WARMUP_FILENAME
+    if not path.is_file():
+        return []
+    return read_warmup_records(path.read_bytes(), str(path))

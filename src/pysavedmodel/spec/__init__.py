@@ -123,7 +123,9 @@ def load_spec(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 def build_from_spec(spec: Mapping[str, Any] | str | os.PathLike[str],
                     export_dir: str | os.PathLike[str], *, version: int | None = None,
-                    base_dir: str | os.PathLike[str] | None = None) -> Path:
+                    base_dir: str | os.PathLike[str] | None = None,
+                    durable: bool = True,
+                    warmup: Mapping[str, Any] | None = None) -> Path:
     """Build the SavedModel a spec describes; return the directory written.
 
     ``spec``: a parsed spec (mapping) or the path of a JSON spec file (see
@@ -133,6 +135,9 @@ def build_from_spec(spec: Mapping[str, Any] | str | os.PathLike[str],
     ``export_dir/<version>`` (TF Serving's layout; ``export_dir`` may hold
     other versions) instead of ``export_dir`` itself.  The target must not
     exist or be empty.  Nothing is written unless the whole spec is valid.
+    ``durable``: see :meth:`SavedModelBuilder.save` (fsync before publishing).
+    ``warmup``: TF Serving warmup requests, as
+    :meth:`SavedModelBuilder.add_warmup_requests` takes them.
     """
     if isinstance(spec, (str, os.PathLike)):
         spec_path = Path(os.fspath(spec))
@@ -165,7 +170,9 @@ def build_from_spec(spec: Mapping[str, Any] | str | os.PathLike[str],
     builder.add_meta_graph_and_variables(
         resolved.graph, list(tags), signature_def_map=signatures, assets=resolved.assets,
         init_op=init_op, variables=resolved.values)
-    builder.save()
+    if warmup is not None:
+        builder.add_warmup_requests(warmup, tags=list(tags))
+    builder.save(durable=durable)
     return target
 
 

@@ -179,7 +179,8 @@ def _existing_outputs(kind: str, path: Path) -> list[Path]:
 
 def save_weights(path: PathLike, tensors: Mapping[str, Any], *,
                  format: str | None = None,
-                 progress: ProgressCallback | None = None) -> list[Path]:
+                 progress: ProgressCallback | None = None,
+                 durable: bool = False) -> list[Path]:
     """Write ``tensors`` ({name: array-like}) to ``path``; return the written files.
 
     ``format``: ``"checkpoint"``, ``"safetensors"``, ``"npz"``, or None: ``*.safetensors``
@@ -188,7 +189,8 @@ def save_weights(path: PathLike, tensors: Mapping[str, Any], *,
     replaced.  Dtypes the format cannot hold (strings in safetensors / npz, complex128
     in safetensors...) raise UnsupportedDTypeError naming the tensor; nothing is written
     on any failure.  ``progress(bytes_done, bytes_total)``, if given, is called while
-    tensor bytes are written.
+    tensor bytes are written.  ``durable``: fsync the files (and their directory)
+    before returning, so they survive a power loss.
     """
     target = as_path(path, "weights destination")
     kind = _destination_format(target, format)
@@ -196,19 +198,21 @@ def save_weights(path: PathLike, tensors: Mapping[str, Any], *,
     if kind == "safetensors":
         from .safetensors_format import write_safetensors
 
-        return [write_safetensors(target, tensors, progress=progress)]
+        return [write_safetensors(target, tensors, progress=progress, durable=durable)]
     if kind == "npz":
         from .npz_format import write_npz
 
-        return [write_npz(target, tensors, progress=progress)]
+        return [write_npz(target, tensors, progress=progress, durable=durable)]
     from pysavedmodel.format.bundle import write_checkpoint
 
-    return write_checkpoint(_checkpoint_prefix(target), tensors, progress=progress)
+    return write_checkpoint(_checkpoint_prefix(target), tensors, progress=progress,
+                            durable=durable)
 
 
 def convert_weights(src: PathLike, dst: PathLike, *, src_format: str | None = None,
                     dst_format: str | None = None, overwrite: bool = False,
-                    progress: ProgressCallback | None = None) -> list[Path]:
+                    progress: ProgressCallback | None = None,
+                    durable: bool = False) -> list[Path]:
     """Read ``src`` with :func:`load_weights` and write it to ``dst`` with
     :func:`save_weights`; return the written files.
 
@@ -216,7 +220,8 @@ def convert_weights(src: PathLike, dst: PathLike, *, src_format: str | None = No
     its index or data files - unless ``overwrite``, which replaces them: the new files
     are written atomically, then data files of the old checkpoint that the new one does
     not use (another shard count) are deleted.  The destination format is checked
-    before the source is read.  ``progress`` is passed to :func:`save_weights`.
+    before the source is read.  ``progress`` and ``durable`` are passed to
+    :func:`save_weights`.
     """
     target = as_path(dst, "weights destination")
     kind = _destination_format(target, dst_format)
@@ -228,7 +233,7 @@ def convert_weights(src: PathLike, dst: PathLike, *, src_format: str | None = No
             f"destination {str(existing[0])!r} already exists; choose another path "
             f"or overwrite (--force)")
     tensors = load_weights(src, format=src_format)
-    written = save_weights(target, tensors, format=kind, progress=progress)
+    written = save_weights(target, tensors, format=kind, progress=progress, durable=durable)
     for stale in set(existing) - set(written):
         stale.unlink(missing_ok=True)
     return written

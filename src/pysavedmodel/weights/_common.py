@@ -69,8 +69,8 @@ def as_arrays(tensors: Mapping[str, Any], where: str) -> dict[str, np.ndarray]:
     return arrays
 
 
-def atomic_output(path: Path) -> AbstractContextManager[BinaryIO]:
+def atomic_output(path: Path, durable: bool = False) -> AbstractContextManager[BinaryIO]:
     """Write ``path`` through a temporary file beside it, renamed into place on success
-    (:func:`pysavedmodel.fileio.atomic_file`)."""
-    return atomic_file(path)
+    (:func:`pysavedmodel.fileio.atomic_file`; ``durable``: fsync before the rename)."""
+    return atomic_file(path, durable=durable)
 

@@ -192,7 +192,7 @@ def _storable(path: Path, name: str, array: np.ndarray) -> np.ndarray:
 
 
 def write_npz(path: PathLike, tensors: Mapping[str, Any], *,
-              progress: ProgressCallback | None = None) -> Path:
+              progress: ProgressCallback | None = None, durable: bool = False) -> Path:
     """Write ``tensors`` as an uncompressed ``.npz`` (what ``np.savez`` writes); return its
     path.  Strings and float8 raise UnsupportedDTypeError naming the tensor before
     anything is written; the file appears atomically.  ``progress(bytes_done,
@@ -201,7 +201,7 @@ def write_npz(path: PathLike, tensors: Mapping[str, Any], *,
     check_progress(progress)
     arrays = {name: _storable(target, name, array)
               for name, array in as_arrays(tensors, str(target)).items()}
-    with atomic_output(target) as out, \
+    with atomic_output(target, durable) as out, \
             zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
         total = sum(array.nbytes for array in arrays.values())
         done = 0

@@ -148,7 +148,7 @@ def encode_header(entries: Mapping[str, tuple[str, tuple[int, ...], int, int]],
 
 def write_safetensors(path: PathLike, tensors: Mapping[str, Any], *,
                       metadata: Mapping[str, str] | None = None,
-                      progress: ProgressCallback | None = None) -> Path:
+                      progress: ProgressCallback | None = None, durable: bool = False) -> Path:
     """Write ``tensors`` ({name: array-like}) as a safetensors file; return its path.
 
     Byte-identical to ``safetensors.numpy.save_file`` for the same tensors (and at most
@@ -178,7 +178,7 @@ def write_safetensors(path: PathLike, tensors: Mapping[str, Any], *,
         entries[name] = (codes[name], arrays[name].shape, offset, offset + nbytes)
         offset += nbytes
     header = encode_header(entries, metadata)
-    with atomic_output(target) as out:
+    with atomic_output(target, durable) as out:
         out.write(HEADER_LENGTH.pack(len(header)))
         out.write(header)
         done = 0

@@ -1,0 +1,143 @@
+"""SavedModel ``fingerprint.pb``: the FingerprintDef TF 2.21 writes beside ``saved_model.pb``.
+
+Wire format: one serialized ``tensorflow.FingerprintDef`` (fingerprint.proto):
+
+==  ========================  ===================================================
+#   field                     value (all hashes FarmHash Fingerprint64, uint64)
+==  ========================  ===================================================
+1   saved_model_checksum      hash of the SavedModel proto serialized
+                              deterministically (map entries sorted by key)
+2   graph_def_program_hash    hash of meta_graphs[0].graph_def after
+                              regularization (below), serialized deterministically
+3   signature_def_hash        fold (``FingerprintCat64``, from 0) over the
+                              signature_def map in key order of
+                              hash(key), then hash(deterministic SignatureDef)
+4   saved_object_graph_hash   fold over object_graph_def.concrete_functions in
+                              order of the integer UID each name ends with
+                              (``..._<uid>``) of hash(name without the uid
+                              digits), then hash(deterministic
+                              SavedConcreteFunction); 0 with no functions
+5   checkpoint_hash           hash of the bytes of variables/variables.index,
+                              0 when there is none
+6   version                   VersionDef; TF 2.21 writes ``producer: 4``
+7   uuid                      a random 128-bit integer in decimal; differs on
+                              every save, so it is the one field that is not a
+                              function of the files
+==  ========================  ===================================================
+
+Graph regularization: for PartitionedCall / StatefulPartitionedCall nodes the
+``f`` attr's function name loses its UID digits (when it ends with ``_<int>``)
+and the ``config_proto`` attr's string is emptied; Const nodes of dtype
+DT_STRING have their ``value`` attr cleared; the function library and the
+``versions`` field are cleared.
+
+A concrete-function name that does not end in ``_<integer>`` makes TensorFlow's
+fingerprinting fail, so :func:`compute_fingerprint` refuses it the same way.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+from pathlib import Path
+
+from .._proto import fingerprint_pb2, graph_pb2, saved_model_pb2, types_pb2
+from ..errors import InvalidArgumentError
+from .farmhash import fingerprint64, fingerprint_cat64
+
+__all__ = ["FINGERPRINT_PRODUCER", "compute_fingerprint", "regularize_graph_def",
+           "suffix_uid"]
+
+FINGERPRINT_PRODUCER = 4
+"""``version.producer`` TensorFlow 2.21 writes into fingerprint.pb."""
+
+_CALL_OPS = frozenset({"PartitionedCall", "StatefulPartitionedCall"})
+_UID = re.compile(r"\s*[+-]?[0-9]+\s*")
+
+
+def suffix_uid(function_name: str) -> int:
+    """The integer after the last ``_`` of a concrete-function name.
+
+    Raises InvalidArgumentError when the name does not end in an integer, as
+    TensorFlow's fingerprinting does.
+    """
+    last = function_name.split("_")[-1]
+    if not _UID.fullmatch(last):
+        raise InvalidArgumentError(
+            f"function name {function_name!r} does not end in an integer "
+            f"(expected a name like '__inference_serve_42')")
+    return int(last)
+
+
+def _strip_uid(name: str, uid: int) -> str:
+    text = str(uid)
+    return name[: -len(text)] if name.endswith(text) else name
+
+
+def regularize_graph_def(graph_def: graph_pb2.GraphDef) -> graph_pb2.GraphDef:
+    """A copy of ``graph_def`` regularized the way TF does before hashing it."""
+    out = graph_pb2.GraphDef()
+    out.CopyFrom(graph_def)
+    for node in out.node:
+        if node.op in _CALL_OPS:
+            if "f" in node.attr:
+                func = node.attr["f"].func
+                try:
+                    func.name = _strip_uid(func.name, suffix_uid(func.name))
+                except InvalidArgumentError:
+                    pass
+            if "config_proto" in node.attr:
+                node.attr["config_proto"].s = b""
+        if (node.op == "Const" and "value" in node.attr and "dtype" in node.attr
+                and node.attr["dtype"].type == types_pb2.DT_STRING):
+            node.attr["value"].ClearField("value")
+    out.ClearField("library")
+    out.ClearField("versions")
+    return out
+
+
+def _det(message: object) -> bytes:
+    data = message.SerializeToString(deterministic=True)  # type: ignore[attr-defined]
+    assert isinstance(data, bytes)
+    return data
+
+
+def compute_fingerprint(saved_model: saved_model_pb2.SavedModel,
+                        export_dir: str | os.PathLike[str] | None = None,
+                        *, index_bytes: bytes | None = None,
+                        uuid: str | None = None) -> fingerprint_pb2.FingerprintDef:
+    """The FingerprintDef TF 2.21 would write for ``saved_model``.
+
+    The checkpoint hash comes from ``index_bytes`` when given, else from
+    ``export_dir/variables/variables.index`` (0 when absent).  ``uuid`` is
+    random unless given.
+    """
+    if not saved_model.meta_graphs:
+        raise InvalidArgumentError("SavedModel has no meta graph to fingerprint")
+    meta = saved_model.meta_graphs[0]
+    fp = fingerprint_pb2.FingerprintDef()
+    fp.saved_model_checksum = fingerprint64(_det(saved_model))
+    fp.graph_def_program_hash = fingerprint64(_det(regularize_graph_def(meta.graph_def)))
+    sig_hash = 0
+    for key in sorted(meta.signature_def):
+        sig_hash = fingerprint_cat64(sig_hash, fingerprint64(key.encode("utf-8")))
+        sig_hash = fingerprint_cat64(sig_hash, fingerprint64(_det(meta.signature_def[key])))
+    fp.signature_def_hash = sig_hash
+    functions = meta.object_graph_def.concrete_functions
+    by_uid: dict[int, str] = {}
+    for name in functions:
+        by_uid.setdefault(suffix_uid(name), name)  # TF keeps the first of equal uids
+    obj_hash = 0
+    for uid in sorted(by_uid):
+        name = by_uid[uid]
+        obj_hash = fingerprint_cat64(obj_hash, fingerprint64(_strip_uid(name, uid).encode("utf-8")))
+        obj_hash = fingerprint_cat64(obj_hash, fingerprint64(_det(functions[name])))
+    fp.saved_object_graph_hash = obj_hash
+    if index_bytes is None and export_dir is not None:
+        index = Path(export_dir) / "variables" / "variables.index"
+        index_bytes = index.read_bytes() if index.is_file() else None
+    fp.checkpoint_hash = fingerprint64(index_bytes) if index_bytes is not None else 0
+    fp.version.producer = FINGERPRINT_PRODUCER
+    fp.uuid = uuid if uuid is not None else str(random.SystemRandom().getrandbits(128))
+    return fp
