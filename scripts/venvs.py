@@ -5,6 +5,8 @@
 * the TensorFlow venv (``~/.cache/pysavedmodel/tf-2.21``, or
   ``$PYSAVEDMODEL_TF_VENV``): tensorflow-cpu 2.21.0, used only through
   subprocesses by the interop tests;
+* the ONNX venv (``~/.cache/pysavedmodel/onnx-<key>``): torch, onnx, onnxruntime,
+  transformers, jax2onnx; also serves as the torch venv;
 * protobuf venvs (``~/.cache/pysavedmodel/protobuf-X``): the ends of the
   protobuf range the generated code supports.
 
@@ -83,10 +85,40 @@ TORCH_VERSION = "2.13.0"
 
 def torch_python() -> Path:
     """A venv with torch (CPU build; this machine kind keeps its wheel on disk), numpy,
-    ml_dtypes, protobuf and crc32c: runs pysavedmodel (from src/) where torch is installed."""
-    venv = Path(os.environ.get("PYSAVEDMODEL_TORCH_VENV", CACHE / f"torch-{TORCH_VERSION}"))
-    return _ensure(venv, [f"torch=={TORCH_VERSION}", "numpy", "ml_dtypes", "protobuf",
-                          "crc32c", "safetensors"])
+    ml_dtypes, protobuf and crc32c: runs pysavedmodel (from src/) where torch is installed.
+
+    The ONNX venv (:func:`onnx_python`) holds all of that, so it is reused and a fresh
+    machine installs torch once; ``$PYSAVEDMODEL_TORCH_VENV`` still selects a separate one.
+    """
+    if "PYSAVEDMODEL_TORCH_VENV" in os.environ:
+        return _ensure(Path(os.environ["PYSAVEDMODEL_TORCH_VENV"]),
+                       [f"torch=={TORCH_VERSION}", "numpy", "ml_dtypes", "protobuf",
+                        "crc32c", "safetensors"])
+    return onnx_python()
+
+
+ONNX_REQUIREMENTS = [
+    f"torch=={TORCH_VERSION}", "onnx==1.23.2", "onnxruntime==1.32.0", "onnxscript==0.7.2",
+    "onnx-ir==1.1.0", "transformers==5.25.0", "numpy==2.4.6", "safetensors==0.8.0",
+    "jax==0.10.2", "jaxlib==0.10.2", "flax==0.12.8", "jax2onnx==0.17.1",
+    "crc32c", "protobuf==7.36.2", "ml_dtypes==0.7.0"]
+"""The ONNX test venv: a set verified to install together (torch's CPU wheel is on disk)."""
+
+
+def onnx_key() -> str:
+    """Short hash of :data:`ONNX_REQUIREMENTS`: names the venv and keys the corpus cache."""
+    return hashlib.sha256("\n".join(ONNX_REQUIREMENTS).encode()).hexdigest()[:12]
+
+
+def onnx_python() -> Path:
+    """The ONNX venv's python (``~/.cache/pysavedmodel/onnx-<key>``, or
+    ``$PYSAVEDMODEL_ONNX_VENV``): torch, onnx, onnxruntime, onnxscript, transformers,
+    jax/flax/jax2onnx, plus what pysavedmodel from src/ needs.
+    ``$PYSAVEDMODEL_ONNX_PYTHON`` names a ready python instead."""
+    if os.environ.get("PYSAVEDMODEL_ONNX_PYTHON"):
+        return Path(os.environ["PYSAVEDMODEL_ONNX_PYTHON"])
+    venv = Path(os.environ.get("PYSAVEDMODEL_ONNX_VENV", CACHE / f"onnx-{onnx_key()}"))
+    return _ensure(venv, ONNX_REQUIREMENTS)
 
 
 PROTOBUF_VERSIONS = ("3.20.3", "4.21.1")
@@ -98,6 +130,10 @@ def environment() -> dict[str, str]:
     env = {
         "PYSAVEDMODEL_TF_PYTHON": str(tf_python()),
         "PYSAVEDMODEL_TORCH_PYTHON": str(torch_python()),
+        "PYSAVEDMODEL_ONNX_PYTHON": str(onnx_python()),
+        "PYSAVEDMODEL_ONNX_KEY": onnx_key(),
+        # The converter's onnxruntime references run in the same venv.
+        "PYSAVEDMODEL_ORT_PYTHON": str(onnx_python()),
     }
     for version in PROTOBUF_VERSIONS:
         env[protobuf_variable(version)] = str(protobuf_python(version))

@@ -280,6 +280,24 @@ def _asset_filename_in_model(tmp: Path, filename: str) -> Thunk:
     return lambda: asset_paths(tmp / "model", meta_graph)
 
 
+def _truncated_onnx(tmp: Path) -> Thunk:
+    """An ONNX file cut short: not a model (the ONNX extra is installed in the test venv)."""
+    from tests.onnx.cases import model, node, rand
+
+    path = tmp / "cut.onnx"
+    path.write_bytes(model([node("Relu", ["x"], ["y"])], {"x": rand(2)},
+                           ["y"]).SerializeToString()[:-7])
+    return lambda: pysavedmodel.from_onnx(path, tmp / "out")
+
+
+def _unsupported_onnx_op(tmp: Path) -> Thunk:
+    """A valid ONNX model using an op the converter does not cover."""
+    from tests.onnx.cases import model, node, rand
+
+    proto = model([node("Det", ["x"], ["y"])], {"x": rand(3, 3)}, ["y"])
+    return lambda: pysavedmodel.from_onnx(proto, tmp / "out")
+
+
 def _torch_file_without_torch(tmp: Path) -> Thunk:
     """A PyTorch file read where torch cannot be imported (as on a core install)."""
     import sys
@@ -337,6 +355,11 @@ CASES: list[Case] = [
     # ---- optional dependencies
     Case("torch_file_without_torch", _torch_file_without_torch, errors.MissingDependencyError,
          ImportError, ("torch", "pip install")),
+    # ---- ONNX conversion
+    Case("onnx_truncated", _truncated_onnx, errors.ModelError, ValueError,
+         ("cut.onnx", "not a valid ONNX model")),
+    Case("onnx_unsupported_op", _unsupported_onnx_op, errors.UnsupportedError,
+         NotImplementedError, ("Det", "Det_y", "unsupported")),
     # ---- checkpoint tensor names
     Case("ckpt_empty_name", lambda t: _ckpt(t, {"": _REF}), IAE, ValueError,
          ("tensor name", "empty")),

@@ -4,10 +4,11 @@ Public API (imported lazily, so ``import pysavedmodel`` stays cheap):
 
 * checkpoints: :func:`write_checkpoint`, :func:`read_checkpoint`,
   :class:`CheckpointReader`, :class:`CheckpointWriter`;
-* graphs: :class:`Graph`;
+* graphs: :class:`Graph`, :class:`Function` (a function library entry);
 * SavedModels: :class:`SavedModelBuilder`, :func:`predict_signature_def`,
   :func:`classification_signature_def`, :func:`regression_signature_def`,
   :func:`build_signature_def`;
+* ONNX conversion: :func:`from_onnx` (needs the ``onnx`` extra);
 * errors: :class:`Error` and its subclasses (``pysavedmodel.errors``).
 """
 
@@ -26,16 +27,19 @@ from .errors import (
     GraphError,
     InvalidArgumentError,
     MissingDependencyError,
+    ModelError,
     NotFoundError,
     OpError,
     SignatureError,
     StorageError,
     UnsupportedDTypeError,
+    UnsupportedError,
 )
 
 __version__ = "0.1.0"
 
 _LAZY = {
+    "from_onnx": "pysavedmodel.onnx",
     "write_checkpoint": "pysavedmodel.format.bundle",
     "read_checkpoint": "pysavedmodel.format.bundle",
     "CheckpointReader": "pysavedmodel.format.bundle",
@@ -46,6 +50,7 @@ _LAZY = {
     "write_checkpoint_distributed": "pysavedmodel.format.distributed",
     "Graph": "pysavedmodel.graph.graph",
     "Tensor": "pysavedmodel.graph.graph",
+    "Function": "pysavedmodel.graph.function",
     "SavedModelBuilder": "pysavedmodel.builder.builder",
     "predict_signature_def": "pysavedmodel.builder.signatures",
     "classification_signature_def": "pysavedmodel.builder.signatures",
@@ -64,8 +69,9 @@ _LAZY = {
 __all__ = [
     "AlreadyExistsError", "BuilderStateError", "ChecksumError", "CorruptCheckpointError",
     "CorruptSavedModelError", "Error", "GraphError", "InvalidArgumentError",
-    "MissingDependencyError", "NotFoundError", "OpError",
-    "SignatureError", "StorageError", "UnsupportedDTypeError", "__version__", *_LAZY,
+    "MissingDependencyError", "ModelError", "NotFoundError", "OpError",
+    "SignatureError", "StorageError", "UnsupportedDTypeError", "UnsupportedError",
+    "__version__", *_LAZY,
 ]
 
 

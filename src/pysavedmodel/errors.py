@@ -23,6 +23,8 @@ __all__ = [
     "CorruptSavedModelError",
     "MissingDependencyError",
     "StorageError",
+    "UnsupportedError",
+    "ModelError",
 ]
 
 
@@ -82,6 +84,14 @@ class MissingDependencyError(Error, ImportError):
 
     The message names the ``pip install 'pysavedmodel[extra]'`` that provides it.
     """
+
+
+class UnsupportedError(Error, NotImplementedError):
+    """A valid input that pysavedmodel cannot handle (an ONNX op, attribute or opset it lacks)."""
+
+
+class ModelError(InvalidArgumentError):
+    """A model given for conversion (an ONNX file) is malformed, inconsistent or unsafe."""
 
 
 class StorageError(Error, OSError):

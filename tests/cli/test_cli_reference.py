@@ -22,7 +22,7 @@ def _sections() -> dict[str, str]:
     text = (ROOT / "docs" / "cli.md").read_text()
     start = text.index("<!-- cli-reference:start -->")
     block = text[start:text.index("<!-- cli-reference:end -->", start)]
-    found = re.findall(r"### `pysavedmodel ?([a-z]*)`\n\n```text\n(.*?)\n```", block, re.S)
+    found = re.findall(r"### `pysavedmodel ?([a-z-]*)`\n\n```text\n(.*?)\n```", block, re.S)
     return {name: body + "\n" for name, body in found}
 
 

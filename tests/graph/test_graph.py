@@ -484,7 +484,7 @@ def test_error_messages_name_the_offender() -> None:
         (lambda: g.op("AddV2", [x, "1.5"]), r"no node named '1.5'"),
         (lambda: g.op("Identity", [x], name="bad name"), r"invalid node name 'bad name'"),
         (lambda: g.op("PartitionedCall", [[x]], Tout=["float32"], f="fn"),
-         r"attr 'f' calls function 'fn'; graphs with a function library are not supported"),
+         r"function 'fn' is not in the graph's library; pass the Function object"),
         (lambda: g.op("MatMul", [x, g.placeholder("z", "float32", [3, 1])]),
          r"inner dimensions"),
     ]
@@ -753,8 +753,8 @@ def _tensor(*, dtype: int, dims: list[int], **fields: Any) -> tensor_pb2.TensorP
     ([{"name": "a", "op": "NoOp", "extra": 1}], GraphError, r"unknown keys \['extra'\]"),
     ([{"name": "a", "op": "StatefulPartitionedCall",
        "attr": {"Tin": [], "Tout": [], "f": "my_fn"}}], OpError,
-     r"node 'a' \(StatefulPartitionedCall\) attr 'f' calls function 'my_fn'; graphs with a "
-     r"function library are not supported"),
+     r"node 'a' \(StatefulPartitionedCall\) attr 'f' calls function 'my_fn', which the "
+     r"graph's library does not define"),
     ([{"name": "p", "op": "PlaceholderV2", "attr": {"dtype": "float32", "shape": None}}],
      OpError, r"node 'p': op 'PlaceholderV2' is not available in GraphDef version 2474: "
               r"TensorFlow removed it in version 23"),

@@ -67,6 +67,17 @@ def ort_python() -> Path:
                    ["onnx", "onnxruntime", "numpy"])
 
 
+def onnx_python() -> Path:
+    """The ONNX venv's python (torch, onnx, onnxruntime, transformers, jax2onnx)."""
+    return _python("PYSAVEDMODEL_ONNX_PYTHON")
+
+
+def ort_python() -> Path:
+    """The python the ONNX converter tests take onnxruntime references from (the ONNX
+    venv's)."""
+    return _python("PYSAVEDMODEL_ORT_PYTHON")
+
+
 def protobuf_python(version: str) -> Path:
     """The venv with only numpy, ml_dtypes and ``protobuf==version``."""
     return _python(f"PYSAVEDMODEL_PROTOBUF_{version.replace('.', '_')}_PYTHON",

@@ -1,7 +1,8 @@
 """Command-line interface: ``pysavedmodel`` (or ``python -m pysavedmodel``).
 
 One module per command (``show``, ``checkpoint``, ``validate``, ``build``,
-``convert``, ``demo``); each has ``register(subparsers, common)`` adding its
+``convert``, ``from-onnx``, ``demo``; module
+``from_onnx_cmd``); each has ``register(subparsers, common)`` adding its
 parser with ``func`` set to a ``run(args) -> int`` handler.  Heavy imports
 happen inside the handlers so ``--help`` stays fast.
 
@@ -21,7 +22,7 @@ from pysavedmodel.errors import Error
 
 __all__ = ["main", "build_parser", "COMMANDS"]
 
-COMMANDS = ("show", "checkpoint", "validate", "build", "convert", "demo")
+COMMANDS = ("show", "checkpoint", "validate", "build", "convert", "from-onnx", "demo")
 """Command names, in help order; each lives in ``pysavedmodel.cli.<name>_cmd``."""
 
 
@@ -42,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "without TensorFlow.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
-        module = importlib.import_module(f"pysavedmodel.cli.{name}_cmd")
+        module = importlib.import_module(f"pysavedmodel.cli.{name.replace('-', '_')}_cmd")
         module.register(sub, common)
     return parser
 

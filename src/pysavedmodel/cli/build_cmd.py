@@ -10,16 +10,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-
-def _version(text: str) -> int:
-    try:
-        value = int(text, 10)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(
-            f"expected a non-negative integer (TF Serving's version folder), got {text!r}")
-    return value
+from .arguments import version_number
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -34,7 +25,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     parser.add_argument("spec", metavar="SPEC", help="the spec (a JSON file)")
     parser.add_argument("-o", "--output", required=True, metavar="DIR",
                         help="export directory (must not exist or be empty)")
-    parser.add_argument("--version", type=_version, default=None, metavar="N",
+    parser.add_argument("--version", type=version_number, default=None, metavar="N",
                         help="write DIR/N instead (TF Serving's layout; DIR may hold other "
                              "versions)")
     parser.add_argument("--warmup", metavar="INPUTS.npz", default=None,

@@ -18,12 +18,12 @@ import math
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any, Protocol, Union
 
 import numpy as np
 
 from .. import dtypes
-from .._proto import attr_value_pb2, graph_pb2, node_def_pb2, op_def_pb2
+from .._proto import attr_value_pb2, function_pb2, graph_pb2, node_def_pb2, op_def_pb2
 from ..dtypes import DType
 from ..errors import GraphError, InvalidArgumentError, NotFoundError, OpError, UnsupportedDTypeError
 from ..names import NODE_NAME, SCOPE_NAME, parse_input, utf8
@@ -48,7 +48,7 @@ from .opsig import (
 )
 from .validate import check_const, validate_nodes
 
-__all__ = ["Graph", "Tensor", "VariableSpec", "AssetSpec"]
+__all__ = ["Graph", "Tensor", "VariableSpec", "AssetSpec", "FunctionLike"]
 
 _DT_RESOURCE = dtypes.DT_RESOURCE
 
@@ -56,6 +56,27 @@ AttrValue = attr_value_pb2.AttrValue
 NodeDef = node_def_pb2.NodeDef
 TensorRef = Union["Tensor", str]
 """A tensor as the API takes it: a :class:`Tensor` handle or a name (``"node:0"``)."""
+
+_CALL_OPS = {"PartitionedCall": "f", "StatefulPartitionedCall": "f",
+             "If": "then_branch", "StatelessIf": "then_branch"}
+"""Call ops whose ``Tout`` comes from the signature of the function in this attr."""
+
+
+class FunctionLike(Protocol):
+    """What a graph needs of a library function (:class:`pysavedmodel.graph.function.Function`)."""
+
+    name: str
+
+    @property
+    def input_types(self) -> list[int]: ...
+
+    @property
+    def output_types(self) -> list[int]: ...
+
+    @property
+    def functions(self) -> Mapping[str, FunctionLike]: ...
+
+    def to_function_def(self) -> function_pb2.FunctionDef: ...
 
 
 def op_name_of(tensor_name: str) -> str:
@@ -190,13 +211,17 @@ class _Pending:
 class Graph:
     """A graph of TF ops, checked against TF 2.21's op registry as it is built."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, function_name: str | None = None) -> None:
+        """``function_name``: set when this graph is the body of that function (a
+        :class:`~pysavedmodel.graph.function.Function`), so that it cannot call itself."""
+        self._function_name = function_name
         self._nodes: dict[str, _Node] = {}
         self._names_in_use: dict[str, int] = {}
         self._scope = ""
         self._var_values: dict[str, tuple[np.ndarray, bool]] = {}
         self._assets: list[AssetSpec] = []
         self._journal: list[tuple[str, int | None]] | None = None
+        self._functions: dict[str, FunctionLike] = {}
 
     # ------------------------------------------------------------------ naming
 
@@ -428,6 +453,8 @@ class Graph:
             if attr_def is None and not key.startswith("_"):
                 raise OpError(f"{where} has no attr {key!r}; its attrs are: "
                               f"{', '.join(sorted(declared)) or 'none'}")
+            if attr_def is not None and attr_def.type in ("func", "list(func)"):
+                raw = self._func_attr(raw, attr_def.type, where)
             values[key] = _attrs.make_attr_value(
                 raw, attr_def.type if attr_def else None, what=f"{where} attr {key!r}")
 
@@ -437,6 +464,7 @@ class Graph:
         bind_input_attrs(args, described, values, sources, where)
         pending_consts = self._convert_pending(args, resolved, values, sources, where)
         infer_output_only_attrs(op_def, described, values)
+        self._infer_call_attrs(op_type, values)
         complete_attrs(op_def, values, where)
 
         if isinstance(control_inputs, (Tensor, str)):
@@ -465,6 +493,18 @@ class Graph:
         finally:
             if outer:
                 self._journal = None
+
+    def _infer_call_attrs(self, op_type: str, values: dict[str, AttrValue]) -> None:
+        """``Tout`` of a call op from the called function's results."""
+        attr = _CALL_OPS.get(op_type)
+        if attr is None or "Tout" in values or attr not in values:
+            return
+        function = self._functions.get(values[attr].func.name)
+        if function is not None:
+            tout = AttrValue()
+            tout.list.SetInParent()
+            tout.list.type.extend(_attrs.proto_dtype(t) for t in function.output_types)
+            values["Tout"] = tout
 
     def _commit(self, op_def: op_def_pb2.OpDef, op_type: str, name: str | None,
                 node_name: str, args: Sequence[op_def_pb2.OpDef.ArgDef],
@@ -736,7 +776,7 @@ class Graph:
         Nodes, names and assets are copied; variable values are shared (the
         arrays are only read, when a checkpoint is written).
         """
-        other = Graph()
+        other = Graph(function_name=self._function_name)
         for name, node in self._nodes.items():
             node_def = NodeDef()
             node_def.CopyFrom(node.node_def)
@@ -746,7 +786,60 @@ class Graph:
         # Values are shared, not copied: the graph never writes to them.
         other._var_values = dict(self._var_values)
         other._assets = [_copy.copy(a) for a in self._assets]
+        other._functions = dict(self._functions)
         return other
+
+    # ------------------------------------------------------------------ functions
+
+    @property
+    def functions(self) -> Mapping[str, FunctionLike]:
+        """The library functions this graph's nodes call directly, by name."""
+        return dict(self._functions)
+
+    def add_function(self, function: FunctionLike) -> None:
+        """Put ``function`` (and the functions it calls) in this graph's library.
+
+        Done implicitly when a func attr is given a function object.  Raises
+        :class:`GraphError` for another function under the same name or a function
+        that calls itself, directly or through others.
+        """
+        _check_no_recursion(function, [] if self._function_name is None
+                            else [self._function_name])
+        existing = self._functions.get(function.name)
+        if existing is not None and existing is not function:
+            raise GraphError(f"the graph already has another function named "
+                             f"{function.name!r}")
+        self._functions[function.name] = function
+
+    def _library(self) -> dict[str, FunctionLike]:
+        """Every function reachable from this graph, by name (each name once)."""
+        found: dict[str, FunctionLike] = {}
+        stack = list(self._functions.values())
+        while stack:
+            function = stack.pop()
+            seen = found.get(function.name)
+            if seen is not None:
+                if seen is not function:
+                    raise GraphError(f"two different functions are named {function.name!r}")
+                continue
+            found[function.name] = function
+            stack.extend(function.functions.values())
+        return found
+
+    def _func_attr(self, raw: Any, kind: str, where: str) -> Any:
+        """A func / list(func) attr value: function objects join the library, names must
+        name a function already in it."""
+        def one(item: Any) -> Any:
+            if hasattr(item, "to_function_def"):
+                self.add_function(item)
+                return item.name
+            if isinstance(item, str) and item not in self._functions:
+                raise OpError(f"{where}: function {item!r} is not in the graph's library; "
+                              f"pass the Function object (or add_function it first)")
+            return item
+        if kind == "list(func)" and isinstance(raw, (list, tuple)):
+            return [one(item) for item in raw]
+        return one(raw)
 
     def validate(self) -> None:
         """Check the whole graph; raise :class:`GraphError`/:class:`OpError` naming the offender.
@@ -767,7 +860,8 @@ class Graph:
             # Every node is as it was when checked: each input named a node that existed
             # already, no node was removed since, so names, edges and acyclicity all hold.
             return
-        validate_nodes([n.node_def for n in nodes], trusted=trusted)
+        validate_nodes([n.node_def for n in nodes], trusted=trusted,
+                       functions=_signatures(self._library()))
 
     def as_graph_def(self, *, add_shapes: bool = False) -> graph_pb2.GraphDef:
         """The validated ``GraphDef`` (producer 2474, nodes in creation order).
@@ -791,6 +885,8 @@ class Graph:
                     for shape in key:
                         shapes.list.shape.add().CopyFrom(_attrs.make_shape_proto(shape))
                 out.attr["_output_shapes"].CopyFrom(shapes)
+        for _, function in sorted(self._library().items()):
+            graph_def.library.function.add().CopyFrom(function.to_function_def())
         graph_def.versions.producer = TF_GRAPH_DEF_VERSION
         return graph_def
 
@@ -844,6 +940,8 @@ def _passes_remaining_checks(node: _Node, attrs: Mapping[str, AttrValue],
     False leaves the node to :meth:`Graph.validate`, which reports the problem.
     """
     node_def = node.node_def
+    if any(value.HasField("func") or len(value.list.func) for value in attrs.values()):
+        return False  # calls are checked against the library by Graph.validate
     try:
         expected: list[int | None] = []
         for arg in arg_specs(node.op_def)[0]:
@@ -887,3 +985,18 @@ def _const_value(node: _Node) -> np.ndarray | None:
         return _attrs.tensor_proto_to_numpy(value.tensor)
     except Exception:
         return None
+
+
+def _check_no_recursion(function: FunctionLike, path: list[str]) -> None:
+    """GraphError if ``function`` calls itself, directly or through other functions."""
+    if function.name in path:
+        cycle = " -> ".join([*path[path.index(function.name):], function.name])
+        raise GraphError(f"function {function.name!r} calls itself ({cycle}); recursive "
+                         f"functions are not supported")
+    for callee in function.functions.values():
+        _check_no_recursion(callee, [*path, function.name])
+
+
+def _signatures(library: Mapping[str, FunctionLike]) -> dict[str, tuple[list[int], list[int]]]:
+    return {name: (list(f.input_types), list(f.output_types)) for name, f in library.items()}
+

@@ -154,6 +154,3 @@ def complete_attrs(op_def: op_def_pb2.OpDef, values: dict[str, AttrValue], where
         else:
             raise OpError(f"{where} needs attr {name!r} ({attr_def.type}); "
                           f"it has no default and cannot be inferred from the inputs")
-    for key, value in values.items():
-        if key not in defaults:
-            _attrs.check_no_function(value, f"{where} attr {key!r}")

@@ -15,9 +15,10 @@ what was expected, and reads after ``where``.
 
 The rules differ between the two only where TensorFlow's loaders and the library's
 own output differ, through the ``strict`` flag: the builder (strict) refuses attrs an
-op does not declare (a typo TF would silently keep), function-valued attrs (it writes
-no function library) and any cycle; the validator accepts what TF 2.21 loads — attrs
-left to their defaults, undeclared attrs, loops closed through ``NextIteration``.
+op does not declare (a typo TF would silently keep), calls of functions outside the
+graph's own library (:mod:`.function`) and any cycle; the validator accepts what TF 2.21
+loads — attrs left to their defaults, undeclared attrs, loops closed through
+``NextIteration``.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from .opsig import arg_dtypes
 __all__ = [
     "Report", "GRAPH_CODES", "raising_reporter", "check_node_names", "check_node_attrs",
     "check_const", "check_inputs", "topological_order", "report_cycle", "function_names",
+    "check_call", "Signatures",
 ]
 
 Report = Callable[[str, str, str], None]
@@ -47,8 +49,9 @@ GRAPH_CODES: Final = {
     "bad-node-name": GraphError, "duplicate-node": GraphError, "missing-input": GraphError,
     "bad-input-order": GraphError, "graph-cycle": GraphError,
     "unknown-op": OpError, "deprecated-op": OpError, "undeclared-attr": OpError,
-    "missing-attr": OpError, "bad-attr": OpError, "function-attr": OpError,
+    "missing-attr": OpError, "bad-attr": OpError,
     "function-missing": OpError, "input-count": OpError, "input-dtype-mismatch": OpError,
+    "function-signature": OpError,
 }
 """Every code these rules report, with the error the raising front end turns it into."""
 
@@ -93,10 +96,10 @@ def check_node_attrs(node: node_def_pb2.NodeDef, op_def: op_def_pb2.OpDef, where
                      function_exists: Callable[[str], bool] | None = None) -> None:
     """Attrs against the OpDef: required present, declared kind and allowed values.
 
-    ``strict``: every declared attr must be present (defaults already filled), no attr
-    the op does not declare, no function-valued attr.  Otherwise attrs with defaults
-    may be absent, undeclared attrs pass, and functions are looked up with
-    ``function_exists``.
+    ``strict``: every declared attr must be present (defaults already filled) and no
+    attr the op does not declare; otherwise attrs with defaults may be absent and
+    undeclared attrs pass.  Every function an attr calls must pass ``function_exists``
+    (None: the graph has no library).
     """
     declared = attr_defs(op_def)
     if strict:
@@ -121,11 +124,7 @@ def check_node_attrs(node: node_def_pb2.NodeDef, op_def: op_def_pb2.OpDef, where
         check_const(node, where, report)
     for key, value in node.attr.items():
         for function in function_names(value):
-            if strict:
-                report("function-attr", where,
-                       f"attr {key!r} calls function {function!r}; graphs with a function "
-                       f"library are not supported")
-            elif function_exists is not None and not function_exists(function):
+            if function_exists is None or not function_exists(function):
                 report("function-missing", where,
                        f"attr {key!r} calls function {function!r}, which the graph's library "
                        f"does not define")
@@ -181,6 +180,58 @@ def _tensor_problem(tensor: tensor_pb2.TensorProto) -> str | None:
     except Exception as exc:  # too many values, unknown dtype and the like
         return f"attr 'value' is not a valid tensor: {exc}"
     return None
+
+
+# --------------------------------------------------------------------------- calls
+
+Signatures = Mapping[str, tuple[Sequence[int], Sequence[int]]]
+"""Function name -> (argument types, result types)."""
+
+_CALLS: Final = {
+    "PartitionedCall": (("f",), "Tin", "Tout"),
+    "StatefulPartitionedCall": (("f",), "Tin", "Tout"),
+    "If": (("then_branch", "else_branch"), "Tin", "Tout"),
+    "StatelessIf": (("then_branch", "else_branch"), "Tin", "Tout"),
+    "While": (("body",), "T", "T"),
+    "StatelessWhile": (("body",), "T", "T"),
+}
+
+
+def check_call(node: node_def_pb2.NodeDef, where: str, report: Report,
+               signatures: Signatures) -> None:
+    """A call op's types agree with the functions it calls: arguments with its inputs
+    (``Tin`` / ``T``), results with its outputs (``Tout`` / ``T``); a While's ``cond``
+    takes the loop variables and returns one bool."""
+    rule = _CALLS.get(node.op)
+    if rule is None:
+        return
+    attrs, ins_attr, outs_attr = rule
+    ins = [int(t) for t in node.attr[ins_attr].list.type] if ins_attr in node.attr else []
+    outs = [int(t) for t in node.attr[outs_attr].list.type] if outs_attr in node.attr else []
+    checks = [(attr, ins, outs) for attr in attrs]
+    if node.op in ("While", "StatelessWhile"):
+        checks.append(("cond", ins, [dtypes.DT_BOOL]))
+    for attr, want_in, want_out in checks:
+        if attr not in node.attr:
+            continue
+        name = node.attr[attr].func.name
+        signature = signatures.get(name)
+        if signature is None:
+            continue  # reported as function-missing
+        got_in, got_out = list(signature[0]), list(signature[1])
+        if [base_enum(t) for t in got_in] != [base_enum(t) for t in want_in]:
+            report("function-signature", where,
+                   f"attr {attr!r} calls {name!r}, whose arguments are "
+                   f"{_type_list(got_in)}; the call passes {_type_list(want_in)}")
+        if [base_enum(t) for t in got_out] != [base_enum(t) for t in want_out]:
+            report("function-signature", where,
+                   f"attr {attr!r} calls {name!r}, which returns "
+                   f"{_type_list(got_out)}; the call expects "
+                   f"{_type_list(want_out)}")
+
+
+def _type_list(enums: Sequence[int]) -> str:
+    return "[" + ", ".join(dtypes.dtype_name(e) for e in enums) + "]"
 
 
 # --------------------------------------------------------------------------- inputs

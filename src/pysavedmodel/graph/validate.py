@@ -25,10 +25,17 @@ def _where(node: node_def_pb2.NodeDef) -> str:
     return f"node {node.name!r} ({node.op})"
 
 
-def check_node_attrs(node: node_def_pb2.NodeDef, op_def: op_def_pb2.OpDef) -> None:
-    """Attrs known to the op (or ``_``-prefixed), required ones present, values fit;
-    raises :class:`OpError` (:func:`.rules.check_node_attrs`, strict)."""
-    rules.check_node_attrs(node, op_def, _where(node), rules.raising_reporter, strict=True)
+def check_node_attrs(node: node_def_pb2.NodeDef, op_def: op_def_pb2.OpDef,
+                     functions: rules.Signatures | None = None) -> None:
+    """Attrs known to the op (or ``_``-prefixed), required ones present, values fit,
+    functions called present in ``functions`` (the graph's library) with matching
+    signatures; raises :class:`OpError` (:mod:`.rules`, strict)."""
+    where = _where(node)
+    rules.check_node_attrs(node, op_def, where, rules.raising_reporter, strict=True,
+                           function_exists=None if functions is None
+                           else functions.__contains__)
+    if functions:
+        rules.check_call(node, where, rules.raising_reporter, functions)
 
 
 def check_const(node: node_def_pb2.NodeDef) -> None:
@@ -67,7 +74,8 @@ def dependency_order(nodes: Sequence[node_def_pb2.NodeDef]) -> list[str]:
 
 
 def validate_nodes(nodes: Sequence[node_def_pb2.NodeDef], *,
-                   trusted: Mapping[str, list[int | None]] | None = None) -> list[str]:
+                   trusted: Mapping[str, list[int | None]] | None = None,
+                   functions: rules.Signatures | None = None) -> list[str]:
     """Check a list of NodeDefs as one graph; return node names in topological order.
 
     ``trusted`` maps the names of nodes known to pass every check (as long as
@@ -90,7 +98,7 @@ def validate_nodes(nodes: Sequence[node_def_pb2.NodeDef], *,
             check_available(op_def)
         except OpError as exc:
             raise OpError(f"node {node.name!r}: {exc}") from None
-        check_node_attrs(node, op_def)
+        check_node_attrs(node, op_def, functions)
         op_defs[node.name] = op_def
         outputs[node.name] = output_dtypes(op_def, node)
 

@@ -1,0 +1,210 @@
+"""Functions: ``FunctionDef``\\ s built with the :class:`~pysavedmodel.graph.graph.Graph` API.
+
+A :class:`Function` has its own graph (:attr:`Function.graph`) in which its arguments
+are placeholders (:meth:`Function.arg`) and its results are named tensors
+(:meth:`Function.ret`).  A graph calls it through a func-typed attr — ``f`` of
+``PartitionedCall`` / ``StatefulPartitionedCall``, ``then_branch`` / ``else_branch``
+of ``If`` / ``StatelessIf``, ``cond`` / ``body`` of ``While`` / ``StatelessWhile`` —
+given the :class:`Function` object; the graph then carries it (and every function it
+calls) in ``GraphDef.library``, and infers the call's type attrs (``Tin``, ``Tout``,
+``T``) from the function's signature.
+
+Wire format of a ``FunctionDef`` (``function.proto``), as written here:
+
+* ``signature``: an ``OpDef`` named after the function: ``input_arg`` (name, type)
+  per argument, ``output_arg`` per result, ``is_stateful`` when any op inside is;
+* ``node_def``: the body's nodes, without the argument placeholders.  Inputs name an
+  argument by its bare name (``x``) and a node output as ``node:out_arg:index`` —
+  the op's output argument name and the index within that argument (``add:z:0``,
+  ``split:output:1``), not the flat output index a GraphDef uses;
+* ``ret``: result name → ``node:out_arg:index`` (or an argument name);
+* ``arg_attr``: per argument index, ``_output_shapes`` = [the argument's shape].
+
+Rules, checked when a graph takes a function: names are unique per graph; a function
+must not call itself, directly or through others; a call's inputs match the
+function's argument types and its ``Tout`` the result types (``If``: both branches;
+``While``: ``cond`` returns one bool, ``body`` returns the loop variables' types).
+Breaking one raises :class:`~pysavedmodel.errors.GraphError` / ``OpError`` naming
+the function and the node.  See docs/format/functions.md.
+
+Example::
+
+    double = Function("double")
+    x = double.arg("x", "float32", [None])
+    double.ret("y", double.graph.op("AddV2", [x, x]))
+    g = Graph()
+    inp = g.placeholder("inp", "float32", [None])
+    out = g.op("PartitionedCall", [[inp]], f=double)     # Tin, Tout inferred
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any, Final
+
+from .. import dtypes
+from .._proto import attr_value_pb2, function_pb2, op_def_pb2
+from ..errors import GraphError, InvalidArgumentError
+from ..names import parse_input
+from . import attrs as _attrs
+from .graph import Graph, Tensor
+from .op_registry import get_op_def
+from .opsig import arg_dtypes
+
+__all__ = ["Function"]
+
+_FUNCTION_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*\Z")
+_ARG_NAME: Final = re.compile(r"[a-z][a-z0-9_]*\Z")
+"""TF's rule for argument names in an OpDef (lower case, digits, underscores)."""
+
+
+class Function:
+    """A function built with the Graph API, written as a ``FunctionDef``.
+
+    Args:
+        name: the function's name in the library (``[A-Za-z_][A-Za-z0-9_.-]*``).
+
+    Build the body on :attr:`graph` (``fn.graph.op(...)``, ``fn.graph.constant(...)``);
+    :meth:`arg` adds an argument, :meth:`ret` a result.
+    """
+
+    def __init__(self, name: str) -> None:
+        if not isinstance(name, str) or not _FUNCTION_NAME.match(name):
+            raise InvalidArgumentError(
+                f"function name {name!r} is invalid; expected [A-Za-z_][A-Za-z0-9_.-]*")
+        self.name = name
+        self.graph = Graph(function_name=name)
+        self._args: list[tuple[str, int, Any]] = []
+        self._rets: dict[str, Tensor] = {}
+
+    def __repr__(self) -> str:
+        return f"<Function {self.name!r} ({len(self._args)} args, {len(self._rets)} results)>"
+
+    # ------------------------------------------------------------------ building
+
+    def arg(self, name: str, dtype: Any, shape: Any = None) -> Tensor:
+        """Add an argument (a placeholder of the body); returns it as a tensor.
+
+        ``dtype`` may be ``"resource"`` for a variable handle passed in by the caller
+        (read it with ``ReadVariableOp``, giving ``dtype=``).
+        """
+        if not isinstance(name, str) or not _ARG_NAME.match(name):
+            raise InvalidArgumentError(
+                f"function {self.name!r}: argument name {name!r} is invalid; expected "
+                f"[a-z][a-z0-9_]*")
+        if any(existing == name for existing, _, _ in self._args):
+            raise InvalidArgumentError(f"function {self.name!r}: argument {name!r} twice")
+        row = dtypes.as_dtype(dtype)
+        tensor = self.graph.placeholder(name, row.name, shape)
+        if tensor.op_name != name:
+            raise InvalidArgumentError(f"function {self.name!r}: argument {name!r} clashes "
+                                       f"with a node of the body")
+        self._args.append((name, row.enum, None if shape is None else list(shape)))
+        return tensor
+
+    def ret(self, name: str, tensor: Tensor | str) -> None:
+        """Make ``tensor`` (of the body) the result ``name``."""
+        if not isinstance(name, str) or not _ARG_NAME.match(name):
+            raise InvalidArgumentError(
+                f"function {self.name!r}: result name {name!r} is invalid; expected "
+                f"[a-z][a-z0-9_]*")
+        if name in self._rets:
+            raise InvalidArgumentError(f"function {self.name!r}: result {name!r} twice")
+        if isinstance(tensor, Tensor) and tensor.graph is not self.graph:
+            raise InvalidArgumentError(
+                f"function {self.name!r}: result {name!r} is a tensor of another graph")
+        resolved = self.graph.get_tensor(tensor)
+        if resolved.graph is not self.graph:
+            raise InvalidArgumentError(
+                f"function {self.name!r}: result {name!r} is a tensor of another graph")
+        if resolved.dtype is None:
+            raise InvalidArgumentError(
+                f"function {self.name!r}: result {name!r} names {resolved.name!r}, which "
+                f"has no output")
+        self._rets[name] = resolved
+
+    # ------------------------------------------------------------------ signature
+
+    @property
+    def input_types(self) -> list[int]:
+        """DataType numbers of the arguments, in order."""
+        return [enum for _, enum, _ in self._args]
+
+    @property
+    def output_types(self) -> list[int]:
+        """DataType numbers of the results, in order."""
+        return [t.dtype.enum for t in self._rets.values() if t.dtype is not None]
+
+    @property
+    def output_shapes(self) -> list[Any]:
+        """The results' inferred shapes (None: unknown rank)."""
+        return [t.shape for t in self._rets.values()]
+
+    @property
+    def functions(self) -> Mapping[str, Any]:
+        """The functions this one's body calls (directly), by name."""
+        return self.graph.functions
+
+    def signature(self) -> op_def_pb2.OpDef:
+        """The ``OpDef`` a call of this function matches."""
+        op_def = op_def_pb2.OpDef(name=self.name)
+        for name, enum, _ in self._args:
+            op_def.input_arg.add(name=name, type=_attrs.proto_dtype(enum))
+        for name, tensor in self._rets.items():
+            assert tensor.dtype is not None
+            op_def.output_arg.add(name=name, type=_attrs.proto_dtype(tensor.dtype.enum))
+        op_def.is_stateful = any(get_op_def(node.op).is_stateful
+                                 for node in self.graph.nodes if node.name not in self._arg_names)
+        return op_def
+
+    @property
+    def _arg_names(self) -> set[str]:
+        return {name for name, _, _ in self._args}
+
+    # ------------------------------------------------------------------ wire format
+
+    def to_function_def(self) -> function_pb2.FunctionDef:
+        """The ``FunctionDef`` (validated body; see the module docstring for the format)."""
+        if not self._rets:
+            raise GraphError(f"function {self.name!r} has no results; add one with ret()")
+        graph_def = self.graph.as_graph_def()
+        args = self._arg_names
+        by_name = {node.name: node for node in graph_def.node}
+        fdef = function_pb2.FunctionDef()
+        fdef.signature.CopyFrom(self.signature())
+
+        def reference(text: str) -> str:
+            source, index, control = parse_input(text)
+            if control:
+                if source in args:
+                    raise GraphError(f"function {self.name!r}: a control input on argument "
+                                     f"{source!r} is not allowed")
+                return text
+            if source in args:
+                return source
+            node = by_name[source]
+            op_def = get_op_def(node.op)
+            position = 0
+            for out_arg in op_def.output_arg:
+                count = len(arg_dtypes(out_arg, node))
+                if index < position + count:
+                    return f"{source}:{out_arg.name}:{index - position}"
+                position += count
+            raise GraphError(f"function {self.name!r}: node {source!r} has no output {index}")
+
+        for node in graph_def.node:
+            if node.name in args:
+                continue
+            copy = fdef.node_def.add()
+            copy.CopyFrom(node)
+            del copy.input[:]
+            copy.input.extend(reference(text) for text in node.input)
+        for name, tensor in self._rets.items():
+            fdef.ret[name] = reference(tensor.name)
+        for index, (_, _, shape) in enumerate(self._args):
+            shapes = attr_value_pb2.AttrValue()
+            shapes.list.shape.add().CopyFrom(_attrs.make_shape_proto(
+                None if shape is None else tuple(shape)))
+            fdef.arg_attr[index].attr["_output_shapes"].CopyFrom(shapes)
+        return fdef

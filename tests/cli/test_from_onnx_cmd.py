@@ -1,0 +1,57 @@
+"""``pysavedmodel from-onnx``: conversion with the DIR/N convention, and ``--check``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import onnx
+
+import pysavedmodel
+from tests.onnx.cases import model, node, rand
+
+from .cli_run import run
+
+
+def _write(tmp: Path, nodes: list, name: str = "m.onnx") -> Path:
+    path = tmp / name
+    onnx.save(model(nodes, {"x": rand(2, 3)}, ["y"], inits={"W": rand(3, 2)}), str(path))
+    return path
+
+
+def test_converts_into_dir_slash_version(tmp_path: Path) -> None:
+    path = _write(tmp_path, [node("MatMul", ["x", "W"], ["y"])])
+    out = run("from-onnx", str(path), str(tmp_path / "serving"), "--version", "7")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == str(tmp_path / "serving" / "7")
+    described = pysavedmodel.describe_saved_model(tmp_path / "serving" / "7")
+    assert [v["name"] for v in described["variables"]] == ["W"]
+
+
+def test_check_lists_unsupported_ops_and_writes_nothing(tmp_path: Path) -> None:
+    path = _write(tmp_path, [node("MatMul", ["x", "W"], ["m"]), node("Det", ["m"], ["d0"]),
+                             node("Det", ["m"], ["d1"]), node("Hardmax", ["m"], ["h"]),
+                             node("Relu", ["m"], ["y"])])
+    out = run("from-onnx", str(path), str(tmp_path / "export"), "--check")
+    assert out.returncode == 1
+    assert out.stdout.splitlines() == [
+        "unsupported Det: 2 node(s), first 'Det_d0'",
+        "unsupported Hardmax: 1 node(s), first 'Hardmax_h'",
+    ]
+    assert not (tmp_path / "export").exists()
+
+
+def test_check_passes_a_covered_model(tmp_path: Path) -> None:
+    path = _write(tmp_path, [node("MatMul", ["x", "W"], ["y"])])
+    out = run("from-onnx", str(path), str(tmp_path / "export"), "--check")
+    assert out.returncode == 0, out.stderr
+    assert "every op type is supported" in out.stdout
+    assert not (tmp_path / "export").exists()
+
+
+def test_unsupported_op_is_one_error_line_and_nothing_written(tmp_path: Path) -> None:
+    path = _write(tmp_path, [node("MatMul", ["x", "W"], ["m"]), node("Det", ["m"], ["y"])])
+    out = run("from-onnx", str(path), str(tmp_path / "export"))
+    assert out.returncode == 1
+    assert out.stderr.startswith("pysavedmodel: error: unsupported ONNX ops: Det (x1, first "
+                                 "'Det_y')")
+    assert not (tmp_path / "export").exists()

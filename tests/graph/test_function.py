@@ -1,0 +1,141 @@
+"""Function: the FunctionDef wire format, and every bad call refused by name."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pysavedmodel import (
+    Function,
+    Graph,
+    GraphError,
+    InvalidArgumentError,
+    OpError,
+    SavedModelBuilder,
+    predict_signature_def,
+)
+
+
+def _identity(name: str = "ident", dtype: str = "float32") -> Function:
+    fn = Function(name)
+    fn.ret("y", fn.graph.op("Identity", [fn.arg("x", dtype, [None])]))
+    return fn
+
+
+def test_function_def_names_outputs_by_output_arg_and_index() -> None:
+    fn = Function("halves")
+    x = fn.arg("x", "float32", [4])
+    split = fn.graph.op("Split", [fn.graph.constant(np.int32(0)), x], num_split=2)
+    fn.ret("second", split.outputs[1])
+    fn.ret("first", fn.graph.op("Neg", [split.outputs[0]]))
+    fdef = fn.to_function_def()
+    assert [a.name for a in fdef.signature.input_arg] == ["x"]
+    assert [a.name for a in fdef.signature.output_arg] == ["second", "first"]
+    assert dict(fdef.ret) == {"second": "Split:output:1", "first": "Neg:y:0"}
+    nodes = {n.name: n for n in fdef.node_def}
+    assert "x" not in nodes  # arguments are not nodes
+    assert list(nodes["Split"].input) == ["Const:output:0", "x"]
+    shape = fdef.arg_attr[0].attr["_output_shapes"].list.shape[0]
+    assert [d.size for d in shape.dim] == [4]
+    assert not fdef.signature.is_stateful
+
+
+def test_calls_infer_types_and_the_library_holds_reachable_functions() -> None:
+    inner = _identity("inner")
+    outer = Function("outer")
+    x = outer.arg("x", "float32", [None])
+    outer.ret("y", outer.graph.op("PartitionedCall", [[x]], f=inner))
+    g = Graph()
+    y = g.op("PartitionedCall", [[g.placeholder("p", "float32", [None])]], f=outer)
+    assert y.dtype is not None and y.dtype.name == "float32"
+    graph_def = g.as_graph_def()
+    assert [f.signature.name for f in graph_def.library.function] == ["inner", "outer"]
+    call = graph_def.node[1]
+    assert list(call.attr["Tin"].list.type) == [1] and list(call.attr["Tout"].list.type) == [1]
+
+
+def test_recursion_is_refused_naming_the_cycle() -> None:
+    a, b = Function("a"), Function("b")
+    xa = a.arg("x", "float32", [None])
+    a.ret("y", a.graph.op("Identity", [xa]))
+    xb = b.arg("x", "float32", [None])
+    b.ret("y", b.graph.op("PartitionedCall", [[xb]], f=a))
+    with pytest.raises(GraphError, match=r"'a' calls itself \(a -> b -> a\)"):
+        a.graph.op("PartitionedCall", [[xa]], f=b)
+
+
+def test_argument_and_result_types_must_match_the_call() -> None:
+    g = Graph()
+    ints = g.placeholder("i", "int32", [None])
+    with pytest.raises(OpError, match=r"calls 'ident', whose arguments are \[float32\]; "
+                                      r"the call passes \[int32\]"):
+        g.op("PartitionedCall", [[ints]], f=_identity())
+        g.validate()
+    g = Graph()
+    floats = g.placeholder("f", "float32", [None])
+    with pytest.raises(OpError, match="which returns"):
+        g.op("PartitionedCall", [[floats]], f=_identity(), Tout=["int64"])
+        g.validate()
+
+
+def test_if_branches_must_agree_and_while_cond_returns_bool() -> None:
+    g = Graph()
+    x = g.placeholder("x", "float32", [None])
+    pred = g.placeholder("p", "bool", [])
+    with pytest.raises(OpError, match="'else_branch' calls 'other'.*returns"):
+        g.op("If", [pred, [x]], then_branch=_identity(), else_branch=_int_result("other"))
+        g.validate()
+    cond = _identity("not_bool")
+    body = _identity("step")
+    g = Graph()
+    x = g.placeholder("x", "float32", [None])
+    with pytest.raises(OpError, match=r"'cond' calls 'not_bool', which returns \[float32\]; "
+                                      r"the call expects \[bool\]"):
+        g.op("While", [[x]], cond=cond, body=body)
+        g.validate()
+
+
+def _int_result(name: str) -> Function:
+    fn = Function(name)
+    x = fn.arg("x", "float32", [None])
+    fn.ret("y", fn.graph.op("Cast", [x], DstT="int32"))
+    return fn
+
+
+def test_unknown_function_names_and_duplicates() -> None:
+    g = Graph()
+    x = g.placeholder("x", "float32", [None])
+    with pytest.raises(OpError, match="function 'missing' is not in the graph's library"):
+        g.op("PartitionedCall", [[x]], f="missing", Tout=["float32"])
+    g.add_function(_identity("dup"))
+    with pytest.raises(GraphError, match="another function named 'dup'"):
+        g.add_function(_identity("dup"))
+
+
+def test_bad_definitions() -> None:
+    with pytest.raises(InvalidArgumentError, match="function name '1bad'"):
+        Function("1bad")
+    fn = Function("f")
+    fn.arg("x", "float32")
+    with pytest.raises(InvalidArgumentError, match="argument 'x' twice"):
+        fn.arg("x", "float32")
+    with pytest.raises(InvalidArgumentError, match="argument name 'X'"):
+        fn.arg("X", "float32")
+    with pytest.raises(GraphError, match="has no results"):
+        fn.to_function_def()
+    other = Graph().placeholder("o", "float32", [])
+    with pytest.raises(InvalidArgumentError, match="another graph"):
+        fn.ret("y", other)
+
+
+def test_a_bad_call_writes_nothing(tmp_path: Path) -> None:
+    g = Graph()
+    ints = g.placeholder("i", "int32", [None])
+    y = g.op("PartitionedCall", [[ints]], f=_identity(), name="call")
+    builder = SavedModelBuilder(tmp_path / "m")
+    with pytest.raises(OpError, match="node 'call'"):
+        builder.add_meta_graph_and_variables(g, ["serve"], signature_def_map={
+            "serving_default": predict_signature_def({"i": ints}, {"y": y})})
+    assert not (tmp_path / "m").exists()

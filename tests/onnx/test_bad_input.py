@@ -1,0 +1,169 @@
+"""Bad ONNX input: each gives one pysavedmodel.Error subclass naming the node/value and the
+problem, and leaves nothing in EXPORT_DIR."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+import pysavedmodel
+from pysavedmodel import errors
+from tests.onnx.cases import model, node, rand
+
+
+def _external_model(tmp: Path, location: str, *, length: int | None = None) -> Path:
+    """A model whose weight W (4x4 float32) is stored externally at ``location``."""
+    weight = rand(4, 4)
+    tensor = numpy_helper.from_array(weight, "W")
+    tensor.ClearField("raw_data")
+    tensor.data_location = TensorProto.EXTERNAL
+    for key, value in (("location", location), ("offset", "0"),
+                       ("length", str(length if length is not None else weight.nbytes))):
+        entry = tensor.external_data.add()
+        entry.key, entry.value = key, value
+    graph = helper.make_graph([node("MatMul", ["x", "W"], ["y"])], "ext",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 4])],
+                              [tensor])
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model_dir = tmp / "model"
+    model_dir.mkdir(exist_ok=True)
+    path = model_dir / "m.onnx"
+    path.write_bytes(proto.SerializeToString())
+    return path
+
+
+def _outside(tmp: Path) -> Path:
+    secret = tmp / "secret.bin"
+    secret.write_bytes(b"\0" * 64)
+    return secret
+
+
+def _relu(opset: int = 17) -> Any:
+    return model([node("Relu", ["x"], ["y"])], {"x": rand(2, 3)}, ["y"], opset=opset)
+
+
+def _cycle(tmp: Path) -> Any:
+    proto = model([node("Relu", ["x"], ["a"]), node("Add", ["a", "x"], ["y"])],
+                  {"x": rand(2)}, ["y"])
+    proto.graph.node[0].input[0] = "y"
+    return proto
+
+
+def _use_before_def(tmp: Path) -> Any:
+    proto = model([node("Relu", ["x"], ["a"]), node("Neg", ["a"], ["y"])], {"x": rand(2)},
+                  ["y"])
+    first, second = (onnx.NodeProto(), onnx.NodeProto())
+    first.CopyFrom(proto.graph.node[1])
+    second.CopyFrom(proto.graph.node[0])
+    del proto.graph.node[:]
+    proto.graph.node.extend([first, second])
+    return proto
+
+
+def _duplicate_output(tmp: Path) -> Any:
+    proto = model([node("Relu", ["x"], ["a"]), node("Neg", ["x"], ["y"])], {"x": rand(2)},
+                  ["y"])
+    proto.graph.node[0].output[0] = "y"
+    return proto
+
+
+def _duplicate_node_name(tmp: Path) -> Any:
+    proto = model([node("Relu", ["x"], ["a"]), node("Neg", ["a"], ["y"])], {"x": rand(2)},
+                  ["y"])
+    proto.graph.node[1].name = proto.graph.node[0].name
+    return proto
+
+
+def _dtype_mismatch(tmp: Path) -> Any:
+    proto = model([node("Add", ["x", "b"], ["y"])], {"x": rand(2)}, ["y"],
+                  inits={"b": np.ones(2, np.float32)})
+    proto.graph.initializer[0].CopyFrom(numpy_helper.from_array(np.ones(2, np.int64), "b"))
+    return proto
+
+
+def _shape_mismatch(tmp: Path) -> Any:
+    proto = model([node("MatMul", ["x", "W"], ["y"])], {"x": rand(2, 3)}, ["y"],
+                  inits={"W": rand(3, 4)})
+    proto.graph.initializer[0].CopyFrom(numpy_helper.from_array(rand(5, 4), "W"))
+    return proto
+
+
+def _unknown_domain(tmp: Path) -> Any:
+    proto = _relu()
+    proto.graph.node[0].domain = "com.example"
+    proto.opset_import.add(domain="com.example", version=1)
+    return proto
+
+
+def _symlink_escape(tmp: Path) -> Path:
+    path = _external_model(tmp, "link.bin")
+    os.symlink(_outside(tmp), path.parent / "link.bin")
+    return path
+
+
+def _short_file(tmp: Path) -> Path:
+    path = _external_model(tmp, "w.bin")
+    (path.parent / "w.bin").write_bytes(b"\0" * 10)
+    return path
+
+
+CASES: list[tuple[str, Callable[[Path], Any], type[errors.Error], tuple[str, ...]]] = [
+    ("truncated", lambda t: _relu().SerializeToString()[:-5], errors.ModelError,
+     ("not a valid ONNX model",)),
+    ("garbage", lambda t: b"\xff\xfe not onnx at all", errors.ModelError,
+     ("not a valid ONNX model",)),
+    ("unknown_opset", lambda t: _relu(opset=99), errors.Error, ("opset", "99")),
+    ("unknown_domain", _unknown_domain, errors.UnsupportedError, ("Relu_y", "com.example")),
+    ("unsupported_op", lambda t: model([node("Det", ["x"], ["y"])], {"x": rand(3, 3)}, ["y"]),
+     errors.UnsupportedError, ("Det", "Det_y")),
+    ("cycle", _cycle, errors.ModelError, ("Relu_a", "cyclic")),
+    ("use_before_def", _use_before_def, errors.ModelError, ("Neg_y", "before it is defined")),
+    ("duplicate_output", _duplicate_output, errors.ModelError, ("Neg_y", "duplicate")),
+    ("duplicate_node_name", _duplicate_node_name, errors.ModelError,
+     ("Relu_a", "duplicate node name")),
+    ("dtype_mismatch", _dtype_mismatch, errors.ModelError, ("Add",)),
+    ("shape_mismatch", _shape_mismatch, errors.ModelError, ("MatMul",)),
+    ("lstm_dynamic_sequence", lambda t: model(
+        [node("LSTM", ["x", "W", "R"], ["y"], hidden_size=2)], {"x": rand(3, 1, 2)}, ["y"],
+        inits={"W": rand(1, 8, 2), "R": rand(1, 8, 2)}, input_shapes={"x": ["seq", 1, 2]}),
+     errors.UnsupportedError, ("LSTM_y", "dynamic sequence length", "While")),
+    ("external_dotdot", lambda t: _external_model(t, "../secret.bin"), errors.ModelError,
+     ("'W'", "../secret.bin", "inside the model's directory")),
+    ("external_absolute", lambda t: _external_model(t, str(_outside(t))), errors.ModelError,
+     ("'W'", "secret.bin", "relative")),
+    ("external_symlink", _symlink_escape, errors.ModelError,
+     ("'W'", "link.bin", "outside the model's directory")),
+    ("external_short_file", _short_file, errors.ModelError,
+     ("'W'", "w.bin", "shorter than the declared")),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_bad_onnx_input(tmp_path: Path, case: Any) -> None:
+    _, build, error, fragments = case
+    source = build(tmp_path)
+    export = tmp_path / "export"
+    with pytest.raises(error) as info:
+        pysavedmodel.from_onnx(source, export)
+    message = str(info.value)
+    for fragment in fragments:
+        assert fragment in message, (fragment, message)
+    assert not export.exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith("export")] == []
+
+
+def test_without_onnx_the_extra_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                         ) -> None:
+    import sys
+    monkeypatch.setitem(sys.modules, "onnx", None)
+    with pytest.raises(errors.MissingDependencyError, match=r"pysavedmodel\[onnx\]"):
+        pysavedmodel.from_onnx(b"", tmp_path / "export")
+    assert not (tmp_path / "export").exists()
