@@ -6,7 +6,8 @@ and scripts/run_tests.py passes each one's python to pytest as
 
 Run without run_tests.py (``.venv/bin/python -m pytest tests/x``), a test finds the
 venv at its cached place (``~/.cache/pysavedmodel/<name>``, or ``$PYSAVEDMODEL_CACHE``)
-and, on first use, creates it there itself with the same requirements.  This file
+and, on first use, creates it there itself with the same requirements (the ONNX venv,
+pinned and named by a hash in scripts/venvs.py, is only found, not created).  This file
 keeps only that small fallback (standard library); the stamped, cached set-up is
 scripts/venvs.py's.
 """
@@ -14,6 +15,7 @@ scripts/venvs.py's.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -61,21 +63,32 @@ def torch_python() -> Path:
                     "safetensors"])
 
 
-def ort_python() -> Path:
-    """The small onnx + onnxruntime venv's python (ONNX converter references)."""
-    return _python("PYSAVEDMODEL_ORT_PYTHON", CACHE / "ort-standin",
-                   ["onnx", "onnxruntime", "numpy"])
-
-
 def onnx_python() -> Path:
-    """The ONNX venv's python (torch, onnx, onnxruntime, transformers, jax2onnx)."""
-    return _python("PYSAVEDMODEL_ONNX_PYTHON")
+    """The ONNX venv's python (torch, onnx, onnxruntime, transformers, jax2onnx).
+
+    Its pinned requirements live in scripts/venvs.py (which names the venv by their hash),
+    so without ``PYSAVEDMODEL_ONNX_PYTHON`` this takes ``$PYSAVEDMODEL_ONNX_VENV`` or the
+    one ``onnx-<key>`` venv in the cache, and does not create it."""
+    value = os.environ.get("PYSAVEDMODEL_ONNX_PYTHON")
+    if value:
+        return Path(value)
+    if os.environ.get("PYSAVEDMODEL_ONNX_VENV"):
+        found = [Path(os.environ["PYSAVEDMODEL_ONNX_VENV"]) / "bin" / "python"]
+    else:
+        found = sorted(p for p in CACHE.glob("onnx-*/bin/python")
+                       if re.fullmatch(r"onnx-[0-9a-f]{12}", p.parents[1].name))
+    if len(found) == 1 and found[0].exists():
+        return found[0]
+    raise RuntimeError(
+        f"PYSAVEDMODEL_ONNX_PYTHON is not set and {CACHE} holds "
+        f"{len(found)} ONNX venvs: run `python3 scripts/run_tests.py [pytest args]`, "
+        "which creates the one scripts/venvs.py pins and sets it")
 
 
 def ort_python() -> Path:
     """The python the ONNX converter tests take onnxruntime references from (the ONNX
     venv's)."""
-    return _python("PYSAVEDMODEL_ORT_PYTHON")
+    return Path(os.environ.get("PYSAVEDMODEL_ORT_PYTHON") or onnx_python())
 
 
 def protobuf_python(version: str) -> Path:
