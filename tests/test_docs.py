@@ -20,7 +20,7 @@ def test_readme_is_at_most_250_lines() -> None:
 def test_the_docs_exist() -> None:
     names = {p.relative_to(ROOT).as_posix() for p in DOCUMENTS}
     assert {"docs/api.md", "docs/cli.md", "docs/architecture.md", "docs/performance.md",
-            "docs/format/tensorbundle.md", "docs/format/savedmodel.md"} <= names
+            "docs/design.md", "docs/format/tensorbundle.md", "docs/format/savedmodel.md"} <= names
 
 
 def _anchors(path: Path) -> set[str]:
