@@ -55,3 +55,23 @@ def test_unsupported_op_is_one_error_line_and_nothing_written(tmp_path: Path) ->
     assert out.stderr.startswith("pysavedmodel: error: unsupported ONNX ops: Det (x1, first "
                                  "'Det_y')")
     assert not (tmp_path / "export").exists()
+
+
+def test_warmup_requests_are_written_with_the_conversion(tmp_path: Path) -> None:
+    import numpy as np
+
+    from pysavedmodel._proto import prediction_log_pb2
+    from pysavedmodel.format.tfrecord import read_records
+
+    path = _write(tmp_path, [node("MatMul", ["x", "W"], ["y"])])
+    requests = tmp_path / "warmup.npz"
+    np.savez(requests, x=np.ones((4, 2, 3), np.float32))  # 4 requests of a [2, 3] batch
+    out = run("from-onnx", str(path), str(tmp_path / "serving"), "--version", "1",
+              "--warmup", str(requests), "--no-durable")
+    assert out.returncode == 0, out.stderr
+    data = (tmp_path / "serving" / "1" / "assets.extra" / "tf_serving_warmup_requests")
+    logs = [prediction_log_pb2.PredictionLog.FromString(r)
+            for r in read_records(data.read_bytes())]
+    assert len(logs) == 4
+    assert logs[0].predict_log.request.model_spec.signature_name == "serving_default"
+    assert list(logs[0].predict_log.request.inputs) == ["x"]

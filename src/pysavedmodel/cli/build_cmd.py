@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .arguments import version_number
+from .arguments import add_warmup_and_durable, version_number, warmup_from_npz
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -28,14 +28,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     parser.add_argument("--version", type=version_number, default=None, metavar="N",
                         help="write DIR/N instead (TF Serving's layout; DIR may hold other "
                              "versions)")
-    parser.add_argument("--warmup", metavar="INPUTS.npz", default=None,
-                        help="write TF Serving warmup requests from an .npz: key "
-                             "SIGNATURE/INPUT (or INPUT for serving_default) holds the "
-                             "requests stacked on a new first axis (request i sends "
-                             "array[i])")
-    parser.add_argument("--no-durable", dest="durable", action="store_false",
-                        help="skip the fsyncs that make the result survive a power loss "
-                             "(faster; default: fsync every file and directory)")
+    add_warmup_and_durable(parser)
     parser.set_defaults(func=run)
 
 
@@ -47,31 +40,3 @@ def run(args: argparse.Namespace) -> int:
                               durable=args.durable, warmup=warmup)
     print(written)
     return 0
-
-
-def warmup_from_npz(path: str) -> dict[str, list[dict[str, Any]]]:
-    """Predict warmup requests from an .npz (see ``--warmup``): ``{signature: [request]}``."""
-    from pysavedmodel.constants import DEFAULT_SERVING_SIGNATURE_DEF_KEY
-    from pysavedmodel.errors import InvalidArgumentError
-    from pysavedmodel.weights import load_weights
-
-    arrays = load_weights(path, format="npz")
-    stacked: dict[str, dict[str, Any]] = {}
-    for key, array in arrays.items():
-        signature, _, name = key.rpartition("/")
-        signature = signature or DEFAULT_SERVING_SIGNATURE_DEF_KEY
-        if array.ndim == 0:
-            raise InvalidArgumentError(
-                f"--warmup {path}: {key!r} is a scalar; requests are stacked on the first axis")
-        stacked.setdefault(signature, {})[name] = array
-    requests: dict[str, list[dict[str, Any]]] = {}
-    for signature, inputs in stacked.items():
-        counts = {name: len(array) for name, array in inputs.items()}
-        if len(set(counts.values())) != 1:
-            raise InvalidArgumentError(
-                f"--warmup {path}: signature {signature!r} inputs hold different numbers of "
-                f"requests: {counts}")
-        (count,) = set(counts.values())
-        requests[signature] = [{name: array[i] for name, array in inputs.items()}
-                               for i in range(count)]
-    return requests

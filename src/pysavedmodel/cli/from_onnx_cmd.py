@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .arguments import version_number
+from .arguments import add_warmup_and_durable, version_number, warmup_from_npz
 
 
 def _shape(text: str) -> tuple[str, list[int | None]]:
@@ -49,6 +49,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
                         help="meta graph tag (repeatable; default: serve)")
     parser.add_argument("--signature", default="serving_default", metavar="KEY",
                         help="signature key (default: serving_default)")
+    add_warmup_and_durable(parser)
     parser.set_defaults(func=run)
 
 
@@ -74,6 +75,8 @@ def run(args: argparse.Namespace) -> int:
         written = from_onnx(args.model, target, tags=tuple(args.tag or ("serve",)),
                             signature_name=args.signature,
                             input_shapes=dict(args.input_shape) or None,
-                            progress=bar if bar.enabled else None)
+                            progress=bar if bar.enabled else None,
+                            warmup=None if args.warmup is None else warmup_from_npz(args.warmup),
+                            durable=args.durable)
     print(written)
     return 0

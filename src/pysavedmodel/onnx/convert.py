@@ -93,7 +93,9 @@ def _fold(node: Node, inputs: list[Any], opset: int) -> list[Any] | None:
 def from_onnx(model: Any, export_dir: str | os.PathLike[str], *,
               tags: Sequence[str] = ("serve",), signature_name: str = "serving_default",
               input_shapes: Mapping[str, Sequence[int | None]] | None = None,
-              progress: Callable[[int, int], None] | None = None) -> Path:
+              progress: Callable[[int, int], None] | None = None,
+              warmup: Mapping[str, Sequence[Any]] | None = None,
+              durable: bool = True) -> Path:
     """Convert an ONNX model to a SavedModel in ``export_dir``; return its path.
 
     ``model`` is a path (external data next to it is read lazily), bytes or an
@@ -101,9 +103,11 @@ def from_onnx(model: Any, export_dir: str | os.PathLike[str], *,
     the ONNX graph's input and output names, with their dtypes, shapes and layout (dynamic
     dims are -1).  ``input_shapes`` overrides input shapes (``None`` for a dynamic dim), which
     lets shape-dependent ops (pool ceil_mode, Flatten) be resolved.  ``progress(done, total)``
-    is called per node.  Errors: ModelError (malformed/unsafe model), UnsupportedError (ops
-    or attributes not covered), MissingDependencyError (no onnx), AlreadyExistsError; nothing
-    is left in ``export_dir`` on any error.
+    is called per node.  ``warmup``: TF Serving warmup requests
+    (:meth:`SavedModelBuilder.add_warmup_requests`); ``durable``: fsync before publishing
+    (:meth:`SavedModelBuilder.save`).  Errors: ModelError (malformed/unsafe model),
+    UnsupportedError (ops or attributes not covered), MissingDependencyError (no onnx),
+    AlreadyExistsError; nothing is left in ``export_dir`` on any error.
     """
     onnx = import_onnx()
     target = Path(export_dir)
@@ -186,7 +190,9 @@ def from_onnx(model: Any, export_dir: str | os.PathLike[str], *,
     builder.add_meta_graph_and_variables(
         graph, list(tags),
         signature_def_map={signature_name: predict_signature_def(inputs, outputs)})
-    builder.save()
+    if warmup is not None:
+        builder.add_warmup_requests(warmup, tags=tuple(tags))
+    builder.save(durable=durable)
     return target
 
 
