@@ -87,6 +87,7 @@ def test_no_warmup_file_without_requests(tmp_path: Path) -> None:
     ({"serving_default": [_request()] * (MAX_WARMUP_RECORDS + 1)}, "at most 1000"),
     ({"serving_default": _request()}, "must be a list of requests"),
     ({"classify": [{"v": [object()]}]}, "feature 'v'"),
+    ({"classify": [{"t": ["\ud800"]}]}, "feature 't' value .* not encodable as UTF-8"),
     ({}, "non-empty mapping"),
 ])
 def test_refused_requests_name_the_problem_and_write_nothing(

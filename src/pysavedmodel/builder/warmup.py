@@ -30,6 +30,7 @@ from ..constants import CLASSIFY_METHOD_NAME, PREDICT_METHOD_NAME, REGRESS_METHO
 from ..errors import InvalidArgumentError
 from ..format.tfrecord import encode_record, read_records
 from ..graph.attrs import make_tensor_proto
+from ..names import utf8
 
 __all__ = ["MAX_WARMUP_RECORDS", "WARMUP_DIRECTORY", "WARMUP_FILENAME", "warmup_records",
            "make_example", "read_warmup_records"]
@@ -62,7 +63,7 @@ def make_example(features: Mapping[str, Any], where: str) -> example_pb2.Example
             items = []
             for v in flat.tolist():
                 if isinstance(v, str):
-                    items.append(v.encode("utf-8"))
+                    items.append(utf8(v, f"{where}: feature {name!r} value {v!r}"))
                 elif isinstance(v, bytes):
                     items.append(v)
                 else:

@@ -29,7 +29,7 @@ from ..names import utf8
 __all__ = [
     "Shape", "make_tensor_proto", "tensor_proto_to_numpy", "to_numpy", "make_shape_proto",
     "shape_from_proto", "make_attr_value", "attr_value_kind", "check_attr_value",
-    "attr_value_to_python", "check_no_function", "type_name", "proto_dtype",
+    "attr_value_to_python", "check_no_function", "type_name", "type_names", "proto_dtype",
 ]
 
 Shape = Optional[tuple[Optional[int], ...]]
@@ -453,7 +453,8 @@ def _one_to_python(field: str, item: Any) -> Any:
     return item
 
 
-def _type_names(enums: Sequence[int]) -> str:
+def type_names(enums: Sequence[int]) -> str:
+    """``[float32, int64]``: a list of DataType numbers as messages show it."""
     return "[" + ", ".join(dtypes.dtype_name(enum) for enum in enums) + "]"
 
 
@@ -486,7 +487,7 @@ def check_attr_value(value: AttrValue, attr_def: op_def_pb2.OpDef.AttrDef, where
         for item in items:
             if item not in allowed.type:
                 raise OpError(f"{what} is {type_name(item)}; expected one of "
-                              f"{_type_names(list(allowed.type))}")
+                              f"{type_names(list(allowed.type))}")
     if declared in ("string", "list(string)") and len(allowed.s):
         names = [value.s] if declared == "string" else list(value.list.s)
         for name in names:

@@ -940,7 +940,7 @@ def _passes_remaining_checks(node: _Node, attrs: Mapping[str, AttrValue],
     False leaves the node to :meth:`Graph.validate`, which reports the problem.
     """
     node_def = node.node_def
-    if any(value.HasField("func") or len(value.list.func) for value in attrs.values()):
+    if _declares_functions(node.op_def):
         return False  # calls are checked against the library by Graph.validate
     try:
         expected: list[int | None] = []
@@ -999,4 +999,16 @@ def _check_no_recursion(function: FunctionLike, path: list[str]) -> None:
 
 def _signatures(library: Mapping[str, FunctionLike]) -> dict[str, tuple[list[int], list[int]]]:
     return {name: (list(f.input_types), list(f.output_types)) for name, f in library.items()}
+
+
+_FUNCTION_ATTR_OPS: dict[str, bool] = {}
+
+
+def _declares_functions(op_def: op_def_pb2.OpDef) -> bool:
+    """Whether the op has a func / list(func) attr (memoized per op: Graph.op's hot path)."""
+    known = _FUNCTION_ATTR_OPS.get(op_def.name)
+    if known is None:
+        known = _FUNCTION_ATTR_OPS[op_def.name] = any(
+            a.type in ("func", "list(func)") for a in op_def.attr)
+    return known
 

@@ -222,16 +222,12 @@ def check_call(node: node_def_pb2.NodeDef, where: str, report: Report,
         if [base_enum(t) for t in got_in] != [base_enum(t) for t in want_in]:
             report("function-signature", where,
                    f"attr {attr!r} calls {name!r}, whose arguments are "
-                   f"{_type_list(got_in)}; the call passes {_type_list(want_in)}")
+                   f"{_attrs.type_names(got_in)}; the call passes {_attrs.type_names(want_in)}")
         if [base_enum(t) for t in got_out] != [base_enum(t) for t in want_out]:
             report("function-signature", where,
                    f"attr {attr!r} calls {name!r}, which returns "
-                   f"{_type_list(got_out)}; the call expects "
-                   f"{_type_list(want_out)}")
-
-
-def _type_list(enums: Sequence[int]) -> str:
-    return "[" + ", ".join(dtypes.dtype_name(e) for e in enums) + "]"
+                   f"{_attrs.type_names(got_out)}; the call expects "
+                   f"{_attrs.type_names(want_out)}")
 
 
 # --------------------------------------------------------------------------- inputs
