@@ -326,6 +326,51 @@ def test_remote_model_reads_back_describe_validate_weights() -> None:
     np.testing.assert_array_equal(loaded["w2"], values["w2"])
 
 
+def test_a_spec_read_from_a_url_resolves_its_files_there() -> None:
+    fs = fsspec.filesystem("memory")
+    for path in EXAMPLE_SPEC.parent.iterdir():
+        fs.pipe_file(f"/specs/mlp/{path.name}", path.read_bytes())
+    written = pysavedmodel.build_from_spec("memory://specs/mlp/spec.json", "memory://out/mlp",
+                                           version=2)
+    assert written == "memory://out/mlp/2"
+    local = pysavedmodel.load_weights(EXAMPLE_SPEC.parent / "weights.safetensors")
+    back = read_checkpoint("memory://out/mlp/2/variables/variables")
+    np.testing.assert_array_equal(back["fc1/kernel"], local["fc1.weight"].T)
+
+
+def test_from_onnx_fetches_external_data_next_to_a_url_model(tmp_path: Path) -> None:
+    from onnx import TensorProto, helper, numpy_helper
+
+    weight = np.arange(16, dtype=np.float32).reshape(4, 4)
+    tensor = numpy_helper.from_array(weight, "W")
+    tensor.ClearField("raw_data")
+    tensor.data_location = TensorProto.EXTERNAL
+    for key, value in (("location", "data/w.bin"), ("offset", "0"),
+                       ("length", str(weight.nbytes))):
+        entry = tensor.external_data.add()
+        entry.key, entry.value = key, value
+    graph = helper.make_graph([helper.make_node("MatMul", ["x", "W"], ["y"])], "ext",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 4])],
+                              [tensor])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    fs = fsspec.filesystem("memory")
+    fs.pipe_file("/in/m.onnx", model.SerializeToString())
+    fs.pipe_file("/in/data/w.bin", weight.tobytes())
+    written = pysavedmodel.from_onnx("memory://in/m.onnx", tmp_path / "out")
+    assert written == tmp_path / "out"
+    stored = read_checkpoint(tmp_path / "out" / "variables" / "variables")
+    assert [v.tolist() for v in stored.values()] == [weight.tolist()]
+
+
+def test_a_remote_directory_without_a_model_is_not_found() -> None:
+    with pytest.raises(NotFoundError, match="memory://nothing/here"):
+        pysavedmodel.describe_saved_model("memory://nothing/here")
+    fsspec.filesystem("memory").pipe_file("/half/variables/variables.index", b"")
+    with pytest.raises(NotFoundError, match=r"no saved_model\.pb .* in 'memory://half'"):
+        pysavedmodel.read_saved_model("memory://half")
+
+
 def test_weights_save_load_convert_over_memory() -> None:
     arrays = {"a": np.arange(6, dtype=np.float32).reshape(2, 3)}
     assert pysavedmodel.save_weights("memory://w/a.npz", arrays) == ["memory://w/a.npz"]

@@ -44,7 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pysavedmodel", parents=[common],
         description="Write, inspect and validate TensorFlow SavedModels and checkpoints "
-                    "without TensorFlow.")
+                    "without TensorFlow.",
+        epilog="Paths may be URLs (s3://, gs://, memory://, file://, anything fsspec knows; "
+               "pip install 'pysavedmodel[remote]' plus s3fs or gcsfs), except demo's.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
         module = importlib.import_module(f"pysavedmodel.cli.{name.replace('-', '_')}_cmd")

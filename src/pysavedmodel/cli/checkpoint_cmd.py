@@ -21,7 +21,8 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
                     "stored, data file shard) or print values with --tensor.  PREFIX is the "
                     "path without .index / .data-*; a SavedModel directory means its "
                     "variables/variables.")
-    parser.add_argument("prefix", metavar="PREFIX", help="checkpoint prefix, e.g. model/ckpt")
+    parser.add_argument("prefix", metavar="PREFIX",
+                        help="checkpoint prefix or URL, e.g. model/ckpt, s3://bucket/ckpt/model")
     parser.add_argument("--tensor", metavar="NAME", action="append", default=[],
                         help="print this tensor's values (numpy style, summarized beyond "
                              f"{VALUES_THRESHOLD} elements); repeatable")

@@ -34,9 +34,9 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
                     "and returns the ONNX inputs and outputs by name, in their layout. "
                     "Prints the directory written.")
     parser.add_argument("model", metavar="MODEL.onnx",
-                        help="the ONNX model (external data is read next to it)")
+                        help="the ONNX model, a path or URL (external data is read next to it)")
     parser.add_argument("export_dir", metavar="EXPORT_DIR",
-                        help="export directory (must not exist or be empty)")
+                        help="export directory or URL (must not exist or be empty)")
     parser.add_argument("--version", type=version_number, default=None, metavar="N",
                         help="write EXPORT_DIR/N instead (TF Serving's layout)")
     parser.add_argument("--check", action="store_true",

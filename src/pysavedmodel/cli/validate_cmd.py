@@ -25,7 +25,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         description="Check everything that can be checked offline about whether TensorFlow "
                     "can load and serve the SavedModel in DIR. Prints one line per finding "
                     "and exits 1, or prints OK and exits 0. Reads only.")
-    parser.add_argument("dir", metavar="DIR", help="a SavedModel directory")
+    parser.add_argument("dir", metavar="DIR", help="a SavedModel directory or URL")
     parser.add_argument("--json", action="store_true",
                         help="print the findings as a JSON list of {code, where, message}")
     parser.add_argument("--for", dest="consumer", choices=CONSUMERS,

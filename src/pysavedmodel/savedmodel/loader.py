@@ -136,6 +136,9 @@ def read_saved_model(export_dir: PathLike) -> saved_model_pb2.SavedModel:
     """
     if isinstance(export_dir, str) and remote.is_remote(export_dir):
         with remote.local_directory(export_dir, only=remote.MARKER_FILES) as local:
+            if not any((local / name).is_file() for name in remote.MARKER_FILES):
+                raise NotFoundError(f"no saved_model.pb or saved_model.pbtxt in "
+                                    f"{export_dir!r}; expected a SavedModel directory")
             return read_saved_model(local)
     path = saved_model_file(remote.local_location(export_dir))
     text = path.suffix == ".pbtxt"
