@@ -180,6 +180,12 @@ class CheckpointWriter:
         if self._staging is not None:
             self._staging.cleanup()
 
+    def __getattr__(self, name: str) -> Any:
+        """Anything else the local writer offers (the façade adds only the URL step)."""
+        if name.startswith("__") or name in ("_writer", "_url", "_staging", "_local", "_done"):
+            raise AttributeError(name)
+        return getattr(self._writer, name)
+
     def __enter__(self) -> CheckpointWriter:
         return self
 
