@@ -234,6 +234,12 @@ def test_rewriting_a_remote_checkpoint_replaces_it() -> None:
     assert list(read_checkpoint("memory://b/ckpt")) == ["new"]
 
 
+def test_prefixes_with_glob_characters_mean_themselves() -> None:
+    write_checkpoint("memory://b/run[1]*/ckpt", {"a": np.ones(2)}, num_shards=1)
+    write_checkpoint("memory://b/run1x/ckpt", {"other": np.zeros(2)})
+    assert list(read_checkpoint("memory://b/run[1]*/ckpt")) == ["a"]
+
+
 def test_a_missing_remote_checkpoint_is_not_found() -> None:
     with pytest.raises(NotFoundError, match=r"memory://b/none\.index"):
         read_checkpoint("memory://b/none")
@@ -615,19 +621,65 @@ def test_missing_bucket_and_bad_credentials_are_storage_errors(
 
 
 class FlakyS3(s3fs.S3FileSystem):  # type: ignore[misc]
-    """``flakys3://``: s3fs that runs ``on_upload(count)`` after each upload."""
+    """``flakys3://``: s3fs that runs ``on_upload(count)`` after each upload, and fails
+    uploads after ``fail_after`` and deletes while ``broken_deletes``."""
 
     protocol = ("flakys3",)
     retries = 1
     on_upload: ClassVar[Any] = None
     count: ClassVar[int] = 0
+    fail_after: ClassVar[int | None] = None
+    broken_deletes: ClassVar[bool] = False
 
     async def _put_file(self, lpath: Any, rpath: Any, *args: Any, **kwargs: Any) -> Any:
+        if FlakyS3.fail_after is not None and FlakyS3.count >= FlakyS3.fail_after:
+            raise OSError(errno.ECONNRESET, "connection reset by peer (injected)")
         result = await super()._put_file(lpath, rpath, *args, **kwargs)
         FlakyS3.count += 1
         if FlakyS3.on_upload is not None:
             FlakyS3.on_upload(FlakyS3.count)
         return result
+
+    async def _rm_file(self, path: Any, **kwargs: Any) -> Any:
+        if FlakyS3.broken_deletes:
+            raise OSError(errno.ECONNRESET, "connection reset by peer (injected)")
+        return await super()._rm_file(path, **kwargs)
+
+
+@pytest.fixture
+def flakys3(s3: s3_server.S3Server) -> Iterator[type[FlakyS3]]:
+    fsspec.register_implementation("flakys3", FlakyS3, clobber=True)
+    FlakyS3.count = 0
+    yield FlakyS3
+    FlakyS3.on_upload = None
+    FlakyS3.fail_after = None
+    FlakyS3.broken_deletes = False
+    FlakyS3.clear_instance_cache()
+
+
+def test_an_interrupted_s3_upload_shows_no_model_and_the_retry_cleans_up(
+        flakys3: type[FlakyS3]) -> None:
+    bucket("retry")
+    flakys3.fail_after = 2  # variables/ arrives, saved_model.pb does not
+    flakys3.broken_deletes = True  # and the cleanup cannot reach the store either
+    with pytest.raises(StorageError, match="cannot upload to 'flakys3://retry/m/1'"):
+        build_mlp("flakys3://retry/m/1")
+    assert s3_listing("retry/m/1") == ["variables/variables.data-00000-of-00001",
+                                       "variables/variables.index"]
+    with pytest.raises(NotFoundError, match="no saved_model.pb"):
+        pysavedmodel.read_saved_model("s3://retry/m/1")
+    # Cleanup that works: a failed upload removes what it put.
+    flakys3.count = 0
+    flakys3.fail_after = 1
+    flakys3.broken_deletes = False
+    with pytest.raises(StorageError):
+        build_mlp("flakys3://retry/m/2")
+    assert s3_listing("retry/m/2") == []
+    values = build_mlp("s3://retry/m/1")  # the retry
+    assert s3_listing("retry/m/1") == ["saved_model.pb", "variables/variables.data-00000-of-00001",
+                                       "variables/variables.index"]
+    np.testing.assert_array_equal(pysavedmodel.load_weights("s3://retry/m/1")["w2"],
+                                  values["w2"])
 
 
 def test_killing_the_server_mid_upload_is_a_clean_storage_error(

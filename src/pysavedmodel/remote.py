@@ -424,6 +424,22 @@ def fetch_file(url: str, directory: Path, *, name: str | None = None) -> Path:
     return local
 
 
+def _data_files(fs: Any, root: str, url: str) -> list[str]:
+    """Paths of the objects named ``<root>.data-NNNNN-of-MMMMM`` (sorted); listed, not
+    globbed, so that ``[`` or ``*`` in a prefix mean themselves."""
+    parent, _, base = root.rstrip("/").rpartition("/")
+    pattern = re.compile(re.escape(base) + r"\.data-\d{5}-of-\d{5}")
+    try:
+        listing = fs.ls(parent or "/", detail=False)
+    except FileNotFoundError:
+        return []
+    except Exception as exc:
+        raise _storage_error(exc, url, "list") from None
+    names = [str(p).rstrip("/").rsplit("/", 1)[-1] for p in listing]
+    return sorted(f"{parent}/{name}" if parent else name
+                  for name in names if pattern.fullmatch(name))
+
+
 def fetch_checkpoint(url: str, directory: Path) -> str:
     """Download the checkpoint at prefix ``url`` (index and data files) into
     ``directory``; return the local prefix.  NotFoundError without ``PREFIX.index``."""
@@ -431,10 +447,9 @@ def fetch_checkpoint(url: str, directory: Path) -> str:
     base = root.rstrip("/").rsplit("/", 1)[-1]
     local_prefix = str(directory / base)
     _call(url, "list", fs.invalidate_cache)
-    if not _call(url, "read", fs.exists, f"{root}.index"):
+    if not _call(url, "read", fs.isfile, f"{root}.index"):
         raise NotFoundError(f"checkpoint index {url}.index does not exist")
-    data = _call(url, "list", fs.glob, f"{root}.data-?????-of-?????")
-    for path in [*sorted(str(p) for p in data), f"{root}.index"]:
+    for path in [*_data_files(fs, root, url), f"{root}.index"]:
         name = path.rstrip("/").rsplit("/", 1)[-1]
         _call(url, "download", fs.get_file, path, str(directory / name))
     return local_prefix
@@ -510,12 +525,10 @@ def existing_outputs(url: str, *, checkpoint: bool) -> list[str]:
     checkpoint prefix its data files and index (URLs, sorted; the index last)."""
     fs, path = filesystem(url)
     _call(url, "list", fs.invalidate_cache)
-    head = url[:len(url) - len(path.lstrip("/"))] if url.endswith(path.lstrip("/")) else ""
     if not checkpoint:
         return [url] if _call(url, "read", fs.isfile, path) else []
-    data = sorted(str(p) for p in _call(url, "list", fs.glob, f"{path}.data-*-of-*"))
-    found = [f"{url}{p[len(path):]}" if p.startswith(path) else f"{head}{p.lstrip('/')}"
-             for p in data]
+    head = url.rstrip("/").rpartition("/")[0]
+    found = [f"{head}/{p.rsplit('/', 1)[-1]}" for p in _data_files(fs, path, url)]
     if _call(url, "read", fs.isfile, f"{path}.index"):
         found.append(f"{url}.index")
     return found
