@@ -447,6 +447,23 @@ def test_a_scheme_without_its_package_names_the_package() -> None:
         write_checkpoint("gs://bucket/ckpt", {"a": np.ones(2)})
 
 
+def test_local_paths_never_import_fsspec(tmp_path: Path) -> None:
+    code = (
+        "import sys, numpy as np, pysavedmodel as p\n"
+        "p.write_checkpoint('ck/model', {'a': np.ones(2)})\n"
+        "p.read_checkpoint('ck/model')\n"
+        "p.save_weights('w.npz', {'a': np.ones(2)})\n"
+        "g = p.Graph(); x = g.placeholder('x', 'float32', [None, 2])\n"
+        "b = p.SavedModelBuilder('m/1')\n"
+        "b.add_meta_graph_and_variables(g, ['serve'], signature_def_map={\n"
+        "    'serving_default': p.predict_signature_def({'x': x}, {'y': x})})\n"
+        "b.save(); p.describe_saved_model('m/1')\n"
+        "print('fsspec' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=tmp_path, check=True)
+    assert out.stdout.strip() == "False"
+
+
 def test_without_fsspec_urls_name_the_extra(tmp_path: Path) -> None:
     """A python where fsspec cannot be imported, as when it is not installed."""
     code = (
@@ -558,6 +575,20 @@ def test_cli_paths_take_s3_urls(s3: s3_server.S3Server, tmp_path: Path) -> None:
     assert doc["prefix"] == "s3://cli/models/mlp/1/variables/variables"
     assert sorted(t["name"] for t in doc["tensors"]) == [
         "fc1/bias", "fc1/kernel", "fc2/bias", "fc2/kernel"]
+    # The spec, its weights and the warmup inputs read from the bucket too.
+    fs = s3fs.S3FileSystem()
+    for path in EXAMPLE_SPEC.parent.iterdir():
+        fs.pipe_file(f"cli/spec/{path.name}", path.read_bytes())
+    requests = tmp_path / "requests.npz"
+    np.savez(requests, x=np.ones((2, 1, 4), np.float32))
+    fs.put_file(str(requests), "cli/spec/requests.npz")
+    from_bucket = run("build", "s3://cli/spec/spec.json", "-o", "s3://cli/models/mlp",
+                      "--version", "2", "--warmup", "s3://cli/spec/requests.npz", env=env)
+    assert from_bucket.returncode == 0, from_bucket.stderr
+    warm = json.loads(run("show", "s3://cli/models/mlp/2", "--json", env=env).stdout)["warmup"]
+    assert [record["signature"] for record in warm] == ["serving_default"] * 2
+    assert fs.cat_file("cli/models/mlp/2/variables/variables.index") == \
+        fs.cat_file("cli/models/mlp/1/variables/variables.index")
     converted = run("convert", "s3://cli/models/mlp/1", "s3://cli/w.safetensors", "-q", env=env)
     assert converted.returncode == 0, converted.stderr
     local = run("convert", "s3://cli/w.safetensors", str(tmp_path / "w.npz"), "-q", env=env)
