@@ -189,6 +189,18 @@ def test_file_urls_take_the_local_atomic_path(tmp_path: Path) -> None:
         values["w1"].tolist()
     with pytest.raises(AlreadyExistsError):
         build_mlp(f"file://{target}")
+    assert pysavedmodel.validate_saved_model(f"file://{target}") == []
+    assert sorted(pysavedmodel.load_weights(f"file://{target}")) == ["b1", "w1", "w2"]
+
+
+def test_cli_file_urls_are_local_paths(tmp_path: Path) -> None:
+    requests = tmp_path / "requests.npz"
+    np.savez(requests, x=np.ones((1, 1, 4), np.float32))
+    out = run("build", f"file://{EXAMPLE_SPEC}", "-o", f"file://{tmp_path}/models",
+              "--version", "1", "--warmup", f"file://{requests}", "-q")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == f"{tmp_path}/models/1\n"
+    assert (tmp_path / "models" / "1" / "assets.extra" / "tf_serving_warmup_requests").is_file()
 
 
 # -- checkpoints over memory://

@@ -83,7 +83,7 @@ __all__ = [
     "fetch_checkpoint",
     "fetch_file", "local_directory", "remove_urls", "move_urls", "publish_order",
     "MARKER_FILES", "EXPORT_ENTRIES", "staged_checkpoint", "object_size", "upload_file",
-    "exists", "existing_outputs",
+    "exists", "existing_outputs", "remove_if_exists",
 ]
 
 _URL = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.-]+::)*([A-Za-z][A-Za-z0-9+.-]+)://")
@@ -374,6 +374,14 @@ def upload_checkpoint(url: str, local_prefix: str, files: Sequence[Path]) -> lis
         uploads.undo()
         raise
     return [f"{url}{os.fspath(path)[len(local_prefix):]}" for path in files]
+
+
+def remove_if_exists(url: str) -> None:
+    """Delete the object ``url`` if it exists; StorageError if that fails."""
+    fs, path = filesystem(url)
+    _call(url, "list", fs.invalidate_cache)
+    if _call(url, "check", fs.exists, path):
+        _call(url, "delete", fs.rm_file, path)
 
 
 def remove_urls(urls: Sequence[str]) -> None:

@@ -334,7 +334,7 @@ def _merge_remote(sources: list[str], final: str, delete_old: bool) -> list[Loca
             _write_index(merged, out)
         targets = [f"{final}.data-{i:05d}-of-{count:05d}" for i in range(count)]
         moves = [(urls[local], targets[new_id]) for local, new_id in merged.data_files.items()]
-        remote.remove_urls([f"{final}.index"])
+        remote.remove_if_exists(f"{final}.index")  # no old index over new data
         remote.move_urls(moves)
         try:
             remote.upload_file(index, f"{final}.index")

@@ -143,20 +143,28 @@ def build_from_spec(spec: Mapping[str, Any] | str | os.PathLike[str],
 
     ``export_dir`` may be a URL (``s3://bucket/models/mlp``; the ``remote`` extra): the
     SavedModel is built locally and uploaded, ``saved_model.pb`` last.  A URL ``spec``
-    (without ``base_dir``) is read with its whole directory, downloaded into a private
-    temporary directory first, since its relative paths point there.
+    is downloaded into a private temporary directory first — with its whole directory
+    unless ``base_dir`` is given, since its relative paths point there.
     """
-    if isinstance(spec, str) and remote.is_remote(spec) and base_dir is None:
+    if isinstance(spec, str) and remote.is_remote(spec):
         directory, _, name = spec.rstrip("/").rpartition("/")
-        with remote.local_directory(directory) as local:
+        with remote.local_directory(directory, only=None if base_dir is None else [name]) \
+                as local:
+            if not (local / name).is_file():
+                raise NotFoundError(f"spec {spec!r} does not exist")
             return build_from_spec(local / name, export_dir, version=version,
+                                   base_dir=base_dir if base_dir is not None else local,
                                    durable=durable, warmup=warmup)
+    if isinstance(spec, str):
+        spec = remote.local_location(spec)
     if isinstance(spec, (str, os.PathLike)):
         spec_path = Path(os.fspath(spec))
         spec = load_spec(spec_path)
-        root = Path(os.fspath(base_dir)) if base_dir is not None else spec_path.parent
+        root = Path(remote.local_location(os.fspath(base_dir))) if base_dir is not None \
+            else spec_path.parent
     elif isinstance(spec, Mapping):
-        root = Path(os.fspath(base_dir)) if base_dir is not None else Path.cwd()
+        root = Path(remote.local_location(os.fspath(base_dir))) if base_dir is not None \
+            else Path.cwd()
     else:
         raise InvalidArgumentError(
             f"spec must be a mapping or the path of a JSON file, got {type(spec).__name__}")
