@@ -506,9 +506,10 @@ def test_without_fsspec_urls_name_the_extra(tmp_path: Path) -> None:
 
 # -- a real S3-compatible server
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def s3() -> Iterator[s3_server.S3Server]:
-    """moto's S3 server on a free port; the AWS variables point s3fs at it."""
+    """moto's S3 server on a free port, for this module; the AWS variables point s3fs at
+    it meanwhile (restored, and the server killed, at the end)."""
     server = s3_server.start()
     saved = {name: os.environ.get(name) for name in server.env()}
     os.environ.update(server.env())

@@ -22,8 +22,8 @@ Durability seam: every entry point takes ``durable``.  When true, each file is
 ``fsync``-ed after the renames, so that once the call returns the result survives a
 power loss (POSIX: a rename is durable only once its directory is synced).
 
-Remote-storage seam: the functions here work on local paths through ``os``.  A remote
-filesystem (fsspec) plugs in above this module — the remote writer stages into a local
+Remote-storage seam: the functions here work on local paths through ``os``.  Remote
+filesystems (fsspec URLs) are :mod:`pysavedmodel.remote`: it stages into a local
 temporary directory through these helpers and then uploads, publishing the marker file
 (``saved_model.pb``, ``PREFIX.index``) last, since object stores have no rename.
 
