@@ -492,6 +492,7 @@ def test_without_fsspec_urls_name_the_extra(tmp_path: Path) -> None:
                          cwd=tmp_path, check=True)
     first, second = out.stdout.splitlines()
     assert first.startswith("MissingDependencyError ")
+    assert "'s3://bucket/ckpt' is a URL" in first
     assert "pip install 'pysavedmodel[remote]'" in first and "s3fs" in first
     assert second == "['a']"
     cli = subprocess.run(
@@ -500,7 +501,7 @@ def test_without_fsspec_urls_name_the_extra(tmp_path: Path) -> None:
          "build", str(EXAMPLE_SPEC), "-o", "s3://models/mlp", "--version", "1"],
         capture_output=True, text=True, cwd=tmp_path)
     assert cli.returncode == 1 and cli.stderr.count("\n") == 1
-    assert "pysavedmodel[remote]" in cli.stderr
+    assert "pysavedmodel[remote]" in cli.stderr and "'s3://models/mlp'" in cli.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["plain"]
 
 

@@ -147,13 +147,13 @@ def join(location: str | os.PathLike[str], *parts: str) -> Path | str:
 
 # -- the filesystem
 
-def _fsspec() -> Any:
+def _fsspec(url: str) -> Any:
     try:
         return importlib.import_module("fsspec")
     except ImportError:
         raise MissingDependencyError(
-            f"URLs need the optional fsspec dependency, which is not installed: "
-            f"{_INSTALL}") from None
+            f"{url!r} is a URL; URLs need the optional fsspec dependency, which is not "
+            f"installed: {_INSTALL}") from None
 
 
 def filesystem(url: str) -> tuple[Any, str]:
@@ -162,7 +162,7 @@ def filesystem(url: str) -> tuple[Any, str]:
     MissingDependencyError without fsspec or without the scheme's package (s3fs...);
     UnsupportedError for a scheme fsspec does not know.
     """
-    fsspec = _fsspec()
+    fsspec = _fsspec(url)
     try:
         fs, path = fsspec.core.url_to_fs(url)
     except ImportError as exc:
