@@ -15,12 +15,7 @@ import pysavedmodel
 from tests.support.onnx_corpus import CorpusCase, cases
 from tests.support.onnx_harness import Result, assert_matches, serve
 
-NOT_YET = {
-    # shape arithmetic on a dynamic dim feeds Slice's starts/ends (needs a dynamic StridedSlice)
-    **{f"bert_{k}": "Slice" for k in ("ts14", "ts15", "ts16", "ts17", "eager_ts13",
-                                      "eager_ts17")},
-    "bert_dynamo": "GatherND", "bert_eager_dynamo": "GatherND",
-    "vit_ts13": "reduction needs the input's rank",
+NOT_YET: dict[str, str] = {
     # exported with a dynamic sequence axis: needs the While-loop form of LSTM/GRU
     **{f"{m}_{k}": "dynamic sequence length" for m in ("lstm", "gru")
        for k in ("ts13", "ts17", "dynamo")},

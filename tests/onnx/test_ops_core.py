@@ -246,6 +246,37 @@ def _cases() -> list:
         [node("LSTM", ["x", "W", "R"], ["y"], hidden_size=h)], {"x": seq_x}, ["y"],
         inits={"W": rand(1, 4 * h, 3), "R": rand(1, 4 * h, h)},
         input_shapes={"x": [5, "batch", 3]}), {"x": seq_x}))
+    dyn = rand(2, 6, 4)
+    c.append(("slice_runtime_bounds", model(
+        [node("Shape", ["x"], ["s"]), node("Gather", ["s", "one"], ["n"]),
+         node("Sub", ["n", "two"], ["e"]), node("Unsqueeze", ["e", "ax0"], ["end"]),
+         node("Sub", ["n", "five"], ["b"]), node("Unsqueeze", ["b", "ax0"], ["start"]),
+         node("Slice", ["x", "zero1", "end", "ax1"], ["y"]),
+         node("Slice", ["x", "start", "end", "ax1"], ["z"]),
+         node("Slice", ["x", "end", "start", "ax1", "m1"], ["w"])],
+        {"x": dyn}, ["y", "z", "w"],
+        inits={"one": np.array(1, np.int64), "two": np.array(2, np.int64),
+               "five": np.array(5, np.int64), "ax0": np.array([0], np.int64),
+               "zero1": np.array([0], np.int64), "ax1": np.array([1], np.int64),
+               "m1": np.array([-1], np.int64)},
+        input_shapes={"x": ["N", "S", 4]}), {"x": dyn}))
+    c.append(("slice_int64min_start_of_shape", model(
+        [node("Shape", ["x"], ["s"]), node("Slice", ["s", "lo", "hi"], ["h"]),
+         node("Slice", ["s", "mi", "mx"], ["t"]), node("Concat", ["h", "t"], ["y"], axis=0)],
+        {"x": dyn}, ["y"],
+        inits={"lo": np.array([-2**63], np.int64), "hi": np.array([-1], np.int64),
+               "mi": np.array([-1], np.int64), "mx": np.array([INT64_MAX], np.int64)},
+        input_shapes={"x": ["N", "S", 4]}), {"x": dyn}))
+    g = rand(2, 3, 4)
+    gi0 = np.array([[[0, -1], [1, 2]], [[-2, 0], [1, -3]]], np.int64)
+    c.append(("gather_nd_negative", model(
+        [node("GatherND", ["x", "i"], ["y"])], {"x": g, "i": gi0}, ["y"]), {"x": g, "i": gi0}))
+    gi1 = np.array([[[2], [-1]], [[0], [1]]], np.int64)
+    c.append(("gather_nd_batch_dims1", model(
+        [node("GatherND", ["x", "i"], ["y"], batch_dims=1)], {"x": g, "i": gi1}, ["y"]),
+        {"x": g, "i": gi1}))
+    c.append(("concat_single_input", model(
+        [node("Concat", ["x"], ["y"], axis=1)], {"x": g}, ["y"]), {"x": g}))
     return c
 
 

@@ -41,6 +41,8 @@ class Context:
         self.dtypes = dtypes
         self._const_cache: dict[str, Tensor] = {}
         self._layout_cache: dict[tuple[str, bool], Tensor] = {}
+        self.ranks: dict[str, int] = {}
+        """Ranks the op handlers derived where neither ONNX nor TF shape inference knows."""
         self.node: Node | None = None
 
     # ----------------------------------------------------------------- reading
@@ -121,7 +123,19 @@ class Context:
         value = self.values.get(name)
         if isinstance(value, (Const, Init)):
             return list(value.array.shape)
-        return self.shapes.get(name)
+        known = self.shapes.get(name)
+        if known is None and isinstance(value, Live):
+            # ONNX shape inference gave up (e.g. after a data-dependent Reshape): use what
+            # the TF graph's own shape inference knows of the tensor (at least its rank).
+            tf_shape = value.tensor.shape
+            if tf_shape is not None:
+                dims = list(tf_shape)
+                if value.nhwc:
+                    dims = [dims[i] for i in to_nchw(len(dims))]
+                return dims
+        if known is None and name in self.ranks:
+            return [None] * self.ranks[name]
+        return known
 
     def rank(self, name: str) -> int | None:
         shape = self.shape(name)
