@@ -246,6 +246,18 @@ def _cases() -> list:
         [node("LSTM", ["x", "W", "R"], ["y"], hidden_size=h)], {"x": seq_x}, ["y"],
         inits={"W": rand(1, 4 * h, 3), "R": rand(1, 4 * h, h)},
         input_shapes={"x": [5, "batch", 3]}), {"x": seq_x}))
+    seq_d = rand(6, 2, 3)
+    for op, gates in (("LSTM", 4), ("GRU", 3)):
+        for direction in ("forward", "reverse", "bidirectional"):
+            dirs = 2 if direction == "bidirectional" else 1
+            extra = {"linear_before_reset": 1} if op == "GRU" and direction == "forward" else {}
+            inits = {"W": rand(dirs, gates * h, 3), "R": rand(dirs, gates * h, h),
+                     "B": rand(dirs, 2 * gates * h)}
+            outs = ["y", "yh"] + (["yc"] if op == "LSTM" else [])
+            c.append((f"{op.lower()}_{direction}_dynamic_sequence", model(
+                [node(op, ["x", "W", "R", "B"], outs, hidden_size=h, direction=direction,
+                      **extra)], {"x": seq_d}, outs, inits=inits, opset=14,
+                input_shapes={"x": ["S", "N", 3]}), {"x": seq_d}))
     dyn = rand(2, 6, 4)
     c.append(("slice_runtime_bounds", model(
         [node("Shape", ["x"], ["s"]), node("Gather", ["s", "one"], ["n"]),
