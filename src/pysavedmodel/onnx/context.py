@@ -7,6 +7,7 @@ None) and write outputs with :meth:`Context.set`/:meth:`Context.set_const`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -41,6 +42,11 @@ class Context:
         self.dtypes = dtypes
         self._const_cache: dict[str, Tensor] = {}
         self._layout_cache: dict[tuple[str, bool], Tensor] = {}
+        self.run_node: Callable[[Context, Node], None] | None = None
+        """Converts one node in a context (set by the driver; control-flow handlers use it
+        for the nodes of ONNX subgraphs)."""
+        self.function_names: set[str] = set()
+        """Names of the library functions made so far (shared with sub-contexts)."""
         self.ranks: dict[str, int] = {}
         """Ranks the op handlers derived where neither ONNX nor TF shape inference knows."""
         self.node: Node | None = None
