@@ -258,6 +258,56 @@ def _cases() -> list:
                 [node(op, ["x", "W", "R", "B"], outs, hidden_size=h, direction=direction,
                       **extra)], {"x": seq_d}, outs, inits=inits, opset=14,
                 input_shapes={"x": ["S", "N", 3]}), {"x": seq_d}))
+    x1 = rand(2, 3, 11)
+    c.append(("conv1d_pads_stride_dilation", model(
+        [node("Conv", ["x", "W", "B"], ["y"], pads=[1, 2], strides=[2], dilations=[2])],
+        {"x": x1}, ["y"], inits={"W": rand(4, 3, 3), "B": rand(4)},
+        input_shapes={"x": ["N", 3, 11]}), {"x": x1}))
+    c.append(("conv1d_depthwise_relu_maxpool_ceil", model(
+        [node("Conv", ["x", "W"], ["c"], group=3, pads=[1, 1]), node("Relu", ["c"], ["r"]),
+         node("MaxPool", ["r"], ["y"], kernel_shape=[3], strides=[2], ceil_mode=1)],
+        {"x": x1}, ["y"], inits={"W": rand(6, 1, 3)}), {"x": x1}))
+    c.append(("avgpool1d_exclude_pad", model(
+        [node("AveragePool", ["x"], ["y"], kernel_shape=[4], strides=[3], pads=[2, 1])],
+        {"x": x1}, ["y"]), {"x": x1}))
+    x3 = rand(1, 4, 5, 6, 7)
+    c.append(("conv3d_pads_stride_dilation", model(
+        [node("Conv", ["x", "W", "B"], ["y"], pads=[1, 0, 1, 0, 1, 1], strides=[1, 2, 1],
+              dilations=[2, 1, 1])],
+        {"x": x3}, ["y"], inits={"W": rand(3, 4, 2, 3, 2), "B": rand(3)}), {"x": x3}))
+    c.append(("conv3d_grouped_bn_global_pool", model(
+        [node("Conv", ["x", "W"], ["c"], group=2),
+         node("BatchNormalization", ["c", "s", "b", "m", "v"], ["n"]),
+         node("GlobalAveragePool", ["n"], ["y"])],
+        {"x": x3}, ["y"], inits={"W": rand(4, 2, 1, 2, 2), "s": rand(4), "b": rand(4),
+                                 "m": rand(4), "v": rand(4, low=0.5, high=2)}), {"x": x3}))
+    c.append(("maxpool3d_pads", model(
+        [node("MaxPool", ["x"], ["y"], kernel_shape=[2, 3, 3], strides=[2, 2, 2],
+              pads=[0, 1, 1, 1, 1, 0])], {"x": x3}, ["y"]), {"x": x3}))
+    for include in (0, 1):
+        c.append((f"avgpool3d_pads_include{include}", model(
+            [node("AveragePool", ["x"], ["y"], kernel_shape=[3, 2, 3], strides=[1, 2, 2],
+                  pads=[1, 0, 1, 1, 1, 0], count_include_pad=include)], {"x": x3}, ["y"]),
+            {"x": x3}))
+    xt = rand(1, 4, 5, 5)
+    c.append(("conv_transpose_grouped_dilated", model(
+        [node("ConvTranspose", ["x", "W", "B"], ["y"], group=2, dilations=[2, 1],
+              strides=[2, 2], pads=[1, 0, 0, 1])], {"x": xt}, ["y"],
+        inits={"W": rand(4, 3, 3, 3), "B": rand(6)}), {"x": xt}))
+    c.append(("conv_transpose_output_shape", model(
+        [node("ConvTranspose", ["x", "W"], ["y"], strides=[2, 2], output_shape=[10, 9])],
+        {"x": xt}, ["y"], inits={"W": rand(4, 2, 3, 3)}), {"x": xt}))
+    c.append(("conv_transpose_same_lower", model(
+        [node("ConvTranspose", ["x", "W"], ["y"], strides=[2, 3], auto_pad="SAME_LOWER")],
+        {"x": xt}, ["y"], inits={"W": rand(4, 2, 3, 4)}), {"x": xt}))
+    c.append(("conv_transpose_1d", model(
+        [node("ConvTranspose", ["x", "W", "B"], ["y"], strides=[3], output_padding=[1],
+              pads=[1, 2])], {"x": x1}, ["y"], inits={"W": rand(3, 2, 4), "B": rand(2)},
+        input_shapes={"x": ["N", 3, 11]}), {"x": x1}))
+    x3t = rand(1, 2, 3, 4, 3)
+    c.append(("conv_transpose_3d", model(
+        [node("ConvTranspose", ["x", "W"], ["y"], strides=[2, 1, 2], pads=[0, 1, 0, 1, 0, 1])],
+        {"x": x3t}, ["y"], inits={"W": rand(2, 3, 2, 3, 2)}), {"x": x3t}))
     dyn = rand(2, 6, 4)
     c.append(("slice_runtime_bounds", model(
         [node("Shape", ["x"], ["s"]), node("Gather", ["s", "one"], ["n"]),
