@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from ...errors import ModelError
 from ..context import Context
 from ..ir import Node
 from .registry import handler
@@ -36,6 +37,24 @@ def _pads(ctx: Context, node: Node, spatial: list[int | None], kernel: list[int]
         small, big = total // 2, total - total // 2
         out.append((small, big) if auto == "SAME_UPPER" else (big, small))
     return out
+
+
+def check_geometry(node: Node, kernel: list[int], strides: list[int], dilations: list[int],
+                   group: int = 1, channels: tuple[int, int] | None = None) -> None:
+    """Refuse (ModelError) kernel/stride/dilation/group/pads values ONNX does not allow:
+    non-positive sizes, lists of the wrong length, negative pads, ``group`` not dividing
+    ``channels`` (out, in).  ``kernel`` has one entry per spatial dim."""
+    n = len(kernel)
+    for label, values in (("kernel_shape", kernel), ("strides", strides),
+                          ("dilations", dilations)):
+        if len(values) != n or any(v < 1 for v in values):
+            raise ModelError(f"{node.where()}: {label} {values} must be {n} positive ints")
+    pads = node.attr("pads", None)
+    if pads is not None and (len(pads) != 2 * n or any(int(p) < 0 for p in pads)):
+        raise ModelError(f"{node.where()}: pads {list(pads)} must be {2 * n} ints >= 0")
+    if group < 1 or (channels is not None and channels[0] % group):
+        raise ModelError(f"{node.where()}: group {group} must be >= 1 and divide the "
+                         f"{channels[0] if channels else '?'} output channels")
 
 
 def _spatial(ctx: Context, name: str) -> list[int | None]:
@@ -99,6 +118,10 @@ def conv(ctx: Context, node: Node) -> None:
     strides = [int(a) for a in node.attr("strides", [1] * n)]
     dil = [int(a) for a in node.attr("dilations", [1] * n)]
     group = int(node.attr("group", 1))
+    check_geometry(node, kernel, strides, dil, group, (out_ch, in_per_group))
+    if kernel != list(w.shape[2:]) or w.ndim != n + 2:
+        raise ModelError(f"{node.where()}: kernel_shape {kernel} does not match the weights' "
+                         f"{list(w.shape[2:])} for {n} spatial dims")
     pads = _pads(ctx, node, spatial, kernel, strides, dil)
     dtype = ctx.dtype(x)
     inp = _pad(ctx, ctx.nhwc(x), pads, None, dtype)
@@ -158,6 +181,10 @@ def pool(ctx: Context, node: Node) -> None:
     n = len(kernel)
     strides = [int(a) for a in node.attr("strides", [1] * n)]
     dil = [int(a) for a in node.attr("dilations", [1] * n)]
+    check_geometry(node, kernel, strides, dil)
+    if n != len(spatial):
+        raise ModelError(f"{node.where()}: kernel_shape {kernel} does not match the "
+                         f"{len(spatial)} spatial dims of {x!r}")
     if any(d != 1 for d in dil):
         raise ctx.fail("pool dilations other than 1")
     if len(node.outputs) > 1 and node.outputs[1]:
@@ -390,6 +417,14 @@ def conv_transpose(ctx: Context, node: Node) -> None:
     strides = [int(v) for v in node.attr("strides", [1] * n)]
     dil = [int(v) for v in node.attr("dilations", [1] * n)]
     extra = [int(v) for v in node.attr("output_padding", [0] * n)]
+    check_geometry(node, [int(k) for k in node.attr("kernel_shape", list(w.shape[2:]))],
+                   strides, dil, group)
+    if in_ch % group:
+        raise ModelError(f"{node.where()}: group {group} must divide the {in_ch} input "
+                         "channels")
+    if len(extra) != n or any(not 0 <= e < max(s_, d) for e, s_, d in zip(extra, strides, dil)):
+        raise ModelError(f"{node.where()}: output_padding {extra} must be {n} ints in "
+                         f"[0, max(stride, dilation)) for strides {strides}")
     w = dilate(w, dil)
     kernel = [int(k) for k in w.shape[2:]]
     pads = _transpose_pads(ctx, node, spatial, kernel, strides, extra)
