@@ -196,6 +196,8 @@ class _Body:
     arg_names: list[str]
     output_keys: list[str]
     captured: list[_Var]
+    args: list[tuple[str, Any, Any, Any, Any]]
+    """(name, dtype, shape, handle dtype, handle shape) of each argument, in order."""
 
 
 def _needed_nodes(graph: Graph, outputs: Sequence[str], stop: set[str]) -> list[str]:
@@ -282,19 +284,22 @@ def _build_body(graph: Graph, name: str, key: str, signature: meta_graph_pb2.Sig
         function.graph.add_function(called)
     rename: dict[str, str] = {}
     arg_names = []
+    args: list[tuple[str, Any, Any, Any, Any]] = []
     for input_key in input_keys:
         node = graph.node(inputs[input_key])
         info = signature.inputs[input_key]
         arg = _arg_name(input_key, used)
-        function.arg(arg, dtypes.as_dtype(node.attr["dtype"].type),
-                     _shape_list(info.tensor_shape))
+        args.append((arg, dtypes.as_dtype(node.attr["dtype"].type),
+                     _shape_list(info.tensor_shape), None, None))
         rename[inputs[input_key]] = arg
         arg_names.append(arg)
     for var in captured:
         arg = _arg_name(f"{var.spec.node_name}_resource", used)
-        function.arg(arg, "resource", [], handle_dtype=var.spec.dtype,
-                     handle_shape=[None if d < 0 else d for d in var.spec.shape])
+        args.append((arg, "resource", [], var.spec.dtype,
+                     [None if d < 0 else d for d in var.spec.shape]))
         rename[var.spec.node_name] = arg
+    for arg, dtype, shape, handle_dtype, handle_shape in args:
+        function.arg(arg, dtype, shape, handle_dtype=handle_dtype, handle_shape=handle_shape)
 
     def renamed(text: str) -> str:
         source, index, control = parse_input(text)
@@ -314,7 +319,7 @@ def _build_body(graph: Graph, name: str, key: str, signature: meta_graph_pb2.Sig
     for output_key in output_keys:
         function.ret(_arg_name(output_key, set()),
                      renamed(canonical_tensor_name(signature.outputs[output_key].name)))
-    return _Body(function, input_keys, arg_names, output_keys, captured)
+    return _Body(function, input_keys, arg_names, output_keys, captured, args)
 
 
 def _shape_list(shape: Any) -> list[int | None] | None:
@@ -326,29 +331,14 @@ def _shape_list(shape: Any) -> list[int | None] | None:
 def _wrapper(name: str, body: _Body) -> Function:
     """A signature wrapper: same arguments, calls the body, returns its results."""
     wrapper = Function(name)
-    fdef_args = body.function.signature().input_arg
-    args = []
-    for arg_def, (arg_name, enum, shape) in zip(fdef_args, _arg_triples(body.function)):
-        handle = arg_def.handle_data[0] if arg_def.handle_data else None
-        args.append(wrapper.arg(
-            arg_name, dtypes.as_dtype(enum), shape,
-            handle_dtype=None if handle is None else dtypes.as_dtype(handle.dtype),
-            handle_shape=None if handle is None else _shape_list(handle.shape)))
+    args = [wrapper.arg(arg, dtype, shape, handle_dtype=handle_dtype, handle_shape=handle_shape)
+            for arg, dtype, shape, handle_dtype, handle_shape in body.args]
     call = wrapper.graph.op("StatefulPartitionedCall", [args], f=body.function)
     for index, output_key in enumerate(body.output_keys):
         result = wrapper.graph.op("Identity", [wrapper.graph.get_tensor(
             f"{call.op_name}:{index}")])
         wrapper.ret(_arg_name(output_key, set()), result)
     return wrapper
-
-
-def _arg_triples(function: Function) -> list[tuple[str, int, Any]]:
-    shapes = function.to_function_def().arg_attr
-    out: list[tuple[str, int, Any]] = []
-    for index, arg in enumerate(function.signature().input_arg):
-        shape = shapes[index].attr["_output_shapes"].list.shape[0]
-        out.append((arg.name, int(arg.type), _shape_list(shape)))
-    return out
 
 
 # --------------------------------------------------------------------------- save / restore

@@ -78,6 +78,7 @@ class Function:
         self._args: list[tuple[str, int, Any]] = []
         self._rets: dict[str, Tensor] = {}
         self._handles: dict[str, tuple[int, tuple[int | None, ...] | None]] = {}
+        self._arg_name_set: set[str] = set()
 
     def __repr__(self) -> str:
         return f"<Function {self.name!r} ({len(self._args)} args, {len(self._rets)} results)>"
@@ -97,7 +98,7 @@ class Function:
             raise InvalidArgumentError(
                 f"function {self.name!r}: argument name {name!r} is invalid; expected "
                 f"[a-z][a-z0-9_]*")
-        if any(existing == name for existing, _, _ in self._args):
+        if name in self._arg_name_set:
             raise InvalidArgumentError(f"function {self.name!r}: argument {name!r} twice")
         row = dtypes.as_dtype(dtype)
         tensor = self.graph.placeholder(name, row.name, shape)
@@ -105,6 +106,7 @@ class Function:
             raise InvalidArgumentError(f"function {self.name!r}: argument {name!r} clashes "
                                        f"with a node of the body")
         self._args.append((name, row.enum, None if shape is None else list(shape)))
+        self._arg_name_set.add(name)
         if handle_dtype is not None:
             if row.enum != dtypes.DT_RESOURCE:
                 raise InvalidArgumentError(
@@ -170,13 +172,14 @@ class Function:
         for name, tensor in self._rets.items():
             assert tensor.dtype is not None
             op_def.output_arg.add(name=name, type=_attrs.proto_dtype(tensor.dtype.enum))
+        args = self._arg_names
         op_def.is_stateful = any(get_op_def(node.op).is_stateful
-                                 for node in self.graph.nodes if node.name not in self._arg_names)
+                                 for node in self.graph.nodes if node.name not in args)
         return op_def
 
     @property
     def _arg_names(self) -> set[str]:
-        return {name for name, _, _ in self._args}
+        return set(self._arg_name_set)
 
     # ------------------------------------------------------------------ wire format
 
