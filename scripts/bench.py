@@ -511,6 +511,11 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--only", default=",".join(GROUPS),
                         help=f"comma-separated groups among {','.join(GROUPS)} (default: "
                              f"all of them) and the opt-in {','.join(onnx_bench.GROUPS)}")
+    parser.add_argument("--onnx-small", action="store_true",
+                        help="onnx group on toy-width models (the bench's own test)")
+    parser.add_argument("--onnx-docs", type=Path, default=onnx_bench.DOCS,
+                        help="where --write-docs puts the onnx/serve tables (a marked "
+                             "section; default docs/onnx.md)")
     parser.add_argument("--serve-threads", type=int, default=2,
                         help="intra-op threads of TensorFlow and onnxruntime in the serve "
                              "group (default 2)")
@@ -574,7 +579,7 @@ def main(argv: Sequence[str]) -> int:
     if args.write_docs:
         date = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
         if any(onnx_bench.is_onnx_row(row) for row in result["rows"]):
-            onnx_bench.write_docs(result, date)
+            onnx_bench.write_docs(result, date, args.onnx_docs)
         rest = [row for row in result["rows"] if not onnx_bench.is_onnx_row(row)]
         if rest:
             core = dict(result, rows=rest, targets=[

@@ -85,20 +85,21 @@ def _venvs() -> Any:
     return venvs
 
 
-def models(log: Callable[[str], None]) -> tuple[Path, dict[str, Any]]:
-    """The bench models (generated on first use, in the ONNX venv) and their manifest."""
+def models(log: Callable[[str], None], small: bool = False) -> tuple[Path, dict[str, Any]]:
+    """The bench models (generated on first use, in the ONNX venv) and their manifest;
+    ``small``: the toy-width variants (``--onnx-small``, for the bench's own test)."""
     venvs = _venvs()
     key = hashlib.sha256(MODELS_SCRIPT.read_bytes() + venvs.onnx_key().encode()
                          ).hexdigest()[:12]
-    cache = Path(os.environ.get("PYSAVEDMODEL_BENCH_ONNX_MODELS",
-                                venvs.CACHE / f"bench-onnx-{key}"))
+    cache = venvs.CACHE / f"bench-onnx-{'small-' if small else ''}{key}"
     manifest = cache / "manifest.json"
     if not manifest.exists():
         python = venvs.onnx_python()
         log(f"onnx: exporting the bench models into {cache} (once; ~1 min)")
         partial = cache.with_name(cache.name + ".partial")
         shutil.rmtree(partial, ignore_errors=True)
-        proc = subprocess.run([str(python), str(MODELS_SCRIPT), str(partial)],
+        proc = subprocess.run([str(python), str(MODELS_SCRIPT), str(partial),
+                               *(["--small"] if small else [])],
                               capture_output=True, text=True)
         if proc.returncode != 0:
             raise SystemExit(f"exporting the ONNX bench models failed:\n{proc.stderr[-3000:]}")
@@ -122,7 +123,7 @@ def _fresh(env: dict[str, str], code: str, *args: str) -> tuple[float, float]:
 
 def convert_group(bench: Any) -> None:
     """``onnx``: from_onnx of each bench model in fresh interpreters, interleaved."""
-    cache, manifest = models(bench.log)
+    cache, manifest = models(bench.log, bench.args.onnx_small)
     env = bench.env("core")
     cases = [case for case in LABELS if case in manifest]
     samples: dict[str, list[float]] = {case: [] for case in [*cases, "imports"]}
@@ -175,6 +176,8 @@ def serve_group(bench: Any) -> None:
     args = bench.args
     if args.tf_python is None:
         raise SystemExit("the serve group needs TensorFlow's venv (--tf-python)")
+    if bench.args.onnx_small:
+        raise SystemExit("the serve group times the full-size ResNet-50: drop --onnx-small")
     cache, manifest = models(bench.log)
     model = cache / "resnet50_dynamo" / "model.onnx"
     converted = bench.workdir / "serve-resnet50"
@@ -321,7 +324,7 @@ def render_docs_section(result: dict[str, Any], date: str) -> str:
     return "\n".join(lines)
 
 
-def write_docs(result: dict[str, Any], date: str, path: Path = DOCS) -> None:
+def write_docs(result: dict[str, Any], date: str, path: Path) -> None:
     """Replace the marked section of docs/onnx.md with this run's tables."""
     text = path.read_text(encoding="utf-8")
     if DOCS_START not in text or DOCS_END not in text:

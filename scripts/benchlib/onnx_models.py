@@ -1,6 +1,6 @@
 """The ONNX benchmark models, exported by torch (run in the ONNX venv, not imported).
 
-Usage: ``python onnx_models.py OUT_DIR`` writes, for each model and exporter,
+Usage: ``python onnx_models.py OUT_DIR [--small]`` writes, for each model and exporter,
 ``OUT_DIR/<model>_<exporter>/model.onnx`` (the dynamo exporter also writes
 ``model.onnx.data``) and ``OUT_DIR/manifest.json``:
 
@@ -15,6 +15,9 @@ Usage: ``python onnx_models.py OUT_DIR`` writes, for each model and exporter,
 
 Exporters: ``dynamo`` (torch 2.13's default: opset 20, weights in ``model.onnx.data``) and
 ``ts17`` (the TorchScript exporter, opset 17, weights inline in the protobuf).
+
+``--small`` writes the same graphs at toy widths (ResNet base width 8 on 64x64 images,
+BERT hidden 32 with 2 layers and a 100-token vocabulary) for the bench's own test.
 
 The models are seeded; BatchNorm statistics, biases and norm scales get non-trivial values.
 The generated files are cached by scripts/benchlib/onnx_bench.py (keyed by this file's hash).
@@ -86,14 +89,14 @@ class Bottleneck(nn.Module):
 
 
 class ResNet50(nn.Module):
-    def __init__(self) -> None:
+    def __init__(self, base: int = 64) -> None:
         super().__init__()
-        self.stem = ConvBN(3, 64, 7, 2)
+        self.stem = ConvBN(3, base, 7, 2)
         self.pool = nn.MaxPool2d(3, 2, 1)
         blocks: list[nn.Module] = []
-        cin = 64
+        cin = base
         for stage, count in enumerate([3, 4, 6, 3]):
-            width = 64 * 2 ** stage
+            width = base * 2 ** stage
             for j in range(count):
                 blocks.append(Bottleneck(cin, width, 2 if j == 0 and stage > 0 else 1))
                 cin = width * 4
@@ -181,7 +184,7 @@ def example(spec: dict[str, Any]) -> tuple[torch.Tensor, ...]:
         elif name == "attention_mask":
             out.append(torch.ones(shape, dtype=torch.int64))
         else:
-            out.append(torch.randint(0, 1000, shape, generator=gen))
+            out.append(torch.randint(0, 100, shape, generator=gen))
     return tuple(out)
 
 
@@ -207,9 +210,18 @@ def export(name: str, exporter: str, module: nn.Module, path: Path) -> None:
     program.save(str(path), external_data=True)
 
 
+SMALL: dict[str, dict[str, Any]] = {
+    "resnet50": {"build": lambda: ResNet50(8), "inputs": {"images": ("float32", [2, 3, 64, 64])}},
+    "bert_base": {"build": lambda: BertBase(100, 64, 32, 2, 4, 64)},
+}
+
+
 def main(argv: list[str]) -> int:
     out = Path(argv[0])
     out.mkdir(parents=True, exist_ok=True)
+    if "--small" in argv[1:]:
+        for name, changes in SMALL.items():
+            MODELS[name] = {**MODELS[name], **changes}
     manifest: dict[str, Any] = {}
     for name, spec in MODELS.items():
         torch.manual_seed(SEED)
