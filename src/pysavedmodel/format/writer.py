@@ -39,7 +39,13 @@ from .naming import data_filename, index_filename
 from .ordered_code import slice_key
 from .sharding import balance_shards, check_tensor_name, explicit_shards
 from .table import TableWriter
-from .tensor_data import PreparedTensor, iter_tensor_bytes, prepare_tensor, small_tensor_bytes
+from .tensor_data import (
+    PreparedTensor,
+    iter_tensor_bytes,
+    prepare_tensor,
+    release_mapped_pages,
+    small_tensor_bytes,
+)
 
 if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
@@ -424,6 +430,7 @@ def _write_shard(path: Path, shard: int, items: list[_DataItem], progress: _Prog
             if abort is not None and abort.is_set():
                 return  # another shard failed; its error is raised by the caller
             size, crc = _write_data(out, item)
+            release_mapped_pages(item.array)
             item.shard = shard
             item.entry = encode_entry(item.dtype.enum, item.array.shape, shard, offset, size,
                                       mask(crc))
