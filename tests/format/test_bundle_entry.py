@@ -407,3 +407,27 @@ def test_several_shards_turn_runs_back_into_single_tensors(tmp_path: Path) -> No
     slow.finish()
     for path in sorted((tmp_path / "slow").iterdir()):
         assert (tmp_path / "bulk" / path.name).read_bytes() == path.read_bytes(), path.name
+
+
+@pytest.mark.parametrize("run_bytes", [1 << 20, 40])
+def test_checkpoints_of_only_small_tensors_write_the_bytes_of_one_at_a_time(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run_bytes: int) -> None:
+    from pysavedmodel.format import writer as writer_module
+
+    monkeypatch.setattr(writer_module, "_RUN_BYTES", run_bytes)
+    rng = np.random.default_rng(9)
+    tensors = {f"t/{(i * 53) % 500:03d}": rng.standard_normal((i % 3, 2)).astype(
+        [np.float32, np.int16, np.float64][i % 3]) for i in range(500)}
+    fast = writer_module.CheckpointWriter(tmp_path / "fast" / "ck")
+    fast._add_all(tensors)
+    assert fast._segments is not None
+    assert all(isinstance(s, writer_module._SmallRun) for s in fast._segments)
+    assert (len(fast._segments) > 50) == (run_bytes == 40)
+    fast.finish()
+    slow = writer_module.CheckpointWriter(tmp_path / "slow" / "ck")
+    for name, value in tensors.items():
+        slow.add(name, value)
+    slow.finish()
+    for name in ("ck.index", "ck.data-00000-of-00001"):
+        assert (tmp_path / "fast" / name).read_bytes() == \
+            (tmp_path / "slow" / name).read_bytes(), name

@@ -117,6 +117,7 @@ class EntryGroups:
         self._groups: dict[tuple[int, tuple[int, ...], int, int], int] = {}
         self._prefixes: list[bytes] = []  # dtype, shape and shard_id fields
         self._sizes: list[bytes] = []     # the size field
+        self._nbytes: list[int] = []      # the size
 
     def group(self, dtype: int, shape: tuple[int, ...], shard_id: int, size: int) -> int:
         """The group number of tensors of this dtype, shape, shard and byte size."""
@@ -127,7 +128,12 @@ class EntryGroups:
             self._prefixes.append(_varint_field(_DTYPE_TAG, dtype) + encode_shape(shape)
                                   + _varint_field(_SHARD_TAG, shard_id))
             self._sizes.append(_varint_field(_SIZE_TAG, size))
+            self._nbytes.append(size)
         return number
+
+    def sizes(self) -> np.ndarray:
+        """The byte size of each group's tensors, by group number."""
+        return np.array(self._nbytes, np.int64)
 
     def encode(self, groups: np.ndarray, offsets: np.ndarray, crcs: np.ndarray
                ) -> list[tuple[np.ndarray, np.ndarray]]:

@@ -312,7 +312,7 @@ class TableWriter:
         n = len(keys)
         if n == 0:
             return
-        if any(type(key) is not bytes for key in keys):
+        if set(map(type, keys)) != {bytes}:
             raise InvalidArgumentError("table keys must be bytes")
         value_lengths = values[0][1].copy()
         for _, lengths in values[1:]:

@@ -102,14 +102,16 @@ class _SmallRun:
     one-shard checkpoints; ``offsets`` and ``crcs`` are set once the run is written.
     """
 
-    __slots__ = ("names", "keys", "arrays", "groups", "nbytes", "offsets", "crcs")
+    __slots__ = ("names", "keys", "arrays", "groups", "sizes", "nbytes", "offsets", "crcs")
 
-    def __init__(self) -> None:
-        self.names: list[str] = []
-        self.keys: list[bytes] = []
-        self.arrays: list[np.ndarray] = []
-        self.groups: list[int] = []
-        self.nbytes = 0
+    def __init__(self, names: list[str], keys: list[bytes], arrays: list[np.ndarray],
+                 groups: np.ndarray, group_sizes: np.ndarray) -> None:
+        self.names = names
+        self.keys = keys
+        self.arrays = arrays
+        self.groups = groups
+        self.sizes: np.ndarray = group_sizes[groups]
+        self.nbytes = int(self.sizes.sum())
         self.offsets: np.ndarray = np.zeros(0, np.uint64)
         self.crcs: np.ndarray = np.zeros(0, np.uint64)
 
@@ -285,13 +287,76 @@ class CheckpointWriter:
             for name, value in tensors.items():
                 self.add(name, value)
             return
+        if type(tensors) is dict:
+            names, values = list(tensors), list(tensors.values())
+        else:
+            pairs = list(tensors.items())
+            names, values = [n for n, _ in pairs], [v for _, v in pairs]
+        segments = self._all_small(names, values)
+        if segments is None:
+            segments = self._some_small(names, values)
+        keys = [] if type(tensors) is dict else [  # a dict's str keys are distinct bytes
+            key for segment in segments
+            for key in (segment.keys if isinstance(segment, _SmallRun) else (segment.key,))]
+        if keys and len(set(keys)) != len(names):  # a mapping listing a name twice
+            self.__init__(self._prefix, num_shards=self._num_shards,  # type: ignore[misc]
+                          shards=self._shards, progress=self._progress, durable=self._durable)
+            for name, value in tensors.items():
+                self.add(name, value)
+            return
+        self._segments = segments
+
+    def _all_small(self, names: list[str], values: list[Any]) -> list[_Segment] | None:
+        """Runs of every tensor when all can go in runs (a few list-wide steps), else None."""
+        if not names or set(map(type, names)) != {str} or set(map(type, values)) != {
+                np.ndarray} or not all(names):
+            return None
+        try:
+            keys = [name.encode("utf-8") for name in names]
+        except UnicodeEncodeError:
+            return None
+        memo: dict[tuple[np.dtype, tuple[int, ...]], tuple[int, int] | None] = {}
+        small = self._small_group
+        for value in values:  # fills the memo, normally from the first few tensors
+            shape_key = (value.dtype, value.shape)
+            if shape_key not in memo:
+                memo[shape_key] = small(value)
+                if memo[shape_key] is None:
+                    return None
+            elif len(memo) == 1:
+                break
+        get = memo.get
+        infos = [get((value.dtype, value.shape)) for value in values]
+        if None in infos or not all([value.flags.c_contiguous for value in values]):
+            return None
+        groups = np.array([info[0] for info in infos], np.intp)  # type: ignore[index]
+        group_sizes = self._entry_groups.sizes()
+        ends = np.cumsum(group_sizes[groups])
+        cuts = [0, *np.searchsorted(ends, np.arange(_RUN_BYTES, int(ends[-1]), _RUN_BYTES),
+                                    side="right").tolist(), len(names)]
+        return [_SmallRun(names[a:b], keys[a:b], values[a:b], groups[a:b], group_sizes)
+                for a, b in zip(cuts, cuts[1:]) if a < b]
+
+    def _some_small(self, names: list[str], values: list[Any]) -> list[_Segment]:
+        """Runs of the tensors that can go in runs, :meth:`add` for the others."""
         segments: list[_Segment] = []
         small: dict[tuple[np.dtype, tuple[int, ...]], tuple[int, int] | None] = {}
-        run = _SmallRun()
+        run_names: list[str] = []
+        run_keys: list[bytes] = []
+        run_arrays: list[np.ndarray] = []
+        run_groups: list[int] = []
+        run_bytes = 0
+
+        def close() -> None:
+            nonlocal run_names, run_keys, run_arrays, run_groups, run_bytes
+            if run_keys:
+                segments.append(_SmallRun(run_names, run_keys, run_arrays,
+                                          np.array(run_groups, np.intp),
+                                          self._entry_groups.sizes()))
+                run_names, run_keys, run_arrays, run_groups, run_bytes = [], [], [], [], 0
+
         ndarray = np.ndarray
-        count = 0
-        for name, value in tensors.items():
-            count += 1
+        for name, value in zip(names, values):
             if type(name) is str and type(value) is ndarray and name:
                 shape = value.shape
                 info = small.get((value.dtype, shape), _UNSEEN)
@@ -303,31 +368,19 @@ class CheckpointWriter:
                     except UnicodeEncodeError:
                         key = b""
                     if key:
-                        if run.nbytes + info[1] > _RUN_BYTES and run.keys:
-                            segments.append(run)
-                            run = _SmallRun()
-                        run.names.append(name)
-                        run.keys.append(key)
-                        run.arrays.append(value)
-                        run.groups.append(info[0])
-                        run.nbytes += info[1]
+                        if run_bytes + info[1] > _RUN_BYTES:
+                            close()
+                        run_names.append(name)
+                        run_keys.append(key)
+                        run_arrays.append(value)
+                        run_groups.append(info[0])
+                        run_bytes += info[1]
                         continue
-            if run.keys:
-                segments.append(run)
-                run = _SmallRun()
+            close()
             self.add(name, value)
             segments.append(self._items[-1])
-        if run.keys:
-            segments.append(run)
-        keys = {key for segment in segments
-                for key in (segment.keys if isinstance(segment, _SmallRun) else (segment.key,))}
-        if len(keys) != count:  # a mapping that lists a name twice: say which, as add() does
-            self.__init__(self._prefix, num_shards=self._num_shards,  # type: ignore[misc]
-                          shards=self._shards, progress=self._progress, durable=self._durable)
-            for name, value in tensors.items():
-                self.add(name, value)
-            return
-        self._segments = segments
+        close()
+        return segments
 
     def _small_group(self, value: np.ndarray) -> tuple[int, int] | None:
         """(entry group, bytes) of tensors of ``value``'s dtype and shape when they can
@@ -543,7 +596,7 @@ def _write_run(out: _ShardOutput, run: _SmallRun, offset: int) -> int:
             f"tensors {run.names[0]!r}...{run.names[-1]!r}: wrote {len(data)} bytes, "
             f"expected {run.nbytes}")
     out.write(data)
-    sizes = np.fromiter((a.nbytes for a in run.arrays), np.uint64, len(run.arrays))
+    sizes = run.sizes.astype(np.uint64)
     ends = np.cumsum(sizes)
     run.offsets = ends - sizes + np.uint64(offset)
     run.crcs = np.array(crc32c_each(run.arrays), np.uint64)
@@ -666,13 +719,13 @@ def _add_entries_in_bulk(table: TableWriter, indexed: list[_Indexed], runs: list
     """Add the entries of ``runs`` (encoded with numpy) and ``indexed`` in key order."""
     keys = [key for run in runs for key in run.keys]
     parts = entry_groups.encode(
-        np.fromiter((g for run in runs for g in run.groups), np.intp, len(keys)),
+        np.concatenate([run.groups for run in runs]),
         np.concatenate([run.offsets for run in runs]),
         np.concatenate([run.crcs for run in runs]))
     if indexed:
         keys += [each.key for each in indexed]
         parts = stack_rows(parts, pack_rows([each.entry for each in indexed]))
-    if any(a >= b for a, b in zip(keys, keys[1:])):
+    if sorted(keys) != keys:  # (cheap on sorted keys) then sort an index by key
         order = sorted(range(len(keys)), key=keys.__getitem__)
         keys = [keys[i] for i in order]
         parts = take_rows(parts, np.array(order, np.intp))
