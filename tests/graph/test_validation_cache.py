@@ -244,3 +244,31 @@ def test_attr_value_given_to_op_is_copied() -> None:
     dtype.type = 3
     assert graph.get_tensor("x").dtype.name == "float32"
     assert graph.as_graph_def().node[0].attr["dtype"].type == 1
+
+
+def test_repeated_op_calls_follow_their_inputs_and_attrs() -> None:
+    # op() reuses what it derived for an equal earlier call (op type, input dtypes,
+    # attrs): a change of any of them must give a different node.
+    graph = Graph()
+    x = graph.placeholder("x", "float32", [2, 2])
+    i = graph.placeholder("i", "int32", [2, 2])
+    assert graph.op("Relu", [x]).dtype.name == "float32"
+    assert graph.op("Relu", [i]).dtype.name == "int32"
+    assert graph.op("Cast", [x], DstT="int64").dtype.name == "int64"
+    assert graph.op("Cast", [x], DstT="float16").dtype.name == "float16"
+    assert graph.op("Cast", [x], DstT="int64", Truncate=True).op_type == "Cast"
+    nodes = {n.name: n for n in graph.as_graph_def().node}
+    assert nodes["Cast_2"].attr["Truncate"].b is True and nodes["Cast"].attr["Truncate"].b is False
+    s = graph.placeholder("s", "string", [2])
+    with pytest.raises(OpError, match="'Relu_2'"):
+        graph.op("Relu", [s])  # refused although float32 and int32 Relus passed
+    with pytest.raises(OpError):
+        graph.op("Cast", [x], DstT=1.5)
+    # A variable's handle: ReadVariableOp takes the dtype from it.
+    v = graph.variable("v", np.zeros(2, np.int64))
+    w = graph.variable("w", np.zeros(2, np.float32))
+    first = graph.op("ReadVariableOp", [graph.get_tensor("v")])
+    second = graph.op("ReadVariableOp", [graph.get_tensor("w")])
+    assert (first.dtype.name, second.dtype.name, v.dtype.name, w.dtype.name) == \
+        ("int64", "float32", "int64", "float32")
+    graph.as_graph_def()

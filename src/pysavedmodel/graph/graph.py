@@ -368,19 +368,44 @@ class Graph:
 
     def _node_name(self, name: str | None, default: str) -> str:
         """The name a new node gets (not yet marked as used)."""
+        return self._claim_name(name, default)[0]
+
+    def _claim_name(self, name: str | None, default: str) -> tuple[str, list[tuple[str, int]]]:
+        """The name a new node gets, and the use counts to set when it is added
+        (:meth:`_take_name`); empty for an absolute name (``"scope/name/"``)."""
         if name is not None and not isinstance(name, str):
             raise GraphError(f"node name must be a str, got {name!r}")
+        marks: list[tuple[str, int]] = []
         if name is not None and name.endswith("/"):
             full = name[:-1]
             if full in self._nodes:
                 raise GraphError(f"a node named {full!r} already exists")
         else:
-            full = self.unique_name(name if name is not None else default, mark_as_used=False)
+            # unique_name(), its use counts kept for later.
+            base = name if name is not None else default
+            full = f"{self._scope}/{base}" if self._scope else base
+            key = full.lower()
+            in_use = self._names_in_use
+            count = in_use.get(key, 0)
+            marks.append((key, count + 1))
+            if count > 0:
+                base_key = key
+                while key in in_use:
+                    key = f"{base_key}_{count}"
+                    count += 1
+                marks.append((key, 1))
+                full = f"{full}_{count - 1}"
         if not NODE_NAME.match(full):
             raise GraphError(
                 f"invalid node name {full!r}: TensorFlow node names match "
                 f"[A-Za-z0-9.][A-Za-z0-9_.\\-/>]*")
-        return full
+        return full, marks
+
+    def _take_name(self, node_name: str, marks: Sequence[tuple[str, int]]) -> None:
+        """Mark a name from :meth:`_claim_name` as used."""
+        for key, count in marks:
+            self._set_use_count(key, count)
+        self._mark_used(node_name)
 
     # ------------------------------------------------------------------ lookup
 
@@ -532,7 +557,7 @@ class Graph:
         args = plan.args
         if plan.single_list and not (len(inputs) == 1 and isinstance(inputs[0], (list, tuple))):
             inputs = [inputs]
-        node_name = self._node_name(name, op_type)
+        node_name, marks = self._claim_name(name, op_type)
         where = f"node {node_name!r} ({op_type})"
         if device is not None:
             _check_device(device, where)
@@ -541,33 +566,44 @@ class Graph:
             raise OpError(f"{where} takes {len(args)} input(s) ({arg_names}); "
                           f"got {len(inputs)}")
 
-        declared = plan.declared
-        values: dict[str, AttrValue] = {}
-        for key, raw in attrs.items():
-            attr_def = declared.get(key)
-            if attr_def is None and not key.startswith("_"):
-                raise OpError(f"{where} has no attr {key!r}; its attrs are: "
-                              f"{', '.join(sorted(declared)) or 'none'}")
-            if attr_def is not None and attr_def.type in ("func", "list(func)"):
-                raw = self._func_attr(raw, attr_def.type, where)
-            value = _attrs.make_attr_value(
-                raw, attr_def.type if attr_def else None, what=f"{where} attr {key!r}")
-            if value is raw and not owned:
-                value = AttrValue()  # the caller keeps its message; the node gets its own
-                value.CopyFrom(raw)
-            values[key] = value
+        fast_key = None if plan.has_func else self._fast_key(plan, op_type, inputs, attrs)
+        known = _FAST_NODES.get(fast_key) if fast_key is not None else None
+        resolved: list[list[Tensor | _Pending]]
+        values: dict[str, AttrValue]
+        pending_consts = None
+        if known is not None:
+            # op() has added a node of this op type from inputs of these dtypes and these
+            # attrs before: its attrs, output dtypes and checks come out the same.
+            values = dict(known[0])
+            resolved = [[item] for item in inputs]
+        else:
+            declared = plan.declared
+            values = {}
+            for key, raw in attrs.items():
+                attr_def = declared.get(key)
+                if attr_def is None and not key.startswith("_"):
+                    raise OpError(f"{where} has no attr {key!r}; its attrs are: "
+                                  f"{', '.join(sorted(declared)) or 'none'}")
+                if attr_def is not None and attr_def.type in ("func", "list(func)"):
+                    raw = self._func_attr(raw, attr_def.type, where)
+                value = _attrs.make_attr_value(
+                    raw, attr_def.type if attr_def else None, what=f"{where} attr {key!r}")
+                if value is raw and not owned:
+                    value = AttrValue()  # the caller keeps its message; the node gets its own
+                    value.CopyFrom(raw)
+                values[key] = value
 
-        resolved = [self._resolve_arg(arg, item, is_list, where)
-                    for arg, item, is_list in zip(args, inputs, plan.list_args)]
-        sources: dict[str, str] = {}
-        described, pending = self._arg_inputs(resolved, where)
-        bind_input_attrs(args, described, values, sources, where)
-        pending_consts = self._convert_pending(args, resolved, values, sources, where) \
-            if pending else None
-        infer_output_only_attrs(op_def, described, values)
-        if op_type in _CALL_OPS:
-            self._infer_call_attrs(op_type, values)
-        complete_attrs(op_def, values, where)
+            resolved = [self._resolve_arg(arg, item, is_list, where)
+                        for arg, item, is_list in zip(args, inputs, plan.list_args)]
+            sources: dict[str, str] = {}
+            described, pending = self._arg_inputs(resolved, where)
+            bind_input_attrs(args, described, values, sources, where)
+            pending_consts = self._convert_pending(args, resolved, values, sources, where) \
+                if pending else None
+            infer_output_only_attrs(op_def, described, values)
+            if op_type in _CALL_OPS:
+                self._infer_call_attrs(op_type, values)
+            complete_attrs(op_def, values, where)
 
         if isinstance(control_inputs, (Tensor, str)):
             control_inputs = [control_inputs]
@@ -581,8 +617,9 @@ class Graph:
             self._journal = []
         saved_len = len(self._nodes)
         try:
-            return self._commit(plan, op_type, name, node_name, resolved, pending_consts,
-                                controls, device, values)
+            tensor = self._commit(plan, op_type, marks, node_name, resolved, pending_consts,
+                                  controls, device, values,
+                                  None if known is None else known[1:])
         except BaseException:
             if outer:
                 for extra in list(self._nodes)[saved_len:]:
@@ -596,6 +633,41 @@ class Graph:
         finally:
             if outer:
                 self._journal = None
+        if fast_key is not None and known is None:
+            stored = self._nodes[node_name]
+            if len(_FAST_NODES) >= _FAST_NODES_MAX:
+                _FAST_NODES.clear()
+            _FAST_NODES[fast_key] = (dict(values), tuple(stored.out_dtypes), stored.valid)
+        return tensor
+
+    def _fast_key(self, plan: _OpPlan, op_type: str, inputs: Sequence[Any],
+                  attrs: Mapping[str, Any]) -> tuple[object, ...] | None:
+        """What the attrs, output dtypes and checks of a new node depend on, when every
+        input is a handle on an existing output of this graph and every attr a plain
+        scalar (else None): its op type, the inputs' dtypes (and a variable handle's
+        dtype), the attrs given with their Python types."""
+        parts: list[object] = [op_type]
+        nodes = self._nodes
+        for item, is_list in zip(inputs, plan.list_args):
+            if is_list or type(item) is not Tensor or item.graph is not self:
+                return None
+            node = nodes.get(item.op_name)
+            if node is None:
+                return None
+            produced = node.out_dtypes
+            index = item.index
+            if index >= len(produced) or produced[index] is None:
+                return None
+            handle = None
+            if node.op == "VarHandleOp":
+                dtype = node.attr.get("dtype")
+                handle = -1 if dtype is None else dtype.type
+            parts.append((produced[index], handle))
+        for key, raw in attrs.items():
+            if type(raw) not in _FAST_ATTR_TYPES:
+                return None
+            parts.append((key, type(raw), raw))
+        return tuple(parts)
 
     def _infer_call_attrs(self, op_type: str, values: dict[str, AttrValue]) -> None:
         """``Tout`` of a call op from the called function's results."""
@@ -609,15 +681,13 @@ class Graph:
             tout.list.type.extend(_attrs.proto_dtype(t) for t in function.output_types)
             values["Tout"] = tout
 
-    def _commit(self, plan: _OpPlan, op_type: str, name: str | None, node_name: str,
+    def _commit(self, plan: _OpPlan, op_type: str, marks: Sequence[tuple[str, int]],
+                node_name: str,
                 resolved: Sequence[Sequence[Tensor | _Pending]],
                 pending_consts: Sequence[dict[int, Any]] | None, controls: Sequence[str],
-                device: str | None, values: dict[str, AttrValue]) -> Tensor:
-        if name is not None and name.endswith("/"):
-            self._mark_used(node_name)
-        else:
-            self.unique_name(name if name is not None else op_type)
-            self._mark_used(node_name)
+                device: str | None, values: dict[str, AttrValue],
+                known: tuple[tuple[int | None, ...], bool] | None) -> Tensor:
+        self._take_name(node_name, marks)
         input_names: list[str] = []
         input_tensors: list[Tensor] = []
         for index, (arg, items) in enumerate(zip(plan.args, resolved)):
@@ -639,17 +709,25 @@ class Graph:
         input_names.extend(f"^{c}" for c in controls)
         sources = [(t.op_name, t.index) for t in input_tensors]
         return self._store(plan, node_name, op_type, input_names, device or "", values,
-                           sources, strict=True)
+                           sources, strict=True, known=known)
 
     def _store(self, plan: _OpPlan, node_name: str, op_type: str, input_names: list[str],
                device: str, values: dict[str, AttrValue], sources: Sequence[tuple[str, int]],
-               *, strict: bool) -> Tensor:
+               *, strict: bool,
+               known: tuple[tuple[int | None, ...], bool] | None = None) -> Tensor:
         """Add the node: its output dtypes and shapes, and whether it also passes the checks
         of :meth:`validate` that :meth:`op` does not make itself (``strict``: its attrs
-        were all checked; else the declared ones must be exactly present)."""
+        were all checked; else the declared ones must be exactly present).  ``known``:
+        (output dtypes, passes) as found for an equal node before."""
         op_def = plan.op_def
         stored = _Node(node_name, op_def, [], op=op_type, inputs=input_names, device=device,
                        attrs=values)
+        if known is not None:
+            stored.out_dtypes = list(known[0])
+            stored.out_shapes = self._infer_shapes(stored, sources)
+            stored.valid = known[1]
+            self._nodes[node_name] = stored
+            return Tensor(self, node_name, 0)
         try:
             expected: tuple[int | None, ...] | None
             expected, outs = io_dtypes(op_def, stored, values)
@@ -681,7 +759,7 @@ class Graph:
         unless it passes the cheap checks kept here.
         """
         plan = _plan(op_type)
-        node_name = self._node_name(name, op_type)
+        node_name, marks = self._claim_name(name, op_type)
         sources = []
         for item in inputs:
             tensor = self.get_tensor(item)
@@ -699,11 +777,7 @@ class Graph:
         node = self._nodes[node_name]
         if len(plan.args) != len(sources):
             node.valid = False
-        if name.endswith("/"):
-            self._mark_used(node_name)
-        else:
-            self.unique_name(name)
-            self._mark_used(node_name)
+        self._take_name(node_name, marks)
         return stored
 
     # ------------------------------------------------------------------ op() helpers
@@ -1112,6 +1186,13 @@ class _OpPlan:
 
 
 _PLANS: dict[str, _OpPlan] = {}
+
+_FAST_NODES: dict[tuple[object, ...], tuple[dict[str, AttrValue], tuple[int | None, ...],
+                                            bool]] = {}
+"""Graph.op's results by :meth:`Graph._fast_key`: the node's attrs (shared, never modified),
+output dtypes and whether it passes validate()'s remaining checks."""
+_FAST_NODES_MAX = 4096
+_FAST_ATTR_TYPES = frozenset({bool, int, float, str, bytes})
 
 
 def _plan(op_type: str) -> _OpPlan:

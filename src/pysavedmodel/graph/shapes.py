@@ -19,8 +19,7 @@ node is added.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import Any, Callable, NamedTuple, Optional
 
 import numpy as np
 
@@ -33,8 +32,7 @@ __all__ = ["InputInfo", "infer", "broadcast_shapes", "SUPPORTED_OPS"]
 Dim = Optional[int]
 
 
-@dataclass
-class InputInfo:
+class InputInfo(NamedTuple):
     """What shape inference knows of one data input."""
 
     dtype: int | None
