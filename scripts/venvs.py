@@ -28,6 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = Path(os.environ.get("PYSAVEDMODEL_CACHE", Path.home() / ".cache" / "pysavedmodel"))
 TF_VERSION = "2.21.0"
+HUB_REQUIREMENT = "tensorflow-hub==0.16.1"
 
 
 def _python(venv: Path) -> Path:
@@ -68,10 +69,12 @@ def core_python() -> Path:
 def tf_python() -> Path:
     """The TensorFlow venv's python (tensorflow-cpu, pytest, crc32c, and TF Serving's
     request protos: tensorflow-serving-api without its dependencies, which name the
-    full ``tensorflow`` package that tensorflow-cpu already provides)."""
+    full ``tensorflow`` package that tensorflow-cpu already provides; likewise
+    tensorflow-hub and the tf-keras it needs beside Keras 3, for ``hub.KerasLayer``)."""
     venv = Path(os.environ.get("PYSAVEDMODEL_TF_VENV", CACHE / "tf-2.21"))
     return _ensure(venv, [f"tensorflow-cpu=={TF_VERSION}", "crc32c", "pytest"],
-                   no_deps=[f"tensorflow-serving-api=={TF_VERSION}"])
+                   no_deps=[f"tensorflow-serving-api=={TF_VERSION}", HUB_REQUIREMENT,
+                            f"tf-keras=={TF_VERSION}"])
 
 
 def protobuf_python(version: str) -> Path:

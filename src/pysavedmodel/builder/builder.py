@@ -83,11 +83,16 @@ from ..names import utf8
 from . import assets as _assets
 from . import saver as _saver
 from . import signatures as _signatures
+from . import tf2 as _tf2
 from . import warmup as _warmup
 
 __all__ = ["SavedModelBuilder", "SAVED_MODEL_FILENAME_PB", "SAVED_MODEL_FILENAME_PBTXT",
            "VARIABLES_DIRECTORY", "VARIABLES_FILENAME", "MAIN_OP_COLLECTION",
            "SAVED_MODEL_SCHEMA_VERSION"]
+
+FORMATS = ("tf2", "tf1")
+"""``format=`` values: ``"tf2"`` adds the SavedObjectGraph, functions and an object-based
+checkpoint (:mod:`pysavedmodel.builder.tf2`); ``"tf1"`` writes a TF1-style MetaGraph only."""
 
 MAX_SAVED_MODEL_BYTES = (1 << 31) - 1
 """Largest serialized ``saved_model.pb``: protobuf cannot parse a message of 2 GiB or more
@@ -387,11 +392,15 @@ class SavedModelBuilder:
     ``saved_model.pb`` last (see :mod:`pysavedmodel.remote`).
     """
 
-    def __init__(self, export_dir: str | os.PathLike[str]) -> None:
+    def __init__(self, export_dir: str | os.PathLike[str], *, format: str = "tf1") -> None:
         path = os.fspath(export_dir) if isinstance(export_dir, os.PathLike) else export_dir
         if not isinstance(path, str) or not path:
             raise InvalidArgumentError(
                 f"export_dir must be a non-empty str or os.PathLike path, got {export_dir!r}")
+        if format not in FORMATS:
+            raise InvalidArgumentError(
+                f"format must be one of {', '.join(map(repr, FORMATS))}, got {format!r}")
+        self._format = format
         path = remote.local_location(path)
         self._export_dir: Location = path if remote.is_remote(path) else Path(path)
         self._check_export_dir()
@@ -456,9 +465,13 @@ class SavedModelBuilder:
         user_graph = _as_graph(graph, "graph")
         work = user_graph.copy()
         values = self._collect_values(work, variables)
-        prepared = self._prepare(work, _check_tags(tags), signature_def_map, assets, init_op,
-                                 train_op, clear_devices, strip_default_attrs, saver,
-                                 values=values)
+        if self._format == "tf2":
+            prepared = self._prepare_tf2(work, _check_tags(tags), signature_def_map, assets,
+                                         init_op, train_op, clear_devices, saver, values)
+        else:
+            prepared = self._prepare(work, _check_tags(tags), signature_def_map, assets, init_op,
+                                     train_op, clear_devices, strip_default_attrs, saver,
+                                     values=values)
         self._commit(prepared)
         self._checkpoint = prepared.checkpoint or {}
         self._first_graph = prepared.graph
@@ -480,6 +493,11 @@ class SavedModelBuilder:
         checkpoint with the same dtype and shape.
         """
         self._check_open("add_meta_graph")
+        if self._format == "tf2":
+            raise BuilderStateError(
+                "add_meta_graph(): a TF2 export has one meta graph (its object graph "
+                "describes one set of functions); use SavedModelBuilder(..., format='tf1') "
+                "for several meta graphs")
         if not self._has_variables:
             raise BuilderStateError(
                 "add_meta_graph() called before add_meta_graph_and_variables(); the first "
@@ -744,6 +762,38 @@ class SavedModelBuilder:
             if op_name is not None:
                 meta_graph.signature_def[key].CopyFrom(_signatures.op_signature_def(op_name, key))
         return _Prepared(meta_graph, work, store, checkpoint, init_name)
+
+    def _prepare_tf2(self, work: Graph, tags: list[str], signature_def_map: Any, assets: Any,
+                     init_op: Any, train_op: Any, clear_devices: bool,
+                     saver: saver_pb2.SaverDef | None,
+                     values: dict[str, np.ndarray]) -> _Prepared:
+        """The TF2 meta graph (see :mod:`pysavedmodel.builder.tf2`)."""
+        for what, given in (("saver", saver), ("init_op", init_op), ("train_op", train_op)):
+            if given is not None:
+                raise InvalidArgumentError(
+                    f"{what} is not supported by format='tf2' exports (TF2 SavedModels "
+                    f"restore through their object graph and run no {what}); use "
+                    f"SavedModelBuilder(..., format='tf1')")
+        if assets is not None or work.assets:
+            raise InvalidArgumentError(
+                "assets are not supported by format='tf2' exports yet; use "
+                "SavedModelBuilder(..., format='tf1')")
+        signatures = _signatures.resolve_signature_def_map(signature_def_map, work)
+        _check_distinct_resources(work, work.variables)
+        export = _tf2.build_tf2_export(work, signatures, values)
+        meta_graph = meta_graph_pb2.MetaGraphDef()
+        graph_def = export.graph_def
+        if _flag(clear_devices, "clear_devices"):
+            _clear_devices(graph_def)
+        info = meta_graph.meta_info_def
+        info.tags.extend(tags)
+        info.stripped_op_list.CopyFrom(export.op_list)
+        meta_graph.graph_def.CopyFrom(graph_def)
+        meta_graph.saver_def.CopyFrom(export.saver_def)
+        for key, sig in export.signatures.items():
+            meta_graph.signature_def[key].CopyFrom(sig)
+        meta_graph.object_graph_def.CopyFrom(export.object_graph)
+        return _Prepared(meta_graph, work, self._asset_store.copy(), export.checkpoint, None)
 
     def _commit(self, prepared: _Prepared) -> None:
         self._saved_model.meta_graphs.add().CopyFrom(prepared.meta_graph)

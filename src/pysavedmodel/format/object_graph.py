@@ -42,7 +42,7 @@ __all__ = [
     "escape_local_name",
     "unescape_local_name", "variable_key", "plain_name", "plain_names",
     "is_object_based", "parse_object_graph", "object_graph_checkpoint",
-    "write_object_checkpoint",
+    "write_object_checkpoint", "TrackableNode", "trackable_object_graph",
 ]
 
 OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
@@ -165,6 +165,65 @@ def parse_object_graph(value: Any) -> trackable_object_graph_pb2.TrackableObject
                 raise InvalidArgumentError(
                     f"{OBJECT_GRAPH_KEY}: node {node_id} child {child.local_name!r} "
                     f"refers to node {child.node_id}, but there are {len(graph.nodes)} nodes")
+    return graph
+
+
+@dataclass(frozen=True)
+class TrackableNode:
+    """One object of a general object graph (shared children allowed, e.g. a list of
+    variables that also hang under their layers).
+
+    ``children``: (node id, local name) pairs; ``full_name`` / ``checkpoint_key``: set
+    for a variable (its TF name and its key in the checkpoint).
+    """
+
+    children: tuple[tuple[int, str], ...] = ()
+    full_name: str | None = None
+    checkpoint_key: str | None = None
+
+
+def trackable_object_graph(
+        nodes: Any) -> trackable_object_graph_pb2.TrackableObjectGraph:
+    """The TrackableObjectGraph TF 2.21 writes for ``nodes`` (a sequence of
+    :class:`TrackableNode`, node 0 the root): children, one ``VARIABLE_VALUE``
+    attribute per variable, ``has_checkpoint_values`` on every node (true when the
+    node or anything reachable from it has a value).  References out of range are
+    refused (:class:`InvalidArgumentError` naming the node)."""
+    count = len(nodes)
+    graph = trackable_object_graph_pb2.TrackableObjectGraph()
+    for node_id, node in enumerate(nodes):
+        proto = graph.nodes.add()
+        for child_id, local_name in node.children:
+            if not 0 <= child_id < count:
+                raise InvalidArgumentError(
+                    f"object graph node {node_id} child {local_name!r} refers to node "
+                    f"{child_id}, but there are {count} nodes")
+            proto.children.add(node_id=child_id, local_name=local_name)
+        if node.checkpoint_key is not None:
+            attr = proto.attributes.add()
+            attr.name = VARIABLE_VALUE
+            attr.full_name = node.full_name or ""
+            attr.checkpoint_key = node.checkpoint_key
+    flags: dict[int, bool] = {}
+
+    def has_values(start: int) -> bool:
+        # Iterative reachability (object graphs can be deep; shared nodes visited once).
+        seen = {start}
+        stack = [start]
+        while stack:
+            current = stack.pop()
+            if flags.get(current) or nodes[current].checkpoint_key is not None:
+                return True
+            for child_id, _ in nodes[current].children:
+                if child_id not in seen:
+                    seen.add(child_id)
+                    stack.append(child_id)
+        return False
+
+    for node_id in range(count - 1, -1, -1):
+        flags[node_id] = has_values(node_id)
+        graph.nodes[node_id].has_checkpoint_values.SetInParent()
+        graph.nodes[node_id].has_checkpoint_values.value = flags[node_id]
     return graph
 
 

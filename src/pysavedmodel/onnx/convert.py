@@ -52,10 +52,14 @@ def unsupported_ops(model: Any) -> dict[str, tuple[int, str]]:
 def _unsupported(proto: Any) -> dict[str, tuple[int, str]]:
     counts: Counter[str] = Counter()
     first: dict[str, str] = {}
-    for index, node in enumerate(proto.graph.node):
-        if node.op_type not in HANDLERS:
-            counts[node.op_type] += 1
-            first.setdefault(node.op_type, node.name or f"#{index}")
+    graphs = [proto.graph]
+    while graphs:  # the graph and every subgraph (If branches, Loop/Scan bodies)
+        for index, node in enumerate(graphs.pop(0).node):
+            if node.op_type not in HANDLERS:
+                counts[node.op_type] += 1
+                first.setdefault(node.op_type, node.name or f"#{index}")
+            for attr in node.attribute:
+                graphs.extend([attr.g] if attr.HasField("g") else list(attr.graphs))
     return {op: (counts[op], first[op]) for op in counts}
 
 
@@ -199,6 +203,7 @@ def from_onnx(model: Any, export_dir: str | os.PathLike[str], *,
 
     graph = Graph()
     ctx = Context(graph, opset, shapes, dtypes)
+    ctx.run_node = lambda sub, node: _convert_node(sub, node, opset)
     init_names = {init.name for init in graph_proto.initializer}
     inputs = {}
     for value in graph_proto.input:
@@ -253,4 +258,7 @@ def _convert_node(ctx: Context, node: Node, opset: int) -> None:
                 for name, value in zip(node.outputs, results):
                     ctx.set_const(name, value)
                 return
-    HANDLERS[node.op_type](ctx, node)
+    handle = HANDLERS.get(node.op_type)
+    if handle is None:  # only inside subgraphs: the graph's own nodes were checked up front
+        raise UnsupportedError(f"{node.where()}: op type {node.op_type!r} is not supported")
+    handle(ctx, node)
