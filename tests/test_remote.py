@@ -11,7 +11,9 @@ Failures are injected with fsspec filesystems registered under their own URL sch
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import errno
+import io
 import json
 import os
 import subprocess
@@ -43,6 +45,7 @@ from pysavedmodel import (
     remote,
     write_checkpoint,
 )
+from pysavedmodel.cli import main
 from pysavedmodel.format.distributed import (
     merge_shards,
     shard_prefix,
@@ -442,6 +445,78 @@ def test_leftovers_of_an_interrupted_upload_are_cleaned_by_the_retry(
                               "variables/variables.index"]
     np.testing.assert_array_equal(read_checkpoint("memory://models/m/1/variables/variables")
                                   ["w1"], values["w1"])
+
+
+# -- errors about downloaded copies name the URL
+
+def cli(*args: str) -> tuple[int, str, str]:
+    """``pysavedmodel ARGS`` in this process: (exit status, stdout, stderr)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        status = main(list(args))
+    return status, out.getvalue(), err.getvalue()
+
+
+def names_the_url(message: str, url: str) -> None:
+    assert url in message, message
+    assert "pysavedmodel-stage-" not in message and tempfile.gettempdir() not in message, \
+        message
+
+
+def test_checkpoint_read_errors_name_the_url() -> None:
+    write_checkpoint("memory://b/ck", {"a": np.arange(100, dtype=np.float32)})
+    fs = fsspec.filesystem("memory")
+    data = fs.cat_file("/b/ck.data-00000-of-00001")
+    index = fs.cat_file("/b/ck.index")
+    fs.pipe_file("/b/ck.data-00000-of-00001", data[:10] + bytes([data[10] ^ 1]) + data[11:])
+    with pytest.raises(pysavedmodel.ChecksumError) as caught:
+        read_checkpoint("memory://b/ck")
+    names_the_url(str(caught.value), "memory://b/ck.data-00000-of-00001")
+    with CheckpointReader("memory://b/ck") as reader:  # read lazily, after the download
+        for method in (reader.get_tensor, reader.read):
+            with pytest.raises(pysavedmodel.ChecksumError) as caught:
+                method("a")
+            names_the_url(str(caught.value), "memory://b/ck.data-00000-of-00001")
+    fs.pipe_file("/b/ck.data-00000-of-00001", data[:50])
+    with pytest.raises(pysavedmodel.CorruptCheckpointError, match="truncated") as caught:
+        pysavedmodel.load_weights("memory://b/ck.index")
+    names_the_url(str(caught.value), "memory://b/ck.data-00000-of-00001")
+    fs.pipe_file("/b/ck.index", index[:-5])
+    with pytest.raises(pysavedmodel.CorruptCheckpointError) as caught:
+        CheckpointReader("memory://b/ck")
+    names_the_url(str(caught.value), "memory://b/ck.index")
+    status, _, err = cli("checkpoint", "memory://b/ck")
+    assert status == 1 and err.count("\n") == 1
+    names_the_url(err, "memory://b/ck.index")
+
+
+def test_saved_model_and_weights_read_errors_name_the_url() -> None:
+    fs = fsspec.filesystem("memory")
+    fs.pipe_file("/m/1/saved_model.pb", b"\xff\xff\xff not a proto")
+    for read in (pysavedmodel.read_saved_model, pysavedmodel.describe_saved_model):
+        with pytest.raises(pysavedmodel.CorruptSavedModelError) as caught:
+            read("memory://m/1")
+        names_the_url(str(caught.value), "memory://m/1/saved_model.pb")
+    [finding] = pysavedmodel.validate_saved_model("memory://m/1")
+    names_the_url(finding.message, "memory://m/1/saved_model.pb")
+    for command in ("show", "validate"):
+        status, out, err = cli(command, "memory://m/1")
+        assert status == 1
+        names_the_url(out + err, "memory://m/1/saved_model.pb")
+    fs.pipe_file("/w/a.npz", b"PK not a zip")
+    fs.pipe_file("/w/a.safetensors", b"\x10" + bytes(7) + b"{bad")
+    for url in ("memory://w/a.npz", "memory://w/a.safetensors"):
+        with pytest.raises(pysavedmodel.CorruptCheckpointError) as caught:
+            pysavedmodel.load_weights(url)
+        names_the_url(str(caught.value), url)
+
+
+def test_a_broken_spec_read_from_a_url_names_the_url() -> None:
+    fsspec.filesystem("memory").pipe_file("/specs/bad.json", b"{not json")
+    with pytest.raises(pysavedmodel.InvalidArgumentError, match="not valid JSON") as caught:
+        pysavedmodel.build_from_spec("memory://specs/bad.json", "memory://out")
+    names_the_url(str(caught.value), "memory://specs/bad.json")
+    assert memory_files("/out") == {}
 
 
 # -- what cannot work: one clear error

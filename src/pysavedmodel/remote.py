@@ -41,6 +41,9 @@ Reading: the remote files are downloaded into a private temporary directory and 
 there by the local readers (:func:`local_directory`, :func:`fetch_checkpoint`,
 :func:`fetch_file`); the copy is removed afterwards.  Cost: local disk for the whole
 object (SavedModel directory, checkpoint) while it is read, and one download of it.
+Every error raised while a copy is read (or a staged output written) names the URL,
+never the temporary path: :meth:`Staging.cleanup` rewrites the message of the
+exception it is cleaning up after (:func:`url_names`, :func:`urls_in_errors`).
 
 Errors: fsspec missing → :class:`MissingDependencyError` naming
 ``pip install 'pysavedmodel[remote]'``; a scheme fsspec does not know →
@@ -60,6 +63,7 @@ import importlib
 import os
 import re
 import shutil
+import sys
 import tempfile
 import weakref
 from collections.abc import Callable, Iterator, Sequence
@@ -83,7 +87,7 @@ __all__ = [
     "fetch_checkpoint",
     "fetch_file", "local_directory", "remove_urls", "move_urls", "publish_order",
     "MARKER_FILES", "EXPORT_ENTRIES", "staged_checkpoint", "object_size", "upload_file",
-    "exists", "existing_outputs", "remove_if_exists",
+    "exists", "existing_outputs", "remove_if_exists", "url_names", "urls_in_errors",
 ]
 
 _URL = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.-]+::)*([A-Za-z][A-Za-z0-9+.-]+)://")
@@ -210,19 +214,82 @@ def _call(url: str, action: str, function: Callable[..., _T], *args: Any) -> _T:
 
 # -- staging and uploading
 
-class Staging:
-    """A private local temporary directory that remote output is written into first.
+# -- error messages name URLs, never the private copies
 
-    Removed by :meth:`cleanup` (also when the object is garbage collected).
+_COPIES: dict[str, str] = {}
+"""Local path of each downloaded (or staged) copy -> the URL it stands for.  Filled by
+:func:`fetch_file`, :func:`fetch_checkpoint`, :func:`local_directory`,
+:func:`staged_directory` and :func:`staged_checkpoint`; emptied by
+:meth:`Staging.cleanup`."""
+
+
+def _name_copy(local: Path | str, url: str) -> None:
+    _COPIES[os.fspath(local)] = url
+
+
+def url_names(text: str) -> str:
+    """``text`` with every private local copy's path replaced by its URL (the one rule
+    that keeps temporary paths out of what the user reads)."""
+    if "pysavedmodel-stage-" not in text:
+        return text
+    for local in sorted(_COPIES, key=len, reverse=True):  # the longest (innermost) first
+        text = text.replace(local, _COPIES[local])
+    return text
+
+
+def _rename(exc: BaseException) -> None:
+    """Rewrite ``exc`` (and its causes) in place so that its message names URLs."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        current.args = tuple(url_names(a) if isinstance(a, str) else a for a in current.args)
+        if isinstance(current, OSError):
+            for attribute in ("strerror", "filename", "filename2"):
+                value = getattr(current, attribute)
+                if isinstance(value, str):
+                    setattr(current, attribute, url_names(value))
+        current = current.__cause__ or current.__context__
+
+
+@contextmanager
+def urls_in_errors() -> Iterator[None]:
+    """Any exception raised inside names URLs instead of private copies' paths."""
+    try:
+        yield
+    except BaseException as exc:
+        _rename(exc)
+        raise
+
+
+class Staging:
+    """A private local temporary directory that remote output is written into first
+    (or remote input downloaded into).
+
+    Removed by :meth:`cleanup` (also when the object is garbage collected).  Called
+    while an exception propagates (``finally:`` / ``except:``), :meth:`cleanup` first
+    rewrites its message so that it names the URLs of the copies, not their paths
+    (:func:`url_names`): every reader and writer that stages through here reports the
+    URL the user gave.
     """
 
     def __init__(self) -> None:
         self.root = Path(tempfile.mkdtemp(prefix="pysavedmodel-stage-"))
-        self._finalizer = weakref.finalize(self, shutil.rmtree, str(self.root), True)
+        self._finalizer = weakref.finalize(self, _remove, str(self.root))
 
     def cleanup(self) -> None:
         """Remove the directory and everything in it."""
+        if self._finalizer.alive:
+            raised = sys.exc_info()[1]
+            if raised is not None:
+                _rename(raised)
         self._finalizer()
+
+
+def _remove(root: str) -> None:
+    shutil.rmtree(root, True)
+    for local in [name for name in _COPIES if name == root or name.startswith(root + os.sep)]:
+        _COPIES.pop(local, None)
 
 
 def publish_order(relative: Sequence[str]) -> list[str]:
@@ -331,6 +398,7 @@ def staged_directory(url: str) -> Iterator[Path]:
     try:
         local = staging.root / "export"
         local.mkdir()
+        _name_copy(local, url.rstrip("/"))
         yield local
         files = [path.relative_to(local).as_posix() for path in sorted(local.rglob("*"))
                  if path.is_file()]
@@ -428,6 +496,7 @@ def fetch_file(url: str, directory: Path, *, name: str | None = None) -> Path:
     """
     fs, path = filesystem(url)
     local = directory / (name or path.rstrip("/").rsplit("/", 1)[-1])
+    _name_copy(local, url)
     _call(url, "download", fs.get_file, path, str(local))
     return local
 
@@ -454,6 +523,7 @@ def fetch_checkpoint(url: str, directory: Path) -> str:
     fs, root = filesystem(url)
     base = root.rstrip("/").rsplit("/", 1)[-1]
     local_prefix = str(directory / base)
+    _name_copy(local_prefix, url)
     _call(url, "list", fs.invalidate_cache)
     if not _call(url, "read", fs.isfile, f"{root}.index"):
         raise NotFoundError(f"checkpoint index {url}.index does not exist")
@@ -482,6 +552,7 @@ def local_directory(location: Any, *, only: Sequence[str] | None = None) -> Iter
     try:
         local = staging.root / "download"
         local.mkdir()
+        _name_copy(local, url.rstrip("/"))
         _call(url, "list", fs.invalidate_cache)
         if only is not None:
             paths = [f"{root}/{name}" for name in only]
@@ -510,6 +581,7 @@ def staged_checkpoint(url: str, write: Callable[[str], Sequence[Path]]) -> list[
     staging = Staging()
     try:
         local = str(staging.root / (url.rstrip("/").rsplit("/", 1)[-1] or "checkpoint"))
+        _name_copy(local, url)
         return upload_checkpoint(url, local, write(local))
     finally:
         staging.cleanup()

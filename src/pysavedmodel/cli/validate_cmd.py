@@ -60,7 +60,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, directory: str) -> int:
-    from pysavedmodel.savedmodel.validate import validate_saved_model
+    from pysavedmodel import remote
+    from pysavedmodel.savedmodel.validate import Finding, validate_saved_model
 
     findings = validate_saved_model(directory)
     if args.consumer:
@@ -70,6 +71,8 @@ def _run(args: argparse.Namespace, directory: str) -> int:
         if not any(f.code in ("proto-unparseable", "no-meta-graphs") for f in findings):
             findings += consumer_findings(read_saved_model(directory).meta_graphs,
                                           args.consumer)
+    findings = [Finding(f.code, remote.url_names(f.where), remote.url_names(f.message))
+                for f in findings]  # a downloaded copy's findings name the URL
     if args.json:
         print(json.dumps([finding.as_dict() for finding in findings], indent=2))
     else:

@@ -224,6 +224,20 @@ class CheckpointReader(_reader.CheckpointReader):
         else:
             super().__init__(prefix)
 
+    def get_tensor(self, name: str) -> np.ndarray:
+        """See :meth:`pysavedmodel.format.bundle_reader.CheckpointReader.get_tensor`."""
+        if self._url is None:
+            return super().get_tensor(name)
+        with remote.urls_in_errors():  # a corrupt download names the URL
+            return super().get_tensor(name)
+
+    def read(self, name: str) -> np.ndarray:
+        """See :meth:`pysavedmodel.format.bundle_reader.CheckpointReader.read`."""
+        if self._url is None:
+            return super().read(name)
+        with remote.urls_in_errors():
+            return super().read(name)
+
     def close(self) -> None:
         """Release the data files (arrays already returned stay valid)."""
         super().close()

@@ -71,8 +71,10 @@ def validate_saved_model(export_dir: PathLike) -> list[Finding]:
     private temporary directory first.
     """
     if isinstance(export_dir, str) and remote.is_remote(export_dir):
-        with remote.local_directory(export_dir) as local:
-            return validate_saved_model(local)
+        with remote.local_directory(export_dir) as local:  # findings name the URL
+            return [Finding(finding.code, remote.url_names(finding.where),
+                            remote.url_names(finding.message))
+                    for finding in validate_saved_model(local)]
     export_dir = remote.local_location(export_dir)
     findings: list[Finding] = []
 
