@@ -35,6 +35,7 @@ from pysavedmodel import (
     CheckpointReader,
     CheckpointWriter,
     Graph,
+    InvalidArgumentError,
     MissingDependencyError,
     NotFoundError,
     SavedModelBuilder,
@@ -357,6 +358,68 @@ def test_a_spec_read_from_a_url_resolves_its_files_there() -> None:
     local = pysavedmodel.load_weights(EXAMPLE_SPEC.parent / "weights.safetensors")
     back = read_checkpoint("memory://out/mlp/2/variables/variables")
     np.testing.assert_array_equal(back["fc1/kernel"], local["fc1.weight"].T)
+
+
+def test_files_a_url_spec_names_are_resolved_against_its_url() -> None:
+    """One rule (pysavedmodel.spec.files): relative names, ``..`` included, are read from
+    the spec's URL; a URL name is itself.  Only what the spec names is read."""
+    fs = fsspec.filesystem("memory")
+    spec = json.loads(EXAMPLE_SPEC.read_text())
+    spec["weights"]["files"] = ["../weights/mlp.safetensors"]
+    spec["assets"] = {"vocab": "../vocab/v.txt", "labels": "memory://elsewhere/labels.txt"}
+    fs.pipe_file("/b/specs/mlp/spec.json", json.dumps(spec).encode())
+    fs.pipe_file("/b/specs/mlp/unrelated.bin", b"not read")
+    fs.pipe_file("/b/specs/weights/mlp.safetensors",
+                 (EXAMPLE_SPEC.parent / "weights.safetensors").read_bytes())
+    fs.pipe_file("/b/specs/vocab/v.txt", b"a\nb\n")
+    fs.pipe_file("/elsewhere/labels.txt", b"other\n")
+    written = pysavedmodel.build_from_spec("memory://b/specs/mlp/spec.json", "memory://out")
+    assert written == "memory://out"
+    local = pysavedmodel.load_weights(EXAMPLE_SPEC.parent / "weights.safetensors")
+    np.testing.assert_array_equal(read_checkpoint("memory://out/variables/variables")
+                                  ["fc1/kernel"], local["fc1.weight"].T)
+    assert fs.cat_file("/out/assets/v.txt") == b"a\nb\n"
+    assert fs.cat_file("/out/assets/labels.txt") == b"other\n"
+    model = pysavedmodel.read_saved_model("memory://out")
+    consts = {n.name: n.attr["value"].tensor.string_val
+              for n in model.meta_graphs[0].graph_def.node if n.name in ("vocab", "labels")}
+    assert consts == {"vocab": [b"v.txt"], "labels": [b"labels.txt"]}
+    # base_dir as a URL: the same rule, for a spec given as a mapping.
+    spec["weights"]["files"] = ["weights/mlp.safetensors"]
+    spec.pop("assets")
+    again = pysavedmodel.build_from_spec(spec, "memory://out2", base_dir="memory://b/specs")
+    assert read_checkpoint(f"{again}/variables/variables")["fc2/bias"].tolist() == \
+        local["fc2.bias"].tolist()
+    spec["weights"]["files"] = ["missing.safetensors"]
+    with pytest.raises(NotFoundError, match=r"spec\.weights\.files\[0\].*"
+                                            r"'memory://b/specs/missing\.safetensors'"):
+        pysavedmodel.build_from_spec(spec, "memory://out3", base_dir="memory://b/specs")
+    assert not fsspec.filesystem("memory").exists("/out3")
+
+
+def test_detect_format_of_a_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pysavedmodel.weights import detect_format
+
+    build_mlp("memory://models/mlp/1")
+    write_checkpoint("memory://b/ck", {"a": np.ones(2)})
+    fsspec.filesystem("memory").pipe_file("/b/blob", b"?")
+    assert detect_format("memory://models/mlp/1") == (
+        "checkpoint", "memory://models/mlp/1/variables/variables")
+    assert detect_format("memory://b/ck.index") == ("checkpoint", "memory://b/ck")
+    assert detect_format("memory://b/ck.data-00000-of-00001") == ("checkpoint", "memory://b/ck")
+    assert detect_format("memory://b/ck") == ("checkpoint", "memory://b/ck")
+    with pytest.raises(InvalidArgumentError, match="cannot tell the format of 'memory://b/blob'"):
+        detect_format("memory://b/blob")
+    with pytest.raises(NotFoundError, match=r"memory://b/none\.index"):
+        detect_format("memory://b/none")
+
+    def no_requests(url: str) -> Any:
+        raise AssertionError(f"{url} was looked up")
+
+    monkeypatch.setattr(remote, "filesystem", no_requests)  # a name is enough for these
+    assert detect_format("s3://b/w.safetensors") == ("safetensors", "s3://b/w.safetensors")
+    assert detect_format("gs://b/W.NPZ") == ("npz", "gs://b/W.NPZ")
+    assert detect_format("s3://b/any", "torch") == ("torch", "s3://b/any")
 
 
 def test_from_onnx_fetches_external_data_next_to_a_url_model(tmp_path: Path) -> None:

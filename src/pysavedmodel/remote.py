@@ -87,7 +87,7 @@ __all__ = [
     "fetch_checkpoint",
     "fetch_file", "local_directory", "remove_urls", "move_urls", "publish_order",
     "MARKER_FILES", "EXPORT_ENTRIES", "staged_checkpoint", "object_size", "upload_file",
-    "exists", "existing_outputs", "remove_if_exists", "url_names", "urls_in_errors",
+    "exists", "is_file", "existing_outputs", "remove_if_exists", "url_names", "urls_in_errors",
 ]
 
 _URL = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.-]+::)*([A-Za-z][A-Za-z0-9+.-]+)://")
@@ -591,6 +591,13 @@ def object_size(url: str) -> int:
     """The size in bytes of the object ``url``."""
     fs, path = filesystem(url)
     return int(_call(url, "read", fs.size, path))
+
+
+def is_file(url: str) -> bool:
+    """Whether the object ``url`` exists (and is not a directory)."""
+    fs, path = filesystem(url)
+    _call(url, "list", fs.invalidate_cache)
+    return bool(_call(url, "read", fs.isfile, path))
 
 
 def exists(url: str) -> bool:

@@ -30,7 +30,8 @@ A spec is a JSON object; every key but ``graph`` is optional::
 ``tags``
     The meta graph's tag set (default ``["serve"]``).
 ``weights``
-    ``files``: weight files, paths relative to the spec's directory, read
+    ``files``: weight files, paths relative to the spec's directory
+    (:mod:`.files`: the one rule, for assets too; URLs allowed), read
     with :func:`pysavedmodel.weights.load_weights` (safetensors, ``.npz``,
     TF checkpoint prefixes, torch files); a name in two files is an error.
     ``map``: rules tried in order on each weight's name; the first whose
@@ -143,31 +144,41 @@ def build_from_spec(spec: Mapping[str, Any] | str | os.PathLike[str],
 
     ``export_dir`` may be a URL (``s3://bucket/models/mlp``; the ``remote`` extra): the
     SavedModel is built locally and uploaded, ``saved_model.pb`` last.  A URL ``spec``
-    is downloaded into a private temporary directory first — with its whole directory
-    unless ``base_dir`` is given, since its relative paths point there.
+    (or ``base_dir``) is read from the store: the files it names are resolved against
+    the spec's URL (:mod:`.files`) and read from there — weights by the remote readers,
+    assets downloaded into a private temporary directory.
     """
-    if isinstance(spec, str) and remote.is_remote(spec):
-        directory, _, name = spec.rstrip("/").rpartition("/")
-        with remote.local_directory(directory, only=None if base_dir is None else [name]) \
-                as local:
-            if not (local / name).is_file():
-                raise NotFoundError(f"spec {spec!r} does not exist")
-            return build_from_spec(local / name, export_dir, version=version,
-                                   base_dir=base_dir if base_dir is not None else local,
-                                   durable=durable, warmup=warmup)
-    if isinstance(spec, str):
-        spec = remote.local_location(spec)
-    if isinstance(spec, (str, os.PathLike)):
-        spec_path = Path(os.fspath(spec))
-        spec = load_spec(spec_path)
-        root = Path(remote.local_location(os.fspath(base_dir))) if base_dir is not None \
-            else spec_path.parent
-    elif isinstance(spec, Mapping):
-        root = Path(remote.local_location(os.fspath(base_dir))) if base_dir is not None \
-            else Path.cwd()
-    else:
-        raise InvalidArgumentError(
-            f"spec must be a mapping or the path of a JSON file, got {type(spec).__name__}")
+    staging: remote.Staging | None = None  # downloads: a URL spec, URL assets
+    try:
+        root: Location
+        if isinstance(spec, str) and remote.is_remote(spec):
+            staging = remote.Staging()
+            spec_url = spec
+            spec = load_spec(remote.fetch_file(spec_url, staging.root))
+            root = spec_url.rstrip("/").rpartition("/")[0]
+        elif isinstance(spec, (str, os.PathLike)):
+            spec_path = Path(os.fspath(remote.local_location(os.fspath(spec))))
+            spec = load_spec(spec_path)
+            root = spec_path.parent
+        elif isinstance(spec, Mapping):
+            root = Path.cwd()
+        else:
+            raise InvalidArgumentError(
+                f"spec must be a mapping or the path of a JSON file, got {type(spec).__name__}")
+        if base_dir is not None:
+            located = remote.local_location(os.fspath(base_dir))
+            root = located if remote.is_remote(located) else Path(located)
+        return _build(spec, root, export_dir, version, durable, warmup, staging)
+    finally:
+        if staging is not None:
+            staging.cleanup()
+
+
+def _build(spec: Mapping[str, Any], root: Location, export_dir: str | os.PathLike[str],
+           version: int | None, durable: bool, warmup: Mapping[str, Any] | None,
+           staging: remote.Staging | None) -> Location:
+    """:func:`build_from_spec` of a parsed ``spec`` whose files are relative to ``root``
+    (:mod:`.files`); URL assets are downloaded into ``staging`` (made if None)."""
     expect_object(spec, "spec", SPEC_KEYS)
     if "graph" not in spec:
         fail("spec", "needs \"graph\": {\"node\": [...]}")
@@ -186,13 +197,27 @@ def build_from_spec(spec: Mapping[str, Any] | str | os.PathLike[str],
     signatures = parse_signatures(spec.get("signatures", {}), resolved.graph)
     init_op = parse_init_op(spec, resolved.graph)
 
-    builder = SavedModelBuilder(target)
-    builder.add_meta_graph_and_variables(
-        resolved.graph, list(tags), signature_def_map=signatures, assets=resolved.assets,
-        init_op=init_op, variables=resolved.values)
-    if warmup is not None:
-        builder.add_warmup_requests(warmup, tags=list(tags))
-    builder.save(durable=durable)
+    assets = dict(resolved.assets)
+    remote_assets = {k: v for k, v in assets.items() if remote.is_remote(v)}
+    own = remote.Staging() if staging is None and remote_assets else None
+    downloads = own or staging
+    try:
+        for index, (tensor, url) in enumerate(remote_assets.items()):
+            if downloads is None:  # cannot happen: made above when there are URL assets
+                raise AssertionError(url)
+            directory = downloads.root / f"asset{index}"  # one each: base names may repeat
+            directory.mkdir()
+            assets[tensor] = str(remote.fetch_file(url, directory))
+        builder = SavedModelBuilder(target)
+        builder.add_meta_graph_and_variables(
+            resolved.graph, list(tags), signature_def_map=signatures, assets=assets,
+            init_op=init_op, variables=resolved.values)
+        if warmup is not None:
+            builder.add_warmup_requests(warmup, tags=list(tags))
+        builder.save(durable=durable)
+    finally:
+        if own is not None:
+            own.cleanup()
     return target
 
 

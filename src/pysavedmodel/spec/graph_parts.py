@@ -11,12 +11,12 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
 
 from .._proto import node_def_pb2
+from ..aliases import Location
 from ..builder.signatures import (
     CLASSIFY_METHOD_NAME,
     PREDICT_METHOD_NAME,
@@ -27,6 +27,7 @@ from ..errors import Error, NotFoundError
 from ..graph.attrs import shape_from_proto
 from ..graph.graph import Graph
 from ..graph.importer import node_from_dict
+from .files import file_name, is_file, spec_file
 from .json_paths import (
     did_you_mean,
     expect_array,
@@ -58,7 +59,7 @@ class Resolved:
 
 
 def assemble_graph(spec: Mapping[str, Any], weights: dict[str, Weight], strict: bool,
-                   base_dir: Path) -> Resolved:
+                   base_dir: Location) -> Resolved:
     """The graph of the spec with every variable bound to its weight."""
     entries = parse_variables(spec.get("variables", []))
     user_nodes = _user_nodes(spec.get("graph"))
@@ -92,7 +93,7 @@ def assemble_graph(spec: Mapping[str, Any], weights: dict[str, Weight], strict: 
         if name in owners:
             fail(item_where, f"node name {name!r} is also created by {owners[name]}")
         try:
-            created.constant(path.name, name=name + "/")
+            created.constant(file_name(path), name=name + "/")
         except Error as exc:
             raise rewrap(item_where, exc) from None
         owners[name] = item_where
@@ -146,7 +147,7 @@ def _user_nodes(section: Any) -> list[node_def_pb2.NodeDef]:
     return nodes
 
 
-def _parse_assets(section: Any, base_dir: Path) -> dict[str, tuple[str, Path]]:
+def _parse_assets(section: Any, base_dir: Location) -> dict[str, tuple[str, Location]]:
     """``{Const node name: (JSON path, source file)}``."""
     where = "spec.assets"
     out = {}
@@ -155,10 +156,10 @@ def _parse_assets(section: Any, base_dir: Path) -> dict[str, tuple[str, Path]]:
         if not isinstance(name, str):
             fail(item_where, f"expected a node name (a string) as the key, got {name!r}")
         rel = expect_string(rel, item_where)
-        path = base_dir / rel
-        if path.exists() and not path.is_file():
+        path = spec_file(base_dir, rel)
+        if not isinstance(path, str) and path.exists() and not path.is_file():
             fail(item_where, f"{rel!r} is not a file (looked at {str(path)!r})")
-        if not path.is_file():
+        if not is_file(path):
             fail(item_where, f"file {rel!r} not found (looked for {str(path)!r})", NotFoundError)
         out[name] = (item_where, path)
     return out

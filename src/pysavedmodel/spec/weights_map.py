@@ -10,13 +10,14 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
 
 from .. import dtypes
+from ..aliases import Location
 from ..errors import Error, NotFoundError
+from .files import spec_file, weights_exist
 from .json_paths import (
     expect_array,
     expect_boolean,
@@ -56,7 +57,7 @@ class _Rule:
     used: int = 0
 
 
-def map_weights(section: Any, base_dir: Path) -> tuple[dict[str, Weight], bool]:
+def map_weights(section: Any, base_dir: Location) -> tuple[dict[str, Weight], bool]:
     """The mapped weights by new name, and whether the spec is strict about them."""
     where = "spec.weights"
     weights = expect_object(section, where, _WEIGHTS_KEYS)
@@ -148,7 +149,7 @@ def _apply_rule(rule: _Rule, name: str, value: np.ndarray, file_label: str) -> W
 
 
 def _load_weight_files(files: Sequence[Any], where: str,
-                       base_dir: Path) -> list[tuple[str, str, np.ndarray]]:
+                       base_dir: Location) -> list[tuple[str, str, np.ndarray]]:
     """``(file label, weight name, array)`` for every weight of every file, in order."""
     from ..weights import load_weights
 
@@ -157,8 +158,8 @@ def _load_weight_files(files: Sequence[Any], where: str,
     for index, item in enumerate(files):
         item_where = f"{where}[{index}]"
         rel = expect_string(item, item_where)
-        path = base_dir / rel
-        if not path.exists() and not Path(f"{path}.index").exists():
+        path = spec_file(base_dir, rel)
+        if not weights_exist(path):
             fail(item_where, f"file {rel!r} not found (looked for {str(path)!r})", NotFoundError)
         try:
             loaded = load_weights(path)

@@ -99,14 +99,21 @@ def _has_index(prefix: Path) -> bool:
     return Path(f"{prefix}{_INDEX_SUFFIX}").is_file()
 
 
-def detect_format(path: PathLike, format: str | None = None) -> tuple[str, Path]:
+def detect_format(path: PathLike, format: str | None = None) -> tuple[str, Location]:
     """``(format, path to read)`` for a weights source; see the module docstring.
 
     A SavedModel directory resolves to its ``variables/variables`` prefix, ``P.index`` to
     ``P``.  Raises NotFoundError for a path that does not exist and
     InvalidArgumentError for one that is no recognised form.
+
+    A URL (``s3://...``) gives a URL: recognised by its name (no request) when
+    ``format`` or the suffix says a file format; otherwise the store is asked which
+    checkpoint it is (a SavedModel directory's ``variables/variables``, ``P.index``).
     """
     _check_format(format, FORMATS, "source")
+    path = remote.local_location(path)
+    if isinstance(path, str) and remote.is_remote(path):
+        return _detect_remote(path, format)
     source = as_path(path, "weights source")
     if format == "checkpoint" or (format is None and source.is_dir()):
         if source.is_dir():
@@ -165,20 +172,34 @@ def load_weights(path: PathLike, *, format: str | None = None) -> dict[str, np.n
     return read_torch(source)
 
 
+def _detect_remote(url: str, format: str | None) -> tuple[str, str]:
+    """:func:`detect_format` of a URL."""
+    suffix = Path(url.rstrip("/").rsplit("/", 1)[-1]).suffix.lower()
+    if format not in (None, "checkpoint"):
+        return str(format), url
+    if format is None and suffix in _SUFFIXES:
+        return _SUFFIXES[suffix], url
+    prefix = remote_checkpoint_prefix(url)
+    if remote.exists(f"{prefix}{_INDEX_SUFFIX}"):
+        return "checkpoint", prefix
+    if format is None and remote.exists(url):
+        raise InvalidArgumentError(f"cannot tell the format of {url!r}; {_ACCEPTED}")
+    raise NotFoundError(f"checkpoint index {prefix}{_INDEX_SUFFIX} does not exist"
+                        + ("" if format else f" (nor {url!r}); {_ACCEPTED}"))
+
+
 def _load_remote(url: str, format: str | None) -> dict[str, np.ndarray]:
     """:func:`load_weights` of a URL: files are downloaded, checkpoints read remotely."""
     from pysavedmodel.format.bundle import read_checkpoint
 
-    _check_format(format, FORMATS, "source")
-    suffix = Path(url.rstrip("/").rsplit("/", 1)[-1]).suffix.lower()
-    if format not in (None, "checkpoint") or (format is None and suffix in _SUFFIXES):
-        staging = remote.Staging()
-        try:
-            local = remote.fetch_file(url, staging.root)
-            return load_weights(local, format=format or _SUFFIXES[suffix])
-        finally:
-            staging.cleanup()
-    return read_checkpoint(remote_checkpoint_prefix(url))
+    kind, source = _detect_remote(url, format)
+    if kind == "checkpoint":
+        return read_checkpoint(source)
+    staging = remote.Staging()
+    try:
+        return load_weights(remote.fetch_file(source, staging.root), format=kind)
+    finally:
+        staging.cleanup()
 
 
 def remote_checkpoint_prefix(url: str) -> str:
