@@ -574,6 +574,24 @@ def test_saved_model_and_weights_read_errors_name_the_url() -> None:
         names_the_url(str(caught.value), url)
 
 
+def test_cli_demo_writes_and_reads_back_through_a_url() -> None:
+    status, out, err = cli("demo", "memory://demo/run")
+    assert (status, err) == (0, ""), err
+    assert "wrote SavedModel: memory://demo/run/mlp/1/saved_model.pb" in out
+    assert "wrote checkpoint: memory://demo/run/checkpoint/ckpt.data-00000-of-00001" in out
+    assert sorted(memory_files("/demo/run")) == [
+        "checkpoint/ckpt.data-00000-of-00001", "checkpoint/ckpt.index",
+        "mlp/1/saved_model.pb", "mlp/1/variables/variables.data-00000-of-00001",
+        "mlp/1/variables/variables.index"]
+    assert sorted(read_checkpoint("memory://demo/run/mlp/1/variables/variables")) == [
+        "dense/bias", "dense/kernel", "logits/kernel"]
+    before = memory_files()
+    status, _, err = cli("demo", "memory://demo/run")
+    assert status == 1 and err.count("\n") == 1
+    assert "'memory://demo/run' is not empty" in err
+    assert memory_files() == before
+
+
 def test_a_broken_spec_read_from_a_url_names_the_url() -> None:
     fsspec.filesystem("memory").pipe_file("/specs/bad.json", b"{not json")
     with pytest.raises(pysavedmodel.InvalidArgumentError, match="not valid JSON") as caught:

@@ -11,6 +11,7 @@ from pathlib import Path
 import ml_dtypes
 import numpy as np
 
+from . import remote
 from .errors import AlreadyExistsError, Error
 
 
@@ -25,22 +26,27 @@ def _demo_tensors(rng: np.random.Generator) -> dict[str, np.ndarray]:
     }
 
 
-def run_demo(out_dir: Path) -> None:
-    """Write and verify a checkpoint and an MLP SavedModel under ``out_dir``."""
+def run_demo(out_dir: Path | str) -> None:
+    """Write and verify a checkpoint and an MLP SavedModel under ``out_dir`` (a path,
+    or a URL: written and read back through the same remote writers and readers)."""
     from .builder.builder import SavedModelBuilder
     from .builder.signatures import predict_signature_def
     from .format.bundle import read_checkpoint, write_checkpoint
     from .graph.graph import Graph
-    from .savedmodel.loader import variables_prefix
 
-    if out_dir.exists() and any(out_dir.iterdir()):
-        raise AlreadyExistsError(f"demo output directory {str(out_dir)!r} is not empty")
-    out_dir.mkdir(parents=True, exist_ok=True)
+    if isinstance(out_dir, str) and remote.is_remote(out_dir):
+        if remote.exists(out_dir):
+            raise AlreadyExistsError(f"demo output directory {out_dir!r} is not empty")
+    else:
+        out_dir = Path(out_dir)
+        if out_dir.exists() and any(out_dir.iterdir()):
+            raise AlreadyExistsError(f"demo output directory {str(out_dir)!r} is not empty")
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "checkpoint").mkdir()
     rng = np.random.default_rng(0)
 
     tensors = _demo_tensors(rng)
-    prefix = out_dir / "checkpoint" / "ckpt"
-    prefix.parent.mkdir()
+    prefix = remote.join(out_dir, "checkpoint", "ckpt")
     files = write_checkpoint(prefix, tensors)
     print(f"wrote checkpoint: {', '.join(str(f) for f in files)}")
     back = read_checkpoint(prefix)
@@ -61,12 +67,12 @@ def run_demo(out_dir: Path) -> None:
     w2 = graph.variable("logits/kernel", rng.standard_normal((8, 3)).astype(np.float32))
     hidden = graph.op("Relu", [graph.op("BiasAdd", [graph.op("MatMul", [x, w1]), b1])])
     probs = graph.op("Softmax", [graph.op("MatMul", [hidden, w2])], name="probs")
-    export_dir = out_dir / "mlp" / "1"
+    export_dir = remote.join(out_dir, "mlp", "1")
     builder = SavedModelBuilder(export_dir)
     builder.add_meta_graph_and_variables(
         graph, ["serve"],
         signature_def_map={"serving_default": predict_signature_def({"x": x}, {"probs": probs})})
     path = builder.save()
     print(f"wrote SavedModel: {path}")
-    for name in sorted(read_checkpoint(variables_prefix(export_dir))):
+    for name in sorted(read_checkpoint(remote.join(export_dir, "variables", "variables"))):
         print(f"  variable {name}")

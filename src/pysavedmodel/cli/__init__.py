@@ -9,7 +9,7 @@ happen inside the handlers so ``--help`` stays fast.
 Errors from the pysavedmodel family print one line and exit with status 1;
 ``--debug`` shows the traceback instead.  Every path argument may be a URL
 (``s3://...``, ``gs://...``, ``memory://``, ``file://...``; :mod:`pysavedmodel.remote`,
-needs ``pip install 'pysavedmodel[remote]'``), except ``demo``'s; a URL whose scheme
+needs ``pip install 'pysavedmodel[remote]'``); a URL whose scheme
 cannot be used (no fsspec, a scheme fsspec does not know, s3fs missing) fails in one
 line before the command runs.
 """
@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Write, inspect and validate TensorFlow SavedModels and checkpoints "
                     "without TensorFlow.",
         epilog="Paths may be URLs (s3://, gs://, memory://, file://, anything fsspec knows; "
-               "pip install 'pysavedmodel[remote]' plus s3fs or gcsfs), except demo's.")
+               "pip install 'pysavedmodel[remote]' plus s3fs or gcsfs).")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
         module = importlib.import_module(f"pysavedmodel.cli.{name.replace('-', '_')}_cmd")
