@@ -609,6 +609,39 @@ def test_an_unknown_scheme_is_unsupported() -> None:
         read_checkpoint("nosuch://b/ckpt")
 
 
+def test_cli_unknown_scheme_is_one_line_and_writes_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # a URL taken for a local name would land here
+    for args in (["build", str(EXAMPLE_SPEC), "-o", "nosuch://b/m", "--version", "1"],
+                 ["build", "nosuch://b/spec.json", "-o", "out"],
+                 ["show", "nosuch://b/m/1"], ["validate", "nosuch://b/m/1"],
+                 ["checkpoint", "nosuch://b/ckpt"], ["demo", "nosuch://b/demo"],
+                 ["convert", str(EXAMPLE_SPEC.parent / "weights.safetensors"),
+                  "nosuch://b/w.npz"],
+                 ["from-onnx", "nosuch://b/m.onnx", "out"]):
+        status, out, err = cli(*args)
+        assert status == 1 and out == "" and err.count("\n") == 1, (args, err)
+        assert err.startswith("pysavedmodel: error: ") and "scheme 'nosuch'" in err, err
+    assert sorted(tmp_path.iterdir()) == []
+
+
+def test_cli_unreachable_store_is_one_line_and_publishes_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Connection refused: an endpoint on a port nothing listens on (the real entry
+    point, so that anything the network stack prints at exit would show)."""
+    monkeypatch.chdir(tmp_path)
+    dead = f"http://127.0.0.1:{s3_server.free_port()}"
+    env = {"AWS_ENDPOINT_URL": dead, "AWS_ENDPOINT_URL_S3": dead, "AWS_MAX_ATTEMPTS": "1",
+           "AWS_ACCESS_KEY_ID": "AKIAUNREACHABLE00000", "AWS_SECRET_ACCESS_KEY": "x",
+           "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true"}
+    out = run("build", str(EXAMPLE_SPEC), "-o", "s3://bucket/m", "--version", "1", env=env)
+    assert out.returncode == 1 and out.stdout == "", out.stderr
+    assert out.stderr.count("\n") == 1 and "Traceback" not in out.stderr, out.stderr
+    assert out.stderr.startswith("pysavedmodel: error: ")
+    assert "'s3://bucket/m/1'" in out.stderr and "Could not connect" in out.stderr
+    assert sorted(tmp_path.iterdir()) == []
+
+
 def test_a_scheme_without_its_package_names_the_package() -> None:
     # gcsfs is not installed in the test venv (only s3fs is).
     with pytest.raises(MissingDependencyError, match="gcsfs"):
@@ -723,22 +756,23 @@ def test_a_model_exported_to_s3_is_served_by_tensorflow(s3: s3_server.S3Server,
 
 
 def test_cli_paths_take_s3_urls(s3: s3_server.S3Server, tmp_path: Path) -> None:
+    """The first build runs the real entry point with the AWS variables; the other
+    commands run in this process (where the s3 fixture set the same variables)."""
     bucket("cli")
-    env = s3.env()
     built = run("build", str(EXAMPLE_SPEC), "-o", "s3://cli/models/mlp", "--version", "1",
-                "-q", env=env)
+                "-q", env=s3.env())
     assert built.returncode == 0, built.stderr
-    assert built.stdout == "s3://cli/models/mlp/1\n"
+    assert (built.stdout, built.stderr) == ("s3://cli/models/mlp/1\n", "")
     assert s3_listing("cli/models/mlp/1")[-1] == "variables/variables.index"
     assert "saved_model.pb" in s3_listing("cli/models/mlp/1")
-    shown = run("show", "s3://cli/models/mlp/1", "--json", env=env)
-    assert shown.returncode == 0, shown.stderr
-    assert json.loads(shown.stdout)["path"] == "s3://cli/models/mlp/1"
-    valid = run("validate", "s3://cli/models/mlp/1", env=env)
-    assert valid.returncode == 0 and valid.stdout.startswith("OK: s3://cli/models/mlp/1 (")
-    listed = run("checkpoint", "s3://cli/models/mlp/1", "--json", env=env)
-    assert listed.returncode == 0, listed.stderr
-    doc = json.loads(listed.stdout)
+    status, shown, err = cli("show", "s3://cli/models/mlp/1", "--json")
+    assert status == 0, err
+    assert json.loads(shown)["path"] == "s3://cli/models/mlp/1"
+    status, valid, _ = cli("validate", "s3://cli/models/mlp/1")
+    assert status == 0 and valid.startswith("OK: s3://cli/models/mlp/1 (")
+    status, listed, err = cli("checkpoint", "s3://cli/models/mlp/1", "--json")
+    assert status == 0, err
+    doc = json.loads(listed)
     assert doc["prefix"] == "s3://cli/models/mlp/1/variables/variables"
     assert sorted(t["name"] for t in doc["tensors"]) == [
         "fc1/bias", "fc1/kernel", "fc2/bias", "fc2/kernel"]
@@ -749,23 +783,25 @@ def test_cli_paths_take_s3_urls(s3: s3_server.S3Server, tmp_path: Path) -> None:
     requests = tmp_path / "requests.npz"
     np.savez(requests, x=np.ones((2, 1, 4), np.float32))
     fs.put_file(str(requests), "cli/spec/requests.npz")
-    from_bucket = run("build", "s3://cli/spec/spec.json", "-o", "s3://cli/models/mlp",
-                      "--version", "2", "--warmup", "s3://cli/spec/requests.npz", env=env)
-    assert from_bucket.returncode == 0, from_bucket.stderr
-    warm = json.loads(run("show", "s3://cli/models/mlp/2", "--json", env=env).stdout)["warmup"]
+    status, _, err = cli("build", "s3://cli/spec/spec.json", "-o", "s3://cli/models/mlp",
+                         "--version", "2", "--warmup", "s3://cli/spec/requests.npz")
+    assert status == 0, err
+    warm = json.loads(cli("show", "s3://cli/models/mlp/2", "--json")[1])["warmup"]
     assert [record["signature"] for record in warm] == ["serving_default"] * 2
     assert fs.cat_file("cli/models/mlp/2/variables/variables.index") == \
         fs.cat_file("cli/models/mlp/1/variables/variables.index")
-    converted = run("convert", "s3://cli/models/mlp/1", "s3://cli/w.safetensors", "-q", env=env)
-    assert converted.returncode == 0, converted.stderr
+    status, _, err = cli("convert", "s3://cli/models/mlp/1", "s3://cli/w.safetensors", "-q")
+    assert status == 0, err
     assert sorted(pysavedmodel.load_weights("s3://cli/w.safetensors")) == [
         "fc1/bias", "fc1/kernel", "fc2/bias", "fc2/kernel"]
 
 
-def test_from_onnx_reads_and_writes_s3(s3: s3_server.S3Server, tmp_path: Path) -> None:
+def test_from_onnx_reads_and_writes_s3(s3: s3_server.S3Server, tmp_path: Path,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
     from onnx import TensorProto, helper, numpy_helper
 
     bucket("onnx")
+    monkeypatch.chdir(tmp_path)
     w = np.arange(6, dtype=np.float32).reshape(3, 2)
     graph = helper.make_graph(
         [helper.make_node("MatMul", ["x", "w"], ["y"])], "g",
@@ -774,14 +810,16 @@ def test_from_onnx_reads_and_writes_s3(s3: s3_server.S3Server, tmp_path: Path) -
         [numpy_helper.from_array(w, "w")])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     s3fs.S3FileSystem().pipe_file("onnx/in/model.onnx", model.SerializeToString())
-    out = run("from-onnx", "s3://onnx/in/model.onnx", "s3://onnx/out", "--version", "3", "-q",
-              env=s3.env())
-    assert out.returncode == 0, out.stderr
-    assert out.stdout == "s3://onnx/out/3\n"
+    status, out, err = cli("from-onnx", "s3://onnx/in/model.onnx", "s3://onnx/out",
+                           "--version", "3", "-q")
+    assert status == 0, err
+    assert out == "s3://onnx/out/3\n"
     assert "saved_model.pb" in s3_listing("onnx/out/3")
-    checked = run("from-onnx", "s3://onnx/in/model.onnx", "unused", "--check", env=s3.env())
-    assert checked.returncode == 0 and "every op type is supported" in checked.stdout
-    assert not (tmp_path / "unused").exists()
+    np.testing.assert_array_equal(
+        read_checkpoint("s3://onnx/out/3/variables/variables")["w"], w)
+    status, out, _ = cli("from-onnx", "s3://onnx/in/model.onnx", "unused", "--check")
+    assert status == 0 and "every op type is supported" in out
+    assert sorted(tmp_path.iterdir()) == []
 
 
 def test_checkpoints_and_shards_through_s3(s3: s3_server.S3Server, tmp_path: Path) -> None:
@@ -811,8 +849,17 @@ def test_missing_bucket_and_bad_credentials_are_storage_errors(
         key="AKIAWRONGWRONGWRONG0", secret="wrong"))
     assert bad.returncode == 1 and bad.stderr.count("\n") == 1, bad.stderr
     assert "'s3://locked/m'" in bad.stderr and "PermissionError" in bad.stderr
-    read = run("show", "s3://locked/m", env=s3.env(key="AKIAWRONGWRONGWRONG0", secret="x"))
-    assert read.returncode == 1 and "PermissionError" in read.stderr
+    assert "Traceback" not in bad.stderr
+    saved = {name: os.environ[name] for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
+    try:  # the same wrong key in this process (s3fs caches its clients: cleared both ways)
+        os.environ.update(AWS_ACCESS_KEY_ID="AKIAWRONGWRONGWRONG0", AWS_SECRET_ACCESS_KEY="x")
+        s3fs.S3FileSystem.clear_instance_cache()
+        status, _, err = cli("show", "s3://locked/m")
+    finally:
+        os.environ.update(saved)
+        s3fs.S3FileSystem.clear_instance_cache()
+    assert status == 1 and err.count("\n") == 1 and "PermissionError" in err, err
+    assert "'s3://locked/m'" in err
     assert s3_listing("locked") == []
 
 
