@@ -592,6 +592,25 @@ def test_cli_demo_writes_and_reads_back_through_a_url() -> None:
     assert memory_files() == before
 
 
+def test_write_errors_of_staged_copies_name_the_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pysavedmodel.format import writer
+
+    def full(out: Any, data: Any) -> Any:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(writer._ShardOutput, "write", full)  # every checkpoint byte
+    with pytest.raises(StorageError, match="No space left") as caught:
+        write_checkpoint("memory://b/ck", {"a": np.ones(3)})
+    names_the_url(str(caught.value), "memory://b/ck.index")
+    with pytest.raises(StorageError, match="No space left") as caught:
+        pysavedmodel.save_weights("memory://w/ck", {"a": np.ones(3)}, format="checkpoint")
+    names_the_url(str(caught.value), "memory://w/ck.index")
+    with pytest.raises(StorageError, match="No space left") as caught:
+        build_mlp("memory://models/m/1")
+    names_the_url(str(caught.value), "memory://models/m/1/variables/variables.index")
+    assert memory_files() == {}
+
+
 def test_a_broken_spec_read_from_a_url_names_the_url() -> None:
     fsspec.filesystem("memory").pipe_file("/specs/bad.json", b"{not json")
     with pytest.raises(pysavedmodel.InvalidArgumentError, match="not valid JSON") as caught:

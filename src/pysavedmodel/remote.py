@@ -87,7 +87,8 @@ __all__ = [
     "fetch_checkpoint",
     "fetch_file", "local_directory", "remove_urls", "move_urls", "publish_order",
     "MARKER_FILES", "EXPORT_ENTRIES", "staged_checkpoint", "object_size", "upload_file",
-    "exists", "is_file", "existing_outputs", "remove_if_exists", "url_names", "urls_in_errors",
+    "exists", "is_file", "existing_outputs", "remove_if_exists", "url_names",
+    "urls_in_errors", "name_copy",
 ]
 
 _URL = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.-]+::)*([A-Za-z][A-Za-z0-9+.-]+)://")
@@ -223,7 +224,9 @@ _COPIES: dict[str, str] = {}
 :meth:`Staging.cleanup`."""
 
 
-def _name_copy(local: Path | str, url: str) -> None:
+def name_copy(local: Path | str, url: str) -> None:
+    """Record that the private file or directory ``local`` stands for ``url``: errors
+    cleaned up after by :meth:`Staging.cleanup` name ``url`` instead."""
     _COPIES[os.fspath(local)] = url
 
 
@@ -398,7 +401,7 @@ def staged_directory(url: str) -> Iterator[Path]:
     try:
         local = staging.root / "export"
         local.mkdir()
-        _name_copy(local, url.rstrip("/"))
+        name_copy(local, url.rstrip("/"))
         yield local
         files = [path.relative_to(local).as_posix() for path in sorted(local.rglob("*"))
                  if path.is_file()]
@@ -496,7 +499,7 @@ def fetch_file(url: str, directory: Path, *, name: str | None = None) -> Path:
     """
     fs, path = filesystem(url)
     local = directory / (name or path.rstrip("/").rsplit("/", 1)[-1])
-    _name_copy(local, url)
+    name_copy(local, url)
     _call(url, "download", fs.get_file, path, str(local))
     return local
 
@@ -523,7 +526,7 @@ def fetch_checkpoint(url: str, directory: Path) -> str:
     fs, root = filesystem(url)
     base = root.rstrip("/").rsplit("/", 1)[-1]
     local_prefix = str(directory / base)
-    _name_copy(local_prefix, url)
+    name_copy(local_prefix, url)
     _call(url, "list", fs.invalidate_cache)
     if not _call(url, "read", fs.isfile, f"{root}.index"):
         raise NotFoundError(f"checkpoint index {url}.index does not exist")
@@ -552,7 +555,7 @@ def local_directory(location: Any, *, only: Sequence[str] | None = None) -> Iter
     try:
         local = staging.root / "download"
         local.mkdir()
-        _name_copy(local, url.rstrip("/"))
+        name_copy(local, url.rstrip("/"))
         _call(url, "list", fs.invalidate_cache)
         if only is not None:
             paths = [f"{root}/{name}" for name in only]
@@ -581,7 +584,7 @@ def staged_checkpoint(url: str, write: Callable[[str], Sequence[Path]]) -> list[
     staging = Staging()
     try:
         local = str(staging.root / (url.rstrip("/").rsplit("/", 1)[-1] or "checkpoint"))
-        _name_copy(local, url)
+        name_copy(local, url)
         return upload_checkpoint(url, local, write(local))
     finally:
         staging.cleanup()

@@ -144,6 +144,7 @@ class CheckpointWriter:
             self._staging = remote.Staging()
             self._local = str(self._staging.root / (self._url.rstrip("/").rsplit("/", 1)[-1]
                                                    or "checkpoint"))
+            remote.name_copy(self._local, self._url)  # errors name the URL
         self._done = False
         try:
             self._writer = _writer.CheckpointWriter(

@@ -295,6 +295,7 @@ def _save_remote(url: str, tensors: Mapping[str, Any], *, format: str | None,
     staging = remote.Staging()
     try:
         local = staging.root / name
+        remote.name_copy(local, url)  # errors name the URL
         save_weights(local, tensors, format=kind, progress=progress)
         return [remote.upload_file(local, url)]
     finally:
