@@ -65,6 +65,7 @@ import re
 import shutil
 import sys
 import tempfile
+import threading
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -224,10 +225,14 @@ _COPIES: dict[str, str] = {}
 :meth:`Staging.cleanup`."""
 
 
+_COPIES_LOCK = threading.Lock()  # remote reads and writes may run in threads
+
+
 def name_copy(local: Path | str, url: str) -> None:
     """Record that the private file or directory ``local`` stands for ``url``: errors
     cleaned up after by :meth:`Staging.cleanup` name ``url`` instead."""
-    _COPIES[os.fspath(local)] = url
+    with _COPIES_LOCK:
+        _COPIES[os.fspath(local)] = url
 
 
 def url_names(text: str) -> str:
@@ -235,22 +240,27 @@ def url_names(text: str) -> str:
     that keeps temporary paths out of what the user reads)."""
     if "pysavedmodel-stage-" not in text:
         return text
-    for local in sorted(_COPIES, key=len, reverse=True):  # the longest (innermost) first
-        text = text.replace(local, _COPIES[local])
+    with _COPIES_LOCK:
+        copies = sorted(_COPIES.items(), key=lambda item: len(item[0]), reverse=True)
+    for local, url in copies:  # the longest (innermost) first
+        text = text.replace(local, url)
     return text
 
 
 def _rename(exc: BaseException) -> None:
-    """Rewrite ``exc`` (and its causes) in place so that its message names URLs."""
+    """Rewrite ``exc`` (and its causes) in place so that its message names URLs; an
+    exception that names no private copy is left untouched."""
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        current.args = tuple(url_names(a) if isinstance(a, str) else a for a in current.args)
+        args = tuple(url_names(a) if isinstance(a, str) else a for a in current.args)
+        if args != current.args:
+            current.args = args
         if isinstance(current, OSError):
             for attribute in ("strerror", "filename", "filename2"):
                 value = getattr(current, attribute)
-                if isinstance(value, str):
+                if isinstance(value, str) and url_names(value) != value:
                     setattr(current, attribute, url_names(value))
         current = current.__cause__ or current.__context__
 
@@ -291,8 +301,10 @@ class Staging:
 
 def _remove(root: str) -> None:
     shutil.rmtree(root, True)
-    for local in [name for name in _COPIES if name == root or name.startswith(root + os.sep)]:
-        _COPIES.pop(local, None)
+    with _COPIES_LOCK:
+        for local in [name for name in _COPIES
+                      if name == root or name.startswith(root + os.sep)]:
+            del _COPIES[local]
 
 
 def publish_order(relative: Sequence[str]) -> list[str]:
