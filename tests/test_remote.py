@@ -123,6 +123,20 @@ def local_files(root: Path) -> dict[str, bytes]:
             for p in sorted(root.rglob("*")) if p.is_file()}
 
 
+def cli(*args: str) -> tuple[int, str, str]:
+    """``pysavedmodel ARGS`` in this process: (exit status, stdout, stderr)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        status = main(list(args))
+    return status, out.getvalue(), err.getvalue()
+
+
+def names_the_url(message: str, url: str) -> None:
+    assert url in message, message
+    assert "pysavedmodel-stage-" not in message and tempfile.gettempdir() not in message, \
+        message
+
+
 class FlakyMemory(MemoryFileSystem):
     """``flakymem://``: the memory filesystem, recording uploads, failing on demand."""
 
@@ -200,10 +214,10 @@ def test_file_urls_take_the_local_atomic_path(tmp_path: Path) -> None:
 def test_cli_file_urls_are_local_paths(tmp_path: Path) -> None:
     requests = tmp_path / "requests.npz"
     np.savez(requests, x=np.ones((1, 1, 4), np.float32))
-    out = run("build", f"file://{EXAMPLE_SPEC}", "-o", f"file://{tmp_path}/models",
-              "--version", "1", "--warmup", f"file://{requests}", "-q")
-    assert out.returncode == 0, out.stderr
-    assert out.stdout == f"{tmp_path}/models/1\n"
+    status, out, err = cli("build", f"file://{EXAMPLE_SPEC}", "-o", f"file://{tmp_path}/models",
+                           "--version", "1", "--warmup", f"file://{requests}", "-q")
+    assert status == 0, err
+    assert out == f"{tmp_path}/models/1\n"
     assert (tmp_path / "models" / "1" / "assets.extra" / "tf_serving_warmup_requests").is_file()
 
 
@@ -512,20 +526,6 @@ def test_leftovers_of_an_interrupted_upload_are_cleaned_by_the_retry(
 
 # -- errors about downloaded copies name the URL
 
-def cli(*args: str) -> tuple[int, str, str]:
-    """``pysavedmodel ARGS`` in this process: (exit status, stdout, stderr)."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        status = main(list(args))
-    return status, out.getvalue(), err.getvalue()
-
-
-def names_the_url(message: str, url: str) -> None:
-    assert url in message, message
-    assert "pysavedmodel-stage-" not in message and tempfile.gettempdir() not in message, \
-        message
-
-
 def test_checkpoint_read_errors_name_the_url() -> None:
     write_checkpoint("memory://b/ck", {"a": np.arange(100, dtype=np.float32)})
     fs = fsspec.filesystem("memory")
@@ -703,13 +703,15 @@ def test_without_fsspec_urls_name_the_extra(tmp_path: Path) -> None:
     assert "'s3://bucket/ckpt' is a URL" in first
     assert "pip install 'pysavedmodel[remote]'" in first and "s3fs" in first
     assert second == "['a']"
-    cli = subprocess.run(
+    assert out.stderr == ""
+    # The command line in the same kind of python: one line, status 1, nothing written.
+    cli_run = subprocess.run(
         [sys.executable, "-c", "import sys; sys.modules['fsspec'] = None\n"
          "from pysavedmodel.cli import main; sys.exit(main(sys.argv[1:]))",
          "build", str(EXAMPLE_SPEC), "-o", "s3://models/mlp", "--version", "1"],
         capture_output=True, text=True, cwd=tmp_path)
-    assert cli.returncode == 1 and cli.stderr.count("\n") == 1
-    assert "pysavedmodel[remote]" in cli.stderr and "'s3://models/mlp'" in cli.stderr
+    assert cli_run.returncode == 1 and cli_run.stderr.count("\n") == 1
+    assert "pysavedmodel[remote]" in cli_run.stderr and "'s3://models/mlp'" in cli_run.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["plain"]
 
 
