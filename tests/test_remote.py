@@ -611,6 +611,24 @@ def test_write_errors_of_staged_copies_name_the_url(monkeypatch: pytest.MonkeyPa
     assert memory_files() == {}
 
 
+def test_onnx_and_merge_read_errors_name_the_url() -> None:
+    fs = fsspec.filesystem("memory")
+    fs.pipe_file("/in/bad.onnx", b"\x08\x07not a model\xff\xff")
+    with pytest.raises(pysavedmodel.ModelError) as caught:
+        pysavedmodel.from_onnx("memory://in/bad.onnx", "memory://out/1")
+    names_the_url(str(caught.value), "'memory://in/bad.onnx'")
+    status, _, err = cli("from-onnx", "memory://in/bad.onnx", "unused", "--check")
+    assert status == 1
+    names_the_url(err, "'memory://in/bad.onnx'")
+    for i in range(2):
+        write_shard("memory://b/ck", {f"t{i}": np.ones(2)}, shard=i, num_shards=2)
+    fs.pipe_file("/b/ck_temp/part-00001-of-00002.index", b"junk" * 20)
+    with pytest.raises(pysavedmodel.CorruptCheckpointError) as caught:
+        merge_shards([shard_prefix("memory://b/ck", i, 2) for i in range(2)], "memory://b/ck")
+    names_the_url(str(caught.value), "memory://b/ck_temp/part-00001-of-00002.index")
+    assert not fs.exists("/out/1") and not fs.exists("/b/ck.index")
+
+
 def test_a_broken_spec_read_from_a_url_names_the_url() -> None:
     fsspec.filesystem("memory").pipe_file("/specs/bad.json", b"{not json")
     with pytest.raises(pysavedmodel.InvalidArgumentError, match="not valid JSON") as caught:
