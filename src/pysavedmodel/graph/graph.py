@@ -14,8 +14,10 @@ from __future__ import annotations
 import contextlib
 import copy as _copy
 import functools
+import gc
 import math
 import os
+import types
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, Union
@@ -30,7 +32,7 @@ from ..names import NODE_NAME, SCOPE_NAME, parse_input, utf8
 from . import attrs as _attrs
 from . import shapes as _shapes
 from .attrs import Shape
-from .importer import prepare_import
+from .importer import Prepared, prepare_import
 from .inference import (
     ArgInput,
     base_enum,
@@ -45,7 +47,6 @@ from .opsig import (
     dtype_row,
     io_dtypes,
     is_list_arg,
-    output_dtypes,
 )
 from .validate import check_const, validate_added, validate_nodes
 
@@ -113,6 +114,9 @@ class AssetSpec:
     path: str
 
 
+_NO_ATTRS: Mapping[str, AttrValue] = types.MappingProxyType({})
+
+
 class _Node:
     """A stored node with what the graph derived from it (output dtypes and shapes).
 
@@ -128,14 +132,14 @@ class _Node:
                  "out_dtypes", "out_shapes", "valid", "exposed", "known_valid")
 
     def __init__(self, name: str, op_def: op_def_pb2.OpDef, out_dtypes: list[int | None], *,
-                 op: str = "", inputs: list[str] | None = None, device: str = "",
-                 attrs: dict[str, AttrValue] | None = None,
+                 op: str = "", inputs: Sequence[str] = (), device: str = "",
+                 attrs: Mapping[str, AttrValue] = _NO_ATTRS,
                  proto: node_def_pb2.NodeDef | None = None, valid: bool = False) -> None:
         self._name = name
-        self._op = op
-        self._input = inputs if inputs is not None else []
+        self._op = op if proto is None else proto.op
+        self._input = inputs
         self._device = device
-        self._attr = attrs if attrs is not None else {}
+        self._attr = attrs
         self._proto = proto
         self.op_def = op_def
         self.out_dtypes = out_dtypes
@@ -148,13 +152,15 @@ class _Node:
         """For an exposed valid node: its serialized NodeDef when handed out.  A node
         whose bytes still equal it needs no re-validation, whatever path edited it."""
 
+    # Name and op are kept as strings until the NodeDef is handed out (and may change).
+
     @property
     def name(self) -> str:
-        return self._name if self._proto is None else self._proto.name
+        return self._proto.name if self.exposed else self._name  # type: ignore[union-attr]
 
     @property
     def op(self) -> str:
-        return self._op if self._proto is None else self._proto.op
+        return self._proto.op if self.exposed else self._op  # type: ignore[union-attr]
 
     @property
     def attr(self) -> Mapping[str, AttrValue]:
@@ -188,8 +194,8 @@ class _Node:
         """The node's own NodeDef, to hand out: built if need be; from now on, the node."""
         if self._proto is None:
             self._proto = self.build()
-            self._input = []
-            self._attr = {}
+            self._input = ()
+            self._attr = _NO_ATTRS
         if not self.exposed:
             self.exposed = True
             if self.valid:
@@ -619,7 +625,7 @@ class Graph:
         try:
             tensor = self._commit(plan, op_type, marks, node_name, resolved, pending_consts,
                                   controls, device, values,
-                                  None if known is None else known[1:])
+                                  None if known is None else known[1:], fast_key)
         except BaseException:
             if outer:
                 for extra in list(self._nodes)[saved_len:]:
@@ -686,7 +692,8 @@ class Graph:
                 resolved: Sequence[Sequence[Tensor | _Pending]],
                 pending_consts: Sequence[dict[int, Any]] | None, controls: Sequence[str],
                 device: str | None, values: dict[str, AttrValue],
-                known: tuple[tuple[int | None, ...], bool] | None) -> Tensor:
+                known: tuple[tuple[int | None, ...], bool] | None,
+                same_as: tuple[object, ...] | None) -> Tensor:
         self._take_name(node_name, marks)
         input_names: list[str] = []
         input_tensors: list[Tensor] = []
@@ -709,12 +716,13 @@ class Graph:
         input_names.extend(f"^{c}" for c in controls)
         sources = [(t.op_name, t.index) for t in input_tensors]
         return self._store(plan, node_name, op_type, input_names, device or "", values,
-                           sources, strict=True, known=known)
+                           sources, strict=True, known=known, same_as=same_as)
 
     def _store(self, plan: _OpPlan, node_name: str, op_type: str, input_names: list[str],
                device: str, values: dict[str, AttrValue], sources: Sequence[tuple[str, int]],
                *, strict: bool,
-               known: tuple[tuple[int | None, ...], bool] | None = None) -> Tensor:
+               known: tuple[tuple[int | None, ...], bool] | None = None,
+               same_as: tuple[object, ...] | None = None) -> Tensor:
         """Add the node: its output dtypes and shapes, and whether it also passes the checks
         of :meth:`validate` that :meth:`op` does not make itself (``strict``: its attrs
         were all checked; else the declared ones must be exactly present).  ``known``:
@@ -724,7 +732,7 @@ class Graph:
                        attrs=values)
         if known is not None:
             stored.out_dtypes = list(known[0])
-            stored.out_shapes = self._infer_shapes(stored, sources)
+            stored.out_shapes = self._infer_shapes(stored, sources, same_as)
             stored.valid = known[1]
             self._nodes[node_name] = stored
             return Tensor(self, node_name, 0)
@@ -736,7 +744,7 @@ class Graph:
             outs = tuple(d for arg in arg_specs(op_def)[1]
                          for d in arg_dtypes_from(arg, values, stored))
         stored.out_dtypes = list(outs)
-        stored.out_shapes = self._infer_shapes(stored, sources)
+        stored.out_shapes = self._infer_shapes(stored, sources, same_as)
         nodes = self._nodes
         input_dtypes = []
         for op_name, index in sources:
@@ -895,18 +903,36 @@ class Graph:
             raise GraphError(f"{where}: control input {name!r} is not a node of the graph")
         return name
 
-    def _infer_shapes(self, node: _Node,
-                      sources: Sequence[tuple[str, int]] | None = None) -> list[Shape]:
+    def _infer_shapes(self, node: _Node, sources: Sequence[tuple[str, int]] | None = None,
+                      same_as: tuple[object, ...] | None = None) -> list[Shape]:
         """Output shapes of ``node``; ``sources``: its data inputs as (node, output index)
-        when the caller knows them (else read from the node's inputs)."""
+        when the caller knows them (else read from the node's inputs).  ``same_as``: a key
+        equal for nodes of equal op, attrs and input dtypes (for an op of
+        :data:`shapes.SHAPE_ONLY_OPS`, the result is then reused for equal input shapes)."""
         count = len(node.out_dtypes)
-        if node.op not in _shapes.SUPPORTED_OPS:
+        op = node.op
+        if op not in _shapes.SUPPORTED_OPS:
             return [None] * count
         if sources is None:
             sources = [(op_name, index) for op_name, index, control in
                        map(parse_input, node.input) if not control]
-        inputs = []
         nodes = self._nodes
+        key = None
+        if same_as is not None and op in _shapes.SHAPE_ONLY_OPS:
+            parts: list[object] = [same_as]
+            for op_name, index in sources:
+                source = nodes.get(op_name)
+                if source is None or index >= len(source.out_shapes):
+                    parts.append(False)
+                elif source.op == "VarHandleOp":
+                    parts.append((source.out_shapes[index], self._handle_shape(source)))
+                else:
+                    parts.append(source.out_shapes[index])
+            key = tuple(parts)
+            known = _SHAPES.get(key)
+            if known is not None:
+                return list(known)
+        inputs = []
         for op_name, index in sources:
             source = nodes.get(op_name)
             if source is None or index >= len(source.out_shapes):
@@ -916,9 +942,7 @@ class Graph:
             handle_shape = None
             value = None
             if source_op == "VarHandleOp":
-                shape_attr = source.attr.get("shape")
-                if shape_attr is not None:
-                    handle_shape = _attrs.shape_from_proto(shape_attr.shape)
+                handle_shape = self._handle_shape(source)
             elif source_op == "Const":
                 value = functools.partial(_const_value, source)
             source_dtypes = source.out_dtypes
@@ -926,11 +950,21 @@ class Graph:
                 source_dtypes[index] if index < len(source_dtypes) else None,
                 source.out_shapes[index], value, handle_shape, source_op))
         try:
-            return _shapes.infer(node, count, inputs)
+            shapes = _shapes.infer(node, count, inputs)
         except OpError:
             raise
         except Exception:  # best effort: odd attrs/values leave the shape unknown
             return [None] * count
+        if key is not None:
+            if len(_SHAPES) >= _SHAPES_MAX:
+                _SHAPES.clear()
+            _SHAPES[key] = tuple(shapes)
+        return shapes
+
+    @staticmethod
+    def _handle_shape(node: _Node) -> Shape:
+        shape_attr = node.attr.get("shape")
+        return _attrs.shape_from_proto(shape_attr.shape) if shape_attr is not None else None
 
     # ------------------------------------------------------------------ views
 
@@ -1131,27 +1165,45 @@ class Graph:
         ``Placeholder``'s ``dtype``, ``Cast``'s ``DstT``) stay required.  The
         result is validated.
         """
+        with _gc_paused():
+            return cls._from_prepared(prepare_import(source))
+
+    @classmethod
+    def _from_prepared(cls, prepared: Prepared) -> Graph:
         graph = cls()
-        node_defs, order = prepare_import(source)
-        for node in node_defs:
-            graph._add_imported(node, get_op_def(node.op))
-        graph._infer_all_shapes(order)
+        nodes = graph._nodes
+        outputs = prepared.outputs
+        op_defs = prepared.op_defs
+        names_in_use = graph._names_in_use
+        for node_def in prepared.nodes:
+            name = node_def.name
+            if name in nodes:
+                raise GraphError(f"duplicate node name {name!r}")
+            # The importer validated the whole graph; the NodeDef is the graph's own (the
+            # importer copied its source), handed out by node() only.
+            nodes[name] = _Node(name, op_defs[name], outputs[name], proto=node_def, valid=True)
+            names_in_use.setdefault(name.lower(), 1)  # _mark_used, outside op()
+        data_inputs = prepared.data_inputs
+        keys = prepared.keys
+        for name in prepared.order:
+            node = nodes[name]
+            node.out_shapes = graph._infer_shapes(node, data_inputs[name], keys[name])
         return graph
 
-    def _add_imported(self, node_def: node_def_pb2.NodeDef, op_def: op_def_pb2.OpDef) -> None:
-        name = node_def.name
-        if name in self._nodes:
-            raise GraphError(f"duplicate node name {name!r}")
-        # The importer validated the whole graph before adding it; the NodeDef is the
-        # graph's own (the importer copied its source), handed out by node() only.
-        self._nodes[name] = _Node(name, op_def, output_dtypes(op_def, node_def),
-                                  proto=node_def, valid=True)
-        self._mark_used(name)
 
-    def _infer_all_shapes(self, order: Sequence[str]) -> None:
-        for name in order:
-            node = self._nodes[name]
-            node.out_shapes = self._infer_shapes(node)
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Bulk work (an import, a copy, an export) allocates many objects and frees no cycles:
+    Python's cyclic garbage collector, which would traverse every object of the process
+    now and then meanwhile (a third of an import's time), waits until it is done."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def _check_device(device: Any, where: str) -> None:
@@ -1186,6 +1238,11 @@ class _OpPlan:
 
 
 _PLANS: dict[str, _OpPlan] = {}
+
+_SHAPES: dict[tuple[object, ...], tuple[Shape, ...]] = {}
+"""Output shapes of nodes of :data:`shapes.SHAPE_ONLY_OPS`, by (op, attrs and input dtypes
+key, input shapes): see :meth:`Graph._infer_shapes`."""
+_SHAPES_MAX = 8192
 
 _FAST_NODES: dict[tuple[object, ...], tuple[dict[str, AttrValue], tuple[int | None, ...],
                                             bool]] = {}
