@@ -228,12 +228,25 @@ def test_node_handed_out_late_is_the_node() -> None:
 
 
 def test_light_nodes_of_a_copy_are_independent() -> None:
+    # A copy shares the nodes nobody was handed yet; each graph hands out its own.
     original = _mlp()
     copied = original.copy()
     copied.node("MatMul").attr["T"].type = 3
     assert original.node("MatMul").attr["T"].type == 1
     assert _incremental_error(original) is None
     assert _incremental_error(copied) == _full_check_error(copied) is not None
+
+    original = _mlp()
+    copied = original.copy()
+    again = copied.copy()
+    original.node("BiasAdd").attr["data_format"].s = b"NCHW"
+    for other in (copied, again):
+        assert other.node("BiasAdd").attr["data_format"].s == b"NHWC"
+        assert _incremental_error(other) is None
+    copied.node("y").input.append("^x")
+    assert list(original.node("y").input) == ["BiasAdd"]
+    assert list(again.node("y").input) == ["BiasAdd"]
+    assert [n.name for n in again.nodes] == [n.name for n in original.nodes]
 
 
 def test_attr_value_given_to_op_is_copied() -> None:

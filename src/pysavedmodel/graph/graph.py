@@ -129,7 +129,7 @@ class _Node:
     """
 
     __slots__ = ("_name", "_op", "_input", "_device", "_attr", "_proto", "op_def",
-                 "out_dtypes", "out_shapes", "valid", "exposed", "known_valid")
+                 "out_dtypes", "out_shapes", "valid", "exposed", "known_valid", "shared")
 
     def __init__(self, name: str, op_def: op_def_pb2.OpDef, out_dtypes: list[int | None], *,
                  op: str = "", inputs: Sequence[str] = (), device: str = "",
@@ -151,6 +151,9 @@ class _Node:
         self.known_valid: bytes | None = None
         """For an exposed valid node: its serialized NodeDef when handed out.  A node
         whose bytes still equal it needs no re-validation, whatever path edited it."""
+        self.shared = False
+        """Whether graph copies share this (unexposed) node: a graph exposes its own copy
+        of it instead (:meth:`Graph._own`)."""
 
     # Name and op are kept as strings until the NodeDef is handed out (and may change).
 
@@ -431,7 +434,7 @@ class Graph:
         Editing it bypasses the checks :meth:`op` makes (and cached dtypes and
         shapes); :meth:`validate` and :meth:`as_graph_def` check it again.
         """
-        return self._lookup(name).expose()
+        return self._own(self._lookup(name)).expose()
 
     def get_tensor(self, name: str | Tensor) -> Tensor:
         """A handle from ``"op"``, ``"op:1"`` or a handle (of this graph or a copy of it)."""
@@ -463,7 +466,16 @@ class Graph:
     @property
     def nodes(self) -> list[node_def_pb2.NodeDef]:
         """The stored NodeDefs in creation order."""
-        return [node.expose() for node in self._nodes.values()]
+        return [self._own(node).expose() for node in list(self._nodes.values())]
+
+    def _own(self, node: _Node) -> _Node:
+        """``node``, or this graph's own copy of it if graph copies share it."""
+        if not node.shared:
+            return node
+        mine = node.copy()
+        mine.shared = False
+        self._nodes[node._name] = mine
+        return mine
 
     # ------------------------------------------------------------------ building
 
@@ -769,22 +781,37 @@ class Graph:
         plan = _plan(op_type)
         node_name, marks = self._claim_name(name, op_type)
         sources = []
+        parts: list[object] = [op_type]
+        nodes = self._nodes
         for item in inputs:
             tensor = self.get_tensor(item)
             sources.append((tensor.op_name, tensor.index))
+            produced = nodes[tensor.op_name].out_dtypes
+            parts.append(produced[tensor.index] if tensor.index < len(produced) else None)
+        for key, value in attrs.items():
+            data = value.SerializeToString()
+            if len(data) > _TRUSTED_MAX_ATTR_BYTES:
+                break  # not remembered
+            parts.append((key, data))
+        same_as = tuple(parts) if len(parts) == 1 + len(sources) + len(attrs) else None
+        known = _TRUSTED_NODES.get(same_as) if same_as is not None else None
         values = dict(attrs)
         for key, default in plan.defaults:
             if key not in values:
                 values[key] = default
         stored = self._store(plan, node_name, op_type,
                              [tensor_input_name(*source) for source in sources], device or "",
-                             values, sources, strict=False)
+                             values, sources, strict=False, known=known, same_as=same_as)
         # Trusted by validate() only with every declared attr and no undeclared one (see
         # _OpPlan.exactly_declared); the values' kinds are the caller's word (library
         # code, covered by byte-exact tests).
-        node = self._nodes[node_name]
+        node = nodes[node_name]
         if len(plan.args) != len(sources):
             node.valid = False
+        if same_as is not None and known is None:
+            if len(_TRUSTED_NODES) >= _FAST_NODES_MAX:
+                _TRUSTED_NODES.clear()
+            _TRUSTED_NODES[same_as] = (tuple(node.out_dtypes), node.valid)
         self._take_name(node_name, marks)
         return stored
 
@@ -974,7 +1001,7 @@ class Graph:
         readers: dict[str, str] = {}
         handles: list[tuple[str, _Node]] = []
         for name, node in self._nodes.items():
-            op = node.op
+            op = node._proto.op if node.exposed else node._op  # type: ignore[union-attr]
             if op == "ReadVariableOp":
                 inputs = node.input
                 if inputs:
@@ -1024,7 +1051,16 @@ class Graph:
         arrays are only read, when a checkpoint is written).
         """
         other = Graph(function_name=self._function_name)
-        other._nodes = {name: node.copy() for name, node in self._nodes.items()}
+        # Unexposed nodes are never modified (a graph exposes its own copy of a shared
+        # one): both graphs keep them; a NodeDef handed out may still be edited: copied.
+        nodes = {}
+        for name, node in self._nodes.items():
+            if node.exposed:
+                node = node.copy()
+            else:
+                node.shared = True
+            nodes[name] = node
+        other._nodes = nodes
         other._names_in_use = dict(self._names_in_use)
         # Values are shared, not copied: the graph never writes to them.
         other._var_values = dict(self._var_values)
@@ -1216,7 +1252,7 @@ class _OpPlan:
     """What :meth:`Graph.op` reads of an op's OpDef for every node, read once per op type."""
 
     __slots__ = ("op_def", "deprecated", "args", "list_args", "single_list", "declared",
-                 "defaults", "has_func")
+                 "declared_names", "defaults", "has_func")
 
     def __init__(self, op_def: op_def_pb2.OpDef) -> None:
         self.op_def = op_def
@@ -1225,6 +1261,7 @@ class _OpPlan:
         self.list_args = tuple(is_list_arg(arg) for arg in self.args)
         self.single_list = len(self.args) == 1 and self.list_args[0]
         self.declared = attr_defs(op_def)
+        self.declared_names = frozenset(self.declared)
         self.defaults = tuple((name, attr_def.default_value)
                               for name, attr_def in self.declared.items()
                               if attr_def.HasField("default_value"))
@@ -1232,9 +1269,12 @@ class _OpPlan:
 
     def exactly_declared(self, values: Mapping[str, AttrValue]) -> bool:
         """Every declared attr present and no undeclared one (``_``-prefixed aside)."""
-        declared = self.declared
-        return all(key in values for key in declared) and \
-            all(key in declared or key.startswith("_") for key in values)
+        declared = self.declared_names
+        if not declared <= values.keys():
+            return False
+        if len(values) == len(declared):
+            return True
+        return all(key.startswith("_") for key in values.keys() - declared)
 
 
 _PLANS: dict[str, _OpPlan] = {}
@@ -1249,6 +1289,10 @@ _FAST_NODES: dict[tuple[object, ...], tuple[dict[str, AttrValue], tuple[int | No
 """Graph.op's results by :meth:`Graph._fast_key`: the node's attrs (shared, never modified),
 output dtypes and whether it passes validate()'s remaining checks."""
 _FAST_NODES_MAX = 4096
+_TRUSTED_NODES: dict[tuple[object, ...], tuple[tuple[int | None, ...], bool]] = {}
+"""add_trusted_node's results (output dtypes, passes validate()'s remaining checks) by op
+type, input dtypes and the attrs given, serialized."""
+_TRUSTED_MAX_ATTR_BYTES = 1024
 _FAST_ATTR_TYPES = frozenset({bool, int, float, str, bytes})
 
 
