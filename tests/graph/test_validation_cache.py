@@ -285,3 +285,37 @@ def test_repeated_op_calls_follow_their_inputs_and_attrs() -> None:
     assert (first.dtype.name, second.dtype.name, v.dtype.name, w.dtype.name) == \
         ("int64", "float32", "int64", "float32")
     graph.as_graph_def()
+
+
+def test_trusted_nodes_are_judged_by_their_own_attrs_and_inputs() -> None:
+    # add_trusted_node remembers results of equal calls: a call differing in an attr or an
+    # input dtype must not take an earlier call's verdict.
+    graph = Graph()
+    graph.placeholder("x", "float32", [2])
+    graph.placeholder("n", "int32", [2])
+    graph.add_trusted_node("Identity", ["x"], name="ok", attrs={"T": AttrValue(type=1)})
+    graph.as_graph_def()
+    graph.add_trusted_node("Identity", ["n"], name="bad_input", attrs={"T": AttrValue(type=1)})
+    with pytest.raises(OpError, match="'bad_input'"):
+        graph.as_graph_def()
+
+    graph = Graph()
+    graph.placeholder("x", "float32", [2])
+    graph.add_trusted_node("Identity", ["x"], name="ok", attrs={"T": AttrValue(type=1)})
+    graph.add_trusted_node("Identity", ["x"], name="bad_attr", attrs={"T": AttrValue(type=3)})
+    with pytest.raises(OpError, match="'bad_attr'"):
+        graph.as_graph_def()
+
+    good = tensor_pb2.TensorProto(dtype=1)
+    good.float_val.append(1.0)
+    bad = tensor_pb2.TensorProto(dtype=3)
+    bad.int_val.append(1)
+    for value, fails in ((good, False), (bad, True), (good, False)):
+        graph = Graph()
+        graph.add_trusted_node("Const", [], name="c", attrs={
+            "dtype": AttrValue(type=1), "value": AttrValue(tensor=value)})
+        if fails:
+            with pytest.raises(OpError, match="holds a int32 tensor"):
+                graph.as_graph_def()
+        else:
+            graph.as_graph_def()
