@@ -131,7 +131,7 @@ class _Node:
     __slots__ = ("_name", "_op", "_input", "_device", "_attr", "_proto", "op_def",
                  "out_dtypes", "out_shapes", "valid", "exposed", "known_valid", "shared")
 
-    def __init__(self, name: str, op_def: op_def_pb2.OpDef, out_dtypes: list[int | None], *,
+    def __init__(self, name: str, op_def: op_def_pb2.OpDef, out_dtypes: Sequence[int | None], *,
                  op: str = "", inputs: Sequence[str] = (), device: str = "",
                  attrs: Mapping[str, AttrValue] = _NO_ATTRS,
                  proto: node_def_pb2.NodeDef | None = None, valid: bool = False) -> None:
@@ -142,8 +142,10 @@ class _Node:
         self._attr = attrs
         self._proto = proto
         self.op_def = op_def
+        # Tuples (and the inputs too): objects the cyclic GC need not track, as a graph of
+        # 100,000 nodes would otherwise make every full collection visit them all.
         self.out_dtypes = out_dtypes
-        self.out_shapes: list[Shape] = []
+        self.out_shapes: Sequence[Shape] = ()
         self.valid = valid
         """Whether the node passed every check of :meth:`Graph.validate` when added."""
         self.exposed = False
@@ -220,10 +222,10 @@ class _Node:
         if self._proto is not None:
             proto = NodeDef()
             proto.CopyFrom(self._proto)
-        other = _Node(self._name, self.op_def, list(self.out_dtypes), op=self._op,
-                      inputs=list(self._input), device=self._device, attrs=dict(self._attr),
+        other = _Node(self._name, self.op_def, self.out_dtypes, op=self._op,
+                      inputs=self._input, device=self._device, attrs=dict(self._attr),
                       proto=proto, valid=self.valid)
-        other.out_shapes = list(self.out_shapes)
+        other.out_shapes = self.out_shapes
         other.exposed = self.exposed
         other.known_valid = self.known_valid
         return other
@@ -740,10 +742,10 @@ class Graph:
         were all checked; else the declared ones must be exactly present).  ``known``:
         (output dtypes, passes) as found for an equal node before."""
         op_def = plan.op_def
-        stored = _Node(node_name, op_def, [], op=op_type, inputs=input_names, device=device,
-                       attrs=values)
+        stored = _Node(node_name, op_def, (), op=op_type, inputs=tuple(input_names),
+                       device=device, attrs=values)
         if known is not None:
-            stored.out_dtypes = list(known[0])
+            stored.out_dtypes = known[0]
             stored.out_shapes = self._infer_shapes(stored, sources, same_as)
             stored.valid = known[1]
             self._nodes[node_name] = stored
@@ -755,7 +757,7 @@ class Graph:
             expected = None
             outs = tuple(d for arg in arg_specs(op_def)[1]
                          for d in arg_dtypes_from(arg, values, stored))
-        stored.out_dtypes = list(outs)
+        stored.out_dtypes = outs
         stored.out_shapes = self._infer_shapes(stored, sources, same_as)
         nodes = self._nodes
         input_dtypes = []
@@ -931,7 +933,7 @@ class Graph:
         return name
 
     def _infer_shapes(self, node: _Node, sources: Sequence[tuple[str, int]] | None = None,
-                      same_as: tuple[object, ...] | None = None) -> list[Shape]:
+                      same_as: tuple[object, ...] | None = None) -> tuple[Shape, ...]:
         """Output shapes of ``node``; ``sources``: its data inputs as (node, output index)
         when the caller knows them (else read from the node's inputs).  ``same_as``: a key
         equal for nodes of equal op, attrs and input dtypes (for an op of
@@ -939,7 +941,7 @@ class Graph:
         count = len(node.out_dtypes)
         op = node.op
         if op not in _shapes.SUPPORTED_OPS:
-            return [None] * count
+            return (None,) * count
         if sources is None:
             sources = [(op_name, index) for op_name, index, control in
                        map(parse_input, node.input) if not control]
@@ -958,7 +960,7 @@ class Graph:
             key = tuple(parts)
             known = _SHAPES.get(key)
             if known is not None:
-                return list(known)
+                return known
         inputs = []
         for op_name, index in sources:
             source = nodes.get(op_name)
@@ -977,15 +979,15 @@ class Graph:
                 source_dtypes[index] if index < len(source_dtypes) else None,
                 source.out_shapes[index], value, handle_shape, source_op))
         try:
-            shapes = _shapes.infer(node, count, inputs)
+            shapes = tuple(_shapes.infer(node, count, inputs))
         except OpError:
             raise
         except Exception:  # best effort: odd attrs/values leave the shape unknown
-            return [None] * count
+            return (None,) * count
         if key is not None:
             if len(_SHAPES) >= _SHAPES_MAX:
                 _SHAPES.clear()
-            _SHAPES[key] = tuple(shapes)
+            _SHAPES[key] = shapes
         return shapes
 
     @staticmethod
@@ -1217,7 +1219,8 @@ class Graph:
                 raise GraphError(f"duplicate node name {name!r}")
             # The importer validated the whole graph; the NodeDef is the graph's own (the
             # importer copied its source), handed out by node() only.
-            nodes[name] = _Node(name, op_defs[name], outputs[name], proto=node_def, valid=True)
+            nodes[name] = _Node(name, op_defs[name], tuple(outputs[name]), proto=node_def,
+                                valid=True)
             names_in_use.setdefault(name.lower(), 1)  # _mark_used, outside op()
         data_inputs = prepared.data_inputs
         keys = prepared.keys

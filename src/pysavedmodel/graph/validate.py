@@ -131,7 +131,7 @@ def dependency_order(nodes: Sequence[NodeLike]) -> list[str]:
 
 
 def validate_nodes(nodes: Sequence[NodeLike], *,
-                   trusted: Mapping[str, list[int | None]] | None = None,
+                   trusted: Mapping[str, Sequence[int | None]] | None = None,
                    functions: rules.Signatures | None = None) -> list[str]:
     """Check a list of NodeDefs as one graph; return node names in topological order.
 
@@ -143,7 +143,7 @@ def validate_nodes(nodes: Sequence[NodeLike], *,
     by_name = _nodes_by_name(nodes)
     if trusted is None:
         trusted = {}
-    outputs: dict[str, list[int | None]] = {}
+    outputs: dict[str, Sequence[int | None]] = {}
     doubtful = []
     for node in nodes:
         known = trusted.get(node.name)
@@ -163,7 +163,8 @@ def validate_nodes(nodes: Sequence[NodeLike], *,
     return _order(by_name)
 
 
-def validate_added(nodes: Sequence[NodeLike], *, outputs: Mapping[str, list[int | None]],
+def validate_added(nodes: Sequence[NodeLike], *,
+                   outputs: Mapping[str, Sequence[int | None]],
                    ops: Mapping[str, str], functions: rules.Signatures | None = None) -> None:
     """The checks :func:`validate_nodes` makes of ``nodes``, untrusted nodes of a graph
     whose other nodes are trusted and whose names, edges and acyclicity hold by
@@ -173,7 +174,7 @@ def validate_added(nodes: Sequence[NodeLike], *, outputs: Mapping[str, list[int 
     nodes checked here get their output dtypes recomputed, as :func:`validate_nodes` does.
     Raises what :func:`validate_nodes` raises first for such a graph.
     """
-    own: dict[str, list[int | None]] = {}
+    own: dict[str, Sequence[int | None]] = {}
     op_defs = _check_own(nodes, own, functions)
     merged = _Overlay(outputs, own)
     for node in nodes:
@@ -181,7 +182,7 @@ def validate_added(nodes: Sequence[NodeLike], *, outputs: Mapping[str, list[int 
                            merged, ops)
 
 
-def _check_own(nodes: Sequence[NodeLike], outputs: dict[str, list[int | None]],
+def _check_own(nodes: Sequence[NodeLike], outputs: dict[str, Sequence[int | None]],
                functions: rules.Signatures | None) -> dict[str, op_def_pb2.OpDef]:
     """Op registered and available, attrs (strict); ``outputs`` gets each node's output
     dtypes.  Returns the OpDefs by node name."""
@@ -198,15 +199,15 @@ def _check_own(nodes: Sequence[NodeLike], outputs: dict[str, list[int | None]],
     return op_defs
 
 
-class _Overlay(Mapping[str, list[int | None]]):
+class _Overlay(Mapping[str, Sequence[int | None]]):
     """``base`` with the entries of ``top`` in front (no copy of ``base``)."""
 
-    def __init__(self, base: Mapping[str, list[int | None]],
-                 top: Mapping[str, list[int | None]]) -> None:
+    def __init__(self, base: Mapping[str, Sequence[int | None]],
+                 top: Mapping[str, Sequence[int | None]]) -> None:
         self._base = base
         self._top = top
 
-    def __getitem__(self, key: str) -> list[int | None]:
+    def __getitem__(self, key: str) -> Sequence[int | None]:
         found = self._top.get(key)
         return found if found is not None else self._base[key]
 
