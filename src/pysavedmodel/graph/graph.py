@@ -136,7 +136,7 @@ class _Node:
                  attrs: Mapping[str, AttrValue] = _NO_ATTRS,
                  proto: node_def_pb2.NodeDef | None = None, valid: bool = False) -> None:
         self._name = name
-        self._op = op if proto is None else proto.op
+        self._op = op  # a NodeDef's own op when ``proto`` is given
         self._input = inputs
         self._device = device
         self._attr = attrs
@@ -1212,15 +1212,14 @@ class Graph:
         nodes = graph._nodes
         outputs = prepared.outputs
         op_defs = prepared.op_defs
+        op_types = prepared.op_types
         names_in_use = graph._names_in_use
-        for node_def in prepared.nodes:
-            name = node_def.name
-            if name in nodes:
-                raise GraphError(f"duplicate node name {name!r}")
-            # The importer validated the whole graph; the NodeDef is the graph's own (the
-            # importer copied its source), handed out by node() only.
-            nodes[name] = _Node(name, op_defs[name], tuple(outputs[name]), proto=node_def,
-                                valid=True)
+        # Names are unique and valid (the importer checked); the importer validated the
+        # whole graph; the NodeDefs are the graph's own (the importer copied its source),
+        # handed out by node() only.
+        for name, node_def in prepared.by_name.items():
+            nodes[name] = _Node(name, op_defs[name], tuple(outputs[name]), op=op_types[name],
+                                proto=node_def, valid=True)
             names_in_use.setdefault(name.lower(), 1)  # _mark_used, outside op()
         data_inputs = prepared.data_inputs
         keys = prepared.keys

@@ -11,7 +11,7 @@ carry all their attrs, so for them this only fills stripped defaults.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Iterator, Mapping, Sequence, Sized
+from collections.abc import Iterable, Mapping, Sequence, Sized
 from typing import Any, NamedTuple
 
 from .._proto import attr_value_pb2, graph_pb2, node_def_pb2, op_def_pb2, tensor_pb2
@@ -154,7 +154,7 @@ def _split_inputs(node: node_def_pb2.NodeDef, op_def: op_def_pb2.OpDef,
 
 def _complete_node(node: node_def_pb2.NodeDef, op_def: op_def_pb2.OpDef,
                    nodes: Mapping[str, node_def_pb2.NodeDef],
-                   out_dtypes: Mapping[str, list[int | None]],
+                   out_dtypes: Mapping[str, Sequence[int | None]],
                    data: Sequence[tuple[str, int]]) -> None:
     """Infer the attrs ``node`` lacks from its inputs (already completed), fill defaults.
     ``data``: its data inputs, parsed."""
@@ -240,7 +240,7 @@ class Prepared(NamedTuple):
     """The validated NodeDefs, in the source's order (the graph's own: copies)."""
     order: list[str]
     """Node names, inputs first."""
-    outputs: dict[str, list[int | None]]
+    outputs: dict[str, Sequence[int | None]]
     """Each node's output dtypes."""
     data_inputs: dict[str, list[tuple[str, int]]]
     """Each node's data inputs as (node, output index)."""
@@ -251,22 +251,8 @@ class Prepared(NamedTuple):
     """Each node's op type."""
     op_defs: dict[str, op_def_pb2.OpDef]
     """Each node's OpDef."""
-
-
-class _Ops(Mapping[str, str]):
-    """Op type by node name, read from the NodeDefs when a message needs it."""
-
-    def __init__(self, nodes: Mapping[str, node_def_pb2.NodeDef]) -> None:
-        self._nodes = nodes
-
-    def __getitem__(self, name: str) -> str:
-        return self._nodes[name].op
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._nodes)
-
-    def __len__(self) -> int:
-        return len(self._nodes)
+    by_name: dict[str, node_def_pb2.NodeDef]
+    """The NodeDefs by name, in the source's order."""
 
 
 def _complete_and_check(node_defs: Sequence[node_def_pb2.NodeDef]) -> Prepared:
@@ -279,7 +265,7 @@ def _complete_and_check(node_defs: Sequence[node_def_pb2.NodeDef]) -> Prepared:
     in full, so that the error is the one the full checks report first.
     """
     by_name, parsed, order = graph_structure(node_defs)
-    outputs: dict[str, list[int | None]] = {}
+    outputs: dict[str, Sequence[int | None]] = {}
     data_inputs: dict[str, list[tuple[str, int]]] = {}
     keys: dict[str, tuple[object, ...] | None] = {}
     op_defs: dict[str, op_def_pb2.OpDef] = {}
@@ -330,7 +316,7 @@ def _complete_and_check(node_defs: Sequence[node_def_pb2.NodeDef]) -> Prepared:
                 attrs = node.attr
                 for attr_name, value in added:
                     attrs[attr_name].CopyFrom(value)
-                outputs[name] = list(dtypes)
+                outputs[name] = dtypes
                 remembered.add(name)
                 continue
             given = set(node.attr)
@@ -343,9 +329,9 @@ def _complete_and_check(node_defs: Sequence[node_def_pb2.NodeDef]) -> Prepared:
     # The checks of validate_nodes, in its order: every node's attrs, then every node's
     # inputs (names, edges and cycles passed above).
     try:
-        _check_nodes(node_defs, op_defs, parsed, outputs, _Ops(by_name), remembered)
+        _check_nodes(by_name, op_defs, parsed, outputs, op_types, remembered)
     except Error:
-        _check_nodes(node_defs, op_defs, parsed, outputs, _Ops(by_name), set())
+        _check_nodes(by_name, op_defs, parsed, outputs, op_types, set())
         raise
 
     for key, (added_here, dtypes_here) in local.items():
@@ -357,21 +343,21 @@ def _complete_and_check(node_defs: Sequence[node_def_pb2.NodeDef]) -> Prepared:
             copied.CopyFrom(value)
             kept.append((attr_name, copied))
         _MEMO[key] = (get_op_def(str(key[0])), tuple(kept), dtypes_here)
-    return Prepared(list(node_defs), order, outputs, data_inputs, keys, op_types, op_defs)
+    return Prepared(list(node_defs), order, outputs, data_inputs, keys, op_types, op_defs,
+                    by_name)
 
 
-def _check_nodes(node_defs: Sequence[node_def_pb2.NodeDef],
+def _check_nodes(by_name: Mapping[str, node_def_pb2.NodeDef],
                  op_defs: Mapping[str, op_def_pb2.OpDef],
                  parsed: Mapping[str, Sequence[ParsedInput]],
-                 outputs: Mapping[str, list[int | None]], ops: Mapping[str, str],
+                 outputs: Mapping[str, Sequence[int | None]], ops: Mapping[str, str],
                  remembered: set[str]) -> None:
-    """Attrs, then inputs, of every node but those ``remembered`` (for which only the
-    structure of their inputs is left to check)."""
-    for node in node_defs:
-        if node.name not in remembered:
-            check_node_attrs(node, op_defs[node.name])
-    for node in node_defs:
-        name = node.name
+    """Attrs, then inputs, of every node (in the source's order) but those ``remembered``
+    (for which only the structure of their inputs is left to check)."""
+    for name, node in by_name.items():
+        if name not in remembered:
+            check_node_attrs(node, op_defs[name])
+    for name, node in by_name.items():
         if name in remembered and inputs_in_place(parsed[name], outputs):
             continue
         rules.check_inputs(node, op_defs[name], f"node {name!r} ({node.op})",
