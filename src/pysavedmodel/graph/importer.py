@@ -286,7 +286,7 @@ def _complete_and_check(node_defs: Sequence[node_def_pb2.NodeDef]) -> Prepared:
                 raise OpError(f"node {node.name!r}: {exc}") from None
             declared = attr_defs(op_def)
             known_op = _AVAILABLE[op_type] = (op_def, tuple(declared), frozenset(
-                name for name, attr_def in declared.items() if attr_def.type == "tensor"))
+                key for key, attr_def in declared.items() if attr_def.type == "tensor"))
         op_def = op_defs[name] = known_op[0]
         data = []
         described = []
@@ -313,9 +313,10 @@ def _complete_and_check(node_defs: Sequence[node_def_pb2.NodeDef]) -> Prepared:
                 if mine is not None:
                     added, dtypes = mine
             if added is not None:
-                attrs = node.attr
-                for attr_name, value in added:
-                    attrs[attr_name].CopyFrom(value)
+                if added:
+                    attrs = node.attr
+                    for attr_name, value in added:
+                        attrs[attr_name].CopyFrom(value)
                 outputs[name] = dtypes
                 remembered.add(name)
                 continue
