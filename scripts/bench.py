@@ -320,6 +320,7 @@ class Bench:
             shutil.rmtree(export, ignore_errors=True)
         rows = {}
         for key, name in (("total", "pysavedmodel import+build+save (fresh process)"),
+                          ("total_cpu", "pysavedmodel import+build+save, CPU time"),
                           ("import", "pysavedmodel import"),
                           ("build", "pysavedmodel build"),
                           ("save", "pysavedmodel save")):
