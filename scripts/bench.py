@@ -381,9 +381,12 @@ class Bench:
                  "cli": "pysavedmodel build (command, fresh process)",
                  "inproc": "build_from_spec (imports done)"}
         samples: dict[str, list[float]] = {key: [] for key in names}
+        keys = list(names)
         for round_ in range(args.rounds + 1):
             self.log(f"bert: {'warm-up' if round_ == 0 else f'round {round_}'}")
-            for key in names:
+            # Each round starts with the next contender: none always runs first after the
+            # previous round's outputs were deleted.
+            for key in keys[round_ % len(keys):] + keys[:round_ % len(keys)]:
                 out = self.workdir / f"bert-out-{key}"
                 if key == "cli":
                     command = [sys.executable, "-m", "pysavedmodel", "build", str(spec),
