@@ -578,10 +578,12 @@ class Graph:
         if plan.single_list and not (len(inputs) == 1 and isinstance(inputs[0], (list, tuple))):
             inputs = [inputs]
         node_name, marks = self._claim_name(name, op_type)
-        where = f"node {node_name!r} ({op_type})"
+        where = ""  # f"node {node_name!r} ({op_type})" for messages, made when needed
         if device is not None:
+            where = f"node {node_name!r} ({op_type})"
             _check_device(device, where)
         if len(inputs) != len(args):
+            where = f"node {node_name!r} ({op_type})"
             arg_names = ", ".join(arg.name for arg in args) or "none"
             raise OpError(f"{where} takes {len(args)} input(s) ({arg_names}); "
                           f"got {len(inputs)}")
@@ -597,6 +599,7 @@ class Graph:
             values = dict(known[0])
             resolved = [[item] for item in inputs]
         else:
+            where = f"node {node_name!r} ({op_type})"
             declared = plan.declared
             values = {}
             for key, raw in attrs.items():
@@ -627,8 +630,10 @@ class Graph:
 
         if isinstance(control_inputs, (Tensor, str)):
             control_inputs = [control_inputs]
-        controls = sorted({self._control_name(c, where) for c in control_inputs}) \
-            if control_inputs else []
+        controls: list[str] = []
+        if control_inputs:
+            where = where or f"node {node_name!r} ({op_type})"
+            controls = sorted({self._control_name(c, where) for c in control_inputs})
 
         # Everything checked: commit (consts first, as TF creates them first); a shape
         # error still possible below rolls the graph back.
