@@ -23,6 +23,9 @@ the reads read what was written):
 * ``import``: ``import pysavedmodel`` (bare, and with the public API resolved, with
   and without numpy already imported) vs ``import tensorflow`` (``--tf-import-rounds``
   runs), each in a fresh interpreter.
+* ``bert`` (opt-in: ``--only bert``): a BERT-base-size safetensors file (199 tensors,
+  ~440 MB) to a SavedModel by ``pysavedmodel build`` (durable, its default), as a command
+  and in-process, against a plain write + fsync of the same bytes (benchlib/bert.py).
 * opt-in, not run by default: ``onnx`` (``from_onnx`` of ResNet-50 and BERT-base-size
   models in fresh processes: time and peak RSS) and ``serve`` (the converted ResNet-50
   served by TensorFlow against native NHWC/NCHW and onnxruntime); see
@@ -69,11 +72,13 @@ from pathlib import Path
 from typing import Any
 
 from benchlib import onnx_bench
+from benchlib.bert import build_in_process, make_bert_inputs, plain_write
 from benchlib.common import (
     GB,
     GROUPS,
     HERE,
     MB,
+    OPT_IN_GROUPS,
     REPLY,
     ROOT,
     SRC,
@@ -321,6 +326,7 @@ class Bench:
             shutil.rmtree(export, ignore_errors=True)
         rows = {}
         for key, name in (("total", "pysavedmodel import+build+save (fresh process)"),
+                          ("total_cpu", "pysavedmodel import+build+save, CPU time"),
                           ("import", "pysavedmodel import"),
                           ("build", "pysavedmodel build"),
                           ("save", "pysavedmodel save")):
@@ -366,6 +372,63 @@ class Bench:
                 assert row.seconds is not None
                 row.note = f"{row.seconds / nodes * 1e6:.1f} us/node"
                 self.rows.append(row)
+
+    def bert_group(self) -> None:
+        """A BERT-base-size safetensors file to a SavedModel with ``pysavedmodel build``
+        (see benchlib/bert.py), against writing the same bytes; each contender in a fresh
+        process per round, interleaved; every write durable (fsync), as the command's
+        default."""
+        args = self.args
+        self.log(f"bert: writing the safetensors file and spec ({args.bert_layers} layers)")
+        weights, spec, nbytes = make_bert_inputs(self.workdir, args.bert_layers)
+        group = f"bert ({args.bert_layers} layers, {nbytes / MB:.0f} MB, durable)"
+        env = self.env("core")
+        names = {"plain": "plain write + fsync (arrays in memory)",
+                 "cli": "pysavedmodel build (command, fresh process)",
+                 "inproc": "build_from_spec (imports done)"}
+        samples: dict[str, list[float]] = {key: [] for key in names}
+        keys = list(names)
+        for round_ in range(args.rounds + 1):
+            self.log(f"bert: {'warm-up' if round_ == 0 else f'round {round_}'}")
+            # Each round starts with the next contender: none always runs first after the
+            # previous round's outputs were deleted.
+            for key in keys[round_ % len(keys):] + keys[:round_ % len(keys)]:
+                out = self.workdir / f"bert-out-{key}"
+                if key == "cli":
+                    command = [sys.executable, "-m", "pysavedmodel", "build", str(spec),
+                               "-o", str(out)]
+                    start = time.perf_counter()
+                    proc = subprocess.run(command, capture_output=True, text=True, env=env)
+                    seconds = time.perf_counter() - start
+                    if proc.returncode != 0:
+                        raise SystemExit(f"bert (command) failed:\n{proc.stderr[-3000:]}")
+                else:
+                    mode = "--bert-plain" if key == "plain" else "--bert-ours"
+                    source = weights if key == "plain" else spec
+                    proc = subprocess.run([sys.executable, str(HERE), mode, str(source), str(out)],
+                                          capture_output=True, text=True, env=env)
+                    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(REPLY)]
+                    if proc.returncode != 0 or not lines:
+                        raise SystemExit(f"bert ({key}) failed:\n{proc.stderr[-3000:]}")
+                    seconds = float(json.loads(lines[-1][len(REPLY):])["seconds"])
+                if round_:
+                    samples[key].append(seconds)
+                if out.is_dir():
+                    shutil.rmtree(out)
+                elif out.exists():
+                    out.unlink()
+        rows = {key: Row(group, name, nbytes, samples=samples[key])
+                for key, name in names.items()}
+        for row in rows.values():
+            row.finish()
+        plain = rows["plain"]
+        for key in ("cli", "inproc"):
+            if plain.seconds and rows[key].seconds:
+                rows[key].ratio = plain.seconds / rows[key].seconds  # type: ignore[operator]
+                rows[key].ratio_to = plain.name
+                rows[key].note = f"{rows[key].seconds / plain.seconds:.2f}x the plain write"
+        self.rows.extend(rows.values())
+        weights.unlink()
 
     def import_group(self) -> None:
         group = "import (fresh interpreter)"
@@ -425,7 +488,7 @@ class Bench:
             core = Worker(sys.executable, "core", self.env("core"))
             self.workers.append(core)
             tf = None
-            if args.tf_python is not None and only - {"import", *onnx_bench.GROUPS}:
+            if args.tf_python is not None and only - {"import", "bert", *onnx_bench.GROUPS}:
                 self.log(f"starting the TensorFlow worker ({args.tf_python})")
                 # It imports TensorFlow while the inputs are generated.
                 tf = Worker(str(args.tf_python), "tf", self.env("tf"))
@@ -456,6 +519,8 @@ class Bench:
                 self.mlp_group(tf)
             if "graph" in only:
                 self.graph_group()
+            if "bert" in only:
+                self.bert_group()
             for w in self.workers:
                 w.close()
             self.workers.clear()
@@ -508,9 +573,12 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
                         help="python of a TensorFlow venv (default: the test venv, if present)")
     parser.add_argument("--no-tf", action="store_true", help="leave TensorFlow out")
     parser.add_argument("--no-rss", action="store_true", help="skip the peak-RSS probes")
-    parser.add_argument("--only", default=",".join(GROUPS),
+    parser.add_argument("--only", default=",".join(g for g in GROUPS if g not in OPT_IN_GROUPS),
                         help=f"comma-separated groups among {','.join(GROUPS)} (default: "
-                             f"all of them) and the opt-in {','.join(onnx_bench.GROUPS)}")
+                             f"all but {','.join(OPT_IN_GROUPS)}) and the opt-in "
+                             f"{','.join(onnx_bench.GROUPS)}")
+    parser.add_argument("--bert-layers", type=int, default=12,
+                        help="encoder layers of the bert group (default 12: BERT-base)")
     parser.add_argument("--onnx-small", action="store_true",
                         help="onnx group on toy-width models (the bench's own test)")
     parser.add_argument("--onnx-docs", type=Path, default=onnx_bench.DOCS,
@@ -566,6 +634,12 @@ def main(argv: Sequence[str]) -> int:
         return rss_probe_main(*argv[1:7])
     if argv[:1] == ["--graph-ours"]:
         print(REPLY + json.dumps(graph_ours(int(argv[1]), int(argv[2]))))
+        return 0
+    if argv[:1] == ["--bert-plain"]:
+        print(REPLY + json.dumps({"seconds": plain_write(argv[1], argv[2])}))
+        return 0
+    if argv[:1] == ["--bert-ours"]:
+        print(REPLY + json.dumps({"seconds": build_in_process(argv[1], argv[2])["build"]}))
         return 0
     if argv[:1] == ["--mlp-ours"]:
         print(REPLY + json.dumps(mlp_ours(int(argv[1]), int(argv[2]), argv[3])))

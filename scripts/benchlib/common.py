@@ -11,7 +11,9 @@ HERE = Path(__file__).resolve().parents[1] / "bench.py"
 ROOT = HERE.parents[1]
 SRC = ROOT / "src"
 REPLY = "@@bench "
-GROUPS = ("write", "read", "tiny", "mlp", "graph", "import")
+GROUPS = ("write", "read", "tiny", "mlp", "graph", "import", "bert")
+OPT_IN_GROUPS = ("bert",)
+"""Groups left out unless ``--only`` names them (slow, or large inputs)."""
 TINY_ELEMENTS = 4
 MB = 1e6
 GB = 1e9

@@ -161,6 +161,32 @@ def test_rules_first_match_wins_keep_unmatched_drop_cast_and_permute(tmp_path: P
     assert ckpt["counts"].dtype == np.int32
 
 
+def test_safetensors_weights_of_every_kind_reach_the_checkpoint(tmp_path: Path) -> None:
+    # safetensors files are read through a memory map (views of the file, no copy): the
+    # checkpoint must still hold exactly the file's values, for every dtype and layout.
+    rng = np.random.default_rng(3)
+    arrays = {"w": rng.standard_normal((5, 3)).astype(np.float32),
+              "h": rng.standard_normal(7).astype(np.float16),
+              "i": np.arange(-4, 4, dtype=np.int64).reshape(2, 4),
+              "b": np.array([True, False, True]),
+              "e": np.zeros((0, 3), np.float32),
+              "s": np.array(2.5, np.float64)}
+    safetensors.numpy.save_file(arrays, str(tmp_path / "w.safetensors"))
+    spec = {"weights": {"files": ["w.safetensors"], "map": [
+                {"match": "^w$", "to": "wt", "transpose": [1, 0]},
+                {"match": "^h$", "to": "h32", "dtype": "float32"}]},
+            "variables": ["wt", "h32", "i", "b", "e", "s"], "graph": scalar_graph()}
+    written = build_from_spec(spec, tmp_path / "out", base_dir=tmp_path)
+    ckpt = read_checkpoint(written / "variables" / "variables")
+    np.testing.assert_array_equal(ckpt["wt"], arrays["w"].T)
+    np.testing.assert_array_equal(ckpt["h32"], arrays["h"].astype(np.float32))
+    for name in "ibes":
+        assert ckpt[name].dtype == arrays[name].dtype and ckpt[name].shape == arrays[name].shape
+        np.testing.assert_array_equal(ckpt[name], arrays[name])
+    # The source is untouched and can be replaced at once (the map holds no lock).
+    (tmp_path / "w.safetensors").unlink()
+
+
 def test_graph_varhandleops_take_weights_by_name_or_by_entry(tmp_path: Path) -> None:
     """VarHandleOps written in spec.graph: one gets the weight of its own name, the
     other is bound to a differently named weight by a spec.variables entry; shared_name

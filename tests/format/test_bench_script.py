@@ -31,7 +31,8 @@ CORE_ROWS = {
     "tiny write": ["plain write, 1 thread", "write_checkpoint, 1 shard"],
     "tiny read": ["plain read into new arrays", "CheckpointReader.get_tensor (mmap, CRC)",
                   "read_checkpoint (copies, CRC)"],
-    "mlp": ["pysavedmodel import+build+save (fresh process)", "pysavedmodel import",
+    "mlp": ["pysavedmodel import+build+save (fresh process)",
+            "pysavedmodel import+build+save, CPU time", "pysavedmodel import",
             "pysavedmodel build", "pysavedmodel save"],
     "import": ["import pysavedmodel", "import pysavedmodel + public API",
                "import numpy (part of the above)",
@@ -111,7 +112,8 @@ def test_bench_reports_every_row_without_tensorflow(tmp_path: Path) -> None:
         "tiny-tensor checkpoint written (s)",
         "import pysavedmodel + public API, numpy included (s)",
         "MLP build + save incl. import (s)",
-        "Graph.op at 20 nodes (us/node)",
+        "Graph.op at 20 nodes (us/node, CPU)",
+        "Graph.from_dict at 20 nodes (us/node, CPU)",
     ]
     assert all(isinstance(t["met"], bool) for t in result["targets"])
 
@@ -120,6 +122,22 @@ def test_bench_only_selects_groups(tmp_path: Path) -> None:
     result = run_bench(tmp_path, "--no-tf", "--no-rss", "--only", "tiny")
     assert {group_kind(r["group"]) for r in result["rows"]} == {"tiny write", "tiny read"}
     assert all(r["peak_rss_mb"] is None for r in result["rows"])
+
+
+def test_bert_group_is_opt_in_and_compares_with_the_plain_write(tmp_path: Path) -> None:
+    # One encoder layer: the embeddings alone make a ~95 MB safetensors file.
+    result = run_bench(tmp_path, "--no-tf", "--only", "bert", "--bert-layers", "1")
+    names = sorted(row["name"] for row in result["rows"])
+    assert names == ["build_from_spec (imports done)", "plain write + fsync (arrays in memory)",
+                     "pysavedmodel build (command, fresh process)"]
+    for row in result["rows"]:
+        assert row["group"].startswith("bert (1 layers, ") and row["seconds"] > 0, row
+        if not row["name"].startswith("plain"):
+            assert row["ratio_to"] == "plain write + fsync (arrays in memory)", row
+    targets = [t["target"] for t in result["targets"]]
+    assert any(t.startswith("BERT-size build (command)") for t in targets)
+    default = run_bench(tmp_path, "--no-tf", "--only", "graph")
+    assert not any(row["group"].startswith("bert") for row in default["rows"])
 
 
 def test_repeat_pools_rounds_and_write_docs_renders_them(tmp_path: Path) -> None:

@@ -228,12 +228,25 @@ def test_node_handed_out_late_is_the_node() -> None:
 
 
 def test_light_nodes_of_a_copy_are_independent() -> None:
+    # A copy shares the nodes nobody was handed yet; each graph hands out its own.
     original = _mlp()
     copied = original.copy()
     copied.node("MatMul").attr["T"].type = 3
     assert original.node("MatMul").attr["T"].type == 1
     assert _incremental_error(original) is None
     assert _incremental_error(copied) == _full_check_error(copied) is not None
+
+    original = _mlp()
+    copied = original.copy()
+    again = copied.copy()
+    original.node("BiasAdd").attr["data_format"].s = b"NCHW"
+    for other in (copied, again):
+        assert other.node("BiasAdd").attr["data_format"].s == b"NHWC"
+        assert _incremental_error(other) is None
+    copied.node("y").input.append("^x")
+    assert list(original.node("y").input) == ["BiasAdd"]
+    assert list(again.node("y").input) == ["BiasAdd"]
+    assert [n.name for n in again.nodes] == [n.name for n in original.nodes]
 
 
 def test_attr_value_given_to_op_is_copied() -> None:
@@ -272,3 +285,37 @@ def test_repeated_op_calls_follow_their_inputs_and_attrs() -> None:
     assert (first.dtype.name, second.dtype.name, v.dtype.name, w.dtype.name) == \
         ("int64", "float32", "int64", "float32")
     graph.as_graph_def()
+
+
+def test_trusted_nodes_are_judged_by_their_own_attrs_and_inputs() -> None:
+    # add_trusted_node remembers results of equal calls: a call differing in an attr or an
+    # input dtype must not take an earlier call's verdict.
+    graph = Graph()
+    graph.placeholder("x", "float32", [2])
+    graph.placeholder("n", "int32", [2])
+    graph.add_trusted_node("Identity", ["x"], name="ok", attrs={"T": AttrValue(type=1)})
+    graph.as_graph_def()
+    graph.add_trusted_node("Identity", ["n"], name="bad_input", attrs={"T": AttrValue(type=1)})
+    with pytest.raises(OpError, match="'bad_input'"):
+        graph.as_graph_def()
+
+    graph = Graph()
+    graph.placeholder("x", "float32", [2])
+    graph.add_trusted_node("Identity", ["x"], name="ok", attrs={"T": AttrValue(type=1)})
+    graph.add_trusted_node("Identity", ["x"], name="bad_attr", attrs={"T": AttrValue(type=3)})
+    with pytest.raises(OpError, match="'bad_attr'"):
+        graph.as_graph_def()
+
+    good = tensor_pb2.TensorProto(dtype=1)
+    good.float_val.append(1.0)
+    bad = tensor_pb2.TensorProto(dtype=3)
+    bad.int_val.append(1)
+    for value, fails in ((good, False), (bad, True), (good, False)):
+        graph = Graph()
+        graph.add_trusted_node("Const", [], name="c", attrs={
+            "dtype": AttrValue(type=1), "value": AttrValue(tensor=value)})
+        if fails:
+            with pytest.raises(OpError, match="holds a int32 tensor"):
+                graph.as_graph_def()
+        else:
+            graph.as_graph_def()

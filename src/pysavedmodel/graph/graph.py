@@ -14,8 +14,10 @@ from __future__ import annotations
 import contextlib
 import copy as _copy
 import functools
+import gc
 import math
 import os
+import types
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, Union
@@ -30,7 +32,7 @@ from ..names import NODE_NAME, SCOPE_NAME, parse_input, utf8
 from . import attrs as _attrs
 from . import shapes as _shapes
 from .attrs import Shape
-from .importer import prepare_import
+from .importer import Prepared, prepare_import
 from .inference import (
     ArgInput,
     base_enum,
@@ -45,7 +47,6 @@ from .opsig import (
     dtype_row,
     io_dtypes,
     is_list_arg,
-    output_dtypes,
 )
 from .validate import check_const, validate_added, validate_nodes
 
@@ -113,6 +114,9 @@ class AssetSpec:
     path: str
 
 
+_NO_ATTRS: Mapping[str, AttrValue] = types.MappingProxyType({})
+
+
 class _Node:
     """A stored node with what the graph derived from it (output dtypes and shapes).
 
@@ -125,21 +129,23 @@ class _Node:
     """
 
     __slots__ = ("_name", "_op", "_input", "_device", "_attr", "_proto", "op_def",
-                 "out_dtypes", "out_shapes", "valid", "exposed", "known_valid")
+                 "out_dtypes", "out_shapes", "valid", "exposed", "known_valid", "shared")
 
-    def __init__(self, name: str, op_def: op_def_pb2.OpDef, out_dtypes: list[int | None], *,
-                 op: str = "", inputs: list[str] | None = None, device: str = "",
-                 attrs: dict[str, AttrValue] | None = None,
+    def __init__(self, name: str, op_def: op_def_pb2.OpDef, out_dtypes: Sequence[int | None], *,
+                 op: str = "", inputs: Sequence[str] = (), device: str = "",
+                 attrs: Mapping[str, AttrValue] = _NO_ATTRS,
                  proto: node_def_pb2.NodeDef | None = None, valid: bool = False) -> None:
         self._name = name
-        self._op = op
-        self._input = inputs if inputs is not None else []
+        self._op = op  # a NodeDef's own op when ``proto`` is given
+        self._input = inputs
         self._device = device
-        self._attr = attrs if attrs is not None else {}
+        self._attr = attrs
         self._proto = proto
         self.op_def = op_def
+        # Tuples (and the inputs too): objects the cyclic GC need not track, as a graph of
+        # 100,000 nodes would otherwise make every full collection visit them all.
         self.out_dtypes = out_dtypes
-        self.out_shapes: list[Shape] = []
+        self.out_shapes: Sequence[Shape] = ()
         self.valid = valid
         """Whether the node passed every check of :meth:`Graph.validate` when added."""
         self.exposed = False
@@ -147,14 +153,19 @@ class _Node:
         self.known_valid: bytes | None = None
         """For an exposed valid node: its serialized NodeDef when handed out.  A node
         whose bytes still equal it needs no re-validation, whatever path edited it."""
+        self.shared = False
+        """Whether graph copies share this (unexposed) node: a graph exposes its own copy
+        of it instead (:meth:`Graph._own`)."""
+
+    # Name and op are kept as strings until the NodeDef is handed out (and may change).
 
     @property
     def name(self) -> str:
-        return self._name if self._proto is None else self._proto.name
+        return self._proto.name if self.exposed else self._name  # type: ignore[union-attr]
 
     @property
     def op(self) -> str:
-        return self._op if self._proto is None else self._proto.op
+        return self._proto.op if self.exposed else self._op  # type: ignore[union-attr]
 
     @property
     def attr(self) -> Mapping[str, AttrValue]:
@@ -188,8 +199,8 @@ class _Node:
         """The node's own NodeDef, to hand out: built if need be; from now on, the node."""
         if self._proto is None:
             self._proto = self.build()
-            self._input = []
-            self._attr = {}
+            self._input = ()
+            self._attr = _NO_ATTRS
         if not self.exposed:
             self.exposed = True
             if self.valid:
@@ -211,10 +222,10 @@ class _Node:
         if self._proto is not None:
             proto = NodeDef()
             proto.CopyFrom(self._proto)
-        other = _Node(self._name, self.op_def, list(self.out_dtypes), op=self._op,
-                      inputs=list(self._input), device=self._device, attrs=dict(self._attr),
+        other = _Node(self._name, self.op_def, self.out_dtypes, op=self._op,
+                      inputs=self._input, device=self._device, attrs=dict(self._attr),
                       proto=proto, valid=self.valid)
-        other.out_shapes = list(self.out_shapes)
+        other.out_shapes = self.out_shapes
         other.exposed = self.exposed
         other.known_valid = self.known_valid
         return other
@@ -425,7 +436,7 @@ class Graph:
         Editing it bypasses the checks :meth:`op` makes (and cached dtypes and
         shapes); :meth:`validate` and :meth:`as_graph_def` check it again.
         """
-        return self._lookup(name).expose()
+        return self._own(self._lookup(name)).expose()
 
     def get_tensor(self, name: str | Tensor) -> Tensor:
         """A handle from ``"op"``, ``"op:1"`` or a handle (of this graph or a copy of it)."""
@@ -457,7 +468,16 @@ class Graph:
     @property
     def nodes(self) -> list[node_def_pb2.NodeDef]:
         """The stored NodeDefs in creation order."""
-        return [node.expose() for node in self._nodes.values()]
+        return [self._own(node).expose() for node in list(self._nodes.values())]
+
+    def _own(self, node: _Node) -> _Node:
+        """``node``, or this graph's own copy of it if graph copies share it."""
+        if not node.shared:
+            return node
+        mine = node.copy()
+        mine.shared = False
+        self._nodes[node._name] = mine
+        return mine
 
     # ------------------------------------------------------------------ building
 
@@ -558,10 +578,12 @@ class Graph:
         if plan.single_list and not (len(inputs) == 1 and isinstance(inputs[0], (list, tuple))):
             inputs = [inputs]
         node_name, marks = self._claim_name(name, op_type)
-        where = f"node {node_name!r} ({op_type})"
+        where = ""  # f"node {node_name!r} ({op_type})" for messages, made when needed
         if device is not None:
+            where = f"node {node_name!r} ({op_type})"
             _check_device(device, where)
         if len(inputs) != len(args):
+            where = f"node {node_name!r} ({op_type})"
             arg_names = ", ".join(arg.name for arg in args) or "none"
             raise OpError(f"{where} takes {len(args)} input(s) ({arg_names}); "
                           f"got {len(inputs)}")
@@ -577,6 +599,7 @@ class Graph:
             values = dict(known[0])
             resolved = [[item] for item in inputs]
         else:
+            where = f"node {node_name!r} ({op_type})"
             declared = plan.declared
             values = {}
             for key, raw in attrs.items():
@@ -607,8 +630,10 @@ class Graph:
 
         if isinstance(control_inputs, (Tensor, str)):
             control_inputs = [control_inputs]
-        controls = sorted({self._control_name(c, where) for c in control_inputs}) \
-            if control_inputs else []
+        controls: list[str] = []
+        if control_inputs:
+            where = where or f"node {node_name!r} ({op_type})"
+            controls = sorted({self._control_name(c, where) for c in control_inputs})
 
         # Everything checked: commit (consts first, as TF creates them first); a shape
         # error still possible below rolls the graph back.
@@ -619,7 +644,7 @@ class Graph:
         try:
             tensor = self._commit(plan, op_type, marks, node_name, resolved, pending_consts,
                                   controls, device, values,
-                                  None if known is None else known[1:])
+                                  None if known is None else known[1:], fast_key)
         except BaseException:
             if outer:
                 for extra in list(self._nodes)[saved_len:]:
@@ -686,7 +711,8 @@ class Graph:
                 resolved: Sequence[Sequence[Tensor | _Pending]],
                 pending_consts: Sequence[dict[int, Any]] | None, controls: Sequence[str],
                 device: str | None, values: dict[str, AttrValue],
-                known: tuple[tuple[int | None, ...], bool] | None) -> Tensor:
+                known: tuple[tuple[int | None, ...], bool] | None,
+                same_as: tuple[object, ...] | None) -> Tensor:
         self._take_name(node_name, marks)
         input_names: list[str] = []
         input_tensors: list[Tensor] = []
@@ -709,22 +735,23 @@ class Graph:
         input_names.extend(f"^{c}" for c in controls)
         sources = [(t.op_name, t.index) for t in input_tensors]
         return self._store(plan, node_name, op_type, input_names, device or "", values,
-                           sources, strict=True, known=known)
+                           sources, strict=True, known=known, same_as=same_as)
 
     def _store(self, plan: _OpPlan, node_name: str, op_type: str, input_names: list[str],
                device: str, values: dict[str, AttrValue], sources: Sequence[tuple[str, int]],
                *, strict: bool,
-               known: tuple[tuple[int | None, ...], bool] | None = None) -> Tensor:
+               known: tuple[tuple[int | None, ...], bool] | None = None,
+               same_as: tuple[object, ...] | None = None) -> Tensor:
         """Add the node: its output dtypes and shapes, and whether it also passes the checks
         of :meth:`validate` that :meth:`op` does not make itself (``strict``: its attrs
         were all checked; else the declared ones must be exactly present).  ``known``:
         (output dtypes, passes) as found for an equal node before."""
         op_def = plan.op_def
-        stored = _Node(node_name, op_def, [], op=op_type, inputs=input_names, device=device,
-                       attrs=values)
+        stored = _Node(node_name, op_def, (), op=op_type, inputs=tuple(input_names),
+                       device=device, attrs=values)
         if known is not None:
-            stored.out_dtypes = list(known[0])
-            stored.out_shapes = self._infer_shapes(stored, sources)
+            stored.out_dtypes = known[0]
+            stored.out_shapes = self._infer_shapes(stored, sources, same_as)
             stored.valid = known[1]
             self._nodes[node_name] = stored
             return Tensor(self, node_name, 0)
@@ -735,8 +762,8 @@ class Graph:
             expected = None
             outs = tuple(d for arg in arg_specs(op_def)[1]
                          for d in arg_dtypes_from(arg, values, stored))
-        stored.out_dtypes = list(outs)
-        stored.out_shapes = self._infer_shapes(stored, sources)
+        stored.out_dtypes = outs
+        stored.out_shapes = self._infer_shapes(stored, sources, same_as)
         nodes = self._nodes
         input_dtypes = []
         for op_name, index in sources:
@@ -761,22 +788,37 @@ class Graph:
         plan = _plan(op_type)
         node_name, marks = self._claim_name(name, op_type)
         sources = []
+        parts: list[object] = [op_type]
+        nodes = self._nodes
         for item in inputs:
             tensor = self.get_tensor(item)
             sources.append((tensor.op_name, tensor.index))
+            produced = nodes[tensor.op_name].out_dtypes
+            parts.append(produced[tensor.index] if tensor.index < len(produced) else None)
+        for key, value in attrs.items():
+            data = value.SerializeToString()
+            if len(data) > _TRUSTED_MAX_ATTR_BYTES:
+                break  # not remembered
+            parts.append((key, data))
+        same_as = tuple(parts) if len(parts) == 1 + len(sources) + len(attrs) else None
+        known = _TRUSTED_NODES.get(same_as) if same_as is not None else None
         values = dict(attrs)
         for key, default in plan.defaults:
             if key not in values:
                 values[key] = default
         stored = self._store(plan, node_name, op_type,
                              [tensor_input_name(*source) for source in sources], device or "",
-                             values, sources, strict=False)
+                             values, sources, strict=False, known=known, same_as=same_as)
         # Trusted by validate() only with every declared attr and no undeclared one (see
         # _OpPlan.exactly_declared); the values' kinds are the caller's word (library
         # code, covered by byte-exact tests).
-        node = self._nodes[node_name]
+        node = nodes[node_name]
         if len(plan.args) != len(sources):
             node.valid = False
+        if same_as is not None and known is None:
+            if len(_TRUSTED_NODES) >= _FAST_NODES_MAX:
+                _TRUSTED_NODES.clear()
+            _TRUSTED_NODES[same_as] = (tuple(node.out_dtypes), node.valid)
         self._take_name(node_name, marks)
         return stored
 
@@ -895,18 +937,36 @@ class Graph:
             raise GraphError(f"{where}: control input {name!r} is not a node of the graph")
         return name
 
-    def _infer_shapes(self, node: _Node,
-                      sources: Sequence[tuple[str, int]] | None = None) -> list[Shape]:
+    def _infer_shapes(self, node: _Node, sources: Sequence[tuple[str, int]] | None = None,
+                      same_as: tuple[object, ...] | None = None) -> tuple[Shape, ...]:
         """Output shapes of ``node``; ``sources``: its data inputs as (node, output index)
-        when the caller knows them (else read from the node's inputs)."""
+        when the caller knows them (else read from the node's inputs).  ``same_as``: a key
+        equal for nodes of equal op, attrs and input dtypes (for an op of
+        :data:`shapes.SHAPE_ONLY_OPS`, the result is then reused for equal input shapes)."""
         count = len(node.out_dtypes)
-        if node.op not in _shapes.SUPPORTED_OPS:
-            return [None] * count
+        op = node.op
+        if op not in _shapes.SUPPORTED_OPS:
+            return (None,) * count
         if sources is None:
             sources = [(op_name, index) for op_name, index, control in
                        map(parse_input, node.input) if not control]
-        inputs = []
         nodes = self._nodes
+        key = None
+        if same_as is not None and op in _shapes.SHAPE_ONLY_OPS:
+            parts: list[object] = [same_as]
+            for op_name, index in sources:
+                source = nodes.get(op_name)
+                if source is None or index >= len(source.out_shapes):
+                    parts.append(False)
+                elif source.op == "VarHandleOp":
+                    parts.append((source.out_shapes[index], self._handle_shape(source)))
+                else:
+                    parts.append(source.out_shapes[index])
+            key = tuple(parts)
+            known = _SHAPES.get(key)
+            if known is not None:
+                return known
+        inputs = []
         for op_name, index in sources:
             source = nodes.get(op_name)
             if source is None or index >= len(source.out_shapes):
@@ -916,9 +976,7 @@ class Graph:
             handle_shape = None
             value = None
             if source_op == "VarHandleOp":
-                shape_attr = source.attr.get("shape")
-                if shape_attr is not None:
-                    handle_shape = _attrs.shape_from_proto(shape_attr.shape)
+                handle_shape = self._handle_shape(source)
             elif source_op == "Const":
                 value = functools.partial(_const_value, source)
             source_dtypes = source.out_dtypes
@@ -926,11 +984,21 @@ class Graph:
                 source_dtypes[index] if index < len(source_dtypes) else None,
                 source.out_shapes[index], value, handle_shape, source_op))
         try:
-            return _shapes.infer(node, count, inputs)
+            shapes = tuple(_shapes.infer(node, count, inputs))
         except OpError:
             raise
         except Exception:  # best effort: odd attrs/values leave the shape unknown
-            return [None] * count
+            return (None,) * count
+        if key is not None:
+            if len(_SHAPES) >= _SHAPES_MAX:
+                _SHAPES.clear()
+            _SHAPES[key] = shapes
+        return shapes
+
+    @staticmethod
+    def _handle_shape(node: _Node) -> Shape:
+        shape_attr = node.attr.get("shape")
+        return _attrs.shape_from_proto(shape_attr.shape) if shape_attr is not None else None
 
     # ------------------------------------------------------------------ views
 
@@ -940,7 +1008,7 @@ class Graph:
         readers: dict[str, str] = {}
         handles: list[tuple[str, _Node]] = []
         for name, node in self._nodes.items():
-            op = node.op
+            op = node._proto.op if node.exposed else node._op  # type: ignore[union-attr]
             if op == "ReadVariableOp":
                 inputs = node.input
                 if inputs:
@@ -990,7 +1058,16 @@ class Graph:
         arrays are only read, when a checkpoint is written).
         """
         other = Graph(function_name=self._function_name)
-        other._nodes = {name: node.copy() for name, node in self._nodes.items()}
+        # Unexposed nodes are never modified (a graph exposes its own copy of a shared
+        # one): both graphs keep them; a NodeDef handed out may still be edited: copied.
+        nodes = {}
+        for name, node in self._nodes.items():
+            if node.exposed:
+                node = node.copy()
+            else:
+                node.shared = True
+            nodes[name] = node
+        other._nodes = nodes
         other._names_in_use = dict(self._names_in_use)
         # Values are shared, not copied: the graph never writes to them.
         other._var_values = dict(self._var_values)
@@ -1131,27 +1208,45 @@ class Graph:
         ``Placeholder``'s ``dtype``, ``Cast``'s ``DstT``) stay required.  The
         result is validated.
         """
+        with _gc_paused():
+            return cls._from_prepared(prepare_import(source))
+
+    @classmethod
+    def _from_prepared(cls, prepared: Prepared) -> Graph:
         graph = cls()
-        node_defs, order = prepare_import(source)
-        for node in node_defs:
-            graph._add_imported(node, get_op_def(node.op))
-        graph._infer_all_shapes(order)
+        nodes = graph._nodes
+        outputs = prepared.outputs
+        op_defs = prepared.op_defs
+        op_types = prepared.op_types
+        names_in_use = graph._names_in_use
+        # Names are unique and valid (the importer checked); the importer validated the
+        # whole graph; the NodeDefs are the graph's own (the importer copied its source),
+        # handed out by node() only.
+        for name, node_def in prepared.by_name.items():
+            nodes[name] = _Node(name, op_defs[name], tuple(outputs[name]), op=op_types[name],
+                                proto=node_def, valid=True)
+            names_in_use.setdefault(name.lower(), 1)  # _mark_used, outside op()
+        data_inputs = prepared.data_inputs
+        keys = prepared.keys
+        for name in prepared.order:
+            node = nodes[name]
+            node.out_shapes = graph._infer_shapes(node, data_inputs[name], keys[name])
         return graph
 
-    def _add_imported(self, node_def: node_def_pb2.NodeDef, op_def: op_def_pb2.OpDef) -> None:
-        name = node_def.name
-        if name in self._nodes:
-            raise GraphError(f"duplicate node name {name!r}")
-        # The importer validated the whole graph before adding it; the NodeDef is the
-        # graph's own (the importer copied its source), handed out by node() only.
-        self._nodes[name] = _Node(name, op_def, output_dtypes(op_def, node_def),
-                                  proto=node_def, valid=True)
-        self._mark_used(name)
 
-    def _infer_all_shapes(self, order: Sequence[str]) -> None:
-        for name in order:
-            node = self._nodes[name]
-            node.out_shapes = self._infer_shapes(node)
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Bulk work (an import, a copy, an export) allocates many objects and frees no cycles:
+    Python's cyclic garbage collector, which would traverse every object of the process
+    now and then meanwhile (a third of an import's time), waits until it is done."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def _check_device(device: Any, where: str) -> None:
@@ -1164,7 +1259,7 @@ class _OpPlan:
     """What :meth:`Graph.op` reads of an op's OpDef for every node, read once per op type."""
 
     __slots__ = ("op_def", "deprecated", "args", "list_args", "single_list", "declared",
-                 "defaults", "has_func")
+                 "declared_names", "defaults", "has_func")
 
     def __init__(self, op_def: op_def_pb2.OpDef) -> None:
         self.op_def = op_def
@@ -1173,6 +1268,7 @@ class _OpPlan:
         self.list_args = tuple(is_list_arg(arg) for arg in self.args)
         self.single_list = len(self.args) == 1 and self.list_args[0]
         self.declared = attr_defs(op_def)
+        self.declared_names = frozenset(self.declared)
         self.defaults = tuple((name, attr_def.default_value)
                               for name, attr_def in self.declared.items()
                               if attr_def.HasField("default_value"))
@@ -1180,18 +1276,30 @@ class _OpPlan:
 
     def exactly_declared(self, values: Mapping[str, AttrValue]) -> bool:
         """Every declared attr present and no undeclared one (``_``-prefixed aside)."""
-        declared = self.declared
-        return all(key in values for key in declared) and \
-            all(key in declared or key.startswith("_") for key in values)
+        declared = self.declared_names
+        if not declared <= values.keys():
+            return False
+        if len(values) == len(declared):
+            return True
+        return all(key.startswith("_") for key in values.keys() - declared)
 
 
 _PLANS: dict[str, _OpPlan] = {}
+
+_SHAPES: dict[tuple[object, ...], tuple[Shape, ...]] = {}
+"""Output shapes of nodes of :data:`shapes.SHAPE_ONLY_OPS`, by (op, attrs and input dtypes
+key, input shapes): see :meth:`Graph._infer_shapes`."""
+_SHAPES_MAX = 8192
 
 _FAST_NODES: dict[tuple[object, ...], tuple[dict[str, AttrValue], tuple[int | None, ...],
                                             bool]] = {}
 """Graph.op's results by :meth:`Graph._fast_key`: the node's attrs (shared, never modified),
 output dtypes and whether it passes validate()'s remaining checks."""
 _FAST_NODES_MAX = 4096
+_TRUSTED_NODES: dict[tuple[object, ...], tuple[tuple[int | None, ...], bool]] = {}
+"""add_trusted_node's results (output dtypes, passes validate()'s remaining checks) by op
+type, input dtypes and the attrs given, serialized."""
+_TRUSTED_MAX_ATTR_BYTES = 1024
 _FAST_ATTR_TYPES = frozenset({bool, int, float, str, bytes})
 
 

@@ -12,18 +12,21 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable, Mapping, Sequence, Sized
-from typing import Any
+from typing import Any, NamedTuple
 
 from .._proto import attr_value_pb2, graph_pb2, node_def_pb2, op_def_pb2, tensor_pb2
-from ..errors import GraphError, InvalidArgumentError, OpError
-from ..names import parse_input, utf8
+from ..errors import Error, GraphError, InvalidArgumentError, OpError
+from ..names import utf8
 from . import attrs as _attrs
+from . import rules
 from .inference import ArgInput, bind_input_attrs, complete_attrs, infer_output_only_attrs
 from .op_registry import attr_defs, check_available, get_op_def
 from .opsig import output_dtypes
-from .validate import dependency_order, validate_nodes
+from .validate import ParsedInput, check_node_attrs, graph_structure, inputs_in_place
 
-__all__ = ["prepare_import", "node_from_dict"]
+__all__ = ["prepare_import", "node_from_dict", "Prepared"]
+
+AttrValue = attr_value_pb2.AttrValue
 
 _NODE_KEYS = frozenset({"name", "op", "input", "device", "attr"})
 _GRAPH_KEYS = frozenset({"node", "versions", "library"})
@@ -151,14 +154,18 @@ def _split_inputs(node: node_def_pb2.NodeDef, op_def: op_def_pb2.OpDef,
 
 def _complete_node(node: node_def_pb2.NodeDef, op_def: op_def_pb2.OpDef,
                    nodes: Mapping[str, node_def_pb2.NodeDef],
-                   out_dtypes: Mapping[str, list[int | None]]) -> None:
-    """Infer the attrs ``node`` lacks from its inputs (already completed), fill defaults."""
+                   out_dtypes: Mapping[str, Sequence[int | None]],
+                   data: Sequence[tuple[str, int]]) -> None:
+    """Infer the attrs ``node`` lacks from its inputs (already completed), fill defaults.
+    ``data``: its data inputs, parsed."""
     where = f"node {node.name!r} ({node.op})"
     arg_inputs: list[list[ArgInput]] = []
+    position = 0
     for texts in _split_inputs(node, op_def, where):
         described = []
         for text in texts:
-            source, index, _ = parse_input(text)
+            source, index = data[position]
+            position += 1
             produced = out_dtypes.get(source, [])
             source_def = nodes[source]
             handle = source_def.attr["dtype"].type if source_def.op == "VarHandleOp" \
@@ -167,27 +174,195 @@ def _complete_node(node: node_def_pb2.NodeDef, op_def: op_def_pb2.OpDef,
                                       source_def.op, handle))
         arg_inputs.append(described)
     values: dict[str, attr_value_pb2.AttrValue] = dict(node.attr.items())
+    given = set(values)
     bind_input_attrs(op_def.input_arg, arg_inputs, values, {}, where)
     infer_output_only_attrs(op_def, arg_inputs, values)
     complete_attrs(op_def, values, where)
+    attrs = node.attr
     for key, value in values.items():
-        if key not in node.attr or node.attr[key] != value:
-            node.attr[key].CopyFrom(value)
+        if key not in given:  # the inference only adds attrs, never replaces given ones
+            attrs[key].CopyFrom(value)
 
 
-def _complete_nodes(node_defs: Sequence[node_def_pb2.NodeDef]) -> None:
-    """Every node's missing attrs, inputs before consumers (dicts may list them in any order)."""
-    by_name = {node.name: node for node in node_defs}
-    out_dtypes: dict[str, list[int | None]] = {}
-    for name in dependency_order(node_defs):
+_MEMO: dict[tuple[object, ...], tuple[op_def_pb2.OpDef, tuple[tuple[str, AttrValue], ...],
+                                      tuple[int | None, ...]]] = {}
+"""Imported nodes that passed completion and every check, by :func:`_memo_key`: the attrs
+completion added and the output dtypes.  A model repeats a few kinds of node thousands of
+times."""
+_MEMO_MAX = 4096
+_MEMO_TENSOR_BYTES = 512
+
+
+_AVAILABLE: dict[str, tuple[op_def_pb2.OpDef, tuple[str, ...], frozenset[str]]] = {}
+"""Registered ops available at our GraphDef version: OpDef, attr names, tensor attr names."""
+
+
+def _memo_key(op_def: op_def_pb2.OpDef, declared: tuple[str, ...], tensors: frozenset[str],
+              node: node_def_pb2.NodeDef, inputs: tuple[tuple[int | None, int | None], ...]
+              ) -> tuple[object, ...] | None:
+    """Everything completion and the checks of an imported node read, but its name and
+    its inputs' names: op, each data input's (dtype, variable handle dtype), each declared
+    attr's value as bytes (``declared``: their names; ``tensors``: those holding tensors,
+    not memoized when large), the names of ``_`` attrs that call no function.  None for
+    nodes not memoized.  Equal keys, equal results; a node whose checks fail is never
+    remembered, so its key needs no more than that."""
+    attrs = node.attr
+    parts: list[object] = [op_def.name, inputs]
+    present = 0
+    for name in declared:
+        value = attrs.get(name)
+        if value is None:
+            parts.append(None)
+            continue
+        present += 1
+        if tensors and name in tensors and \
+                len(value.tensor.tensor_content) > _MEMO_TENSOR_BYTES:
+            return None
+        parts.append(value.SerializeToString())
+    if len(attrs) != present:
+        for name in sorted(attrs):
+            if name in declared:
+                continue
+            if not name.startswith("_"):
+                return None
+            value = attrs[name]
+            which = value.WhichOneof("value")
+            if which == "func" or (which == "list" and len(value.list.func)):
+                return None
+            parts.append((name,))
+    return tuple(parts)
+
+
+class Prepared(NamedTuple):
+    """What :func:`prepare_import` hands the graph."""
+
+    nodes: list[node_def_pb2.NodeDef]
+    """The validated NodeDefs, in the source's order (the graph's own: copies)."""
+    order: list[str]
+    """Node names, inputs first."""
+    outputs: dict[str, Sequence[int | None]]
+    """Each node's output dtypes."""
+    data_inputs: dict[str, list[tuple[str, int]]]
+    """Each node's data inputs as (node, output index)."""
+    keys: dict[str, tuple[object, ...] | None]
+    """Each node's op, attrs and input dtypes as a key equal for equal nodes (None for
+    some nodes): see ``_memo_key``."""
+    op_types: dict[str, str]
+    """Each node's op type."""
+    op_defs: dict[str, op_def_pb2.OpDef]
+    """Each node's OpDef."""
+    by_name: dict[str, node_def_pb2.NodeDef]
+    """The NodeDefs by name, in the source's order."""
+
+
+def _complete_and_check(node_defs: Sequence[node_def_pb2.NodeDef]) -> Prepared:
+    """Infer every node's missing attrs (inputs before consumers: dicts may list nodes in
+    any order), then check the whole list as one graph, as :func:`validate_nodes` would.
+
+    A node equal to one completed before (:func:`_memo_key`: in an earlier import, which
+    then passed every check, or earlier in this one) takes that node's result instead of
+    being completed and checked again.  Should a check fail, every node is checked again
+    in full, so that the error is the one the full checks report first.
+    """
+    by_name, parsed, order = graph_structure(node_defs)
+    outputs: dict[str, Sequence[int | None]] = {}
+    data_inputs: dict[str, list[tuple[str, int]]] = {}
+    keys: dict[str, tuple[object, ...] | None] = {}
+    op_defs: dict[str, op_def_pb2.OpDef] = {}
+    remembered: set[str] = set()
+    # This import's nodes by key: (attrs completion added, output dtypes, node name).
+    local: dict[tuple[object, ...], tuple[list[tuple[str, AttrValue]],
+                                          tuple[int | None, ...]]] = {}
+    op_types: dict[str, str] = {}
+    for name in order:
         node = by_name[name]
-        try:
-            op_def = get_op_def(node.op)
-            check_available(op_def)
-        except OpError as exc:
-            raise OpError(f"node {node.name!r}: {exc}") from None
-        _complete_node(node, op_def, by_name, out_dtypes)
-        out_dtypes[name] = output_dtypes(op_def, node)
+        op_type = op_types[name] = node.op
+        known_op = _AVAILABLE.get(op_type)
+        if known_op is None:
+            try:
+                op_def = get_op_def(op_type)
+                check_available(op_def)
+            except OpError as exc:
+                raise OpError(f"node {node.name!r}: {exc}") from None
+            declared = attr_defs(op_def)
+            known_op = _AVAILABLE[op_type] = (op_def, tuple(declared), frozenset(
+                key for key, attr_def in declared.items() if attr_def.type == "tensor"))
+        op_def = op_defs[name] = known_op[0]
+        data = []
+        described = []
+        for source, index, control in parsed[name]:
+            if control:
+                continue
+            data.append((source, index))
+            produced = outputs[source]
+            handle = None
+            if op_types[source] == "VarHandleOp":
+                dtype = by_name[source].attr.get("dtype")
+                handle = -1 if dtype is None else dtype.type
+            described.append((produced[index] if index < len(produced) else None, handle))
+        data_inputs[name] = data
+        key = keys[name] = _memo_key(op_def, known_op[1], known_op[2], node, tuple(described))
+        if key is not None:
+            added: Sequence[tuple[str, AttrValue]] | None = None
+            dtypes: tuple[int | None, ...] = ()
+            known = _MEMO.get(key)
+            if known is not None and known[0] is op_def:
+                added, dtypes = known[1], known[2]
+            else:
+                mine = local.get(key)
+                if mine is not None:
+                    added, dtypes = mine
+            if added is not None:
+                if added:
+                    attrs = node.attr
+                    for attr_name, value in added:
+                        attrs[attr_name].CopyFrom(value)
+                outputs[name] = dtypes
+                remembered.add(name)
+                continue
+            given = set(node.attr)
+        _complete_node(node, op_def, by_name, outputs, data)
+        outputs[name] = output_dtypes(op_def, node)
+        if key is not None:
+            local[key] = ([(attr_name, value) for attr_name, value in node.attr.items()
+                           if attr_name not in given], tuple(outputs[name]))
+
+    # The checks of validate_nodes, in its order: every node's attrs, then every node's
+    # inputs (names, edges and cycles passed above).
+    try:
+        _check_nodes(by_name, op_defs, parsed, outputs, op_types, remembered)
+    except Error:
+        _check_nodes(by_name, op_defs, parsed, outputs, op_types, set())
+        raise
+
+    for key, (added_here, dtypes_here) in local.items():
+        if len(_MEMO) >= _MEMO_MAX:
+            _MEMO.clear()
+        kept = []
+        for attr_name, value in added_here:
+            copied = AttrValue()  # not the node's own message: it may be edited later
+            copied.CopyFrom(value)
+            kept.append((attr_name, copied))
+        _MEMO[key] = (get_op_def(str(key[0])), tuple(kept), dtypes_here)
+    return Prepared(list(node_defs), order, outputs, data_inputs, keys, op_types, op_defs,
+                    by_name)
+
+
+def _check_nodes(by_name: Mapping[str, node_def_pb2.NodeDef],
+                 op_defs: Mapping[str, op_def_pb2.OpDef],
+                 parsed: Mapping[str, Sequence[ParsedInput]],
+                 outputs: Mapping[str, Sequence[int | None]], ops: Mapping[str, str],
+                 remembered: set[str]) -> None:
+    """Attrs, then inputs, of every node (in the source's order) but those ``remembered``
+    (for which only the structure of their inputs is left to check)."""
+    for name, node in by_name.items():
+        if name not in remembered:
+            check_node_attrs(node, op_defs[name])
+    for name, node in by_name.items():
+        if name in remembered and inputs_in_place(parsed[name], outputs):
+            continue
+        rules.check_inputs(node, op_defs[name], f"node {name!r} ({node.op})",
+                           rules.raising_reporter, outputs, ops)
 
 
 def _as_graph_def(source: Any) -> graph_pb2.GraphDef:
@@ -201,8 +376,9 @@ def _as_graph_def(source: Any) -> graph_pb2.GraphDef:
     return _as_graph_def(source.SerializeToString())
 
 
-def prepare_import(source: Any) -> tuple[list[node_def_pb2.NodeDef], list[str]]:
-    """The validated NodeDefs of ``source`` and their topological order.
+def prepare_import(source: Any) -> Prepared:
+    """The validated NodeDefs of ``source``, their topological order, output dtypes and
+    data inputs.
 
     ``source`` is what :meth:`pysavedmodel.Graph.from_dict` takes; attrs are inferred
     and defaults filled, then the whole list is validated as one graph.  The caller
@@ -237,6 +413,4 @@ def prepare_import(source: Any) -> tuple[list[node_def_pb2.NodeDef], list[str]]:
     else:
         raise GraphError(f"expected a graph dict, a GraphDef or its bytes, got "
                          f"{type(source).__name__}")
-    _complete_nodes(node_defs)
-    order = validate_nodes(node_defs)
-    return node_defs, order
+    return _complete_and_check(node_defs)

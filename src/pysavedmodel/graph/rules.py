@@ -292,23 +292,26 @@ def check_inputs(node: NodeLike, op_def: op_def_pb2.OpDef, where: str,
 
 # --------------------------------------------------------------------------- cycles
 
-def topological_order(nodes: Mapping[str, NodeLike], *,
-                      loop_back_ok: bool) -> tuple[list[str], set[str]]:
+def topological_order(nodes: Mapping[str, NodeLike], *, loop_back_ok: bool,
+                      sources: Mapping[str, Iterable[str]] | None = None
+                      ) -> tuple[list[str], set[str]]:
     """Kahn's algorithm over data and control edges: ``(order, stuck)``.
 
     ``order`` lists node names inputs first; ``stuck`` holds the nodes kept back by a
     cycle (empty for an acyclic graph).  With ``loop_back_ok`` edges out of
     ``NextIteration`` are ignored (they close TF1 while loops).  Inputs naming no node
-    are ignored (:func:`check_inputs` reports them).
+    are ignored (:func:`check_inputs` reports them).  ``sources``: each node's input
+    node names when the caller has parsed them already.
     """
     consumers: dict[str, list[str]] = {name: [] for name in nodes}
     pending: dict[str, int] = {}
     for name, node in nodes.items():
-        sources = {parse_input(text)[0] for text in node.input}
-        sources = {s for s in sources if s in nodes
-                   and not (loop_back_ok and nodes[s].op in LOOP_BACK_OPS)}
-        pending[name] = len(sources)
-        for source in sources:
+        found = set(sources[name]) if sources is not None else \
+            {parse_input(text)[0] for text in node.input}
+        found = {s for s in found if s in nodes
+                 and not (loop_back_ok and nodes[s].op in LOOP_BACK_OPS)}
+        pending[name] = len(found)
+        for source in found:
             consumers[source].append(name)
     ready = deque(name for name in nodes if pending[name] == 0)
     order: list[str] = []

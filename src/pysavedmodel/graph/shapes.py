@@ -27,7 +27,7 @@ from ..errors import OpError
 from .attrs import Shape, shape_from_proto
 from .opsig import NodeLike
 
-__all__ = ["InputInfo", "infer", "broadcast_shapes", "SUPPORTED_OPS"]
+__all__ = ["InputInfo", "infer", "broadcast_shapes", "SUPPORTED_OPS", "SHAPE_ONLY_OPS"]
 
 Dim = Optional[int]
 
@@ -710,6 +710,15 @@ _TABLE.update({name: _reduction for name in _REDUCTIONS})
 
 SUPPORTED_OPS = frozenset(_TABLE)
 """Ops whose output shapes are inferred (all others: unknown rank)."""
+
+_SHAPE_ONLY_FNS: frozenset[InferFn] = frozenset({
+    _placeholder, _const, _scalar, _select, _read_variable, _matmul, _bias_add, _conv2d,
+    _pool, _shape_op, _pack, _merge_all, _string_join, _each_input, _same_as_first, _binary,
+    _TABLE["NoOp"]})
+SHAPE_ONLY_OPS = frozenset(op for op, fn in _TABLE.items() if fn in _SHAPE_ONLY_FNS)
+"""Ops whose output shapes depend only on the node's op and attrs and its inputs' shapes
+(and a variable handle's shape): not on input values, dtypes or producers.  Callers may
+reuse a result for a node equal in all of those."""
 
 
 def infer(node: NodeLike, num_outputs: int, inputs: list[InputInfo]) -> list[Shape]:

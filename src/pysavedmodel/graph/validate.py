@@ -10,6 +10,7 @@ order (inputs before their consumers), which the importer uses for shape inferen
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from typing import TypeVar
 
 from .._proto import op_def_pb2
 from ..errors import OpError
@@ -18,8 +19,8 @@ from . import rules
 from .op_registry import check_available, get_op_def
 from .opsig import NodeLike, output_dtypes
 
-__all__ = ["validate_nodes", "validate_added", "dependency_order", "check_node_attrs",
-           "check_const"]
+__all__ = ["validate_nodes", "validate_added", "dependency_order", "graph_structure",
+           "inputs_in_place", "check_node_attrs", "check_const", "ParsedInput"]
 
 
 def _where(node: NodeLike) -> str:
@@ -65,6 +66,61 @@ def _order(by_name: Mapping[str, NodeLike]) -> list[str]:
     return order
 
 
+_N = TypeVar("_N", bound=NodeLike)
+ParsedInput = tuple[str, int, bool]
+"""An input as :func:`pysavedmodel.names.parse_input` reads it: (node, index, is_control)."""
+
+
+def graph_structure(nodes: Sequence[_N]) -> tuple[dict[str, _N], dict[str, list[ParsedInput]],
+                                                   list[str]]:
+    """(nodes by name, each node's inputs parsed, names inputs first): the checks of
+    :func:`dependency_order` (GraphError: bad names, dangling inputs, cycles), with each
+    input parsed once for the caller.  Nodes listed inputs first (as TensorFlow and
+    :meth:`Graph.as_graph_def` write them) keep their order."""
+    by_name = rules.check_node_names(nodes, lambda name: f"node {name!r}",
+                                     rules.raising_reporter)
+    parsed: dict[str, list[ParsedInput]] = {}
+    listed_in_order = True
+    for node in nodes:
+        items = []
+        for text in node.input:
+            item = parse_input(text) if ":" in text or text[:1] == "^" else (text, 0, False)
+            source = item[0]
+            if source not in by_name:
+                kind = "control input" if item[2] else "input"
+                rules.raising_reporter("missing-input", _where(node),
+                                       f"{kind} {text!r} names no node of the graph")
+            if listed_in_order and source not in parsed:
+                listed_in_order = False  # a later node, or the node itself
+            items.append(item)
+        parsed[node.name] = items
+    if listed_in_order:
+        return by_name, parsed, list(by_name)
+    order, stuck = rules.topological_order(
+        by_name, loop_back_ok=False,
+        sources={name: [source for source, _, _ in items] for name, items in parsed.items()})
+    if stuck:
+        rules.report_cycle(by_name, stuck, "the graph", rules.raising_reporter)
+    return by_name, parsed, order
+
+
+def inputs_in_place(items: Sequence[ParsedInput],
+                    outputs: Mapping[str, Sequence[int | None] | None]) -> bool:
+    """Whether parsed inputs pass the structural part of :func:`rules.check_inputs`: every
+    source has the output used, control inputs come last (sources known to exist)."""
+    seen_control = False
+    for source, index, control in items:
+        if control:
+            seen_control = True
+            continue
+        if seen_control:
+            return False
+        produced = outputs[source]
+        if produced is not None and index >= len(produced):
+            return False
+    return True
+
+
 def dependency_order(nodes: Sequence[NodeLike]) -> list[str]:
     """Node names, inputs before their consumers (GraphError: bad names, dangling inputs, cycles).
 
@@ -75,7 +131,7 @@ def dependency_order(nodes: Sequence[NodeLike]) -> list[str]:
 
 
 def validate_nodes(nodes: Sequence[NodeLike], *,
-                   trusted: Mapping[str, list[int | None]] | None = None,
+                   trusted: Mapping[str, Sequence[int | None]] | None = None,
                    functions: rules.Signatures | None = None) -> list[str]:
     """Check a list of NodeDefs as one graph; return node names in topological order.
 
@@ -87,7 +143,7 @@ def validate_nodes(nodes: Sequence[NodeLike], *,
     by_name = _nodes_by_name(nodes)
     if trusted is None:
         trusted = {}
-    outputs: dict[str, list[int | None]] = {}
+    outputs: dict[str, Sequence[int | None]] = {}
     doubtful = []
     for node in nodes:
         known = trusted.get(node.name)
@@ -107,7 +163,8 @@ def validate_nodes(nodes: Sequence[NodeLike], *,
     return _order(by_name)
 
 
-def validate_added(nodes: Sequence[NodeLike], *, outputs: Mapping[str, list[int | None]],
+def validate_added(nodes: Sequence[NodeLike], *,
+                   outputs: Mapping[str, Sequence[int | None]],
                    ops: Mapping[str, str], functions: rules.Signatures | None = None) -> None:
     """The checks :func:`validate_nodes` makes of ``nodes``, untrusted nodes of a graph
     whose other nodes are trusted and whose names, edges and acyclicity hold by
@@ -117,7 +174,7 @@ def validate_added(nodes: Sequence[NodeLike], *, outputs: Mapping[str, list[int 
     nodes checked here get their output dtypes recomputed, as :func:`validate_nodes` does.
     Raises what :func:`validate_nodes` raises first for such a graph.
     """
-    own: dict[str, list[int | None]] = {}
+    own: dict[str, Sequence[int | None]] = {}
     op_defs = _check_own(nodes, own, functions)
     merged = _Overlay(outputs, own)
     for node in nodes:
@@ -125,7 +182,7 @@ def validate_added(nodes: Sequence[NodeLike], *, outputs: Mapping[str, list[int 
                            merged, ops)
 
 
-def _check_own(nodes: Sequence[NodeLike], outputs: dict[str, list[int | None]],
+def _check_own(nodes: Sequence[NodeLike], outputs: dict[str, Sequence[int | None]],
                functions: rules.Signatures | None) -> dict[str, op_def_pb2.OpDef]:
     """Op registered and available, attrs (strict); ``outputs`` gets each node's output
     dtypes.  Returns the OpDefs by node name."""
@@ -142,15 +199,15 @@ def _check_own(nodes: Sequence[NodeLike], outputs: dict[str, list[int | None]],
     return op_defs
 
 
-class _Overlay(Mapping[str, list[int | None]]):
+class _Overlay(Mapping[str, Sequence[int | None]]):
     """``base`` with the entries of ``top`` in front (no copy of ``base``)."""
 
-    def __init__(self, base: Mapping[str, list[int | None]],
-                 top: Mapping[str, list[int | None]]) -> None:
+    def __init__(self, base: Mapping[str, Sequence[int | None]],
+                 top: Mapping[str, Sequence[int | None]]) -> None:
         self._base = base
         self._top = top
 
-    def __getitem__(self, key: str) -> list[int | None]:
+    def __getitem__(self, key: str) -> Sequence[int | None]:
         found = self._top.get(key)
         return found if found is not None else self._base[key]
 

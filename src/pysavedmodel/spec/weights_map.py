@@ -7,7 +7,9 @@ rule that applies to no weight are errors.
 
 from __future__ import annotations
 
+import mmap
 import re
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -148,10 +150,48 @@ def _apply_rule(rule: _Rule, name: str, value: np.ndarray, file_label: str) -> W
     return Weight(new_name, value, origin)
 
 
+def _mapped_safetensors(path: Path) -> dict[str, np.ndarray] | None:
+    """The tensors of a safetensors file as read-only views of the file mapped into memory
+    (its pages mapped up front): no copy of the bytes, which the checkpoint writer then
+    reads once.  The file must not change until the build is done.  None where memory
+    maps with these flags are not available."""
+    from ..weights.safetensors_format import read_safetensors_header
+
+    if not hasattr(mmap, "MAP_SHARED") or sys.byteorder != "little":
+        return None
+    header = read_safetensors_header(path)  # validated: every tensor lies in the file
+    if not header.entries:
+        return {}
+    with open(path, "rb") as f:
+        mapped = mmap.mmap(f.fileno(), 0, flags=mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0),
+                           prot=mmap.PROT_READ)
+    arrays: dict[str, np.ndarray] = {}
+    for entry in header.entries:
+        numpy_dtype = entry.dtype.numpy
+        assert numpy_dtype is not None
+        if entry.end == entry.begin:
+            arrays[entry.name] = np.empty(entry.shape, dtype=numpy_dtype)
+            continue
+        arrays[entry.name] = np.frombuffer(
+            mapped, dtype=numpy_dtype, count=(entry.end - entry.begin) // numpy_dtype.itemsize,
+            offset=header.buffer_offset + entry.begin).reshape(entry.shape)
+    return {name: arrays[name] for name in sorted(arrays)}
+
+
+def _load_weight_file(path: Path) -> dict[str, np.ndarray]:
+    from ..weights import detect_format, load_weights
+
+    kind, source = detect_format(path)
+    if kind == "safetensors":
+        mapped = _mapped_safetensors(source)
+        if mapped is not None:
+            return mapped
+    return load_weights(path)
+
+
 def _load_weight_files(files: Sequence[Any], where: str,
                        base_dir: Location) -> list[tuple[str, str, np.ndarray]]:
     """``(file label, weight name, array)`` for every weight of every file, in order."""
-    from ..weights import load_weights
 
     out: list[tuple[str, str, np.ndarray]] = []
     seen: dict[str, str] = {}
@@ -162,7 +202,7 @@ def _load_weight_files(files: Sequence[Any], where: str,
         if not weights_exist(path):
             fail(item_where, f"file {rel!r} not found (looked for {str(path)!r})", NotFoundError)
         try:
-            loaded = load_weights(path)
+            loaded = _load_weight_file(path)
         except Error as exc:
             raise rewrap(f"{item_where} ({rel!r})", exc) from None
         for name, value in loaded.items():

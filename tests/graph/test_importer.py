@@ -1,0 +1,117 @@
+"""importer: a node equal to one imported before (same op, attrs and input dtypes) reuses
+that node's completion and checks; anything that differs must be completed and checked on
+its own, and an error must be the one the full checks report."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from pysavedmodel._proto import attr_value_pb2, tensor_pb2, types_pb2
+from pysavedmodel.errors import Error, GraphError, OpError
+from pysavedmodel.graph import Graph
+from pysavedmodel.graph.importer import node_from_dict
+from pysavedmodel.graph.validate import validate_nodes
+
+F32, I32, I64 = types_pb2.DT_FLOAT, types_pb2.DT_INT32, types_pb2.DT_INT64
+
+
+def _placeholder(name: str, dtype: str, shape: Any) -> dict[str, Any]:
+    return {"name": name, "op": "Placeholder", "attr": {"dtype": dtype, "shape": shape}}
+
+
+def _chain(dtype: str, shape: Any, **matmul_attrs: Any) -> dict[str, Any]:
+    return {"node": [
+        _placeholder("x", dtype, shape),
+        _placeholder("w", dtype, [3, 3]),
+        {"name": "m", "op": "MatMul", "input": ["x", "w"], "attr": matmul_attrs},
+        {"name": "r", "op": "Relu", "input": ["m"]},
+    ]}
+
+
+def test_equal_nodes_of_different_imports_follow_their_own_dtypes_and_shapes() -> None:
+    first = Graph.from_dict(_chain("float32", [None, 3]))
+    assert first.get_tensor("r").dtype.name == "float32"
+    assert first.get_tensor("r").shape == (None, 3)
+    second = Graph.from_dict(_chain("int32", [2, 3]))  # same ops, other dtypes and shapes
+    assert second.get_tensor("r").dtype.name == "int32"
+    assert second.get_tensor("r").shape == (2, 3)
+    assert second.node("m").attr["T"].type == I32
+    transposed = Graph.from_dict(_chain("float32", [3, 5], transpose_a=True))
+    assert transposed.get_tensor("m").shape == (5, 3)
+    assert transposed.node("m").attr["transpose_a"].b is True
+    assert transposed.node("m").attr["transpose_b"].b is False  # the default, filled
+
+
+def test_a_node_differing_only_in_what_the_checks_read_is_checked() -> None:
+    Graph.from_dict(_chain("float32", [None, 3]))
+    with pytest.raises(OpError, match="'m'"):  # string MatMul: T not allowed
+        Graph.from_dict(_chain("string", [None, 3]))
+    with pytest.raises(OpError, match="'m'"):  # given T disagrees with the inputs
+        Graph.from_dict(_chain("float32", [None, 3], T="int64"))
+    with pytest.raises(OpError, match="'m'"):  # shapes that cannot multiply
+        Graph.from_dict(_chain("float32", [None, 4]))
+    graph = _chain("float32", [None, 3])
+    graph["node"][3]["attr"] = {"_f": attr_value_pb2.AttrValue(
+        func=attr_value_pb2.NameAttrList(name="f"))}
+    with pytest.raises(OpError, match="calls function 'f'"):
+        Graph.from_dict(graph)
+    graph["node"][3]["attr"] = {"bogus": 1}
+    with pytest.raises(OpError, match="bogus"):
+        Graph.from_dict(graph)
+
+
+def test_equal_nodes_within_one_import() -> None:
+    nodes = [_placeholder("x", "float32", [None, 3]), _placeholder("i", "int32", [2])]
+    nodes += [{"name": f"r{k}", "op": "Relu", "input": ["x" if k % 2 else "i"]}
+              for k in range(6)]
+    graph = Graph.from_dict({"node": nodes})
+    assert [graph.get_tensor(f"r{k}").dtype.name for k in range(4)] == \
+        ["int32", "float32", "int32", "float32"]
+    assert graph.get_tensor("r0").shape == (2,) and graph.get_tensor("r1").shape == (None, 3)
+    graph.as_graph_def()
+
+
+def _bad_const(name: str, inputs: list[str]) -> dict[str, Any]:
+    # Completes (dtype given) but fails the attr checks: the value is int32, dtype float32.
+    value = tensor_pb2.TensorProto(dtype=I32)
+    value.tensor_shape.dim.add(size=2)
+    value.int_val.extend([1, 2])
+    return {"name": name, "op": "Const", "input": inputs,
+            "attr": {"dtype": "float32", "value": attr_value_pb2.AttrValue(tensor=value)}}
+
+
+def test_error_is_the_one_the_full_check_reports_first() -> None:
+    # c1 is completed first (c2 waits for it), c2 then reuses its result; the full checks
+    # go through the list in order and report c2.
+    nodes = [_bad_const("c2", ["^c1"]), _bad_const("c1", [])]
+    with pytest.raises(OpError) as caught:
+        Graph.from_dict({"node": nodes})
+    assert "'c2'" in str(caught.value)
+    with pytest.raises(Error) as full:
+        validate_nodes([_node_def(spec) for spec in nodes])
+    assert str(full.value) == str(caught.value)
+
+
+def _node_def(spec: dict[str, Any]) -> Any:
+    return node_from_dict(spec)
+
+
+def test_structural_errors_of_equal_nodes_are_reported() -> None:
+    ok = _chain("float32", [None, 3])
+    Graph.from_dict(ok)
+    for inputs, error in ((["m:1"], GraphError), (["^x", "m"], GraphError),
+                          (["nowhere"], GraphError)):
+        graph = _chain("float32", [None, 3])
+        graph["node"][3]["input"] = inputs
+        with pytest.raises(error):
+            Graph.from_dict(graph)
+
+
+def test_imported_node_edited_after_import_is_not_reused() -> None:
+    first = Graph.from_dict(_chain("float32", [None, 3]))
+    first.node("m").attr["transpose_b"].b = True  # the graph's own NodeDef, edited
+    second = Graph.from_dict(_chain("float32", [None, 3]))
+    assert second.node("m").attr["transpose_b"].b is False
+    assert second.get_tensor("m").shape == (None, 3)
