@@ -187,3 +187,15 @@ def test_tf2_export_has_one_meta_graph(tmp_path: Path) -> None:
 def test_unknown_format_is_refused(tmp_path: Path) -> None:
     with pytest.raises(InvalidArgumentError, match="format must be one of 'tf2', 'tf1'"):
         psm.SavedModelBuilder(tmp_path / "m", format="tf3")
+
+
+def test_assets_are_refused_with_the_tf1_switch_named(tmp_path: Path) -> None:
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_text("a\n")
+    g, sigs = dense_graph()
+    g.asset(vocab)
+    export = tmp_path / "refused"
+    with pytest.raises(InvalidArgumentError, match="assets are not supported by "
+                                                   "format='tf2'.*format='tf1'"):
+        save(export, g, sigs)
+    assert not export.exists()

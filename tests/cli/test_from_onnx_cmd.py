@@ -75,3 +75,13 @@ def test_warmup_requests_are_written_with_the_conversion(tmp_path: Path) -> None
     assert len(logs) == 4
     assert logs[0].predict_log.request.model_spec.signature_name == "serving_default"
     assert list(logs[0].predict_log.request.inputs) == ["x"]
+
+
+def test_format_tf2_writes_the_object_graph(tmp_path: Path) -> None:
+    path = _write(tmp_path, [node("MatMul", ["x", "W"], ["y"])])
+    out = run("from-onnx", str(path), str(tmp_path / "export"), "--format", "tf2")
+    assert out.returncode == 0, out.stderr
+    saved = pysavedmodel.read_saved_model(tmp_path / "export")
+    nodes = saved.meta_graphs[0].object_graph_def.nodes
+    assert {c.local_name for c in nodes[0].children} >= {"W", "serve", "trainable_variables"}
+    assert pysavedmodel.validate_saved_model(tmp_path / "export") == []

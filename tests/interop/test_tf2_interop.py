@@ -3,7 +3,8 @@ TensorFlow 2.21, in one TF subprocess (tests/interop/tf_scripts/check_tf2.py):
 ``tf.saved_model.load`` (``serve``, signatures, ``__call__``, variables, a GradientTape
 step), re-saving, Keras 3 ``TFSMLayer``, ``hub.KerasLayer``, the TFLite converter,
 ``saved_model_cli show`` / ``run``, the C API (TF Serving's loader) and
-``tf.compat.v1``; a dense model, a While model (running sum) and an If model.  The
+``tf.compat.v1``; a dense model, a While model (running sum), an If model and an ONNX
+model converted with ``from_onnx(format="tf2")``.  The
 dense model's checkpoint is byte-identical to the one TF writes for the same object
 tree (its twin), and both object graphs have the same nodes."""
 
@@ -18,7 +19,10 @@ import pytest
 
 import pysavedmodel as psm
 from pysavedmodel import Function
+from pysavedmodel.onnx import from_onnx
 from tests.interop.savedmodel_harness import assert_outputs, ok
+from tests.onnx.cases import model as onnx_model
+from tests.onnx.cases import node as onnx_node
 from tests.support.arrays_json import encode
 from tests.support.tf import run_tf
 from tests.support.venvs import ROOT
@@ -100,7 +104,21 @@ def build_if(export: Path) -> dict[str, Any]:
             "trainable": [], "variables": []}
 
 
-BUILDERS = {"dense": build_dense, "while": build_while, "if": build_if}
+def build_onnx(export: Path) -> dict[str, Any]:
+    """An ONNX model (MatMul + Add on initializers) through from_onnx(format="tf2")."""
+    weight = np.array([[1.0, -1.0], [0.5, 2.0], [0.0, 1.0]], np.float32)
+    offset = np.array([0.25, -0.5], np.float32)
+    xs = np.array([[1.0, 2.0, 3.0], [-1.0, 0.0, 0.5]], np.float32)
+    proto = onnx_model([onnx_node("MatMul", ["x", "W"], ["m"]),
+                        onnx_node("Add", ["m", "B"], ["y"])],
+                       {"x": xs}, ["y"], inits={"W": weight, "B": offset},
+                       input_shapes={"x": ["batch", 3]})
+    from_onnx(proto, export, format="tf2")
+    return {"inputs": {"x": xs}, "output": "y", "expected": xs @ weight + offset,
+            "train": True, "trainable": ["B:0", "W:0"], "variables": ["B:0", "W:0"]}
+
+
+BUILDERS = {"dense": build_dense, "while": build_while, "if": build_if, "onnx": build_onnx}
 CHECKS = ("serve", "signature", "call", "resave", "tfsm", "tfsm_sequential", "hub",
           "hub_sequential", "tflite", "cli_run", "capi", "v1")
 
@@ -176,12 +194,13 @@ def test_loaded_object_lists_exactly_the_trainable_variables(
 def test_gradient_step_reaches_and_changes_the_trainable_variables(
         results: tuple[dict[str, Any], dict[str, Any]]) -> None:
     _, report = results
-    loaded = ok(report["dense"]["tf2"], "GradientTape step")
-    assert loaded["grads_none"] == [False, False]
-    assert loaded["changed"] == [True, True]
-    assert loaded["loss_after"] < loaded["loss_before"]
-    hub = ok(report["dense"]["hub"], "hub.KerasLayer fit")
-    assert hub["changed"] == [True, True]
+    for model in ("dense", "onnx"):
+        loaded = ok(report[model]["tf2"], f"GradientTape step on {model}")
+        assert loaded["grads_none"] == [False, False]
+        assert loaded["changed"] == [True, True]
+        assert loaded["loss_after"] < loaded["loss_before"]
+        hub = ok(report[model]["hub"], f"hub.KerasLayer fit of {model}")
+        assert hub["changed"] == [True, True]
 
 
 def test_hub_keras_layer_is_a_tf_keras_layer_not_a_keras3_one(

@@ -95,7 +95,7 @@ def from_onnx(model: Any, export_dir: str | os.PathLike[str], *,
               input_shapes: Mapping[str, Sequence[int | None]] | None = None,
               progress: Callable[[int, int], None] | None = None,
               warmup: Mapping[str, Sequence[Any]] | None = None,
-              durable: bool = True) -> Path:
+              durable: bool = True, format: str = "tf1") -> Path:
     """Convert an ONNX model to a SavedModel in ``export_dir``; return its path.
 
     ``model`` is a path (external data next to it is read lazily), bytes or an
@@ -105,7 +105,8 @@ def from_onnx(model: Any, export_dir: str | os.PathLike[str], *,
     lets shape-dependent ops (pool ceil_mode, Flatten) be resolved.  ``progress(done, total)``
     is called per node.  ``warmup``: TF Serving warmup requests
     (:meth:`SavedModelBuilder.add_warmup_requests`); ``durable``: fsync before publishing
-    (:meth:`SavedModelBuilder.save`).  Errors: ModelError (malformed/unsafe model),
+    (:meth:`SavedModelBuilder.save`); ``format``: ``"tf1"`` or ``"tf2"`` (the TF2 object
+    graph, see :class:`SavedModelBuilder`).  Errors: ModelError (malformed/unsafe model),
     UnsupportedError (ops or attributes not covered), MissingDependencyError (no onnx),
     AlreadyExistsError; nothing is left in ``export_dir`` on any error.
     """
@@ -186,7 +187,7 @@ def from_onnx(model: Any, export_dir: str | os.PathLike[str], *,
             progress(index + 1, total)
     ctx.node = None
     outputs = {value.name: ctx.tensor(value.name) for value in graph_proto.output}
-    builder = SavedModelBuilder(target)
+    builder = SavedModelBuilder(target, format=format)
     builder.add_meta_graph_and_variables(
         graph, list(tags),
         signature_def_map={signature_name: predict_signature_def(inputs, outputs)})

@@ -125,7 +125,7 @@ def build_from_spec(spec: Mapping[str, Any] | str | os.PathLike[str],
                     export_dir: str | os.PathLike[str], *, version: int | None = None,
                     base_dir: str | os.PathLike[str] | None = None,
                     durable: bool = True,
-                    warmup: Mapping[str, Any] | None = None) -> Path:
+                    warmup: Mapping[str, Any] | None = None, format: str = "tf1") -> Path:
     """Build the SavedModel a spec describes; return the directory written.
 
     ``spec``: a parsed spec (mapping) or the path of a JSON spec file (see
@@ -137,7 +137,8 @@ def build_from_spec(spec: Mapping[str, Any] | str | os.PathLike[str],
     exist or be empty.  Nothing is written unless the whole spec is valid.
     ``durable``: see :meth:`SavedModelBuilder.save` (fsync before publishing).
     ``warmup``: TF Serving warmup requests, as
-    :meth:`SavedModelBuilder.add_warmup_requests` takes them.
+    :meth:`SavedModelBuilder.add_warmup_requests` takes them.  ``format``: ``"tf1"``
+    or ``"tf2"``, as :class:`SavedModelBuilder` takes it.
     """
     if isinstance(spec, (str, os.PathLike)):
         spec_path = Path(os.fspath(spec))
@@ -166,7 +167,7 @@ def build_from_spec(spec: Mapping[str, Any] | str | os.PathLike[str],
     signatures = parse_signatures(spec.get("signatures", {}), resolved.graph)
     init_op = parse_init_op(spec, resolved.graph)
 
-    builder = SavedModelBuilder(target)
+    builder = SavedModelBuilder(target, format=format)
     builder.add_meta_graph_and_variables(
         resolved.graph, list(tags), signature_def_map=signatures, assets=resolved.assets,
         init_op=init_op, variables=resolved.values)
