@@ -118,6 +118,29 @@ def build_onnx(export: Path) -> dict[str, Any]:
             "train": True, "trainable": ["B:0", "W:0"], "variables": ["B:0", "W:0"]}
 
 
+def build_multi(export: Path) -> dict[str, Any]:
+    """Two signatures sharing a placeholder, one input key that is no identifier
+    ("Input-B"), a variable used by one signature only, two outputs in the other."""
+    g = psm.Graph()
+    a = g.placeholder("a", "float32", [None, 2])
+    b = g.placeholder("b_in", "float32", [None, 2])
+    v = g.variable("v", np.array([2.0, 3.0], np.float32))
+    total = g.op("AddV2", [a, b], name="total")
+    scaled = g.op("Mul", [a, v], name="scaled")
+    neg = g.op("Neg", [scaled], name="neg")
+    builder = psm.SavedModelBuilder(export, format="tf2")
+    builder.add_meta_graph_and_variables(g, ["serve"], signature_def_map={
+        "serving_default": psm.predict_signature_def({"a": a, "Input-B": b}, {"out": total}),
+        "scale": psm.predict_signature_def({"a": a}, {"scaled_out": scaled, "neg": neg})})
+    builder.save()
+    xa = np.array([[1.0, 2.0], [-1.0, 0.5]], np.float32)
+    xb = np.array([[10.0, 20.0], [0.0, -4.0]], np.float32)
+    return {"signatures": {"serving_default": {"a": xa, "Input-B": xb}, "scale": {"a": xa}},
+            "args": ["Input-B", "a"],  # serve's positional order: the keys sorted
+            "expected": {"serving_default": {"out": xa + xb},
+                         "scale": {"scaled_out": xa * [2.0, 3.0], "neg": -xa * [2.0, 3.0]}}}
+
+
 BUILDERS = {"dense": build_dense, "while": build_while, "if": build_if, "onnx": build_onnx}
 CHECKS = ("serve", "signature", "call", "resave", "tfsm", "tfsm_sequential", "hub",
           "hub_sequential", "tflite", "cli_run", "capi", "v1")
@@ -127,9 +150,14 @@ CHECKS = ("serve", "signature", "call", "resave", "tfsm", "tfsm_sequential", "hu
 def results(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], dict[str, Any]]:
     root = tmp_path_factory.mktemp("tf2")
     cases = {name: build(root / name) for name, build in BUILDERS.items()}
+    multi = build_multi(root / "multi")
     work = root / "tf_work"
     work.mkdir()
-    spec = {"work_dir": str(work), "models": [
+    spec = {"work_dir": str(work), "multi": [{
+        "name": "multi", "dir": str(root / "multi"), "args": multi["args"],
+        "signatures": {key: {k: encode(v) for k, v in feeds.items()}
+                       for key, feeds in multi["signatures"].items()}}],
+        "models": [
         {"name": name, "dir": str(root / name), "args": ["x"], "train": case["train"],
          "inputs": {k: encode(v) for k, v in case["inputs"].items()}}
         for name, case in cases.items()],
@@ -137,6 +165,7 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], d
             "dense/kernel": encode(KERNEL), "dense/bias": encode(BIAS),
             "scale": encode(np.asarray(SCALE))}}}
     (work / "spec.json").write_text(json.dumps(spec))
+    cases["multi"] = multi
     report: dict[str, Any] = run_tf(SCRIPT.read_text(), ROOT, work / "spec.json")
     return cases, report
 
@@ -234,3 +263,17 @@ def test_checkpoint_is_byte_identical_to_tf_twin(
     assert twin["ours_nodes"] == twin["twin_nodes"]
     assert twin["ours_bound"] == twin["twin_bound"]
     assert twin["ours_signatures"] == twin["twin_signatures"]
+
+
+def test_several_signatures_each_serve_in_every_loader(
+        results: tuple[dict[str, Any], dict[str, Any]]) -> None:
+    cases, report = results
+    case = cases["multi"]
+    got = ok(report["multi"], "several signatures")
+    for loader in ("tf2", "capi", "v1"):
+        for key, expected in case["expected"].items():
+            assert_outputs(got[loader][key], {k: np.asarray(v, np.float32)
+                                              for k, v in expected.items()},
+                           f"signature {key!r} via {loader}")
+    assert_outputs({"out": got["serve"]}, case["expected"]["serving_default"], "serve(b, a)")
+    assert got["trainable_variables"] == ["v:0"]

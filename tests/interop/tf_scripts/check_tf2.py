@@ -6,7 +6,8 @@ The spec (written by tests/interop/test_tf2_interop.py)::
     {"work_dir": ..., "models": [{"name", "dir", "inputs": {key: encoded array},
                                   "args": [input keys in serve's positional order],
                                   "train": whether to take a GradientTape step and fit}],
-     "twin": {"dir": our dense model, "values": {name: encoded}} or null}
+     "twin": {"dir": our dense model, "values": {name: encoded}} or null,
+     "multi": [{"name", "dir", "args", "signatures": {key: {input: encoded}}}]}
 
 Each check is independent (a failure is recorded as {"error", "traceback"}).  Prints
 one JSON document {model name: {check: result}} (plus "twin").
@@ -247,8 +248,37 @@ def twin(spec):
             "ours_signatures": our_sigs, "twin_signatures": their_sigs}
 
 
+def every_signature(model):
+    """Several signatures: each one through tf.saved_model.load, the C API and tf.compat.v1,
+    and serve() with the serving signature's inputs as positional arguments."""
+    values = {key: {k: decode(v) for k, v in feeds.items()}
+              for key, feeds in model["signatures"].items()}
+    loaded = tf.saved_model.load(model["dir"])
+    serving = values["serving_default"]
+    out = {"serve": enc(loaded.serve(*[tf.constant(serving[k]) for k in model["args"]])),
+           "trainable_variables": sorted(v.name for v in loaded.trainable_variables),
+           "tf2": {key: enc(loaded.signatures[key](**{k: tf.constant(v) for k, v in
+                                                      feeds.items()}))
+                   for key, feeds in values.items()}}
+    with tf_capi.SavedModelSession(model["dir"], ["serve"]) as session:
+        out["capi"] = {key: {k: encode(v) for k, v in session.run_signature(key, feeds).items()}
+                       for key, feeds in values.items()}
+    with tf.compat.v1.Session(graph=tf.Graph()) as sess:
+        meta = tf.compat.v1.saved_model.load(sess, ["serve"], model["dir"])
+        out["v1"] = {}
+        for key, feeds in values.items():
+            sig = meta.signature_def[key]
+            names = sorted(sig.outputs)
+            got = sess.run([sig.outputs[n].name for n in names],
+                           {sig.inputs[k].name: v for k, v in feeds.items()})
+            out["v1"][key] = {n: encode(v) for n, v in zip(names, got)}
+    return out
+
+
 def main():
     results = {}
+    for model in SPEC.get("multi", []):
+        results[model["name"]] = guarded(every_signature, model)
     clis = {m["name"]: guarded(start_cli, m) for m in SPEC["models"]}
     for model in SPEC["models"]:
         results[model["name"]] = {
