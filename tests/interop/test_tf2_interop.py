@@ -4,7 +4,7 @@ TensorFlow 2.21, in one TF subprocess (tests/interop/tf_scripts/check_tf2.py):
 step), re-saving, Keras 3 ``TFSMLayer``, ``hub.KerasLayer``, the TFLite converter,
 ``saved_model_cli show`` / ``run``, the C API (TF Serving's loader) and
 ``tf.compat.v1``; a dense model, a While model (running sum), an If model and an ONNX
-model converted with ``from_onnx(format="tf2")``.  The
+model converted with ``from_onnx`` (TF2 by default).  The
 dense model's checkpoint is byte-identical to the one TF writes for the same object
 tree (its twin), and both object graphs have the same nodes."""
 
@@ -105,7 +105,7 @@ def build_if(export: Path) -> dict[str, Any]:
 
 
 def build_onnx(export: Path) -> dict[str, Any]:
-    """An ONNX model (MatMul + Add on initializers) through from_onnx(format="tf2")."""
+    """An ONNX model (MatMul + Add on initializers) through from_onnx (TF2 by default)."""
     weight = np.array([[1.0, -1.0], [0.5, 2.0], [0.0, 1.0]], np.float32)
     offset = np.array([0.25, -0.5], np.float32)
     xs = np.array([[1.0, 2.0, 3.0], [-1.0, 0.0, 0.5]], np.float32)
@@ -113,7 +113,7 @@ def build_onnx(export: Path) -> dict[str, Any]:
                         onnx_node("Add", ["m", "B"], ["y"])],
                        {"x": xs}, ["y"], inits={"W": weight, "B": offset},
                        input_shapes={"x": ["batch", 3]})
-    from_onnx(proto, export, format="tf2")
+    from_onnx(proto, export)
     return {"inputs": {"x": xs}, "output": "y", "expected": xs @ weight + offset,
             "train": True, "trainable": ["B:0", "W:0"], "variables": ["B:0", "W:0"]}
 

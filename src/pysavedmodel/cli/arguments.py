@@ -32,14 +32,15 @@ def add_warmup_and_durable(parser: argparse.ArgumentParser) -> None:
                              "(faster; default: fsync every file and directory)")
 
 
-def add_format(parser: argparse.ArgumentParser) -> None:
+def add_format(parser: argparse.ArgumentParser, default: str) -> None:
     """``--format tf1|tf2``, for the commands that write a SavedModel."""
-    parser.add_argument("--format", choices=("tf1", "tf2"), default="tf1",
-                        help="tf2: add the TF2 object graph (a 'serve' function, variables "
-                             "for fine-tuning; what tf.saved_model.load, Keras TFSMLayer "
-                             "and hub.KerasLayer use) with an object-based checkpoint; "
-                             "tf1 (default): a TF1-style MetaGraph only (needed for assets, "
-                             "init ops and inputs that are not placeholders)")
+    parser.add_argument("--format", choices=("tf1", "tf2"), default=default,
+                        help=f"tf2: add the TF2 object graph (a 'serve' function and the "
+                             f"variables for fine-tuning: what tf.saved_model.load, Keras "
+                             f"TFSMLayer and hub.KerasLayer use) with an object-based "
+                             f"checkpoint; tf1: a TF1-style MetaGraph only (needed for "
+                             f"assets, init ops and inputs that are not placeholders); "
+                             f"default: {default}")
 
 
 def warmup_from_npz(path: str) -> dict[str, list[dict[str, Any]]]:

@@ -50,7 +50,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     parser.add_argument("--signature", default="serving_default", metavar="KEY",
                         help="signature key (default: serving_default)")
     add_warmup_and_durable(parser)
-    add_format(parser)
+    add_format(parser, "tf2")
     parser.set_defaults(func=run)
 
 

@@ -95,7 +95,7 @@ def from_onnx(model: Any, export_dir: str | os.PathLike[str], *,
               input_shapes: Mapping[str, Sequence[int | None]] | None = None,
               progress: Callable[[int, int], None] | None = None,
               warmup: Mapping[str, Sequence[Any]] | None = None,
-              durable: bool = True, format: str = "tf1") -> Path:
+              durable: bool = True, format: str = "tf2") -> Path:
     """Convert an ONNX model to a SavedModel in ``export_dir``; return its path.
 
     ``model`` is a path (external data next to it is read lazily), bytes or an
@@ -105,8 +105,9 @@ def from_onnx(model: Any, export_dir: str | os.PathLike[str], *,
     lets shape-dependent ops (pool ceil_mode, Flatten) be resolved.  ``progress(done, total)``
     is called per node.  ``warmup``: TF Serving warmup requests
     (:meth:`SavedModelBuilder.add_warmup_requests`); ``durable``: fsync before publishing
-    (:meth:`SavedModelBuilder.save`); ``format``: ``"tf1"`` or ``"tf2"`` (the TF2 object
-    graph, see :class:`SavedModelBuilder`).  Errors: ModelError (malformed/unsafe model),
+    (:meth:`SavedModelBuilder.save`); ``format``: ``"tf2"`` (default: the TF2 object graph
+    with a ``serve`` function and trainable variables, see :class:`SavedModelBuilder`) or
+    ``"tf1"`` (a TF1-style MetaGraph only).  Errors: ModelError (malformed/unsafe model),
     UnsupportedError (ops or attributes not covered), MissingDependencyError (no onnx),
     AlreadyExistsError; nothing is left in ``export_dir`` on any error.
     """
