@@ -199,3 +199,16 @@ def test_assets_are_refused_with_the_tf1_switch_named(tmp_path: Path) -> None:
                                                    "format='tf2'.*format='tf1'"):
         save(export, g, sigs)
     assert not export.exists()
+
+
+def test_clear_devices_and_strip_default_attrs_apply_to_tf2_exports(tmp_path: Path) -> None:
+    g, sigs = dense_graph()
+    meta = meta_graph(save(tmp_path / "m", g, sigs, clear_devices=True,
+                           strip_default_attrs=True))
+    assert meta.meta_info_def.stripped_default_attrs
+    nodes = list(meta.graph_def.node) + [n for f in meta.graph_def.library.function
+                                         for n in f.node_def]
+    assert not [n.name for n in nodes if n.device]
+    handle = next(n for n in meta.graph_def.node if n.op == "VarHandleOp")
+    assert "container" not in handle.attr  # "" is the registry default
+    assert validate_saved_model(tmp_path / "m") == []

@@ -467,7 +467,8 @@ class SavedModelBuilder:
         values = self._collect_values(work, variables)
         if self._format == "tf2":
             prepared = self._prepare_tf2(work, _check_tags(tags), signature_def_map, assets,
-                                         init_op, train_op, clear_devices, saver, values)
+                                         init_op, train_op, clear_devices, strip_default_attrs,
+                                         saver, values)
         else:
             prepared = self._prepare(work, _check_tags(tags), signature_def_map, assets, init_op,
                                      train_op, clear_devices, strip_default_attrs, saver,
@@ -763,7 +764,7 @@ class SavedModelBuilder:
 
     def _prepare_tf2(self, work: Graph, tags: list[str], signature_def_map: Any, assets: Any,
                      init_op: Any, train_op: Any, clear_devices: bool,
-                     saver: saver_pb2.SaverDef | None,
+                     strip_default_attrs: bool, saver: saver_pb2.SaverDef | None,
                      values: dict[str, np.ndarray]) -> _Prepared:
         """The TF2 meta graph (see :mod:`pysavedmodel.builder.tf2`)."""
         for what, given in (("saver", saver), ("init_op", init_op), ("train_op", train_op)):
@@ -783,9 +784,12 @@ class SavedModelBuilder:
         graph_def = export.graph_def
         if _flag(clear_devices, "clear_devices"):
             _clear_devices(graph_def)
+        if _flag(strip_default_attrs, "strip_default_attrs"):
+            _strip_default_attrs(graph_def)
         info = meta_graph.meta_info_def
         info.tags.extend(tags)
         info.stripped_op_list.CopyFrom(export.op_list)
+        info.stripped_default_attrs = bool(strip_default_attrs)
         meta_graph.graph_def.CopyFrom(graph_def)
         meta_graph.saver_def.CopyFrom(export.saver_def)
         for key, sig in export.signatures.items():
