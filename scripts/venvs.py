@@ -1,7 +1,8 @@
 """Virtualenvs the tests need, created on first use and cached.
 
-* the core venv (``.venv`` in the checkout): the project with its test extras,
-  and no TensorFlow;
+* the core venv (``.venv`` in the checkout): the project with its test extras
+  (pyproject's ``[test]``: pinned ``moto[server]``, ``s3fs`` and ``fsspec`` for the
+  S3 server tests/test_remote.py starts, dask, onnx...), and no TensorFlow;
 * the TensorFlow venv (``~/.cache/pysavedmodel/tf-2.21``, or
   ``$PYSAVEDMODEL_TF_VENV``): tensorflow-cpu 2.21.0, used only through
   subprocesses by the interop tests;

@@ -44,7 +44,7 @@ import numpy as np
 from google.protobuf import text_format
 from google.protobuf.message import EncodeError
 
-from .. import dtypes
+from .. import dtypes, remote
 from .._proto import (
     attr_value_pb2,
     graph_pb2,
@@ -55,6 +55,7 @@ from .._proto import (
     variable_pb2,
 )
 from .._proto._pool import POOL
+from ..aliases import Location
 from ..constants import (
     FINGERPRINT_FILENAME,
     MAIN_OP_COLLECTION,
@@ -74,7 +75,6 @@ from ..errors import (
     NotFoundError,
     UnsupportedDTypeError,
 )
-from ..fileio import atomic_directory
 from ..format import bundle as _bundle
 from ..format.fingerprint import compute_fingerprint, stable_uuid
 from ..graph.attrs import make_tensor_proto, proto_dtype, shape_from_proto, to_numpy
@@ -394,6 +394,10 @@ class SavedModelBuilder:
     any number of times (TF1 only), then :meth:`save`.  ``export_dir`` must not exist or
     be an empty directory (:class:`AlreadyExistsError`); calls out of order
     raise :class:`BuilderStateError`.
+
+    ``export_dir`` may be a URL (``s3://bucket/models/mlp/1``, ``gs://...``; needs the
+    ``remote`` extra): :meth:`save` builds the SavedModel locally, then uploads it with
+    ``saved_model.pb`` last (see :mod:`pysavedmodel.remote`).
     """
 
     def __init__(self, export_dir: str | os.PathLike[str], *, format: str = "tf1") -> None:
@@ -405,7 +409,8 @@ class SavedModelBuilder:
             raise InvalidArgumentError(
                 f"format must be one of {', '.join(map(repr, FORMATS))}, got {format!r}")
         self._format = format
-        self._export_dir = Path(path)
+        path = remote.local_location(path)
+        self._export_dir: Location = path if remote.is_remote(path) else Path(path)
         self._check_export_dir()
         self._saved_model = saved_model_pb2.SavedModel(
             saved_model_schema_version=SAVED_MODEL_SCHEMA_VERSION)
@@ -418,12 +423,15 @@ class SavedModelBuilder:
         self._saved = False
 
     @property
-    def export_dir(self) -> Path:
-        """Where :meth:`save` puts the SavedModel."""
+    def export_dir(self) -> Location:
+        """Where :meth:`save` puts the SavedModel (a ``Path``, or the URL ``str``)."""
         return self._export_dir
 
     def _check_export_dir(self) -> None:
         path = self._export_dir
+        if isinstance(path, str):
+            remote.check_directory_target(path)
+            return
         if path.is_dir():
             if any(path.iterdir()):
                 raise AlreadyExistsError(
@@ -545,7 +553,7 @@ class SavedModelBuilder:
                                    f"requests against; the export has {have}")
 
     def save(self, as_text: bool = False, *, durable: bool = True,
-             fingerprint: bool | None = None) -> Path:
+             fingerprint: bool | None = None) -> Location:
         """Write the SavedModel; return the path of ``saved_model.pb`` (or ``.pbtxt``).
 
         ``fingerprint=True`` also writes ``fingerprint.pb`` as TF 2.21 computes it
@@ -568,6 +576,11 @@ class SavedModelBuilder:
         full disk, a read-only target or missing permissions give :class:`StorageError`
         naming the directory, and nothing is left behind (directories this call created
         included).
+
+        A URL ``export_dir`` is built in a private local directory, then uploaded:
+        ``variables/``, ``assets/``, ``assets.extra/``, ``fingerprint.pb``, and
+        ``saved_model.pb`` last; on failure the uploaded objects are deleted
+        (:mod:`pysavedmodel.remote`).  The URL of ``saved_model.pb`` is returned.
         """
         self._check_open("save")
         as_text = _flag(as_text, "as_text")
@@ -587,7 +600,7 @@ class SavedModelBuilder:
         data = _serialize_within_limit(self._saved_model)
         target = self._export_dir
         filename = SAVED_MODEL_FILENAME_PBTXT if as_text else SAVED_MODEL_FILENAME_PB
-        with atomic_directory(target, durable=durable) as temp:
+        with remote.publishing_directory(target, durable=durable) as temp:
             (temp / VARIABLES_DIRECTORY).mkdir()
             if self._checkpoint:
                 _bundle.write_checkpoint(temp / VARIABLES_DIRECTORY / VARIABLES_FILENAME,
@@ -614,7 +627,7 @@ class SavedModelBuilder:
                 (temp / FINGERPRINT_FILENAME).write_bytes(fp.SerializeToString())
             self._check_export_dir()
         self._saved = True
-        return target / filename
+        return remote.join(target, filename)
 
     # ------------------------------------------------------------------ internals
 

@@ -28,13 +28,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Union
 
 import numpy as np
 
 from .._proto import trackable_object_graph_pb2
-from ..aliases import PathLike, ProgressCallback
+from ..aliases import Location, PathLike, ProgressCallback
 from ..errors import InvalidArgumentError
 from .bundle import write_checkpoint
 
@@ -278,8 +277,9 @@ def object_graph_checkpoint(tree: Tree) -> dict[str, Any]:
 
 
 def write_object_checkpoint(prefix: PathLike, tree: Tree, *,
-                            progress: ProgressCallback | None = None) -> list[Path]:
-    """Write ``tree`` as a TF2 object-based checkpoint at ``prefix``; return the files.
+                            progress: ProgressCallback | None = None) -> list[Location]:
+    """Write ``tree`` as a TF2 object-based checkpoint at ``prefix`` (a path or URL);
+    return the files.
 
     See :func:`object_graph_checkpoint` for the tree and the key layout; loads
     with ``tf.train.Checkpoint(**objects).read(prefix)`` (or ``restore``).
