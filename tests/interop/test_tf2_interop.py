@@ -19,6 +19,7 @@ import pytest
 
 import pysavedmodel as psm
 from pysavedmodel import Function
+from pysavedmodel._proto import fingerprint_pb2
 from pysavedmodel.onnx import from_onnx
 from tests.interop.savedmodel_harness import assert_outputs, ok
 from tests.onnx.cases import model as onnx_model
@@ -150,6 +151,8 @@ CHECKS = ("serve", "signature", "call", "resave", "tfsm", "tfsm_sequential", "hu
 def results(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], dict[str, Any]]:
     root = tmp_path_factory.mktemp("tf2")
     cases = {name: build(root / name) for name, build in BUILDERS.items()}
+    for name, case in cases.items():
+        case["dir"] = str(root / name)
     multi = build_multi(root / "multi")
     work = root / "tf_work"
     work.mkdir()
@@ -218,6 +221,23 @@ def test_loaded_object_lists_exactly_the_trainable_variables(
     assert hub["trainable_weights"] == cases[model]["trainable"]
     assert sorted(hub["trainable_weights"] + hub["non_trainable_weights"]) == \
         cases[model]["variables"]
+
+
+@pytest.mark.parametrize("model", sorted(BUILDERS))
+def test_tf_reads_and_recomputes_the_fingerprint(
+        results: tuple[dict[str, Any], dict[str, Any]], model: str) -> None:
+    """fingerprint.pb (written by default for TF2 exports): read_fingerprint returns our
+    values and TF's CreateFingerprintDef recomputes every hash from our files."""
+    cases, report = results
+    loaded = ok(report[model]["tf2"], f"fingerprint of {model}")
+    ours = fingerprint_pb2.FingerprintDef.FromString(
+        (Path(cases[model]["dir"]) / "fingerprint.pb").read_bytes())
+    values = [str(getattr(ours, name)) for name in (
+        "saved_model_checksum", "graph_def_program_hash", "signature_def_hash",
+        "saved_object_graph_hash", "checkpoint_hash")]
+    assert loaded["fingerprint"]["read"] == values
+    assert loaded["fingerprint"]["recomputed"] == values
+    assert ours.saved_object_graph_hash != 0
 
 
 def test_gradient_step_reaches_and_changes_the_trainable_variables(

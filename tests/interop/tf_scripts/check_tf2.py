@@ -57,6 +57,21 @@ def enc(value):
     return encode(value.numpy())
 
 
+FINGERPRINT_FIELDS = ["saved_model_checksum", "graph_def_program_hash", "signature_def_hash",
+                      "saved_object_graph_hash", "checkpoint_hash"]
+
+
+def fingerprints(path):
+    """fingerprint.pb as read_fingerprint returns it and as TF's CreateFingerprintDef
+    recomputes it from the files (decimal strings: uint64 values)."""
+    from tensorflow.core.protobuf import fingerprint_pb2
+    from tensorflow.python.saved_model.pywrap_saved_model import fingerprinting
+    read = tf.saved_model.experimental.read_fingerprint(path)
+    again = fingerprint_pb2.FingerprintDef.FromString(fingerprinting.CreateFingerprintDef(path))
+    return {"read": [str(getattr(read, n)) for n in FINGERPRINT_FIELDS],
+            "recomputed": [str(getattr(again, n)) for n in FINGERPRINT_FIELDS]}
+
+
 def tf2_load(model):
     """tf.saved_model.load: serve, signatures, __call__, variables, a GradientTape step."""
     loaded = tf.saved_model.load(model["dir"])
@@ -70,8 +85,7 @@ def tf2_load(model):
         "variables": sorted(v.name for v in loaded.variables),
         "trainable_variables": sorted(v.name for v in loaded.trainable_variables),
         "regularization_losses": len(loaded.regularization_losses),
-        "fingerprint": str(tf.saved_model.experimental.read_fingerprint(
-            model["dir"]).saved_model_checksum),
+        "fingerprint": fingerprints(model["dir"]),
     }
     if model["train"]:
         before = [v.numpy().copy() for v in loaded.trainable_variables]
