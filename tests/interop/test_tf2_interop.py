@@ -95,9 +95,8 @@ def build_if(export: Path) -> dict[str, Any]:
     inp = g.placeholder("x", "float32", [None])
     pred = g.op("Greater", [g.op("Sum", [inp, g.constant(np.int32(0))]),
                             g.constant(np.float32(0))])
-    # output_shapes as TF sets it: Keras needs the output's rank to build a Sequential.
-    branch = g.op("If", [pred, [inp]], then_branch=then, else_branch=other,
-                  output_shapes=[[None]])
+    # No output_shapes: the export fills them from the branches (Keras needs the rank).
+    branch = g.op("If", [pred, [inp]], then_branch=then, else_branch=other)
     y = g.op("Identity", [branch], name="y")
     _save(export, g, {"x": inp}, {"y": y})
     xs = np.array([-3.0, 1.0], np.float32)
