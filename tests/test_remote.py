@@ -455,7 +455,8 @@ def test_from_onnx_fetches_external_data_next_to_a_url_model(tmp_path: Path) -> 
     fs = fsspec.filesystem("memory")
     fs.pipe_file("/in/m.onnx", model.SerializeToString())
     fs.pipe_file("/in/data/w.bin", weight.tobytes())
-    written = pysavedmodel.from_onnx("memory://in/m.onnx", tmp_path / "out")
+    written = pysavedmodel.from_onnx("memory://in/m.onnx", tmp_path / "out",
+                                     format="tf1")  # one plain checkpoint entry
     assert written == tmp_path / "out"
     stored = read_checkpoint(tmp_path / "out" / "variables" / "variables")
     assert [v.tolist() for v in stored.values()] == [weight.tolist()]

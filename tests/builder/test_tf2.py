@@ -187,3 +187,60 @@ def test_tf2_export_has_one_meta_graph(tmp_path: Path) -> None:
 def test_unknown_format_is_refused(tmp_path: Path) -> None:
     with pytest.raises(InvalidArgumentError, match="format must be one of 'tf2', 'tf1'"):
         psm.SavedModelBuilder(tmp_path / "m", format="tf3")
+
+
+def test_assets_are_refused_with_the_tf1_switch_named(tmp_path: Path) -> None:
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_text("a\n")
+    g, sigs = dense_graph()
+    g.asset(vocab)
+    export = tmp_path / "refused"
+    with pytest.raises(InvalidArgumentError, match="assets are not supported by "
+                                                   "format='tf2'.*format='tf1'"):
+        save(export, g, sigs)
+    assert not export.exists()
+
+
+def test_clear_devices_and_strip_default_attrs_apply_to_tf2_exports(tmp_path: Path) -> None:
+    g, sigs = dense_graph()
+    meta = meta_graph(save(tmp_path / "m", g, sigs, clear_devices=True,
+                           strip_default_attrs=True))
+    assert meta.meta_info_def.stripped_default_attrs
+    nodes = list(meta.graph_def.node) + [n for f in meta.graph_def.library.function
+                                         for n in f.node_def]
+    assert not [n.name for n in nodes if n.device]
+    handle = next(n for n in meta.graph_def.node if n.op == "VarHandleOp")
+    assert "container" not in handle.attr  # "" is the registry default
+    assert validate_saved_model(tmp_path / "m") == []
+
+
+def _if_graph(then_shape: list[int | None] | None,
+              else_shape: list[int | None] | None) -> tuple[psm.Graph, Any]:
+    then = Function("then_branch")
+    x = then.arg("x", "float32", [None, 2])
+    then.ret("y", then.graph.op("Reshape", [x, then.graph.constant(
+        np.array([-1, 2] if then_shape else [-1], np.int32))]))
+    other = Function("else_branch")
+    x = other.arg("x", "float32", [None, 2])
+    other.ret("y", other.graph.op("Reshape", [x, other.graph.constant(
+        np.array([-1, 2] if else_shape else [-1], np.int32))]))
+    g = psm.Graph()
+    inp = g.placeholder("x", "float32", [None, 2])
+    pred = g.placeholder("p", "bool", [])
+    y = g.op("Identity", [g.op("If", [pred, [inp]], then_branch=then, else_branch=other)],
+             name="y")
+    return g, {"serving_default": psm.predict_signature_def({"x": inp, "p": pred}, {"y": y})}
+
+
+@pytest.mark.parametrize(("ranks", "expected"), [
+    ((2, 2), [[-1, 2]]),   # both branches agree: their shape
+    ((2, 1), None),        # ranks differ: left unknown, as the user wrote it
+])
+def test_if_without_output_shapes_gets_the_branches_shapes(
+        tmp_path: Path, ranks: tuple[int, int], expected: Any) -> None:
+    g, sigs = _if_graph([None, 2] if ranks[0] == 2 else None,
+                        [None, 2] if ranks[1] == 2 else None)
+    meta = meta_graph(save(tmp_path / "m", g, sigs))
+    (node,) = [n for f in meta.graph_def.library.function for n in f.node_def if n.op == "If"]
+    shapes = [[d.size for d in s.dim] for s in node.attr["output_shapes"].list.shape]
+    assert shapes == (expected or [])

@@ -139,3 +139,15 @@ def test_build_with_bad_warmup_is_one_line_and_writes_nothing(tmp_path: Path) ->
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1 and "input 'x' has shape [1, 5]" in result.stderr
     assert not out.exists()
+
+
+def test_build_format_tf2_writes_an_object_based_checkpoint(tmp_path: Path) -> None:
+    out = tmp_path / "export"
+    result = run("build", str(EXAMPLE / "spec.json"), "-o", str(out), "--format", "tf2")
+    assert result.returncode == 0, result.stderr
+    keys = set(read_checkpoint(out / "variables" / "variables"))
+    assert "_CHECKPOINTABLE_OBJECT_GRAPH" in keys
+    assert all(k.endswith("/.ATTRIBUTES/VARIABLE_VALUE") for k in keys
+               if k != "_CHECKPOINTABLE_OBJECT_GRAPH")
+    model = saved_model_pb2.SavedModel.FromString((out / "saved_model.pb").read_bytes())
+    assert model.meta_graphs[0].HasField("object_graph_def")

@@ -75,3 +75,20 @@ def test_warmup_requests_are_written_with_the_conversion(tmp_path: Path) -> None
     assert len(logs) == 4
     assert logs[0].predict_log.request.model_spec.signature_name == "serving_default"
     assert list(logs[0].predict_log.request.inputs) == ["x"]
+
+
+def test_default_format_is_tf2_and_tf1_is_a_switch(tmp_path: Path) -> None:
+    path = _write(tmp_path, [node("MatMul", ["x", "W"], ["y"])])
+    out = run("from-onnx", str(path), str(tmp_path / "export"))
+    assert out.returncode == 0, out.stderr
+    saved = pysavedmodel.read_saved_model(tmp_path / "export")
+    nodes = saved.meta_graphs[0].object_graph_def.nodes
+    assert {c.local_name for c in nodes[0].children} >= {"W", "serve", "trainable_variables"}
+    assert pysavedmodel.validate_saved_model(tmp_path / "export") == []
+    assert (tmp_path / "export" / "fingerprint.pb").is_file()
+    out = run("from-onnx", str(path), str(tmp_path / "tf1"), "--format", "tf1")
+    assert out.returncode == 0, out.stderr
+    saved = pysavedmodel.read_saved_model(tmp_path / "tf1")
+    assert not saved.meta_graphs[0].HasField("object_graph_def")
+    assert set(pysavedmodel.read_checkpoint(tmp_path / "tf1" / "variables" / "variables")) \
+        == {"W"}

@@ -3,7 +3,8 @@ TensorFlow 2.21, in one TF subprocess (tests/interop/tf_scripts/check_tf2.py):
 ``tf.saved_model.load`` (``serve``, signatures, ``__call__``, variables, a GradientTape
 step), re-saving, Keras 3 ``TFSMLayer``, ``hub.KerasLayer``, the TFLite converter,
 ``saved_model_cli show`` / ``run``, the C API (TF Serving's loader) and
-``tf.compat.v1``; a dense model, a While model (running sum) and an If model.  The
+``tf.compat.v1``; a dense model, a While model (running sum), an If model and an ONNX
+model converted with ``from_onnx`` (TF2 by default).  The
 dense model's checkpoint is byte-identical to the one TF writes for the same object
 tree (its twin), and both object graphs have the same nodes."""
 
@@ -18,7 +19,11 @@ import pytest
 
 import pysavedmodel as psm
 from pysavedmodel import Function
+from pysavedmodel._proto import fingerprint_pb2
+from pysavedmodel.onnx import from_onnx
 from tests.interop.savedmodel_harness import assert_outputs, ok
+from tests.onnx.cases import model as onnx_model
+from tests.onnx.cases import node as onnx_node
 from tests.support.arrays_json import encode
 from tests.support.tf import run_tf
 from tests.support.venvs import ROOT
@@ -90,9 +95,8 @@ def build_if(export: Path) -> dict[str, Any]:
     inp = g.placeholder("x", "float32", [None])
     pred = g.op("Greater", [g.op("Sum", [inp, g.constant(np.int32(0))]),
                             g.constant(np.float32(0))])
-    # output_shapes as TF sets it: Keras needs the output's rank to build a Sequential.
-    branch = g.op("If", [pred, [inp]], then_branch=then, else_branch=other,
-                  output_shapes=[[None]])
+    # No output_shapes: the export fills them from the branches (Keras needs the rank).
+    branch = g.op("If", [pred, [inp]], then_branch=then, else_branch=other)
     y = g.op("Identity", [branch], name="y")
     _save(export, g, {"x": inp}, {"y": y})
     xs = np.array([-3.0, 1.0], np.float32)
@@ -100,7 +104,44 @@ def build_if(export: Path) -> dict[str, Any]:
             "trainable": [], "variables": []}
 
 
-BUILDERS = {"dense": build_dense, "while": build_while, "if": build_if}
+def build_onnx(export: Path) -> dict[str, Any]:
+    """An ONNX model (MatMul + Add on initializers) through from_onnx (TF2 by default)."""
+    weight = np.array([[1.0, -1.0], [0.5, 2.0], [0.0, 1.0]], np.float32)
+    offset = np.array([0.25, -0.5], np.float32)
+    xs = np.array([[1.0, 2.0, 3.0], [-1.0, 0.0, 0.5]], np.float32)
+    proto = onnx_model([onnx_node("MatMul", ["x", "W"], ["m"]),
+                        onnx_node("Add", ["m", "B"], ["y"])],
+                       {"x": xs}, ["y"], inits={"W": weight, "B": offset},
+                       input_shapes={"x": ["batch", 3]})
+    from_onnx(proto, export)
+    return {"inputs": {"x": xs}, "output": "y", "expected": xs @ weight + offset,
+            "train": True, "trainable": ["B:0", "W:0"], "variables": ["B:0", "W:0"]}
+
+
+def build_multi(export: Path) -> dict[str, Any]:
+    """Two signatures sharing a placeholder, one input key that is no identifier
+    ("Input-B"), a variable used by one signature only, two outputs in the other."""
+    g = psm.Graph()
+    a = g.placeholder("a", "float32", [None, 2])
+    b = g.placeholder("b_in", "float32", [None, 2])
+    v = g.variable("v", np.array([2.0, 3.0], np.float32))
+    total = g.op("AddV2", [a, b], name="total")
+    scaled = g.op("Mul", [a, v], name="scaled")
+    neg = g.op("Neg", [scaled], name="neg")
+    builder = psm.SavedModelBuilder(export, format="tf2")
+    builder.add_meta_graph_and_variables(g, ["serve"], signature_def_map={
+        "serving_default": psm.predict_signature_def({"a": a, "Input-B": b}, {"out": total}),
+        "scale": psm.predict_signature_def({"a": a}, {"scaled_out": scaled, "neg": neg})})
+    builder.save()
+    xa = np.array([[1.0, 2.0], [-1.0, 0.5]], np.float32)
+    xb = np.array([[10.0, 20.0], [0.0, -4.0]], np.float32)
+    return {"signatures": {"serving_default": {"a": xa, "Input-B": xb}, "scale": {"a": xa}},
+            "args": ["Input-B", "a"],  # serve's positional order: the keys sorted
+            "expected": {"serving_default": {"out": xa + xb},
+                         "scale": {"scaled_out": xa * [2.0, 3.0], "neg": -xa * [2.0, 3.0]}}}
+
+
+BUILDERS = {"dense": build_dense, "while": build_while, "if": build_if, "onnx": build_onnx}
 CHECKS = ("serve", "signature", "call", "resave", "tfsm", "tfsm_sequential", "hub",
           "hub_sequential", "tflite", "cli_run", "capi", "v1")
 
@@ -109,9 +150,16 @@ CHECKS = ("serve", "signature", "call", "resave", "tfsm", "tfsm_sequential", "hu
 def results(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], dict[str, Any]]:
     root = tmp_path_factory.mktemp("tf2")
     cases = {name: build(root / name) for name, build in BUILDERS.items()}
+    for name, case in cases.items():
+        case["dir"] = str(root / name)
+    multi = build_multi(root / "multi")
     work = root / "tf_work"
     work.mkdir()
-    spec = {"work_dir": str(work), "models": [
+    spec = {"work_dir": str(work), "multi": [{
+        "name": "multi", "dir": str(root / "multi"), "args": multi["args"],
+        "signatures": {key: {k: encode(v) for k, v in feeds.items()}
+                       for key, feeds in multi["signatures"].items()}}],
+        "models": [
         {"name": name, "dir": str(root / name), "args": ["x"], "train": case["train"],
          "inputs": {k: encode(v) for k, v in case["inputs"].items()}}
         for name, case in cases.items()],
@@ -119,6 +167,7 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], d
             "dense/kernel": encode(KERNEL), "dense/bias": encode(BIAS),
             "scale": encode(np.asarray(SCALE))}}}
     (work / "spec.json").write_text(json.dumps(spec))
+    cases["multi"] = multi
     report: dict[str, Any] = run_tf(SCRIPT.read_text(), ROOT, work / "spec.json")
     return cases, report
 
@@ -173,15 +222,33 @@ def test_loaded_object_lists_exactly_the_trainable_variables(
         cases[model]["variables"]
 
 
+@pytest.mark.parametrize("model", sorted(BUILDERS))
+def test_tf_reads_and_recomputes_the_fingerprint(
+        results: tuple[dict[str, Any], dict[str, Any]], model: str) -> None:
+    """fingerprint.pb (written by default for TF2 exports): read_fingerprint returns our
+    values and TF's CreateFingerprintDef recomputes every hash from our files."""
+    cases, report = results
+    loaded = ok(report[model]["tf2"], f"fingerprint of {model}")
+    ours = fingerprint_pb2.FingerprintDef.FromString(
+        (Path(cases[model]["dir"]) / "fingerprint.pb").read_bytes())
+    values = [str(getattr(ours, name)) for name in (
+        "saved_model_checksum", "graph_def_program_hash", "signature_def_hash",
+        "saved_object_graph_hash", "checkpoint_hash")]
+    assert loaded["fingerprint"]["read"] == values
+    assert loaded["fingerprint"]["recomputed"] == values
+    assert ours.saved_object_graph_hash != 0
+
+
 def test_gradient_step_reaches_and_changes_the_trainable_variables(
         results: tuple[dict[str, Any], dict[str, Any]]) -> None:
     _, report = results
-    loaded = ok(report["dense"]["tf2"], "GradientTape step")
-    assert loaded["grads_none"] == [False, False]
-    assert loaded["changed"] == [True, True]
-    assert loaded["loss_after"] < loaded["loss_before"]
-    hub = ok(report["dense"]["hub"], "hub.KerasLayer fit")
-    assert hub["changed"] == [True, True]
+    for model in ("dense", "onnx"):
+        loaded = ok(report[model]["tf2"], f"GradientTape step on {model}")
+        assert loaded["grads_none"] == [False, False]
+        assert loaded["changed"] == [True, True]
+        assert loaded["loss_after"] < loaded["loss_before"]
+        hub = ok(report[model]["hub"], f"hub.KerasLayer fit of {model}")
+        assert hub["changed"] == [True, True]
 
 
 def test_hub_keras_layer_is_a_tf_keras_layer_not_a_keras3_one(
@@ -215,3 +282,17 @@ def test_checkpoint_is_byte_identical_to_tf_twin(
     assert twin["ours_nodes"] == twin["twin_nodes"]
     assert twin["ours_bound"] == twin["twin_bound"]
     assert twin["ours_signatures"] == twin["twin_signatures"]
+
+
+def test_several_signatures_each_serve_in_every_loader(
+        results: tuple[dict[str, Any], dict[str, Any]]) -> None:
+    cases, report = results
+    case = cases["multi"]
+    got = ok(report["multi"], "several signatures")
+    for loader in ("tf2", "capi", "v1"):
+        for key, expected in case["expected"].items():
+            assert_outputs(got[loader][key], {k: np.asarray(v, np.float32)
+                                              for k, v in expected.items()},
+                           f"signature {key!r} via {loader}")
+    assert_outputs({"out": got["serve"]}, case["expected"]["serving_default"], "serve(b, a)")
+    assert got["trainable_variables"] == ["v:0"]

@@ -27,7 +27,8 @@ def _mlp() -> onnx.ModelProto:
 
 def test_signature_keys_dtypes_shapes_and_variables(tmp_path: Path) -> None:
     proto = _mlp()
-    out = pysavedmodel.from_onnx(proto, tmp_path / "sm")
+    # TF1 layout asserted (plain checkpoint keys, collections): the TF1 switch.
+    out = pysavedmodel.from_onnx(proto, tmp_path / "sm", format="tf1")
     assert out == tmp_path / "sm"
     described = pysavedmodel.describe_saved_model(out)
     variables = {v["name"]: v for v in described["variables"]}
@@ -56,7 +57,7 @@ def test_external_data_is_read_beside_the_model(tmp_path: Path) -> None:
     assert (tmp_path / "m" / "model.onnx.data").stat().st_size >= weight.nbytes
     calls: list[tuple[int, int]] = []
     out = pysavedmodel.from_onnx(tmp_path / "m" / "model.onnx", tmp_path / "sm",
-                                 progress=lambda d, t: calls.append((d, t)))
+                                 progress=lambda d, t: calls.append((d, t)), format="tf1")
     np.testing.assert_array_equal(
         pysavedmodel.read_checkpoint(out / "variables" / "variables")["W"], weight)
     assert calls[-1] == (1, 1)

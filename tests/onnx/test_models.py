@@ -106,7 +106,7 @@ def test_model_matches_onnxruntime(results: dict[str, Result], name: str) -> Non
 
 
 def test_conv_stack_transposes_only_at_its_ends(tmp_path: Path) -> None:
-    out = pysavedmodel.from_onnx(RESNET, tmp_path / "sm")
+    out = pysavedmodel.from_onnx(RESNET, tmp_path / "sm", format="tf1")  # the graph, not a function
     graph = pysavedmodel.read_saved_model(out).meta_graphs[0].graph_def
     ops = [n.op for n in graph.node]
     # NCHW input -> NHWC once; GAP's NHWC result -> NCHW once for Flatten; nothing between.

@@ -140,7 +140,8 @@ def test_control_flow_matches_onnxruntime(results: dict[str, Result], name: str)
 def test_static_condition_needs_no_function(tmp_path: Any) -> None:
     import pysavedmodel
     from pysavedmodel._proto import saved_model_pb2
-    export = pysavedmodel.from_onnx(_if_static_model(), tmp_path / "sm")
+    # The TF1 layout: a library holding nothing but what the graph itself calls.
+    export = pysavedmodel.from_onnx(_if_static_model(), tmp_path / "sm", format="tf1")
     saved = saved_model_pb2.SavedModel.FromString((export / "saved_model.pb").read_bytes())
     graph_def = saved.meta_graphs[0].graph_def
     assert not graph_def.library.function

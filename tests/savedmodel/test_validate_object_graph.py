@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -74,7 +75,27 @@ def _node_dropped(model: Model) -> None:
     nodes.add().CopyFrom(nodes[-1])
 
 
+def _call_function(model: Model) -> Any:
+    graph = model.meta_graphs[0].object_graph_def
+    return next(f for name, f in graph.concrete_functions.items() if "wrapper" not in name)
+
+
+def _serve_takes_another_input(model: Model) -> None:
+    """The function's input signature gains a tensor its FunctionDef does not take."""
+    args = _call_function(model).canonicalized_input_signature.tuple_value.values[0]
+    args.tuple_value.values.add().CopyFrom(args.tuple_value.values[0])
+
+
+def _output_dtype_changed(model: Model) -> None:
+    output = _call_function(model).output_signature.dict_value.fields["y"]
+    output.tensor_spec_value.dtype = 3  # DT_INT32; the FunctionDef returns float
+
+
 @pytest.mark.parametrize(("edit", "code", "word"), [
+    (_serve_takes_another_input, "object-function-signature",
+     "takes 3 argument(s); the input signature has 2 tensor(s) and 2 bound input(s)"),
+    (_output_dtype_changed, "object-function-signature",
+     "is DT_FLOAT but the output signature says DT_INT32"),
     (_child_out_of_range, "object-graph-reference", "node 99"),
     (_function_not_in_library, "object-function-missing", "function library"),
     (_unknown_concrete_function, "object-function-missing", "__inference_missing_1"),

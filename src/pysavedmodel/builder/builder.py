@@ -1,4 +1,5 @@
-"""SavedModelBuilder: TF1-style SavedModel directories without TensorFlow.
+"""SavedModelBuilder: SavedModel directories without TensorFlow (TF1-style, or TF2 with
+``format="tf2"``: :mod:`pysavedmodel.builder.tf2`).
 
 Follows ``tf.compat.v1.saved_model.Builder`` (TF 2.21): the first meta graph
 is added with its variables, later ones share the checkpoint and the
@@ -380,10 +381,17 @@ class _Prepared:
 
 
 class SavedModelBuilder:
-    """Build a TF1-style SavedModel in ``export_dir``.
+    """Build a SavedModel in ``export_dir``.
+
+    ``format="tf1"`` (the default) writes a TF1-style MetaGraph; ``format="tf2"`` writes
+    what ``tf.saved_model.save`` writes for a module: the same signatures, plus a
+    SavedObjectGraph with a ``serve`` function, the variables (for fine-tuning) and an
+    object-based checkpoint (see :mod:`pysavedmodel.builder.tf2`).  TF2 exports take one
+    meta graph whose signature inputs are placeholders, and no assets, init op, train
+    op or custom saver.
 
     Call :meth:`add_meta_graph_and_variables` once, then :meth:`add_meta_graph`
-    any number of times, then :meth:`save`.  ``export_dir`` must not exist or
+    any number of times (TF1 only), then :meth:`save`.  ``export_dir`` must not exist or
     be an empty directory (:class:`AlreadyExistsError`); calls out of order
     raise :class:`BuilderStateError`.
 
@@ -467,7 +475,8 @@ class SavedModelBuilder:
         values = self._collect_values(work, variables)
         if self._format == "tf2":
             prepared = self._prepare_tf2(work, _check_tags(tags), signature_def_map, assets,
-                                         init_op, train_op, clear_devices, saver, values)
+                                         init_op, train_op, clear_devices, strip_default_attrs,
+                                         saver, values)
         else:
             prepared = self._prepare(work, _check_tags(tags), signature_def_map, assets, init_op,
                                      train_op, clear_devices, strip_default_attrs, saver,
@@ -544,14 +553,15 @@ class SavedModelBuilder:
                                    f"requests against; the export has {have}")
 
     def save(self, as_text: bool = False, *, durable: bool = True,
-             fingerprint: bool = False) -> Location:
+             fingerprint: bool | None = None) -> Location:
         """Write the SavedModel; return the path of ``saved_model.pb`` (or ``.pbtxt``).
 
         ``fingerprint=True`` also writes ``fingerprint.pb`` as TF 2.21 computes it
         (``tf.saved_model.experimental.read_fingerprint`` reads it; see
         :mod:`pysavedmodel.format.fingerprint`), with a uuid derived from the hashes
         so that equal builds stay byte-identical; not with ``as_text`` (TF
-        fingerprints ``saved_model.pb`` only).
+        fingerprints ``saved_model.pb`` only).  The default (None) fingerprints binary
+        ``format="tf2"`` exports, as ``tf.saved_model.save`` does, and not TF1 ones.
 
         Everything is written to a temporary sibling directory first and
         renamed to ``export_dir`` at the end; on failure nothing is left.  A
@@ -575,6 +585,8 @@ class SavedModelBuilder:
         self._check_open("save")
         as_text = _flag(as_text, "as_text")
         durable = _flag(durable, "durable")
+        if fingerprint is None:
+            fingerprint = self._format == "tf2" and not as_text
         fingerprint = _flag(fingerprint, "fingerprint")
         if as_text and fingerprint:
             raise InvalidArgumentError(
@@ -765,7 +777,7 @@ class SavedModelBuilder:
 
     def _prepare_tf2(self, work: Graph, tags: list[str], signature_def_map: Any, assets: Any,
                      init_op: Any, train_op: Any, clear_devices: bool,
-                     saver: saver_pb2.SaverDef | None,
+                     strip_default_attrs: bool, saver: saver_pb2.SaverDef | None,
                      values: dict[str, np.ndarray]) -> _Prepared:
         """The TF2 meta graph (see :mod:`pysavedmodel.builder.tf2`)."""
         for what, given in (("saver", saver), ("init_op", init_op), ("train_op", train_op)):
@@ -774,7 +786,7 @@ class SavedModelBuilder:
                     f"{what} is not supported by format='tf2' exports (TF2 SavedModels "
                     f"restore through their object graph and run no {what}); use "
                     f"SavedModelBuilder(..., format='tf1')")
-        if assets is not None or work.assets:
+        if _assets.resolve_assets(work, assets):
             raise InvalidArgumentError(
                 "assets are not supported by format='tf2' exports yet; use "
                 "SavedModelBuilder(..., format='tf1')")
@@ -785,9 +797,12 @@ class SavedModelBuilder:
         graph_def = export.graph_def
         if _flag(clear_devices, "clear_devices"):
             _clear_devices(graph_def)
+        if _flag(strip_default_attrs, "strip_default_attrs"):
+            _strip_default_attrs(graph_def)
         info = meta_graph.meta_info_def
         info.tags.extend(tags)
         info.stripped_op_list.CopyFrom(export.op_list)
+        info.stripped_default_attrs = bool(strip_default_attrs)
         meta_graph.graph_def.CopyFrom(graph_def)
         meta_graph.saver_def.CopyFrom(export.saver_def)
         for key, sig in export.signatures.items():

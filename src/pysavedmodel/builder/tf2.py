@@ -76,6 +76,7 @@ _CPU0: Final = "/device:CPU:0"
 _ANY_CPU: Final = "/device:CPU:*"
 _INPUT_OPS: Final = ("Placeholder", "PlaceholderWithDefault")
 _DROPPED_ATTRS: Final = ("_output_shapes", "_class")
+_IF_OPS: Final = ("If", "StatelessIf")
 
 
 @dataclass
@@ -314,12 +315,37 @@ def _build_body(graph: Graph, name: str, key: str, signature: meta_graph_pb2.Sig
         controls = [renamed(t)[1:] for t in node.input if t.startswith("^")]
         attrs: dict[str, Any] = {k: v for k, v in node.attr.items()
                                  if k not in _DROPPED_ATTRS}
+        if node.op in _IF_OPS and not node.attr["output_shapes"].list.shape:
+            shapes = _branch_shapes(graph, node)
+            if shapes is not None:
+                attrs["output_shapes"] = shapes
         function.graph.op(node.op, _group_inputs(node, op_def, data), name=node_name + "/",
                           control_inputs=controls, device=node.device or None, **attrs)
     for output_key in output_keys:
         function.ret(_arg_name(output_key, set()),
                      renamed(canonical_tensor_name(signature.outputs[output_key].name)))
     return _Body(function, input_keys, arg_names, output_keys, captured, args)
+
+
+def _branch_shapes(graph: Graph, node: Any) -> attr_value_pb2.AttrValue | None:
+    """``output_shapes`` for an If without them: the shapes both branches agree on
+    (unknown dims where they differ), as TF sets them (its If shape function does not
+    look into the branches, and Keras needs the outputs' ranks); None when a branch's
+    result has unknown rank or the branches' ranks differ."""
+    branches = [graph.functions.get(node.attr[attr].func.name)
+                for attr in ("then_branch", "else_branch")]
+    then_branch, else_branch = branches
+    if not isinstance(then_branch, Function) or not isinstance(else_branch, Function):
+        return None
+    then_shapes, else_shapes = then_branch.output_shapes, else_branch.output_shapes
+    value = attr_value_pb2.AttrValue()
+    value.list.SetInParent()
+    for one, other in zip(then_shapes, else_shapes):
+        if one is None or other is None or len(one) != len(other):
+            return None
+        merged = [a if a == b else None for a, b in zip(one, other)]
+        value.list.shape.add().CopyFrom(make_shape_proto(merged))
+    return value
 
 
 def _shape_list(shape: Any) -> list[int | None] | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-__all__ = ["version_number", "warmup_from_npz", "add_warmup_and_durable"]
+__all__ = ["version_number", "warmup_from_npz", "add_warmup_and_durable", "add_format"]
 
 
 def version_number(text: str) -> int:
@@ -30,6 +30,17 @@ def add_warmup_and_durable(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-durable", dest="durable", action="store_false",
                         help="skip the fsyncs that make the result survive a power loss "
                              "(faster; default: fsync every file and directory)")
+
+
+def add_format(parser: argparse.ArgumentParser, default: str) -> None:
+    """``--format tf1|tf2``, for the commands that write a SavedModel."""
+    parser.add_argument("--format", choices=("tf1", "tf2"), default=default,
+                        help=f"tf2: add the TF2 object graph (a 'serve' function and the "
+                             f"variables for fine-tuning: what tf.saved_model.load, Keras "
+                             f"TFSMLayer and hub.KerasLayer use) with an object-based "
+                             f"checkpoint; tf1: a TF1-style MetaGraph only (needed for "
+                             f"assets, init ops and inputs that are not placeholders); "
+                             f"default: {default}")
 
 
 def warmup_from_npz(path: str) -> dict[str, list[dict[str, Any]]]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .arguments import add_warmup_and_durable, version_number, warmup_from_npz
+from .arguments import add_format, add_warmup_and_durable, version_number, warmup_from_npz
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -30,6 +30,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
                         help="write DIR/N instead (TF Serving's layout; DIR may hold other "
                              "versions)")
     add_warmup_and_durable(parser)
+    add_format(parser, "tf1")
     parser.set_defaults(func=run)
 
 
@@ -38,6 +39,6 @@ def run(args: argparse.Namespace) -> int:
 
     warmup = None if args.warmup is None else warmup_from_npz(args.warmup)
     written = build_from_spec(args.spec, args.output, version=args.version,
-                              durable=args.durable, warmup=warmup)
+                              durable=args.durable, warmup=warmup, format=args.format)
     print(written)
     return 0

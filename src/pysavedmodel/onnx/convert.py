@@ -123,7 +123,7 @@ def from_onnx(model: Any, export_dir: str | os.PathLike[str], *,
               input_shapes: Mapping[str, Sequence[int | None]] | None = None,
               progress: Callable[[int, int], None] | None = None,
               warmup: Mapping[str, Sequence[Any]] | None = None,
-              durable: bool = True) -> Location:
+              durable: bool = True, format: str = "tf2") -> Location:
     """Convert an ONNX model to a SavedModel in ``export_dir``; return its path.
 
     ``model`` is a path (external data next to it is read lazily), bytes or an
@@ -133,7 +133,9 @@ def from_onnx(model: Any, export_dir: str | os.PathLike[str], *,
     lets shape-dependent ops (pool ceil_mode, Flatten) be resolved.  ``progress(done, total)``
     is called per node.  ``warmup``: TF Serving warmup requests
     (:meth:`SavedModelBuilder.add_warmup_requests`); ``durable``: fsync before publishing
-    (:meth:`SavedModelBuilder.save`).  Errors: ModelError (malformed/unsafe model),
+    (:meth:`SavedModelBuilder.save`); ``format``: ``"tf2"`` (default: the TF2 object graph
+    with a ``serve`` function and trainable variables, see :class:`SavedModelBuilder`) or
+    ``"tf1"`` (a TF1-style MetaGraph only).  Errors: ModelError (malformed/unsafe model),
     UnsupportedError (ops or attributes not covered), MissingDependencyError (no onnx),
     AlreadyExistsError; nothing is left in ``export_dir`` on any error.
 
@@ -160,7 +162,7 @@ def from_onnx(model: Any, export_dir: str | os.PathLike[str], *,
             local = _fetch_model(model, staging.root)
             return from_onnx(local, target, tags=tags, signature_name=signature_name,
                              input_shapes=input_shapes, progress=progress, warmup=warmup,
-                             durable=durable)
+                             durable=durable, format=format)
         finally:
             staging.cleanup()
     proto, base = load_model(model)
@@ -237,7 +239,7 @@ def from_onnx(model: Any, export_dir: str | os.PathLike[str], *,
             progress(index + 1, total)
     ctx.node = None
     outputs = {value.name: ctx.tensor(value.name) for value in graph_proto.output}
-    builder = SavedModelBuilder(target)
+    builder = SavedModelBuilder(target, format=format)
     builder.add_meta_graph_and_variables(
         graph, list(tags),
         signature_def_map={signature_name: predict_signature_def(inputs, outputs)})

@@ -128,7 +128,7 @@ def build_from_spec(spec: Mapping[str, Any] | str | os.PathLike[str],
                     export_dir: str | os.PathLike[str], *, version: int | None = None,
                     base_dir: str | os.PathLike[str] | None = None,
                     durable: bool = True,
-                    warmup: Mapping[str, Any] | None = None) -> Location:
+                    warmup: Mapping[str, Any] | None = None, format: str = "tf1") -> Location:
     """Build the SavedModel a spec describes; return the directory written.
 
     ``spec``: a parsed spec (mapping) or the path of a JSON spec file (see
@@ -140,7 +140,8 @@ def build_from_spec(spec: Mapping[str, Any] | str | os.PathLike[str],
     exist or be empty.  Nothing is written unless the whole spec is valid.
     ``durable``: see :meth:`SavedModelBuilder.save` (fsync before publishing).
     ``warmup``: TF Serving warmup requests, as
-    :meth:`SavedModelBuilder.add_warmup_requests` takes them.
+    :meth:`SavedModelBuilder.add_warmup_requests` takes them.  ``format``: ``"tf1"``
+    or ``"tf2"``, as :class:`SavedModelBuilder` takes it.
 
     ``export_dir`` may be a URL (``s3://bucket/models/mlp``; the ``remote`` extra): the
     SavedModel is built locally and uploaded, ``saved_model.pb`` last.  A URL ``spec``
@@ -168,7 +169,7 @@ def build_from_spec(spec: Mapping[str, Any] | str | os.PathLike[str],
         if base_dir is not None:
             located = remote.local_location(os.fspath(base_dir))
             root = located if remote.is_remote(located) else Path(located)
-        return _build(spec, root, export_dir, version, durable, warmup, staging)
+        return _build(spec, root, export_dir, version, durable, warmup, staging, format)
     finally:
         if staging is not None:
             staging.cleanup()
@@ -176,7 +177,7 @@ def build_from_spec(spec: Mapping[str, Any] | str | os.PathLike[str],
 
 def _build(spec: Mapping[str, Any], root: Location, export_dir: str | os.PathLike[str],
            version: int | None, durable: bool, warmup: Mapping[str, Any] | None,
-           staging: remote.Staging | None) -> Location:
+           staging: remote.Staging | None, format: str) -> Location:
     """:func:`build_from_spec` of a parsed ``spec`` whose files are relative to ``root``
     (:mod:`.files`); URL assets are downloaded into ``staging`` (made if None)."""
     expect_object(spec, "spec", SPEC_KEYS)
@@ -208,7 +209,7 @@ def _build(spec: Mapping[str, Any], root: Location, export_dir: str | os.PathLik
             directory = downloads.root / f"asset{index}"  # one each: base names may repeat
             directory.mkdir()
             assets[tensor] = str(remote.fetch_file(url, directory))
-        builder = SavedModelBuilder(target)
+        builder = SavedModelBuilder(target, format=format)
         builder.add_meta_graph_and_variables(
             resolved.graph, list(tags), signature_def_map=signatures, assets=assets,
             init_op=init_op, variables=resolved.values)

@@ -6,7 +6,8 @@ The spec (written by tests/interop/test_tf2_interop.py)::
     {"work_dir": ..., "models": [{"name", "dir", "inputs": {key: encoded array},
                                   "args": [input keys in serve's positional order],
                                   "train": whether to take a GradientTape step and fit}],
-     "twin": {"dir": our dense model, "values": {name: encoded}} or null}
+     "twin": {"dir": our dense model, "values": {name: encoded}} or null,
+     "multi": [{"name", "dir", "args", "signatures": {key: {input: encoded}}}]}
 
 Each check is independent (a failure is recorded as {"error", "traceback"}).  Prints
 one JSON document {model name: {check: result}} (plus "twin").
@@ -56,6 +57,21 @@ def enc(value):
     return encode(value.numpy())
 
 
+FINGERPRINT_FIELDS = ["saved_model_checksum", "graph_def_program_hash", "signature_def_hash",
+                      "saved_object_graph_hash", "checkpoint_hash"]
+
+
+def fingerprints(path):
+    """fingerprint.pb as read_fingerprint returns it and as TF's CreateFingerprintDef
+    recomputes it from the files (decimal strings: uint64 values)."""
+    from tensorflow.core.protobuf import fingerprint_pb2
+    from tensorflow.python.saved_model.pywrap_saved_model import fingerprinting
+    read = tf.saved_model.experimental.read_fingerprint(path)
+    again = fingerprint_pb2.FingerprintDef.FromString(fingerprinting.CreateFingerprintDef(path))
+    return {"read": [str(getattr(read, n)) for n in FINGERPRINT_FIELDS],
+            "recomputed": [str(getattr(again, n)) for n in FINGERPRINT_FIELDS]}
+
+
 def tf2_load(model):
     """tf.saved_model.load: serve, signatures, __call__, variables, a GradientTape step."""
     loaded = tf.saved_model.load(model["dir"])
@@ -69,8 +85,7 @@ def tf2_load(model):
         "variables": sorted(v.name for v in loaded.variables),
         "trainable_variables": sorted(v.name for v in loaded.trainable_variables),
         "regularization_losses": len(loaded.regularization_losses),
-        "fingerprint": str(tf.saved_model.experimental.read_fingerprint(
-            model["dir"]).saved_model_checksum),
+        "fingerprint": fingerprints(model["dir"]),
     }
     if model["train"]:
         before = [v.numpy().copy() for v in loaded.trainable_variables]
@@ -247,8 +262,37 @@ def twin(spec):
             "ours_signatures": our_sigs, "twin_signatures": their_sigs}
 
 
+def every_signature(model):
+    """Several signatures: each one through tf.saved_model.load, the C API and tf.compat.v1,
+    and serve() with the serving signature's inputs as positional arguments."""
+    values = {key: {k: decode(v) for k, v in feeds.items()}
+              for key, feeds in model["signatures"].items()}
+    loaded = tf.saved_model.load(model["dir"])
+    serving = values["serving_default"]
+    out = {"serve": enc(loaded.serve(*[tf.constant(serving[k]) for k in model["args"]])),
+           "trainable_variables": sorted(v.name for v in loaded.trainable_variables),
+           "tf2": {key: enc(loaded.signatures[key](**{k: tf.constant(v) for k, v in
+                                                      feeds.items()}))
+                   for key, feeds in values.items()}}
+    with tf_capi.SavedModelSession(model["dir"], ["serve"]) as session:
+        out["capi"] = {key: {k: encode(v) for k, v in session.run_signature(key, feeds).items()}
+                       for key, feeds in values.items()}
+    with tf.compat.v1.Session(graph=tf.Graph()) as sess:
+        meta = tf.compat.v1.saved_model.load(sess, ["serve"], model["dir"])
+        out["v1"] = {}
+        for key, feeds in values.items():
+            sig = meta.signature_def[key]
+            names = sorted(sig.outputs)
+            got = sess.run([sig.outputs[n].name for n in names],
+                           {sig.inputs[k].name: v for k, v in feeds.items()})
+            out["v1"][key] = {n: encode(v) for n, v in zip(names, got)}
+    return out
+
+
 def main():
     results = {}
+    for model in SPEC.get("multi", []):
+        results[model["name"]] = guarded(every_signature, model)
     clis = {m["name"]: guarded(start_cli, m) for m in SPEC["models"]}
     for model in SPEC["models"]:
         results[model["name"]] = {

@@ -24,7 +24,7 @@ FINDING_CODES: Final = (
     "serving-classify-inputs", "serving-classify-outputs",
     "serving-regress-inputs", "serving-regress-outputs",
     "object-graph-reference", "object-function-missing", "object-graph-mismatch",
-    "object-checkpoint-key-missing", "fingerprint-mismatch",
+    "object-checkpoint-key-missing", "object-function-signature", "fingerprint-mismatch",
 )
 """Every code :func:`validate_saved_model` can report (stable identifiers)."""
 

@@ -9,6 +9,12 @@
 * every concrete function a ``function`` / ``bare_concrete_function`` object
   names is in ``concrete_functions``, and each of those is a FunctionDef of the
   graph's library (``object-function-missing``);
+* a concrete function's FunctionDef takes the tensors of its
+  ``canonicalized_input_signature`` (flattened: tuples and lists in order, dicts by
+  sorted key) then one argument per ``bound_inputs`` entry, with the specs' dtypes,
+  and returns the tensors of its ``output_signature`` (``object-function-signature``;
+  signatures holding composite specs, such as ragged or sparse ones, are not
+  checked);
 * the checkpoint's ``_CHECKPOINTABLE_OBJECT_GRAPH`` (a TrackableObjectGraph)
   parses, has the same number of nodes as the SavedObjectGraph (the loader
   pairs them by index) and its references are in range
@@ -20,7 +26,12 @@
 
 from __future__ import annotations
 
-from ..._proto import saved_object_graph_pb2, trackable_object_graph_pb2
+from ..._proto import (
+    function_pb2,
+    saved_object_graph_pb2,
+    struct_pb2,
+    trackable_object_graph_pb2,
+)
 from ...errors import Error
 from ...format.object_graph import OBJECT_GRAPH_KEY, parse_object_graph
 from .context import MetaGraphContext
@@ -69,7 +80,68 @@ def check_object_graph(ctx: MetaGraphContext, checkpoint: Checkpoint) -> None:
                 ctx.report("object-graph-reference", where,
                            f"bound input {bound} is not a node of the object graph "
                            f"(expected 0..{count - 1})")
+        if name in ctx.functions:
+            _check_function_signature(ctx, where, function, ctx.functions[name])
     _check_against_checkpoint(ctx, graph, checkpoint)
+
+
+def _tensor_dtypes(value: struct_pb2.StructuredValue) -> list[int] | None:
+    """The dtypes of the tensors a structure flattens to (TF's nest order: dict keys
+    sorted), or None when it holds a composite spec this check does not expand."""
+    kind = value.WhichOneof("kind")
+    if kind in ("tensor_spec_value", "bounded_tensor_spec_value"):
+        spec = getattr(value, kind)
+        return [int(spec.dtype)]
+    if kind in ("tuple_value", "list_value"):
+        items = list(getattr(value, kind).values)
+    elif kind == "named_tuple_value":
+        items = [pair.value for pair in value.named_tuple_value.values]
+    elif kind == "dict_value":
+        items = [value.dict_value.fields[key] for key in sorted(value.dict_value.fields)]
+    elif kind in ("type_spec_value", "tensor_value", "numpy_value"):
+        return None
+    else:  # None and Python scalars are not function inputs
+        return []
+    out: list[int] = []
+    for item in items:
+        inner = _tensor_dtypes(item)
+        if inner is None:
+            return None
+        out.extend(inner)
+    return out
+
+
+def _check_function_signature(ctx: MetaGraphContext, where: str,
+                              saved: saved_object_graph_pb2.SavedConcreteFunction,
+                              fdef: function_pb2.FunctionDef) -> None:
+    inputs = _tensor_dtypes(saved.canonicalized_input_signature)
+    if inputs is not None:
+        args = list(fdef.signature.input_arg)
+        expected = len(inputs) + len(saved.bound_inputs)
+        if len(args) != expected:
+            ctx.report("object-function-signature", where,
+                       f"its FunctionDef takes {len(args)} argument(s); the input signature "
+                       f"has {len(inputs)} tensor(s) and {len(saved.bound_inputs)} bound "
+                       f"input(s)")
+        else:
+            for arg, want in zip(args, inputs):
+                if arg.type != want:
+                    ctx.report("object-function-signature", where,
+                               f"argument {arg.name!r} is {type_name(arg.type)} but the "
+                               f"input signature says {type_name(want)}")
+    outputs = _tensor_dtypes(saved.output_signature)
+    if outputs is not None:
+        results = list(fdef.signature.output_arg)
+        if len(results) != len(outputs):
+            ctx.report("object-function-signature", where,
+                       f"its FunctionDef returns {len(results)} tensor(s); the output "
+                       f"signature has {len(outputs)}")
+        else:
+            for result, want in zip(results, outputs):
+                if result.type != want:
+                    ctx.report("object-function-signature", where,
+                               f"result {result.name!r} is {type_name(result.type)} but the "
+                               f"output signature says {type_name(want)}")
 
 
 def _check_against_checkpoint(ctx: MetaGraphContext,
