@@ -115,6 +115,16 @@ def _short_file(tmp: Path) -> Path:
     return path
 
 
+def _gather_nd_hostile_batch_dims(tmp: Path) -> Any:
+    """onnx 1.23's shape inference segfaults on this one: it must be refused before."""
+    graph = helper.make_graph(
+        [node("GatherND", ["x", "i"], ["y"], batch_dims=-2**31)], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3, 4]),
+         helper.make_tensor_value_info("i", TensorProto.INT64, [2, 2, 1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 2, 4])])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
 CASES: list[tuple[str, Callable[[Path], Any], type[errors.Error], tuple[str, ...]]] = [
     ("truncated", lambda t: _relu().SerializeToString()[:-5], errors.ModelError,
      ("not a valid ONNX model",)),
@@ -136,6 +146,8 @@ CASES: list[tuple[str, Callable[[Path], Any], type[errors.Error], tuple[str, ...
         {"x": rand(3, 1, 2), "lens": np.array([2], np.int32)}, ["y"],
         inits={"W": rand(1, 8, 2), "R": rand(1, 8, 2)}, input_shapes={"x": ["seq", 1, 2]}),
      errors.UnsupportedError, ("LSTM_y", "sequence_lens")),
+    ("gather_nd_batch_dims_crashing_onnx", _gather_nd_hostile_batch_dims, errors.ModelError,
+     ("GatherND_y", "batch_dims", "out of range")),
     ("external_dotdot", lambda t: _external_model(t, "../secret.bin"), errors.ModelError,
      ("'W'", "../secret.bin", "inside the model's directory")),
     ("external_absolute", lambda t: _external_model(t, str(_outside(t))), errors.ModelError,

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from ...errors import ModelError
 from ...graph.function import Function
 from ..context import Context
 from ..ir import Node
@@ -45,14 +46,33 @@ def _check(ctx: Context, node: Node) -> tuple[int | None, int, list[str]]:
     shape = ctx.shape(node.inputs[0])
     if shape is None or len(shape) != 3:
         raise ctx.fail(f"input {node.inputs[0]!r} must have rank 3 (seq, batch, input)")
-    hidden = int(node.attr("hidden_size"))
     direction = node.attr("direction", "forward")
+    if direction not in ("forward", "reverse", "bidirectional"):
+        raise ModelError(f"{node.where()}: direction {direction!r} is not forward, reverse "
+                         "or bidirectional")
     dirs = ["forward", "reverse"] if direction == "bidirectional" else [direction]
     for name in node.inputs[1:3]:
         if ctx.array(name) is None:
             raise ctx.fail(f"weights {name!r} must be initializers")
     if node.input(3) and ctx.array(node.input(3)) is None:
         raise ctx.fail(f"bias {node.input(3)!r} must be an initializer")
+    gates = 4 if node.op_type == "LSTM" else 3
+    r = ctx.array(node.inputs[2])
+    assert r is not None
+    hidden = int(node.attr("hidden_size", r.shape[-1] if r.ndim == 3 else 0))
+    expected: dict[str, tuple[int | None, ...]] = {
+        node.inputs[1]: (len(dirs), gates * hidden, shape[2]),
+        node.inputs[2]: (len(dirs), gates * hidden, hidden)}
+    if node.input(3):
+        expected[node.input(3)] = (len(dirs), 2 * gates * hidden)
+    for name, want in expected.items():
+        have = ctx.array(name)
+        assert have is not None
+        if hidden < 1 or len(have.shape) != len(want) or any(
+                d is not None and d != h for d, h in zip(want, have.shape)):
+            raise ModelError(f"{node.where()}: {name!r} has shape {list(have.shape)}; "
+                             f"expected {list(want)} for hidden_size {hidden} and direction "
+                             f"{direction!r}")
     return (None if shape[0] is None else int(shape[0])), hidden, dirs
 
 
