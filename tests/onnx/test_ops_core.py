@@ -308,6 +308,12 @@ def _cases() -> list:
     c.append(("conv_transpose_3d", model(
         [node("ConvTranspose", ["x", "W"], ["y"], strides=[2, 1, 2], pads=[0, 1, 0, 1, 0, 1])],
         {"x": x3t}, ["y"], inits={"W": rand(2, 3, 2, 3, 2)}), {"x": x3t}))
+    long_x = rand(70, 1, 2)
+    c.append(("gru_long_static_sequence_loops", model(
+        [node("GRU", ["x", "W", "R", "B"], ["y", "yh"], hidden_size=3)], {"x": long_x},
+        ["y", "yh"], inits={"W": rand(1, 9, 2, low=-0.5, high=0.5),
+                            "R": rand(1, 9, 3, low=-0.5, high=0.5), "B": rand(1, 18)}),
+        {"x": long_x}))
     dyn = rand(2, 6, 4)
     c.append(("slice_runtime_bounds", model(
         [node("Shape", ["x"], ["s"]), node("Gather", ["s", "one"], ["n"]),

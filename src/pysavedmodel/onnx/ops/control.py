@@ -180,14 +180,21 @@ def if_(ctx: Context, node: Node) -> None:
         pred = ctx.op("Reshape", [pred, np.array([], np.int64)])
     out = ctx.op("If", [pred, passed], then_branch=branches[0].fn,
                  else_branch=branches[1].fn)
-    for name, tensor in zip(node.outputs, out.outputs):
+    for k, (name, tensor) in enumerate(zip(node.outputs, out.outputs)):
         ctx.set(name, tensor)
+        _rank_from(ctx, name, branches[0].ctx.rank(then_g.output[k].name))
 
 
 def _output_dtypes(values: list[Any], what: str) -> list[str]:
     from ..load import numpy_dtype
     return [numpy_dtype(v.type.tensor_type.elem_type, f"{what} output {v.name!r}").name
             for v in values]
+
+
+def _rank_from(ctx: Context, name: str, rank: int | None) -> None:
+    """Record ``rank`` for an output whose rank neither shape inference knows."""
+    if name and rank is not None and ctx.rank(name) is None:
+        ctx.ranks[name] = rank
 
 
 def _scalar(ctx: Context, name: str, dtype: str) -> Any:
@@ -257,10 +264,13 @@ def loop(ctx: Context, node: Node) -> None:
     outs = out.outputs
     for k, name in enumerate(node.outputs[:n_carried]):
         ctx.set(name, ctx.op("Identity", [outs[3 + k]]))
+        _rank_from(ctx, name, ctx.rank(carried[k]))
     for k, name in enumerate(node.outputs[n_carried:n_carried + n_scan]):
         ctx.set(name, ctx.op("TensorListStack", [outs[3 + n_carried + k],
                                                  np.array(-1, np.int32)],
                              element_dtype=scan_dtypes[k], num_elements=-1))
+        inner = body.ctx.rank(graph.output[1 + n_carried + k].name)
+        _rank_from(ctx, name, None if inner is None else inner + 1)
 
 
 def _move_axis(ctx: Context, t: Any, source: int, target: int, rank: int) -> Any:
@@ -345,6 +355,7 @@ def scan(ctx: Context, node: Node) -> None:
     outs = out.outputs
     for k, name in enumerate(node.outputs[:n_state]):
         ctx.set(name, ctx.op("Identity", [outs[2 + k]]))
+        _rank_from(ctx, name, ctx.rank(states[k]))
     for k, name in enumerate(node.outputs[n_state:]):
         if not name:
             continue
@@ -360,3 +371,4 @@ def scan(ctx: Context, node: Node) -> None:
             axis = axis + rank + 1 if axis < 0 else axis
             t = _move_axis(ctx, t, 0, axis, rank + 1)
         ctx.set(name, t)
+        _rank_from(ctx, name, None if out_ranks[k] is None else int(out_ranks[k] or 0) + 1)

@@ -5,11 +5,12 @@ ONNX gate order is i, o, f, c for LSTM and z, r, h for GRU; W is [dirs, G*H, inp
 weights are stored as checkpoint variables already transposed for ``MatMul`` (W^T, R^T); the
 input projection of every step is one batched matmul outside the recurrence.
 
-A static sequence length is unrolled (one step's ops per time step).  A dynamic one becomes a
-functional ``While`` loop (a library function for the condition and one for the body, see
-docs/format/functions.md): loop variables are the step counter, the length, the state (H, and
-C for LSTM), a ``TensorList`` collecting every step's H, and the loop-invariant projection and
-weights (functions cannot capture outer tensors).  Reverse directions run the same loop over
+A static sequence length up to :data:`UNROLL_LIMIT` is unrolled (one step's ops per time
+step).  A longer or dynamic one becomes a functional ``While`` loop (a library function for
+the condition and one for the body, see docs/format/functions.md): loop variables are the
+step counter, the length, the state (H, and C for LSTM), a ``TensorList`` collecting every
+step's H, and the loop-invariant projection and weights (functions cannot capture outer
+tensors).  Reverse directions run the same loop over
 the time-reversed projection (``ReverseV2``) and reverse the collected outputs back.
 """
 
@@ -27,6 +28,9 @@ from ..ir import Node
 from .registry import handler
 
 Op = Callable[..., Any]
+
+UNROLL_LIMIT = 64
+"""Static sequence lengths up to this are unrolled; longer ones use the While loop too."""
 
 
 def _check(ctx: Context, node: Node) -> tuple[int | None, int, list[str]]:
@@ -230,7 +234,7 @@ def _run(ctx: Context, node: Node, gates: int) -> None:
         h = _initial(ctx, node, 5, d, x, hidden, dtype)
         c = _initial(ctx, node, 6, d, x, hidden, dtype) if gates == 4 else None
         weights = _weights(ctx, node, d, direction, gates, hidden, dtype, b_all)
-        if seq is not None:
+        if seq is not None and seq <= UNROLL_LIMIT:
             y, h, c = _unrolled(ctx, proj, seq, h, c, weights, direction == "reverse", lbr)
         else:
             y, h, c = _looped(ctx, node, direction, proj, h, c, weights, hidden, dtype, lbr)
