@@ -15,6 +15,7 @@ element bytes (masked when stored).  ``size`` covers all three parts.
 from __future__ import annotations
 
 import functools
+import mmap
 import struct
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -36,7 +37,8 @@ from .varint import decode_varint64, encode_varint64
 
 __all__ = [
     "PreparedTensor", "prepare_tensor", "iter_tensor_bytes", "decode_string_tensor",
-    "CHUNK_BYTES", "SMALL_TENSOR_BYTES", "small_tensor_bytes",
+    "CHUNK_BYTES", "SMALL_TENSOR_BYTES", "small_tensor_bytes", "checkpoint_row",
+    "release_mapped_pages",
 ]
 
 CHUNK_BYTES = 16 << 20
@@ -136,6 +138,14 @@ def _checkpoint_row(name: str, dtype: np.dtype) -> DType:
             f"supported: {_supported_names()}")
     _CHECKPOINT_ROWS[dtype] = row
     return row
+
+
+def checkpoint_row(dtype: np.dtype) -> DType | None:
+    """The dtype table row a checkpoint stores ``dtype`` as, or None if it cannot."""
+    try:
+        return _checkpoint_row("", dtype)
+    except UnsupportedDTypeError:
+        return None
 
 
 def prepare_tensor(
@@ -284,3 +294,26 @@ def decode_string_tensor(data: memoryview, count: int, stored_crc: int, *, where
         elements.append(bytes(data[pos:pos + n]))
         pos += n
     return elements
+
+
+def release_mapped_pages(array: Any) -> None:
+    """Drop the pages of a read-only memory-mapped ``array`` (``np.memmap`` mode ``"r"``, or
+    a view of one) from this process once it has been written: they stay in the page cache,
+    so a later read faults them back in, but streaming a model larger than RAM no longer
+    keeps every weight resident.  Anything else (in-memory arrays, writable or copy-on-write
+    maps, whose private pages would be lost) is left alone."""
+    base = array
+    while base is not None and not isinstance(base, mmap.mmap):
+        base = getattr(base, "base", None)
+    if base is None or not hasattr(base, "madvise"):
+        return
+    try:
+        with memoryview(base) as view:
+            readonly = view.readonly
+    except (ValueError, BufferError):  # closed
+        return
+    if readonly:
+        try:
+            base.madvise(mmap.MADV_DONTNEED)
+        except (OSError, ValueError):
+            pass
