@@ -125,6 +125,31 @@ def _gather_nd_hostile_batch_dims(tmp: Path) -> Any:
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
 
 
+def _unsupported_in_branch(tmp: Path) -> Any:
+    vi = helper.make_tensor_value_info
+    then_g = helper.make_graph([node("Det", ["x"], ["d"])], "then", [],
+                               [vi("d", TensorProto.FLOAT, [])])
+    else_g = helper.make_graph([node("ReduceSum", ["x"], ["e"], keepdims=0)], "else", [],
+                               [vi("e", TensorProto.FLOAT, [])])
+    graph = helper.make_graph(
+        [node("If", ["c"], ["y"], then_branch=then_g, else_branch=else_g)], "g",
+        [vi("c", TensorProto.BOOL, []), vi("x", TensorProto.FLOAT, [3, 3])],
+        [vi("y", TensorProto.FLOAT, [])])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def _loop_body_arity(tmp: Path) -> Any:
+    vi = helper.make_tensor_value_info
+    body = helper.make_graph([node("Identity", ["c_in"], ["c_out"])], "body",
+                             [vi("i", TensorProto.INT64, []), vi("c_in", TensorProto.BOOL, [])],
+                             [vi("c_out", TensorProto.BOOL, [])])
+    graph = helper.make_graph(
+        [node("Loop", ["M", "", "a"], ["y"], body=body)], "g",
+        [vi("M", TensorProto.INT64, []), vi("a", TensorProto.FLOAT, [3])],
+        [vi("y", TensorProto.FLOAT, [3])])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
 CASES: list[tuple[str, Callable[[Path], Any], type[errors.Error], tuple[str, ...]]] = [
     ("truncated", lambda t: _relu().SerializeToString()[:-5], errors.ModelError,
      ("not a valid ONNX model",)),
@@ -148,6 +173,9 @@ CASES: list[tuple[str, Callable[[Path], Any], type[errors.Error], tuple[str, ...
      errors.UnsupportedError, ("LSTM_y", "sequence_lens")),
     ("gather_nd_batch_dims_crashing_onnx", _gather_nd_hostile_batch_dims, errors.ModelError,
      ("GatherND_y", "batch_dims", "out of range")),
+    ("unsupported_op_in_if_branch", _unsupported_in_branch, errors.UnsupportedError,
+     ("Det", "Det_d")),
+    ("loop_body_arity", _loop_body_arity, errors.ModelError, ("Loop_y", "inputs")),
     ("external_dotdot", lambda t: _external_model(t, "../secret.bin"), errors.ModelError,
      ("'W'", "../secret.bin", "inside the model's directory")),
     ("external_absolute", lambda t: _external_model(t, str(_outside(t))), errors.ModelError,

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from ...errors import ModelError
 from ...graph.function import Function
 from ..context import Context
 from ..ir import Const, Node
@@ -160,6 +161,8 @@ def _inline(ctx: Context, node: Node, graph: Any) -> None:
          "branch inlined when the condition is known at conversion time")
 def if_(ctx: Context, node: Node) -> None:
     then_g, else_g = node.attrs["then_branch"], node.attrs["else_branch"]
+    for label, g in (("then_branch", then_g), ("else_branch", else_g)):
+        _arity(node, label, g, 0, len(node.outputs), outputs_at_least=False)
     cond = ctx.const(node.inputs[0])
     if cond is not None:
         _inline(ctx, node, then_g if bool(np.asarray(cond).reshape(-1)[0]) else else_g)
@@ -191,6 +194,18 @@ def _output_dtypes(values: list[Any], what: str) -> list[str]:
             for v in values]
 
 
+def _arity(node: Node, label: str, graph: Any, inputs: int, outputs: int, *,
+           outputs_at_least: bool) -> None:
+    """The subgraph must take ``inputs`` inputs and give ``outputs`` (or more) outputs."""
+    if not hasattr(graph, "node"):
+        raise ModelError(f"{node.where()}: attribute {label!r} is not a graph")
+    got_in, got_out = len(graph.input), len(graph.output)
+    if got_in != inputs or (got_out < outputs if outputs_at_least else got_out != outputs):
+        raise ModelError(f"{node.where()}: {label} takes {got_in} inputs and gives {got_out} "
+                         f"outputs; expected {inputs} and {'at least ' if outputs_at_least else ''}"
+                         f"{outputs}")
+
+
 def _rank_from(ctx: Context, name: str, rank: int | None) -> None:
     """Record ``rank`` for an output whose rank neither shape inference knows."""
     if name and rank is not None and ctx.rank(name) is None:
@@ -210,6 +225,10 @@ def loop(ctx: Context, node: Node) -> None:
     graph = node.attrs["body"]
     carried = [n for n in node.inputs[2:]]
     n_carried = len(carried)
+    _arity(node, "body", graph, 2 + n_carried, 1 + n_carried, outputs_at_least=True)
+    if len(node.outputs) > len(graph.output) - 1:
+        raise ModelError(f"{node.where()}: {len(node.outputs)} outputs but the body gives "
+                         f"{len(graph.output) - 1}")
     n_scan = len(graph.output) - 1 - n_carried
     trip = (_scalar(ctx, node.input(0), "int64") if node.input(0)
             else np.array(INT64_MAX, np.int64))
@@ -290,7 +309,21 @@ def scan(ctx: Context, node: Node) -> None:
     m = int(node.attr("num_scan_inputs"))
     n_state = len(node.inputs) - m
     states, scans = node.inputs[:n_state], node.inputs[n_state:]
+    if not 1 <= m <= len(node.inputs):
+        raise ModelError(f"{node.where()}: num_scan_inputs {m} is not in 1..{len(node.inputs)}")
+    _arity(node, "body", graph, n_state + m, n_state, outputs_at_least=True)
     k_out = len(graph.output) - n_state
+    if len(node.outputs) != n_state + k_out:
+        raise ModelError(f"{node.where()}: {len(node.outputs)} outputs; the body gives "
+                         f"{n_state} states and {k_out} scan outputs")
+    for label, values in (("scan_input_axes", node.attr("scan_input_axes", [0] * m)),
+                          ("scan_input_directions", node.attr("scan_input_directions",
+                                                              [0] * m)),
+                          ("scan_output_axes", node.attr("scan_output_axes", [0] * k_out)),
+                          ("scan_output_directions", node.attr("scan_output_directions",
+                                                               [0] * k_out))):
+        if len(values) != (m if "input" in label else k_out):
+            raise ModelError(f"{node.where()}: {label} has {len(values)} entries")
     in_axes = [int(a) for a in node.attr("scan_input_axes", [0] * m)]
     in_dirs = [int(a) for a in node.attr("scan_input_directions", [0] * m)]
     out_axes = [int(a) for a in node.attr("scan_output_axes", [0] * k_out)]
