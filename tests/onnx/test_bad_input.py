@@ -150,6 +150,16 @@ def _loop_body_arity(tmp: Path) -> Any:
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
 
 
+def _one_node(op: Any, out_shape: list[Any], inits: dict[str, Any] | None = None) -> Any:
+    """A one-node model on x [3, 1, 2] (rank 4 [1, 1, 4, 4] for pools), unchecked outputs."""
+    vi = helper.make_tensor_value_info
+    x_shape = [1, 1, 4, 4] if op.op_type == "MaxPool" else [3, 1, 2]
+    graph = helper.make_graph([op], "g", [vi("x", TensorProto.FLOAT, x_shape)],
+                              [vi(op.output[0], TensorProto.FLOAT, out_shape)],
+                              [numpy_helper.from_array(v, k) for k, v in (inits or {}).items()])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
 CASES: list[tuple[str, Callable[[Path], Any], type[errors.Error], tuple[str, ...]]] = [
     ("truncated", lambda t: _relu().SerializeToString()[:-5], errors.ModelError,
      ("not a valid ONNX model",)),
@@ -176,6 +186,13 @@ CASES: list[tuple[str, Callable[[Path], Any], type[errors.Error], tuple[str, ...
     ("unsupported_op_in_if_branch", _unsupported_in_branch, errors.UnsupportedError,
      ("Det", "Det_d")),
     ("loop_body_arity", _loop_body_arity, errors.ModelError, ("Loop_y", "inputs")),
+    ("pool_pads_beyond_int32", lambda t: _one_node(
+        node("MaxPool", ["x"], ["y"], kernel_shape=[2, 2], pads=[2**40, 0, 0, 0]),
+        [1, 1, None, None]), errors.ModelError, ("MaxPool_y", "pads", "out of range")),
+    ("attribute_not_utf8", lambda t: _one_node(
+        node("LSTM", ["x", "W", "R"], ["y"], hidden_size=2, direction=b"\xdc\xff"),
+        [3, 1, 1, 2], {"W": rand(1, 8, 2), "R": rand(1, 8, 2)}), errors.ModelError,
+     ("LSTM_y", "direction", "UTF-8")),
     ("external_dotdot", lambda t: _external_model(t, "../secret.bin"), errors.ModelError,
      ("'W'", "../secret.bin", "inside the model's directory")),
     ("external_absolute", lambda t: _external_model(t, str(_outside(t))), errors.ModelError,

@@ -28,6 +28,7 @@ from ...graph.function import Function
 from ..context import Context
 from ..ir import Const, Node
 from .registry import handler
+from .tensor import norm_axis
 
 INT64_MAX = 2**63 - 1
 
@@ -324,6 +325,8 @@ def scan(ctx: Context, node: Node) -> None:
                                                                [0] * k_out))):
         if len(values) != (m if "input" in label else k_out):
             raise ModelError(f"{node.where()}: {label} has {len(values)} entries")
+        if "directions" in label and any(int(v) not in (0, 1) for v in values):
+            raise ModelError(f"{node.where()}: {label} {list(values)} must be 0 or 1")
     in_axes = [int(a) for a in node.attr("scan_input_axes", [0] * m)]
     in_dirs = [int(a) for a in node.attr("scan_input_directions", [0] * m)]
     out_axes = [int(a) for a in node.attr("scan_output_axes", [0] * k_out)]
@@ -333,7 +336,7 @@ def scan(ctx: Context, node: Node) -> None:
         rank = ctx.rank(name)
         if rank is None:
             raise ctx.fail(f"the rank of scan input {name!r} must be known")
-        axis = axis + rank if axis < 0 else axis
+        axis = norm_axis(axis, rank)
         t = _move_axis(ctx, ctx.tensor(name), axis, 0, rank)
         if direction:
             t = ctx.op("ReverseV2", [t, np.array([0], np.int32)])
@@ -401,7 +404,7 @@ def scan(ctx: Context, node: Node) -> None:
             rank = out_ranks[k]
             if rank is None:
                 raise ctx.fail(f"scan output {name!r} needs a known rank for its axis")
-            axis = axis + rank + 1 if axis < 0 else axis
+            axis = norm_axis(axis, rank + 1)
             t = _move_axis(ctx, t, 0, axis, rank + 1)
         ctx.set(name, t)
         _rank_from(ctx, name, None if out_ranks[k] is None else int(out_ranks[k] or 0) + 1)

@@ -42,7 +42,8 @@ def _check(ctx: Context, node: Node) -> tuple[int | None, int, list[str]]:
         raise ctx.fail("peephole weights P are not supported")
     if node.attrs.get("clip") is not None:
         raise ctx.fail("clip is not supported")
-    acts = [a.decode() if isinstance(a, bytes) else a for a in node.attr("activations", [])]
+    acts = [a.decode(errors="replace") if isinstance(a, bytes) else a
+            for a in node.attr("activations", [])]
     default = ["Sigmoid", "Tanh", "Tanh"] if node.op_type == "LSTM" else ["Sigmoid", "Tanh"]
     if acts and [a.lower() for a in acts] != [a.lower() for a in default] * (len(acts) //
                                                                             len(default)):
