@@ -308,6 +308,18 @@ def _cases() -> list:
     c.append(("conv_transpose_3d", model(
         [node("ConvTranspose", ["x", "W"], ["y"], strides=[2, 1, 2], pads=[0, 1, 0, 1, 0, 1])],
         {"x": x3t}, ["y"], inits={"W": rand(2, 3, 2, 3, 2)}), {"x": x3t}))
+    for seq_shape, label in (([5, "N", 3], "unrolled"), (["S", "N", 3], "loop")):
+        c.append((f"lstm_peepholes_clip_{label}", model(
+            [node("LSTM", ["x", "W", "R", "B", "", "", "", "P"], ["y", "yh", "yc"],
+                  hidden_size=h, direction="bidirectional", clip=1.5)], {"x": seq_x},
+            ["y", "yh", "yc"], inits={"W": rand(2, 4 * h, 3), "R": rand(2, 4 * h, h),
+                                      "B": rand(2, 8 * h), "P": rand(2, 3 * h)},
+            input_shapes={"x": seq_shape}), {"x": seq_x}))
+    c.append(("gru_clip", model(
+        [node("GRU", ["x", "W", "R", "B"], ["y"], hidden_size=h, clip=0.7,
+              linear_before_reset=1)], {"x": seq_x}, ["y"],
+        inits={"W": rand(1, 3 * h, 3), "R": rand(1, 3 * h, h), "B": rand(1, 6 * h)}),
+        {"x": seq_x}))
     long_x = rand(70, 1, 2)
     c.append(("gru_long_static_sequence_loops", model(
         [node("GRU", ["x", "W", "R", "B"], ["y", "yh"], hidden_size=3)], {"x": long_x},

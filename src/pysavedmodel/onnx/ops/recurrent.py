@@ -17,6 +17,7 @@ the time-reversed projection (``ReverseV2``) and reverse the collected outputs b
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -38,10 +39,11 @@ def _check(ctx: Context, node: Node) -> tuple[int | None, int, list[str]]:
         raise ctx.fail("layout=1 (batch-major) is not supported")
     if node.input(4):
         raise ctx.fail("sequence_lens is not supported (only full-length sequences)")
-    if node.op_type == "LSTM" and node.input(7):
-        raise ctx.fail("peephole weights P are not supported")
-    if node.attrs.get("clip") is not None:
-        raise ctx.fail("clip is not supported")
+    if node.op_type == "LSTM" and node.input(7) and ctx.array(node.input(7)) is None:
+        raise ctx.fail(f"peephole weights {node.input(7)!r} must be an initializer")
+    clip = node.attrs.get("clip")
+    if clip is not None and not float(clip) > 0:
+        raise ModelError(f"{node.where()}: clip {clip} must be positive")
     acts = [a.decode(errors="replace") if isinstance(a, bytes) else a
             for a in node.attr("activations", [])]
     default = ["Sigmoid", "Tanh", "Tanh"] if node.op_type == "LSTM" else ["Sigmoid", "Tanh"]
@@ -70,6 +72,8 @@ def _check(ctx: Context, node: Node) -> tuple[int | None, int, list[str]]:
         node.inputs[2]: (len(dirs), gates * hidden, hidden)}
     if node.input(3):
         expected[node.input(3)] = (len(dirs), 2 * gates * hidden)
+    if gates == 4 and node.input(7):
+        expected[node.input(7)] = (len(dirs), 3 * hidden)
     for name, want in expected.items():
         have = ctx.array(name)
         assert have is not None
@@ -93,28 +97,54 @@ def _initial(ctx: Context, node: Node, index: int, d: int, x: Any, hidden: int,
     return ctx.op("Fill", [dims, np.array(0, dtype)])
 
 
-def _lstm_step(op: Op, xt: Any, h: Any, c: Any, weights: list[Any]) -> tuple[Any, Any]:
-    rt, bias = weights
+@dataclass
+class Cell:
+    """Per-node options of the step computation."""
+
+    lbr: bool = False
+    """GRU linear_before_reset."""
+    clip: float | None = None
+    """Clip activation inputs to [-clip, clip]."""
+    dtype: Any = np.float32
+
+    def pre(self, op: Op, t: Any) -> Any:
+        """An activation's input, clipped when the node asks for it."""
+        if self.clip is None:
+            return t
+        bound = np.array(self.clip, self.dtype)
+        return op("Minimum", [op("Maximum", [t, np.negative(bound)]), bound])
+
+
+def _lstm_step(op: Op, xt: Any, h: Any, c: Any, weights: list[Any],
+               cell: Cell) -> tuple[Any, Any]:
+    rt, bias, *peep = weights
     z = op("AddV2", [op("AddV2", [xt, op("MatMul", [h, rt])]), bias])
     i, o, f, g = op("Split", [np.array(1, np.int32), z], num_split=4).outputs
-    c = op("AddV2", [op("Mul", [op("Sigmoid", [f]), c]),
-                     op("Mul", [op("Sigmoid", [i]), op("Tanh", [g])])])
-    h = op("Mul", [op("Sigmoid", [o]), op("Tanh", [c])])
+    if peep:  # peepholes P = [Pi, Po, Pf]: input and forget gates see C(t-1), output C(t)
+        p_i, p_o, p_f = peep
+        i = op("AddV2", [i, op("Mul", [c, p_i])])
+        f = op("AddV2", [f, op("Mul", [c, p_f])])
+    c = op("AddV2", [op("Mul", [op("Sigmoid", [cell.pre(op, f)]), c]),
+                     op("Mul", [op("Sigmoid", [cell.pre(op, i)]),
+                                op("Tanh", [cell.pre(op, g)])])])
+    if peep:
+        o = op("AddV2", [o, op("Mul", [c, peep[1]])])
+    h = op("Mul", [op("Sigmoid", [cell.pre(op, o)]), op("Tanh", [c])])
     return h, c
 
 
-def _gru_step(op: Op, xt: Any, h: Any, weights: list[Any], lbr: bool) -> Any:
+def _gru_step(op: Op, xt: Any, h: Any, weights: list[Any], cell: Cell) -> Any:
     r_zr, b_zr, r_h, wb_h, rb_h = weights
     xz, xr, xh = op("Split", [np.array(1, np.int32), xt], num_split=3).outputs
     hzr = op("AddV2", [op("MatMul", [h, r_zr]), b_zr])
     hz, hr = op("Split", [np.array(1, np.int32), hzr], num_split=2).outputs
-    zg = op("Sigmoid", [op("AddV2", [xz, hz])])
-    rg = op("Sigmoid", [op("AddV2", [xr, hr])])
-    if lbr:
+    zg = op("Sigmoid", [cell.pre(op, op("AddV2", [xz, hz]))])
+    rg = op("Sigmoid", [cell.pre(op, op("AddV2", [xr, hr]))])
+    if cell.lbr:
         rec = op("Mul", [rg, op("AddV2", [op("MatMul", [h, r_h]), rb_h])])
     else:
         rec = op("AddV2", [op("MatMul", [op("Mul", [rg, h]), r_h]), rb_h])
-    cand = op("Tanh", [op("AddV2", [op("AddV2", [xh, wb_h]), rec])])
+    cand = op("Tanh", [cell.pre(op, op("AddV2", [op("AddV2", [xh, wb_h]), rec]))])
     # H = (1 - z) * cand + z * H  ==  cand + z * (H - cand)
     return op("AddV2", [cand, op("Mul", [zg, op("Sub", [h, cand])])])
 
@@ -127,8 +157,14 @@ def _weights(ctx: Context, node: Node, d: int, direction: str, gates: int, hidde
     wb, rb = b_all[d, :gates * hidden], b_all[d, gates * hidden:]
     bname = node.input(3) or "B"
     if gates == 4:
-        return [ctx.variable(f"{node.inputs[2]}_{direction}", rt_np),
-                ctx.variable(f"{bname}_{direction}", (wb + rb).astype(dtype))]
+        out = [ctx.variable(f"{node.inputs[2]}_{direction}", rt_np),
+               ctx.variable(f"{bname}_{direction}", (wb + rb).astype(dtype))]
+        peep = ctx.array(node.input(7)) if node.input(7) else None
+        if peep is not None:
+            out += [ctx.variable(f"{node.input(7)}_{direction}_{gate}",
+                                 np.ascontiguousarray(peep[d, k * hidden:(k + 1) * hidden]))
+                    for k, gate in enumerate("iof")]
+        return out
     return [ctx.variable(f"{node.inputs[2]}_{direction}_zr",
                          np.ascontiguousarray(rt_np[:, :2 * hidden])),
             ctx.variable(f"{bname}_{direction}_zr",
@@ -140,20 +176,20 @@ def _weights(ctx: Context, node: Node, d: int, direction: str, gates: int, hidde
 
 
 def _unrolled(ctx: Context, proj: Any, seq: int, h: Any, c: Any, weights: list[Any],
-              reverse: bool, lbr: bool) -> tuple[Any, Any, Any]:
+              reverse: bool, cell: Cell) -> tuple[Any, Any, Any]:
     steps = ctx.op("Unpack", [proj], num=seq, axis=0).outputs
     outs: dict[int, Any] = {}
     for t in (range(seq - 1, -1, -1) if reverse else range(seq)):
         if c is not None:
-            h, c = _lstm_step(ctx.op, steps[t], h, c, weights)
+            h, c = _lstm_step(ctx.op, steps[t], h, c, weights, cell)
         else:
-            h = _gru_step(ctx.op, steps[t], h, weights, lbr)
+            h = _gru_step(ctx.op, steps[t], h, weights, cell)
         outs[t] = h
     return ctx.op("Pack", [[outs[t] for t in range(seq)]], axis=0), h, c
 
 
 def _looped(ctx: Context, node: Node, direction: str, proj: Any, h: Any, c: Any,
-            weights: list[Any], hidden: int, dtype: Any, lbr: bool) -> tuple[Any, Any, Any]:
+            weights: list[Any], hidden: int, dtype: Any, cell: Cell) -> tuple[Any, Any, Any]:
     """The recurrence as a functional While over a run-time sequence length."""
     reverse = direction == "reverse"
     if reverse:
@@ -192,9 +228,9 @@ def _looped(ctx: Context, node: Node, direction: str, proj: Any, h: Any, c: Any,
     w_args = args[5 + lstm:]
     xt = g.op("GatherV2", [proj_arg, t, np.array(0, np.int32)])
     if lstm:
-        h_new, c_new = _lstm_step(g.op, xt, h_arg, c_arg, w_args)
+        h_new, c_new = _lstm_step(g.op, xt, h_arg, c_arg, w_args, cell)
     else:
-        h_new, c_new = _gru_step(g.op, xt, h_arg, w_args, lbr), None
+        h_new, c_new = _gru_step(g.op, xt, h_arg, w_args, cell), None
     rets = [("t", g.op("AddV2", [t, np.array(1, np.int32)])), ("n", g.op("Identity", [n_arg])),
             ("h", h_new)]
     if lstm:
@@ -227,7 +263,9 @@ def _run(ctx: Context, node: Node, gates: int) -> None:
     b_all = ctx.array(node.input(3)) if node.input(3) else np.zeros(
         (len(dirs), 2 * gates * hidden), dtype)
     assert b_all is not None
-    lbr = bool(node.attr("linear_before_reset", 0))
+    clip = node.attrs.get("clip")
+    cell = Cell(bool(node.attr("linear_before_reset", 0)),
+                None if clip is None else float(clip), dtype)
     ys, hs, cs = [], [], []
     for d, direction in enumerate(dirs):
         wt = ctx.variable(f"{node.inputs[1]}_{direction}", np.ascontiguousarray(w_all[d].T))
@@ -236,9 +274,9 @@ def _run(ctx: Context, node: Node, gates: int) -> None:
         c = _initial(ctx, node, 6, d, x, hidden, dtype) if gates == 4 else None
         weights = _weights(ctx, node, d, direction, gates, hidden, dtype, b_all)
         if seq is not None and seq <= UNROLL_LIMIT:
-            y, h, c = _unrolled(ctx, proj, seq, h, c, weights, direction == "reverse", lbr)
+            y, h, c = _unrolled(ctx, proj, seq, h, c, weights, direction == "reverse", cell)
         else:
-            y, h, c = _looped(ctx, node, direction, proj, h, c, weights, hidden, dtype, lbr)
+            y, h, c = _looped(ctx, node, direction, proj, h, c, weights, hidden, dtype, cell)
         ys.append(y)
         hs.append(h)
         cs.append(c)
