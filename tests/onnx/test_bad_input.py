@@ -176,11 +176,10 @@ CASES: list[tuple[str, Callable[[Path], Any], type[errors.Error], tuple[str, ...
      ("Relu_a", "duplicate node name")),
     ("dtype_mismatch", _dtype_mismatch, errors.ModelError, ("Add",)),
     ("shape_mismatch", _shape_mismatch, errors.ModelError, ("MatMul",)),
-    ("lstm_sequence_lens", lambda t: model(
-        [node("LSTM", ["x", "W", "R", "", "lens"], ["y"], hidden_size=2)],
-        {"x": rand(3, 1, 2), "lens": np.array([2], np.int32)}, ["y"],
-        inits={"W": rand(1, 8, 2), "R": rand(1, 8, 2)}, input_shapes={"x": ["seq", 1, 2]}),
-     errors.UnsupportedError, ("LSTM_y", "sequence_lens")),
+    ("lstm_batch_major_layout", lambda t: model(
+        [node("LSTM", ["x", "W", "R"], ["y"], hidden_size=2, layout=1)],
+        {"x": rand(1, 3, 2)}, ["y"], inits={"W": rand(1, 8, 2), "R": rand(1, 8, 2)}),
+     errors.UnsupportedError, ("LSTM_y", "layout=1")),
     ("gather_nd_batch_dims_crashing_onnx", _gather_nd_hostile_batch_dims, errors.ModelError,
      ("GatherND_y", "batch_dims", "out of range")),
     ("unsupported_op_in_if_branch", _unsupported_in_branch, errors.UnsupportedError,

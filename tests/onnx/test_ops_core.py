@@ -320,6 +320,18 @@ def _cases() -> list:
               linear_before_reset=1)], {"x": seq_x}, ["y"],
         inits={"W": rand(1, 3 * h, 3), "R": rand(1, 3 * h, h), "B": rand(1, 6 * h)}),
         {"x": seq_x}))
+    seq_l = rand(5, 3, 3)
+    lens = np.array([5, 2, 3], np.int32)
+    for op, gates in (("LSTM", 4), ("GRU", 3)):
+        for seq_shape, label in (([5, 3, 3], "unrolled"), (["S", "N", 3], "loop")):
+            outs = ["y", "yh"] + (["yc"] if op == "LSTM" else [])
+            c.append((f"{op.lower()}_sequence_lens_bidirectional_{label}", model(
+                [node(op, ["x", "W", "R", "B", "lens"], outs, hidden_size=h,
+                      direction="bidirectional")], {"x": seq_l, "lens": lens}, outs,
+                inits={"W": rand(2, gates * h, 3), "R": rand(2, gates * h, h),
+                       "B": rand(2, 2 * gates * h)},
+                input_shapes={"x": seq_shape, "lens": [seq_shape[1]]}),
+                {"x": seq_l, "lens": lens}))
     long_x = rand(70, 1, 2)
     c.append(("gru_long_static_sequence_loops", model(
         [node("GRU", ["x", "W", "R", "B"], ["y", "yh"], hidden_size=3)], {"x": long_x},

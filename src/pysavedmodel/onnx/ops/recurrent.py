@@ -12,6 +12,10 @@ step counter, the length, the state (H, and C for LSTM), a ``TensorList`` collec
 step's H, and the loop-invariant projection and weights (functions cannot capture outer
 tensors).  Reverse directions run the same loop over
 the time-reversed projection (``ReverseV2``) and reverse the collected outputs back.
+
+``sequence_lens``: a batch entry past its length keeps its state and outputs zeros
+(``SelectV2`` on ``t < len``); reverse directions use ``ReverseSequence`` on the valid prefix
+instead of ``ReverseV2``.  Peepholes (``P``) and ``clip`` are applied as ONNX defines them.
 """
 
 from __future__ import annotations
@@ -37,8 +41,6 @@ UNROLL_LIMIT = 64
 def _check(ctx: Context, node: Node) -> tuple[int | None, int, list[str]]:
     if node.attr("layout", 0):
         raise ctx.fail("layout=1 (batch-major) is not supported")
-    if node.input(4):
-        raise ctx.fail("sequence_lens is not supported (only full-length sequences)")
     if node.op_type == "LSTM" and node.input(7) and ctx.array(node.input(7)) is None:
         raise ctx.fail(f"peephole weights {node.input(7)!r} must be an initializer")
     clip = node.attrs.get("clip")
@@ -175,23 +177,38 @@ def _weights(ctx: Context, node: Node, d: int, direction: str, gates: int, hidde
             ctx.variable(f"{bname}_{direction}_rh", rb[2 * hidden:].astype(dtype))]
 
 
+def _step(op: Op, t: Any, lens: Any, xt: Any, h: Any, c: Any, weights: list[Any],
+          cell: Cell) -> tuple[Any, Any, Any]:
+    """One time step: (output, H, C).  With ``lens`` (sequence_lens), a batch entry past its
+    length keeps its state and outputs zeros."""
+    if c is not None:
+        h_new, c_new = _lstm_step(op, xt, h, c, weights, cell)
+    else:
+        h_new, c_new = _gru_step(op, xt, h, weights, cell), None
+    if lens is None:
+        return h_new, h_new, c_new
+    valid = op("ExpandDims", [op("Less", [t, lens]), np.array(-1, np.int32)])
+    out = op("SelectV2", [valid, h_new, op("ZerosLike", [h_new])])
+    h_new = op("SelectV2", [valid, h_new, h])
+    if c is not None:
+        c_new = op("SelectV2", [valid, c_new, c])
+    return out, h_new, c_new
+
+
 def _unrolled(ctx: Context, proj: Any, seq: int, h: Any, c: Any, weights: list[Any],
-              reverse: bool, cell: Cell) -> tuple[Any, Any, Any]:
+              reverse: bool, cell: Cell, lens: Any) -> tuple[Any, Any, Any]:
     steps = ctx.op("Unpack", [proj], num=seq, axis=0).outputs
     outs: dict[int, Any] = {}
     for t in (range(seq - 1, -1, -1) if reverse else range(seq)):
-        if c is not None:
-            h, c = _lstm_step(ctx.op, steps[t], h, c, weights, cell)
-        else:
-            h = _gru_step(ctx.op, steps[t], h, weights, cell)
-        outs[t] = h
+        outs[t], h, c = _step(ctx.op, np.array(t, np.int32), lens, steps[t], h, c, weights,
+                              cell)
     return ctx.op("Pack", [[outs[t] for t in range(seq)]], axis=0), h, c
 
 
 def _looped(ctx: Context, node: Node, direction: str, proj: Any, h: Any, c: Any,
-            weights: list[Any], hidden: int, dtype: Any, cell: Cell) -> tuple[Any, Any, Any]:
+            weights: list[Any], hidden: int, dtype: Any, cell: Cell, reverse: bool,
+            lens: Any) -> tuple[Any, Any, Any]:
     """The recurrence as a functional While over a run-time sequence length."""
-    reverse = direction == "reverse"
     if reverse:
         proj = ctx.op("ReverseV2", [proj, np.array([0], np.int32)])
     n = ctx.op("StridedSlice", [ctx.op("Shape", [proj], out_type="int32"),
@@ -213,6 +230,8 @@ def _looped(ctx: Context, node: Node, direction: str, proj: Any, h: Any, c: Any,
         args.append(fn.arg("proj", dtype.name, [None, None, width]))
         for k, w in enumerate(weights):
             args.append(fn.arg(f"w{k}", dtype.name, w.shape))
+        if lens is not None:
+            args.append(fn.arg("lens", "int32", [None]))
         return args
 
     cond = Function(f"{stem}_cond")
@@ -225,24 +244,26 @@ def _looped(ctx: Context, node: Node, direction: str, proj: Any, h: Any, c: Any,
     t, n_arg, h_arg = args[:3]
     c_arg = args[3] if lstm else None
     acc_arg, proj_arg = args[3 + lstm], args[4 + lstm]
-    w_args = args[5 + lstm:]
+    w_args = args[5 + lstm:5 + lstm + len(weights)]
+    lens_arg = args[-1] if lens is not None else None
     xt = g.op("GatherV2", [proj_arg, t, np.array(0, np.int32)])
-    if lstm:
-        h_new, c_new = _lstm_step(g.op, xt, h_arg, c_arg, w_args, cell)
-    else:
-        h_new, c_new = _gru_step(g.op, xt, h_arg, w_args, cell), None
+    out_t, h_new, c_new = _step(g.op, t, lens_arg, xt, h_arg, c_arg, w_args, cell)
     rets = [("t", g.op("AddV2", [t, np.array(1, np.int32)])), ("n", g.op("Identity", [n_arg])),
             ("h", h_new)]
     if lstm:
         rets.append(("c", c_new))
-    rets.append(("acc", g.op("TensorListSetItem", [acc_arg, t, h_new],
+    rets.append(("acc", g.op("TensorListSetItem", [acc_arg, t, out_t],
                              element_dtype=dtype.name)))
     rets.append(("proj", g.op("Identity", [proj_arg])))
     rets += [(f"w{k}", g.op("Identity", [w])) for k, w in enumerate(w_args)]
+    if lens_arg is not None:
+        rets.append(("lens", g.op("Identity", [lens_arg])))
     for name, tensor in rets:
         body.ret(name, tensor)
 
     init = [np.array(0, np.int32), n, h] + ([c] if lstm else []) + [acc, proj, *weights]
+    if lens is not None:
+        init.append(lens)
     loop = ctx.op("While", [init], cond=cond, body=body, parallel_iterations=1)
     outs = loop.outputs
     h_out = outs[2]
@@ -263,6 +284,8 @@ def _run(ctx: Context, node: Node, gates: int) -> None:
     b_all = ctx.array(node.input(3)) if node.input(3) else np.zeros(
         (len(dirs), 2 * gates * hidden), dtype)
     assert b_all is not None
+    lens = (ctx.op("Cast", [ctx.tensor(node.input(4))], DstT="int32") if node.input(4)
+            else None)
     clip = node.attrs.get("clip")
     cell = Cell(bool(node.attr("linear_before_reset", 0)),
                 None if clip is None else float(clip), dtype)
@@ -273,10 +296,19 @@ def _run(ctx: Context, node: Node, gates: int) -> None:
         h = _initial(ctx, node, 5, d, x, hidden, dtype)
         c = _initial(ctx, node, 6, d, x, hidden, dtype) if gates == 4 else None
         weights = _weights(ctx, node, d, direction, gates, hidden, dtype, b_all)
+        reverse = direction == "reverse"
+        if lens is not None and reverse:
+            # Each batch entry runs backwards over its own length: reverse the valid prefix,
+            # run forwards with the length mask, reverse the outputs' prefix back.
+            proj = ctx.op("ReverseSequence", [proj, lens], seq_dim=0, batch_dim=1)
+        run_reverse = reverse and lens is None
         if seq is not None and seq <= UNROLL_LIMIT:
-            y, h, c = _unrolled(ctx, proj, seq, h, c, weights, direction == "reverse", cell)
+            y, h, c = _unrolled(ctx, proj, seq, h, c, weights, run_reverse, cell, lens)
         else:
-            y, h, c = _looped(ctx, node, direction, proj, h, c, weights, hidden, dtype, cell)
+            y, h, c = _looped(ctx, node, direction, proj, h, c, weights, hidden, dtype, cell,
+                              run_reverse, lens)
+        if lens is not None and reverse:
+            y = ctx.op("ReverseSequence", [y, lens], seq_dim=0, batch_dim=1)
         ys.append(y)
         hs.append(h)
         cs.append(c)
@@ -290,7 +322,7 @@ def _run(ctx: Context, node: Node, gates: int) -> None:
 
 _TF = ("static length: unrolled BatchMatMulV2, MatMul, Split, Sigmoid, Tanh, Mul, AddV2, Pack; "
        "dynamic length: While (cond/body functions) with TensorListReserve/SetItem/Stack, "
-       "ReverseV2 for reverse directions")
+       "ReverseV2 for reverse directions; sequence_lens: SelectV2 masks, ReverseSequence")
 
 
 @handler("LSTM", tf=_TF)
