@@ -176,10 +176,11 @@ CASES: list[tuple[str, Callable[[Path], Any], type[errors.Error], tuple[str, ...
      ("Relu_a", "duplicate node name")),
     ("dtype_mismatch", _dtype_mismatch, errors.ModelError, ("Add",)),
     ("shape_mismatch", _shape_mismatch, errors.ModelError, ("MatMul",)),
-    ("lstm_batch_major_layout", lambda t: model(
-        [node("LSTM", ["x", "W", "R"], ["y"], hidden_size=2, layout=1)],
-        {"x": rand(1, 3, 2)}, ["y"], inits={"W": rand(1, 8, 2), "R": rand(1, 8, 2)}),
-     errors.UnsupportedError, ("LSTM_y", "layout=1")),
+    ("lstm_non_default_activations", lambda t: model(
+        [node("LSTM", ["x", "W", "R"], ["y"], hidden_size=2,
+              activations=["Relu", "Tanh", "Tanh"])],
+        {"x": rand(3, 1, 2)}, ["y"], inits={"W": rand(1, 8, 2), "R": rand(1, 8, 2)}),
+     errors.UnsupportedError, ("LSTM_y", "activations")),
     ("gather_nd_batch_dims_crashing_onnx", _gather_nd_hostile_batch_dims, errors.ModelError,
      ("GatherND_y", "batch_dims", "out of range")),
     ("unsupported_op_in_if_branch", _unsupported_in_branch, errors.UnsupportedError,

@@ -332,6 +332,29 @@ def _cases() -> list:
                        "B": rand(2, 2 * gates * h)},
                 input_shapes={"x": seq_shape, "lens": [seq_shape[1]]}),
                 {"x": seq_l, "lens": lens}))
+    # batch-major (layout=1) [batch, seq, input]: onnxruntime has no layout=1 kernels, so
+    # its reference is the time-major node between Transposes (the ONNX definition)
+    bm = rand(3, 5, 3)
+    for op, gates, direction, with_lens in (("LSTM", 4, "bidirectional", False),
+                                            ("GRU", 3, "reverse", True)):
+        dirs = 2 if direction == "bidirectional" else 1
+        inits = {"W": rand(dirs, gates * h, 3), "R": rand(dirs, gates * h, h),
+                 "B": rand(dirs, 2 * gates * h), "h0": rand(3, dirs, h)}
+        outs = ["y", "yh"]
+        feeds = {"x": bm, **({"lens": lens} if with_lens else {})}
+        shapes = {"x": ["N", "S", 3], "lens": ["N"]} if with_lens else None
+        ins = ["x", "W", "R", "B", "lens" if with_lens else "", "h0"]
+        batch_major = model([node(op, ins, outs, hidden_size=h, direction=direction,
+                                  layout=1)], feeds, outs, inits=inits, input_shapes=shapes)
+        time_major = model(
+            [node("Transpose", ["x"], ["xt"], perm=[1, 0, 2]),
+             node("Transpose", ["h0"], ["h0t"], perm=[1, 0, 2]),
+             node(op, ["xt", *ins[1:5], "h0t"], ["yt", "yht"], hidden_size=h,
+                  direction=direction),
+             node("Transpose", ["yt"], ["y"], perm=[2, 0, 1, 3]),
+             node("Transpose", ["yht"], ["yh"], perm=[1, 0, 2])],
+            feeds, outs, inits=inits, input_shapes=shapes)
+        c.append((f"{op.lower()}_layout1_{direction}", (batch_major, time_major), feeds))
     long_x = rand(70, 1, 2)
     c.append(("gru_long_static_sequence_loops", model(
         [node("GRU", ["x", "W", "R", "B"], ["y", "yh"], hidden_size=3)], {"x": long_x},

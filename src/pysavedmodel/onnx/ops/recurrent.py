@@ -39,8 +39,9 @@ UNROLL_LIMIT = 64
 
 
 def _check(ctx: Context, node: Node) -> tuple[int | None, int, list[str]]:
-    if node.attr("layout", 0):
-        raise ctx.fail("layout=1 (batch-major) is not supported")
+    layout = node.attr("layout", 0)
+    if layout not in (0, 1):
+        raise ModelError(f"{node.where()}: layout {layout} is not 0 or 1")
     if node.op_type == "LSTM" and node.input(7) and ctx.array(node.input(7)) is None:
         raise ctx.fail(f"peephole weights {node.input(7)!r} must be an initializer")
     clip = node.attrs.get("clip")
@@ -53,6 +54,8 @@ def _check(ctx: Context, node: Node) -> tuple[int | None, int, list[str]]:
                                                                             len(default)):
         raise ctx.fail(f"activations {acts} are not supported (only the defaults)")
     shape = ctx.shape(node.inputs[0])
+    if layout and shape is not None and len(shape) == 3:  # batch-major: [batch, seq, input]
+        shape = [shape[1], shape[0], shape[2]]
     if shape is None or len(shape) != 3:
         raise ctx.fail(f"input {node.inputs[0]!r} must have rank 3 (seq, batch, input)")
     direction = node.attr("direction", "forward")
@@ -90,8 +93,9 @@ def _check(ctx: Context, node: Node) -> tuple[int | None, int, list[str]]:
 def _initial(ctx: Context, node: Node, index: int, d: int, x: Any, hidden: int,
              dtype: Any) -> Any:
     if node.input(index):
+        # [dirs, batch, H] (layout 0) or [batch, dirs, H] (layout 1)
         return ctx.op("GatherV2", [ctx.tensor(node.input(index)), np.array(d, np.int32),
-                                   np.array(0, np.int32)])
+                                   np.array(int(node.attr("layout", 0)), np.int32)])
     batch = ctx.op("StridedSlice", [ctx.op("Shape", [x], out_type="int32"),
                                     np.array([1], np.int32), np.array([2], np.int32),
                                     np.array([1], np.int32)])
@@ -278,6 +282,9 @@ def _looped(ctx: Context, node: Node, direction: str, proj: Any, h: Any, c: Any,
 def _run(ctx: Context, node: Node, gates: int) -> None:
     seq, hidden, dirs = _check(ctx, node)
     x = ctx.tensor(node.inputs[0])
+    layout = int(node.attr("layout", 0))
+    if layout:  # batch-major in and out: compute time-major, transpose at the edges
+        x = ctx.op("Transpose", [x, np.array([1, 0, 2], np.int32)])
     dtype = ctx.dtype(node.inputs[0])
     w_all = ctx.array(node.inputs[1])
     assert w_all is not None
@@ -312,12 +319,15 @@ def _run(ctx: Context, node: Node, gates: int) -> None:
         ys.append(y)
         hs.append(h)
         cs.append(c)
+    # Y [seq, dirs, batch, H] / [batch, seq, dirs, H]; Y_h, Y_c [dirs, batch, H] / [batch, dirs, H]
     if node.outputs and node.outputs[0]:
-        ctx.set(node.outputs[0], ctx.op("Pack", [ys], axis=1))
-    if len(node.outputs) > 1 and node.outputs[1]:
-        ctx.set(node.outputs[1], ctx.op("Pack", [hs], axis=0))
-    if len(node.outputs) > 2 and node.outputs[2]:
-        ctx.set(node.outputs[2], ctx.op("Pack", [cs], axis=0))
+        ctx.set(node.outputs[0], ctx.op("Pack", [ys], axis=2 if layout else 1))
+        if layout:
+            ctx.set(node.outputs[0], ctx.op("Transpose", [ctx.tensor(node.outputs[0]),
+                                                          np.array([1, 0, 2, 3], np.int32)]))
+    for k, states in ((1, hs), (2, cs)):
+        if len(node.outputs) > k and node.outputs[k]:
+            ctx.set(node.outputs[k], ctx.op("Pack", [states], axis=layout))
 
 
 _TF = ("static length: unrolled BatchMatMulV2, MatMul, Split, Sigmoid, Tanh, Mul, AddV2, Pack; "
