@@ -355,6 +355,20 @@ def _cases() -> list:
              node("Transpose", ["yht"], ["yh"], perm=[1, 0, 2])],
             feeds, outs, inits=inits, input_shapes=shapes)
         c.append((f"{op.lower()}_layout1_{direction}", (batch_major, time_major), feeds))
+    c.append(("lstm_activations_bidirectional", model(
+        [node("LSTM", ["x", "W", "R", "B"], ["y", "yh", "yc"], hidden_size=h,
+              direction="bidirectional",
+              activations=["Sigmoid", "Softsign", "Relu", "Softplus", "Tanh", "Softsign"])],
+        {"x": seq_x}, ["y", "yh", "yc"], inits={"W": rand(2, 4 * h, 3),
+                                                "R": rand(2, 4 * h, h, low=-0.5, high=0.5),
+                                                "B": rand(2, 8 * h)}), {"x": seq_x}))
+    c.append(("gru_activations_loop", model(
+        [node("GRU", ["x", "W", "R", "B"], ["y", "yh"], hidden_size=h,
+              activations=["Relu", "Softsign"])],
+        {"x": seq_x}, ["y", "yh"], inits={"W": rand(1, 3 * h, 3),
+                                          "R": rand(1, 3 * h, h, low=-0.5, high=0.5),
+                                          "B": rand(1, 6 * h)},
+        input_shapes={"x": ["S", "N", 3]}), {"x": seq_x}))
     long_x = rand(70, 1, 2)
     c.append(("gru_long_static_sequence_loops", model(
         [node("GRU", ["x", "W", "R", "B"], ["y", "yh"], hidden_size=3)], {"x": long_x},

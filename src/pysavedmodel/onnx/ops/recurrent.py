@@ -47,12 +47,7 @@ def _check(ctx: Context, node: Node) -> tuple[int | None, int, list[str]]:
     clip = node.attrs.get("clip")
     if clip is not None and not float(clip) > 0:
         raise ModelError(f"{node.where()}: clip {clip} must be positive")
-    acts = [a.decode(errors="replace") if isinstance(a, bytes) else a
-            for a in node.attr("activations", [])]
-    default = ["Sigmoid", "Tanh", "Tanh"] if node.op_type == "LSTM" else ["Sigmoid", "Tanh"]
-    if acts and [a.lower() for a in acts] != [a.lower() for a in default] * (len(acts) //
-                                                                            len(default)):
-        raise ctx.fail(f"activations {acts} are not supported (only the defaults)")
+    _activations(ctx, node, 2 if node.attr("direction", "forward") == "bidirectional" else 1)
     shape = ctx.shape(node.inputs[0])
     if layout and shape is not None and len(shape) == 3:  # batch-major: [batch, seq, input]
         shape = [shape[1], shape[0], shape[2]]
@@ -103,6 +98,32 @@ def _initial(ctx: Context, node: Node, index: int, d: int, x: Any, hidden: int,
     return ctx.op("Fill", [dims, np.array(0, dtype)])
 
 
+_ACTIVATIONS = {"sigmoid": "Sigmoid", "tanh": "Tanh", "relu": "Relu", "softsign": "Softsign",
+                "softplus": "Softplus"}
+"""The parameter-free ONNX RNN activation functions and the TF op of each."""
+
+
+def _activations(ctx: Context, node: Node, dirs: int) -> list[list[str]]:
+    """Per direction, the TF op of each activation (f, g[, h])."""
+    default = ["Sigmoid", "Tanh", "Tanh"] if node.op_type == "LSTM" else ["Sigmoid", "Tanh"]
+    acts = [a.decode(errors="replace") if isinstance(a, bytes) else str(a)
+            for a in node.attr("activations", [])]
+    if not acts:
+        return [default] * dirs
+    if len(acts) != len(default) * dirs:
+        raise ModelError(f"{node.where()}: {len(acts)} activations; expected "
+                         f"{len(default) * dirs}")
+    if node.attrs.get("activation_alpha") or node.attrs.get("activation_beta"):
+        raise ctx.fail("activation_alpha/activation_beta are not supported")
+    unknown = [a for a in acts if a.lower() not in _ACTIVATIONS]
+    if unknown:
+        raise ctx.fail(f"activations {unknown} are not supported (supported: "
+                       f"{sorted(_ACTIVATIONS.values())})")
+    ops = [_ACTIVATIONS[a.lower()] for a in acts]
+    n = len(default)
+    return [ops[d * n:(d + 1) * n] for d in range(dirs)]
+
+
 @dataclass
 class Cell:
     """Per-node options of the step computation."""
@@ -112,6 +133,8 @@ class Cell:
     clip: float | None = None
     """Clip activation inputs to [-clip, clip]."""
     dtype: Any = np.float32
+    acts: tuple[str, ...] = ("Sigmoid", "Tanh", "Tanh")
+    """TF ops of the activations f, g, h (GRU: f, g)."""
 
     def pre(self, op: Op, t: Any) -> Any:
         """An activation's input, clipped when the node asks for it."""
@@ -130,12 +153,13 @@ def _lstm_step(op: Op, xt: Any, h: Any, c: Any, weights: list[Any],
         p_i, p_o, p_f = peep
         i = op("AddV2", [i, op("Mul", [c, p_i])])
         f = op("AddV2", [f, op("Mul", [c, p_f])])
-    c = op("AddV2", [op("Mul", [op("Sigmoid", [cell.pre(op, f)]), c]),
-                     op("Mul", [op("Sigmoid", [cell.pre(op, i)]),
-                                op("Tanh", [cell.pre(op, g)])])])
+    act_f, act_g, act_h = cell.acts
+    c = op("AddV2", [op("Mul", [op(act_f, [cell.pre(op, f)]), c]),
+                     op("Mul", [op(act_f, [cell.pre(op, i)]),
+                                op(act_g, [cell.pre(op, g)])])])
     if peep:
         o = op("AddV2", [o, op("Mul", [c, peep[1]])])
-    h = op("Mul", [op("Sigmoid", [cell.pre(op, o)]), op("Tanh", [c])])
+    h = op("Mul", [op(act_f, [cell.pre(op, o)]), op(act_h, [c])])
     return h, c
 
 
@@ -144,13 +168,14 @@ def _gru_step(op: Op, xt: Any, h: Any, weights: list[Any], cell: Cell) -> Any:
     xz, xr, xh = op("Split", [np.array(1, np.int32), xt], num_split=3).outputs
     hzr = op("AddV2", [op("MatMul", [h, r_zr]), b_zr])
     hz, hr = op("Split", [np.array(1, np.int32), hzr], num_split=2).outputs
-    zg = op("Sigmoid", [cell.pre(op, op("AddV2", [xz, hz]))])
-    rg = op("Sigmoid", [cell.pre(op, op("AddV2", [xr, hr]))])
+    act_f, act_g = cell.acts[:2]
+    zg = op(act_f, [cell.pre(op, op("AddV2", [xz, hz]))])
+    rg = op(act_f, [cell.pre(op, op("AddV2", [xr, hr]))])
     if cell.lbr:
         rec = op("Mul", [rg, op("AddV2", [op("MatMul", [h, r_h]), rb_h])])
     else:
         rec = op("AddV2", [op("MatMul", [op("Mul", [rg, h]), r_h]), rb_h])
-    cand = op("Tanh", [cell.pre(op, op("AddV2", [op("AddV2", [xh, wb_h]), rec]))])
+    cand = op(act_g, [cell.pre(op, op("AddV2", [op("AddV2", [xh, wb_h]), rec]))])
     # H = (1 - z) * cand + z * H  ==  cand + z * (H - cand)
     return op("AddV2", [cand, op("Mul", [zg, op("Sub", [h, cand])])])
 
@@ -294,10 +319,11 @@ def _run(ctx: Context, node: Node, gates: int) -> None:
     lens = (ctx.op("Cast", [ctx.tensor(node.input(4))], DstT="int32") if node.input(4)
             else None)
     clip = node.attrs.get("clip")
-    cell = Cell(bool(node.attr("linear_before_reset", 0)),
-                None if clip is None else float(clip), dtype)
+    acts = _activations(ctx, node, len(dirs))
     ys, hs, cs = [], [], []
     for d, direction in enumerate(dirs):
+        cell = Cell(bool(node.attr("linear_before_reset", 0)),
+                    None if clip is None else float(clip), dtype, tuple(acts[d]))
         wt = ctx.variable(f"{node.inputs[1]}_{direction}", np.ascontiguousarray(w_all[d].T))
         proj = ctx.op("BatchMatMulV2", [x, wt])  # [seq, batch, G*H]
         h = _initial(ctx, node, 5, d, x, hidden, dtype)
