@@ -115,6 +115,51 @@ def _short_file(tmp: Path) -> Path:
     return path
 
 
+def _gather_nd_hostile_batch_dims(tmp: Path) -> Any:
+    """onnx 1.23's shape inference segfaults on this one: it must be refused before."""
+    graph = helper.make_graph(
+        [node("GatherND", ["x", "i"], ["y"], batch_dims=-2**31)], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3, 4]),
+         helper.make_tensor_value_info("i", TensorProto.INT64, [2, 2, 1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 2, 4])])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def _unsupported_in_branch(tmp: Path) -> Any:
+    vi = helper.make_tensor_value_info
+    then_g = helper.make_graph([node("Det", ["x"], ["d"])], "then", [],
+                               [vi("d", TensorProto.FLOAT, [])])
+    else_g = helper.make_graph([node("ReduceSum", ["x"], ["e"], keepdims=0)], "else", [],
+                               [vi("e", TensorProto.FLOAT, [])])
+    graph = helper.make_graph(
+        [node("If", ["c"], ["y"], then_branch=then_g, else_branch=else_g)], "g",
+        [vi("c", TensorProto.BOOL, []), vi("x", TensorProto.FLOAT, [3, 3])],
+        [vi("y", TensorProto.FLOAT, [])])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def _loop_body_arity(tmp: Path) -> Any:
+    vi = helper.make_tensor_value_info
+    body = helper.make_graph([node("Identity", ["c_in"], ["c_out"])], "body",
+                             [vi("i", TensorProto.INT64, []), vi("c_in", TensorProto.BOOL, [])],
+                             [vi("c_out", TensorProto.BOOL, [])])
+    graph = helper.make_graph(
+        [node("Loop", ["M", "", "a"], ["y"], body=body)], "g",
+        [vi("M", TensorProto.INT64, []), vi("a", TensorProto.FLOAT, [3])],
+        [vi("y", TensorProto.FLOAT, [3])])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def _one_node(op: Any, out_shape: list[Any], inits: dict[str, Any] | None = None) -> Any:
+    """A one-node model on x [3, 1, 2] (rank 4 [1, 1, 4, 4] for pools), unchecked outputs."""
+    vi = helper.make_tensor_value_info
+    x_shape = [1, 1, 4, 4] if op.op_type == "MaxPool" else [3, 1, 2]
+    graph = helper.make_graph([op], "g", [vi("x", TensorProto.FLOAT, x_shape)],
+                              [vi(op.output[0], TensorProto.FLOAT, out_shape)],
+                              [numpy_helper.from_array(v, k) for k, v in (inits or {}).items()])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
 CASES: list[tuple[str, Callable[[Path], Any], type[errors.Error], tuple[str, ...]]] = [
     ("truncated", lambda t: _relu().SerializeToString()[:-5], errors.ModelError,
      ("not a valid ONNX model",)),
@@ -131,11 +176,23 @@ CASES: list[tuple[str, Callable[[Path], Any], type[errors.Error], tuple[str, ...
      ("Relu_a", "duplicate node name")),
     ("dtype_mismatch", _dtype_mismatch, errors.ModelError, ("Add",)),
     ("shape_mismatch", _shape_mismatch, errors.ModelError, ("MatMul",)),
-    ("lstm_sequence_lens", lambda t: model(
-        [node("LSTM", ["x", "W", "R", "", "lens"], ["y"], hidden_size=2)],
-        {"x": rand(3, 1, 2), "lens": np.array([2], np.int32)}, ["y"],
-        inits={"W": rand(1, 8, 2), "R": rand(1, 8, 2)}, input_shapes={"x": ["seq", 1, 2]}),
-     errors.UnsupportedError, ("LSTM_y", "sequence_lens")),
+    ("lstm_non_default_activations", lambda t: model(
+        [node("LSTM", ["x", "W", "R"], ["y"], hidden_size=2,
+              activations=["HardSigmoid", "Tanh", "Tanh"])],
+        {"x": rand(3, 1, 2)}, ["y"], inits={"W": rand(1, 8, 2), "R": rand(1, 8, 2)}),
+     errors.UnsupportedError, ("LSTM_y", "activations", "HardSigmoid")),
+    ("gather_nd_batch_dims_crashing_onnx", _gather_nd_hostile_batch_dims, errors.ModelError,
+     ("GatherND_y", "batch_dims", "out of range")),
+    ("unsupported_op_in_if_branch", _unsupported_in_branch, errors.UnsupportedError,
+     ("Det", "Det_d")),
+    ("loop_body_arity", _loop_body_arity, errors.ModelError, ("Loop_y", "inputs")),
+    ("pool_pads_beyond_int32", lambda t: _one_node(
+        node("MaxPool", ["x"], ["y"], kernel_shape=[2, 2], pads=[2**40, 0, 0, 0]),
+        [1, 1, None, None]), errors.ModelError, ("MaxPool_y", "pads", "out of range")),
+    ("attribute_not_utf8", lambda t: _one_node(
+        node("LSTM", ["x", "W", "R"], ["y"], hidden_size=2, direction=b"\xdc\xff"),
+        [3, 1, 1, 2], {"W": rand(1, 8, 2), "R": rand(1, 8, 2)}), errors.ModelError,
+     ("LSTM_y", "direction", "UTF-8")),
     ("external_dotdot", lambda t: _external_model(t, "../secret.bin"), errors.ModelError,
      ("'W'", "../secret.bin", "inside the model's directory")),
     ("external_absolute", lambda t: _external_model(t, str(_outside(t))), errors.ModelError,

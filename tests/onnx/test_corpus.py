@@ -175,6 +175,9 @@ def test_architecture_specific_ops(facts: dict[str, Any]) -> None:
     for name in ("resnet18_ts13", "resnet50_ts17", "resnet18_dynamo", "yolo_ts17"):
         assert "BatchNormalization" not in facts[name]["ops"], name
     assert facts["bn_preserve_ts17"]["ops"]["BatchNormalization"] == 3
+    # a scripted module's Python loop and branch become ONNX Loop and If
+    assert facts["control_flow_ts17"]["ops"].get("Loop") == 1
+    assert facts["control_flow_ts17"]["ops"].get("If") == 1
     for suffix in ("ts13", "ts17", "dynamo"):
         assert facts[f"lstm_{suffix}"]["ops"].get("LSTM") == 2, suffix       # two stacked layers
         assert facts[f"gru_{suffix}"]["ops"].get("GRU") == 1, suffix         # one bidirectional

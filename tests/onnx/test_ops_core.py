@@ -308,6 +308,73 @@ def _cases() -> list:
     c.append(("conv_transpose_3d", model(
         [node("ConvTranspose", ["x", "W"], ["y"], strides=[2, 1, 2], pads=[0, 1, 0, 1, 0, 1])],
         {"x": x3t}, ["y"], inits={"W": rand(2, 3, 2, 3, 2)}), {"x": x3t}))
+    for seq_shape, label in (([5, "N", 3], "unrolled"), (["S", "N", 3], "loop")):
+        c.append((f"lstm_peepholes_clip_{label}", model(
+            [node("LSTM", ["x", "W", "R", "B", "", "", "", "P"], ["y", "yh", "yc"],
+                  hidden_size=h, direction="bidirectional", clip=1.5)], {"x": seq_x},
+            ["y", "yh", "yc"], inits={"W": rand(2, 4 * h, 3), "R": rand(2, 4 * h, h),
+                                      "B": rand(2, 8 * h), "P": rand(2, 3 * h)},
+            input_shapes={"x": seq_shape}), {"x": seq_x}))
+    c.append(("gru_clip", model(
+        [node("GRU", ["x", "W", "R", "B"], ["y"], hidden_size=h, clip=0.7,
+              linear_before_reset=1)], {"x": seq_x}, ["y"],
+        inits={"W": rand(1, 3 * h, 3), "R": rand(1, 3 * h, h), "B": rand(1, 6 * h)}),
+        {"x": seq_x}))
+    seq_l = rand(5, 3, 3)
+    lens = np.array([5, 2, 3], np.int32)
+    for op, gates in (("LSTM", 4), ("GRU", 3)):
+        for seq_shape, label in (([5, 3, 3], "unrolled"), (["S", "N", 3], "loop")):
+            outs = ["y", "yh"] + (["yc"] if op == "LSTM" else [])
+            c.append((f"{op.lower()}_sequence_lens_bidirectional_{label}", model(
+                [node(op, ["x", "W", "R", "B", "lens"], outs, hidden_size=h,
+                      direction="bidirectional")], {"x": seq_l, "lens": lens}, outs,
+                inits={"W": rand(2, gates * h, 3), "R": rand(2, gates * h, h),
+                       "B": rand(2, 2 * gates * h)},
+                input_shapes={"x": seq_shape, "lens": [seq_shape[1]]}),
+                {"x": seq_l, "lens": lens}))
+    # batch-major (layout=1) [batch, seq, input]: onnxruntime has no layout=1 kernels, so
+    # its reference is the time-major node between Transposes (the ONNX definition)
+    bm = rand(3, 5, 3)
+    for op, gates, direction, with_lens in (("LSTM", 4, "bidirectional", False),
+                                            ("GRU", 3, "reverse", True)):
+        dirs = 2 if direction == "bidirectional" else 1
+        inits = {"W": rand(dirs, gates * h, 3), "R": rand(dirs, gates * h, h),
+                 "B": rand(dirs, 2 * gates * h), "h0": rand(3, dirs, h)}
+        outs = ["y", "yh"]
+        feeds = {"x": bm, **({"lens": lens} if with_lens else {})}
+        shapes = {"x": ["N", "S", 3], "lens": ["N"]} if with_lens else None
+        ins = ["x", "W", "R", "B", "lens" if with_lens else "", "h0"]
+        batch_major = model([node(op, ins, outs, hidden_size=h, direction=direction,
+                                  layout=1)], feeds, outs, inits=inits, input_shapes=shapes)
+        time_major = model(
+            [node("Transpose", ["x"], ["xt"], perm=[1, 0, 2]),
+             node("Transpose", ["h0"], ["h0t"], perm=[1, 0, 2]),
+             node(op, ["xt", *ins[1:5], "h0t"], ["yt", "yht"], hidden_size=h,
+                  direction=direction),
+             node("Transpose", ["yt"], ["y"], perm=[2, 0, 1, 3]),
+             node("Transpose", ["yht"], ["yh"], perm=[1, 0, 2])],
+            feeds, outs, inits=inits, input_shapes=shapes)
+        c.append((f"{op.lower()}_layout1_{direction}", (batch_major, time_major), feeds))
+    c.append(("lstm_activations_bidirectional", model(
+        [node("LSTM", ["x", "W", "R", "B"], ["y", "yh", "yc"], hidden_size=h,
+              direction="bidirectional",
+              activations=["Sigmoid", "Softsign", "Relu", "Softplus", "Tanh", "Softsign"])],
+        {"x": seq_x}, ["y", "yh", "yc"], inits={"W": rand(2, 4 * h, 3),
+                                                "R": rand(2, 4 * h, h, low=-0.5, high=0.5),
+                                                "B": rand(2, 8 * h)}), {"x": seq_x}))
+    c.append(("gru_activations_loop", model(
+        [node("GRU", ["x", "W", "R", "B"], ["y", "yh"], hidden_size=h,
+              activations=["Relu", "Softsign"])],
+        {"x": seq_x}, ["y", "yh"], inits={"W": rand(1, 3 * h, 3),
+                                          "R": rand(1, 3 * h, h, low=-0.5, high=0.5),
+                                          "B": rand(1, 6 * h)},
+        input_shapes={"x": ["S", "N", 3]}), {"x": seq_x}))
+    long_x = rand(70, 1, 2)
+    c.append(("gru_long_static_sequence_loops", model(
+        [node("GRU", ["x", "W", "R", "B"], ["y", "yh"], hidden_size=3)], {"x": long_x},
+        ["y", "yh"], inits={"W": rand(1, 9, 2, low=-0.5, high=0.5),
+                            "R": rand(1, 9, 3, low=-0.5, high=0.5), "B": rand(1, 18)}),
+        {"x": long_x}))
     dyn = rand(2, 6, 4)
     c.append(("slice_runtime_bounds", model(
         [node("Shape", ["x"], ["s"]), node("Gather", ["s", "one"], ["n"]),

@@ -48,6 +48,9 @@ def _texts(graph: Any) -> None:
                       *(a.name for a in node.attribute)):
             if not isinstance(field, str):
                 raise ModelError(f"node #{index}: name {field!r} is not valid UTF-8")
+        for attr in node.attribute:  # subgraphs (If branches, Loop/Scan bodies)
+            for sub in ([attr.g] if attr.HasField("g") else []) + list(attr.graphs):
+                _texts(sub)
 
 
 def _graph_structure(graph: Any) -> None:
@@ -129,12 +132,30 @@ def check_model(model: Any, path: Path | None = None) -> int:
         onnx.checker.check_model(light)
     except Exception as exc:
         raise ModelError(f"ONNX checker: {_first_line(exc)}") from None
+    _before_inference(model.graph)
     try:
         onnx.shape_inference.infer_shapes(light, check_type=True, strict_mode=True,
                                           data_prop=True)
     except Exception as exc:
         raise ModelError(f"ONNX shape inference: {_first_line(exc)}") from None
     return opset
+
+
+_CRASHING_ATTRS = {("GatherND", "batch_dims"): (0, 64)}
+"""Integer attributes whose out-of-range values crash onnx 1.23's C++ shape inference
+(segfault, found by scripts/fuzz.py), with the range let through: checked before it runs."""
+
+
+def _before_inference(graph: Any) -> None:
+    for index, node in enumerate(graph.node):
+        for attr in node.attribute:
+            bounds = _CRASHING_ATTRS.get((node.op_type, attr.name))
+            if bounds is not None and not bounds[0] <= attr.i < bounds[1]:
+                raise ModelError(f"node {node.name or '#' + str(index)!r} ({node.op_type}): "
+                                 f"{attr.name} {attr.i} is out of range "
+                                 f"[{bounds[0]}, {bounds[1]})")
+            for sub in ([attr.g] if attr.HasField("g") else []) + list(attr.graphs):
+                _before_inference(sub)
 
 
 def _first_line(exc: BaseException) -> str:

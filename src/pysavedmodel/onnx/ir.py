@@ -18,6 +18,7 @@ from typing import Any, Union
 
 import numpy as np
 
+from ..errors import ModelError
 from ..graph.graph import Tensor
 
 __all__ = ["Node", "Const", "Init", "Live", "Value"]
@@ -36,7 +37,13 @@ class Node:
     def attr(self, key: str, default: Any = None) -> Any:
         """Attribute ``key`` (bytes decoded to str), or ``default``."""
         value = self.attrs.get(key, default)
-        return value.decode() if isinstance(value, bytes) else value
+        if not isinstance(value, bytes):
+            return value
+        try:
+            return value.decode()
+        except UnicodeDecodeError:
+            raise ModelError(f"{self.where()}: attribute {key!r} ({value!r}) is not valid "
+                             "UTF-8") from None
 
     def input(self, index: int) -> str:
         """Input name ``index``, ``""`` when absent (optional inputs)."""

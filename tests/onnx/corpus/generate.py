@@ -29,6 +29,7 @@ import json
 import os
 import shutil
 import sys
+import tempfile
 import time
 import warnings
 from collections import Counter
@@ -410,6 +411,48 @@ class SmallBNNet(nn.Module):
         return self.fc(self.bn1d(F.adaptive_avg_pool2d(self.body(x), 1).flatten(1)))
 
 
+SCRIPTED_SOURCE = '''
+import torch
+from torch import nn
+
+
+class ScriptedRecurrence(nn.Module):
+    """Data-dependent control flow for torch.jit.script: a loop over the (dynamic) sequence
+    axis (ONNX Loop with a carried state) and a branch on the sequence length (ONNX If)."""
+
+    def __init__(self, features: int, hidden: int) -> None:
+        super().__init__()
+        self.inp = nn.Linear(features, hidden)
+        self.rec = nn.Linear(hidden, hidden)
+        self.long_head = nn.Linear(hidden, 3)
+        self.short_head = nn.Linear(hidden, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.zeros(x.size(1), self.rec.out_features)
+        for t in range(x.size(0)):
+            h = torch.tanh(self.inp(x[t]) + self.rec(h))
+        if x.size(0) > 4:
+            out = self.long_head(h)
+        else:
+            out = -self.short_head(h) * 2.0
+        return out
+'''
+"""torch.jit.script reads a module's source with ``inspect``; the generator runs as a script
+fed to the interpreter, so this class lives in a string written to a file and imported."""
+
+
+def scripted_module_class(work: Path) -> type[nn.Module]:
+    import importlib.util
+    path = work / "scripted_recurrence.py"
+    path.write_text(SCRIPTED_SOURCE)
+    spec = importlib.util.spec_from_file_location("scripted_recurrence", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    cls: type[nn.Module] = module.ScriptedRecurrence
+    return cls
+
+
 class BertWrapper(nn.Module):
     """transformers' BertModel returning (last_hidden_state, pooler_output) as a tuple.
 
@@ -672,6 +715,30 @@ def bn_preserve_case(out: Path) -> dict[str, Any]:
         "framework": f"torch {torch.__version__}", "notes": spec.notes}, SEED + 3)
 
 
+def control_flow_case(out: Path) -> dict[str, Any]:
+    work = Path(tempfile.mkdtemp())
+    scripted = scripted_module_class(work)
+    spec = Spec("control_flow", lambda: scripted(4, 6),
+                {"x": ([5, 3, 4], "float32")}, ["y"], {"x": {0: "sequence", 1: "batch"}},
+                {"sequence": 3, "batch": 2},
+                "torch.jit.script module: a Python loop over the dynamic sequence axis "
+                "(Loop) and a branch on its length (If; set 0 takes one side, set 1 the other)")
+    torch.manual_seed(SEED)
+    module = torch.jit.script(nontrivial(spec.build(), SEED + 5))
+    shutil.rmtree(work, ignore_errors=True)
+    case = "control_flow_ts17"
+    (out / case).mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    example = tuple(torch.from_numpy(a) for a in make_inputs(spec, 0, rng).values())
+    with torch.no_grad():
+        torch.onnx.export(module, example, str(out / case / "model.onnx"), input_names=["x"],
+                          output_names=["y"], opset_version=17, dynamo=False,
+                          dynamic_axes={"x": {0: "sequence", 1: "batch"}, "y": {0: "batch"}})
+    return write_case(out, case, spec, {
+        "exporter": "torch.onnx.export(dynamo=False) of a torch.jit.script module",
+        "framework": f"torch {torch.__version__}", "notes": spec.notes}, SEED + 6)
+
+
 def flax_case(out: Path) -> dict[str, Any]:
     import jax
     import jax2onnx
@@ -734,6 +801,8 @@ def main() -> int:
             metas.append(bn_preserve_case(tmp))
         if not only or "flax_mlp" in only:
             metas.append(flax_case(tmp))
+        if not only or "control_flow" in only:
+            metas.append(control_flow_case(tmp))
     total: Counter[str] = Counter()
     for meta in metas:
         total.update(meta["ops"])

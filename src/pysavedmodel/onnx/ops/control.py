@@ -23,10 +23,12 @@ from typing import Any
 
 import numpy as np
 
+from ...errors import ModelError
 from ...graph.function import Function
 from ..context import Context
 from ..ir import Const, Node
 from .registry import handler
+from .tensor import norm_axis
 
 INT64_MAX = 2**63 - 1
 
@@ -160,6 +162,8 @@ def _inline(ctx: Context, node: Node, graph: Any) -> None:
          "branch inlined when the condition is known at conversion time")
 def if_(ctx: Context, node: Node) -> None:
     then_g, else_g = node.attrs["then_branch"], node.attrs["else_branch"]
+    for label, g in (("then_branch", then_g), ("else_branch", else_g)):
+        _arity(node, label, g, 0, len(node.outputs), outputs_at_least=False)
     cond = ctx.const(node.inputs[0])
     if cond is not None:
         _inline(ctx, node, then_g if bool(np.asarray(cond).reshape(-1)[0]) else else_g)
@@ -180,14 +184,33 @@ def if_(ctx: Context, node: Node) -> None:
         pred = ctx.op("Reshape", [pred, np.array([], np.int64)])
     out = ctx.op("If", [pred, passed], then_branch=branches[0].fn,
                  else_branch=branches[1].fn)
-    for name, tensor in zip(node.outputs, out.outputs):
+    for k, (name, tensor) in enumerate(zip(node.outputs, out.outputs)):
         ctx.set(name, tensor)
+        _rank_from(ctx, name, branches[0].ctx.rank(then_g.output[k].name))
 
 
 def _output_dtypes(values: list[Any], what: str) -> list[str]:
     from ..load import numpy_dtype
     return [numpy_dtype(v.type.tensor_type.elem_type, f"{what} output {v.name!r}").name
             for v in values]
+
+
+def _arity(node: Node, label: str, graph: Any, inputs: int, outputs: int, *,
+           outputs_at_least: bool) -> None:
+    """The subgraph must take ``inputs`` inputs and give ``outputs`` (or more) outputs."""
+    if not hasattr(graph, "node"):
+        raise ModelError(f"{node.where()}: attribute {label!r} is not a graph")
+    got_in, got_out = len(graph.input), len(graph.output)
+    if got_in != inputs or (got_out < outputs if outputs_at_least else got_out != outputs):
+        raise ModelError(f"{node.where()}: {label} takes {got_in} inputs and gives {got_out} "
+                         f"outputs; expected {inputs} and {'at least ' if outputs_at_least else ''}"
+                         f"{outputs}")
+
+
+def _rank_from(ctx: Context, name: str, rank: int | None) -> None:
+    """Record ``rank`` for an output whose rank neither shape inference knows."""
+    if name and rank is not None and ctx.rank(name) is None:
+        ctx.ranks[name] = rank
 
 
 def _scalar(ctx: Context, name: str, dtype: str) -> Any:
@@ -203,6 +226,10 @@ def loop(ctx: Context, node: Node) -> None:
     graph = node.attrs["body"]
     carried = [n for n in node.inputs[2:]]
     n_carried = len(carried)
+    _arity(node, "body", graph, 2 + n_carried, 1 + n_carried, outputs_at_least=True)
+    if len(node.outputs) > len(graph.output) - 1:
+        raise ModelError(f"{node.where()}: {len(node.outputs)} outputs but the body gives "
+                         f"{len(graph.output) - 1}")
     n_scan = len(graph.output) - 1 - n_carried
     trip = (_scalar(ctx, node.input(0), "int64") if node.input(0)
             else np.array(INT64_MAX, np.int64))
@@ -257,10 +284,13 @@ def loop(ctx: Context, node: Node) -> None:
     outs = out.outputs
     for k, name in enumerate(node.outputs[:n_carried]):
         ctx.set(name, ctx.op("Identity", [outs[3 + k]]))
+        _rank_from(ctx, name, ctx.rank(carried[k]))
     for k, name in enumerate(node.outputs[n_carried:n_carried + n_scan]):
         ctx.set(name, ctx.op("TensorListStack", [outs[3 + n_carried + k],
                                                  np.array(-1, np.int32)],
                              element_dtype=scan_dtypes[k], num_elements=-1))
+        inner = body.ctx.rank(graph.output[1 + n_carried + k].name)
+        _rank_from(ctx, name, None if inner is None else inner + 1)
 
 
 def _move_axis(ctx: Context, t: Any, source: int, target: int, rank: int) -> Any:
@@ -280,7 +310,23 @@ def scan(ctx: Context, node: Node) -> None:
     m = int(node.attr("num_scan_inputs"))
     n_state = len(node.inputs) - m
     states, scans = node.inputs[:n_state], node.inputs[n_state:]
+    if not 1 <= m <= len(node.inputs):
+        raise ModelError(f"{node.where()}: num_scan_inputs {m} is not in 1..{len(node.inputs)}")
+    _arity(node, "body", graph, n_state + m, n_state, outputs_at_least=True)
     k_out = len(graph.output) - n_state
+    if len(node.outputs) != n_state + k_out:
+        raise ModelError(f"{node.where()}: {len(node.outputs)} outputs; the body gives "
+                         f"{n_state} states and {k_out} scan outputs")
+    for label, values in (("scan_input_axes", node.attr("scan_input_axes", [0] * m)),
+                          ("scan_input_directions", node.attr("scan_input_directions",
+                                                              [0] * m)),
+                          ("scan_output_axes", node.attr("scan_output_axes", [0] * k_out)),
+                          ("scan_output_directions", node.attr("scan_output_directions",
+                                                               [0] * k_out))):
+        if len(values) != (m if "input" in label else k_out):
+            raise ModelError(f"{node.where()}: {label} has {len(values)} entries")
+        if "directions" in label and any(int(v) not in (0, 1) for v in values):
+            raise ModelError(f"{node.where()}: {label} {list(values)} must be 0 or 1")
     in_axes = [int(a) for a in node.attr("scan_input_axes", [0] * m)]
     in_dirs = [int(a) for a in node.attr("scan_input_directions", [0] * m)]
     out_axes = [int(a) for a in node.attr("scan_output_axes", [0] * k_out)]
@@ -290,7 +336,7 @@ def scan(ctx: Context, node: Node) -> None:
         rank = ctx.rank(name)
         if rank is None:
             raise ctx.fail(f"the rank of scan input {name!r} must be known")
-        axis = axis + rank if axis < 0 else axis
+        axis = norm_axis(axis, rank)
         t = _move_axis(ctx, ctx.tensor(name), axis, 0, rank)
         if direction:
             t = ctx.op("ReverseV2", [t, np.array([0], np.int32)])
@@ -345,6 +391,7 @@ def scan(ctx: Context, node: Node) -> None:
     outs = out.outputs
     for k, name in enumerate(node.outputs[:n_state]):
         ctx.set(name, ctx.op("Identity", [outs[2 + k]]))
+        _rank_from(ctx, name, ctx.rank(states[k]))
     for k, name in enumerate(node.outputs[n_state:]):
         if not name:
             continue
@@ -357,6 +404,7 @@ def scan(ctx: Context, node: Node) -> None:
             rank = out_ranks[k]
             if rank is None:
                 raise ctx.fail(f"scan output {name!r} needs a known rank for its axis")
-            axis = axis + rank + 1 if axis < 0 else axis
+            axis = norm_axis(axis, rank + 1)
             t = _move_axis(ctx, t, 0, axis, rank + 1)
         ctx.set(name, t)
+        _rank_from(ctx, name, None if out_ranks[k] is None else int(out_ranks[k] or 0) + 1)

@@ -97,6 +97,9 @@ def _pad(ctx: Context, x: Any, pads: list[tuple[int, int]], value: float | None,
         return x
     # int32 paddings: grappler's remapper fuses Pad into Conv3D and reads them as int32
     # (int64 aborts the TF process).
+    if any(not 0 <= v < 2**31 for pair in pads for v in pair):
+        raise ModelError(f"{ctx.where()}: pads {[list(p) for p in pads]} out of range "
+                         "(0 .. 2**31-1)")
     spec = np.array([(0, 0), *pads, (0, 0)], np.int32)
     if value is None:
         return ctx.op("Pad", [x, spec])
