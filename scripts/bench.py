@@ -475,7 +475,7 @@ class Bench:
                 "rows": [asdict(r) for r in self.rows],
                 "targets": targets(self.rows) + onnx_bench.targets(
                     [asdict(r) for r in self.rows]),
-                "onnx_load": getattr(self, "onnx_load", []),
+                "onnx": getattr(self, "onnx_info", {}),
                 "identical_to_tf": self.identical_to_tf}
 
 
@@ -519,9 +519,11 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--serve-threads", type=int, default=2,
                         help="intra-op threads of TensorFlow and onnxruntime in the serve "
                              "group (default 2)")
-    parser.add_argument("--serve-iterations", default="8,2",
+    parser.add_argument("--serve-iterations", default="4,1",
                         help="inferences per timed round at batch 1 and batch 32 "
-                             "(default 8,2)")
+                             "(default 4,1)")
+    parser.add_argument("--serve-rounds", type=int, default=8,
+                        help="timed rounds of the serve group (default 8)")
     parser.add_argument("--json", action="store_true",
                         help="print JSON on stdout (the table goes to stderr)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
@@ -542,8 +544,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     except ValueError:
         parser.error(f"--serve-iterations takes two integers, got {args.serve_iterations!r}")
     if len(args.serve_iterations) != 2 or min(args.serve_iterations) < 1 \
-            or args.serve_threads < 1:
-        parser.error("--serve-iterations takes two counts >= 1; --serve-threads >= 1")
+            or args.serve_threads < 1 or args.serve_rounds < 1:
+        parser.error("--serve-iterations takes two counts >= 1; --serve-threads and "
+                     "--serve-rounds >= 1")
     if args.no_tf:
         args.tf_python = None
     try:

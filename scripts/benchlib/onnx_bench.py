@@ -4,7 +4,8 @@
   BERT-base-size encoder (~438 MB), each exported by torch 2.13's dynamo exporter (opset 20,
   weights in ``model.onnx.data``) and by its TorchScript exporter (opset 17, weights inline
   in the protobuf), in a fresh interpreter per run, imports included: wall time seen by the
-  parent (interpreter start to exit) and the child's peak RSS (VmHWM), beside a fresh
+  parent (interpreter start to exit), the child's CPU time (user + system: what a busy
+  machine does not inflate) and peak RSS (VmHWM), beside a fresh
   interpreter that only imports ``pysavedmodel`` and ``onnx`` (the fixed cost).  Goals
   (issue 10): <= 2 s for ResNet-50, <= 4 s for BERT-base, peak RSS <= 1.5x the model.
 * ``serve``: the converted ResNet-50 (dynamo export) served by TensorFlow 2.21
@@ -12,7 +13,9 @@
   architecture written natively with tf.nn ops in NHWC and in NCHW, and against
   onnxruntime on the ``.onnx`` file, batch 1 and 32, all with ``--serve-threads``
   intra-op threads; the contenders live in two long-running workers (TensorFlow's venv and
-  the ONNX venv, scripts/benchlib/onnx_serve.py) and run interleaved round by round.
+  the ONNX venv, scripts/benchlib/onnx_serve.py) and run interleaved, ``--serve-rounds``
+  short rounds of ``--serve-iterations`` inferences each (short rounds, so a busy spell of
+  a shared machine hits every contender alike).
   Before timing, the converted model's output on a random batch is compared with
   onnxruntime's.  Goal: converted <= 1.15x native NHWC.
 
@@ -28,6 +31,7 @@ import hashlib
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -72,9 +76,11 @@ import pysavedmodel
 import onnx
 """
 _PEAK = """
+import json as _json, resource as _resource
 with open("/proc/self/status") as f:
-    hwm = [line.split()[1] for line in f if line.startswith("VmHWM:")]
-print("@@bench " + str(int(hwm[0]) * 1024))
+    _hwm = [line.split()[1] for line in f if line.startswith("VmHWM:")]
+_usage = _resource.getrusage(_resource.RUSAGE_SELF)
+print("@@bench " + _json.dumps([int(_hwm[0]) * 1024, _usage.ru_utime + _usage.ru_stime]))
 """
 
 
@@ -109,8 +115,8 @@ def models(log: Callable[[str], None], small: bool = False) -> tuple[Path, dict[
     return cache, loaded
 
 
-def _fresh(env: dict[str, str], code: str, *args: str) -> tuple[float, float]:
-    """Run ``code`` in a fresh interpreter: (wall seconds, peak RSS bytes)."""
+def _fresh(env: dict[str, str], code: str, *args: str) -> tuple[float, float, float]:
+    """Run ``code`` in a fresh interpreter: (wall seconds, peak RSS bytes, CPU seconds)."""
     start = time.perf_counter()
     proc = subprocess.run([sys.executable, "-c", code + _PEAK, *args], capture_output=True,
                           text=True, env=env)
@@ -118,7 +124,8 @@ def _fresh(env: dict[str, str], code: str, *args: str) -> tuple[float, float]:
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(REPLY)]
     if proc.returncode != 0 or not lines:
         raise SystemExit(f"{code.strip()!r} {args} failed:\n{proc.stderr[-3000:]}")
-    return seconds, float(lines[-1][len(REPLY):])
+    peak, cpu = json.loads(lines[-1][len(REPLY):])
+    return seconds, float(peak), float(cpu)
 
 
 def convert_group(bench: Any) -> None:
@@ -127,21 +134,25 @@ def convert_group(bench: Any) -> None:
     env = bench.env("core")
     cases = [case for case in LABELS if case in manifest]
     samples: dict[str, list[float]] = {case: [] for case in [*cases, "imports"]}
+    cpu: dict[str, list[float]] = {case: [] for case in [*cases, "imports"]}
     peaks: dict[str, float] = {}
     load = [os.getloadavg()[0]]
     for round_ in range(bench.args.rounds + 1):
         bench.log(f"onnx: {'warm-up' if round_ == 0 else f'round {round_}'}")
-        seconds, peak = _fresh(env, _IMPORTS)
+        seconds, peak, used = _fresh(env, _IMPORTS)
         if round_:
             samples["imports"].append(seconds)
+            cpu["imports"].append(used)
         peaks["imports"] = max(peaks.get("imports", 0.0), peak)
         for case in cases:
             out = bench.workdir / f"onnx-{case}"
             shutil.rmtree(out, ignore_errors=True)
-            seconds, peak = _fresh(env, _CONVERT, str(cache / case / "model.onnx"), str(out))
+            seconds, peak, used = _fresh(env, _CONVERT, str(cache / case / "model.onnx"),
+                                         str(out))
             shutil.rmtree(out, ignore_errors=True)
             if round_:
                 samples[case].append(seconds)
+                cpu[case].append(used)
             peaks[case] = max(peaks.get(case, 0.0), peak)
             if bench.args.verbose:
                 bench.log(f"  {case}: {seconds:.3f} s, peak RSS {peak / MB:.0f} MB")
@@ -149,15 +160,25 @@ def convert_group(bench: Any) -> None:
     imports = Row(CONVERT_GROUP, IMPORTS_ROW, samples=samples["imports"],
                   peak_rss_mb=peaks["imports"] / MB)
     imports.finish()
+    imports.note = f"CPU {statistics.median(cpu['imports']):.2f} s"
     bench.rows.append(imports)
     for case in cases:
         size = int(manifest[case]["bytes"])
         row = Row(CONVERT_GROUP, f"{LABELS[case]}, {size / MB:.0f} MB", nbytes=size,
                   samples=samples[case], peak_rss_mb=peaks[case] / MB)
         row.finish()
-        row.note = f"peak RSS {peaks[case] / size:.2f}x the model"
+        row.note = (f"CPU {statistics.median(cpu[case]):.2f} s; "
+                    f"peak RSS {peaks[case] / size:.2f}x the model")
         bench.rows.append(row)
-    bench.onnx_load = getattr(bench, "onnx_load", []) + [("onnx", load)]
+    _info(bench)["load"].append(("conversion", load))
+
+
+def _info(bench: Any) -> dict[str, Any]:
+    """What the docs section states beside the rows: load averages, serving settings."""
+    if not hasattr(bench, "onnx_info"):
+        bench.onnx_info = {"load": []}
+    info: dict[str, Any] = bench.onnx_info
+    return info
 
 
 class ServeWorker(Worker):
@@ -184,6 +205,7 @@ def serve_group(bench: Any) -> None:
     shutil.rmtree(converted, ignore_errors=True)
     bench.log("serve: converting ResNet-50 (dynamo export)")
     _fresh(bench.env("core"), _CONVERT, str(model), str(converted))
+    rounds = args.serve_rounds
     env = dict(bench.env("tf"), PYSAVEDMODEL_BENCH_THREADS=str(args.serve_threads))
     bench.log("serve: starting the TensorFlow and onnxruntime workers")
     tf = ServeWorker(str(args.tf_python), "tf", env)
@@ -205,7 +227,7 @@ def serve_group(bench: Any) -> None:
         for batch, iterations in zip((1, 32), args.serve_iterations):
             group = SERVE_GROUP.format(batch=batch)
             rows = {c: Row(group, names[c]) for c, _ in order}
-            for round_ in range(args.rounds + 1):
+            for round_ in range(rounds + 1):
                 bench.log(f"serve batch {batch}: {'warm-up' if round_ == 0 else f'round {round_}'}")
                 for contender, worker in order:
                     result = worker.call(op="run", contender=contender, batch=batch,
@@ -225,7 +247,10 @@ def serve_group(bench: Any) -> None:
         ort.close()
         shutil.rmtree(converted, ignore_errors=True)
     load.append(os.getloadavg()[0])
-    bench.onnx_load = getattr(bench, "onnx_load", []) + [("serve", load)]
+    info = _info(bench)
+    info["load"].append(("serving", load))
+    info["serve"] = {"rounds": rounds, "iterations": args.serve_iterations,
+                     "threads": args.serve_threads}
 
 
 def _agreement(workdir: Path, tf: Worker, ort: Worker) -> str:
@@ -286,17 +311,23 @@ def is_onnx_row(row: dict[str, Any]) -> bool:
 def render_docs_section(result: dict[str, Any], date: str) -> str:
     """The generated section of docs/onnx.md: these groups' tables and goals."""
     m, c = result["machine"], result["config"]
-    loads = result.get("onnx_load", [])
-    load_text = "; ".join(f"{group}: {a:.2f} → {b:.2f}" for group, (a, b) in loads)
+    info = result.get("onnx", {})
+    load_text = "; ".join(f"{group} {a:.1f} → {b:.1f}" for group, (a, b) in info.get("load", []))
+    serve = info.get("serve")
+    serve_text = (f" Serving: medians of {serve['rounds']} short rounds (batch 1: "
+                  f"{serve['iterations'][0]} inferences, batch 32: {serve['iterations'][1]}) "
+                  f"per contender, {serve['threads']} intra-op threads each." if serve else "")
     lines = [
         DOCS_START,
         "<!-- generated by scripts/bench.py --only onnx,serve --write-docs; "
         "do not edit by hand -->",
         "",
         f"Generated {date} by `{c['command']}` on {m['cpu']}, {m['cores']} cores, "
-        f"{m['memory_gb']} GB RAM, Python {m['python']}. Medians of {c['rounds']} timed "
-        "rounds after a warm-up, with min–max; contenders interleaved round by round. "
-        f"This is a shared VM: 1-minute load average at the start → end of each group: "
+        f"{m['memory_gb']} GB RAM, Python {m['python']}. Conversion: medians of "
+        f"{c['rounds']} timed rounds after a warm-up, with min–max, models interleaved; "
+        "CPU is the child's user + system time, which a busy machine inflates less than "
+        f"the wall time.{serve_text} This is a shared VM (~6 engineers on 2 cores): "
+        f"1-minute load average at the start → end of each group: "
         f"{load_text or 'not recorded'}.",
         "",
     ]

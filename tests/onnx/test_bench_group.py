@@ -9,6 +9,7 @@ No timing assertions; the full-size figures are in docs/onnx.md.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -41,7 +42,8 @@ def test_onnx_group_measures_every_model_and_writes_its_docs_section(tmp_path: P
         assert len(row["samples"]) == 1 and row["seconds"] > 0
         assert row["peak_rss_mb"] > 10  # an interpreter with numpy and onnx
     for row in rows[1:]:
-        assert row["nbytes"] > 0 and row["note"].startswith("peak RSS ")
+        assert row["nbytes"] > 0
+        assert re.fullmatch(r"CPU \d+\.\d\d s; peak RSS \d+\.\d\dx the model", row["note"])
     names = [t["target"] for t in result["targets"]]
     for model in ("ResNet-50", "BERT-base encoder"):
         for exporter in ("dynamo", "ts17"):
@@ -52,6 +54,7 @@ def test_onnx_group_measures_every_model_and_writes_its_docs_section(tmp_path: P
     assert text.startswith("# before\n<!-- bench-onnx:start -->") and text.endswith(
         "<!-- bench-onnx:end -->\nafter\n")
     assert "stale" not in text
+    assert "load average at the start → end of each group: conversion " in text
     for case in CASES:
         assert f"| {case}" in text
     assert "| from_onnx ResNet-50, dynamo, fresh process (s) |" in text
