@@ -36,7 +36,22 @@ def default_opset(model: Any) -> int:
     return version
 
 
+def _texts(graph: Any) -> None:
+    """ONNX's proto2 strings are not UTF-8-checked when parsed: a damaged name comes back as
+    ``bytes``.  Refuse those, naming where."""
+    values = [*graph.input, *graph.output, *graph.value_info, *graph.initializer]
+    for value in values:
+        if not isinstance(value.name, str):
+            raise ModelError(f"value name {value.name!r} is not valid UTF-8")
+    for index, node in enumerate(graph.node):
+        for field in (node.name, node.op_type, node.domain, *node.input, *node.output,
+                      *(a.name for a in node.attribute)):
+            if not isinstance(field, str):
+                raise ModelError(f"node #{index}: name {field!r} is not valid UTF-8")
+
+
 def _graph_structure(graph: Any) -> None:
+    _texts(graph)
     defined: dict[str, str] = {}
     for value in graph.input:
         if value.name in defined:

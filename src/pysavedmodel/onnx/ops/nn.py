@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from ...errors import ModelError
 from ..context import Context
 from ..ir import Node
 from .registry import handler
@@ -36,6 +37,24 @@ def _pads(ctx: Context, node: Node, spatial: list[int | None], kernel: list[int]
         small, big = total // 2, total - total // 2
         out.append((small, big) if auto == "SAME_UPPER" else (big, small))
     return out
+
+
+def check_geometry(node: Node, kernel: list[int], strides: list[int], dilations: list[int],
+                   group: int = 1, channels: tuple[int, int] | None = None) -> None:
+    """Refuse (ModelError) kernel/stride/dilation/group/pads values ONNX does not allow:
+    non-positive sizes, lists of the wrong length, negative pads, ``group`` not dividing
+    ``channels`` (out, in).  ``kernel`` has one entry per spatial dim."""
+    n = len(kernel)
+    for label, values in (("kernel_shape", kernel), ("strides", strides),
+                          ("dilations", dilations)):
+        if len(values) != n or any(v < 1 for v in values):
+            raise ModelError(f"{node.where()}: {label} {values} must be {n} positive ints")
+    pads = node.attr("pads", None)
+    if pads is not None and (len(pads) != 2 * n or any(int(p) < 0 for p in pads)):
+        raise ModelError(f"{node.where()}: pads {list(pads)} must be {2 * n} ints >= 0")
+    if group < 1 or (channels is not None and channels[0] % group):
+        raise ModelError(f"{node.where()}: group {group} must be >= 1 and divide the "
+                         f"{channels[0] if channels else '?'} output channels")
 
 
 def _spatial(ctx: Context, name: str) -> list[int | None]:
@@ -68,6 +87,10 @@ def conv(ctx: Context, node: Node) -> None:
     strides = [int(a) for a in node.attr("strides", [1, 1])]
     dil = [int(a) for a in node.attr("dilations", [1, 1])]
     group = int(node.attr("group", 1))
+    check_geometry(node, kernel, strides, dil, group, (out_ch, in_per_group))
+    if kernel != [kh, kw]:
+        raise ModelError(f"{node.where()}: kernel_shape {kernel} does not match the weights' "
+                         f"{[kh, kw]}")
     pads = _pads(ctx, node, spatial, kernel, strides, dil)
     dtype = ctx.dtype(x)
     inp = _pad(ctx, ctx.nhwc(x), pads, None, dtype)
@@ -115,6 +138,7 @@ def pool(ctx: Context, node: Node) -> None:
     kernel = [int(a) for a in node.attr("kernel_shape")]
     strides = [int(a) for a in node.attr("strides", [1] * len(kernel))]
     dil = [int(a) for a in node.attr("dilations", [1] * len(kernel))]
+    check_geometry(node, kernel, strides, dil)
     if any(d != 1 for d in dil):
         raise ctx.fail("pool dilations other than 1")
     if len(node.outputs) > 1 and node.outputs[1]:
@@ -320,8 +344,13 @@ def conv_transpose(ctx: Context, node: Node) -> None:
             "output_shape") is not None:
         raise ctx.fail("ConvTranspose auto_pad SAME / output_shape are not supported")
     strides = [int(s) for s in node.attr("strides", [1, 1])]
+    check_geometry(node, [int(k) for k in node.attr("kernel_shape", [kh, kw])], strides,
+                   [1, 1])
     pads = [int(p) for p in node.attr("pads", [0, 0, 0, 0])]
     extra = [int(p) for p in node.attr("output_padding", [0, 0])]
+    if len(extra) != 2 or any(not 0 <= e < s for e, s in zip(extra, strides)):
+        raise ModelError(f"{node.where()}: output_padding {extra} must be 2 ints in "
+                         f"[0, stride) for strides {strides}")
     inp = ctx.nhwc(x)
     dims = ctx.op("Shape", [inp], out_type="int32")
     full = []

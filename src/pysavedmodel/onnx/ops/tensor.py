@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from ...errors import ModelError
 from ..context import Context
 from ..ir import Node
 from .registry import handler
@@ -29,7 +30,13 @@ def axes_of(ctx: Context, node: Node, index: int, attr: str = "axes") -> list[in
     return [int(a) for a in np.asarray(value).reshape(-1)]
 
 
-def norm_axis(axis: int, rank: int) -> int:
+def norm_axis(axis: int, rank: int, *, inclusive: bool = False) -> int:
+    """``axis`` in ``[0, rank)`` (``[0, rank]`` when ``inclusive``, as Flatten allows);
+    negative axes count from the end.  Out of range: ModelError naming axis and rank."""
+    top = rank + 1 if inclusive else rank
+    if not -rank <= axis < top:
+        raise ModelError(f"axis {axis} is out of range for rank {rank} "
+                         f"(expected {-rank}..{top - 1})")
     return axis + rank if axis < 0 else axis
 
 
@@ -69,7 +76,10 @@ def shape(ctx: Context, node: Node) -> None:
         rank = len(static) if static is not None else None
         if rank is None:
             raise ctx.fail("Shape start/end with unknown rank")
-        s, e = norm_axis(start, rank), rank if end is None else norm_axis(int(end), rank)
+        # ONNX clamps Shape's start and end into [0, rank] after adding rank to negatives.
+        s = min(max(start + rank if start < 0 else start, 0), rank)
+        e = rank if end is None else min(max(int(end) + rank if int(end) < 0 else int(end), 0),
+                                         rank)
         out = ctx.op("StridedSlice", [out, np.array([s], np.int64), np.array([e], np.int64),
                                       np.array([1], np.int64)])
     ctx.set(node.outputs[0], out)
@@ -161,7 +171,7 @@ def flatten(ctx: Context, node: Node) -> None:
     in_shape = ctx.shape(x)
     if in_shape is None:
         raise ctx.fail("Flatten needs the input's rank")
-    axis = norm_axis(int(node.attr("axis", 1)), len(in_shape))
+    axis = norm_axis(int(node.attr("axis", 1)), len(in_shape), inclusive=True)
     inner = in_shape[axis:]
     outer = in_shape[:axis]
     if all(d is not None for d in inner):
