@@ -131,3 +131,21 @@ def test_damaged_files_with_inline_weights_convert_or_raise_model_errors(tmp_pat
             assert not target.exists()
             outcomes["refused"] += 1
     assert outcomes["refused"] > 30  # the damage mostly breaks the model, as intended
+
+
+def test_packed_sub_byte_weights_stay_inline(tmp_path: Path) -> None:
+    """INT4 packs two elements per byte: its raw_data is not an array of its elements, so
+    the lazy load leaves it to onnx's decoder."""
+    import ml_dtypes
+
+    values = (np.arange(10000) % 16 - 8).astype(ml_dtypes.int4)
+    tensor = onnx.numpy_helper.from_array(values, "q")
+    assert tensor.data_type == onnx.TensorProto.INT4 and len(tensor.raw_data) == 5000
+    graph = onnx.helper.make_graph(
+        [node("Cast", ["q"], ["y"], to=onnx.TensorProto.FLOAT)], "packed", [],
+        [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [10000])], [tensor])
+    path = tmp_path / "model.onnx"
+    onnx.save(onnx.helper.make_model(graph), str(path))
+    proto, _ = load_model(path)
+    (init,) = proto.graph.initializer
+    assert init.data_location == onnx.TensorProto.DEFAULT and init.raw_data == tensor.raw_data
