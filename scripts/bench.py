@@ -474,7 +474,7 @@ class Bench:
                 "elapsed_seconds": time.perf_counter() - self.started,
                 "rows": [asdict(r) for r in self.rows],
                 "targets": targets(self.rows) + onnx_bench.targets(
-                    [asdict(r) for r in self.rows]),
+                    [asdict(r) for r in self.rows], getattr(self, "onnx_info", {})),
                 "onnx": getattr(self, "onnx_info", {}),
                 "identical_to_tf": self.identical_to_tf}
 
@@ -577,7 +577,7 @@ def main(argv: Sequence[str]) -> int:
     results = [Bench(args).run() for _ in range(args.repeat)]
     result = results[0] if len(results) == 1 else combine(results)
     if len(results) > 1:
-        result["targets"] += onnx_bench.targets(result["rows"])
+        result["targets"] += onnx_bench.targets(result["rows"], result.get("onnx"))
     table = render(result)
     if args.write_docs:
         date = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
@@ -586,7 +586,8 @@ def main(argv: Sequence[str]) -> int:
         rest = [row for row in result["rows"] if not onnx_bench.is_onnx_row(row)]
         if rest:
             core = dict(result, rows=rest, targets=[
-                t for t in result["targets"] if t not in onnx_bench.targets(result["rows"])])
+                t for t in result["targets"] if not t["target"].startswith(
+                    onnx_bench.TARGET_PREFIXES)])
             Path(args.write_docs).write_text(render_markdown(core, date), encoding="utf-8")
     if args.json:
         print(table, file=sys.stderr)

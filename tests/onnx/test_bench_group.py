@@ -49,6 +49,7 @@ def test_onnx_group_measures_every_model_and_writes_its_docs_section(tmp_path: P
         for exporter in ("dynamo", "ts17"):
             assert f"from_onnx {model}, {exporter}, fresh process (s)" in names
             assert f"from_onnx {model}, {exporter}: peak RSS / model size" in names
+            assert f"from_onnx {model}, {exporter}, CPU time of that process (s)" in names
     assert list(work.iterdir()) == []
     text = docs.read_text()
     assert text.startswith("# before\n<!-- bench-onnx:start -->") and text.endswith(
