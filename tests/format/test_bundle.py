@@ -570,9 +570,32 @@ def test_failure_while_writing_data_leaves_nothing(tmp_path: Path, monkeypatch: 
 
     monkeypatch.setattr(writer, "_write_data", flaky)
     with pytest.raises(OSError, match="disk full"):
-        write_checkpoint(tmp_path / "ck", {f"t{i}": np.arange(i + 1) for i in range(6)},
+        # lists, not arrays: one tensor at a time (arrays of one shard go in runs, below)
+        write_checkpoint(tmp_path / "ck", {f"t{i}": list(range(i + 1)) for i in range(6)},
                          num_shards=num_shards)
     assert len(calls) == 4
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_failure_while_writing_a_run_of_small_tensors_leaves_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = writer._write_run
+    calls = []
+
+    def flaky(out: Any, run: Any, offset: int) -> Any:
+        calls.append(len(run.keys))
+        written = real(out, run, offset)
+        if len(calls) == 2:
+            raise OSError("disk full")
+        return written
+
+    monkeypatch.setattr(writer, "_write_run", flaky)
+    tensors: dict[str, Any] = {f"a{i}": np.arange(3) for i in range(5)}
+    tensors["big"] = np.zeros(100_000)  # not small: ends the first run
+    tensors.update({f"b{i}": np.arange(3) for i in range(5)})
+    with pytest.raises(OSError, match="disk full"):
+        write_checkpoint(tmp_path / "ck", tensors)
+    assert calls == [5, 5]
     assert list(tmp_path.iterdir()) == []
 
 

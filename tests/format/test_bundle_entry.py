@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,14 +18,21 @@ from pysavedmodel.format import tensor_data
 from pysavedmodel.format.bundle import read_checkpoint, write_checkpoint
 from pysavedmodel.format.bundle_entry import (
     EntryEncoder,
+    EntryGroups,
     decode_entry,
     encode_entry,
     encode_shape,
     entry_fields,
 )
-from pysavedmodel.format.table import TableReader, _common_prefix_length
+from pysavedmodel.format.crc32c import mask, unmask
+from pysavedmodel.format.table import TableReader, _common_prefix_length, row_bytes
 from pysavedmodel.format.tensor_data import prepare_tensor, small_tensor_bytes
-from pysavedmodel.format.varint import decode_varint64, encode_varint32, encode_varint64
+from pysavedmodel.format.varint import (
+    decode_varint64,
+    encode_varint32,
+    encode_varint64,
+    varint_columns,
+)
 
 INT64_MAX = (1 << 63) - 1
 
@@ -277,3 +285,149 @@ def test_the_writers_entries_are_decoded_without_protobuf(tmp_path: Any) -> None
         fields = decode_entry(value, {})
         assert fields is not None
         assert fields == parsed_fields(value)
+
+
+# -- many entries at once (checkpoints of many small tensors)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(boundary_ints, st.integers(0, (1 << 64) - 1)), max_size=50))
+def test_varint_columns_equal_encode_varint64(values: list[int]) -> None:
+    matrix, lengths = varint_columns(np.array(values, dtype=np.uint64))
+    assert [matrix[i, :lengths[i]].tobytes() for i in range(len(values))] == \
+        [encode_varint64(v) for v in values]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(entries, min_size=1, max_size=30), st.randoms(use_true_random=False))
+def test_entry_groups_encode_equals_protobuf(batch: list[Entry], rnd: Any) -> None:
+    groups = EntryGroups()
+    numbers, offsets, crcs, expected = [], [], [], []
+    for dtype, shape, shard, offset, size, _ in batch * 2:
+        crc = rnd.choice([0, unmask(0), rnd.randint(0, 0xFFFFFFFF)])  # unmask(0): masked 0
+        offset = rnd.choice([0, offset])
+        numbers.append(groups.group(dtype, shape, shard, size))
+        offsets.append(offset)
+        crcs.append(crc)
+        expected.append(protobuf_bytes(dtype, shape, shard, offset, size, mask(crc)))
+    parts = groups.encode(np.array(numbers), np.array(offsets, np.uint64),
+                          np.array(crcs, np.uint64))
+    assert [row_bytes(parts, i) for i in range(len(expected))] == expected
+
+
+class _ListingTwice(Mapping[str, Any]):
+    """A (broken) mapping whose iteration lists one name twice."""
+
+    def __getitem__(self, name: str) -> Any:
+        return np.zeros(2, np.float32)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(["a", "b", "a"])
+
+    def __len__(self) -> int:
+        return 3
+
+
+def test_a_name_listed_twice_is_refused_as_one_at_a_time(tmp_path: Path) -> None:
+    with pytest.raises(InvalidArgumentError, match="'a' was already added"):
+        write_checkpoint(tmp_path / "ck", _ListingTwice())
+    assert list(tmp_path.iterdir()) == []
+
+
+def _mixed_tensors() -> dict[str, Any]:
+    rng = np.random.default_rng(5)
+    limit = tensor_data.SMALL_TENSOR_BYTES
+    tensors: dict[str, Any] = {}
+    for i in range(300):  # names out of key order: the index sorts them
+        tensors[f"run/{(i * 37) % 300:03d}/{'é' if i % 7 == 0 else 'w'}"] = \
+            rng.standard_normal(i % 5).astype([np.float32, np.int64, np.float16][i % 3])
+    tensors.update({
+        "x/bool": np.array([True, False]),
+        "x/complex": np.array([1 + 2j], np.complex64),
+        "x/empty": np.zeros((0, 3), np.int32),
+        "x/scalar": np.float64(2.5),            # numpy scalar, not an array: one at a time
+        "x/list": [1.0, 2.0],                    # a list: one at a time
+        "x/big_endian": np.arange(10, dtype=">i8"),
+        "x/strided": rng.standard_normal((8, 8))[::2, ::3],
+        "x/fortran": np.asfortranarray(rng.standard_normal((3, 4))),
+        "x/strings": np.array([b"x", b"yz"], dtype=object),
+        "x/at_limit": rng.integers(0, 255, limit, dtype=np.uint8),
+        "x/over_limit": rng.integers(0, 255, limit + 1, dtype=np.uint8),
+        "x/surrogate\udc80": np.zeros(1),        # not UTF-8: refused one at a time
+    })
+    return tensors
+
+
+@pytest.mark.parametrize("run_bytes", [1 << 20, 40])
+def test_runs_of_small_tensors_write_the_bytes_of_one_at_a_time(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run_bytes: int) -> None:
+    from pysavedmodel.format import writer as writer_module
+
+    monkeypatch.setattr(writer_module, "_RUN_BYTES", run_bytes)  # 40: many short runs
+    tensors = _mixed_tensors()
+    bad = "x/surrogate\udc80"
+    with pytest.raises(InvalidArgumentError, match="surrogate"):
+        write_checkpoint(tmp_path / "bad" / "ck", tensors)
+    del tensors[bad]
+    fast = writer_module.CheckpointWriter(tmp_path / "fast" / "ck")
+    fast._add_all(tensors)
+    segments = fast._segments
+    assert segments is not None
+    runs = [s for s in segments if isinstance(s, writer_module._SmallRun)]
+    singles = [s.name for s in segments if not isinstance(s, writer_module._SmallRun)]
+    # the fast path took the plain small arrays and declined everything else
+    assert sorted(singles) == ["x/big_endian", "x/fortran", "x/list", "x/over_limit",
+                               "x/scalar", "x/strided", "x/strings"]
+    assert sum(len(run.keys) for run in runs) == len(tensors) - len(singles)
+    assert (len(runs) > 20) == (run_bytes == 40)
+    fast.finish()
+    slow = writer_module.CheckpointWriter(tmp_path / "slow" / "ck")
+    for name, value in tensors.items():  # add() never makes runs
+        slow.add(name, value)
+    slow.finish()
+    for name in ("ck.index", "ck.data-00000-of-00001"):
+        assert (tmp_path / "fast" / name).read_bytes() == \
+            (tmp_path / "slow" / name).read_bytes(), name
+    back = read_checkpoint(tmp_path / "fast" / "ck")
+    assert list(back) == sorted(tensors, key=lambda n: n.encode())
+    for name, value in tensors.items():
+        assert back[name].dtype == np.asarray(value).dtype.newbyteorder("=")
+        assert back[name].tolist() == np.asarray(value).tolist()
+
+
+def test_several_shards_turn_runs_back_into_single_tensors(tmp_path: Path) -> None:
+    from pysavedmodel.format import writer as writer_module
+
+    tensors = _mixed_tensors()
+    del tensors["x/surrogate\udc80"]
+    write_checkpoint(tmp_path / "bulk" / "ck", tensors, num_shards=3)
+    slow = writer_module.CheckpointWriter(tmp_path / "slow" / "ck", num_shards=3)
+    for name, value in tensors.items():
+        slow.add(name, value)
+    slow.finish()
+    for path in sorted((tmp_path / "slow").iterdir()):
+        assert (tmp_path / "bulk" / path.name).read_bytes() == path.read_bytes(), path.name
+
+
+@pytest.mark.parametrize("run_bytes", [1 << 20, 40])
+def test_checkpoints_of_only_small_tensors_write_the_bytes_of_one_at_a_time(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run_bytes: int) -> None:
+    from pysavedmodel.format import writer as writer_module
+
+    monkeypatch.setattr(writer_module, "_RUN_BYTES", run_bytes)
+    rng = np.random.default_rng(9)
+    tensors = {f"t/{(i * 53) % 500:03d}": rng.standard_normal((i % 3, 2)).astype(
+        [np.float32, np.int16, np.float64][i % 3]) for i in range(500)}
+    fast = writer_module.CheckpointWriter(tmp_path / "fast" / "ck")
+    fast._add_all(tensors)
+    assert fast._segments is not None
+    assert all(isinstance(s, writer_module._SmallRun) for s in fast._segments)
+    assert (len(fast._segments) > 50) == (run_bytes == 40)
+    fast.finish()
+    slow = writer_module.CheckpointWriter(tmp_path / "slow" / "ck")
+    for name, value in tensors.items():
+        slow.add(name, value)
+    slow.finish()
+    for name in ("ck.index", "ck.data-00000-of-00001"):
+        assert (tmp_path / "fast" / name).read_bytes() == \
+            (tmp_path / "slow" / name).read_bytes(), name

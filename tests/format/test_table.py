@@ -6,13 +6,23 @@ import io
 import struct
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pysavedmodel.errors import ChecksumError, CorruptCheckpointError, InvalidArgumentError
 from pysavedmodel.format.crc32c import crc32c, mask
-from pysavedmodel.format.table import BLOCK_SIZE, TableReader, TableWriter, snappy_decompress
+from pysavedmodel.format.table import (
+    BLOCK_SIZE,
+    TableReader,
+    TableWriter,
+    pack_rows,
+    row_bytes,
+    snappy_decompress,
+    stack_rows,
+    take_rows,
+)
 from pysavedmodel.format.varint import encode_varint32, encode_varint64
 
 FIXTURE_INDEXES = [
@@ -344,3 +354,62 @@ def test_snappy_copies() -> None:
 def test_snappy_rejects_bad_streams(stream: bytes) -> None:
     with pytest.raises(CorruptCheckpointError):
         snappy_decompress(stream)
+
+
+# --------------------------------------------------------------------------- add_many
+
+
+def write_table_in_bulk(items, split: int, **options) -> bytes:
+    """``items`` added one by one up to ``split``, the rest with add_many in two calls."""
+    out = io.BytesIO()
+    writer = TableWriter(out, **options)
+    for key, value in items[:split]:
+        writer.add(key, value)
+    middle = (split + len(items)) // 2
+    for chunk in (items[split:middle], items[middle:]):
+        writer.add_many([k for k, _ in chunk], pack_rows([v for _, v in chunk]))
+    size = writer.finish()
+    assert size == len(out.getvalue())
+    return out.getvalue()
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.sets(st.binary(max_size=12), max_size=400),
+       st.lists(st.binary(max_size=300), min_size=1, max_size=5),
+       st.sampled_from([40, 300, 4096, BLOCK_SIZE]), st.sampled_from([1, 2, 16]),
+       st.integers(0, 400))
+def test_add_many_writes_the_bytes_of_add(keys: set[bytes], values: list[bytes],
+                                          block_size: int, restart_interval: int,
+                                          split: int) -> None:
+    items = [(key, values[i % len(values)]) for i, key in enumerate(sorted(keys))]
+    options = {"block_size": block_size, "restart_interval": restart_interval}
+    assert write_table_in_bulk(items, min(split, len(items)), **options) == \
+        write_table(items, **options)
+
+
+def test_add_many_with_entries_larger_than_blocks_takes_the_one_by_one_way() -> None:
+    items = [(b"a", b"x" * 10), (b"b", b"y" * 1000), (b"c" * 500, b"z"), (b"d", b"")]
+    options = {"block_size": 64}
+    assert write_table_in_bulk(items, 0, **options) == write_table(items, **options)
+
+
+def test_add_many_refuses_keys_out_of_order() -> None:
+    writer = TableWriter(io.BytesIO())
+    with pytest.raises(InvalidArgumentError, match="strictly increasing: b'ab' added after"):
+        writer.add_many([b"a", b"abc", b"ab"], pack_rows([b"1", b"2", b"3"]))
+    writer = TableWriter(io.BytesIO())
+    writer.add(b"m", b"")
+    with pytest.raises(InvalidArgumentError, match="strictly increasing: b'm' added after"):
+        writer.add_many([b"m", b"n"], pack_rows([b"1", b"2"]))
+    writer = TableWriter(io.BytesIO())
+    with pytest.raises(InvalidArgumentError, match="strictly increasing"):
+        writer.add_many([b"a", b"a"], pack_rows([b"1", b"2"]))
+
+
+def test_row_parts_stack_and_take() -> None:
+    first = pack_rows([b"ab", b"", b"cde"])
+    second = pack_rows([b"x", b"yz"])
+    stacked = stack_rows(first, second)
+    assert [row_bytes(stacked, i) for i in range(5)] == [b"ab", b"", b"cde", b"x", b"yz"]
+    taken = take_rows(stacked, np.array([4, 0, 2]))
+    assert [row_bytes(taken, i) for i in range(3)] == [b"yz", b"ab", b"cde"]

@@ -30,12 +30,19 @@ from __future__ import annotations
 import mmap
 import struct
 from bisect import bisect_left
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import BinaryIO, Union
+
+import numpy as np
 
 from pysavedmodel.errors import ChecksumError, CorruptCheckpointError, InvalidArgumentError
 from pysavedmodel.format.crc32c import crc32c, mask, unmask
-from pysavedmodel.format.varint import decode_varint32, decode_varint64, encode_varint64
+from pysavedmodel.format.varint import (
+    decode_varint32,
+    decode_varint64,
+    encode_varint64,
+    varint_columns,
+)
 
 __all__ = [
     "TableWriter",
@@ -44,6 +51,11 @@ __all__ = [
     "DATA_RESTART_INTERVAL",
     "INDEX_RESTART_INTERVAL",
     "TABLE_MAGIC",
+    "RowParts",
+    "pack_rows",
+    "stack_rows",
+    "take_rows",
+    "row_bytes",
 ]
 
 BLOCK_SIZE = 262144
@@ -70,6 +82,60 @@ _MAX_KEY_EXPANSION = 2 * DATA_RESTART_INTERVAL
 
 Buffer = Union[bytes, bytearray, memoryview]
 BlockHandle = tuple[int, int]  # (offset, size)
+
+RowParts = list[tuple[np.ndarray, np.ndarray]]
+"""Many byte strings at once, as parts side by side: each part is a ``(matrix, lengths)``
+pair (a ``uint8`` matrix with one row per string, and an int array), and string ``i``
+is the concatenation over the parts of ``matrix[i, :lengths[i]]``.  Writers of many
+entries build them with numpy instead of one ``bytes`` object per entry."""
+
+_MAX_BATCH_CELLS = 1 << 26
+""":meth:`TableWriter.add_many` packs keys into a matrix as wide as the longest key; past
+this many cells (a few very long keys) it adds the entries one by one instead."""
+
+
+def pack_rows(items: Sequence[bytes]) -> RowParts:
+    """``items`` as :data:`RowParts` (one part)."""
+    lengths = np.fromiter(map(len, items), dtype=np.int64, count=len(items))
+    width = int(lengths.max()) if len(items) else 0
+    matrix = np.zeros((len(items), width), np.uint8)
+    matrix[np.arange(width) < lengths[:, None]] = np.frombuffer(b"".join(items), np.uint8)
+    return [(matrix, lengths)]
+
+
+def stack_rows(first: RowParts, second: RowParts) -> RowParts:
+    """The rows of ``first`` followed by those of ``second`` (parts need not match)."""
+    n1 = len(first[0][1]) if first else 0
+    n2 = len(second[0][1]) if second else 0
+    out: RowParts = []
+    for parts, before, after in ((first, 0, n2), (second, n1, 0)):
+        for matrix, lengths in parts:
+            width = matrix.shape[1]
+            out.append((
+                np.concatenate([np.zeros((before, width), np.uint8), matrix,
+                                np.zeros((after, width), np.uint8)]),
+                np.concatenate([np.zeros(before, np.int64), lengths,
+                                np.zeros(after, np.int64)])))
+    return out
+
+
+def take_rows(parts: RowParts, order: np.ndarray | slice) -> RowParts:
+    """The rows ``order`` (indices or a slice) of ``parts``."""
+    return [(matrix[order], lengths[order]) for matrix, lengths in parts]
+
+
+def row_bytes(parts: RowParts, i: int) -> bytes:
+    """String ``i`` of ``parts``."""
+    return b"".join([matrix[i, :lengths[i]].tobytes() for matrix, lengths in parts])
+
+
+def _joined(parts: RowParts, masks: list[np.ndarray]) -> bytes:
+    """The strings of ``parts`` (each part's bytes selected by its mask), concatenated."""
+    if len(parts) == 1:
+        joined: bytes = parts[0][0][masks[0]].tobytes()
+    else:
+        joined = np.hstack([m for m, _ in parts])[np.hstack(masks)].tobytes()
+    return joined
 
 
 # --------------------------------------------------------------------------- writing
@@ -233,6 +299,107 @@ class TableWriter:
         self._num_entries += 1
         if self._data_block.add(key, value) >= self._block_size:
             self._flush()
+
+    def add_many(self, keys: Sequence[bytes], values: RowParts) -> None:
+        """Append ``len(keys)`` entries at once: the same file as :meth:`add` called for
+        each ``(keys[i], value i of values)``, in a few numpy steps per data block.
+
+        ``keys``: ``bytes`` in strictly increasing order, after every key added before;
+        ``values``: their values as :data:`RowParts`.
+        """
+        if self._finished:
+            raise InvalidArgumentError("TableWriter.add_many() called after finish()")
+        n = len(keys)
+        if n == 0:
+            return
+        if set(map(type, keys)) != {bytes}:
+            raise InvalidArgumentError("table keys must be bytes")
+        value_lengths = values[0][1].copy()
+        for _, lengths in values[1:]:
+            value_lengths += lengths
+        key_lengths = np.fromiter(map(len, keys), dtype=np.int64, count=n)
+        width = int(key_lengths.max())
+        if (n * max(width, 1) > _MAX_BATCH_CELLS
+                or int((key_lengths + value_lengths).max()) >= self._large_entry_size):
+            for i in range(n):  # rare layouts: the entry-by-entry way
+                self.add(keys[i], row_bytes(values, i))
+            return
+        key_matrix = np.zeros((n, width), np.uint8)
+        key_matrix[np.arange(width) < key_lengths[:, None]] = np.frombuffer(
+            b"".join(keys), np.uint8)
+        # shared[i]: bytes key i has in common with key i - 1; the order is checked too
+        shared = np.zeros(n, np.int64)
+        if n > 1:
+            before, after = key_matrix[:-1], key_matrix[1:]
+            differ = before != after
+            first = differ.argmax(axis=1)
+            rows = np.arange(n - 1)
+            first[~differ[rows, first]] = width
+            shortest = np.minimum(key_lengths[:-1], key_lengths[1:])
+            common = np.minimum(first, shortest)
+            at = np.minimum(common, max(width - 1, 0))
+            increasing = np.where(common < shortest, after[rows, at] > before[rows, at],
+                                  key_lengths[1:] > key_lengths[:-1])
+            if not increasing.all():
+                i = int(np.argmin(increasing)) + 1
+                raise InvalidArgumentError(
+                    f"table keys must be strictly increasing: {keys[i]!r} added after "
+                    f"{keys[i - 1]!r}")
+            shared[1:] = common
+        if self._num_entries and keys[0] <= self._last_key:
+            raise InvalidArgumentError(
+                f"table keys must be strictly increasing: {keys[0]!r} added after "
+                f"{self._last_key!r}")
+        # a lower bound of each entry's bytes (3 length bytes and its value)
+        floor = np.cumsum(value_lengths + 3)
+        interval = self._restart_interval
+        start = 0
+        while start < n:
+            if self._pending_handle is not None:
+                separator = _shortest_separator(self._last_key, keys[start])
+                self._index_block.add(separator, _encode_handle(self._pending_handle))
+                self._pending_handle = None
+            block = self._data_block
+            used = len(block._entries)
+            since = block._since_restart
+            base = int(floor[start - 1]) if start else 0
+            stop = min(n, int(np.searchsorted(floor, base + self._block_size)) + 1)
+            count = stop - start
+            position = since + np.arange(count)
+            restart = (position % interval == 0) & (position >= interval)
+            share = shared[start:stop].copy()
+            share[0] = _common_prefix_length(block._last_key, keys[start])
+            share[restart] = 0
+            key_len = key_lengths[start:stop]
+            value_len = value_lengths[start:stop]
+            header = [varint_columns(share), varint_columns(key_len - share),
+                      varint_columns(value_len)]
+            sizes = sum(lengths for _, lengths in header) + (key_len - share) + value_len
+            ends = np.cumsum(sizes)
+            restarts = len(block._restarts) + np.cumsum(restart)
+            estimate = used + ends + 4 * restarts + 4
+            full = estimate >= self._block_size
+            take = int(np.argmax(full)) + 1 if full.any() else count
+            columns = np.arange(width)
+            masks = [np.arange(m.shape[1]) < lengths[:take, None] for m, lengths in header]
+            masks.append((columns >= share[:take, None]) & (columns < key_len[:take, None]))
+            masks += [np.arange(m.shape[1]) < lengths[start:start + take, None]
+                      for m, lengths in values]
+            parts = [(m[:take], lengths[:take]) for m, lengths in header]
+            parts.append((key_matrix[start:start + take], key_len[:take]))
+            parts += [(m[start:start + take], lengths[start:start + take])
+                      for m, lengths in values]
+            block._entries += _joined(parts, masks)
+            offsets = used + ends[:take] - sizes[:take]
+            block._restarts.extend(offsets[restart[:take]].tolist())
+            last = since + take - 1
+            block._since_restart = last % interval + 1 if last >= interval else last + 1
+            block._last_key = keys[start + take - 1]
+            self._last_key = block._last_key
+            self._num_entries += take
+            start += take
+            if take < count or bool(full[take - 1]):
+                self._flush()
 
     def finish(self) -> int:
         """Write the remaining blocks and the footer; return the file's total size in bytes."""

@@ -37,7 +37,8 @@ from .varint import decode_varint64, encode_varint64
 
 __all__ = [
     "PreparedTensor", "prepare_tensor", "iter_tensor_bytes", "decode_string_tensor",
-    "CHUNK_BYTES", "SMALL_TENSOR_BYTES", "small_tensor_bytes", "release_mapped_pages",
+    "CHUNK_BYTES", "SMALL_TENSOR_BYTES", "small_tensor_bytes", "checkpoint_row",
+    "release_mapped_pages",
 ]
 
 CHUNK_BYTES = 16 << 20
@@ -137,6 +138,14 @@ def _checkpoint_row(name: str, dtype: np.dtype) -> DType:
             f"supported: {_supported_names()}")
     _CHECKPOINT_ROWS[dtype] = row
     return row
+
+
+def checkpoint_row(dtype: np.dtype) -> DType | None:
+    """The dtype table row a checkpoint stores ``dtype`` as, or None if it cannot."""
+    try:
+        return _checkpoint_row("", dtype)
+    except UnsupportedDTypeError:
+        return None
 
 
 def prepare_tensor(

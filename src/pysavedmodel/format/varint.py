@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from typing import Union
 
+import numpy as np
+
 from pysavedmodel.errors import CorruptCheckpointError, InvalidArgumentError
 
-__all__ = ["encode_varint32", "encode_varint64", "decode_varint32", "decode_varint64"]
+__all__ = ["encode_varint32", "encode_varint64", "decode_varint32", "decode_varint64",
+           "varint_columns"]
 
 Buffer = Union[bytes, bytearray, memoryview]
 
@@ -80,3 +83,23 @@ def decode_varint32(buf: Buffer, pos: int = 0) -> tuple[int, int]:
 def decode_varint64(buf: Buffer, pos: int = 0) -> tuple[int, int]:
     """Decode a varint64 at ``buf[pos:]``; return ``(value, position after it)``."""
     return _decode(buf, pos, 64)
+
+
+def varint_columns(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Varints of many non-negative integers at once, for writers of many entries.
+
+    Returns ``(matrix, lengths)``: row ``i`` of the ``uint8`` matrix holds the varint of
+    ``values[i]`` in its first ``lengths[i]`` bytes (the rest is zero); the matrix is as
+    wide as the longest varint.  Each row equals :func:`encode_varint64` of the value.
+    """
+    v = np.asarray(values).astype(np.uint64, copy=False)
+    lengths = np.ones(len(v), np.int64)
+    for bits in range(7, 64, 7):
+        lengths += v >= np.uint64(1 << bits)
+    width = int(lengths.max()) if len(v) else 1
+    matrix = np.empty((len(v), width), np.uint8)
+    for j in range(width):
+        byte = ((v >> np.uint64(7 * j)) & np.uint64(0x7F)).astype(np.uint8)
+        matrix[:, j] = byte | ((lengths > j + 1).astype(np.uint8) << np.uint8(7))
+    matrix[np.arange(width) >= lengths[:, None]] = 0
+    return matrix, lengths

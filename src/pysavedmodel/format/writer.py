@@ -25,6 +25,8 @@ from typing import (
     cast,
 )
 
+import numpy as np
+
 from pysavedmodel._proto import tensor_bundle_pb2, tensor_shape_pb2, types_pb2
 from pysavedmodel.dtypes import DTYPES, DType
 from pysavedmodel.errors import BuilderStateError, InvalidArgumentError, UnsupportedDTypeError
@@ -32,15 +34,17 @@ from pysavedmodel.errors import BuilderStateError, InvalidArgumentError, Unsuppo
 from ..aliases import PathLike, ProgressCallback
 from ..fileio import AtomicGroup
 from . import slices as slicing
-from .bundle_entry import EntryEncoder
+from .bundle_entry import EntryEncoder, EntryGroups
 from .crc32c import BACKEND as crc32c_backend
-from .crc32c import crc32c, mask
+from .crc32c import crc32c, crc32c_each, mask
 from .naming import data_filename, index_filename
 from .ordered_code import slice_key
 from .sharding import balance_shards, check_tensor_name, explicit_shards
-from .table import TableWriter
+from .table import TableWriter, pack_rows, stack_rows, take_rows
 from .tensor_data import (
+    SMALL_TENSOR_BYTES,
     PreparedTensor,
+    checkpoint_row,
     iter_tensor_bytes,
     prepare_tensor,
     release_mapped_pages,
@@ -88,6 +92,38 @@ class _Partitioned:
 
 _Indexed = Union[_DataItem, _Partitioned]
 """What has an index entry: its ``key`` and serialized ``entry``."""
+
+
+class _SmallRun:
+    """Consecutive small tensors written and indexed together (checkpoints of many small
+    tensors): C-contiguous arrays of a fixed-size dtype stored as they are in memory,
+    each of at most :data:`SMALL_TENSOR_BYTES`.  Their bytes are joined and written with
+    one call, their checksums taken in one loop, their entries encoded with numpy
+    (:class:`.bundle_entry.EntryGroups`) and added to the index in bulk.  Only for
+    one-shard checkpoints; ``offsets`` and ``crcs`` are set once the run is written.
+    """
+
+    __slots__ = ("names", "keys", "arrays", "groups", "sizes", "nbytes", "offsets", "crcs")
+
+    def __init__(self, names: list[str], keys: list[bytes], arrays: list[np.ndarray],
+                 groups: np.ndarray, group_sizes: np.ndarray) -> None:
+        self.names = names
+        self.keys = keys
+        self.arrays = arrays
+        self.groups = groups
+        self.sizes: np.ndarray = group_sizes[groups]
+        self.nbytes = int(self.sizes.sum())
+        self.offsets: np.ndarray = np.zeros(0, np.uint64)
+        self.crcs: np.ndarray = np.zeros(0, np.uint64)
+
+
+_Segment = Union[_DataItem, _SmallRun]
+"""What a data file holds, in order: single tensors and runs of small ones."""
+
+_UNSEEN = (-1, -1)
+
+_RUN_BYTES = 4 << 20
+"""A run of small tensors is closed at this many bytes: its joined copy stays small."""
 
 _key_of = attrgetter("key")
 
@@ -209,6 +245,8 @@ class CheckpointWriter:
                 f"shards lists {len(self._shards)} shards but num_shards is {num_shards}")
         self._num_shards = num_shards
         self._items: list[_DataItem] = []
+        self._segments: list[_Segment] | None = None  # set by _add_all: items and runs
+        self._entry_groups = EntryGroups()
         self._keys: dict[bytes, str] = {}
         self._plain: dict[str, _DataItem] = {}
         self._partitioned: dict[str, _Partitioned] = {}
@@ -240,6 +278,136 @@ class CheckpointWriter:
         self._keys[key] = name
         self._plain[name] = item
         self._items.append(item)
+
+    def _add_all(self, tensors: Mapping[str, Any]) -> None:
+        """:meth:`add` for every tensor of a mapping (the writer must be new, and is
+        finished next).  Small C-contiguous tensors of a fixed-size dtype, stored as they
+        are in memory, go into :class:`_SmallRun` s with a few steps each; every other
+        value takes :meth:`add` (which raises for bad names and values)."""
+        if self._items or self._partitioned or self._segments is not None:
+            for name, value in tensors.items():
+                self.add(name, value)
+            return
+        if type(tensors) is dict:
+            names, values = list(tensors), list(tensors.values())
+        else:
+            pairs = list(tensors.items())
+            names, values = [n for n, _ in pairs], [v for _, v in pairs]
+        segments = self._all_small(names, values)
+        if segments is None:
+            segments = self._some_small(names, values)
+        keys = [] if type(tensors) is dict else [  # a dict's str keys are distinct bytes
+            key for segment in segments
+            for key in (segment.keys if isinstance(segment, _SmallRun) else (segment.key,))]
+        if keys and len(set(keys)) != len(names):  # a mapping listing a name twice
+            self.__init__(self._prefix, num_shards=self._num_shards,  # type: ignore[misc]
+                          shards=self._shards, progress=self._progress, durable=self._durable)
+            for name, value in tensors.items():
+                self.add(name, value)
+            return
+        self._segments = segments
+
+    def _all_small(self, names: list[str], values: list[Any]) -> list[_Segment] | None:
+        """Runs of every tensor when all can go in runs (a few list-wide steps), else None."""
+        if not names or set(map(type, names)) != {str} or set(map(type, values)) != {
+                np.ndarray} or not all(names):
+            return None
+        try:
+            keys = [name.encode("utf-8") for name in names]
+        except UnicodeEncodeError:
+            return None
+        memo: dict[tuple[np.dtype, tuple[int, ...]], tuple[int, int] | None] = {}
+        small = self._small_group
+        for value in values:  # fills the memo, normally from the first few tensors
+            shape_key = (value.dtype, value.shape)
+            if shape_key not in memo:
+                memo[shape_key] = small(value)
+                if memo[shape_key] is None:
+                    return None
+            elif len(memo) == 1:
+                break
+        get = memo.get
+        infos = [get((value.dtype, value.shape)) for value in values]
+        if None in infos or not all([value.flags.c_contiguous for value in values]):
+            return None
+        groups = np.array([info[0] for info in infos], np.intp)  # type: ignore[index]
+        group_sizes = self._entry_groups.sizes()
+        ends = np.cumsum(group_sizes[groups])
+        cuts = [0, *np.searchsorted(ends, np.arange(_RUN_BYTES, int(ends[-1]), _RUN_BYTES),
+                                    side="right").tolist(), len(names)]
+        return [_SmallRun(names[a:b], keys[a:b], values[a:b], groups[a:b], group_sizes)
+                for a, b in zip(cuts, cuts[1:]) if a < b]
+
+    def _some_small(self, names: list[str], values: list[Any]) -> list[_Segment]:
+        """Runs of the tensors that can go in runs, :meth:`add` for the others."""
+        segments: list[_Segment] = []
+        small: dict[tuple[np.dtype, tuple[int, ...]], tuple[int, int] | None] = {}
+        run_names: list[str] = []
+        run_keys: list[bytes] = []
+        run_arrays: list[np.ndarray] = []
+        run_groups: list[int] = []
+        run_bytes = 0
+
+        def close() -> None:
+            nonlocal run_names, run_keys, run_arrays, run_groups, run_bytes
+            if run_keys:
+                segments.append(_SmallRun(run_names, run_keys, run_arrays,
+                                          np.array(run_groups, np.intp),
+                                          self._entry_groups.sizes()))
+                run_names, run_keys, run_arrays, run_groups, run_bytes = [], [], [], [], 0
+
+        ndarray = np.ndarray
+        for name, value in zip(names, values):
+            if type(name) is str and type(value) is ndarray and name:
+                shape = value.shape
+                info = small.get((value.dtype, shape), _UNSEEN)
+                if info is _UNSEEN:
+                    info = small[(value.dtype, shape)] = self._small_group(value)
+                if info is not None and value.flags.c_contiguous:
+                    try:
+                        key = name.encode("utf-8")
+                    except UnicodeEncodeError:
+                        key = b""
+                    if key:
+                        if run_bytes + info[1] > _RUN_BYTES:
+                            close()
+                        run_names.append(name)
+                        run_keys.append(key)
+                        run_arrays.append(value)
+                        run_groups.append(info[0])
+                        run_bytes += info[1]
+                        continue
+            close()
+            self.add(name, value)
+            segments.append(self._items[-1])
+        close()
+        return segments
+
+    def _small_group(self, value: np.ndarray) -> tuple[int, int] | None:
+        """(entry group, bytes) of tensors of ``value``'s dtype and shape when they can
+        go into a :class:`_SmallRun`, else None."""
+        row = checkpoint_row(value.dtype)
+        if (row is None or row.is_string or row.numpy != value.dtype
+                or value.nbytes > SMALL_TENSOR_BYTES):
+            return None
+        return self._entry_groups.group(row.enum, tuple(value.shape), 0, value.nbytes), \
+            value.nbytes
+
+    def _expand_runs(self) -> None:
+        """Turn the runs back into single items (for several shards)."""
+        if self._segments is None:
+            return
+        items: list[_DataItem] = []
+        for segment in self._segments:
+            if isinstance(segment, _SmallRun):
+                for name, key, array in zip(segment.names, segment.keys, segment.arrays):
+                    item = prepare_tensor(name, array, _DataItem)
+                    item.key = key
+                    items.append(item)
+            else:
+                items.append(segment)
+        self._items = items
+        self._segments = None
 
     def add_slice(self, name: str, full_shape: Sequence[int], slice_spec: slicing.SliceSpec,
                   value: Any) -> None:
@@ -352,10 +520,13 @@ class CheckpointWriter:
     def finish(self) -> list[Path]:
         """Write the data files and the index; return their paths (data files, then index)."""
         self._check_open()
+        if self._num_shards > 1 or self._shards is not None:
+            self._expand_runs()
         assignment = self._assignment()
         self._finished = True
         return _write_files(self._prefix, self._num_shards, self._items, assignment,
-                            self._index_entries, self._progress, self._durable)
+                            self._index_entries, self._progress, self._durable,
+                            self._segments, self._entry_groups)
 
     def __enter__(self) -> CheckpointWriter:
         return self
@@ -418,10 +589,26 @@ def _write_data(out: _ShardOutput, tensor: PreparedTensor) -> tuple[int, int]:
     return size, crc
 
 
-def _write_shard(path: Path, shard: int, items: list[_DataItem], progress: _Progress,
+def _write_run(out: _ShardOutput, run: _SmallRun, offset: int) -> int:
+    """Append a run's bytes; set its ``offsets`` and ``crcs``; return the bytes written."""
+    data = b"".join(cast("list[memoryview]", run.arrays))  # numpy arrays are buffers
+    if len(data) != run.nbytes:  # guards against an array changing after it was added
+        raise InvalidArgumentError(
+            f"tensors {run.names[0]!r}...{run.names[-1]!r}: wrote {len(data)} bytes, "
+            f"expected {run.nbytes}")
+    out.write(data)
+    sizes = run.sizes.astype(np.uint64)
+    ends = np.cumsum(sizes)
+    run.offsets = ends - sizes + np.uint64(offset)
+    run.crcs = np.array(crc32c_each(run.arrays), np.uint64)
+    return len(data)
+
+
+def _write_shard(path: Path, shard: int, items: Sequence[_Segment], progress: _Progress,
                  checksummer: ThreadPoolExecutor | None = None,
                  abort: threading.Event | None = None) -> None:
-    """Write one data file holding ``items`` in order and set their ``shard`` and ``entry``."""
+    """Write one data file holding ``items`` in order and set their ``shard`` and ``entry``
+    (runs: ``offsets`` and ``crcs``)."""
     encode_entry = EntryEncoder().encode
     with open(path, "wb", buffering=_WRITE_BUFFER_BYTES) as file:
         out = _ShardOutput(file, progress, checksummer)
@@ -429,6 +616,9 @@ def _write_shard(path: Path, shard: int, items: list[_DataItem], progress: _Prog
         for item in items:
             if abort is not None and abort.is_set():
                 return  # another shard failed; its error is raised by the caller
+            if isinstance(item, _SmallRun):
+                offset += _write_run(out, item, offset)
+                continue
             size, crc = _write_data(out, item)
             release_mapped_pages(item.array)
             item.shard = shard
@@ -437,11 +627,11 @@ def _write_shard(path: Path, shard: int, items: list[_DataItem], progress: _Prog
             offset += size
 
 
-def _write_shards_serially(paths: list[Path], shard_items: list[list[_DataItem]],
+def _write_shards_serially(paths: list[Path], shard_items: Sequence[Sequence[_Segment]],
                            progress: _Progress) -> None:
     overlap = (crc32c_backend == "crc32c" and (os.cpu_count() or 1) > 1
-               and any(item.nbytes >= _OVERLAP_CRC_BYTES for items in shard_items
-                       for item in items))
+               and any(isinstance(item, _DataItem) and item.nbytes >= _OVERLAP_CRC_BYTES
+                       for items in shard_items for item in items))
     checksummer = None
     if overlap:
         from concurrent.futures import ThreadPoolExecutor  # only when used: ~10 ms to import
@@ -455,7 +645,7 @@ def _write_shards_serially(paths: list[Path], shard_items: list[list[_DataItem]]
             checksummer.shutdown(wait=True)
 
 
-def _write_shards_in_parallel(paths: list[Path], shard_items: list[list[_DataItem]],
+def _write_shards_in_parallel(paths: list[Path], shard_items: Sequence[Sequence[_Segment]],
                               progress: _Progress) -> None:
     """One thread per core, each writing whole shards; progress is reported from here, in
     the calling thread.  The first failure stops the other shards and is raised."""
@@ -485,8 +675,13 @@ def _write_shards_in_parallel(paths: list[Path], shard_items: list[list[_DataIte
 def _write_files(prefix: str, num_shards: int, items: list[_DataItem], assignment: list[int],
                  index_entries: Callable[[], list[_Indexed]],
                  progress_callback: ProgressCallback | None = None,
-                 durable: bool = False) -> list[Path]:
-    progress = _Progress(progress_callback, sum(item.nbytes for item in items))
+                 durable: bool = False, segments: list[_Segment] | None = None,
+                 entry_groups: EntryGroups | None = None) -> list[Path]:
+    """Write the data files and the index.  ``segments`` (one shard only): what the data
+    file holds in order, ``items`` and runs of small tensors."""
+    assert segments is None or num_shards == 1
+    progress = _Progress(progress_callback, sum(item.nbytes for item in
+                                                (items if segments is None else segments)))
     index_path = index_filename(prefix)
     shard_paths = [data_filename(prefix, s, num_shards) for s in range(num_shards)]
     # An index left from an earlier checkpoint goes first: interrupted from there on,
@@ -495,9 +690,12 @@ def _write_files(prefix: str, num_shards: int, items: list[_DataItem], assignmen
     with AtomicGroup([*shard_paths, index_path], remove_first=[index_path], durable=durable,
                      lock=Path(f"{index_path}.lock")) as group:
         temp_paths = [group.temp(path) for path in shard_paths]
-        shard_items: list[list[_DataItem]] = [[] for _ in range(num_shards)]
-        for item, shard in zip(items, assignment):
-            shard_items[shard].append(item)
+        shard_items: list[list[_Segment]] = [[] for _ in range(num_shards)]
+        if segments is not None:
+            shard_items[0] = segments
+        else:
+            for item, shard in zip(items, assignment):
+                shard_items[shard].append(item)
         if (num_shards > 1 and progress.total >= _PARALLEL_SHARDS_BYTES
                 and (os.cpu_count() or 1) > 1):
             _write_shards_in_parallel(temp_paths, shard_items, progress)
@@ -506,12 +704,34 @@ def _write_files(prefix: str, num_shards: int, items: list[_DataItem], assignmen
         with open(group.temp(index_path), "wb") as out:
             table = TableWriter(out)
             table.add(b"", _header(num_shards))
-            for each in index_entries():
-                table.add(each.key, each.entry)
+            runs = [s for s in segments or () if isinstance(s, _SmallRun)]
+            if runs and entry_groups is not None:
+                _add_entries_in_bulk(table, index_entries(), runs, entry_groups)
+            else:
+                for each in index_entries():
+                    table.add(each.key, each.entry)
             table.finish()
         group.commit()
     progress.finish()
     return [*shard_paths, index_path]
+
+
+def _add_entries_in_bulk(table: TableWriter, indexed: list[_Indexed], runs: list[_SmallRun],
+                         entry_groups: EntryGroups) -> None:
+    """Add the entries of ``runs`` (encoded with numpy) and ``indexed`` in key order."""
+    keys = [key for run in runs for key in run.keys]
+    parts = entry_groups.encode(
+        np.concatenate([run.groups for run in runs]),
+        np.concatenate([run.offsets for run in runs]),
+        np.concatenate([run.crcs for run in runs]))
+    if indexed:
+        keys += [each.key for each in indexed]
+        parts = stack_rows(parts, pack_rows([each.entry for each in indexed]))
+    if sorted(keys) != keys:  # (cheap on sorted keys) then sort an index by key
+        order = sorted(range(len(keys)), key=keys.__getitem__)
+        keys = [keys[i] for i in order]
+        parts = take_rows(parts, np.array(order, np.intp))
+    table.add_many(keys, parts)
 
 
 def write_local_checkpoint(prefix: PathLike, tensors: Mapping[str, Any], *,
@@ -529,6 +749,5 @@ def write_local_checkpoint(prefix: PathLike, tensors: Mapping[str, Any], *,
             f"tensors must be a mapping of name -> array, got {type(tensors).__name__}")
     writer = CheckpointWriter(prefix, num_shards=num_shards, shards=shards, progress=progress,
                               durable=durable)
-    for name, value in tensors.items():
-        writer.add(name, value)
+    writer._add_all(tensors)
     return writer.finish()
