@@ -512,7 +512,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
                         help=f"comma-separated groups among {','.join(GROUPS)} (default: "
                              f"all of them) and the opt-in {','.join(onnx_bench.GROUPS)}")
     parser.add_argument("--onnx-small", action="store_true",
-                        help="onnx group on toy-width models (the bench's own test)")
+                        help="onnx and serve groups on toy-width models (the bench's own "
+                             "test)")
     parser.add_argument("--onnx-docs", type=Path, default=onnx_bench.DOCS,
                         help="where --write-docs puts the onnx/serve tables (a marked "
                              "section; default docs/onnx.md)")

@@ -21,8 +21,9 @@
 
 The models come from scripts/benchlib/onnx_models.py run in the ONNX venv
 (scripts/venvs.py ``onnx_python``), cached under ``~/.cache/pysavedmodel/bench-onnx-<key>``
-(key: that file's hash and the venv's requirements).  ``--write-docs`` puts these groups'
-tables into the marked section of docs/onnx.md.
+(key: that file's hash and the venv's requirements); ``--onnx-small`` runs both groups on
+toy-width variants (the bench's own test, tests/onnx/test_bench_group.py).
+``--write-docs`` puts these groups' tables into the marked section of docs/onnx.md.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ MODELS_SCRIPT = HERE / "onnx_models.py"
 SERVE_SCRIPT = HERE / "onnx_serve.py"
 GROUPS = ("onnx", "serve")
 CONVERT_GROUP = "onnx conversion (fresh process, imports included)"
-SERVE_GROUP = "served ResNet-50, batch {batch} (per inference)"
+SERVE_GROUP = "served ResNet-50{toy}, batch {batch} (per inference)"
 DOCS = ROOT / "docs" / "onnx.md"
 DOCS_START = "<!-- bench-onnx:start -->"
 DOCS_END = "<!-- bench-onnx:end -->"
@@ -199,9 +200,8 @@ def serve_group(bench: Any) -> None:
     args = bench.args
     if args.tf_python is None:
         raise SystemExit("the serve group needs TensorFlow's venv (--tf-python)")
-    if bench.args.onnx_small:
-        raise SystemExit("the serve group times the full-size ResNet-50: drop --onnx-small")
-    cache, manifest = models(bench.log)
+    cache, manifest = models(bench.log, args.onnx_small)
+    size = manifest["resnet50_dynamo"]["resnet"]
     model = cache / "resnet50_dynamo" / "model.onnx"
     converted = bench.workdir / "serve-resnet50"
     shutil.rmtree(converted, ignore_errors=True)
@@ -214,9 +214,9 @@ def serve_group(bench: Any) -> None:
     ort = ServeWorker(str(_venvs().onnx_python()), "ort", env)
     load = [os.getloadavg()[0]]
     try:
-        tf.call(op="load", converted=str(converted))
-        ort.call(op="load", model=str(model))
-        note = _agreement(bench.workdir, tf, ort)
+        tf.call(op="load", converted=str(converted), **size)
+        ort.call(op="load", model=str(model), **size)
+        note = _agreement(bench.workdir, tf, ort, size["image"])
         order = [("converted", tf), ("native_nhwc", tf), ("native_nchw", tf), ("ort", ort)]
         names = {
             "converted": "TF: converted by from_onnx (NCHW signature)",
@@ -227,7 +227,9 @@ def serve_group(bench: Any) -> None:
         against = {"converted": "native_nhwc", "native_nchw": "native_nhwc",
                    "ort": "converted"}
         for batch, iterations in zip((1, 32), args.serve_iterations):
-            group = SERVE_GROUP.format(batch=batch)
+            toy = (f" (toy: base width {size['base']}, {size['image']}x{size['image']})"
+                   if args.onnx_small else "")
+            group = SERVE_GROUP.format(toy=toy, batch=batch)
             rows = {c: Row(group, names[c]) for c, _ in order}
             for round_ in range(rounds + 1):
                 bench.log(f"serve batch {batch}: {'warm-up' if round_ == 0 else f'round {round_}'}")
@@ -255,12 +257,12 @@ def serve_group(bench: Any) -> None:
                      "threads": args.serve_threads}
 
 
-def _agreement(workdir: Path, tf: Worker, ort: Worker) -> str:
+def _agreement(workdir: Path, tf: Worker, ort: Worker, image: int) -> str:
     """Compare the converted model's output with onnxruntime's on one random batch."""
     import numpy as np
 
     source = workdir / "serve-input.npy"
-    np.save(source, np.random.default_rng(7).standard_normal((2, 3, 224, 224),
+    np.save(source, np.random.default_rng(7).standard_normal((2, 3, image, image),
                                                              dtype=np.float32))
     outputs = {}
     for name, worker, contender in (("tf", tf, "converted"), ("ort", ort, "ort")):

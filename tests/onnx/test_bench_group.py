@@ -60,3 +60,36 @@ def test_onnx_group_measures_every_model_and_writes_its_docs_section(tmp_path: P
         assert f"| {case}" in text
     assert "| from_onnx ResNet-50, dynamo, fresh process (s) |" in text
     assert not performance.exists()
+
+
+def test_serve_group_interleaves_tf_native_and_onnxruntime(tmp_path: Path) -> None:
+    """The serve group on the toy ResNet: the converted model agrees with onnxruntime
+    (checked by the bench before timing), and every contender is timed at both batch
+    sizes, with the ratios the goals are judged on."""
+    from tests.support import venvs
+
+    work = tmp_path / "work"
+    work.mkdir()
+    proc = subprocess.run(
+        [sys.executable, str(BENCH), "--only", "serve", "--onnx-small", "--serve-rounds", "1",
+         "--serve-iterations", "1,1", "--json", "-q", "--dir", str(work),
+         "--tf-python", str(venvs.tf_python())],
+        capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout)
+    for batch in (1, 32):
+        group = f"served ResNet-50 (toy: base width 8, 64x64), batch {batch} (per inference)"
+        rows = {row["name"]: row for row in result["rows"] if row["group"] == group}
+        assert sorted(rows) == sorted([
+            "TF: converted by from_onnx (NCHW signature)", "TF: native tf.nn ResNet-50, NHWC",
+            "TF: native tf.nn ResNet-50, NCHW", "onnxruntime on the .onnx"])
+        for row in rows.values():
+            assert len(row["samples"]) == 1 and row["seconds"] > 0
+        converted = rows["TF: converted by from_onnx (NCHW signature)"]
+        assert converted["note"].startswith("output matches onnxruntime, max abs diff ")
+        assert converted["ratio_to"] == "TF: native tf.nn ResNet-50, NHWC"
+        assert rows["onnxruntime on the .onnx"]["ratio_to"] == converted["name"]
+        names = [t["target"] for t in result["targets"]]
+        assert f"served converted ResNet-50 / native TF NHWC, batch {batch} (time ratio)" \
+            in names
+    assert list(work.iterdir()) == []
