@@ -539,8 +539,8 @@ class Bench:
                 "elapsed_seconds": time.perf_counter() - self.started,
                 "rows": [asdict(r) for r in self.rows],
                 "targets": targets(self.rows) + onnx_bench.targets(
-                    [asdict(r) for r in self.rows]),
-                "onnx_load": getattr(self, "onnx_load", []),
+                    [asdict(r) for r in self.rows], getattr(self, "onnx_info", {})),
+                "onnx": getattr(self, "onnx_info", {}),
                 "identical_to_tf": self.identical_to_tf}
 
 
@@ -580,16 +580,19 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--bert-layers", type=int, default=12,
                         help="encoder layers of the bert group (default 12: BERT-base)")
     parser.add_argument("--onnx-small", action="store_true",
-                        help="onnx group on toy-width models (the bench's own test)")
+                        help="onnx and serve groups on toy-width models (the bench's own "
+                             "test)")
     parser.add_argument("--onnx-docs", type=Path, default=onnx_bench.DOCS,
                         help="where --write-docs puts the onnx/serve tables (a marked "
                              "section; default docs/onnx.md)")
     parser.add_argument("--serve-threads", type=int, default=2,
                         help="intra-op threads of TensorFlow and onnxruntime in the serve "
                              "group (default 2)")
-    parser.add_argument("--serve-iterations", default="8,2",
+    parser.add_argument("--serve-iterations", default="4,1",
                         help="inferences per timed round at batch 1 and batch 32 "
-                             "(default 8,2)")
+                             "(default 4,1)")
+    parser.add_argument("--serve-rounds", type=int, default=8,
+                        help="timed rounds of the serve group (default 8)")
     parser.add_argument("--json", action="store_true",
                         help="print JSON on stdout (the table goes to stderr)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
@@ -610,8 +613,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     except ValueError:
         parser.error(f"--serve-iterations takes two integers, got {args.serve_iterations!r}")
     if len(args.serve_iterations) != 2 or min(args.serve_iterations) < 1 \
-            or args.serve_threads < 1:
-        parser.error("--serve-iterations takes two counts >= 1; --serve-threads >= 1")
+            or args.serve_threads < 1 or args.serve_rounds < 1:
+        parser.error("--serve-iterations takes two counts >= 1; --serve-threads and "
+                     "--serve-rounds >= 1")
     if args.no_tf:
         args.tf_python = None
     try:
@@ -648,7 +652,7 @@ def main(argv: Sequence[str]) -> int:
     results = [Bench(args).run() for _ in range(args.repeat)]
     result = results[0] if len(results) == 1 else combine(results)
     if len(results) > 1:
-        result["targets"] += onnx_bench.targets(result["rows"])
+        result["targets"] += onnx_bench.targets(result["rows"], result.get("onnx"))
     table = render(result)
     if args.write_docs:
         date = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
@@ -657,7 +661,8 @@ def main(argv: Sequence[str]) -> int:
         rest = [row for row in result["rows"] if not onnx_bench.is_onnx_row(row)]
         if rest:
             core = dict(result, rows=rest, targets=[
-                t for t in result["targets"] if t not in onnx_bench.targets(result["rows"])])
+                t for t in result["targets"] if not t["target"].startswith(
+                    onnx_bench.TARGET_PREFIXES)])
             Path(args.write_docs).write_text(render_markdown(core, date), encoding="utf-8")
     if args.json:
         print(table, file=sys.stderr)

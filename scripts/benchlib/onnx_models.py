@@ -164,6 +164,7 @@ class BertBase(nn.Module):
 
 MODELS: dict[str, dict[str, Any]] = {
     "resnet50": {"build": ResNet50, "inputs": {"images": ("float32", [2, 3, 224, 224])},
+                 "resnet": {"base": 64, "image": 224},
                  "outputs": ["logits"], "dynamic": {"images": {0: "batch"}}},
     "bert_base": {"build": BertBase,
                   "inputs": {"input_ids": ("int64", [2, 16]),
@@ -211,7 +212,8 @@ def export(name: str, exporter: str, module: nn.Module, path: Path) -> None:
 
 
 SMALL: dict[str, dict[str, Any]] = {
-    "resnet50": {"build": lambda: ResNet50(8), "inputs": {"images": ("float32", [2, 3, 64, 64])}},
+    "resnet50": {"build": lambda: ResNet50(8), "inputs": {"images": ("float32", [2, 3, 64, 64])},
+                 "resnet": {"base": 8, "image": 64}},
     "bert_base": {"build": lambda: BertBase(100, 64, 32, 2, 4, 64)},
 }
 
@@ -238,6 +240,7 @@ def main(argv: list[str]) -> int:
             manifest[case] = {"model": name, "exporter": exporter, "parameters": params,
                               "bytes": sum(files.values()), "files": files,
                               "inputs": {k: [d, s] for k, (d, s) in spec["inputs"].items()},
+                              "resnet": spec.get("resnet"),
                               "export_seconds": round(time.perf_counter() - start, 1)}
             print(f"{case}: {manifest[case]['bytes'] / 1e6:.1f} MB in "
                   f"{manifest[case]['export_seconds']} s", file=sys.stderr, flush=True)

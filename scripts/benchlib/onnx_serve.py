@@ -49,7 +49,7 @@ class NativeResNet50:
     batch 1), 3x3/2 max pool ``"SAME"``; He-initialised random weights (speed does not
     depend on them)."""
 
-    def __init__(self, tf: Any, layout: str) -> None:
+    def __init__(self, tf: Any, layout: str, base: int = 64, image: int = 224) -> None:
         self.tf = tf
         self.layout = layout
         rng = np.random.default_rng(0)
@@ -63,11 +63,11 @@ class NativeResNet50:
             self.variables += [wv, bv]
             return wv, bv, stride, k
 
-        self.stem = conv(3, 64, 7, 2)
+        self.stem = conv(3, base, 7, 2)
         self.blocks: list[tuple[list[Any], Any]] = []
-        cin = 64
+        cin = base
         for stage, count in enumerate([3, 4, 6, 3]):
-            width = 64 * 2 ** stage
+            width = base * 2 ** stage
             for j in range(count):
                 stride = 2 if j == 0 and stage > 0 else 1
                 body = [conv(cin, width, 1, 1), conv(width, width, 3, stride),
@@ -79,7 +79,7 @@ class NativeResNet50:
         fc = rng.standard_normal((cin, 1000), dtype=np.float32) * np.float32(1 / np.sqrt(cin))
         self.fc_w = tf.Variable(fc)
         self.fc_b = tf.Variable(np.zeros(1000, np.float32))
-        shape = [None, 224, 224, 3] if layout == "NHWC" else [None, 3, 224, 224]
+        shape = [None, image, image, 3] if layout == "NHWC" else [None, 3, image, image]
         self.function = tf.function(self.forward,
                                     input_signature=[tf.TensorSpec(shape, tf.float32)])
 
@@ -121,6 +121,7 @@ class TFSide:
         self.tf = tf
         self.runners: dict[str, Any] = {}
         self.layouts: dict[str, str] = {}
+        self.image = 224
 
     def load(self, command: dict[str, Any]) -> dict[str, Any]:
         tf = self.tf
@@ -131,8 +132,9 @@ class TFSide:
         (output,) = signature.structured_outputs
         self.runners["converted"] = lambda x: signature(**{name: x})[output]
         self.layouts["converted"] = "NCHW"
+        self.image = int(command.get("image", 224))
         for layout in ("NHWC", "NCHW"):
-            model = NativeResNet50(tf, layout)
+            model = NativeResNet50(tf, layout, int(command.get("base", 64)), self.image)
             function = model.function.get_concrete_function()
             self.runners[f"native_{layout.lower()}"] = function
             self.layouts[f"native_{layout.lower()}"] = layout
@@ -142,7 +144,7 @@ class TFSide:
 
     def images(self, contender: str, batch: int) -> Any:
         rng = np.random.default_rng(batch)
-        x = rng.standard_normal((batch, 3, 224, 224), dtype=np.float32)
+        x = rng.standard_normal((batch, 3, self.image, self.image), dtype=np.float32)
         if self.layouts[contender] == "NHWC":
             x = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
         return self.tf.constant(x)
@@ -165,7 +167,7 @@ class TFSide:
 
 class ORTSide:
     """Contender ``ort``: an onnxruntime CPU session of the ``.onnx`` file, default graph
-    optimisations, ``THREADS`` intra-op threads."""
+    optimisations, ``THREADS`` intra-op threads that do not spin when idle."""
 
     def __init__(self) -> None:
         import onnxruntime as ort
@@ -177,15 +179,20 @@ class ORTSide:
         options = self.ort.SessionOptions()
         options.intra_op_num_threads = THREADS
         options.inter_op_num_threads = 1
+        # Idle workers sleep instead of spinning: on a shared, oversubscribed machine spinning
+        # threads steal the cores the working ones need (ResNet-50 batch 1 at load average ~6:
+        # 0.27 s per inference spinning, 0.18 s not).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = self.ort.InferenceSession(command["model"], options,
                                                  providers=["CPUExecutionProvider"])
         self.input = self.session.get_inputs()[0].name
+        self.image = int(command.get("image", 224))
         return {"contenders": ["ort"], "onnxruntime": self.ort.__version__,
                 "threads": THREADS}
 
     def run(self, contender: str, batch: int, iterations: int) -> float:
         rng = np.random.default_rng(batch)
-        x = rng.standard_normal((batch, 3, 224, 224), dtype=np.float32)
+        x = rng.standard_normal((batch, 3, self.image, self.image), dtype=np.float32)
         start = time.perf_counter()
         for _ in range(iterations):
             self.session.run(None, {self.input: x})

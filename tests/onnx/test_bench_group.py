@@ -9,6 +9,7 @@ No timing assertions; the full-size figures are in docs/onnx.md.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -41,18 +42,54 @@ def test_onnx_group_measures_every_model_and_writes_its_docs_section(tmp_path: P
         assert len(row["samples"]) == 1 and row["seconds"] > 0
         assert row["peak_rss_mb"] > 10  # an interpreter with numpy and onnx
     for row in rows[1:]:
-        assert row["nbytes"] > 0 and row["note"].startswith("peak RSS ")
+        assert row["nbytes"] > 0
+        assert re.fullmatch(r"CPU \d+\.\d\d s; peak RSS \d+\.\d\dx the model", row["note"])
     names = [t["target"] for t in result["targets"]]
     for model in ("ResNet-50", "BERT-base encoder"):
         for exporter in ("dynamo", "ts17"):
             assert f"from_onnx {model}, {exporter}, fresh process (s)" in names
             assert f"from_onnx {model}, {exporter}: peak RSS / model size" in names
+            assert f"from_onnx {model}, {exporter}, CPU time of that process (s)" in names
     assert list(work.iterdir()) == []
     text = docs.read_text()
     assert text.startswith("# before\n<!-- bench-onnx:start -->") and text.endswith(
         "<!-- bench-onnx:end -->\nafter\n")
     assert "stale" not in text
+    assert "load average at the start → end of each group: conversion " in text
     for case in CASES:
         assert f"| {case}" in text
     assert "| from_onnx ResNet-50, dynamo, fresh process (s) |" in text
     assert not performance.exists()
+
+
+def test_serve_group_interleaves_tf_native_and_onnxruntime(tmp_path: Path) -> None:
+    """The serve group on the toy ResNet: the converted model agrees with onnxruntime
+    (checked by the bench before timing), and every contender is timed at both batch
+    sizes, with the ratios the goals are judged on."""
+    from tests.support import venvs
+
+    work = tmp_path / "work"
+    work.mkdir()
+    proc = subprocess.run(
+        [sys.executable, str(BENCH), "--only", "serve", "--onnx-small", "--serve-rounds", "1",
+         "--serve-iterations", "1,1", "--json", "-q", "--dir", str(work),
+         "--tf-python", str(venvs.tf_python())],
+        capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout)
+    for batch in (1, 32):
+        group = f"served ResNet-50 (toy: base width 8, 64x64), batch {batch} (per inference)"
+        rows = {row["name"]: row for row in result["rows"] if row["group"] == group}
+        assert sorted(rows) == sorted([
+            "TF: converted by from_onnx (NCHW signature)", "TF: native tf.nn ResNet-50, NHWC",
+            "TF: native tf.nn ResNet-50, NCHW", "onnxruntime on the .onnx"])
+        for row in rows.values():
+            assert len(row["samples"]) == 1 and row["seconds"] > 0
+        converted = rows["TF: converted by from_onnx (NCHW signature)"]
+        assert converted["note"].startswith("output matches onnxruntime, max abs diff ")
+        assert converted["ratio_to"] == "TF: native tf.nn ResNet-50, NHWC"
+        assert rows["onnxruntime on the .onnx"]["ratio_to"] == converted["name"]
+        names = [t["target"] for t in result["targets"]]
+        assert f"served converted ResNet-50 / native TF NHWC, batch {batch} (time ratio)" \
+            in names
+    assert list(work.iterdir()) == []

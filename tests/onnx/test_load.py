@@ -95,3 +95,57 @@ def test_check_copy_types_external_initializers_as_inputs(tmp_path: Path) -> Non
     assert inputs["W"].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
     onnx.checker.check_model(light)  # what check_model runs; the original refers to files
     assert len(proto.graph.initializer) == 3  # the original is untouched
+
+
+def test_damaged_files_with_inline_weights_convert_or_raise_model_errors(tmp_path: Path) -> None:
+    """Seeded byte damage (flips, cuts, insertions; mostly in the protobuf framing the
+    wire-format scan walks) of a file with memory-mapped inline weights: every attempt either
+    converts or raises a pysavedmodel.Error, and a failure leaves no export directory."""
+    path, weight, _ = _saved(tmp_path)
+    original = path.read_bytes()
+    start = original.index(weight.tobytes())
+    framing = [i for i in range(len(original)) if not start <= i < start + weight.nbytes]
+    rng = np.random.default_rng(20261204)
+    outcomes = {"converted": 0, "refused": 0}
+    for attempt in range(100):
+        data = bytearray(original)
+        for _ in range(int(rng.integers(1, 4))):
+            at = int(rng.choice(framing)) if rng.random() < 0.9 else int(rng.integers(len(data)))
+            at = min(at, len(data) - 1)
+            kind = rng.integers(3)
+            if kind == 0:
+                data[at] ^= 1 << int(rng.integers(8))
+            elif kind == 1:
+                del data[at:]
+            else:
+                data[at:at] = bytes(rng.integers(0, 256, int(rng.integers(1, 6)), np.uint8))
+            if not data:
+                data = bytearray(b"\x08")
+        damaged = tmp_path / f"damaged{attempt}.onnx"
+        damaged.write_bytes(bytes(data))
+        target = tmp_path / f"sm{attempt}"
+        try:
+            pysavedmodel.from_onnx(damaged, target, durable=False)
+            outcomes["converted"] += 1
+        except errors.Error:
+            assert not target.exists()
+            outcomes["refused"] += 1
+    assert outcomes["refused"] > 30  # the damage mostly breaks the model, as intended
+
+
+def test_packed_sub_byte_weights_stay_inline(tmp_path: Path) -> None:
+    """INT4 packs two elements per byte: its raw_data is not an array of its elements, so
+    the lazy load leaves it to onnx's decoder."""
+    import ml_dtypes
+
+    values = (np.arange(10000) % 16 - 8).astype(ml_dtypes.int4)
+    tensor = onnx.numpy_helper.from_array(values, "q")
+    assert tensor.data_type == onnx.TensorProto.INT4 and len(tensor.raw_data) == 5000
+    graph = onnx.helper.make_graph(
+        [node("Cast", ["q"], ["y"], to=onnx.TensorProto.FLOAT)], "packed", [],
+        [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [10000])], [tensor])
+    path = tmp_path / "model.onnx"
+    onnx.save(onnx.helper.make_model(graph), str(path))
+    proto, _ = load_model(path)
+    (init,) = proto.graph.initializer
+    assert init.data_location == onnx.TensorProto.DEFAULT and init.raw_data == tensor.raw_data

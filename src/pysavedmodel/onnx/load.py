@@ -134,6 +134,11 @@ class _Stripper:
         self.graph = number(onnx.ModelProto, "graph")
         self.initializer = number(onnx.GraphProto, "initializer")
         self.raw_data = number(onnx.TensorProto, "raw_data")
+        self.data_type = number(onnx.TensorProto, "data_type")
+        # Sub-byte types pack two or four elements per byte: left to onnx's decoder.
+        self.packed = {int(getattr(onnx.TensorProto, name)) for name in
+                       ("INT4", "UINT4", "FLOAT4E2M1", "INT2", "UINT2")
+                       if hasattr(onnx.TensorProto, name)}
         self.external = number(onnx.TensorProto, "external_data")
         self.data_location = number(onnx.TensorProto, "data_location")
         self.external_value = int(onnx.TensorProto.EXTERNAL)
@@ -171,6 +176,9 @@ class _Stripper:
             if number in (self.external, self.data_location) or (
                     number == self.raw_data and raw is not None):
                 return whole  # already external, or repeated raw_data: left as it is
+            if number == self.data_type and wire == 0 and (
+                    decode_varint64(self.buf, start)[0] in self.packed):
+                return whole
             if number == self.raw_data and wire == 2 and stop - start >= LAZY_RAW_DATA_BYTES:
                 raw = (start, stop - start)
             else:
