@@ -46,7 +46,7 @@ from pysavedmodel._proto import tensor_bundle_pb2
 from .varint import encode_varint64, varint_columns
 
 __all__ = ["encode_shape", "encode_entry", "EntryEncoder", "EntryGroups", "EntryFields",
-           "decode_entry", "entry_fields"]
+           "decode_entry", "entry_fields", "DecodedEntries", "decode_entries"]
 
 _DTYPE_TAG = b"\x08"
 _SHAPE_TAG = b"\x12"
@@ -342,3 +342,109 @@ def _decode_common(value: bytes, shapes: dict[bytes, tuple[int, ...]]) -> EntryF
     if i != n:
         return None
     return (value[1], dims, False, shard, offset, size, crc)
+
+
+class DecodedEntries:
+    """Entries decoded in bulk by :func:`decode_entries`: columns, one row per entry.
+
+    ``ok[i]`` says whether entry ``i`` had the layout decoded here; the other columns
+    are meaningful only there.  ``dims[shape[i]]`` is the entry's shape; ``end[i]`` is
+    where its shape field ends (where a ``shard_id`` field would go).
+    """
+
+    __slots__ = ("ok", "dtype", "shape", "dims", "shard", "offset", "size", "crc", "end")
+
+    def __init__(self, n: int) -> None:
+        self.ok = np.zeros(n, bool)
+        self.dtype = np.zeros(n, np.int64)
+        self.shape = np.zeros(n, np.int64)
+        self.dims: list[tuple[int, ...]] = []
+        self.shard = np.zeros(n, np.int64)
+        self.offset = np.zeros(n, np.uint64)
+        self.size = np.zeros(n, np.uint64)
+        self.crc = np.zeros(n, np.uint64)
+        self.end = np.zeros(n, np.int64)
+
+
+_MAX_SHAPE_BYTES = 64
+"""Entries whose encoded shape is longer are left to :func:`decode_entry`."""
+
+
+def decode_entries(matrix: np.ndarray, lengths: np.ndarray) -> DecodedEntries:
+    """Decode many serialized entries at once (rows of ``matrix``, ``lengths[i]`` bytes
+    each), with numpy: the layout :func:`decode_entry` reads straight through (dtype
+    < 128, the shape, shard_id < 128, offset, size and crc in field order, offset and
+    size of at most 9 varint bytes).  Rows with any other layout have ``ok`` False:
+    decode those one by one.  Where ``ok`` is True the fields equal decode_entry's."""
+    n = len(lengths)
+    out = DecodedEntries(n)
+    width = matrix.shape[1] if matrix.ndim == 2 else 0
+    if n == 0 or width < 4:
+        return out
+    rows = np.arange(n)
+    lengths = lengths.astype(np.int64)
+
+    def at(column: np.ndarray) -> np.ndarray:
+        """Byte ``column[i]`` of row ``i``, or 256 past the row's end."""
+        inside = column < lengths
+        return np.where(inside, matrix[rows, np.minimum(column, width - 1)].astype(np.int64),
+                        256)
+
+    ok = ((matrix[:, 0] == 0x08) & (matrix[:, 1] < 0x80) & (matrix[:, 2] == 0x12)
+          & (matrix[:, 3] < 0x80) & (lengths >= 4))
+    shape_len = matrix[:, 3].astype(np.int64)
+    ok &= (4 + shape_len <= lengths) & (shape_len <= _MAX_SHAPE_BYTES)
+    span = int(shape_len[ok].max()) if ok.any() else 0
+    span = min(span, width - 4)
+    # group the rows by their encoded shape (a hash, then an exact comparison)
+    region = matrix[:, 4:4 + span].astype(np.uint64)
+    region[np.arange(span) >= shape_len[:, None]] = 0
+    hashes = shape_len.astype(np.uint64)
+    for j in range(span):
+        hashes = hashes * np.uint64(1099511628211) + region[:, j]
+    unique, first, inverse = np.unique(np.where(ok, hashes, np.uint64(0)), return_index=True,
+                                       return_inverse=True)
+    dims_of_group: list[tuple[int, ...] | None] = []
+    for row in first.tolist():
+        encoded = bytes(matrix[row, 4:4 + int(shape_len[row])]) if ok[row] else b""
+        dims_of_group.append(_decode_dims(encoded) if ok[row] else None)
+    representative = first[inverse]
+    ok &= (region == region[representative]).all(axis=1)
+    ok &= shape_len == shape_len[representative]
+    valid_group = np.array([d is not None for d in dims_of_group], bool)
+    ok &= valid_group[inverse]
+    out.dims = [d if d is not None else () for d in dims_of_group]
+    out.shape = inverse.astype(np.int64)
+    out.dtype = matrix[:, 1].astype(np.int64)
+    pos = 4 + shape_len
+    out.end = pos.copy()
+    # shard_id: one byte
+    has = (at(pos) == 0x18) & (pos + 1 < lengths)
+    shard = at(pos + 1)
+    ok &= ~has | (shard < 0x80)
+    out.shard = np.where(has, shard, 0)
+    pos = pos + 2 * has
+    for tag, column in ((0x20, "offset"), (0x28, "size")):
+        has = at(pos) == tag
+        value = np.zeros(n, np.uint64)
+        size = np.zeros(n, np.int64)
+        going = has.copy()
+        for k in range(9):
+            byte = at(pos + 1 + k)
+            ok &= ~going | (byte < 256)
+            value |= np.where(going, (byte & 0x7F).astype(np.uint64) << np.uint64(7 * k), 0
+                              ).astype(np.uint64)
+            size += going
+            going &= byte >= 0x80
+        ok &= ~going  # longer than 9 bytes
+        setattr(out, column, np.where(has, value, np.uint64(0)))
+        pos = pos + np.where(has, 1 + size, 0)
+    has = (at(pos) == 0x35) & (pos + 5 == lengths)
+    crc = np.zeros(n, np.uint64)
+    for k in range(4):
+        crc |= np.where(has, at(pos + 1 + k), 0).astype(np.uint64) << np.uint64(8 * k)
+    out.crc = crc
+    pos = pos + 5 * has
+    ok &= pos == lengths
+    out.ok = ok
+    return out

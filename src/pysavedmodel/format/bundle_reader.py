@@ -15,6 +15,7 @@ import math
 import mmap
 import os
 import stat
+from itertools import repeat
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Callable, NamedTuple
@@ -33,9 +34,9 @@ from pysavedmodel.errors import (
 
 from ..aliases import PathLike
 from . import slices as slicing
-from .bundle_entry import EntryFields, decode_entry, entry_fields
+from .bundle_entry import EntryFields, decode_entries, decode_entry, entry_fields
 from .crc32c import BACKEND as crc32c_backend
-from .crc32c import crc32c, unmask
+from .crc32c import crc32c, crc32c_buffer, unmask
 from .naming import data_filename, index_filename
 from .ordered_code import slice_key_from_bytes
 from .table import TableReader
@@ -120,6 +121,7 @@ class _DataFile:
     def __init__(self, path: Path, *, keep_open: bool = False) -> None:
         self.path = path
         self.map: mmap.mmap | None = None
+        self.whole: memoryview = memoryview(b"")  # of the mapping, once mapped
         self.fd: int | None = None
         try:
             fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
@@ -134,6 +136,7 @@ class _DataFile:
             self.size = info.st_size
             if self.size:
                 self.map = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
+                self.whole = memoryview(self.map)
         except BaseException:
             os.close(fd)
             raise
@@ -143,15 +146,15 @@ class _DataFile:
             os.close(fd)
 
     def view(self, offset: int, size: int) -> memoryview:
-        if self.map is None:
-            return memoryview(b"")[0:0]
-        return memoryview(self.map)[offset:offset + size]
+        return self.whole[offset:offset + size]
 
     def close(self) -> None:
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
         if self.map is not None:
+            self.whole.release()  # views sliced from it keep the mapping alive
+            self.whole = memoryview(b"")
             try:
                 self.map.close()
             except BufferError:
@@ -220,14 +223,27 @@ class CheckpointReader:
         self._num_shards = header.num_shards
         # Every entry's fields; the raw bytes (for entry() copies); protobuf objects only
         # for partitioned tensors (their slices).
-        self._fields: dict[bytes, EntryFields] = {}
-        self._raw: dict[bytes, bytes] = {}
         self._sliced: dict[bytes, tensor_bundle_pb2.BundleEntryProto] = {}
         shapes: dict[bytes, tuple[int, ...]] = {}
-        for key, value in table.items():
-            if key == b"":
-                continue
-            self._raw[key] = value
+        keys, matrix, lengths, long = table.items_in_bulk()
+        if keys and keys[0] == b"":  # the header
+            keys = keys[1:]
+            matrix, lengths = matrix[1:], lengths[1:]
+            long = {i - 1: value for i, value in long.items()}
+        self._raw_keys = keys
+        self._raw_rows = (matrix, lengths)
+        self._raw_long = long
+        self._row_of: dict[bytes, int] | None = None
+        decoded = self._bulk = decode_entries(matrix, lengths)
+        decoded.ok[list(long)] = False  # (longer than the matrix: decoded one by one)
+        dims = decoded.dims
+        all_fields: list[EntryFields] = list(zip(
+            decoded.dtype.tolist(), map(dims.__getitem__, decoded.shape.tolist()),
+            repeat(False), decoded.shard.tolist(), decoded.offset.tolist(),
+            decoded.size.tolist(), decoded.crc.tolist()))
+        for i in np.flatnonzero(~decoded.ok).tolist():  # other layouts: one by one
+            key = keys[i]
+            value = self._raw_value(i)
             fields = decode_entry(value, shapes)
             if fields is None:
                 entry = tensor_bundle_pb2.BundleEntryProto()
@@ -240,7 +256,8 @@ class CheckpointReader:
                 fields = entry_fields(entry)
                 if entry.slices:
                     self._sliced[key] = entry
-            self._fields[key] = fields
+            all_fields[i] = fields
+        self._fields: dict[bytes, EntryFields] = dict(zip(keys, all_fields))
         hidden = set()
         for key, entry in self._sliced.items():
             name = self._decode(key)
@@ -249,11 +266,16 @@ class CheckpointReader:
                 extents = slicing.from_proto(proto, shape, where=self._where(name))
                 hidden.add(self._slice_key(name, key, extents))
         decode = self._decode
+        self._row_names = list(map(decode, keys))
+        self._hidden = hidden
         if hidden:
             self._names: dict[str, bytes] = {
                 decode(key): key for key in self._fields if key not in hidden}
         else:
-            self._names = {decode(key): key for key in self._fields}
+            self._names = dict(zip(self._row_names, keys))
+        # name -> (whole data file, start, end, unmasked crc, numpy dtype, dims) of tensors
+        # whose entries checked out against their data file, filled as files are opened
+        self._ready: dict[str, tuple[memoryview, int, int, int, np.dtype, tuple[int, ...]]] = {}
 
     # -- metadata
 
@@ -277,9 +299,19 @@ class CheckpointReader:
 
     def _proto(self, key: bytes) -> tensor_bundle_pb2.BundleEntryProto:
         """A new protobuf object of the entry at ``key`` (it parsed when the index was read)."""
+        if self._row_of is None:
+            self._row_of = dict(zip(self._raw_keys, range(len(self._raw_keys))))
         entry = tensor_bundle_pb2.BundleEntryProto()
-        entry.ParseFromString(self._raw[key])
+        entry.ParseFromString(self._raw_value(self._row_of[key]))
         return entry
+
+    def _raw_value(self, row: int) -> bytes:
+        """The serialized entry in index row ``row``."""
+        value = self._raw_long.get(row)
+        if value is None:
+            matrix, lengths = self._raw_rows
+            value = matrix[row, :lengths[row]].tobytes()
+        return value
 
     def _dtype_of(self, name: str, fields: EntryFields) -> DType:
         row = DTYPES.get(fields[0])
@@ -370,7 +402,58 @@ class CheckpointReader:
                 raise NotFoundError(
                     f"tensor {name!r}: data file {path} does not exist") from None
             self._files[shard] = data
+            self._make_ready(shard, data)
         return data
+
+    def _make_ready(self, shard: int, data: _DataFile) -> None:
+        """Check, with numpy, every plain entry stored in ``data`` the way
+        :meth:`_locate` checks one (a fixed-size dtype, a valid non-empty shape, the size
+        it implies, bytes inside the file), and list those in ``_ready`` for
+        :meth:`get_tensor`'s fast path; the others take the general path (and its
+        errors).  Checksums are still verified when a tensor is read."""
+        bulk = self._bulk
+        rows = bulk.ok & (bulk.shard == shard)
+        if not rows.any():
+            return
+        kinds = bulk.dtype * (len(bulk.dims) + 1) + bulk.shape  # (dtype, shape) pairs
+        expected = np.full(len(rows), -1, np.int64)
+        numpy_dtypes: dict[int, np.dtype] = {}
+        for kind in np.unique(kinds[rows]).tolist():
+            dtype, shape = divmod(kind, len(bulk.dims) + 1)
+            row = DTYPES.get(dtype)
+            dims = bulk.dims[shape]
+            if (row is None or not row.checkpointable or row.numpy is None or row.is_string
+                    or not self._fine_shape(dims) or math.prod(dims) == 0):
+                continue
+            numpy_dtypes[dtype] = row.numpy
+            expected[kinds == kind] = math.prod(dims) * row.itemsize
+        size = bulk.size.astype(np.int64)
+        rows &= (expected == size) & (bulk.offset.astype(np.int64) + size <= data.size) \
+            & (bulk.offset < np.uint64(1 << 62))
+        picked = np.flatnonzero(rows)
+        names = [self._row_names[i] for i in picked.tolist()]
+        if self._hidden or self._sliced:
+            keep = [i for i, name in enumerate(names)
+                    if name in self._names and self._names[name] not in self._sliced]
+            picked = picked[keep]
+            names = [names[i] for i in keep]
+        starts = bulk.offset[picked].astype(np.int64)
+        ends = starts + size[picked]
+        stored = bulk.crc[picked] & np.uint64(0xFFFFFFFF)
+        rotated = (stored - np.uint64(0xA282EAD8)) & np.uint64(0xFFFFFFFF)
+        crcs = ((rotated >> np.uint64(17)) | (rotated << np.uint64(15))) & np.uint64(0xFFFFFFFF)
+        self._ready.update(zip(names, zip(
+            repeat(data.whole), starts.tolist(), ends.tolist(), crcs.tolist(),
+            map(numpy_dtypes.__getitem__, bulk.dtype[picked].tolist()),
+            map(bulk.dims.__getitem__, bulk.shape[picked].tolist()))))
+
+    def _fine_shape(self, dims: tuple[int, ...]) -> bool:
+        """Whether :meth:`_shape_of` accepts ``dims`` (without raising)."""
+        try:
+            self._shape_of("", (0, dims, False, 0, 0, 0, 0))
+        except CorruptCheckpointError:
+            return False
+        return True
 
     def _locate(self, name: str, fields: EntryFields) -> _Stored:
         """Check a non-partitioned entry (or one stored slice) against its data file and
@@ -565,6 +648,12 @@ class CheckpointReader:
 
     def get_tensor(self, name: str) -> np.ndarray:
         """The value of ``name``; fixed-size dtypes are read-only views of the mapped file."""
+        ready = self._ready.get(name)
+        if ready is not None:
+            view = ready[0][ready[1]:ready[2]]
+            if crc32c_buffer(view) == ready[3]:
+                array: np.ndarray = np.ndarray(ready[5], ready[4], view)
+                return array
         key = self._key(name)
         plain = self._plain_value(key, copy=False)
         if plain is not None:
@@ -624,6 +713,7 @@ class CheckpointReader:
 
     def close(self) -> None:
         """Release the data files (arrays already returned stay valid)."""
+        self._ready.clear()
         for data in self._files.values():
             data.close()
         self._files.clear()

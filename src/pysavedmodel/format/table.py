@@ -610,6 +610,49 @@ class TableReader:
 
     def _parse_block(self, contents: bytes, offset: int) -> tuple[list[bytes], list[bytes]]:
         """Decode all entries of a block whose contents start at file ``offset``."""
+        keys, starts, lengths = self._scan_block(contents, offset)
+        return keys, [contents[a:a + n] for a, n in zip(starts, lengths)]
+
+    def items_in_bulk(self, max_width: int = 256
+                      ) -> tuple[list[bytes], np.ndarray, np.ndarray, dict[int, bytes]]:
+        """All keys in order and their values, for readers of many entries, without a
+        ``bytes`` object per value: ``(keys, matrix, lengths, long)``.  Value ``i`` is
+        ``matrix[i, :lengths[i]]`` when it has at most ``max_width`` bytes, else
+        ``long[i]`` (the matrix is at most ``max_width`` wide)."""
+        keys: list[bytes] = []
+        pieces: list[tuple[np.ndarray, np.ndarray]] = []
+        long: dict[int, bytes] = {}
+        for block in range(len(self._handles)):
+            handle = self._handles[block]
+            contents = self._read_block(handle, f"data block {block}")
+            block_keys, starts, lengths = self._scan_block(contents, handle[0])
+            for i in [i for i, n in enumerate(lengths) if n > max_width]:
+                long[len(keys) + i] = contents[starts[i]:starts[i] + lengths[i]]
+            keys += block_keys
+            start = np.array(starts, np.int64)
+            length = np.array(lengths, np.int64)
+            width = min(int(length.max()) if len(length) else 0, max_width)
+            columns = np.arange(width)
+            inside = columns < length[:, None]
+            matrix = np.zeros((len(length), width), np.uint8)
+            if len(contents):
+                data = np.frombuffer(contents, np.uint8)
+                matrix[inside] = data[(start[:, None] + columns)[inside]]
+            pieces.append((matrix, length))
+        width = max([m.shape[1] for m, _ in pieces], default=0)
+        matrix = np.zeros((len(keys), width), np.uint8)
+        row = 0
+        for m, _ in pieces:
+            matrix[row:row + len(m), :m.shape[1]] = m
+            row += len(m)
+        all_lengths: np.ndarray = (np.concatenate([n for _, n in pieces]) if pieces
+                                   else np.zeros(0, np.int64))
+        return keys, matrix, all_lengths, long
+
+    def _scan_block(self, contents: bytes, offset: int) -> tuple[list[bytes], list[int],
+                                                                   list[int]]:
+        """Keys of all entries of a block whose contents start at file ``offset``, and
+        where each value starts in ``contents`` and how long it is."""
         size = len(contents)
         if size < 4:
             raise self._corrupt(offset, f"block of {size} bytes is too short for its restart count")
@@ -619,7 +662,8 @@ class TableReader:
                 offset, f"block claims {num_restarts} restart points in {size} bytes")
         limit = size - 4 - 4 * num_restarts
         keys: list[bytes] = []
-        values: list[bytes] = []
+        starts: list[int] = []
+        lengths: list[int] = []
         key = b""
         pos = 0
         key_budget = _MAX_KEY_EXPANSION * size
@@ -645,11 +689,12 @@ class TableReader:
                 key = key[:shared] + contents[pos:pos + non_shared]
                 pos += non_shared
                 keys.append(key)
-                values.append(contents[pos:pos + value_len])
+                starts.append(pos)
+                lengths.append(value_len)
                 pos += value_len
         except CorruptCheckpointError as exc:
             raise self._corrupt(offset, str(exc)) from None
-        return keys, values
+        return keys, starts, lengths
 
 
 def _fast_varint32(buf: bytes, pos: int) -> tuple[int, int]:

@@ -40,7 +40,7 @@ from .crc32c import crc32c, crc32c_each, mask
 from .naming import data_filename, index_filename
 from .ordered_code import slice_key
 from .sharding import balance_shards, check_tensor_name, explicit_shards
-from .table import TableWriter, pack_rows, stack_rows, take_rows
+from .table import TableWriter, pack_rows, row_bytes, stack_rows, take_rows
 from .tensor_data import (
     SMALL_TENSOR_BYTES,
     PreparedTensor,
@@ -120,6 +120,10 @@ _Segment = Union[_DataItem, _SmallRun]
 """What a data file holds, in order: single tensors and runs of small ones."""
 
 _UNSEEN = (-1, -1)
+
+_BULK_ENTRY_BYTES = 256
+"""Index entries longer than this are not added in bulk (all rows are as wide as the
+longest)."""
 
 _RUN_BYTES = 4 << 20
 """A run of small tensors is closed at this many bytes: its joined copy stays small."""
@@ -267,6 +271,8 @@ class CheckpointWriter:
         """Add a whole tensor (numpy array or anything ``numpy.asarray`` accepts)."""
         if self._finished:
             self._check_open()  # raises
+        if self._segments is not None:
+            self._expand_runs()
         key = check_tensor_name(name)
         if key in self._keys:  # one lookup on the common path; the message is worked out here
             if name in self._plain or name in self._partitioned:
@@ -393,7 +399,8 @@ class CheckpointWriter:
             value.nbytes
 
     def _expand_runs(self) -> None:
-        """Turn the runs back into single items (for several shards)."""
+        """Turn the runs back into single items, as :meth:`add` would have made them
+        (for several shards, or more tensors added after :meth:`_add_all`)."""
         if self._segments is None:
             return
         items: list[_DataItem] = []
@@ -403,6 +410,8 @@ class CheckpointWriter:
                     item = prepare_tensor(name, array, _DataItem)
                     item.key = key
                     items.append(item)
+                    self._keys[key] = name
+                    self._plain[name] = item
             else:
                 items.append(segment)
         self._items = items
@@ -419,6 +428,8 @@ class CheckpointWriter:
         is stored as a plain tensor, as TensorFlow does.
         """
         self._check_open()
+        if self._segments is not None:
+            self._expand_runs()
         key = check_tensor_name(name)
         try:
             shape = tuple(int(d) for d in full_shape)
@@ -722,6 +733,13 @@ def _add_entries_in_bulk(table: TableWriter, indexed: list[_Indexed], runs: list
         np.concatenate([run.groups for run in runs]),
         np.concatenate([run.offsets for run in runs]),
         np.concatenate([run.crcs for run in runs]))
+    if any(len(each.entry) > _BULK_ENTRY_BYTES for each in indexed):
+        # a long entry (a tensor in many slices) would widen every row: one by one
+        entries = {key: row_bytes(parts, i) for i, key in enumerate(keys)}
+        entries.update((each.key, each.entry) for each in indexed)
+        for key in sorted(entries):
+            table.add(key, entries[key])
+        return
     if indexed:
         keys += [each.key for each in indexed]
         parts = stack_rows(parts, pack_rows([each.entry for each in indexed]))
