@@ -15,7 +15,8 @@ import math
 import mmap
 import os
 import stat
-from itertools import repeat
+from collections.abc import Iterator, Mapping
+from operator import methodcaller
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Callable, NamedTuple
@@ -34,7 +35,13 @@ from pysavedmodel.errors import (
 
 from ..aliases import PathLike
 from . import slices as slicing
-from .bundle_entry import EntryFields, decode_entries, decode_entry, entry_fields
+from .bundle_entry import (
+    DecodedEntries,
+    EntryFields,
+    decode_entries,
+    decode_entry,
+    entry_fields,
+)
 from .crc32c import BACKEND as crc32c_backend
 from .crc32c import crc32c, crc32c_buffer, unmask
 from .naming import data_filename, index_filename
@@ -233,14 +240,9 @@ class CheckpointReader:
         self._raw_keys = keys
         self._raw_rows = (matrix, lengths)
         self._raw_long = long
-        self._row_of: dict[bytes, int] | None = None
         decoded = self._bulk = decode_entries(matrix, lengths)
         decoded.ok[list(long)] = False  # (longer than the matrix: decoded one by one)
-        dims = decoded.dims
-        all_fields: list[EntryFields] = list(zip(
-            decoded.dtype.tolist(), map(dims.__getitem__, decoded.shape.tolist()),
-            repeat(False), decoded.shard.tolist(), decoded.offset.tolist(),
-            decoded.size.tolist(), decoded.crc.tolist()))
+        table_of_fields = _FieldTable(keys, decoded)
         for i in np.flatnonzero(~decoded.ok).tolist():  # other layouts: one by one
             key = keys[i]
             value = self._raw_value(i)
@@ -256,8 +258,8 @@ class CheckpointReader:
                 fields = entry_fields(entry)
                 if entry.slices:
                     self._sliced[key] = entry
-            all_fields[i] = fields
-        self._fields: dict[bytes, EntryFields] = dict(zip(keys, all_fields))
+            table_of_fields.set(i, fields)
+        self._fields = table_of_fields
         hidden = set()
         for key, entry in self._sliced.items():
             name = self._decode(key)
@@ -266,16 +268,21 @@ class CheckpointReader:
                 extents = slicing.from_proto(proto, shape, where=self._where(name))
                 hidden.add(self._slice_key(name, key, extents))
         decode = self._decode
-        self._row_names = list(map(decode, keys))
+        self._row_names = list(map(_DECODE_KEY, keys))
         self._hidden = hidden
         if hidden:
             self._names: dict[str, bytes] = {
                 decode(key): key for key in self._fields if key not in hidden}
         else:
             self._names = dict(zip(self._row_names, keys))
-        # name -> (whole data file, start, end, unmasked crc, numpy dtype, dims) of tensors
-        # whose entries checked out against their data file, filled as files are opened
-        self._ready: dict[str, tuple[memoryview, int, int, int, np.dtype, tuple[int, ...]]] = {}
+        # name -> index row of tensors whose entries checked out against their data file
+        # (filled as files are opened), and per row: the data file, unmasked crc, numpy
+        # dtype and dims (set for those rows)
+        self._ready: dict[str, int] = {}
+        self._row_files: list[memoryview | None] = [None] * len(keys)
+        self._row_crcs: list[int] = [0] * len(keys)
+        self._row_dtypes: list[np.dtype | None] = [None] * len(keys)
+        self._row_dims: list[tuple[int, ...]] = [()] * len(keys)
 
     # -- metadata
 
@@ -299,10 +306,8 @@ class CheckpointReader:
 
     def _proto(self, key: bytes) -> tensor_bundle_pb2.BundleEntryProto:
         """A new protobuf object of the entry at ``key`` (it parsed when the index was read)."""
-        if self._row_of is None:
-            self._row_of = dict(zip(self._raw_keys, range(len(self._raw_keys))))
         entry = tensor_bundle_pb2.BundleEntryProto()
-        entry.ParseFromString(self._raw_value(self._row_of[key]))
+        entry.ParseFromString(self._raw_value(self._fields.row(key)))
         return entry
 
     def _raw_value(self, row: int) -> bytes:
@@ -430,6 +435,10 @@ class CheckpointReader:
         size = bulk.size.astype(np.int64)
         rows &= (expected == size) & (bulk.offset.astype(np.int64) + size <= data.size) \
             & (bulk.offset < np.uint64(1 << 62))
+        if len(self._fields) != len(rows):  # a key listed twice: only the row it reads
+            canonical = np.zeros(len(rows), bool)
+            canonical[[self._fields.row(key) for key in self._fields]] = True
+            rows &= canonical
         picked = np.flatnonzero(rows)
         names = [self._row_names[i] for i in picked.tolist()]
         if self._hidden or self._sliced:
@@ -437,15 +446,19 @@ class CheckpointReader:
                     if name in self._names and self._names[name] not in self._sliced]
             picked = picked[keep]
             names = [names[i] for i in keep]
-        starts = bulk.offset[picked].astype(np.int64)
-        ends = starts + size[picked]
         stored = bulk.crc[picked] & np.uint64(0xFFFFFFFF)
         rotated = (stored - np.uint64(0xA282EAD8)) & np.uint64(0xFFFFFFFF)
         crcs = ((rotated >> np.uint64(17)) | (rotated << np.uint64(15))) & np.uint64(0xFFFFFFFF)
-        self._ready.update(zip(names, zip(
-            repeat(data.whole), starts.tolist(), ends.tolist(), crcs.tolist(),
-            map(numpy_dtypes.__getitem__, bulk.dtype[picked].tolist()),
-            map(bulk.dims.__getitem__, bulk.shape[picked].tolist()))))
+        rows = picked.tolist()
+        files, row_crcs = self._row_files, self._row_crcs
+        row_dtypes, row_dims, dims = self._row_dtypes, self._row_dims, bulk.dims
+        for row, crc, dtype, shape in zip(rows, crcs.tolist(), bulk.dtype[picked].tolist(),
+                                          bulk.shape[picked].tolist()):
+            files[row] = data.whole
+            row_crcs[row] = crc
+            row_dtypes[row] = numpy_dtypes[dtype]
+            row_dims[row] = dims[shape]
+        self._ready.update(zip(names, rows))
 
     def _fine_shape(self, dims: tuple[int, ...]) -> bool:
         """Whether :meth:`_shape_of` accepts ``dims`` (without raising)."""
@@ -648,11 +661,12 @@ class CheckpointReader:
 
     def get_tensor(self, name: str) -> np.ndarray:
         """The value of ``name``; fixed-size dtypes are read-only views of the mapped file."""
-        ready = self._ready.get(name)
-        if ready is not None:
-            view = ready[0][ready[1]:ready[2]]
-            if crc32c_buffer(view) == ready[3]:
-                array: np.ndarray = np.ndarray(ready[5], ready[4], view)
+        row = self._ready.get(name)
+        if row is not None:
+            start = self._fields.offsets[row]
+            view = self._row_files[row][start:start + self._fields.sizes[row]]  # type: ignore[index]
+            if crc32c_buffer(view) == self._row_crcs[row]:
+                array: np.ndarray = np.ndarray(self._row_dims[row], self._row_dtypes[row], view)
                 return array
         key = self._key(name)
         plain = self._plain_value(key, copy=False)
@@ -714,6 +728,7 @@ class CheckpointReader:
     def close(self) -> None:
         """Release the data files (arrays already returned stay valid)."""
         self._ready.clear()
+        self._row_files = []
         for data in self._files.values():
             data.close()
         self._files.clear()
@@ -728,6 +743,53 @@ class CheckpointReader:
 
     def __repr__(self) -> str:
         return f"CheckpointReader({self._prefix!r}, {len(self._names)} tensors)"
+
+
+_DECODE_KEY = methodcaller("decode", "utf-8", "surrogateescape")
+
+
+class _FieldTable(Mapping[bytes, EntryFields]):
+    """Every index entry's fields by key, kept as columns (one list per field, filled by
+    :func:`.bundle_entry.decode_entries`) instead of a tuple per entry: with many
+    entries, building (and garbage-collecting) tuples would cost more than decoding.
+    Rows decoded one by one are kept whole (:meth:`set`)."""
+
+    def __init__(self, keys: list[bytes], decoded: DecodedEntries) -> None:
+        self._rows = dict(zip(keys, range(len(keys))))
+        self.dtypes: list[int] = decoded.dtype.tolist()
+        self.dims = decoded.dims
+        self.shapes: list[int] = decoded.shape.tolist()
+        self.shards: list[int] = decoded.shard.tolist()
+        self.offsets: list[int] = decoded.offset.tolist()
+        self.sizes: list[int] = decoded.size.tolist()
+        self.crcs: list[int] = decoded.crc.tolist()
+        self._whole: dict[int, EntryFields] = {}
+
+    def set(self, row: int, fields: EntryFields) -> None:
+        self._whole[row] = fields
+        self.shards[row] = fields[3]
+        self.offsets[row] = fields[4]
+        self.sizes[row] = fields[5]
+
+    def row(self, key: bytes) -> int:
+        return self._rows[key]
+
+    def __getitem__(self, key: bytes) -> EntryFields:
+        row = self._rows[key]
+        whole = self._whole.get(row)
+        if whole is not None:
+            return whole
+        return (self.dtypes[row], self.dims[self.shapes[row]], False, self.shards[row],
+                self.offsets[row], self.sizes[row], self.crcs[row])
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._rows
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self._rows)
+
+    def __len__(self) -> int:
+        return len(self._rows)
 
 
 def _usable_cores() -> int:
