@@ -268,21 +268,22 @@ class CheckpointReader:
                 extents = slicing.from_proto(proto, shape, where=self._where(name))
                 hidden.add(self._slice_key(name, key, extents))
         decode = self._decode
-        self._row_names = list(map(_DECODE_KEY, keys))
-        self._hidden = hidden
         if hidden:
             self._names: dict[str, bytes] = {
                 decode(key): key for key in self._fields if key not in hidden}
         else:
-            self._names = dict(zip(self._row_names, keys))
-        # name -> index row of tensors whose entries checked out against their data file
-        # (filled as files are opened), and per row: the data file, unmasked crc, numpy
-        # dtype and dims (set for those rows)
-        self._ready: dict[str, int] = {}
-        self._row_files: list[memoryview | None] = [None] * len(keys)
-        self._row_crcs: list[int] = [0] * len(keys)
-        self._row_dtypes: list[np.dtype | None] = [None] * len(keys)
-        self._row_dims: list[tuple[int, ...]] = [()] * len(keys)
+            self._names = dict(zip(map(_DECODE_KEY, keys), keys))
+        # whether each index row checked out against its data file (set as files are
+        # opened); the data files' memory by shard; numpy dtypes by enum (of those rows);
+        # each row's unmasked crc
+        self._ready: list[bool] = [False] * len(keys)
+        self._views: dict[int, memoryview] = {}
+        self._numpy_dtypes: dict[int, np.dtype] = {}
+        stored = decoded.crc & np.uint64(0xFFFFFFFF)
+        rotated = (stored - np.uint64(0xA282EAD8)) & np.uint64(0xFFFFFFFF)
+        self._plain_crcs: list[int] = (
+            ((rotated >> np.uint64(17)) | (rotated << np.uint64(15))) & np.uint64(0xFFFFFFFF)
+        ).tolist()
 
     # -- metadata
 
@@ -439,26 +440,11 @@ class CheckpointReader:
             canonical = np.zeros(len(rows), bool)
             canonical[[self._fields.row(key) for key in self._fields]] = True
             rows &= canonical
-        picked = np.flatnonzero(rows)
-        names = [self._row_names[i] for i in picked.tolist()]
-        if self._hidden or self._sliced:
-            keep = [i for i, name in enumerate(names)
-                    if name in self._names and self._names[name] not in self._sliced]
-            picked = picked[keep]
-            names = [names[i] for i in keep]
-        stored = bulk.crc[picked] & np.uint64(0xFFFFFFFF)
-        rotated = (stored - np.uint64(0xA282EAD8)) & np.uint64(0xFFFFFFFF)
-        crcs = ((rotated >> np.uint64(17)) | (rotated << np.uint64(15))) & np.uint64(0xFFFFFFFF)
-        rows = picked.tolist()
-        files, row_crcs = self._row_files, self._row_crcs
-        row_dtypes, row_dims, dims = self._row_dtypes, self._row_dims, bulk.dims
-        for row, crc, dtype, shape in zip(rows, crcs.tolist(), bulk.dtype[picked].tolist(),
-                                          bulk.shape[picked].tolist()):
-            files[row] = data.whole
-            row_crcs[row] = crc
-            row_dtypes[row] = numpy_dtypes[dtype]
-            row_dims[row] = dims[shape]
-        self._ready.update(zip(names, rows))
+        self._views[shard] = data.whole
+        self._numpy_dtypes.update(numpy_dtypes)
+        ready = np.array(self._ready, bool)
+        ready |= rows
+        self._ready = ready.tolist()
 
     def _fine_shape(self, dims: tuple[int, ...]) -> bool:
         """Whether :meth:`_shape_of` accepts ``dims`` (without raising)."""
@@ -661,12 +647,15 @@ class CheckpointReader:
 
     def get_tensor(self, name: str) -> np.ndarray:
         """The value of ``name``; fixed-size dtypes are read-only views of the mapped file."""
-        row = self._ready.get(name)
-        if row is not None:
-            start = self._fields.offsets[row]
-            view = self._row_files[row][start:start + self._fields.sizes[row]]  # type: ignore[index]
-            if crc32c_buffer(view) == self._row_crcs[row]:
-                array: np.ndarray = np.ndarray(self._row_dims[row], self._row_dtypes[row], view)
+        key = self._names.get(name) if type(name) is str else None
+        row = self._fields.rows[key] if key is not None else -1
+        if row >= 0 and self._ready[row]:
+            fields = self._fields
+            start = fields.offsets[row]
+            view = self._views[fields.shards[row]][start:start + fields.sizes[row]]
+            if crc32c_buffer(view) == self._plain_crcs[row]:
+                array: np.ndarray = np.ndarray(fields.dims[fields.shapes[row]],
+                                               self._numpy_dtypes[fields.dtypes[row]], view)
                 return array
         key = self._key(name)
         plain = self._plain_value(key, copy=False)
@@ -727,8 +716,8 @@ class CheckpointReader:
 
     def close(self) -> None:
         """Release the data files (arrays already returned stay valid)."""
-        self._ready.clear()
-        self._row_files = []
+        self._ready = [False] * len(self._ready)
+        self._views.clear()
         for data in self._files.values():
             data.close()
         self._files.clear()
@@ -755,7 +744,8 @@ class _FieldTable(Mapping[bytes, EntryFields]):
     Rows decoded one by one are kept whole (:meth:`set`)."""
 
     def __init__(self, keys: list[bytes], decoded: DecodedEntries) -> None:
-        self._rows = dict(zip(keys, range(len(keys))))
+        self.rows = dict(zip(keys, range(len(keys))))
+        """Index row of each key (the last row if a corrupt index lists a key twice)."""
         self.dtypes: list[int] = decoded.dtype.tolist()
         self.dims = decoded.dims
         self.shapes: list[int] = decoded.shape.tolist()
@@ -772,10 +762,10 @@ class _FieldTable(Mapping[bytes, EntryFields]):
         self.sizes[row] = fields[5]
 
     def row(self, key: bytes) -> int:
-        return self._rows[key]
+        return self.rows[key]
 
     def __getitem__(self, key: bytes) -> EntryFields:
-        row = self._rows[key]
+        row = self.rows[key]
         whole = self._whole.get(row)
         if whole is not None:
             return whole
@@ -783,13 +773,13 @@ class _FieldTable(Mapping[bytes, EntryFields]):
                 self.offsets[row], self.sizes[row], self.crcs[row])
 
     def __contains__(self, key: object) -> bool:
-        return key in self._rows
+        return key in self.rows
 
     def __iter__(self) -> Iterator[bytes]:
-        return iter(self._rows)
+        return iter(self.rows)
 
     def __len__(self) -> int:
-        return len(self._rows)
+        return len(self.rows)
 
 
 def _usable_cores() -> int:
