@@ -135,10 +135,28 @@ class EntryGroups:
         """The byte size of each group's tensors, by group number."""
         return np.array(self._nbytes, np.int64)
 
-    def encode(self, groups: np.ndarray, offsets: np.ndarray, crcs: np.ndarray
-               ) -> list[tuple[np.ndarray, np.ndarray]]:
+    def group_many(self, dtypes: np.ndarray, dims: list[tuple[int, ...]], shapes: np.ndarray,
+                   shard_ids: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+        """:meth:`group` of many tensors: ``dims[shapes[i]]`` is tensor ``i``'s shape."""
+        columns = []
+        code = np.zeros(len(dtypes), np.int64)
+        for column in (dtypes, shapes, shard_ids, sizes):  # one integer per combination
+            values, inverse = np.unique(column, return_inverse=True)
+            columns.append(values.tolist())
+            code = code * len(values) + inverse.reshape(-1)
+        combos, first, inverse = np.unique(code, return_index=True, return_inverse=True)
+        d, s, shard, size = (dtypes[first].tolist(), shapes[first].tolist(),
+                             shard_ids[first].tolist(), sizes[first].tolist())
+        numbers = np.array([self.group(int(d[i]), dims[int(s[i])], int(shard[i]), int(size[i]))
+                            for i in range(len(combos))], np.intp)
+        out: np.ndarray = numbers[inverse.reshape(-1)]
+        return out
+
+    def encode(self, groups: np.ndarray, offsets: np.ndarray, crcs: np.ndarray, *,
+               masked: bool = False) -> list[tuple[np.ndarray, np.ndarray]]:
         """The entries of tensors in ``groups`` (numbers from :meth:`group`) at ``offsets``
-        with the unmasked crc32c ``crcs``, as byte rows (:data:`.table.RowParts`)."""
+        with the crc32c ``crcs`` (unmasked unless ``masked``), as byte rows
+        (:data:`.table.RowParts`)."""
         n = len(groups)
         parts = []
         for table in (self._prefixes, None, self._sizes):
@@ -152,12 +170,15 @@ class EntryGroups:
             fields = _pack(table)
             parts.append((fields[0][groups], fields[1][groups]))
         crc = crcs.astype(np.uint64) & np.uint64(0xFFFFFFFF)
-        masked = ((((crc >> np.uint64(15)) | (crc << np.uint64(17))) + np.uint64(_MASK_DELTA))
-                  & np.uint64(0xFFFFFFFF)).astype("<u4")
+        if masked:
+            stored = crc.astype("<u4")
+        else:
+            stored = ((((crc >> np.uint64(15)) | (crc << np.uint64(17)))
+                       + np.uint64(_MASK_DELTA)) & np.uint64(0xFFFFFFFF)).astype("<u4")
         matrix = np.empty((n, 5), np.uint8)
         matrix[:, 0] = _CRC_TAG
-        matrix[:, 1:] = masked.view(np.uint8).reshape(n, 4)
-        parts.append((matrix, np.where(masked != 0, 5, 0)))
+        matrix[:, 1:] = stored.view(np.uint8).reshape(n, 4)
+        parts.append((matrix, np.where(stored != 0, 5, 0)))
         return parts
 
 

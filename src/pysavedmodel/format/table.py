@@ -626,11 +626,11 @@ class TableReader:
             handle = self._handles[block]
             contents = self._read_block(handle, f"data block {block}")
             block_keys, starts, lengths = self._scan_block(contents, handle[0])
-            for i in [i for i, n in enumerate(lengths) if n > max_width]:
-                long[len(keys) + i] = contents[starts[i]:starts[i] + lengths[i]]
-            keys += block_keys
             start = np.array(starts, np.int64)
             length = np.array(lengths, np.int64)
+            for i in np.flatnonzero(length > max_width).tolist():
+                long[len(keys) + i] = contents[starts[i]:starts[i] + lengths[i]]
+            keys += block_keys
             width = min(int(length.max()) if len(length) else 0, max_width)
             columns = np.arange(width)
             inside = columns < length[:, None]
