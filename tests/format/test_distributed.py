@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import concurrent.futures
 import errno
-import io
 import functools
+import io
 import json
 import multiprocessing
 import os
