@@ -253,6 +253,9 @@ class Bench:
             # fsync's cost: nothing on tmpfs; run with --dir on a disk to see it.
             writers.append(Contender("write_checkpoint, 1 shard, durable=True",
                                      "write_ours_1_durable", core, limit=plain_1))
+        if tiny:  # shard bundles written untimed, then only the merge timed
+            writers.append(Contender("merge_shards of 4 shard bundles (merge only)",
+                                     "merge_ours_4", core))
         if tf is not None:
             # For 100,000 tensors TF's first call takes ~17 s: the worker made it on loading.
             writers.append(Contender("TF SaveV2", "write_tf", tf, limit=plain_1,
@@ -278,11 +281,13 @@ class Bench:
         plain_prefix.parent.mkdir(exist_ok=True)
         core.call(op="run", case=case, task="write_plain", out=str(plain_prefix), src="")
         core.call(op="run", case=case, task="write_ours_1", out=str(ours_prefix), src="")
-        sources = {"read_plain": str(plain_prefix), "read_ours_reader": str(ours_prefix),
+        sources = {"read_plain": str(plain_prefix), "read_plain_views": str(plain_prefix),
+                   "read_ours_reader": str(ours_prefix),
                    "read_ours_read_checkpoint": str(ours_prefix), "read_tf": str(ours_prefix)}
         plain_read = "plain read into new arrays"
         readers = [
             Contender(plain_read, "read_plain", core),
+            Contender("plain read once, cut into views", "read_plain_views", core),
             Contender("CheckpointReader.get_tensor (mmap, CRC)", "read_ours_reader", core,
                       limit=plain_read),
             Contender("read_checkpoint (copies, CRC)", "read_ours_read_checkpoint", core,

@@ -210,6 +210,17 @@ def targets(rows: list[Row]) -> list[dict[str, Any]]:
         ("MLP build + save incl. import (s)",
          get(find("mlp", "pysavedmodel import+build+save"), "seconds"), "<=", 0.5, " s", ""),
     ]
+    tiny_ours = find("tiny write", "write_checkpoint, 1 shard")
+    tiny_tf = find("tiny write", "TF SaveV2")
+    tiny_views = find("tiny read", "plain read once, cut into views")
+    tiny_reader = find("tiny read", "CheckpointReader")
+    table += [
+        ("tiny-tensor write vs TF SaveV2", speedup(tiny_tf, tiny_ours), ">=", 3, "x", ""),
+        ("tiny-tensor open + get_tensor vs one read cut into views",
+         speedup(tiny_views, tiny_reader), ">=", 0.2, "x", "within 5x of the floor"),
+        ("tiny-tensor merge_shards, 4 shard bundles (s)",
+         get(find("tiny write", "merge_shards"), "seconds"), "<=", 0.3, " s", ""),
+    ]
     graph_sizes = [int(row.group.split("(")[1].split()[0]) for row in rows
                    if row.group.startswith("graph (") and row.name == "Graph.op"]
     if graph_sizes:
