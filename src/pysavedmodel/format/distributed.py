@@ -25,7 +25,7 @@ from __future__ import annotations
 import concurrent.futures
 import errno
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -111,8 +111,24 @@ def write_shard(prefix: PathLike, tensors: Mapping[str, Any], *, shard: int,
         raise InvalidArgumentError(
             f"shard {shard} of {num_shards} of checkpoint {os.fspath(prefix)!r} holds no "
             f"tensors; every shard needs at least one")
-    values = {name: _load(value) for name, value in tensors.items()}
-    return write_local_checkpoint(target, values)
+    return write_local_checkpoint(target, _Loading(tensors))
+
+
+class _Loading(Mapping[str, Any]):
+    """``tensors`` with each loader called when its value is read (the writer reads each
+    once), so that no loaded array is kept here while others are written."""
+
+    def __init__(self, tensors: Mapping[str, Any]) -> None:
+        self._tensors = tensors
+
+    def __getitem__(self, name: str) -> Any:
+        return _load(self._tensors[name])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._tensors)
+
+    def __len__(self) -> int:
+        return len(self._tensors)
 
 
 def _write_shard_task(prefix: str, shard: int, num_shards: int,

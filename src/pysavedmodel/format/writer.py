@@ -121,6 +121,11 @@ _Segment = Union[_DataItem, _SmallRun]
 
 _UNSEEN = (-1, -1)
 
+_RELEASED = np.empty(0, np.uint8)
+"""Stands for a value once its bytes are written: a memory-mapped input (a loader's
+``np.load(..., mmap_mode="r")``) is unmapped as soon as nothing else holds it, so a
+writer streaming many such inputs keeps at most one mapped at a time."""
+
 _BULK_ENTRY_BYTES = 256
 """Index entries longer than this are not added in bulk (all rows are as wide as the
 longest)."""
@@ -633,6 +638,7 @@ def _write_shard(path: Path, shard: int, items: Sequence[_Segment], progress: _P
             item.shard = shard
             item.entry = encode_entry(item.dtype.enum, item.array.shape, shard, offset, size,
                                       mask(crc))
+            item.array = _RELEASED  # written: the writer no longer keeps the value alive
             offset += size
 
 
