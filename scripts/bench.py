@@ -23,6 +23,11 @@ the reads read what was written):
 * ``import``: ``import pysavedmodel`` (bare, and with the public API resolved, with
   and without numpy already imported) vs ``import tensorflow`` (``--tf-import-rounds``
   runs), each in a fresh interpreter.
+* opt-in scale runs, only when named in ``--only`` (scripts/benchlib/scale.py):
+  ``huge`` (a ``--huge-gb`` checkpoint streamed from memory-mapped ``.npy`` loaders by
+  ``--huge-workers`` processes, throughput and peak RSS per worker) and ``million``
+  (``--million-tensors`` tiny tensors written and read back, per tensor against a
+  tenth as many), both under ``--scale-dir``.
 
 Method: the input bytes are generated once into ``--dir`` and loaded by every
 worker, so all contenders handle the same bytes.  Contenders live in long-running
@@ -67,6 +72,7 @@ from benchlib.common import (
     GB,
     GROUPS,
     HERE,
+    OPT_IN_GROUPS,
     MB,
     REPLY,
     ROOT,
@@ -75,6 +81,7 @@ from benchlib.common import (
     cores,
     default_tf_python,
 )
+from benchlib import scale
 from benchlib.report import Row, combine, config, machine, render, render_markdown, targets
 from benchlib.workers import (
     Inputs,
@@ -460,6 +467,12 @@ class Bench:
             self.workers.clear()
             if "import" in only:
                 self.import_group()
+            if "million" in only:
+                self.rows += scale.million(args.scale_dir, args.million_tensors, args.rounds,
+                                           self.log)
+            if "huge" in only:
+                self.rows += scale.huge(args.scale_dir, args.huge_gb, args.huge_workers,
+                                        self.log)
         finally:
             for w in self.workers:
                 w.close()
@@ -501,7 +514,16 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--no-tf", action="store_true", help="leave TensorFlow out")
     parser.add_argument("--no-rss", action="store_true", help="skip the peak-RSS probes")
     parser.add_argument("--only", default=",".join(GROUPS),
-                        help=f"comma-separated groups among {','.join(GROUPS)}")
+                        help=f"comma-separated groups among {','.join(GROUPS)}, and the "
+                             f"opt-in scale runs {','.join(OPT_IN_GROUPS)}")
+    parser.add_argument("--scale-dir", default=tempfile.gettempdir(),
+                        help="where the scale runs write (a disk; default the temp dir)")
+    parser.add_argument("--huge-gb", type=int, default=20,
+                        help="size of the huge run's checkpoint, GB (default 20)")
+    parser.add_argument("--huge-workers", type=int, default=2,
+                        help="worker processes of the huge run (default 2)")
+    parser.add_argument("--million-tensors", type=int, default=1_000_000,
+                        help="tensors of the million run (and a tenth as many beside)")
     parser.add_argument("--json", action="store_true",
                         help="print JSON on stdout (the table goes to stderr)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
@@ -513,9 +535,10 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every timed run")
     args = parser.parse_args(argv)
-    unknown = set(args.only.split(",")) - set(GROUPS)
+    unknown = set(args.only.split(",")) - set(GROUPS) - set(OPT_IN_GROUPS)
     if unknown:
-        parser.error(f"unknown group(s) {sorted(unknown)}; choose from {', '.join(GROUPS)}")
+        parser.error(f"unknown group(s) {sorted(unknown)}; choose from "
+                     f"{', '.join(GROUPS + OPT_IN_GROUPS)}")
     if args.no_tf:
         args.tf_python = None
     try:

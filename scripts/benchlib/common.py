@@ -12,6 +12,8 @@ ROOT = HERE.parents[1]
 SRC = ROOT / "src"
 REPLY = "@@bench "
 GROUPS = ("write", "read", "tiny", "mlp", "graph", "import")
+OPT_IN_GROUPS = ("huge", "million")
+"""Scale runs (scripts/benchlib/scale.py): only with ``--only``, never by default."""
 TINY_ELEMENTS = 4
 MB = 1e6
 GB = 1e9

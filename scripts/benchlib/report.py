@@ -221,6 +221,15 @@ def targets(rows: list[Row]) -> list[dict[str, Any]]:
         ("tiny-tensor merge_shards, 4 shard bundles (s)",
          get(find("tiny write", "merge_shards"), "seconds"), "<=", 0.3, " s", ""),
     ]
+    huge = find("huge (", "write_checkpoint(executor")
+    table.append(("huge streamed write: peak RSS of the busiest worker (MB)",
+                  get(huge, "peak_rss_mb"), "<=", 256, " MB", ""))
+    for name, label in (("write_checkpoint", "write"), ("CheckpointReader", "open + read")):
+        big = [row for row in rows if row.group.startswith("million (")
+               and row.name.startswith(name) and row.ratio is not None]
+        table.append((f"million tensors: {label} per tensor vs a tenth as many",
+                      get(big[0] if big else None, "ratio"), ">=", 0.5, "x",
+                      "within 2x per tensor"))
     graph_sizes = [int(row.group.split("(")[1].split()[0]) for row in rows
                    if row.group.startswith("graph (") and row.name == "Graph.op"]
     if graph_sizes:
