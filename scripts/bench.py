@@ -68,12 +68,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from benchlib import scale
 from benchlib.common import (
     GB,
     GROUPS,
     HERE,
-    OPT_IN_GROUPS,
     MB,
+    OPT_IN_GROUPS,
     REPLY,
     ROOT,
     SRC,
@@ -81,7 +82,6 @@ from benchlib.common import (
     cores,
     default_tf_python,
 )
-from benchlib import scale
 from benchlib.report import Row, combine, config, machine, render, render_markdown, targets
 from benchlib.workers import (
     Inputs,
