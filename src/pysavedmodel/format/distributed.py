@@ -43,6 +43,7 @@ from .table import (
     RowParts,
     TableReader,
     TableWriter,
+    key_order,
     pack_rows,
     row_bytes,
     stack_rows,
@@ -413,10 +414,10 @@ def _add_merged_entries(table: TableWriter, merged: _MergedIndex) -> None:
     if others:
         keys += list(others)
         parts = stack_rows(parts, pack_rows(list(others.values())))
-    if sorted(keys) != keys:
-        order = sorted(range(len(keys)), key=keys.__getitem__)
-        keys = [keys[i] for i in order]
-        parts = take_rows(parts, np.array(order, np.intp))
+    order = key_order(keys)
+    if order is not None:
+        keys = [keys[i] for i in order.tolist()]
+        parts = take_rows(parts, order)
     table.add_many(keys, parts)
 
 

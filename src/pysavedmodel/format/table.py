@@ -56,6 +56,7 @@ __all__ = [
     "stack_rows",
     "take_rows",
     "row_bytes",
+    "key_order",
 ]
 
 BLOCK_SIZE = 262144
@@ -117,6 +118,28 @@ def stack_rows(first: RowParts, second: RowParts) -> RowParts:
                 np.concatenate([np.zeros(before, np.int64), lengths,
                                 np.zeros(after, np.int64)])))
     return out
+
+
+def key_order(keys: list[bytes]) -> np.ndarray | None:
+    """The permutation that sorts distinct ``keys`` bytewise, or None if they already are.
+
+    Sorted by numpy as fixed-width byte strings, whose order is the bytewise order except
+    that keys differing only in trailing zero bytes compare equal; those (and keys too
+    long to pack) are sorted by Python instead."""
+    n = len(keys)
+    if n < 2:
+        return None
+    width = max(map(len, keys))
+    if 0 < width and n * width <= _MAX_BATCH_CELLS:
+        packed = np.array(keys, dtype=f"S{width}")
+        if bool((packed[1:] > packed[:-1]).all()):
+            return None
+        order: np.ndarray = np.argsort(packed, kind="stable")
+        ordered = packed[order]
+        if bool((ordered[1:] > ordered[:-1]).all()):
+            return order
+    indices = sorted(range(n), key=keys.__getitem__)
+    return None if indices == list(range(n)) else np.array(indices, np.intp)
 
 
 def take_rows(parts: RowParts, order: np.ndarray | slice) -> RowParts:

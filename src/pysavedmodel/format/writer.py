@@ -40,7 +40,7 @@ from .crc32c import crc32c, crc32c_each, mask
 from .naming import data_filename, index_filename
 from .ordered_code import slice_key
 from .sharding import balance_shards, check_tensor_name, explicit_shards
-from .table import TableWriter, pack_rows, row_bytes, stack_rows, take_rows
+from .table import TableWriter, key_order, pack_rows, row_bytes, stack_rows, take_rows
 from .tensor_data import (
     SMALL_TENSOR_BYTES,
     PreparedTensor,
@@ -749,10 +749,10 @@ def _add_entries_in_bulk(table: TableWriter, indexed: list[_Indexed], runs: list
     if indexed:
         keys += [each.key for each in indexed]
         parts = stack_rows(parts, pack_rows([each.entry for each in indexed]))
-    if sorted(keys) != keys:  # (cheap on sorted keys) then sort an index by key
-        order = sorted(range(len(keys)), key=keys.__getitem__)
-        keys = [keys[i] for i in order]
-        parts = take_rows(parts, np.array(order, np.intp))
+    order = key_order(keys)
+    if order is not None:
+        keys = [keys[i] for i in order.tolist()]
+        parts = take_rows(parts, order)
     table.add_many(keys, parts)
 
 
