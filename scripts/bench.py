@@ -28,6 +28,11 @@ the reads read what was written):
   ``--huge-workers`` processes, throughput and peak RSS per worker) and ``million``
   (``--million-tensors`` tiny tensors written and read back, per tensor against a
   tenth as many), both under ``--scale-dir``.
+* opt-in, not run by default: ``onnx`` (``from_onnx`` of ResNet-50 and BERT-base-size
+  models in fresh processes: time and peak RSS) and ``serve`` (the converted ResNet-50
+  served by TensorFlow against native NHWC/NCHW and onnxruntime); see
+  scripts/benchlib/onnx_bench.py.  ``--only onnx,serve --write-docs`` writes their
+  tables into docs/onnx.md (and leaves docs/performance.md alone).
 
 Method: the input bytes are generated once into ``--dir`` and loaded by every
 worker, so all contenders handle the same bytes.  Contenders live in long-running
@@ -68,7 +73,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from benchlib import scale
+from benchlib import onnx_bench, scale
 from benchlib.common import (
     GB,
     GROUPS,
@@ -431,7 +436,7 @@ class Bench:
             core = Worker(sys.executable, "core", self.env("core"))
             self.workers.append(core)
             tf = None
-            if args.tf_python is not None and only - {"import"}:
+            if args.tf_python is not None and only - {"import", *onnx_bench.GROUPS}:
                 self.log(f"starting the TensorFlow worker ({args.tf_python})")
                 # It imports TensorFlow while the inputs are generated.
                 tf = Worker(str(args.tf_python), "tf", self.env("tf"))
@@ -465,6 +470,10 @@ class Bench:
             for w in self.workers:
                 w.close()
             self.workers.clear()
+            if "onnx" in only:
+                onnx_bench.convert_group(self)
+            if "serve" in only:
+                onnx_bench.serve_group(self)
             if "import" in only:
                 self.import_group()
             if "million" in only:
@@ -480,7 +489,10 @@ class Bench:
                 shutil.rmtree(self.workdir, ignore_errors=True)
         return {"machine": machine(args.dir), "config": config(args),
                 "elapsed_seconds": time.perf_counter() - self.started,
-                "rows": [asdict(r) for r in self.rows], "targets": targets(self.rows),
+                "rows": [asdict(r) for r in self.rows],
+                "targets": targets(self.rows) + onnx_bench.targets(
+                    [asdict(r) for r in self.rows]),
+                "onnx_load": getattr(self, "onnx_load", []),
                 "identical_to_tf": self.identical_to_tf}
 
 
@@ -514,8 +526,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--no-tf", action="store_true", help="leave TensorFlow out")
     parser.add_argument("--no-rss", action="store_true", help="skip the peak-RSS probes")
     parser.add_argument("--only", default=",".join(GROUPS),
-                        help=f"comma-separated groups among {','.join(GROUPS)}, and the "
-                             f"opt-in scale runs {','.join(OPT_IN_GROUPS)}")
+                        help=f"comma-separated groups among {','.join(GROUPS)} (default: "
+                             f"all of them) and the opt-in {','.join(onnx_bench.GROUPS)} "
+                             f"and scale runs {','.join(OPT_IN_GROUPS)}")
     parser.add_argument("--scale-dir", default=tempfile.gettempdir(),
                         help="where the scale runs write (a disk; default the temp dir)")
     parser.add_argument("--huge-gb", type=int, default=20,
@@ -524,6 +537,17 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
                         help="worker processes of the huge run (default 2)")
     parser.add_argument("--million-tensors", type=int, default=1_000_000,
                         help="tensors of the million run (and a tenth as many beside)")
+    parser.add_argument("--onnx-small", action="store_true",
+                        help="onnx group on toy-width models (the bench's own test)")
+    parser.add_argument("--onnx-docs", type=Path, default=onnx_bench.DOCS,
+                        help="where --write-docs puts the onnx/serve tables (a marked "
+                             "section; default docs/onnx.md)")
+    parser.add_argument("--serve-threads", type=int, default=2,
+                        help="intra-op threads of TensorFlow and onnxruntime in the serve "
+                             "group (default 2)")
+    parser.add_argument("--serve-iterations", default="8,2",
+                        help="inferences per timed round at batch 1 and batch 32 "
+                             "(default 8,2)")
     parser.add_argument("--json", action="store_true",
                         help="print JSON on stdout (the table goes to stderr)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
@@ -535,10 +559,18 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every timed run")
     args = parser.parse_args(argv)
-    unknown = set(args.only.split(",")) - set(GROUPS) - set(OPT_IN_GROUPS)
+    opt_in = tuple(onnx_bench.GROUPS) + tuple(OPT_IN_GROUPS)
+    unknown = set(args.only.split(",")) - set(GROUPS) - set(opt_in)
     if unknown:
         parser.error(f"unknown group(s) {sorted(unknown)}; choose from "
-                     f"{', '.join(GROUPS + OPT_IN_GROUPS)}")
+                     f"{', '.join(GROUPS + opt_in)}")
+    try:
+        args.serve_iterations = [int(n) for n in args.serve_iterations.split(",")]
+    except ValueError:
+        parser.error(f"--serve-iterations takes two integers, got {args.serve_iterations!r}")
+    if len(args.serve_iterations) != 2 or min(args.serve_iterations) < 1 \
+            or args.serve_threads < 1:
+        parser.error("--serve-iterations takes two counts >= 1; --serve-threads >= 1")
     if args.no_tf:
         args.tf_python = None
     try:
@@ -568,10 +600,18 @@ def main(argv: Sequence[str]) -> int:
     args = parse_args(argv)
     results = [Bench(args).run() for _ in range(args.repeat)]
     result = results[0] if len(results) == 1 else combine(results)
+    if len(results) > 1:
+        result["targets"] += onnx_bench.targets(result["rows"])
     table = render(result)
     if args.write_docs:
         date = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-        Path(args.write_docs).write_text(render_markdown(result, date), encoding="utf-8")
+        if any(onnx_bench.is_onnx_row(row) for row in result["rows"]):
+            onnx_bench.write_docs(result, date, args.onnx_docs)
+        rest = [row for row in result["rows"] if not onnx_bench.is_onnx_row(row)]
+        if rest:
+            core = dict(result, rows=rest, targets=[
+                t for t in result["targets"] if t not in onnx_bench.targets(result["rows"])])
+            Path(args.write_docs).write_text(render_markdown(core, date), encoding="utf-8")
     if args.json:
         print(table, file=sys.stderr)
         print(json.dumps(result, indent=1))

@@ -1,7 +1,8 @@
 """Virtualenvs the tests need, created on first use and cached.
 
-* the core venv (``.venv`` in the checkout): the project with its test extras,
-  and no TensorFlow;
+* the core venv (``.venv`` in the checkout): the project with its test extras
+  (pyproject's ``[test]``: pinned ``moto[server]``, ``s3fs`` and ``fsspec`` for the
+  S3 server tests/test_remote.py starts, dask, onnx...), and no TensorFlow;
 * the TensorFlow venv (``~/.cache/pysavedmodel/tf-2.21``, or
   ``$PYSAVEDMODEL_TF_VENV``): tensorflow-cpu 2.21.0, used only through
   subprocesses by the interop tests;
@@ -27,6 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = Path(os.environ.get("PYSAVEDMODEL_CACHE", Path.home() / ".cache" / "pysavedmodel"))
 TF_VERSION = "2.21.0"
+HUB_REQUIREMENT = "tensorflow-hub==0.16.1"
 
 
 def _python(venv: Path) -> Path:
@@ -67,10 +69,12 @@ def core_python() -> Path:
 def tf_python() -> Path:
     """The TensorFlow venv's python (tensorflow-cpu, pytest, crc32c, and TF Serving's
     request protos: tensorflow-serving-api without its dependencies, which name the
-    full ``tensorflow`` package that tensorflow-cpu already provides)."""
+    full ``tensorflow`` package that tensorflow-cpu already provides; likewise
+    tensorflow-hub and the tf-keras it needs beside Keras 3, for ``hub.KerasLayer``)."""
     venv = Path(os.environ.get("PYSAVEDMODEL_TF_VENV", CACHE / "tf-2.21"))
     return _ensure(venv, [f"tensorflow-cpu=={TF_VERSION}", "crc32c", "pytest"],
-                   no_deps=[f"tensorflow-serving-api=={TF_VERSION}"])
+                   no_deps=[f"tensorflow-serving-api=={TF_VERSION}", HUB_REQUIREMENT,
+                            f"tf-keras=={TF_VERSION}"])
 
 
 def protobuf_python(version: str) -> Path:

@@ -329,16 +329,18 @@ def _checkpoint_on_a_full_disk(tmp: Path) -> Thunk:
 
     from pysavedmodel.format import writer
 
-    def full(out: Any, tensor: Any) -> Any:
+    def full(self: Any, data: Any) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
     def call() -> None:
-        real = writer._write_data
-        writer._write_data = full  # type: ignore[assignment]
+        # Every tensor byte goes through the shard output's write (small-tensor runs and
+        # large tensors alike).
+        real = writer._ShardOutput.write
+        writer._ShardOutput.write = full  # type: ignore[method-assign]
         try:
             _ckpt(tmp, {"w": _REF})()
         finally:
-            writer._write_data = real  # type: ignore[assignment]
+            writer._ShardOutput.write = real  # type: ignore[method-assign]
     return call
 
 _MONKEYPATCHED = {"saved_model_over_limit": _too_big_saved_model}

@@ -220,10 +220,11 @@ def test_full_disk_while_saving_is_a_storage_error_and_leaves_nothing(
 
 def test_full_disk_while_writing_a_checkpoint(tmp_path: Path,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    def full(out: Any, tensor: Any) -> Any:
+    def full(out: Any, data: Any) -> Any:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(writer, "_write_data", full)
+    # Every tensor byte (small-tensor runs and large tensors) goes through this write.
+    monkeypatch.setattr(writer._ShardOutput, "write", full)
     with pytest.raises(StorageError, match=r"cannot write .*ck\.index.*No space left"):
         write_checkpoint(tmp_path / "new" / "ck", {"a": np.ones(3)})
     assert list(tmp_path.iterdir()) == []
@@ -249,10 +250,10 @@ def test_unwritable_targets_are_storage_errors(tmp_path: Path, monkeypatch: pyte
 
 
 def test_other_errors_are_not_rewrapped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def broken(out: Any, tensor: Any) -> Any:
+    def broken(out: Any, data: Any) -> Any:
         raise OSError("injected")
 
-    monkeypatch.setattr(writer, "_write_data", broken)
+    monkeypatch.setattr(writer._ShardOutput, "write", broken)
     with pytest.raises(OSError, match="injected") as caught:
         write_checkpoint(tmp_path / "ck", {"a": np.ones(3)})
     assert not isinstance(caught.value, StorageError)

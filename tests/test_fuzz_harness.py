@@ -1,5 +1,6 @@
-"""scripts/fuzz.py: a bounded run over the three readers finds nothing, and the harness
-really reports what it is there to catch (escaping exceptions, hangs, huge allocations).
+"""scripts/fuzz.py: a bounded run over the three readers and the ONNX converter finds
+nothing, and the harness really reports what it is there to catch (escaping exceptions,
+hangs, huge allocations).
 
 The run's length is ``PYSAVEDMODEL_FUZZ_SECONDS`` (default 45, split between the
 targets) and its seed ``PYSAVEDMODEL_FUZZ_SEED`` (default 0).
@@ -42,7 +43,7 @@ def test_bounded_fuzz_run_of_every_target_finds_nothing() -> None:
         capture_output=True, text=True, timeout=SECONDS + 240, cwd=ROOT)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     lines = proc.stdout.splitlines()
-    for target in ("table", "bundle", "savedmodel"):
+    for target in ("table", "bundle", "savedmodel", "onnx"):
         (line,) = [x for x in lines if x.startswith(f"fuzz {target}:")]
         found = re.match(rf"fuzz {target}: (\d+) examples \((\d+) read, (\d+) refused .*\), "
                          r"0 failures", line)

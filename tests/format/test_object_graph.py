@@ -19,12 +19,14 @@ from pysavedmodel.errors import InvalidArgumentError
 from pysavedmodel.format.bundle_reader import read_checkpoint
 from pysavedmodel.format.object_graph import (
     OBJECT_GRAPH_KEY,
+    TrackableNode,
     Variable,
     escape_local_name,
     object_graph_checkpoint,
     parse_object_graph,
     plain_name,
     plain_names,
+    trackable_object_graph,
     unescape_local_name,
     variable_key,
     write_object_checkpoint,
@@ -142,3 +144,25 @@ def test_bad_trees_write_nothing(tmp_path: Path) -> None:
     with pytest.raises(InvalidArgumentError, match="child name ''"):
         write_object_checkpoint(tmp_path / "c", {"a": {"": np.zeros(1)}})
     assert list(tmp_path.iterdir()) == []
+
+
+def test_general_object_graph_shares_nodes_and_flags_values() -> None:
+    """A list node pointing at variables under another parent: has_checkpoint_values
+    follows any path to a value; a node with no value below it gets false."""
+    graph = trackable_object_graph([
+        TrackableNode(children=((1, "layer"), (2, "variables"), (3, "empty"))),
+        TrackableNode(children=((4, "w"),)),
+        TrackableNode(children=((4, "0"),)),
+        TrackableNode(),
+        TrackableNode(full_name="layer/w", checkpoint_key="layer/w/.ATTRIBUTES/VARIABLE_VALUE"),
+    ])
+    assert [n.has_checkpoint_values.value for n in graph.nodes] == [True, True, True, False,
+                                                                    True]
+    assert graph.nodes[4].attributes[0].full_name == "layer/w"
+
+
+def test_object_graph_reference_out_of_range_is_refused() -> None:
+    with pytest.raises(InvalidArgumentError, match="node 1 child 'w' refers to node 7, "
+                                                   "but there are 2 nodes"):
+        trackable_object_graph([TrackableNode(children=((1, "a"),)),
+                                TrackableNode(children=((7, "w"),))])

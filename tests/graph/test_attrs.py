@@ -171,3 +171,25 @@ def test_check_attr_value() -> None:
     padding = _attr_def("MaxPool", "padding")
     with pytest.raises(OpError, match=r"attr 'padding' is 'same'"):
         attrs.check_attr_value(attr_value_pb2.AttrValue(s=b"same"), padding, "n")
+
+
+def test_check_attr_value_memo_is_per_attr_def() -> None:
+    # A value that passed against one AttrDef must still be refused by another.
+    check_attr_value = attrs.check_attr_value
+    floats = op_def_pb2.OpDef.AttrDef(name="T", type="type")
+    floats.allowed_values.list.type.append(types_pb2.DT_FLOAT)
+    ints = op_def_pb2.OpDef.AttrDef(name="T", type="type")
+    ints.allowed_values.list.type.append(types_pb2.DT_INT32)
+    value = attr_value_pb2.AttrValue(type=types_pb2.DT_FLOAT)
+    for _ in range(2):  # the second round answers from the memo
+        check_attr_value(value, floats, "node 'n'")
+        with pytest.raises(OpError, match="expected one of"):
+            check_attr_value(value, ints, "node 'n'")
+    minimum = op_def_pb2.OpDef.AttrDef(name="N", type="int", has_minimum=True, minimum=2)
+    check_attr_value(attr_value_pb2.AttrValue(i=2), minimum, "node 'n'")
+    for _ in range(2):
+        with pytest.raises(OpError, match="at least 2"):
+            check_attr_value(attr_value_pb2.AttrValue(i=1), minimum, "node 'n'")
+    as_bool = attr_value_pb2.AttrValue(b=True)  # True == 1: must not pass as the int 1
+    with pytest.raises(OpError, match="has a bool value"):
+        check_attr_value(as_bool, minimum, "node 'n'")

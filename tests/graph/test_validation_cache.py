@@ -205,3 +205,70 @@ def test_known_node_fast_path_leaves_incomplete_nodes_to_validate(
     graph.add_trusted_node("Identity", ["x"], name="i", attrs=attrs)
     with pytest.raises(OpError, match=message):
         graph.as_graph_def()
+
+
+def test_node_handed_out_late_is_the_node() -> None:
+    # Nodes are kept light until node()/nodes hands their NodeDef out; from then on that
+    # NodeDef is the node: edits show in the GraphDef, the views and the checks.
+    graph = _mlp()
+    before = graph.as_graph_def()
+    node = graph.node("MatMul")
+    assert node == next(n for n in before.node if n.name == "MatMul")
+    assert graph.node("MatMul") is node
+    node.attr["transpose_a"].b = True
+    after = {n.name: n for n in graph.as_graph_def().node}
+    assert after["MatMul"].attr["transpose_a"].b is True
+    node.op = "BatchMatMulV2"
+    assert graph.get_tensor("MatMul").op_type == "BatchMatMulV2"
+    copied = graph.copy()
+    assert copied.node("MatMul").op == "BatchMatMulV2"
+    node.attr["bogus"].i = 1  # the copy's node is its own
+    assert "bogus" not in copied.node("MatMul").attr
+    assert _incremental_error(graph) == _full_check_error(graph) is not None
+
+
+def test_light_nodes_of_a_copy_are_independent() -> None:
+    original = _mlp()
+    copied = original.copy()
+    copied.node("MatMul").attr["T"].type = 3
+    assert original.node("MatMul").attr["T"].type == 1
+    assert _incremental_error(original) is None
+    assert _incremental_error(copied) == _full_check_error(copied) is not None
+
+
+def test_attr_value_given_to_op_is_copied() -> None:
+    # The caller keeps its AttrValue; editing it later must not change the node.
+    graph = Graph()
+    dtype = AttrValue(type=1)
+    graph.op("Placeholder", [], name="x", dtype=dtype, shape=[2])
+    dtype.type = 3
+    assert graph.get_tensor("x").dtype.name == "float32"
+    assert graph.as_graph_def().node[0].attr["dtype"].type == 1
+
+
+def test_repeated_op_calls_follow_their_inputs_and_attrs() -> None:
+    # op() reuses what it derived for an equal earlier call (op type, input dtypes,
+    # attrs): a change of any of them must give a different node.
+    graph = Graph()
+    x = graph.placeholder("x", "float32", [2, 2])
+    i = graph.placeholder("i", "int32", [2, 2])
+    assert graph.op("Relu", [x]).dtype.name == "float32"
+    assert graph.op("Relu", [i]).dtype.name == "int32"
+    assert graph.op("Cast", [x], DstT="int64").dtype.name == "int64"
+    assert graph.op("Cast", [x], DstT="float16").dtype.name == "float16"
+    assert graph.op("Cast", [x], DstT="int64", Truncate=True).op_type == "Cast"
+    nodes = {n.name: n for n in graph.as_graph_def().node}
+    assert nodes["Cast_2"].attr["Truncate"].b is True and nodes["Cast"].attr["Truncate"].b is False
+    s = graph.placeholder("s", "string", [2])
+    with pytest.raises(OpError, match="'Relu_2'"):
+        graph.op("Relu", [s])  # refused although float32 and int32 Relus passed
+    with pytest.raises(OpError):
+        graph.op("Cast", [x], DstT=1.5)
+    # A variable's handle: ReadVariableOp takes the dtype from it.
+    v = graph.variable("v", np.zeros(2, np.int64))
+    w = graph.variable("w", np.zeros(2, np.float32))
+    first = graph.op("ReadVariableOp", [graph.get_tensor("v")])
+    second = graph.op("ReadVariableOp", [graph.get_tensor("w")])
+    assert (first.dtype.name, second.dtype.name, v.dtype.name, w.dtype.name) == \
+        ("int64", "float32", "int64", "float32")
+    graph.as_graph_def()

@@ -131,10 +131,11 @@ CASES: list[tuple[str, Callable[[Path], Any], type[errors.Error], tuple[str, ...
      ("Relu_a", "duplicate node name")),
     ("dtype_mismatch", _dtype_mismatch, errors.ModelError, ("Add",)),
     ("shape_mismatch", _shape_mismatch, errors.ModelError, ("MatMul",)),
-    ("lstm_dynamic_sequence", lambda t: model(
-        [node("LSTM", ["x", "W", "R"], ["y"], hidden_size=2)], {"x": rand(3, 1, 2)}, ["y"],
+    ("lstm_sequence_lens", lambda t: model(
+        [node("LSTM", ["x", "W", "R", "", "lens"], ["y"], hidden_size=2)],
+        {"x": rand(3, 1, 2), "lens": np.array([2], np.int32)}, ["y"],
         inits={"W": rand(1, 8, 2), "R": rand(1, 8, 2)}, input_shapes={"x": ["seq", 1, 2]}),
-     errors.UnsupportedError, ("LSTM_y", "dynamic sequence length", "While")),
+     errors.UnsupportedError, ("LSTM_y", "sequence_lens")),
     ("external_dotdot", lambda t: _external_model(t, "../secret.bin"), errors.ModelError,
      ("'W'", "../secret.bin", "inside the model's directory")),
     ("external_absolute", lambda t: _external_model(t, str(_outside(t))), errors.ModelError,

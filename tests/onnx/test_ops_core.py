@@ -246,6 +246,99 @@ def _cases() -> list:
         [node("LSTM", ["x", "W", "R"], ["y"], hidden_size=h)], {"x": seq_x}, ["y"],
         inits={"W": rand(1, 4 * h, 3), "R": rand(1, 4 * h, h)},
         input_shapes={"x": [5, "batch", 3]}), {"x": seq_x}))
+    seq_d = rand(6, 2, 3)
+    for op, gates in (("LSTM", 4), ("GRU", 3)):
+        for direction in ("forward", "reverse", "bidirectional"):
+            dirs = 2 if direction == "bidirectional" else 1
+            extra = {"linear_before_reset": 1} if op == "GRU" and direction == "forward" else {}
+            inits = {"W": rand(dirs, gates * h, 3), "R": rand(dirs, gates * h, h),
+                     "B": rand(dirs, 2 * gates * h)}
+            outs = ["y", "yh"] + (["yc"] if op == "LSTM" else [])
+            c.append((f"{op.lower()}_{direction}_dynamic_sequence", model(
+                [node(op, ["x", "W", "R", "B"], outs, hidden_size=h, direction=direction,
+                      **extra)], {"x": seq_d}, outs, inits=inits, opset=14,
+                input_shapes={"x": ["S", "N", 3]}), {"x": seq_d}))
+    x1 = rand(2, 3, 11)
+    c.append(("conv1d_pads_stride_dilation", model(
+        [node("Conv", ["x", "W", "B"], ["y"], pads=[1, 2], strides=[2], dilations=[2])],
+        {"x": x1}, ["y"], inits={"W": rand(4, 3, 3), "B": rand(4)},
+        input_shapes={"x": ["N", 3, 11]}), {"x": x1}))
+    c.append(("conv1d_depthwise_relu_maxpool_ceil", model(
+        [node("Conv", ["x", "W"], ["c"], group=3, pads=[1, 1]), node("Relu", ["c"], ["r"]),
+         node("MaxPool", ["r"], ["y"], kernel_shape=[3], strides=[2], ceil_mode=1)],
+        {"x": x1}, ["y"], inits={"W": rand(6, 1, 3)}), {"x": x1}))
+    c.append(("avgpool1d_exclude_pad", model(
+        [node("AveragePool", ["x"], ["y"], kernel_shape=[4], strides=[3], pads=[2, 1])],
+        {"x": x1}, ["y"]), {"x": x1}))
+    x3 = rand(1, 4, 5, 6, 7)
+    c.append(("conv3d_pads_stride_dilation", model(
+        [node("Conv", ["x", "W", "B"], ["y"], pads=[1, 0, 1, 0, 1, 1], strides=[1, 2, 1],
+              dilations=[2, 1, 1])],
+        {"x": x3}, ["y"], inits={"W": rand(3, 4, 2, 3, 2), "B": rand(3)}), {"x": x3}))
+    c.append(("conv3d_grouped_bn_global_pool", model(
+        [node("Conv", ["x", "W"], ["c"], group=2),
+         node("BatchNormalization", ["c", "s", "b", "m", "v"], ["n"]),
+         node("GlobalAveragePool", ["n"], ["y"])],
+        {"x": x3}, ["y"], inits={"W": rand(4, 2, 1, 2, 2), "s": rand(4), "b": rand(4),
+                                 "m": rand(4), "v": rand(4, low=0.5, high=2)}), {"x": x3}))
+    c.append(("maxpool3d_pads", model(
+        [node("MaxPool", ["x"], ["y"], kernel_shape=[2, 3, 3], strides=[2, 2, 2],
+              pads=[0, 1, 1, 1, 1, 0])], {"x": x3}, ["y"]), {"x": x3}))
+    for include in (0, 1):
+        c.append((f"avgpool3d_pads_include{include}", model(
+            [node("AveragePool", ["x"], ["y"], kernel_shape=[3, 2, 3], strides=[1, 2, 2],
+                  pads=[1, 0, 1, 1, 1, 0], count_include_pad=include)], {"x": x3}, ["y"]),
+            {"x": x3}))
+    xt = rand(1, 4, 5, 5)
+    c.append(("conv_transpose_grouped_dilated", model(
+        [node("ConvTranspose", ["x", "W", "B"], ["y"], group=2, dilations=[2, 1],
+              strides=[2, 2], pads=[1, 0, 0, 1])], {"x": xt}, ["y"],
+        inits={"W": rand(4, 3, 3, 3), "B": rand(6)}), {"x": xt}))
+    c.append(("conv_transpose_output_shape", model(
+        [node("ConvTranspose", ["x", "W"], ["y"], strides=[2, 2], output_shape=[10, 9])],
+        {"x": xt}, ["y"], inits={"W": rand(4, 2, 3, 3)}), {"x": xt}))
+    c.append(("conv_transpose_same_lower", model(
+        [node("ConvTranspose", ["x", "W"], ["y"], strides=[2, 3], auto_pad="SAME_LOWER")],
+        {"x": xt}, ["y"], inits={"W": rand(4, 2, 3, 4)}), {"x": xt}))
+    c.append(("conv_transpose_1d", model(
+        [node("ConvTranspose", ["x", "W", "B"], ["y"], strides=[3], output_padding=[1],
+              pads=[1, 2])], {"x": x1}, ["y"], inits={"W": rand(3, 2, 4), "B": rand(2)},
+        input_shapes={"x": ["N", 3, 11]}), {"x": x1}))
+    x3t = rand(1, 2, 3, 4, 3)
+    c.append(("conv_transpose_3d", model(
+        [node("ConvTranspose", ["x", "W"], ["y"], strides=[2, 1, 2], pads=[0, 1, 0, 1, 0, 1])],
+        {"x": x3t}, ["y"], inits={"W": rand(2, 3, 2, 3, 2)}), {"x": x3t}))
+    dyn = rand(2, 6, 4)
+    c.append(("slice_runtime_bounds", model(
+        [node("Shape", ["x"], ["s"]), node("Gather", ["s", "one"], ["n"]),
+         node("Sub", ["n", "two"], ["e"]), node("Unsqueeze", ["e", "ax0"], ["end"]),
+         node("Sub", ["n", "five"], ["b"]), node("Unsqueeze", ["b", "ax0"], ["start"]),
+         node("Slice", ["x", "zero1", "end", "ax1"], ["y"]),
+         node("Slice", ["x", "start", "end", "ax1"], ["z"]),
+         node("Slice", ["x", "end", "start", "ax1", "m1"], ["w"])],
+        {"x": dyn}, ["y", "z", "w"],
+        inits={"one": np.array(1, np.int64), "two": np.array(2, np.int64),
+               "five": np.array(5, np.int64), "ax0": np.array([0], np.int64),
+               "zero1": np.array([0], np.int64), "ax1": np.array([1], np.int64),
+               "m1": np.array([-1], np.int64)},
+        input_shapes={"x": ["N", "S", 4]}), {"x": dyn}))
+    c.append(("slice_int64min_start_of_shape", model(
+        [node("Shape", ["x"], ["s"]), node("Slice", ["s", "lo", "hi"], ["h"]),
+         node("Slice", ["s", "mi", "mx"], ["t"]), node("Concat", ["h", "t"], ["y"], axis=0)],
+        {"x": dyn}, ["y"],
+        inits={"lo": np.array([-2**63], np.int64), "hi": np.array([-1], np.int64),
+               "mi": np.array([-1], np.int64), "mx": np.array([INT64_MAX], np.int64)},
+        input_shapes={"x": ["N", "S", 4]}), {"x": dyn}))
+    g = rand(2, 3, 4)
+    gi0 = np.array([[[0, -1], [1, 2]], [[-2, 0], [1, -3]]], np.int64)
+    c.append(("gather_nd_negative", model(
+        [node("GatherND", ["x", "i"], ["y"])], {"x": g, "i": gi0}, ["y"]), {"x": g, "i": gi0}))
+    gi1 = np.array([[[2], [-1]], [[0], [1]]], np.int64)
+    c.append(("gather_nd_batch_dims1", model(
+        [node("GatherND", ["x", "i"], ["y"], batch_dims=1)], {"x": g, "i": gi1}, ["y"]),
+        {"x": g, "i": gi1}))
+    c.append(("concat_single_input", model(
+        [node("Concat", ["x"], ["y"], axis=1)], {"x": g}, ["y"]), {"x": g}))
     return c
 
 

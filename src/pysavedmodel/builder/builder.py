@@ -43,7 +43,7 @@ import numpy as np
 from google.protobuf import text_format
 from google.protobuf.message import EncodeError
 
-from .. import dtypes
+from .. import dtypes, remote
 from .._proto import (
     attr_value_pb2,
     graph_pb2,
@@ -54,6 +54,7 @@ from .._proto import (
     variable_pb2,
 )
 from .._proto._pool import POOL
+from ..aliases import Location
 from ..constants import (
     FINGERPRINT_FILENAME,
     MAIN_OP_COLLECTION,
@@ -73,7 +74,6 @@ from ..errors import (
     NotFoundError,
     UnsupportedDTypeError,
 )
-from ..fileio import atomic_directory
 from ..format import bundle as _bundle
 from ..format.fingerprint import compute_fingerprint, stable_uuid
 from ..graph.attrs import make_tensor_proto, proto_dtype, shape_from_proto, to_numpy
@@ -83,11 +83,16 @@ from ..names import utf8
 from . import assets as _assets
 from . import saver as _saver
 from . import signatures as _signatures
+from . import tf2 as _tf2
 from . import warmup as _warmup
 
 __all__ = ["SavedModelBuilder", "SAVED_MODEL_FILENAME_PB", "SAVED_MODEL_FILENAME_PBTXT",
            "VARIABLES_DIRECTORY", "VARIABLES_FILENAME", "MAIN_OP_COLLECTION",
            "SAVED_MODEL_SCHEMA_VERSION"]
+
+FORMATS = ("tf2", "tf1")
+"""``format=`` values: ``"tf2"`` adds the SavedObjectGraph, functions and an object-based
+checkpoint (:mod:`pysavedmodel.builder.tf2`); ``"tf1"`` writes a TF1-style MetaGraph only."""
 
 MAX_SAVED_MODEL_BYTES = (1 << 31) - 1
 """Largest serialized ``saved_model.pb``: protobuf cannot parse a message of 2 GiB or more
@@ -381,14 +386,23 @@ class SavedModelBuilder:
     any number of times, then :meth:`save`.  ``export_dir`` must not exist or
     be an empty directory (:class:`AlreadyExistsError`); calls out of order
     raise :class:`BuilderStateError`.
+
+    ``export_dir`` may be a URL (``s3://bucket/models/mlp/1``, ``gs://...``; needs the
+    ``remote`` extra): :meth:`save` builds the SavedModel locally, then uploads it with
+    ``saved_model.pb`` last (see :mod:`pysavedmodel.remote`).
     """
 
-    def __init__(self, export_dir: str | os.PathLike[str]) -> None:
+    def __init__(self, export_dir: str | os.PathLike[str], *, format: str = "tf1") -> None:
         path = os.fspath(export_dir) if isinstance(export_dir, os.PathLike) else export_dir
         if not isinstance(path, str) or not path:
             raise InvalidArgumentError(
                 f"export_dir must be a non-empty str or os.PathLike path, got {export_dir!r}")
-        self._export_dir = Path(path)
+        if format not in FORMATS:
+            raise InvalidArgumentError(
+                f"format must be one of {', '.join(map(repr, FORMATS))}, got {format!r}")
+        self._format = format
+        path = remote.local_location(path)
+        self._export_dir: Location = path if remote.is_remote(path) else Path(path)
         self._check_export_dir()
         self._saved_model = saved_model_pb2.SavedModel(
             saved_model_schema_version=SAVED_MODEL_SCHEMA_VERSION)
@@ -401,12 +415,15 @@ class SavedModelBuilder:
         self._saved = False
 
     @property
-    def export_dir(self) -> Path:
-        """Where :meth:`save` puts the SavedModel."""
+    def export_dir(self) -> Location:
+        """Where :meth:`save` puts the SavedModel (a ``Path``, or the URL ``str``)."""
         return self._export_dir
 
     def _check_export_dir(self) -> None:
         path = self._export_dir
+        if isinstance(path, str):
+            remote.check_directory_target(path)
+            return
         if path.is_dir():
             if any(path.iterdir()):
                 raise AlreadyExistsError(
@@ -448,9 +465,13 @@ class SavedModelBuilder:
         user_graph = _as_graph(graph, "graph")
         work = user_graph.copy()
         values = self._collect_values(work, variables)
-        prepared = self._prepare(work, _check_tags(tags), signature_def_map, assets, init_op,
-                                 train_op, clear_devices, strip_default_attrs, saver,
-                                 values=values)
+        if self._format == "tf2":
+            prepared = self._prepare_tf2(work, _check_tags(tags), signature_def_map, assets,
+                                         init_op, train_op, clear_devices, saver, values)
+        else:
+            prepared = self._prepare(work, _check_tags(tags), signature_def_map, assets, init_op,
+                                     train_op, clear_devices, strip_default_attrs, saver,
+                                     values=values)
         self._commit(prepared)
         self._checkpoint = prepared.checkpoint or {}
         self._first_graph = prepared.graph
@@ -472,6 +493,11 @@ class SavedModelBuilder:
         checkpoint with the same dtype and shape.
         """
         self._check_open("add_meta_graph")
+        if self._format == "tf2":
+            raise BuilderStateError(
+                "add_meta_graph(): a TF2 export has one meta graph (its object graph "
+                "describes one set of functions); use SavedModelBuilder(..., format='tf1') "
+                "for several meta graphs")
         if not self._has_variables:
             raise BuilderStateError(
                 "add_meta_graph() called before add_meta_graph_and_variables(); the first "
@@ -518,7 +544,7 @@ class SavedModelBuilder:
                                    f"requests against; the export has {have}")
 
     def save(self, as_text: bool = False, *, durable: bool = True,
-             fingerprint: bool = False) -> Path:
+             fingerprint: bool = False) -> Location:
         """Write the SavedModel; return the path of ``saved_model.pb`` (or ``.pbtxt``).
 
         ``fingerprint=True`` also writes ``fingerprint.pb`` as TF 2.21 computes it
@@ -540,6 +566,11 @@ class SavedModelBuilder:
         full disk, a read-only target or missing permissions give :class:`StorageError`
         naming the directory, and nothing is left behind (directories this call created
         included).
+
+        A URL ``export_dir`` is built in a private local directory, then uploaded:
+        ``variables/``, ``assets/``, ``assets.extra/``, ``fingerprint.pb``, and
+        ``saved_model.pb`` last; on failure the uploaded objects are deleted
+        (:mod:`pysavedmodel.remote`).  The URL of ``saved_model.pb`` is returned.
         """
         self._check_open("save")
         as_text = _flag(as_text, "as_text")
@@ -557,7 +588,7 @@ class SavedModelBuilder:
         data = _serialize_within_limit(self._saved_model)
         target = self._export_dir
         filename = SAVED_MODEL_FILENAME_PBTXT if as_text else SAVED_MODEL_FILENAME_PB
-        with atomic_directory(target, durable=durable) as temp:
+        with remote.publishing_directory(target, durable=durable) as temp:
             (temp / VARIABLES_DIRECTORY).mkdir()
             if self._checkpoint:
                 _bundle.write_checkpoint(temp / VARIABLES_DIRECTORY / VARIABLES_FILENAME,
@@ -584,7 +615,7 @@ class SavedModelBuilder:
                 (temp / FINGERPRINT_FILENAME).write_bytes(fp.SerializeToString())
             self._check_export_dir()
         self._saved = True
-        return target / filename
+        return remote.join(target, filename)
 
     # ------------------------------------------------------------------ internals
 
@@ -731,6 +762,38 @@ class SavedModelBuilder:
             if op_name is not None:
                 meta_graph.signature_def[key].CopyFrom(_signatures.op_signature_def(op_name, key))
         return _Prepared(meta_graph, work, store, checkpoint, init_name)
+
+    def _prepare_tf2(self, work: Graph, tags: list[str], signature_def_map: Any, assets: Any,
+                     init_op: Any, train_op: Any, clear_devices: bool,
+                     saver: saver_pb2.SaverDef | None,
+                     values: dict[str, np.ndarray]) -> _Prepared:
+        """The TF2 meta graph (see :mod:`pysavedmodel.builder.tf2`)."""
+        for what, given in (("saver", saver), ("init_op", init_op), ("train_op", train_op)):
+            if given is not None:
+                raise InvalidArgumentError(
+                    f"{what} is not supported by format='tf2' exports (TF2 SavedModels "
+                    f"restore through their object graph and run no {what}); use "
+                    f"SavedModelBuilder(..., format='tf1')")
+        if assets is not None or work.assets:
+            raise InvalidArgumentError(
+                "assets are not supported by format='tf2' exports yet; use "
+                "SavedModelBuilder(..., format='tf1')")
+        signatures = _signatures.resolve_signature_def_map(signature_def_map, work)
+        _check_distinct_resources(work, work.variables)
+        export = _tf2.build_tf2_export(work, signatures, values)
+        meta_graph = meta_graph_pb2.MetaGraphDef()
+        graph_def = export.graph_def
+        if _flag(clear_devices, "clear_devices"):
+            _clear_devices(graph_def)
+        info = meta_graph.meta_info_def
+        info.tags.extend(tags)
+        info.stripped_op_list.CopyFrom(export.op_list)
+        meta_graph.graph_def.CopyFrom(graph_def)
+        meta_graph.saver_def.CopyFrom(export.saver_def)
+        for key, sig in export.signatures.items():
+            meta_graph.signature_def[key].CopyFrom(sig)
+        meta_graph.object_graph_def.CopyFrom(export.object_graph)
+        return _Prepared(meta_graph, work, self._asset_store.copy(), export.checkpoint, None)
 
     def _commit(self, prepared: _Prepared) -> None:
         self._saved_model.meta_graphs.add().CopyFrom(prepared.meta_graph)

@@ -7,10 +7,11 @@ parser with ``func`` set to a ``run(args) -> int`` handler.  Heavy imports
 happen inside the handlers so ``--help`` stays fast.
 
 Errors from the pysavedmodel family print one line and exit with status 1;
-``--debug`` shows the traceback instead.  A path argument written as a URL
-(``s3://...``, ``gs://...``, ``file://...``) is refused before the command runs:
-remote storage is not implemented yet, and treating it as a local path would
-create a directory named ``s3:`` and report success.
+``--debug`` shows the traceback instead.  Every path argument may be a URL
+(``s3://...``, ``gs://...``, ``memory://``, ``file://...``; :mod:`pysavedmodel.remote`,
+needs ``pip install 'pysavedmodel[remote]'``), except ``demo``'s; a URL whose scheme
+cannot be used (no fsspec, a scheme fsspec does not know, s3fs missing) fails in one
+line before the command runs.
 """
 
 from __future__ import annotations
@@ -18,11 +19,10 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
-import re
 import sys
 from collections.abc import Sequence
 
-from pysavedmodel.errors import Error, UnsupportedError
+from pysavedmodel.errors import Error
 
 __all__ = ["main", "build_parser", "COMMANDS"]
 
@@ -44,7 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pysavedmodel", parents=[common],
         description="Write, inspect and validate TensorFlow SavedModels and checkpoints "
-                    "without TensorFlow.")
+                    "without TensorFlow.",
+        epilog="Paths may be URLs (s3://, gs://, memory://, file://, anything fsspec knows; "
+               "pip install 'pysavedmodel[remote]' plus s3fs or gcsfs), except demo's.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
         module = importlib.import_module(f"pysavedmodel.cli.{name.replace('-', '_')}_cmd")
@@ -58,17 +60,16 @@ def _fail(message: str) -> int:
     return 1
 
 
-_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+def _check_urls(args: argparse.Namespace) -> None:
+    """Fail early, in one line, on a URL argument whose scheme cannot be used: no fsspec
+    (MissingDependencyError naming the extra), a scheme fsspec does not know
+    (UnsupportedError), a scheme whose package is missing (s3fs, gcsfs...)."""
+    from pysavedmodel import remote
 
-
-def _refuse_urls(args: argparse.Namespace) -> None:
-    """UnsupportedError for the first argument that is a URL (see module doc)."""
-    for name, value in sorted(vars(args).items()):
+    for _, value in sorted(vars(args).items()):
         for item in value if isinstance(value, list) else [value]:
-            if isinstance(item, str) and _URL.match(item):
-                raise UnsupportedError(
-                    f"{name} {item!r} is a URL; remote storage (fsspec) is not supported "
-                    f"yet, expected a local path")
+            if isinstance(item, str) and remote.is_remote(item):
+                remote.filesystem(item)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -82,7 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.quiet = getattr(args, "quiet", False)
     args.debug = getattr(args, "debug", False)
     try:
-        _refuse_urls(args)
+        _check_urls(args)
         return int(args.func(args))
     except KeyboardInterrupt:
         if args.debug:

@@ -22,9 +22,10 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
                     "Prints the directory written.",
         epilog="The spec format is documented in the module pysavedmodel.spec "
                "(python -m pydoc pysavedmodel.spec) and in examples/mlp/README.md.")
-    parser.add_argument("spec", metavar="SPEC", help="the spec (a JSON file)")
+    parser.add_argument("spec", metavar="SPEC", help="the spec (a JSON file or its URL)")
     parser.add_argument("-o", "--output", required=True, metavar="DIR",
-                        help="export directory (must not exist or be empty)")
+                        help="export directory or URL, e.g. s3://bucket/models/mlp (must not "
+                             "exist or be empty)")
     parser.add_argument("--version", type=version_number, default=None, metavar="N",
                         help="write DIR/N instead (TF Serving's layout; DIR may hold other "
                              "versions)")

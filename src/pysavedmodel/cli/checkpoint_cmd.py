@@ -21,7 +21,8 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
                     "stored, data file shard) or print values with --tensor.  PREFIX is the "
                     "path without .index / .data-*; a SavedModel directory means its "
                     "variables/variables.")
-    parser.add_argument("prefix", metavar="PREFIX", help="checkpoint prefix, e.g. model/ckpt")
+    parser.add_argument("prefix", metavar="PREFIX",
+                        help="checkpoint prefix or URL, e.g. model/ckpt, s3://bucket/ckpt/model")
     parser.add_argument("--tensor", metavar="NAME", action="append", default=[],
                         help="print this tensor's values (numpy style, summarized beyond "
                              f"{VALUES_THRESHOLD} elements); repeatable")
@@ -97,19 +98,33 @@ def json_values(value: np.ndarray) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
+    from pysavedmodel import remote
+    from pysavedmodel.weights import detect_format, remote_checkpoint_prefix
+
+    if isinstance(args.prefix, str) and remote.is_remote(args.prefix):
+        url = remote_checkpoint_prefix(args.prefix)
+        staging = remote.Staging()  # downloaded once, read locally
+        try:
+            return _run(args, url, remote.fetch_checkpoint(url, staging.root))
+        finally:
+            staging.cleanup()
+    # PREFIX, PREFIX.index, a data file's name or a SavedModel directory.
+    prefix = str(detect_format(remote.local_location(args.prefix), "checkpoint")[1])
+    return _run(args, prefix, prefix)
+
+
+def _run(args: argparse.Namespace, prefix: str, local: str) -> int:
+    """``checkpoint`` on the local checkpoint ``local``, shown as ``prefix``."""
     from pysavedmodel.format.bundle import CheckpointReader
     from pysavedmodel.savedmodel.describe import describe_checkpoint
-    from pysavedmodel.weights import detect_format
 
-    # PREFIX, PREFIX.index, a data file's name or a SavedModel directory.
-    prefix = str(detect_format(args.prefix, "checkpoint")[1])
-    rows = describe_checkpoint(prefix)
-    objects = _add_plain_names(prefix, rows)
+    rows = describe_checkpoint(local)
+    objects = _add_plain_names(local, rows)
     if args.tensor:
         by_name = {row["name"]: row for row in rows}
         for row in rows:  # plain variable paths of a TF2 checkpoint; stored names win
             by_name.setdefault(row.get("variable") or row["name"], row)
-        with CheckpointReader(prefix) as reader:
+        with CheckpointReader(local) as reader:
             picked = []
             for name in args.tensor:
                 if name in by_name:

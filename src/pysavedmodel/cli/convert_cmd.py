@@ -24,9 +24,10 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         description="Convert weights between a TF checkpoint prefix (or a SavedModel "
                     "directory, as a source), .safetensors, .npz and, as a source only, a "
                     "PyTorch .pt/.pth/.bin state dict (needs torch). Prints the written files.")
-    parser.add_argument("src", metavar="SRC", help="weights to read")
+    parser.add_argument("src", metavar="SRC", help="weights to read (a path or URL)")
     parser.add_argument("dst", metavar="DST",
-                        help="file to write: *.safetensors, *.npz, or else a checkpoint prefix")
+                        help="file to write (a path or URL): *.safetensors, *.npz, or else a "
+                             "checkpoint prefix")
     parser.add_argument("--from", dest="src_format", choices=FORMAT_NAMES, default=None,
                         help="format of SRC (default: from its name)")
     parser.add_argument("--to", dest="dst_format", choices=FORMAT_NAMES[:3], default=None,

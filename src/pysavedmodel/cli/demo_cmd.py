@@ -17,7 +17,13 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from pysavedmodel import remote
     from pysavedmodel.demo import run_demo
+    from pysavedmodel.errors import UnsupportedError
 
-    run_demo(Path(args.out_dir))
+    if remote.is_remote(args.out_dir):
+        raise UnsupportedError(
+            f"demo OUT_DIR {args.out_dir!r} is a URL; the demo writes and reads back a local "
+            f"directory, expected a local path (build, from-onnx, convert take URLs)")
+    run_demo(Path(remote.local_location(args.out_dir)))
     return 0

@@ -34,9 +34,9 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
                     "and returns the ONNX inputs and outputs by name, in their layout. "
                     "Prints the directory written.")
     parser.add_argument("model", metavar="MODEL.onnx",
-                        help="the ONNX model (external data is read next to it)")
+                        help="the ONNX model, a path or URL (external data is read next to it)")
     parser.add_argument("export_dir", metavar="EXPORT_DIR",
-                        help="export directory (must not exist or be empty)")
+                        help="export directory or URL (must not exist or be empty)")
     parser.add_argument("--version", type=version_number, default=None, metavar="N",
                         help="write EXPORT_DIR/N instead (TF Serving's layout)")
     parser.add_argument("--check", action="store_true",
@@ -56,10 +56,20 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from pysavedmodel import remote
     from pysavedmodel.onnx import from_onnx, unsupported_ops
 
     if args.check:
-        missing = unsupported_ops(args.model)
+        model = remote.local_location(args.model)
+        staging = None
+        if remote.is_remote(model):  # the op list needs only the model file
+            staging = remote.Staging()
+            model = str(remote.fetch_file(model, staging.root))
+        try:
+            missing = unsupported_ops(model)
+        finally:
+            if staging is not None:
+                staging.cleanup()
         if not missing:
             print(f"{args.model}: every op type is supported")
             return 0
@@ -68,9 +78,10 @@ def run(args: argparse.Namespace) -> int:
         return 1
     from .progress import progress_callback
 
-    target = Path(args.export_dir)
+    location = remote.local_location(args.export_dir)
+    target = location if remote.is_remote(location) else Path(location)
     if args.version is not None:
-        target = target / str(args.version)
+        target = remote.join(target, str(args.version))
     with progress_callback(args, "converting (nodes)") as bar:
         written = from_onnx(args.model, target, tags=tuple(args.tag or ("serve",)),
                             signature_name=args.signature,

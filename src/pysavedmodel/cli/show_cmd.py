@@ -24,7 +24,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
                     "(input/output keys, dtypes, shapes, tensor names, method names), ops, "
                     "plus the variables in variables/variables (name, dtype, shape, bytes) "
                     "and the assets.")
-    parser.add_argument("dir", metavar="DIR", nargs="?", help="the SavedModel directory")
+    parser.add_argument("dir", metavar="DIR", nargs="?", help="the SavedModel directory or URL")
     parser.add_argument("--dir", dest="dir_flag", metavar="DIR",
                         help="same as the positional DIR (saved_model_cli spelling)")
     parser.add_argument("--tag_set", "--tag-set", metavar="TAGS",

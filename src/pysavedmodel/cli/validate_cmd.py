@@ -25,7 +25,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
         description="Check everything that can be checked offline about whether TensorFlow "
                     "can load and serve the SavedModel in DIR. Prints one line per finding "
                     "and exits 1, or prints OK and exits 0. Reads only.")
-    parser.add_argument("dir", metavar="DIR", help="a SavedModel directory")
+    parser.add_argument("dir", metavar="DIR", help="a SavedModel directory or URL")
     parser.add_argument("--json", action="store_true",
                         help="print the findings as a JSON list of {code, where, message}")
     parser.add_argument("--for", dest="consumer", choices=CONSUMERS,
@@ -53,15 +53,22 @@ def _summary(export_dir: str) -> tuple[int, int, int]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from pysavedmodel import remote
+
+    with remote.local_directory(args.dir) as local:  # a URL is downloaded once
+        return _run(args, str(local))
+
+
+def _run(args: argparse.Namespace, directory: str) -> int:
     from pysavedmodel.savedmodel.validate import validate_saved_model
 
-    findings = validate_saved_model(args.dir)
+    findings = validate_saved_model(directory)
     if args.consumer:
         from pysavedmodel.savedmodel.loader import read_saved_model
         from pysavedmodel.savedmodel.validate.consumers import consumer_findings
 
         if not any(f.code in ("proto-unparseable", "no-meta-graphs") for f in findings):
-            findings += consumer_findings(read_saved_model(args.dir).meta_graphs,
+            findings += consumer_findings(read_saved_model(directory).meta_graphs,
                                           args.consumer)
     if args.json:
         print(json.dumps([finding.as_dict() for finding in findings], indent=2))
@@ -71,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     if findings:
         return 1
     if not args.json:
-        metas, signatures, variables = _summary(args.dir)
+        metas, signatures, variables = _summary(directory)
         print(f"OK: {args.dir} ({metas} meta graphs, {signatures} signatures, "
               f"{variables} variables)")
     return 0

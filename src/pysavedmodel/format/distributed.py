@@ -18,6 +18,11 @@ Workers write to the path they are given, so the prefix's directory must be stor
 every worker sees under the same path (a local disk for a process pool on one host;
 NFS, Lustre, a FUSE-mounted bucket... across hosts), and the shard bundles must live
 on the same filesystem as the final prefix: the merge renames files, it never copies.
+
+Remote prefixes (``s3://bucket/ckpt/model``; :mod:`pysavedmodel.remote`): each worker
+writes its shard locally and uploads it under ``PREFIX_temp/``; the merge downloads
+only the shard indexes, moves the data objects to their final names on the store
+(a server-side copy and delete on object stores) and uploads ``PREFIX.index`` last.
 """
 
 from __future__ import annotations
@@ -34,7 +39,8 @@ import numpy as np
 from pysavedmodel._proto import tensor_bundle_pb2
 from pysavedmodel.errors import CorruptCheckpointError, InvalidArgumentError, NotFoundError
 
-from ..aliases import PathLike, ProgressCallback
+from .. import remote
+from ..aliases import Location, PathLike, ProgressCallback
 from ..fileio import atomic_file, make_parents, remove_dirs
 from .bundle_entry import DecodedEntries, EntryGroups, decode_entries
 from .naming import data_filename, index_filename
@@ -61,21 +67,26 @@ _Entry = tensor_bundle_pb2.BundleEntryProto
 
 # -- naming
 
-def shard_prefix(prefix: PathLike, shard: int, num_shards: int) -> Path:
+def shard_prefix(prefix: PathLike, shard: int, num_shards: int) -> Location:
     """Where shard ``shard`` of ``num_shards`` of the checkpoint ``prefix`` is written:
-    ``PREFIX_temp/part-%05d-of-%05d``, the name TensorFlow's sharded save uses.
+    ``PREFIX_temp/part-%05d-of-%05d``, the name TensorFlow's sharded save uses (a
+    ``Path``; a URL ``str`` for a URL prefix).
 
     Deterministic, so workers that never talk to each other agree on it.
     """
     _check_shard(shard, num_shards)
-    return Path(f"{_prefix_text(prefix)}_temp") / f"part-{shard:05d}-of-{num_shards:05d}"
+    text = _prefix_text(prefix)
+    if remote.is_remote(text):
+        return f"{text}_temp/part-{shard:05d}-of-{num_shards:05d}"
+    return Path(f"{text}_temp") / f"part-{shard:05d}-of-{num_shards:05d}"
 
 
 def _prefix_text(prefix: Any) -> str:
+    """The prefix as a string (a ``file://`` URL as its path)."""
     text = os.fspath(prefix) if isinstance(prefix, (str, os.PathLike)) else None
     if not isinstance(text, str) or text == "":
         raise InvalidArgumentError(f"checkpoint prefix must be a non-empty path, got {prefix!r}")
-    return text
+    return str(remote.local_location(text))
 
 
 def _check_shard(shard: Any, num_shards: Any) -> None:
@@ -94,7 +105,7 @@ def _load(value: Any) -> Any:
 
 
 def write_shard(prefix: PathLike, tensors: Mapping[str, Any], *, shard: int,
-                num_shards: int) -> list[Path]:
+                num_shards: int) -> list[Location]:
     """Write shard ``shard`` of ``num_shards`` of the checkpoint ``prefix`` as a bundle of
     its own at :func:`shard_prefix` (``PREFIX_temp/part-...``), as TensorFlow's SaveV2
     does for each device of a sharded save; :func:`merge_shards` joins the shards.
@@ -102,7 +113,8 @@ def write_shard(prefix: PathLike, tensors: Mapping[str, Any], *, shard: int,
     ``tensors`` maps names to arrays, or to zero-argument callables returning an
     array (called here, so a worker can load its own data).  Tensors are written in
     the mapping's order.  A shard must hold at least one tensor.  Returns the paths
-    written (data file, then index).
+    written (data file, then index); URLs for a URL prefix (written locally, then
+    uploaded, the index last).
     """
     if not isinstance(tensors, Mapping):
         raise InvalidArgumentError(
@@ -112,7 +124,11 @@ def write_shard(prefix: PathLike, tensors: Mapping[str, Any], *, shard: int,
         raise InvalidArgumentError(
             f"shard {shard} of {num_shards} of checkpoint {os.fspath(prefix)!r} holds no "
             f"tensors; every shard needs at least one")
-    return write_local_checkpoint(target, _Loading(tensors))
+    values = _Loading(tensors)  # loaders called as the writer reads them
+    if isinstance(target, str):  # a URL
+        return list(remote.staged_checkpoint(
+            target, lambda local: write_local_checkpoint(local, values)))
+    return list(write_local_checkpoint(target, values))
 
 
 class _Loading(Mapping[str, Any]):
@@ -136,6 +152,8 @@ def _write_shard_task(prefix: str, shard: int, num_shards: int,
                       items: list[tuple[str, Any]]) -> int:
     """The task one worker runs: write its shard; return the bytes of tensor data."""
     paths = write_shard(prefix, dict(items), shard=shard, num_shards=num_shards)
+    if isinstance(paths[0], str):
+        return remote.object_size(paths[0])
     return os.path.getsize(paths[0])
 
 
@@ -308,7 +326,7 @@ def _version(header: _Header) -> str:
 
 
 def merge_shards(shard_prefixes: Sequence[PathLike], prefix: PathLike, *,
-                 delete_old: bool = True) -> list[Path]:
+                 delete_old: bool = True) -> list[Location]:
     """Merge shard bundles into the checkpoint ``prefix``, as MergeV2Checkpoints does.
 
     Reads each shard's index (in the order given), renames the data files to
@@ -323,6 +341,9 @@ def merge_shards(shard_prefixes: Sequence[PathLike], prefix: PathLike, *,
     Raises NotFoundError for a missing shard index or data file, CorruptCheckpointError
     for an unreadable index, InvalidArgumentError for duplicate tensors or headers that
     disagree (endianness, format version); nothing is renamed before all checks pass.
+
+    URL prefixes (all on one store): the shard indexes are downloaded, the data objects
+    moved on the store, the merged index uploaded last; URLs are returned.
     """
     final = _prefix_text(prefix)
     if isinstance(shard_prefixes, (str, bytes, os.PathLike)) or not isinstance(
@@ -332,19 +353,17 @@ def merge_shards(shard_prefixes: Sequence[PathLike], prefix: PathLike, *,
             f"{shard_prefixes!r}")
     sources = [_prefix_text(p) for p in shard_prefixes]
     for source in sources:
-        if os.path.abspath(source) == os.path.abspath(final):
+        same = source == final if remote.is_remote(final) or remote.is_remote(source) \
+            else os.path.abspath(source) == os.path.abspath(final)
+        if same:
             raise InvalidArgumentError(
                 f"shard bundle prefix {source!r} is the destination prefix; write shards "
                 f"elsewhere (see shard_prefix())")
-    merged = _MergedIndex()
+    if remote.is_remote(final) or any(remote.is_remote(source) for source in sources):
+        return _merge_remote(sources, final, delete_old)
     shards = [_ShardIndex(source) for source in sources]
-    for shard in shards:
-        merged.add(shard)
+    merged = _merge(shards, final)
     count = len(merged.data_files)
-    if count != merged.num_shards:
-        raise InvalidArgumentError(
-            f"cannot merge into {final!r}: the shard headers count {merged.num_shards} data "
-            f"files but entries use {count}; a shard bundle without tensors cannot be merged")
     for source in merged.data_files:
         if not os.path.isfile(source):
             raise NotFoundError(f"shard data file {source} does not exist")
@@ -353,6 +372,68 @@ def merge_shards(shard_prefixes: Sequence[PathLike], prefix: PathLike, *,
     if delete_old:
         _delete_shard_indexes(shards, final)
     return [*targets, index_filename(final)]
+
+
+def _merge(shards: list[_ShardIndex], final: str) -> _MergedIndex:
+    """The shards' merged index; InvalidArgumentError when they cannot be merged."""
+    merged = _MergedIndex()
+    for shard in shards:
+        merged.add(shard)
+    count = len(merged.data_files)
+    if count != merged.num_shards:
+        raise InvalidArgumentError(
+            f"cannot merge into {final!r}: the shard headers count {merged.num_shards} data "
+            f"files but entries use {count}; a shard bundle without tensors cannot be merged")
+    return merged
+
+
+def _write_index(merged: _MergedIndex, out: Any) -> None:
+    table = TableWriter(out)
+    table.add(b"", _merged_header(merged))
+    _add_merged_entries(table, merged)
+    table.finish()
+
+
+def _merge_remote(sources: list[str], final: str, delete_old: bool) -> list[Location]:
+    """:func:`merge_shards` on a store reached through fsspec (see the module doc)."""
+    if not (remote.is_remote(final) and all(remote.is_remote(s) for s in sources)):
+        raise InvalidArgumentError(
+            f"cannot merge into {final!r}: the shard bundles {sources} and the destination "
+            f"must all be URLs on one store, or all local paths")
+    staging = remote.Staging()
+    try:
+        shards: list[_ShardIndex] = []
+        urls: dict[str, str] = {}  # local copy's data file name -> its URL
+        for i, source in enumerate(sources):
+            local = str(staging.root / f"shard{i}")
+            remote.fetch_file(f"{source}.index", staging.root, name=f"shard{i}.index")
+            shard = _ShardIndex(local)
+            count = shard.header.num_shards
+            for sid in range(count):
+                urls[os.fspath(data_filename(local, sid, count))] = \
+                    f"{source}.data-{sid:05d}-of-{count:05d}"
+            shards.append(shard)
+        merged = _merge(shards, final)
+        count = len(merged.data_files)
+        for local in merged.data_files:
+            remote.object_size(urls[local])  # NotFoundError when missing
+        index = staging.root / "merged.index"
+        with open(index, "wb") as out:
+            _write_index(merged, out)
+        targets = [f"{final}.data-{i:05d}-of-{count:05d}" for i in range(count)]
+        moves = [(urls[local], targets[new_id]) for local, new_id in merged.data_files.items()]
+        remote.remove_urls([f"{final}.index"])
+        remote.move_urls(moves)
+        try:
+            remote.upload_file(index, f"{final}.index")
+        except BaseException:
+            remote.move_urls([(target, source) for source, target in reversed(moves)])
+            raise
+    finally:
+        staging.cleanup()
+    if delete_old:
+        remote.remove_urls([f"{source}.index" for source in sources])
+    return [*targets, f"{final}.index"]
 
 
 def _write_merged(merged: _MergedIndex, final: str, targets: list[Path]) -> None:
@@ -367,10 +448,7 @@ def _write_merged(merged: _MergedIndex, final: str, targets: list[Path]) -> None
             os.replace(source, targets[new_id])
             renamed.append((source, targets[new_id]))
         with atomic_file(index_path, hidden=False) as out:
-            table = TableWriter(out)
-            table.add(b"", _merged_header(merged))
-            _add_merged_entries(table, merged)
-            table.finish()
+            _write_index(merged, out)
     except BaseException as exc:
         for source, target in reversed(renamed):
             try:
@@ -506,7 +584,7 @@ def write_checkpoint_distributed(
         prefix: PathLike, tensors: Mapping[str, Any], *, num_shards: int | None = None,
         shards: Sequence[Sequence[str]] | None = None,
         executor: concurrent.futures.Executor,
-        progress: ProgressCallback | None = None) -> list[Path]:
+        progress: ProgressCallback | None = None) -> list[Location]:
     """Write ``tensors`` as a checkpoint at ``prefix``, one shard per task on ``executor``.
 
     ``executor``: any ``concurrent.futures.Executor`` (ProcessPoolExecutor,
@@ -528,6 +606,7 @@ def write_checkpoint_distributed(
     estimated while loaders' sizes are unknown) and once, with ``bytes_done ==
     bytes_total``, when the checkpoint is complete.  If a task fails, the others are
     cancelled or awaited, every shard file is removed and the task's error is raised.
+    A URL prefix works too (the workers upload their shards; see :func:`merge_shards`).
     """
     final = _prefix_text(prefix)
     if not isinstance(tensors, Mapping):
@@ -559,7 +638,8 @@ def write_checkpoint_distributed(
             unknown[shard] += 1
         else:
             known[shard] += size
-    created = make_parents(shard_prefix(final, 0, count))
+    first = shard_prefix(final, 0, count)
+    created = [] if isinstance(first, str) else make_parents(first)
     futures: dict[concurrent.futures.Future[int], int] = {}
     done = 0
     try:
@@ -585,6 +665,11 @@ def write_checkpoint_distributed(
 
 
 def _remove_shards(final: str, count: int, created: list[Path]) -> None:
+    if remote.is_remote(final):
+        remote.remove_urls([f"{shard_prefix(final, shard, count)}{suffix}"
+                            for shard in range(count)
+                            for suffix in (".data-00000-of-00001", ".index")])
+        return
     for shard in range(count):
         bundle = shard_prefix(final, shard, count)
         for path in (data_filename(bundle, 0, 1), index_filename(bundle)):
@@ -593,7 +678,7 @@ def _remove_shards(final: str, count: int, created: list[Path]) -> None:
             except OSError:
                 pass
     try:
-        shard_prefix(final, 0, count).parent.rmdir()
+        Path(shard_prefix(final, 0, count)).parent.rmdir()
     except OSError:
         pass
     remove_dirs(created)

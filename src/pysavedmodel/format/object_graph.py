@@ -28,13 +28,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Union
 
 import numpy as np
 
 from .._proto import trackable_object_graph_pb2
-from ..aliases import PathLike, ProgressCallback
+from ..aliases import Location, PathLike, ProgressCallback
 from ..errors import InvalidArgumentError
 from .bundle import write_checkpoint
 
@@ -43,7 +42,7 @@ __all__ = [
     "escape_local_name",
     "unescape_local_name", "variable_key", "plain_name", "plain_names",
     "is_object_based", "parse_object_graph", "object_graph_checkpoint",
-    "write_object_checkpoint",
+    "write_object_checkpoint", "TrackableNode", "trackable_object_graph",
 ]
 
 OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
@@ -169,6 +168,65 @@ def parse_object_graph(value: Any) -> trackable_object_graph_pb2.TrackableObject
     return graph
 
 
+@dataclass(frozen=True)
+class TrackableNode:
+    """One object of a general object graph (shared children allowed, e.g. a list of
+    variables that also hang under their layers).
+
+    ``children``: (node id, local name) pairs; ``full_name`` / ``checkpoint_key``: set
+    for a variable (its TF name and its key in the checkpoint).
+    """
+
+    children: tuple[tuple[int, str], ...] = ()
+    full_name: str | None = None
+    checkpoint_key: str | None = None
+
+
+def trackable_object_graph(
+        nodes: Any) -> trackable_object_graph_pb2.TrackableObjectGraph:
+    """The TrackableObjectGraph TF 2.21 writes for ``nodes`` (a sequence of
+    :class:`TrackableNode`, node 0 the root): children, one ``VARIABLE_VALUE``
+    attribute per variable, ``has_checkpoint_values`` on every node (true when the
+    node or anything reachable from it has a value).  References out of range are
+    refused (:class:`InvalidArgumentError` naming the node)."""
+    count = len(nodes)
+    graph = trackable_object_graph_pb2.TrackableObjectGraph()
+    for node_id, node in enumerate(nodes):
+        proto = graph.nodes.add()
+        for child_id, local_name in node.children:
+            if not 0 <= child_id < count:
+                raise InvalidArgumentError(
+                    f"object graph node {node_id} child {local_name!r} refers to node "
+                    f"{child_id}, but there are {count} nodes")
+            proto.children.add(node_id=child_id, local_name=local_name)
+        if node.checkpoint_key is not None:
+            attr = proto.attributes.add()
+            attr.name = VARIABLE_VALUE
+            attr.full_name = node.full_name or ""
+            attr.checkpoint_key = node.checkpoint_key
+    flags: dict[int, bool] = {}
+
+    def has_values(start: int) -> bool:
+        # Iterative reachability (object graphs can be deep; shared nodes visited once).
+        seen = {start}
+        stack = [start]
+        while stack:
+            current = stack.pop()
+            if flags.get(current) or nodes[current].checkpoint_key is not None:
+                return True
+            for child_id, _ in nodes[current].children:
+                if child_id not in seen:
+                    seen.add(child_id)
+                    stack.append(child_id)
+        return False
+
+    for node_id in range(count - 1, -1, -1):
+        flags[node_id] = has_values(node_id)
+        graph.nodes[node_id].has_checkpoint_values.SetInParent()
+        graph.nodes[node_id].has_checkpoint_values.value = flags[node_id]
+    return graph
+
+
 def object_graph_checkpoint(tree: Tree) -> dict[str, Any]:
     """The tensors TF 2.21 writes for an object tree of variables, object graph last.
 
@@ -219,8 +277,9 @@ def object_graph_checkpoint(tree: Tree) -> dict[str, Any]:
 
 
 def write_object_checkpoint(prefix: PathLike, tree: Tree, *,
-                            progress: ProgressCallback | None = None) -> list[Path]:
-    """Write ``tree`` as a TF2 object-based checkpoint at ``prefix``; return the files.
+                            progress: ProgressCallback | None = None) -> list[Location]:
+    """Write ``tree`` as a TF2 object-based checkpoint at ``prefix`` (a path or URL);
+    return the files.
 
     See :func:`object_graph_checkpoint` for the tree and the key layout; loads
     with ``tf.train.Checkpoint(**objects).read(prefix)`` (or ``restore``).

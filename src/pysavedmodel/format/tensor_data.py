@@ -15,6 +15,7 @@ element bytes (masked when stored).  ``size`` covers all three parts.
 from __future__ import annotations
 
 import functools
+import mmap
 import struct
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ from .varint import decode_varint64, encode_varint64
 __all__ = [
     "PreparedTensor", "prepare_tensor", "iter_tensor_bytes", "decode_string_tensor",
     "CHUNK_BYTES", "SMALL_TENSOR_BYTES", "small_tensor_bytes", "checkpoint_row",
+    "release_mapped_pages",
 ]
 
 CHUNK_BYTES = 16 << 20
@@ -292,3 +294,26 @@ def decode_string_tensor(data: memoryview, count: int, stored_crc: int, *, where
         elements.append(bytes(data[pos:pos + n]))
         pos += n
     return elements
+
+
+def release_mapped_pages(array: Any) -> None:
+    """Drop the pages of a read-only memory-mapped ``array`` (``np.memmap`` mode ``"r"``, or
+    a view of one) from this process once it has been written: they stay in the page cache,
+    so a later read faults them back in, but streaming a model larger than RAM no longer
+    keeps every weight resident.  Anything else (in-memory arrays, writable or copy-on-write
+    maps, whose private pages would be lost) is left alone."""
+    base = array
+    while base is not None and not isinstance(base, mmap.mmap):
+        base = getattr(base, "base", None)
+    if base is None or not hasattr(base, "madvise"):
+        return
+    try:
+        with memoryview(base) as view:
+            readonly = view.readonly
+    except (ValueError, BufferError):  # closed
+        return
+    if readonly:
+        try:
+            base.madvise(mmap.MADV_DONTNEED)
+        except (OSError, ValueError):
+            pass

@@ -47,6 +47,7 @@ from .tensor_data import (
     checkpoint_row,
     iter_tensor_bytes,
     prepare_tensor,
+    release_mapped_pages,
     small_tensor_bytes,
 )
 
@@ -635,6 +636,7 @@ def _write_shard(path: Path, shard: int, items: Sequence[_Segment], progress: _P
                 offset += _write_run(out, item, offset)
                 continue
             size, crc = _write_data(out, item)
+            release_mapped_pages(item.array)
             item.shard = shard
             item.entry = encode_entry(item.dtype.enum, item.array.shape, shard, offset, size,
                                       mask(crc))

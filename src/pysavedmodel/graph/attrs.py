@@ -463,11 +463,36 @@ def type_name(enum: int) -> str:
     return dtypes.dtype_name(enum)
 
 
+_PASSED: dict[tuple[int, str, object], op_def_pb2.OpDef.AttrDef] = {}
+"""Scalar values (``type``, ``b``, ``i``, short ``s``) that passed :func:`check_attr_value`
+against an AttrDef, keyed by the AttrDef's id (the AttrDef is the value: an id reused
+after the AttrDef is gone does not match)."""
+_PASSED_MAX = 8192
+_MEMO_FIELDS = frozenset({"type", "b", "i", "s"})
+
+
 def check_attr_value(value: AttrValue, attr_def: op_def_pb2.OpDef.AttrDef, where: str) -> None:
     """Raise :class:`OpError` unless ``value`` fits ``attr_def`` (type, allowed values, minimum).
 
-    ``where`` names the node/op for the message.
+    ``where`` names the node/op for the message.  Scalar values that passed once for
+    the same AttrDef pass again without the checks (the result depends on nothing else).
     """
+    which = value.WhichOneof("value")
+    if which in _MEMO_FIELDS:
+        item = getattr(value, which)
+        if which != "s" or len(item) <= 64:
+            key = (id(attr_def), which, item)
+            if _PASSED.get(key) is attr_def:
+                return
+            _check_attr_value(value, attr_def, where)
+            if len(_PASSED) >= _PASSED_MAX:
+                _PASSED.clear()
+            _PASSED[key] = attr_def
+            return
+    _check_attr_value(value, attr_def, where)
+
+
+def _check_attr_value(value: AttrValue, attr_def: op_def_pb2.OpDef.AttrDef, where: str) -> None:
     what = f"{where} attr '{attr_def.name}'"
     kind = attr_value_kind(value)
     declared = attr_def.type

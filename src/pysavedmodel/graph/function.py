@@ -77,23 +77,28 @@ class Function:
         self.graph = Graph(function_name=name)
         self._args: list[tuple[str, int, Any]] = []
         self._rets: dict[str, Tensor] = {}
+        self._handles: dict[str, tuple[int, tuple[int | None, ...] | None]] = {}
+        self._arg_name_set: set[str] = set()
 
     def __repr__(self) -> str:
         return f"<Function {self.name!r} ({len(self._args)} args, {len(self._rets)} results)>"
 
     # ------------------------------------------------------------------ building
 
-    def arg(self, name: str, dtype: Any, shape: Any = None) -> Tensor:
+    def arg(self, name: str, dtype: Any, shape: Any = None, *,
+            handle_dtype: Any = None, handle_shape: Any = None) -> Tensor:
         """Add an argument (a placeholder of the body); returns it as a tensor.
 
         ``dtype`` may be ``"resource"`` for a variable handle passed in by the caller
-        (read it with ``ReadVariableOp``, giving ``dtype=``).
+        (read it with ``ReadVariableOp``, giving ``dtype=``).  ``handle_dtype`` /
+        ``handle_shape`` then describe the variable behind the handle (the argument's
+        ``handle_data`` in the signature, which lets TF infer what a read returns).
         """
         if not isinstance(name, str) or not _ARG_NAME.match(name):
             raise InvalidArgumentError(
                 f"function {self.name!r}: argument name {name!r} is invalid; expected "
                 f"[a-z][a-z0-9_]*")
-        if any(existing == name for existing, _, _ in self._args):
+        if name in self._arg_name_set:
             raise InvalidArgumentError(f"function {self.name!r}: argument {name!r} twice")
         row = dtypes.as_dtype(dtype)
         tensor = self.graph.placeholder(name, row.name, shape)
@@ -101,6 +106,15 @@ class Function:
             raise InvalidArgumentError(f"function {self.name!r}: argument {name!r} clashes "
                                        f"with a node of the body")
         self._args.append((name, row.enum, None if shape is None else list(shape)))
+        self._arg_name_set.add(name)
+        if handle_dtype is not None:
+            if row.enum != dtypes.DT_RESOURCE:
+                raise InvalidArgumentError(
+                    f"function {self.name!r}: argument {name!r} is {row.name}; handle_dtype "
+                    f"is for resource arguments")
+            handle_row = dtypes.as_dtype(handle_dtype)
+            self._handles[name] = (handle_row.enum,
+                                   None if handle_shape is None else tuple(handle_shape))
         return tensor
 
     def ret(self, name: str, tensor: Tensor | str) -> None:
@@ -150,17 +164,22 @@ class Function:
         """The ``OpDef`` a call of this function matches."""
         op_def = op_def_pb2.OpDef(name=self.name)
         for name, enum, _ in self._args:
-            op_def.input_arg.add(name=name, type=_attrs.proto_dtype(enum))
+            arg = op_def.input_arg.add(name=name, type=_attrs.proto_dtype(enum))
+            handle = self._handles.get(name)
+            if handle is not None:
+                data = arg.handle_data.add(dtype=_attrs.proto_dtype(handle[0]))
+                data.shape.CopyFrom(_attrs.make_shape_proto(handle[1]))
         for name, tensor in self._rets.items():
             assert tensor.dtype is not None
             op_def.output_arg.add(name=name, type=_attrs.proto_dtype(tensor.dtype.enum))
+        args = self._arg_names
         op_def.is_stateful = any(get_op_def(node.op).is_stateful
-                                 for node in self.graph.nodes if node.name not in self._arg_names)
+                                 for node in self.graph.nodes if node.name not in args)
         return op_def
 
     @property
     def _arg_names(self) -> set[str]:
-        return {name for name, _, _ in self._args}
+        return set(self._arg_name_set)
 
     # ------------------------------------------------------------------ wire format
 

@@ -17,7 +17,7 @@ import functools
 import math
 import os
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol, Union
 
 import numpy as np
@@ -43,10 +43,11 @@ from .opsig import (
     arg_dtypes_from,
     arg_specs,
     dtype_row,
+    io_dtypes,
     is_list_arg,
     output_dtypes,
 )
-from .validate import check_const, validate_nodes
+from .validate import check_const, validate_added, validate_nodes
 
 __all__ = ["Graph", "Tensor", "VariableSpec", "AssetSpec", "FunctionLike"]
 
@@ -112,25 +113,111 @@ class AssetSpec:
     path: str
 
 
-@dataclass
 class _Node:
-    """A stored node with what the graph derived from it."""
+    """A stored node with what the graph derived from it (output dtypes and shapes).
 
-    node_def: node_def_pb2.NodeDef
-    op_def: op_def_pb2.OpDef
-    out_dtypes: list[int | None] = field(default_factory=list)
-    out_shapes: list[Shape] = field(default_factory=list)
-    known_valid: bytes | None = None
-    """The node's serialized NodeDef when it was last known to pass every check of
-    :meth:`Graph.validate` (None: never, or not checked yet).  A node whose current
-    bytes still equal it needs no re-validation, whatever path could have edited it."""
+    A node starts light: its name, op, inputs, device and attrs as plain Python values
+    (the attrs are ``AttrValue``\\ s nobody else holds, registry defaults shared; none is
+    ever modified).  Its ``NodeDef`` is built when it is handed out (:meth:`expose`:
+    :meth:`Graph.node`, :attr:`Graph.nodes`); from then on that NodeDef is the node, and
+    the caller may edit it.  Imported nodes are NodeDefs of the graph's own from the start.
+    The ``attr`` / ``op`` / ``input`` views read whichever form is current.
+    """
 
-    def mark_valid(self) -> None:
-        self.known_valid = self.node_def.SerializeToString(deterministic=True)
+    __slots__ = ("_name", "_op", "_input", "_device", "_attr", "_proto", "op_def",
+                 "out_dtypes", "out_shapes", "valid", "exposed", "known_valid")
 
-    def unchanged_since_valid(self) -> bool:
-        return (self.known_valid is not None
-                and self.node_def.SerializeToString(deterministic=True) == self.known_valid)
+    def __init__(self, name: str, op_def: op_def_pb2.OpDef, out_dtypes: list[int | None], *,
+                 op: str = "", inputs: list[str] | None = None, device: str = "",
+                 attrs: dict[str, AttrValue] | None = None,
+                 proto: node_def_pb2.NodeDef | None = None, valid: bool = False) -> None:
+        self._name = name
+        self._op = op
+        self._input = inputs if inputs is not None else []
+        self._device = device
+        self._attr = attrs if attrs is not None else {}
+        self._proto = proto
+        self.op_def = op_def
+        self.out_dtypes = out_dtypes
+        self.out_shapes: list[Shape] = []
+        self.valid = valid
+        """Whether the node passed every check of :meth:`Graph.validate` when added."""
+        self.exposed = False
+        """Whether its NodeDef was handed out (and may have been edited since)."""
+        self.known_valid: bytes | None = None
+        """For an exposed valid node: its serialized NodeDef when handed out.  A node
+        whose bytes still equal it needs no re-validation, whatever path edited it."""
+
+    @property
+    def name(self) -> str:
+        return self._name if self._proto is None else self._proto.name
+
+    @property
+    def op(self) -> str:
+        return self._op if self._proto is None else self._proto.op
+
+    @property
+    def attr(self) -> Mapping[str, AttrValue]:
+        return self._attr if self._proto is None else self._proto.attr
+
+    @property
+    def input(self) -> Sequence[str]:
+        return self._input if self._proto is None else self._proto.input
+
+    def fill(self, out: node_def_pb2.NodeDef) -> None:
+        """Write the node into the empty NodeDef ``out``."""
+        if self._proto is not None:
+            out.CopyFrom(self._proto)
+            return
+        out.name = self._name
+        out.op = self._op
+        out.input.extend(self._input)
+        if self._device:
+            out.device = self._device
+        attrs = out.attr
+        for key, value in self._attr.items():
+            attrs[key].CopyFrom(value)
+
+    def build(self) -> node_def_pb2.NodeDef:
+        """A NodeDef of the node (a new message, not the node's own)."""
+        out = NodeDef()
+        self.fill(out)
+        return out
+
+    def expose(self) -> node_def_pb2.NodeDef:
+        """The node's own NodeDef, to hand out: built if need be; from now on, the node."""
+        if self._proto is None:
+            self._proto = self.build()
+            self._input = []
+            self._attr = {}
+        if not self.exposed:
+            self.exposed = True
+            if self.valid:
+                self.known_valid = self._proto.SerializeToString(deterministic=True)
+        return self._proto
+
+    def trusted(self) -> bool:
+        """Whether the node passed every check when added and is unchanged since."""
+        if not self.valid:
+            return False
+        if not self.exposed:
+            return True
+        assert self._proto is not None
+        return self._proto.SerializeToString(deterministic=True) == self.known_valid
+
+    def copy(self) -> _Node:
+        """An independent copy (AttrValues shared while light: they are never modified)."""
+        proto = None
+        if self._proto is not None:
+            proto = NodeDef()
+            proto.CopyFrom(self._proto)
+        other = _Node(self._name, self.op_def, list(self.out_dtypes), op=self._op,
+                      inputs=list(self._input), device=self._device, attrs=dict(self._attr),
+                      proto=proto, valid=self.valid)
+        other.out_shapes = list(self.out_shapes)
+        other.exposed = self.exposed
+        other.known_valid = self.known_valid
+        return other
 
 
 class Tensor:
@@ -160,7 +247,7 @@ class Tensor:
     @property
     def op_type(self) -> str:
         """The op type of the node (``MatMul``)."""
-        return self._node.node_def.op
+        return self._node.op
 
     @property
     def dtype(self) -> DType | None:
@@ -281,19 +368,44 @@ class Graph:
 
     def _node_name(self, name: str | None, default: str) -> str:
         """The name a new node gets (not yet marked as used)."""
+        return self._claim_name(name, default)[0]
+
+    def _claim_name(self, name: str | None, default: str) -> tuple[str, list[tuple[str, int]]]:
+        """The name a new node gets, and the use counts to set when it is added
+        (:meth:`_take_name`); empty for an absolute name (``"scope/name/"``)."""
         if name is not None and not isinstance(name, str):
             raise GraphError(f"node name must be a str, got {name!r}")
+        marks: list[tuple[str, int]] = []
         if name is not None and name.endswith("/"):
             full = name[:-1]
             if full in self._nodes:
                 raise GraphError(f"a node named {full!r} already exists")
         else:
-            full = self.unique_name(name if name is not None else default, mark_as_used=False)
+            # unique_name(), its use counts kept for later.
+            base = name if name is not None else default
+            full = f"{self._scope}/{base}" if self._scope else base
+            key = full.lower()
+            in_use = self._names_in_use
+            count = in_use.get(key, 0)
+            marks.append((key, count + 1))
+            if count > 0:
+                base_key = key
+                while key in in_use:
+                    key = f"{base_key}_{count}"
+                    count += 1
+                marks.append((key, 1))
+                full = f"{full}_{count - 1}"
         if not NODE_NAME.match(full):
             raise GraphError(
                 f"invalid node name {full!r}: TensorFlow node names match "
                 f"[A-Za-z0-9.][A-Za-z0-9_.\\-/>]*")
-        return full
+        return full, marks
+
+    def _take_name(self, node_name: str, marks: Sequence[tuple[str, int]]) -> None:
+        """Mark a name from :meth:`_claim_name` as used."""
+        for key, count in marks:
+            self._set_use_count(key, count)
+        self._mark_used(node_name)
 
     # ------------------------------------------------------------------ lookup
 
@@ -313,7 +425,7 @@ class Graph:
         Editing it bypasses the checks :meth:`op` makes (and cached dtypes and
         shapes); :meth:`validate` and :meth:`as_graph_def` check it again.
         """
-        return self._lookup(name).node_def
+        return self._lookup(name).expose()
 
     def get_tensor(self, name: str | Tensor) -> Tensor:
         """A handle from ``"op"``, ``"op:1"`` or a handle (of this graph or a copy of it)."""
@@ -332,7 +444,7 @@ class Graph:
         outputs = len(node.out_dtypes)
         if index >= max(outputs, 1):
             raise NotFoundError(
-                f"node {op_name!r} ({node.node_def.op}) has {outputs} output(s); "
+                f"node {op_name!r} ({node.op}) has {outputs} output(s); "
                 f"there is no output {index}")
         return Tensor(self, op_name, index)
 
@@ -345,7 +457,7 @@ class Graph:
     @property
     def nodes(self) -> list[node_def_pb2.NodeDef]:
         """The stored NodeDefs in creation order."""
-        return [node.node_def for node in self._nodes.values()]
+        return [node.expose() for node in self._nodes.values()]
 
     # ------------------------------------------------------------------ building
 
@@ -428,16 +540,24 @@ class Graph:
         values converted by the attr's declared type; type attrs and list
         lengths are inferred from the inputs and defaults are filled.
         """
-        op_def = get_op_def(op_type)
-        check_available(op_def)
+        return self._add_op(op_type, inputs, name, control_inputs, device, attrs, owned=False)
+
+    def _add_op(self, op_type: str, inputs: Any, name: str | None,
+                control_inputs: Sequence[TensorRef] | TensorRef, device: str | None,
+                attrs: Mapping[str, Any], *, owned: bool) -> Tensor:
+        """:meth:`op`; ``owned``: the ``AttrValue``\\ s in ``attrs`` are the graph's to keep
+        (internal callers), else they are copied (the caller may modify its own later)."""
+        plan = _plan(op_type)
+        op_def = plan.op_def
+        if plan.deprecated:
+            check_available(op_def)
         if isinstance(inputs, (Tensor, str)):
             inputs = [inputs]
         inputs = list(inputs)
-        args = list(op_def.input_arg)
-        if (len(args) == 1 and is_list_arg(args[0])
-                and not (len(inputs) == 1 and isinstance(inputs[0], (list, tuple)))):
+        args = plan.args
+        if plan.single_list and not (len(inputs) == 1 and isinstance(inputs[0], (list, tuple))):
             inputs = [inputs]
-        node_name = self._node_name(name, op_type)
+        node_name, marks = self._claim_name(name, op_type)
         where = f"node {node_name!r} ({op_type})"
         if device is not None:
             _check_device(device, where)
@@ -446,30 +566,49 @@ class Graph:
             raise OpError(f"{where} takes {len(args)} input(s) ({arg_names}); "
                           f"got {len(inputs)}")
 
-        declared = attr_defs(op_def)
-        values: dict[str, AttrValue] = {}
-        for key, raw in attrs.items():
-            attr_def = declared.get(key)
-            if attr_def is None and not key.startswith("_"):
-                raise OpError(f"{where} has no attr {key!r}; its attrs are: "
-                              f"{', '.join(sorted(declared)) or 'none'}")
-            if attr_def is not None and attr_def.type in ("func", "list(func)"):
-                raw = self._func_attr(raw, attr_def.type, where)
-            values[key] = _attrs.make_attr_value(
-                raw, attr_def.type if attr_def else None, what=f"{where} attr {key!r}")
+        fast_key = None if plan.has_func else self._fast_key(plan, op_type, inputs, attrs)
+        known = _FAST_NODES.get(fast_key) if fast_key is not None else None
+        resolved: list[list[Tensor | _Pending]]
+        values: dict[str, AttrValue]
+        pending_consts = None
+        if known is not None:
+            # op() has added a node of this op type from inputs of these dtypes and these
+            # attrs before: its attrs, output dtypes and checks come out the same.
+            values = dict(known[0])
+            resolved = [[item] for item in inputs]
+        else:
+            declared = plan.declared
+            values = {}
+            for key, raw in attrs.items():
+                attr_def = declared.get(key)
+                if attr_def is None and not key.startswith("_"):
+                    raise OpError(f"{where} has no attr {key!r}; its attrs are: "
+                                  f"{', '.join(sorted(declared)) or 'none'}")
+                if attr_def is not None and attr_def.type in ("func", "list(func)"):
+                    raw = self._func_attr(raw, attr_def.type, where)
+                value = _attrs.make_attr_value(
+                    raw, attr_def.type if attr_def else None, what=f"{where} attr {key!r}")
+                if value is raw and not owned:
+                    value = AttrValue()  # the caller keeps its message; the node gets its own
+                    value.CopyFrom(raw)
+                values[key] = value
 
-        resolved = [self._resolve_arg(arg, item, where) for arg, item in zip(args, inputs)]
-        sources: dict[str, str] = {}
-        described = self._arg_inputs(resolved, where)
-        bind_input_attrs(args, described, values, sources, where)
-        pending_consts = self._convert_pending(args, resolved, values, sources, where)
-        infer_output_only_attrs(op_def, described, values)
-        self._infer_call_attrs(op_type, values)
-        complete_attrs(op_def, values, where)
+            resolved = [self._resolve_arg(arg, item, is_list, where)
+                        for arg, item, is_list in zip(args, inputs, plan.list_args)]
+            sources: dict[str, str] = {}
+            described, pending = self._arg_inputs(resolved, where)
+            bind_input_attrs(args, described, values, sources, where)
+            pending_consts = self._convert_pending(args, resolved, values, sources, where) \
+                if pending else None
+            infer_output_only_attrs(op_def, described, values)
+            if op_type in _CALL_OPS:
+                self._infer_call_attrs(op_type, values)
+            complete_attrs(op_def, values, where)
 
         if isinstance(control_inputs, (Tensor, str)):
             control_inputs = [control_inputs]
-        controls = sorted({self._control_name(c, where) for c in control_inputs})
+        controls = sorted({self._control_name(c, where) for c in control_inputs}) \
+            if control_inputs else []
 
         # Everything checked: commit (consts first, as TF creates them first); a shape
         # error still possible below rolls the graph back.
@@ -478,8 +617,9 @@ class Graph:
             self._journal = []
         saved_len = len(self._nodes)
         try:
-            return self._commit(op_def, op_type, name, node_name, args, resolved,
-                                pending_consts, controls, device, values)
+            tensor = self._commit(plan, op_type, marks, node_name, resolved, pending_consts,
+                                  controls, device, values,
+                                  None if known is None else known[1:])
         except BaseException:
             if outer:
                 for extra in list(self._nodes)[saved_len:]:
@@ -493,6 +633,41 @@ class Graph:
         finally:
             if outer:
                 self._journal = None
+        if fast_key is not None and known is None:
+            stored = self._nodes[node_name]
+            if len(_FAST_NODES) >= _FAST_NODES_MAX:
+                _FAST_NODES.clear()
+            _FAST_NODES[fast_key] = (dict(values), tuple(stored.out_dtypes), stored.valid)
+        return tensor
+
+    def _fast_key(self, plan: _OpPlan, op_type: str, inputs: Sequence[Any],
+                  attrs: Mapping[str, Any]) -> tuple[object, ...] | None:
+        """What the attrs, output dtypes and checks of a new node depend on, when every
+        input is a handle on an existing output of this graph and every attr a plain
+        scalar (else None): its op type, the inputs' dtypes (and a variable handle's
+        dtype), the attrs given with their Python types."""
+        parts: list[object] = [op_type]
+        nodes = self._nodes
+        for item, is_list in zip(inputs, plan.list_args):
+            if is_list or type(item) is not Tensor or item.graph is not self:
+                return None
+            node = nodes.get(item.op_name)
+            if node is None:
+                return None
+            produced = node.out_dtypes
+            index = item.index
+            if index >= len(produced) or produced[index] is None:
+                return None
+            handle = None
+            if node.op == "VarHandleOp":
+                dtype = node.attr.get("dtype")
+                handle = -1 if dtype is None else dtype.type
+            parts.append((produced[index], handle))
+        for key, raw in attrs.items():
+            if type(raw) not in _FAST_ATTR_TYPES:
+                return None
+            parts.append((key, type(raw), raw))
+        return tuple(parts)
 
     def _infer_call_attrs(self, op_type: str, values: dict[str, AttrValue]) -> None:
         """``Tout`` of a call op from the called function's results."""
@@ -506,44 +681,70 @@ class Graph:
             tout.list.type.extend(_attrs.proto_dtype(t) for t in function.output_types)
             values["Tout"] = tout
 
-    def _commit(self, op_def: op_def_pb2.OpDef, op_type: str, name: str | None,
-                node_name: str, args: Sequence[op_def_pb2.OpDef.ArgDef],
+    def _commit(self, plan: _OpPlan, op_type: str, marks: Sequence[tuple[str, int]],
+                node_name: str,
                 resolved: Sequence[Sequence[Tensor | _Pending]],
-                pending_consts: Sequence[dict[int, Any]], controls: Sequence[str],
-                device: str | None, values: Mapping[str, AttrValue]) -> Tensor:
-        if name is not None and name.endswith("/"):
-            self._mark_used(node_name)
-        else:
-            self.unique_name(name if name is not None else op_type)
-            self._mark_used(node_name)
+                pending_consts: Sequence[dict[int, Any]] | None, controls: Sequence[str],
+                device: str | None, values: dict[str, AttrValue],
+                known: tuple[tuple[int | None, ...], bool] | None) -> Tensor:
+        self._take_name(node_name, marks)
         input_names: list[str] = []
         input_tensors: list[Tensor] = []
-        for (arg, items), consts in zip(zip(args, resolved), pending_consts):
+        for index, (arg, items) in enumerate(zip(plan.args, resolved)):
             for i, item in enumerate(items):
                 if isinstance(item, Tensor):
                     tensor = item
                 else:
-                    const_base = f"{arg.name}_{i}" if is_list_arg(arg) else arg.name
-                    proto = consts[i]
+                    assert pending_consts is not None
+                    const_base = f"{arg.name}_{i}" if plan.list_args[index] else arg.name
+                    proto = pending_consts[index][i]
                     with self.name_scope(node_name + "/"):
                         # like TF's device scope, the op's device applies to its constants
-                        tensor = self.op("Const", [], name=const_base, device=device,
-                                         value=AttrValue(tensor=proto), dtype=proto.dtype)
+                        tensor = self._add_op("Const", [], const_base, (), device, {
+                            "value": AttrValue(tensor=proto), "dtype": proto.dtype},
+                            owned=True)
                 input_tensors.append(tensor)
                 input_names.append(tensor_input_name(tensor.op_name, tensor.index))
 
         input_names.extend(f"^{c}" for c in controls)
-        node_def = NodeDef(name=node_name, op=op_type, input=input_names, device=device or "")
-        node_attrs = node_def.attr
-        for key, value in values.items():
-            node_attrs[key].CopyFrom(value)
-        stored = _Node(node_def, op_def, output_dtypes(op_def, node_def, values))
-        stored.out_shapes = self._infer_shapes(
-            stored, [(t.op_name, t.index) for t in input_tensors])
-        if _passes_remaining_checks(stored, values, [
-                self._nodes[t.op_name].out_dtypes[t.index] for t in input_tensors]):
-            stored.mark_valid()
-        self._nodes[node_name] = stored
+        sources = [(t.op_name, t.index) for t in input_tensors]
+        return self._store(plan, node_name, op_type, input_names, device or "", values,
+                           sources, strict=True, known=known)
+
+    def _store(self, plan: _OpPlan, node_name: str, op_type: str, input_names: list[str],
+               device: str, values: dict[str, AttrValue], sources: Sequence[tuple[str, int]],
+               *, strict: bool,
+               known: tuple[tuple[int | None, ...], bool] | None = None) -> Tensor:
+        """Add the node: its output dtypes and shapes, and whether it also passes the checks
+        of :meth:`validate` that :meth:`op` does not make itself (``strict``: its attrs
+        were all checked; else the declared ones must be exactly present).  ``known``:
+        (output dtypes, passes) as found for an equal node before."""
+        op_def = plan.op_def
+        stored = _Node(node_name, op_def, [], op=op_type, inputs=input_names, device=device,
+                       attrs=values)
+        if known is not None:
+            stored.out_dtypes = list(known[0])
+            stored.out_shapes = self._infer_shapes(stored, sources)
+            stored.valid = known[1]
+            self._nodes[node_name] = stored
+            return Tensor(self, node_name, 0)
+        try:
+            expected: tuple[int | None, ...] | None
+            expected, outs = io_dtypes(op_def, stored, values)
+        except OpError:  # an input list too long to check here: validate() reports it
+            expected = None
+            outs = tuple(d for arg in arg_specs(op_def)[1]
+                         for d in arg_dtypes_from(arg, values, stored))
+        stored.out_dtypes = list(outs)
+        stored.out_shapes = self._infer_shapes(stored, sources)
+        nodes = self._nodes
+        input_dtypes = []
+        for op_name, index in sources:
+            source_dtypes = nodes[op_name].out_dtypes
+            input_dtypes.append(source_dtypes[index] if index < len(source_dtypes) else None)
+        if expected is not None and (strict or plan.exactly_declared(values)):
+            stored.valid = _passes_remaining_checks(stored, plan, expected, input_dtypes)
+        nodes[node_name] = stored
         return Tensor(self, node_name, 0)
 
     def add_trusted_node(self, op_type: str, inputs: Sequence[Tensor | str], *, name: str,
@@ -552,45 +753,32 @@ class Graph:
         for nodes the library itself builds in bulk (variable initializers, saver
         restores): ``inputs`` are existing tensors, one per input of a non-list
         signature, ``attrs`` every attr :meth:`op` would infer (type attrs included) as
-        ``AttrValue``s; registry defaults are filled.  The node is what
-        :meth:`op` would add for the same call, without its inference and per-attr checks;
-        :meth:`validate` still checks it unless it passes the cheap checks kept here.
+        ``AttrValue``\\ s, which the graph keeps (the caller must not modify them later);
+        registry defaults are filled.  The node is what :meth:`op` would add for the same
+        call, without its inference and per-attr checks; :meth:`validate` still checks it
+        unless it passes the cheap checks kept here.
         """
-        op_def = get_op_def(op_type)
-        node_name = self._node_name(name, op_type)
+        plan = _plan(op_type)
+        node_name, marks = self._claim_name(name, op_type)
         sources = []
         for item in inputs:
             tensor = self.get_tensor(item)
             sources.append((tensor.op_name, tensor.index))
-        declared = attr_defs(op_def)
         values = dict(attrs)
-        for key, attr_def in declared.items():
-            if key not in values and attr_def.HasField("default_value"):
-                values[key] = attr_def.default_value
-        node_def = NodeDef(name=node_name, op=op_type, device=device or "",
-                           input=[tensor_input_name(*source) for source in sources])
-        node_attrs = node_def.attr
-        for key, value in values.items():
-            node_attrs[key].CopyFrom(value)
-        stored = _Node(node_def, op_def, output_dtypes(op_def, node_def, values))
-        stored.out_shapes = self._infer_shapes(stored, sources)
-        input_dtypes = []
-        for op_name, index in sources:
-            source_dtypes = self._nodes[op_name].out_dtypes
-            input_dtypes.append(source_dtypes[index] if index < len(source_dtypes) else None)
-        # Trusted by validate() only with every declared attr and no undeclared one; the
-        # values' kinds are the caller's word (library code, covered by byte-exact tests).
-        if len(op_def.input_arg) == len(sources) and all(key in values for key in declared) \
-                and all(key in declared or key.startswith("_") for key in values) \
-                and _passes_remaining_checks(stored, values, input_dtypes):
-            stored.mark_valid()
-        if name.endswith("/"):
-            self._mark_used(node_name)
-        else:
-            self.unique_name(name)
-            self._mark_used(node_name)
-        self._nodes[node_name] = stored
-        return Tensor(self, node_name, 0)
+        for key, default in plan.defaults:
+            if key not in values:
+                values[key] = default
+        stored = self._store(plan, node_name, op_type,
+                             [tensor_input_name(*source) for source in sources], device or "",
+                             values, sources, strict=False)
+        # Trusted by validate() only with every declared attr and no undeclared one (see
+        # _OpPlan.exactly_declared); the values' kinds are the caller's word (library
+        # code, covered by byte-exact tests).
+        node = self._nodes[node_name]
+        if len(plan.args) != len(sources):
+            node.valid = False
+        self._take_name(node_name, marks)
+        return stored
 
     # ------------------------------------------------------------------ op() helpers
 
@@ -613,9 +801,9 @@ class Graph:
             return _Pending(item, maybe_name=True)
         return _Pending(item)
 
-    def _resolve_arg(self, arg: op_def_pb2.OpDef.ArgDef, item: Any,
+    def _resolve_arg(self, arg: op_def_pb2.OpDef.ArgDef, item: Any, is_list: bool,
                      where: str) -> list[Tensor | _Pending]:
-        if is_list_arg(arg):
+        if is_list:
             if isinstance(item, (Tensor, str, bytes)) or not isinstance(item, (list, tuple)):
                 raise OpError(f"{where} input {arg.name!r} is a list input; "
                               f"give it a Python list, got {item!r}")
@@ -623,23 +811,35 @@ class Graph:
         return [self._resolve_one(item, where)]
 
     def _arg_inputs(self, resolved: Sequence[Sequence[Tensor | _Pending]],
-                    where: str) -> list[list[ArgInput]]:
+                    where: str) -> tuple[list[list[ArgInput]], bool]:
         """Each input as the shared inference (:mod:`.inference`) sees it; plain values,
-        not yet converted to constants, have no dtype there."""
+        not yet converted to constants, have no dtype there.  Also: whether there is one."""
         out = []
+        pending = False
+        nodes = self._nodes
         for items in resolved:
             described = []
             for item in items:
                 if isinstance(item, Tensor):
-                    source = self._lookup(item.op_name).node_def
-                    handle = source.attr["dtype"].type if source.op == "VarHandleOp" \
-                        and "dtype" in source.attr else None
-                    described.append(ArgInput(item.name, _tensor_enum(item, where), source.op,
+                    source = nodes[item.op_name]
+                    source_op = source.op
+                    handle = None
+                    if source_op == "VarHandleOp":
+                        dtype = source.attr.get("dtype")
+                        handle = dtype.type if dtype is not None else None
+                    dtypes_ = source.out_dtypes
+                    index = item.index
+                    enum = dtypes_[index] if index < len(dtypes_) else None
+                    if enum is None:
+                        raise OpError(f"{where}: {item.op_name!r} ({source_op}) has no output "
+                                      f"{index} to use as an input")
+                    described.append(ArgInput(f"{item.op_name}:{index}", enum, source_op,
                                               handle))
                 else:
+                    pending = True
                     described.append(ArgInput("<plain value>"))
             out.append(described)
-        return out
+        return out, pending
 
     def _convert_pending(self, args: Sequence[op_def_pb2.OpDef.ArgDef],
                          resolved: Sequence[list[Tensor | _Pending]],
@@ -698,31 +898,35 @@ class Graph:
     def _infer_shapes(self, node: _Node,
                       sources: Sequence[tuple[str, int]] | None = None) -> list[Shape]:
         """Output shapes of ``node``; ``sources``: its data inputs as (node, output index)
-        when the caller knows them (else read from the NodeDef)."""
+        when the caller knows them (else read from the node's inputs)."""
         count = len(node.out_dtypes)
-        if node.node_def.op not in _shapes.SUPPORTED_OPS:
+        if node.op not in _shapes.SUPPORTED_OPS:
             return [None] * count
         if sources is None:
             sources = [(op_name, index) for op_name, index, control in
-                       map(parse_input, node.node_def.input) if not control]
+                       map(parse_input, node.input) if not control]
         inputs = []
+        nodes = self._nodes
         for op_name, index in sources:
-            source = self._nodes.get(op_name)
+            source = nodes.get(op_name)
             if source is None or index >= len(source.out_shapes):
                 inputs.append(_shapes.InputInfo(None, None, None))
                 continue
-            source_def = source.node_def
-            source_op = source_def.op
+            source_op = source.op
             handle_shape = None
-            if source_op == "VarHandleOp" and "shape" in source_def.attr:
-                handle_shape = _attrs.shape_from_proto(source_def.attr["shape"].shape)
+            value = None
+            if source_op == "VarHandleOp":
+                shape_attr = source.attr.get("shape")
+                if shape_attr is not None:
+                    handle_shape = _attrs.shape_from_proto(shape_attr.shape)
+            elif source_op == "Const":
+                value = functools.partial(_const_value, source)
+            source_dtypes = source.out_dtypes
             inputs.append(_shapes.InputInfo(
-                source.out_dtypes[index] if index < len(source.out_dtypes) else None,
-                source.out_shapes[index],
-                functools.partial(_const_value, source) if source_op == "Const" else None,
-                handle_shape, source_op))
+                source_dtypes[index] if index < len(source_dtypes) else None,
+                source.out_shapes[index], value, handle_shape, source_op))
         try:
-            return _shapes.infer(node.node_def, count, inputs)
+            return _shapes.infer(node, count, inputs)
         except OpError:
             raise
         except Exception:  # best effort: odd attrs/values leave the shape unknown
@@ -734,31 +938,40 @@ class Graph:
     def variables(self) -> list[VariableSpec]:
         """Every ``VarHandleOp`` in creation order, with its value when the graph has it."""
         readers: dict[str, str] = {}
-        for node in self._nodes.values():
-            if node.node_def.op == "ReadVariableOp" and node.node_def.input:
-                source = parse_input(node.node_def.input[0])[0]
-                readers.setdefault(source, f"{node.node_def.name}:0")
-        out = []
+        handles: list[tuple[str, _Node]] = []
         for name, node in self._nodes.items():
-            nd = node.node_def
-            if nd.op != "VarHandleOp":
-                continue
+            op = node.op
+            if op == "ReadVariableOp":
+                inputs = node.input
+                if inputs:
+                    source = parse_input(inputs[0])[0]
+                    readers.setdefault(source, f"{node.name}:0")
+            elif op == "VarHandleOp":
+                handles.append((name, node))
+        out = []
+        nodes = self._nodes
+        for name, node in handles:
+            attr = node.attr
             preferred = f"{name}/Read/ReadVariableOp"
-            read = f"{preferred}:0" if preferred in self._nodes and \
-                self._nodes[preferred].node_def.op == "ReadVariableOp" else readers.get(name)
+            reader = nodes.get(preferred)
+            read = f"{preferred}:0" if reader is not None and reader.op == "ReadVariableOp" \
+                else readers.get(name)
             value, trainable = self._var_values.get(name, (None, True))
-            shape = _attrs.shape_from_proto(nd.attr["shape"].shape) if "shape" in nd.attr \
+            shape_attr = attr.get("shape")
+            shape = _attrs.shape_from_proto(shape_attr.shape) if shape_attr is not None \
                 else None
-            raw_shared_name = nd.attr["shared_name"].s
+            shared_attr = attr.get("shared_name")
+            raw_shared_name = shared_attr.s if shared_attr is not None else b""
             try:
                 shared_name = raw_shared_name.decode("utf-8")
             except UnicodeDecodeError:
                 raise GraphError(f"VarHandleOp {name!r}: shared_name {raw_shared_name!r} is not "
                                  f"UTF-8; checkpoint keys must be UTF-8 strings") from None
+            dtype_attr = attr.get("dtype")
             out.append(VariableSpec(
                 node_name=name,
                 shared_name=shared_name or name,
-                dtype=dtype_row(nd.attr["dtype"].type),  # type: ignore[arg-type]
+                dtype=dtype_row(dtype_attr.type if dtype_attr is not None else 0),  # type: ignore[arg-type]
                 shape=tuple(-1 if d is None else d for d in shape) if shape is not None else (),
                 value=value, trainable=trainable, read_tensor_name=read))
         return out
@@ -777,11 +990,7 @@ class Graph:
         arrays are only read, when a checkpoint is written).
         """
         other = Graph(function_name=self._function_name)
-        for name, node in self._nodes.items():
-            node_def = NodeDef()
-            node_def.CopyFrom(node.node_def)
-            other._nodes[name] = _Node(node_def, node.op_def, list(node.out_dtypes),
-                                       list(node.out_shapes), node.known_valid)
+        other._nodes = {name: node.copy() for name, node in self._nodes.items()}
         other._names_in_use = dict(self._names_in_use)
         # Values are shared, not copied: the graph never writes to them.
         other._var_values = dict(self._var_values)
@@ -853,15 +1062,33 @@ class Graph:
         and are byte-for-byte unchanged since are not checked again; the result
         is the same as checking everything.
         """
-        nodes = list(self._nodes.values())
-        trusted = {node.node_def.name: node.out_dtypes for node in nodes
-                   if node.unchanged_since_valid()}
-        if len(trusted) == len(nodes):
+        nodes = self._nodes
+        untrusted: list[_Node] = []
+        edited = False
+        for node in nodes.values():
+            if not node.valid:
+                untrusted.append(node)
+            elif node.exposed and not node.trusted():
+                untrusted.append(node)
+                edited = True
+        if not untrusted:
             # Every node is as it was when checked: each input named a node that existed
             # already, no node was removed since, so names, edges and acyclicity all hold.
             return
-        validate_nodes([n.node_def for n in nodes], trusted=trusted,
-                       functions=_signatures(self._library()))
+        functions = _signatures(self._library())
+        if edited:
+            # An edited NodeDef can break what held by construction (names, edges, no
+            # cycle): the whole graph is checked, unchanged nodes trusted for their own part.
+            doubtful = set(map(id, untrusted))
+            trusted = {node.name: node.out_dtypes for node in nodes.values()
+                       if id(node) not in doubtful}
+            validate_nodes(list(nodes.values()), trusted=trusted, functions=functions)
+            return
+        # Only nodes op() could not vouch for, all unedited: their own checks (the graph
+        # around them is sound by construction, see above; their consumers were checked
+        # against the same output dtypes when added).
+        validate_added(untrusted, outputs={name: node.out_dtypes for name, node in nodes.items()},
+                       ops={name: node.op for name, node in nodes.items()}, functions=functions)
 
     def as_graph_def(self, *, add_shapes: bool = False) -> graph_pb2.GraphDef:
         """The validated ``GraphDef`` (producer 2474, nodes in creation order).
@@ -873,9 +1100,10 @@ class Graph:
         self.validate()
         graph_def = graph_pb2.GraphDef()
         shape_attrs: dict[tuple[Shape, ...], AttrValue] = {}  # made once per distinct list
+        add = graph_def.node.add
         for node in self._nodes.values():
-            out = graph_def.node.add()
-            out.CopyFrom(node.node_def)
+            out = add()
+            node.fill(out)
             if add_shapes and node.out_dtypes and "_output_shapes" not in out.attr:
                 key = tuple(node.out_shapes)
                 shapes = shape_attrs.get(key)
@@ -911,12 +1139,14 @@ class Graph:
         return graph
 
     def _add_imported(self, node_def: node_def_pb2.NodeDef, op_def: op_def_pb2.OpDef) -> None:
-        if node_def.name in self._nodes:
-            raise GraphError(f"duplicate node name {node_def.name!r}")
-        stored = _Node(node_def, op_def, output_dtypes(op_def, node_def))
-        stored.mark_valid()  # the importer validated the whole graph before adding it
-        self._nodes[node_def.name] = stored
-        self._mark_used(node_def.name)
+        name = node_def.name
+        if name in self._nodes:
+            raise GraphError(f"duplicate node name {name!r}")
+        # The importer validated the whole graph before adding it; the NodeDef is the
+        # graph's own (the importer copied its source), handed out by node() only.
+        self._nodes[name] = _Node(name, op_def, output_dtypes(op_def, node_def),
+                                  proto=node_def, valid=True)
+        self._mark_used(name)
 
     def _infer_all_shapes(self, order: Sequence[str]) -> None:
         for name in order:
@@ -930,32 +1160,71 @@ def _check_device(device: Any, where: str) -> None:
     utf8(device, f"{where}: device {device!r}", GraphError)
 
 
-def _passes_remaining_checks(node: _Node, attrs: Mapping[str, AttrValue],
+class _OpPlan:
+    """What :meth:`Graph.op` reads of an op's OpDef for every node, read once per op type."""
+
+    __slots__ = ("op_def", "deprecated", "args", "list_args", "single_list", "declared",
+                 "defaults", "has_func")
+
+    def __init__(self, op_def: op_def_pb2.OpDef) -> None:
+        self.op_def = op_def
+        self.deprecated = op_def.HasField("deprecation")
+        self.args = tuple(op_def.input_arg)
+        self.list_args = tuple(is_list_arg(arg) for arg in self.args)
+        self.single_list = len(self.args) == 1 and self.list_args[0]
+        self.declared = attr_defs(op_def)
+        self.defaults = tuple((name, attr_def.default_value)
+                              for name, attr_def in self.declared.items()
+                              if attr_def.HasField("default_value"))
+        self.has_func = any(attr_def.type in ("func", "list(func)") for attr_def in op_def.attr)
+
+    def exactly_declared(self, values: Mapping[str, AttrValue]) -> bool:
+        """Every declared attr present and no undeclared one (``_``-prefixed aside)."""
+        declared = self.declared
+        return all(key in values for key in declared) and \
+            all(key in declared or key.startswith("_") for key in values)
+
+
+_PLANS: dict[str, _OpPlan] = {}
+
+_FAST_NODES: dict[tuple[object, ...], tuple[dict[str, AttrValue], tuple[int | None, ...],
+                                            bool]] = {}
+"""Graph.op's results by :meth:`Graph._fast_key`: the node's attrs (shared, never modified),
+output dtypes and whether it passes validate()'s remaining checks."""
+_FAST_NODES_MAX = 4096
+_FAST_ATTR_TYPES = frozenset({bool, int, float, str, bytes})
+
+
+def _plan(op_type: str) -> _OpPlan:
+    """The plan of a registered op (OpError naming the closest op for an unknown one)."""
+    plan = _PLANS.get(op_type)
+    if plan is None:
+        plan = _PLANS[op_type] = _OpPlan(get_op_def(op_type))
+    return plan
+
+
+def _passes_remaining_checks(node: _Node, plan: _OpPlan, expected: Sequence[int | None],
                              input_dtypes: Sequence[int | None]) -> bool:
-    """Whether a node :meth:`Graph.op` built (with these ``attrs``) also passes the checks of
+    """Whether a node :meth:`Graph.op` built also passes the checks of
     :meth:`Graph.validate` that ``op`` does not make itself: input count and dtypes against
-    the final attrs (a given ``list(type)`` attr can disagree with plain-value inputs) and a
-    ``Const``'s value.
+    the final attrs (``expected``: the input dtypes they give; a given ``list(type)`` attr
+    can disagree with plain-value inputs) and a ``Const``'s value.
 
     False leaves the node to :meth:`Graph.validate`, which reports the problem.
     """
-    node_def = node.node_def
-    if _declares_functions(node.op_def):
+    if plan.has_func:
         return False  # calls are checked against the library by Graph.validate
-    try:
-        expected: list[int | None] = []
-        for arg in arg_specs(node.op_def)[0]:
-            expected.extend(arg_dtypes_from(arg, attrs, node_def))
-    except OpError:
-        return False
     if len(expected) != len(input_dtypes):
         return False
     for want, got in zip(expected, input_dtypes):
         if want is not None and got is not None and base_enum(want) != base_enum(got):
             return False
-    if node_def.op == "Const":
+    if node.op == "Const":
+        attr = node.attr
+        if "value" not in attr or "dtype" not in attr:
+            return False
         try:
-            check_const(node_def)
+            check_const(node)
         except OpError:
             return False
     return True
@@ -964,7 +1233,7 @@ def _passes_remaining_checks(node: _Node, attrs: Mapping[str, AttrValue],
 def _tensor_enum(tensor: Tensor, where: str) -> int:
     node = tensor.graph._lookup(tensor.op_name)
     if tensor.index >= len(node.out_dtypes) or node.out_dtypes[tensor.index] is None:
-        raise OpError(f"{where}: {tensor.op_name!r} ({node.node_def.op}) has no output "
+        raise OpError(f"{where}: {tensor.op_name!r} ({node.op}) has no output "
                       f"{tensor.index} to use as an input")
     return node.out_dtypes[tensor.index]  # type: ignore[return-value]
 
@@ -975,7 +1244,7 @@ e.g. a splat constant expanding a single value to a huge shape, are not material
 
 
 def _const_value(node: _Node) -> np.ndarray | None:
-    value = node.node_def.attr.get("value")
+    value = node.attr.get("value")
     if value is None:
         return None
     dims = [dim.size for dim in value.tensor.tensor_shape.dim]
@@ -999,16 +1268,3 @@ def _check_no_recursion(function: FunctionLike, path: list[str]) -> None:
 
 def _signatures(library: Mapping[str, FunctionLike]) -> dict[str, tuple[list[int], list[int]]]:
     return {name: (list(f.input_types), list(f.output_types)) for name, f in library.items()}
-
-
-_FUNCTION_ATTR_OPS: dict[str, bool] = {}
-
-
-def _declares_functions(op_def: op_def_pb2.OpDef) -> bool:
-    """Whether the op has a func / list(func) attr (memoized per op: Graph.op's hot path)."""
-    known = _FUNCTION_ATTR_OPS.get(op_def.name)
-    if known is None:
-        known = _FUNCTION_ATTR_OPS[op_def.name] = any(
-            a.type in ("func", "list(func)") for a in op_def.attr)
-    return known
-

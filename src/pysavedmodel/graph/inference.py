@@ -136,21 +136,36 @@ def infer_output_only_attrs(op_def: op_def_pb2.OpDef,
             return
 
 
+_ATTR_TABLES: dict[str, tuple[op_def_pb2.OpDef, tuple[tuple[
+    str, op_def_pb2.OpDef.AttrDef, AttrValue | None], ...]]] = {}
+
+
+def _attr_table(op_def: op_def_pb2.OpDef) -> tuple[
+        tuple[str, op_def_pb2.OpDef.AttrDef, AttrValue | None], ...]:
+    """(name, AttrDef, default or None) of each attr of the op, memoized per OpDef."""
+    cached = _ATTR_TABLES.get(op_def.name)
+    if cached is not None and cached[0] is op_def:
+        return cached[1]
+    table = tuple((name, attr_def,
+                   attr_def.default_value if attr_def.HasField("default_value") else None)
+                  for name, attr_def in attr_defs(op_def).items())
+    _ATTR_TABLES[op_def.name] = (op_def, table)
+    return table
+
+
 def complete_attrs(op_def: op_def_pb2.OpDef, values: dict[str, AttrValue], where: str) -> None:
     """Fill defaults, require the rest, check every value against the OpDef.
 
     Defaults are the registry's own messages, not copies: callers copy
     ``values`` into a NodeDef and must not modify them.
     """
-    defaults = set()
-    for name, attr_def in attr_defs(op_def).items():
+    for name, attr_def, default in _attr_table(op_def):
         value = values.get(name)
         if value is not None:
             _attrs.check_attr_value(value, attr_def, where)
-        elif attr_def.HasField("default_value"):
+        elif default is not None:
             # Registry defaults fit their AttrDef (tests/graph/test_op_registry.py checks all).
-            values[name] = attr_def.default_value
-            defaults.add(name)
+            values[name] = default
         else:
             raise OpError(f"{where} needs attr {name!r} ({attr_def.type}); "
                           f"it has no default and cannot be inferred from the inputs")

@@ -25,22 +25,24 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Final
+from typing import Final, TypeVar
 
 from .. import dtypes
-from .._proto import attr_value_pb2, node_def_pb2, op_def_pb2, tensor_pb2
+from .._proto import attr_value_pb2, op_def_pb2, tensor_pb2
 from ..errors import Error, GraphError, OpError
 from ..names import NODE_NAME, NODE_NAME_RULE, parse_input
 from . import attrs as _attrs
 from .inference import base_enum
 from .op_registry import attr_defs
-from .opsig import arg_dtypes
+from .opsig import NodeLike, arg_dtypes
 
 __all__ = [
     "Report", "GRAPH_CODES", "raising_reporter", "check_node_names", "check_node_attrs",
     "check_const", "check_inputs", "topological_order", "report_cycle", "function_names",
     "check_call", "Signatures",
 ]
+
+_N = TypeVar("_N", bound=NodeLike)
 
 Report = Callable[[str, str, str], None]
 """``report(code, where, message)``: one finding."""
@@ -66,10 +68,10 @@ def raising_reporter(code: str, where: str, message: str) -> None:
 
 # --------------------------------------------------------------------------- names
 
-def check_node_names(nodes: Iterable[node_def_pb2.NodeDef], where: Callable[[str], str],
-                     report: Report) -> dict[str, node_def_pb2.NodeDef]:
+def check_node_names(nodes: Iterable[_N], where: Callable[[str], str],
+                     report: Report) -> dict[str, _N]:
     """Valid and unique names; returns the nodes by name (the first of a duplicate name)."""
-    by_name: dict[str, node_def_pb2.NodeDef] = {}
+    by_name: dict[str, _N] = {}
     for node in nodes:
         if not NODE_NAME.match(node.name):
             report("bad-node-name", where(node.name),
@@ -91,7 +93,7 @@ def function_names(value: attr_value_pb2.AttrValue) -> list[str]:
     return [f.name for f in functions if f.name]
 
 
-def check_node_attrs(node: node_def_pb2.NodeDef, op_def: op_def_pb2.OpDef, where: str,
+def check_node_attrs(node: NodeLike, op_def: op_def_pb2.OpDef, where: str,
                      report: Report, *, strict: bool,
                      function_exists: Callable[[str], bool] | None = None) -> None:
     """Attrs against the OpDef: required present, declared kind and allowed values.
@@ -137,7 +139,7 @@ _CHECKED_TENSOR_MAX_BYTES = 256
 _CHECKED_TENSORS_MAX = 4096
 
 
-def check_const(node: node_def_pb2.NodeDef, where: str, report: Report) -> None:
+def check_const(node: NodeLike, where: str, report: Report) -> None:
     """A Const's value matches its dtype and holds a fully defined tensor (TF's loader
     refuses anything else)."""
     tensor = node.attr["value"].tensor
@@ -197,7 +199,7 @@ _CALLS: Final = {
 }
 
 
-def check_call(node: node_def_pb2.NodeDef, where: str, report: Report,
+def check_call(node: NodeLike, where: str, report: Report,
                signatures: Signatures) -> None:
     """A call op's types agree with the functions it calls: arguments with its inputs
     (``Tin`` / ``T``), results with its outputs (``Tout`` / ``T``); a While's ``cond``
@@ -232,7 +234,7 @@ def check_call(node: node_def_pb2.NodeDef, where: str, report: Report,
 
 # --------------------------------------------------------------------------- inputs
 
-def check_inputs(node: node_def_pb2.NodeDef, op_def: op_def_pb2.OpDef, where: str,
+def check_inputs(node: NodeLike, op_def: op_def_pb2.OpDef, where: str,
                  report: Report, outputs: Mapping[str, Sequence[int | None] | None],
                  ops: Mapping[str, str]) -> None:
     """Inputs: sources exist, output index in range, control inputs last, and the count
@@ -290,7 +292,7 @@ def check_inputs(node: node_def_pb2.NodeDef, op_def: op_def_pb2.OpDef, where: st
 
 # --------------------------------------------------------------------------- cycles
 
-def topological_order(nodes: Mapping[str, node_def_pb2.NodeDef], *,
+def topological_order(nodes: Mapping[str, NodeLike], *,
                       loop_back_ok: bool) -> tuple[list[str], set[str]]:
     """Kahn's algorithm over data and control edges: ``(order, stuck)``.
 
@@ -320,14 +322,14 @@ def topological_order(nodes: Mapping[str, node_def_pb2.NodeDef], *,
     return order, {name for name, count in pending.items() if count > 0}
 
 
-def report_cycle(nodes: Mapping[str, node_def_pb2.NodeDef], stuck: set[str], where: str,
+def report_cycle(nodes: Mapping[str, NodeLike], stuck: set[str], where: str,
                  report: Report) -> None:
     """Report the cycle among ``stuck`` (from :func:`topological_order`) as one path."""
     report("graph-cycle", where, f"has a cycle: {' -> '.join(_find_cycle(nodes, stuck))}; "
            f"TensorFlow cannot run it")
 
 
-def _find_cycle(nodes: Mapping[str, node_def_pb2.NodeDef], stuck: set[str]) -> list[str]:
+def _find_cycle(nodes: Mapping[str, NodeLike], stuck: set[str]) -> list[str]:
     inputs = {name: [parse_input(t)[0] for t in node.input] for name, node in nodes.items()}
     start = min(stuck)
     path: list[str] = [start]

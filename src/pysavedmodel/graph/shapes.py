@@ -19,22 +19,20 @@ node is added.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import Any, Callable, NamedTuple, Optional
 
 import numpy as np
 
-from .._proto import node_def_pb2
 from ..errors import OpError
 from .attrs import Shape, shape_from_proto
+from .opsig import NodeLike
 
 __all__ = ["InputInfo", "infer", "broadcast_shapes", "SUPPORTED_OPS"]
 
 Dim = Optional[int]
 
 
-@dataclass
-class InputInfo:
+class InputInfo(NamedTuple):
     """What shape inference knows of one data input."""
 
     dtype: int | None
@@ -91,7 +89,7 @@ def broadcast_shapes(a: Shape, b: Shape, what: str = "broadcast") -> Shape:
     return tuple(out)
 
 
-def _attr(node: node_def_pb2.NodeDef, name: str) -> Any:
+def _attr(node: NodeLike, name: str) -> Any:
     value = node.attr.get(name)
     if value is None:
         return None
@@ -102,60 +100,60 @@ def _attr(node: node_def_pb2.NodeDef, name: str) -> Any:
     return getattr(value, which) if which else None
 
 
-def _where(node: node_def_pb2.NodeDef) -> str:
+def _where(node: NodeLike) -> str:
     return f"node {node.name!r} ({node.op})"
 
 
-def _rank_check(shape: Shape, rank: int, node: node_def_pb2.NodeDef, arg: str) -> None:
+def _rank_check(shape: Shape, rank: int, node: NodeLike, arg: str) -> None:
     if shape is not None and len(shape) != rank:
         raise OpError(f"{_where(node)} input {arg!r} must have rank {rank}; "
                       f"got shape {list(shape)}")
 
 
-def _format(node: node_def_pb2.NodeDef) -> str:
+def _format(node: NodeLike) -> str:
     fmt = _attr(node, "data_format")
     return fmt.decode() if isinstance(fmt, bytes) else "NHWC"
 
 
 # ------------------------------------------------------------------ per-op functions
 
-InferFn = Callable[[node_def_pb2.NodeDef, list[InputInfo]], list[Shape]]
+InferFn = Callable[[NodeLike, list[InputInfo]], list[Shape]]
 
 
-def _same_as_first(node: node_def_pb2.NodeDef, inputs: list[InputInfo]) -> list[Shape]:
+def _same_as_first(node: NodeLike, inputs: list[InputInfo]) -> list[Shape]:
     return [inputs[0].shape if inputs else None]
 
 
-def _each_input(node: node_def_pb2.NodeDef, inputs: list[InputInfo]) -> list[Shape]:
+def _each_input(node: NodeLike, inputs: list[InputInfo]) -> list[Shape]:
     return [i.shape for i in inputs]
 
 
-def _placeholder(node: node_def_pb2.NodeDef, inputs: list[InputInfo]) -> list[Shape]:
+def _placeholder(node: NodeLike, inputs: list[InputInfo]) -> list[Shape]:
     value = node.attr.get("shape")
     return [shape_from_proto(value.shape) if value is not None else None]
 
 
-def _const(node: node_def_pb2.NodeDef, inputs: list[InputInfo]) -> list[Shape]:
+def _const(node: NodeLike, inputs: list[InputInfo]) -> list[Shape]:
     value = node.attr.get("value")
     return [shape_from_proto(value.tensor.tensor_shape) if value is not None else None]
 
 
-def _scalar(node: node_def_pb2.NodeDef, inputs: list[InputInfo]) -> list[Shape]:
+def _scalar(node: NodeLike, inputs: list[InputInfo]) -> list[Shape]:
     return [()]
 
 
-def _read_variable(node: node_def_pb2.NodeDef, inputs: list[InputInfo]) -> list[Shape]:
+def _read_variable(node: NodeLike, inputs: list[InputInfo]) -> list[Shape]:
     return [inputs[0].handle_shape if inputs else None]
 
 
-def _binary(node: node_def_pb2.NodeDef, inputs: list[InputInfo]) -> list[Shape]:
+def _binary(node: NodeLike, inputs: list[InputInfo]) -> list[Shape]:
     shape = inputs[0].shape
     for other in inputs[1:]:
         shape = broadcast_shapes(shape, other.shape, _where(node))
     return [shape]
 
 
-def _matmul(node: node_def_pb2.NodeDef, inputs: list[InputInfo]) -> list[Shape]:
+def _matmul(node: NodeLike, inputs: list[InputInfo]) -> list[Shape]:
     a, b = inputs[0].shape, inputs[1].shape
     _rank_check(a, 2, node, "a")
     _rank_check(b, 2, node, "b")
@@ -169,7 +167,7 @@ def _matmul(node: node_def_pb2.NodeDef, inputs: list[InputInfo]) -> list[Shape]:
     return [(a2[0], b2[1])]
 
 
-def _bias_add(node: node_def_pb2.NodeDef, inputs: list[InputInfo]) -> list[Shape]:
+def _bias_add(node: NodeLike, inputs: list[InputInfo]) -> list[Shape]:
     value, bias = inputs[0].shape, inputs[1].shape
     _rank_check(bias, 1, node, "bias")
     if value is None:
@@ -215,7 +213,7 @@ def _hw(values: Any, fmt: str, default: int = 1) -> tuple[int, int]:
     return (values[2], values[3]) if fmt == "NCHW" else (values[1], values[2])
 
 
-def _conv2d(node: node_def_pb2.NodeDef, inputs: list[InputInfo]) -> list[Shape]:
+def _conv2d(node: NodeLike, inputs: list[InputInfo]) -> list[Shape]:
     image, kernel = inputs[0].shape, inputs[1].shape
     _rank_check(image, 4, node, "input")
     _rank_check(kernel, 4, node, "filter")
@@ -246,7 +244,7 @@ def _conv2d(node: node_def_pb2.NodeDef, inputs: list[InputInfo]) -> list[Shape]:
     return [_from_nhwc(n, oh, ow, kout, fmt)]
 
 
-def _pool(node: node_def_pb2.NodeDef, inputs: list[InputInfo]) -> list[Shape]:
+def _pool(node: NodeLike, inputs: list[InputInfo]) -> list[Shape]:
     image = inputs[0].shape
     _rank_check(image, 4, node, "input")
     if image is None:
@@ -264,7 +262,7 @@ def _pool(node: node_def_pb2.NodeDef, inputs: list[InputInfo]) -> list[Shape]:
     return [_from_nhwc(n, oh, ow, c, fmt)]
 
 
-def _reshape(node: node_def_pb2.NodeDef, inputs: list[InputInfo]) -> list[Shape]:
+def _reshape(node: NodeLike, inputs: list[InputInfo]) -> list[Shape]:
     source = inputs[0].shape
     target = inputs[1].constant()
     if target is None:
@@ -295,7 +293,7 @@ def _reshape(node: node_def_pb2.NodeDef, inputs: list[InputInfo]) -> list[Shape]
     return [tuple(dims)]
 
 
-def _concat(node: node_def_pb2.NodeDef, inputs: list[InputInfo]) -> list[Shape]:
+def _concat(node: NodeLike, inputs: list[InputInfo]) -> list[Shape]:
     values, axis_info = inputs[:-1], inputs[-1]
     axis_value = axis_info.constant()
     shapes = [v.shape for v in values]
@@ -326,7 +324,7 @@ def _concat(node: node_def_pb2.NodeDef, inputs: list[InputInfo]) -> list[Shape]:
     return [tuple(out)]
 
 
-def _transpose(node: node_def_pb2.NodeDef, inputs: list[InputInfo]) -> list[Shape]:
+def _transpose(node: NodeLike, inputs: list[InputInfo]) -> list[Shape]:
     source = inputs[0].shape
     perm = inputs[1].constant()
     if perm is None:
@@ -341,12 +339,12 @@ def _transpose(node: node_def_pb2.NodeDef, inputs: list[InputInfo]) -> list[Shap
     return [tuple(source[p] for p in order)]
 
 
-def _shape_op(node: node_def_pb2.NodeDef, inputs: list[InputInfo]) -> list[Shape]:
+def _shape_op(node: NodeLike, inputs: list[InputInfo]) -> list[Shape]:
     source = inputs[0].shape
     return [(None if source is None else len(source),)]
 
 
-def _pack(node: node_def_pb2.NodeDef, inputs: list[InputInfo]) -> list[Shape]:
+def _pack(node: NodeLike, inputs: list[InputInfo]) -> list[Shape]:
     shape: Shape = None
     for info in inputs:
         if info.shape is None:
@@ -381,14 +379,14 @@ def _merge_shapes(a: Shape, b: Shape, what: str) -> Shape:
                  for x, y in zip(a, b))
 
 
-def _merge_all(node: node_def_pb2.NodeDef, inputs: list[InputInfo]) -> list[Shape]:
+def _merge_all(node: NodeLike, inputs: list[InputInfo]) -> list[Shape]:
     shape: Shape = None
     for info in inputs:
         shape = _merge_shapes(shape, info.shape, _where(node))
     return [shape]
 
 
-def _select(node: node_def_pb2.NodeDef, inputs: list[InputInfo]) -> list[Shape]:
+def _select(node: NodeLike, inputs: list[InputInfo]) -> list[Shape]:
     # 'cond' is a scalar, a vector over the first dimension, or the shape of t/e; only in
     # the last case (and for scalar t/e) does it refine the output, as in TF.
     cond, then, other = (i.shape for i in inputs)
@@ -401,7 +399,7 @@ def _select(node: node_def_pb2.NodeDef, inputs: list[InputInfo]) -> list[Shape]:
     return [_merge_shapes(out, cond, f"{_where(node)} condition")]
 
 
-def _string_join(node: node_def_pb2.NodeDef, inputs: list[InputInfo]) -> list[Shape]:
+def _string_join(node: NodeLike, inputs: list[InputInfo]) -> list[Shape]:
     # Scalars broadcast; every other input of known rank must have the output's shape.
     if all(info.shape == () for info in inputs):
         return [()]
@@ -415,7 +413,7 @@ def _string_join(node: node_def_pb2.NodeDef, inputs: list[InputInfo]) -> list[Sh
 _SCALAR_VALUE_TABLES = frozenset({"HashTableV2", "MutableHashTableV2"})
 
 
-def _lookup_find(node: node_def_pb2.NodeDef, inputs: list[InputInfo]) -> list[Shape]:
+def _lookup_find(node: NodeLike, inputs: list[InputInfo]) -> list[Shape]:
     # Known only when the handle comes straight from a table of scalar keys and values:
     # each key gives one value, so the output has the keys' shape.  TF's C++ inference
     # says so for MutableHashTableV2; for HashTableV2 TF's Python lookup sets that shape
@@ -433,13 +431,13 @@ def _int_values(info: InputInfo) -> list[int] | None:
     return [int(v) for v in np.asarray(value).reshape(-1)]
 
 
-def _axis_in_range(axis: int, rank: int, node: node_def_pb2.NodeDef, what: str = "axis") -> int:
+def _axis_in_range(axis: int, rank: int, node: NodeLike, what: str = "axis") -> int:
     if not -rank <= axis < rank:
         raise OpError(f"{_where(node)}: {what} {axis} is out of range [{-rank}, {rank})")
     return axis % rank
 
 
-def _reduction(node: node_def_pb2.NodeDef, inputs: list[InputInfo]) -> list[Shape]:
+def _reduction(node: NodeLike, inputs: list[InputInfo]) -> list[Shape]:
     source = inputs[0].shape
     axes = _int_values(inputs[1])
     keep = bool(_attr(node, "keep_dims"))
@@ -455,7 +453,7 @@ def _reduction(node: node_def_pb2.NodeDef, inputs: list[InputInfo]) -> list[Shap
     return [tuple(out)]
 
 
-def _arg_reduce(node: node_def_pb2.NodeDef, inputs: list[InputInfo]) -> list[Shape]:
+def _arg_reduce(node: NodeLike, inputs: list[InputInfo]) -> list[Shape]:
     source = inputs[0].shape
     axis = _int_values(inputs[1])
     if source is None:
@@ -466,7 +464,7 @@ def _arg_reduce(node: node_def_pb2.NodeDef, inputs: list[InputInfo]) -> list[Sha
     return [tuple(d for i, d in enumerate(source) if i != index)]
 
 
-def _expand_dims(node: node_def_pb2.NodeDef, inputs: list[InputInfo]) -> list[Shape]:
+def _expand_dims(node: NodeLike, inputs: list[InputInfo]) -> list[Shape]:
     source = inputs[0].shape
     dim = _int_values(inputs[1])
     if dim is not None and len(dim) != 1:
@@ -477,7 +475,7 @@ def _expand_dims(node: node_def_pb2.NodeDef, inputs: list[InputInfo]) -> list[Sh
     return [tuple(source[:index]) + (1,) + tuple(source[index:])]
 
 
-def _squeeze(node: node_def_pb2.NodeDef, inputs: list[InputInfo]) -> list[Shape]:
+def _squeeze(node: NodeLike, inputs: list[InputInfo]) -> list[Shape]:
     source = inputs[0].shape
     if source is None:
         return [None]
@@ -502,7 +500,7 @@ def _shape_from_values(values: Sequence[int]) -> Shape:
     return tuple(None if v < 0 else v for v in values)
 
 
-def _fill(node: node_def_pb2.NodeDef, inputs: list[InputInfo]) -> list[Shape]:
+def _fill(node: NodeLike, inputs: list[InputInfo]) -> list[Shape]:
     dims = _int_values(inputs[0])
     if dims is not None:
         return [_shape_from_values(dims)]
@@ -522,7 +520,7 @@ def _times(dim: Dim, multiple: Dim) -> Dim:
     return None if dim is None or multiple is None else dim * multiple
 
 
-def _tile(node: node_def_pb2.NodeDef, inputs: list[InputInfo]) -> list[Shape]:
+def _tile(node: NodeLike, inputs: list[InputInfo]) -> list[Shape]:
     source = inputs[0].shape
     multiples = _int_values(inputs[1])
     spec = inputs[1].shape
@@ -540,7 +538,7 @@ def _tile(node: node_def_pb2.NodeDef, inputs: list[InputInfo]) -> list[Shape]:
     return [tuple(_times(d, m) for d, m in zip(dims, factors))]
 
 
-def _gather(node: node_def_pb2.NodeDef, inputs: list[InputInfo]) -> list[Shape]:
+def _gather(node: NodeLike, inputs: list[InputInfo]) -> list[Shape]:
     params, indices = inputs[0].shape, inputs[1].shape
     axis = _int_values(inputs[2])
     batch_dims = int(_attr(node, "batch_dims") or 0)
@@ -554,7 +552,7 @@ def _gather(node: node_def_pb2.NodeDef, inputs: list[InputInfo]) -> list[Shape]:
     return [tuple(params[:index]) + tuple(indices[batch_dims:]) + tuple(params[index + 1:])]
 
 
-def _one_hot(node: node_def_pb2.NodeDef, inputs: list[InputInfo]) -> list[Shape]:
+def _one_hot(node: NodeLike, inputs: list[InputInfo]) -> list[Shape]:
     indices = inputs[0].shape
     axis = int(_attr(node, "axis") if node.attr.get("axis") is not None else -1)
     if axis < -1:
@@ -574,7 +572,7 @@ def _one_hot(node: node_def_pb2.NodeDef, inputs: list[InputInfo]) -> list[Shape]
     return [tuple(indices[:position]) + (depth,) + tuple(indices[position:])]
 
 
-def _slice(node: node_def_pb2.NodeDef, inputs: list[InputInfo]) -> list[Shape]:
+def _slice(node: NodeLike, inputs: list[InputInfo]) -> list[Shape]:
     source = inputs[0].shape
     begin, size = _int_values(inputs[1]), _int_values(inputs[2])
     if size is None:
@@ -597,7 +595,7 @@ def _slice(node: node_def_pb2.NodeDef, inputs: list[InputInfo]) -> list[Shape]:
     return [tuple(out)]
 
 
-def _strided_slice(node: node_def_pb2.NodeDef, inputs: list[InputInfo]) -> list[Shape]:
+def _strided_slice(node: NodeLike, inputs: list[InputInfo]) -> list[Shape]:
     # Only the common case: constant begin/end/strides, no ellipsis or new axes.
     source = inputs[0].shape
     begin, end, strides = (_int_values(i) for i in inputs[1:4])
@@ -632,7 +630,7 @@ def _strided_slice(node: node_def_pb2.NodeDef, inputs: list[InputInfo]) -> list[
     return [tuple(out)]
 
 
-def _parse_example_v2(node: node_def_pb2.NodeDef, inputs: list[InputInfo]) -> list[Shape]:
+def _parse_example_v2(node: NodeLike, inputs: list[InputInfo]) -> list[Shape]:
     serialized = inputs[0].shape
     num_sparse = int(_attr(node, "num_sparse") or 0)
     num_ragged = len(_attr(node, "ragged_value_types") or [])
@@ -714,7 +712,7 @@ SUPPORTED_OPS = frozenset(_TABLE)
 """Ops whose output shapes are inferred (all others: unknown rank)."""
 
 
-def infer(node: node_def_pb2.NodeDef, num_outputs: int, inputs: list[InputInfo]) -> list[Shape]:
+def infer(node: NodeLike, num_outputs: int, inputs: list[InputInfo]) -> list[Shape]:
     """Output shapes of ``node`` (one per output) from its inputs' shapes."""
     fn = _TABLE.get(node.op)
     if fn is None:

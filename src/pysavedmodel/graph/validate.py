@@ -9,23 +9,24 @@ order (inputs before their consumers), which the importer uses for shape inferen
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
-from .._proto import node_def_pb2, op_def_pb2
+from .._proto import op_def_pb2
 from ..errors import OpError
 from ..names import parse_input
 from . import rules
 from .op_registry import check_available, get_op_def
-from .opsig import output_dtypes
+from .opsig import NodeLike, output_dtypes
 
-__all__ = ["validate_nodes", "dependency_order", "check_node_attrs", "check_const"]
+__all__ = ["validate_nodes", "validate_added", "dependency_order", "check_node_attrs",
+           "check_const"]
 
 
-def _where(node: node_def_pb2.NodeDef) -> str:
+def _where(node: NodeLike) -> str:
     return f"node {node.name!r} ({node.op})"
 
 
-def check_node_attrs(node: node_def_pb2.NodeDef, op_def: op_def_pb2.OpDef,
+def check_node_attrs(node: NodeLike, op_def: op_def_pb2.OpDef,
                      functions: rules.Signatures | None = None) -> None:
     """Attrs known to the op (or ``_``-prefixed), required ones present, values fit,
     functions called present in ``functions`` (the graph's library) with matching
@@ -38,12 +39,12 @@ def check_node_attrs(node: node_def_pb2.NodeDef, op_def: op_def_pb2.OpDef,
         rules.check_call(node, where, rules.raising_reporter, functions)
 
 
-def check_const(node: node_def_pb2.NodeDef) -> None:
+def check_const(node: NodeLike) -> None:
     """A Const's value must match its dtype and hold a fully defined tensor (OpError)."""
     rules.check_const(node, _where(node), rules.raising_reporter)
 
 
-def _nodes_by_name(nodes: Sequence[node_def_pb2.NodeDef]) -> dict[str, node_def_pb2.NodeDef]:
+def _nodes_by_name(nodes: Sequence[NodeLike]) -> dict[str, NodeLike]:
     """Names valid and unique; every input names a node of the list."""
     by_name = rules.check_node_names(nodes, lambda name: f"node {name!r}",
                                      rules.raising_reporter)
@@ -57,14 +58,14 @@ def _nodes_by_name(nodes: Sequence[node_def_pb2.NodeDef]) -> dict[str, node_def_
     return by_name
 
 
-def _order(by_name: Mapping[str, node_def_pb2.NodeDef]) -> list[str]:
+def _order(by_name: Mapping[str, NodeLike]) -> list[str]:
     order, stuck = rules.topological_order(by_name, loop_back_ok=False)
     if stuck:
         rules.report_cycle(by_name, stuck, "the graph", rules.raising_reporter)
     return order
 
 
-def dependency_order(nodes: Sequence[node_def_pb2.NodeDef]) -> list[str]:
+def dependency_order(nodes: Sequence[NodeLike]) -> list[str]:
     """Node names, inputs before their consumers (GraphError: bad names, dangling inputs, cycles).
 
     Only the graph's structure is checked, not ops or attrs: the importer needs
@@ -73,7 +74,7 @@ def dependency_order(nodes: Sequence[node_def_pb2.NodeDef]) -> list[str]:
     return _order(_nodes_by_name(nodes))
 
 
-def validate_nodes(nodes: Sequence[node_def_pb2.NodeDef], *,
+def validate_nodes(nodes: Sequence[NodeLike], *,
                    trusted: Mapping[str, list[int | None]] | None = None,
                    functions: rules.Signatures | None = None) -> list[str]:
     """Check a list of NodeDefs as one graph; return node names in topological order.
@@ -86,13 +87,50 @@ def validate_nodes(nodes: Sequence[node_def_pb2.NodeDef], *,
     by_name = _nodes_by_name(nodes)
     if trusted is None:
         trusted = {}
-
     outputs: dict[str, list[int | None]] = {}
+    doubtful = []
+    for node in nodes:
+        known = trusted.get(node.name)
+        if known is not None:
+            outputs[node.name] = known
+        else:
+            doubtful.append(node)
+    op_defs = _check_own(doubtful, outputs, functions)
+    ops = {node.name: node.op for node in nodes}
+    for node in nodes:
+        op_def = op_defs.get(node.name)
+        if op_def is None:  # trusted
+            if all(parse_input(text)[0] in trusted for text in node.input):
+                continue
+            op_def = get_op_def(node.op)
+        rules.check_inputs(node, op_def, _where(node), rules.raising_reporter, outputs, ops)
+    return _order(by_name)
+
+
+def validate_added(nodes: Sequence[NodeLike], *, outputs: Mapping[str, list[int | None]],
+                   ops: Mapping[str, str], functions: rules.Signatures | None = None) -> None:
+    """The checks :func:`validate_nodes` makes of ``nodes``, untrusted nodes of a graph
+    whose other nodes are trusted and whose names, edges and acyclicity hold by
+    construction (each node was added after its inputs, under a new valid name).
+
+    ``outputs`` / ``ops``: the output dtypes and op type of every node of the graph; the
+    nodes checked here get their output dtypes recomputed, as :func:`validate_nodes` does.
+    Raises what :func:`validate_nodes` raises first for such a graph.
+    """
+    own: dict[str, list[int | None]] = {}
+    op_defs = _check_own(nodes, own, functions)
+    merged = _Overlay(outputs, own)
+    for node in nodes:
+        rules.check_inputs(node, op_defs[node.name], _where(node), rules.raising_reporter,
+                           merged, ops)
+
+
+def _check_own(nodes: Sequence[NodeLike], outputs: dict[str, list[int | None]],
+               functions: rules.Signatures | None) -> dict[str, op_def_pb2.OpDef]:
+    """Op registered and available, attrs (strict); ``outputs`` gets each node's output
+    dtypes.  Returns the OpDefs by node name."""
     op_defs: dict[str, op_def_pb2.OpDef] = {}
     for node in nodes:
-        if node.name in trusted:
-            outputs[node.name] = trusted[node.name]
-            continue
         try:
             op_def = get_op_def(node.op)
             check_available(op_def)
@@ -101,13 +139,26 @@ def validate_nodes(nodes: Sequence[node_def_pb2.NodeDef], *,
         check_node_attrs(node, op_def, functions)
         op_defs[node.name] = op_def
         outputs[node.name] = output_dtypes(op_def, node)
+    return op_defs
 
-    ops = {node.name: node.op for node in nodes}
-    for node in nodes:
-        if node.name in trusted:
-            if all(parse_input(text)[0] in trusted for text in node.input):
-                continue
-            op_defs[node.name] = get_op_def(node.op)
-        rules.check_inputs(node, op_defs[node.name], _where(node), rules.raising_reporter,
-                           outputs, ops)
-    return _order(by_name)
+
+class _Overlay(Mapping[str, list[int | None]]):
+    """``base`` with the entries of ``top`` in front (no copy of ``base``)."""
+
+    def __init__(self, base: Mapping[str, list[int | None]],
+                 top: Mapping[str, list[int | None]]) -> None:
+        self._base = base
+        self._top = top
+
+    def __getitem__(self, key: str) -> list[int | None]:
+        found = self._top.get(key)
+        return found if found is not None else self._base[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._top or key in self._base
+
+    def __iter__(self) -> Iterator[str]:
+        return iter({**self._base, **self._top})
+
+    def __len__(self) -> int:
+        return len({**self._base, **self._top})

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ModelError, UnsupportedError
-from .load import import_onnx
+from .load import check_copy, import_onnx
 
 __all__ = ["check_model", "default_opset", "MIN_OPSET"]
 
@@ -36,7 +36,22 @@ def default_opset(model: Any) -> int:
     return version
 
 
+def _texts(graph: Any) -> None:
+    """ONNX's proto2 strings are not UTF-8-checked when parsed: a damaged name comes back as
+    ``bytes``.  Refuse those, naming where."""
+    values = [*graph.input, *graph.output, *graph.value_info, *graph.initializer]
+    for value in values:
+        if not isinstance(value.name, str):
+            raise ModelError(f"value name {value.name!r} is not valid UTF-8")
+    for index, node in enumerate(graph.node):
+        for field in (node.name, node.op_type, node.domain, *node.input, *node.output,
+                      *(a.name for a in node.attribute)):
+            if not isinstance(field, str):
+                raise ModelError(f"node #{index}: name {field!r} is not valid UTF-8")
+
+
 def _graph_structure(graph: Any) -> None:
+    _texts(graph)
     defined: dict[str, str] = {}
     for value in graph.input:
         if value.name in defined:
@@ -98,8 +113,7 @@ def _reaches(graph: Any, start: int, target: int, producer: dict[str, int]) -> b
 def check_model(model: Any, path: Path | None = None) -> int:
     """Check ``model``; return its default-domain opset. Raises ModelError/UnsupportedError.
 
-    ``path``: the file it was loaded from; the onnx checker then resolves external data
-    against its directory (call this only after the locations were vetted by ``load``).
+    ``path``: the file it was loaded from (unused: external data was vetted by ``load``).
     """
     onnx = import_onnx()
     opset = default_opset(model)
@@ -108,16 +122,15 @@ def check_model(model: Any, path: Path | None = None) -> int:
         if node.domain not in ("", "ai.onnx"):
             raise UnsupportedError(f"node {node.name or '#' + str(index)!r} ({node.op_type}): "
                                    f"domain {node.domain!r} is not supported (only ai.onnx)")
+    # Externally stored initializers (vetted and memory-mapped by load) are checked as typed
+    # graph inputs: neither the checker nor shape inference needs their bytes.
+    light = check_copy(model)
     try:
-        if path is not None and any(init.data_location == onnx.TensorProto.EXTERNAL
-                                    for init in model.graph.initializer):
-            onnx.checker.check_model(str(path))
-        else:
-            onnx.checker.check_model(model)
+        onnx.checker.check_model(light)
     except Exception as exc:
         raise ModelError(f"ONNX checker: {_first_line(exc)}") from None
     try:
-        onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True,
+        onnx.shape_inference.infer_shapes(light, check_type=True, strict_mode=True,
                                           data_prop=True)
     except Exception as exc:
         raise ModelError(f"ONNX shape inference: {_first_line(exc)}") from None

@@ -7,6 +7,7 @@ None) and write outputs with :meth:`Context.set`/:meth:`Context.set_const`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -41,6 +42,13 @@ class Context:
         self.dtypes = dtypes
         self._const_cache: dict[str, Tensor] = {}
         self._layout_cache: dict[tuple[str, bool], Tensor] = {}
+        self.run_node: Callable[[Context, Node], None] | None = None
+        """Converts one node in a context (set by the driver; control-flow handlers use it
+        for the nodes of ONNX subgraphs)."""
+        self.function_names: set[str] = set()
+        """Names of the library functions made so far (shared with sub-contexts)."""
+        self.ranks: dict[str, int] = {}
+        """Ranks the op handlers derived where neither ONNX nor TF shape inference knows."""
         self.node: Node | None = None
 
     # ----------------------------------------------------------------- reading
@@ -121,7 +129,19 @@ class Context:
         value = self.values.get(name)
         if isinstance(value, (Const, Init)):
             return list(value.array.shape)
-        return self.shapes.get(name)
+        known = self.shapes.get(name)
+        if known is None and isinstance(value, Live):
+            # ONNX shape inference gave up (e.g. after a data-dependent Reshape): use what
+            # the TF graph's own shape inference knows of the tensor (at least its rank).
+            tf_shape = value.tensor.shape
+            if tf_shape is not None:
+                dims = list(tf_shape)
+                if value.nhwc:
+                    dims = [dims[i] for i in to_nchw(len(dims))]
+                return dims
+        if known is None and name in self.ranks:
+            return [None] * self.ranks[name]
+        return known
 
     def rank(self, name: str) -> int | None:
         shape = self.shape(name)

@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from .. import remote
+from ..aliases import Location
 from ..builder.builder import SavedModelBuilder
 from ..builder.signatures import predict_signature_def
 from ..errors import AlreadyExistsError, Error, ModelError, UnsupportedError
@@ -50,10 +52,14 @@ def unsupported_ops(model: Any) -> dict[str, tuple[int, str]]:
 def _unsupported(proto: Any) -> dict[str, tuple[int, str]]:
     counts: Counter[str] = Counter()
     first: dict[str, str] = {}
-    for index, node in enumerate(proto.graph.node):
-        if node.op_type not in HANDLERS:
-            counts[node.op_type] += 1
-            first.setdefault(node.op_type, node.name or f"#{index}")
+    graphs = [proto.graph]
+    while graphs:  # the graph and every subgraph (If branches, Loop/Scan bodies)
+        for index, node in enumerate(graphs.pop(0).node):
+            if node.op_type not in HANDLERS:
+                counts[node.op_type] += 1
+                first.setdefault(node.op_type, node.name or f"#{index}")
+            for attr in node.attribute:
+                graphs.extend([attr.g] if attr.HasField("g") else list(attr.graphs))
     return {op: (counts[op], first[op]) for op in counts}
 
 
@@ -90,12 +96,34 @@ def _fold(node: Node, inputs: list[Any], opset: int) -> list[Any] | None:
         return None
 
 
+def _fetch_model(url: str, directory: Path) -> Path:
+    """Download the ONNX model ``url`` and the external data files its initializers name
+    (relative names below the model's directory only; the loader vets them again)."""
+    local = remote.fetch_file(url, directory)
+    proto, _ = load_model(local)
+    base = url.rstrip("/").rsplit("/", 1)[0]
+    wanted: dict[str, None] = {}
+    for init in proto.graph.initializer:
+        if init.data_location != 1:  # TensorProto.EXTERNAL
+            continue
+        location = {entry.key: entry.value for entry in init.external_data}.get("location", "")
+        parts = location.replace("\\", "/").split("/")
+        if location and not location.startswith("/") and ".." not in parts \
+                and ":" not in parts[0]:
+            wanted[location] = None
+    for location in wanted:
+        target = directory.joinpath(*location.replace("\\", "/").split("/"))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        remote.fetch_file(f"{base}/{location}", target.parent, name=target.name)
+    return local
+
+
 def from_onnx(model: Any, export_dir: str | os.PathLike[str], *,
               tags: Sequence[str] = ("serve",), signature_name: str = "serving_default",
               input_shapes: Mapping[str, Sequence[int | None]] | None = None,
               progress: Callable[[int, int], None] | None = None,
               warmup: Mapping[str, Sequence[Any]] | None = None,
-              durable: bool = True) -> Path:
+              durable: bool = True) -> Location:
     """Convert an ONNX model to a SavedModel in ``export_dir``; return its path.
 
     ``model`` is a path (external data next to it is read lazily), bytes or an
@@ -108,11 +136,33 @@ def from_onnx(model: Any, export_dir: str | os.PathLike[str], *,
     (:meth:`SavedModelBuilder.save`).  Errors: ModelError (malformed/unsafe model),
     UnsupportedError (ops or attributes not covered), MissingDependencyError (no onnx),
     AlreadyExistsError; nothing is left in ``export_dir`` on any error.
+
+    ``model`` and ``export_dir`` may be URLs (``s3://...``; needs the ``remote`` extra):
+    a URL model is downloaded first (with the external data files it names), a URL
+    export is built locally and uploaded, ``saved_model.pb`` last
+    (:mod:`pysavedmodel.remote`); the URL is returned.
     """
     onnx = import_onnx()
-    target = Path(export_dir)
-    if target.exists() and (not target.is_dir() or any(target.iterdir())):
-        raise AlreadyExistsError(f"export dir {str(target)!r} exists and is not empty")
+    location = remote.local_location(os.fspath(export_dir)) \
+        if isinstance(export_dir, (str, os.PathLike)) else export_dir
+    target: Location
+    if isinstance(location, str) and remote.is_remote(location):
+        target = location
+        remote.check_directory_target(target)
+    else:
+        target = Path(location)
+        if target.exists() and (not target.is_dir() or any(target.iterdir())):
+            raise AlreadyExistsError(f"export dir {str(target)!r} exists and is not empty")
+    model = remote.local_location(model)
+    if isinstance(model, str) and remote.is_remote(model):
+        staging = remote.Staging()
+        try:
+            local = _fetch_model(model, staging.root)
+            return from_onnx(local, target, tags=tags, signature_name=signature_name,
+                             input_shapes=input_shapes, progress=progress, warmup=warmup,
+                             durable=durable)
+        finally:
+            staging.cleanup()
     proto, base = load_model(model)
     # External data is vetted (paths, sizes) and memory-mapped before anything else reads it.
     arrays = {init.name: initializer_array(init, base) for init in proto.graph.initializer}
@@ -153,6 +203,7 @@ def from_onnx(model: Any, export_dir: str | os.PathLike[str], *,
 
     graph = Graph()
     ctx = Context(graph, opset, shapes, dtypes)
+    ctx.run_node = lambda sub, node: _convert_node(sub, node, opset)
     init_names = {init.name for init in graph_proto.initializer}
     inputs = {}
     for value in graph_proto.input:
@@ -207,4 +258,7 @@ def _convert_node(ctx: Context, node: Node, opset: int) -> None:
                 for name, value in zip(node.outputs, results):
                     ctx.set_const(name, value)
                 return
-    HANDLERS[node.op_type](ctx, node)
+    handle = HANDLERS.get(node.op_type)
+    if handle is None:  # only inside subgraphs: the graph's own nodes were checked up front
+        raise UnsupportedError(f"{node.where()}: op type {node.op_type!r} is not supported")
+    handle(ctx, node)

@@ -34,6 +34,7 @@ from pysavedmodel.dtypes import dtype_name
 from pysavedmodel.errors import NotFoundError
 from pysavedmodel.format.object_graph import OBJECT_GRAPH_KEY, VARIABLE_VALUE_SUFFIX, plain_name
 
+from .. import remote
 from ..aliases import PathLike
 from .loader import asset_paths, assets_dir, declared_assets, read_saved_model, variables_prefix
 
@@ -231,8 +232,16 @@ def describe_saved_model(export_dir: PathLike) -> dict[str, Any]:
 
     Raises NotFoundError / CorruptSavedModelError (also for an asset file name that
     would leave ``assets/``) and the checkpoint reader's errors.
+
+    A URL ``export_dir`` (``s3://...``; the ``remote`` extra) is downloaded whole into a
+    private temporary directory first; ``path`` is the URL.
     """
-    root = Path(export_dir)
+    if isinstance(export_dir, str) and remote.is_remote(export_dir):
+        with remote.local_directory(export_dir) as local:
+            facts = describe_saved_model(local)
+        facts["path"] = export_dir
+        return facts
+    root = Path(remote.local_location(export_dir))
     model = read_saved_model(root)
     for meta_graph in model.meta_graphs:
         asset_paths(root, meta_graph)  # refuses asset names that would leave assets/

@@ -30,6 +30,7 @@ from pysavedmodel.constants import (
 )
 from pysavedmodel.errors import CorruptSavedModelError, NotFoundError
 
+from .. import remote
 from ..aliases import PathLike
 
 __all__ = [
@@ -129,9 +130,17 @@ def read_saved_model(export_dir: PathLike) -> saved_model_pb2.SavedModel:
     """Parse the SavedModel proto of ``export_dir`` (binary or text format).
 
     Raises NotFoundError if there is no such file, CorruptSavedModelError if it is too
-    large, nests deeper than :data:`MAX_NESTING` or does not parse.
+    large, nests deeper than :data:`MAX_NESTING` or does not parse.  A URL
+    ``export_dir`` (``s3://...``; the ``remote`` extra) has its ``saved_model.pb`` (or
+    ``.pbtxt``) downloaded into a private temporary directory first.
     """
-    path = saved_model_file(export_dir)
+    if isinstance(export_dir, str) and remote.is_remote(export_dir):
+        with remote.local_directory(export_dir, only=remote.MARKER_FILES) as local:
+            if not any((local / name).is_file() for name in remote.MARKER_FILES):
+                raise NotFoundError(f"no saved_model.pb or saved_model.pbtxt in "
+                                    f"{export_dir!r}; expected a SavedModel directory")
+            return read_saved_model(local)
+    path = saved_model_file(remote.local_location(export_dir))
     text = path.suffix == ".pbtxt"
     if text:
         data = _read_capped(path, MAX_PBTXT_BYTES, "a saved_model.pbtxt read by pysavedmodel")

@@ -83,6 +83,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
 
+from .. import remote
+from ..aliases import Location
 from ..builder.builder import SavedModelBuilder
 from ..errors import AlreadyExistsError, InvalidArgumentError, NotFoundError
 from .graph_parts import assemble_graph, parse_init_op, parse_signatures
@@ -125,7 +127,7 @@ def build_from_spec(spec: Mapping[str, Any] | str | os.PathLike[str],
                     export_dir: str | os.PathLike[str], *, version: int | None = None,
                     base_dir: str | os.PathLike[str] | None = None,
                     durable: bool = True,
-                    warmup: Mapping[str, Any] | None = None) -> Path:
+                    warmup: Mapping[str, Any] | None = None) -> Location:
     """Build the SavedModel a spec describes; return the directory written.
 
     ``spec``: a parsed spec (mapping) or the path of a JSON spec file (see
@@ -138,7 +140,17 @@ def build_from_spec(spec: Mapping[str, Any] | str | os.PathLike[str],
     ``durable``: see :meth:`SavedModelBuilder.save` (fsync before publishing).
     ``warmup``: TF Serving warmup requests, as
     :meth:`SavedModelBuilder.add_warmup_requests` takes them.
+
+    ``export_dir`` may be a URL (``s3://bucket/models/mlp``; the ``remote`` extra): the
+    SavedModel is built locally and uploaded, ``saved_model.pb`` last.  A URL ``spec``
+    (without ``base_dir``) is read with its whole directory, downloaded into a private
+    temporary directory first, since its relative paths point there.
     """
+    if isinstance(spec, str) and remote.is_remote(spec) and base_dir is None:
+        directory, _, name = spec.rstrip("/").rpartition("/")
+        with remote.local_directory(directory) as local:
+            return build_from_spec(local / name, export_dir, version=version,
+                                   durable=durable, warmup=warmup)
     if isinstance(spec, (str, os.PathLike)):
         spec_path = Path(os.fspath(spec))
         spec = load_spec(spec_path)
@@ -176,15 +188,20 @@ def build_from_spec(spec: Mapping[str, Any] | str | os.PathLike[str],
     return target
 
 
-def _export_target(export_dir: str | os.PathLike[str], version: Any) -> Path:
-    """``export_dir``, or ``export_dir/<version>`` (which must not exist or be empty)."""
-    base = Path(os.fspath(export_dir))
-    if version is None:
-        return base
-    if isinstance(version, bool) or not isinstance(version, int) or version < 0:
+def _export_target(export_dir: str | os.PathLike[str], version: Any) -> Location:
+    """``export_dir``, or ``export_dir/<version>`` (which must not exist or be empty);
+    a URL ``str`` for a URL (checked by the builder)."""
+    location = remote.local_location(os.fspath(export_dir))
+    base = Path(location)
+    if version is not None and (
+            isinstance(version, bool) or not isinstance(version, int) or version < 0):
         raise InvalidArgumentError(
             f"version must be a non-negative integer (TF Serving's DIR/N layout), "
             f"got {version!r}")
+    if remote.is_remote(location):
+        return location if version is None else remote.join(location, str(version))
+    if version is None:
+        return base
     if base.exists() and not base.is_dir():
         raise AlreadyExistsError(
             f"{str(base)!r} exists and is not a directory; --version N writes DIR/N")

@@ -18,6 +18,11 @@ Formats and how a path is recognised (``format=None``):
 No pickle is ever run; the safetensors and npz codecs are pysavedmodel's own (numpy
 only), and torch is imported only to read a PyTorch file.  Files with bytes that do not
 validate raise CorruptCheckpointError naming the file; every write is atomic.
+
+Every path may be a URL (``s3://bucket/weights.safetensors``, ``gs://...``; needs the
+``remote`` extra, :mod:`pysavedmodel.remote`): a source is downloaded into a private
+temporary directory and read there (a SavedModel URL: its ``variables/`` only); a
+destination is written there and uploaded (a checkpoint: the index last).
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ from typing import Any, Final
 
 import numpy as np
 
+from pysavedmodel import remote
+from pysavedmodel.aliases import Location
 from pysavedmodel.constants import VARIABLES_DIRECTORY, VARIABLES_FILENAME
 from pysavedmodel.errors import (
     AlreadyExistsError,
@@ -48,7 +55,7 @@ from ._common import (
 
 __all__ = [
     "load_weights", "save_weights", "convert_weights", "detect_format", "FORMATS",
-    "tf2_plain_names",
+    "tf2_plain_names", "remote_checkpoint_prefix",
     "MissingDependencyError",
 ]
 
@@ -138,7 +145,9 @@ def load_weights(path: PathLike, *, format: str | None = None) -> dict[str, np.n
     state dict of tensors), CorruptCheckpointError (bytes that do not validate),
     MissingDependencyError (a PyTorch file without torch installed).
     """
-    kind, source = detect_format(path, format)
+    if isinstance(path, str) and remote.is_remote(path):
+        return _load_remote(path, format)
+    kind, source = detect_format(remote.local_location(path), format)
     if kind == "checkpoint":
         from pysavedmodel.format.bundle_reader import read_checkpoint
 
@@ -154,6 +163,40 @@ def load_weights(path: PathLike, *, format: str | None = None) -> dict[str, np.n
     from .torch_format import read_torch
 
     return read_torch(source)
+
+
+def _load_remote(url: str, format: str | None) -> dict[str, np.ndarray]:
+    """:func:`load_weights` of a URL: files are downloaded, checkpoints read remotely."""
+    from pysavedmodel.format.bundle import read_checkpoint
+
+    _check_format(format, FORMATS, "source")
+    suffix = Path(url.rstrip("/").rsplit("/", 1)[-1]).suffix.lower()
+    if format not in (None, "checkpoint") or (format is None and suffix in _SUFFIXES):
+        staging = remote.Staging()
+        try:
+            local = remote.fetch_file(url, staging.root)
+            return load_weights(local, format=format or _SUFFIXES[suffix])
+        finally:
+            staging.cleanup()
+    return read_checkpoint(remote_checkpoint_prefix(url))
+
+
+def remote_checkpoint_prefix(url: str) -> str:
+    """The checkpoint prefix a URL names: a SavedModel directory's
+    ``variables/variables`` when it has one, else ``url`` without a trailing ``.index`` or
+    ``.data-NNNNN-of-MMMMM`` (as :func:`detect_format` resolves local paths)."""
+    saved_model = f"{url.rstrip('/')}/{VARIABLES_DIRECTORY}/{VARIABLES_FILENAME}"
+    if remote.exists(f"{saved_model}{_INDEX_SUFFIX}"):
+        return saved_model
+    return _checkpoint_text(url)
+
+
+def _checkpoint_text(text: str) -> str:
+    """``P`` for ``P.index`` or ``P.data-NNNNN-of-MMMMM``; else ``text`` (URLs too)."""
+    if text.endswith(_INDEX_SUFFIX):
+        return text[:-len(_INDEX_SUFFIX)]
+    data_file = _DATA_SUFFIX.search(text)
+    return text[:data_file.start()] if data_file else text
 
 
 def _destination_format(path: Path, format: str | None) -> str:
@@ -187,7 +230,7 @@ def _existing_outputs(kind: str, path: Path) -> list[Path]:
 def save_weights(path: PathLike, tensors: Mapping[str, Any], *,
                  format: str | None = None,
                  progress: ProgressCallback | None = None,
-                 durable: bool = False) -> list[Path]:
+                 durable: bool = False) -> list[Location]:
     """Write ``tensors`` ({name: array-like}) to ``path``; return the written files.
 
     ``format``: ``"checkpoint"``, ``"safetensors"``, ``"npz"``, or None: ``*.safetensors``
@@ -199,7 +242,9 @@ def save_weights(path: PathLike, tensors: Mapping[str, Any], *,
     tensor bytes are written.  ``durable``: fsync the files (and their directory)
     before returning, so they survive a power loss.
     """
-    target = as_path(path, "weights destination")
+    if isinstance(path, str) and remote.is_remote(path):
+        return _save_remote(path, tensors, format=format, progress=progress)
+    target = as_path(remote.local_location(path), "weights destination")
     kind = _destination_format(target, format)
     _check_not_directory(target)
     if kind == "safetensors":
@@ -214,6 +259,25 @@ def save_weights(path: PathLike, tensors: Mapping[str, Any], *,
 
     return write_checkpoint(_checkpoint_prefix(target), tensors, progress=progress,
                             durable=durable)
+
+
+def _save_remote(url: str, tensors: Mapping[str, Any], *, format: str | None,
+                 progress: ProgressCallback | None) -> list[Location]:
+    """:func:`save_weights` to a URL: written locally, then uploaded."""
+    from pysavedmodel.format.bundle import write_checkpoint
+
+    name = url.rstrip("/").rsplit("/", 1)[-1] or "weights"
+    kind = _destination_format(Path(name), format)
+    if kind == "checkpoint":
+        return write_checkpoint(_checkpoint_text(url), tensors, progress=progress)
+    remote.filesystem(url)  # fsspec and the scheme are usable: fail before writing
+    staging = remote.Staging()
+    try:
+        local = staging.root / name
+        save_weights(local, tensors, format=kind, progress=progress)
+        return [remote.upload_file(local, url)]
+    finally:
+        staging.cleanup()
 
 
 def tf2_plain_names(tensors: Mapping[str, Any]) -> dict[str, Any]:
@@ -250,7 +314,7 @@ def convert_weights(src: PathLike, dst: PathLike, *, src_format: str | None = No
                     dst_format: str | None = None, overwrite: bool = False,
                     progress: ProgressCallback | None = None,
                     durable: bool = False, raw_keys: bool = False,
-                    strict: bool = False) -> list[Path]:
+                    strict: bool = False) -> list[Location]:
     """Read ``src`` with :func:`load_weights` and write it to ``dst`` with
     :func:`save_weights`; return the written files.
 
@@ -265,8 +329,13 @@ def convert_weights(src: PathLike, dst: PathLike, *, src_format: str | None = No
     are written atomically, then data files of the old checkpoint that the new one does
     not use (another shard count) are deleted.  The destination format is checked
     before the source is read.  ``progress`` and ``durable`` are passed to
-    :func:`save_weights`.
+    :func:`save_weights`.  Either path may be a URL.
     """
+    if isinstance(dst, str) and remote.is_remote(dst):
+        return _convert_to_remote(src, dst, src_format=src_format, dst_format=dst_format,
+                                  overwrite=overwrite, progress=progress, raw_keys=raw_keys,
+                                  strict=strict)
+    dst = remote.local_location(dst)
     target = as_path(dst, "weights destination")
     kind = _destination_format(target, dst_format)
     _check_not_directory(target)
@@ -284,4 +353,29 @@ def convert_weights(src: PathLike, dst: PathLike, *, src_format: str | None = No
     written = save_weights(target, tensors, format=kind, progress=progress, durable=durable)
     for stale in set(existing) - set(written):
         stale.unlink(missing_ok=True)
+    return written
+
+
+def _convert_to_remote(src: PathLike, url: str, *, src_format: str | None,
+                       dst_format: str | None, overwrite: bool,
+                       progress: ProgressCallback | None, raw_keys: bool,
+                       strict: bool) -> list[Location]:
+    """:func:`convert_weights` to a URL destination."""
+    name = url.rstrip("/").rsplit("/", 1)[-1] or "weights"
+    kind = _destination_format(Path(name), dst_format)
+    check_progress(progress)
+    checkpoint = kind == "checkpoint"
+    target = _checkpoint_text(url) if checkpoint else url
+    existing = remote.existing_outputs(target, checkpoint=checkpoint)
+    if existing and not overwrite:
+        raise AlreadyExistsError(
+            f"destination {existing[0]!r} already exists; choose another path "
+            f"or overwrite (--force)")
+    tensors = load_weights(src, format=src_format)
+    if not raw_keys:
+        tensors = tf2_plain_names(tensors)
+    if not checkpoint:
+        tensors = _without_strings(tensors, kind, Path(name), strict)
+    written = _save_remote(url, tensors, format=kind, progress=progress)
+    remote.remove_urls(sorted(set(existing) - {str(w) for w in written}))
     return written

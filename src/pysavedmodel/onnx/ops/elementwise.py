@@ -10,7 +10,7 @@ import numpy as np
 
 from ..context import Context
 from ..ir import Node
-from .registry import handler
+from .registry import broadcast_rank, handler
 
 _UNARY = {
     "Relu": "Relu", "Sigmoid": "Sigmoid", "Tanh": "Tanh", "Exp": "Exp", "Log": "Log",
@@ -47,13 +47,15 @@ def _flat(ctx: Context, name: str) -> object:
     return ctx.tensor(name)
 
 
-@handler(*_UNARY, tf="same-named TF unary op (Relu, Sigmoid, Erf, LogicalNot, IsNan, ...)")
+@handler(*_UNARY, tf="same-named TF unary op (Relu, Sigmoid, Erf, LogicalNot, IsNan, ...)",
+         rank=broadcast_rank)
 def unary(ctx: Context, node: Node) -> None:
     args, nhwc = operands(ctx, [node.inputs[0]])
     ctx.set(node.outputs[0], ctx.op(_UNARY[node.op_type], args), nhwc=nhwc)
 
 
-@handler("Dropout", tf="Identity (inference)")
+@handler("Dropout", tf="Identity (inference)",
+         rank=broadcast_rank)
 def dropout(ctx: Context, node: Node) -> None:
     args, nhwc = operands(ctx, [node.inputs[0]])
     ctx.set(node.outputs[0], ctx.op("Identity", args), nhwc=nhwc)
@@ -63,7 +65,8 @@ def dropout(ctx: Context, node: Node) -> None:
 
 
 @handler(*_BINARY, tf="AddV2, Sub, Mul, Pow, Maximum, Minimum, Equal, Less, Greater, ... "
-         "(variadic Sum/Max/Min chained)")
+         "(variadic Sum/Max/Min chained)",
+         rank=broadcast_rank)
 def binary(ctx: Context, node: Node) -> None:
     names = list(node.inputs)
     op = _BINARY[node.op_type]
@@ -78,21 +81,24 @@ def binary(ctx: Context, node: Node) -> None:
     ctx.set(node.outputs[0], ctx.op(op, args), nhwc=nhwc)
 
 
-@handler("Div", tf="RealDiv (floats), TruncateDiv (integers: ONNX truncates)")
+@handler("Div", tf="RealDiv (floats), TruncateDiv (integers: ONNX truncates)",
+         rank=broadcast_rank)
 def div(ctx: Context, node: Node) -> None:
     args, nhwc = operands(ctx, list(node.inputs))
     integer = np.issubdtype(ctx.dtype(node.inputs[0]), np.integer)
     ctx.set(node.outputs[0], ctx.op("TruncateDiv" if integer else "RealDiv", args), nhwc=nhwc)
 
 
-@handler("Mod", tf="FloorMod (fmod=0, sign of divisor), TruncateMod (fmod=1)")
+@handler("Mod", tf="FloorMod (fmod=0, sign of divisor), TruncateMod (fmod=1)",
+         rank=broadcast_rank)
 def mod(ctx: Context, node: Node) -> None:
     args, nhwc = operands(ctx, list(node.inputs))
     op = "TruncateMod" if node.attr("fmod", 0) else "FloorMod"
     ctx.set(node.outputs[0], ctx.op(op, args), nhwc=nhwc)
 
 
-@handler("Where", tf="SelectV2")
+@handler("Where", tf="SelectV2",
+         rank=broadcast_rank)
 def where(ctx: Context, node: Node) -> None:
     args, nhwc = operands(ctx, list(node.inputs))
     ctx.set(node.outputs[0], ctx.op("SelectV2", args), nhwc=nhwc)
@@ -102,14 +108,16 @@ def _scalar(ctx: Context, value: float, like: str) -> np.ndarray:
     return np.array(value, dtype=ctx.dtype(like))
 
 
-@handler("LeakyRelu", tf="LeakyRelu")
+@handler("LeakyRelu", tf="LeakyRelu",
+         rank=broadcast_rank)
 def leaky_relu(ctx: Context, node: Node) -> None:
     args, nhwc = operands(ctx, [node.inputs[0]])
     ctx.set(node.outputs[0], ctx.op("LeakyRelu", args, alpha=float(node.attr("alpha", 0.01))),
             nhwc=nhwc)
 
 
-@handler("Elu", tf="Elu (alpha=1) or SelectV2/Exp arithmetic")
+@handler("Elu", tf="Elu (alpha=1) or SelectV2/Exp arithmetic",
+         rank=broadcast_rank)
 def elu(ctx: Context, node: Node) -> None:
     (x,), nhwc = operands(ctx, [node.inputs[0]])
     alpha = float(node.attr("alpha", 1.0))
@@ -121,7 +129,8 @@ def elu(ctx: Context, node: Node) -> None:
     ctx.set(node.outputs[0], out, nhwc=nhwc)
 
 
-@handler("Selu", tf="Selu arithmetic: gamma * (Relu(x) + alpha * (Exp(Minimum(x, 0)) - 1))")
+@handler("Selu", tf="Selu arithmetic: gamma * (Relu(x) + alpha * (Exp(Minimum(x, 0)) - 1))",
+         rank=broadcast_rank)
 def selu(ctx: Context, node: Node) -> None:
     (x,), nhwc = operands(ctx, [node.inputs[0]])
     src = node.inputs[0]
@@ -138,7 +147,8 @@ def _hard_sigmoid(ctx: Context, x: object, src: str, alpha: float, beta: float) 
     return ctx.op("Minimum", [ctx.op("Relu", [lin]), _scalar(ctx, 1, src)])
 
 
-@handler("HardSigmoid", tf="Mul, AddV2, Relu, Minimum")
+@handler("HardSigmoid", tf="Mul, AddV2, Relu, Minimum",
+         rank=broadcast_rank)
 def hard_sigmoid(ctx: Context, node: Node) -> None:
     (x,), nhwc = operands(ctx, [node.inputs[0]])
     out = _hard_sigmoid(ctx, x, node.inputs[0], float(node.attr("alpha", 0.2)),
@@ -146,21 +156,24 @@ def hard_sigmoid(ctx: Context, node: Node) -> None:
     ctx.set(node.outputs[0], out, nhwc=nhwc)
 
 
-@handler("HardSwish", tf="x * HardSigmoid(x, 1/6, 0.5)")
+@handler("HardSwish", tf="x * HardSigmoid(x, 1/6, 0.5)",
+         rank=broadcast_rank)
 def hard_swish(ctx: Context, node: Node) -> None:
     (x,), nhwc = operands(ctx, [node.inputs[0]])
     gate = _hard_sigmoid(ctx, x, node.inputs[0], 1 / 6, 0.5)
     ctx.set(node.outputs[0], ctx.op("Mul", [x, gate]), nhwc=nhwc)
 
 
-@handler("PRelu", tf="Relu, Minimum, Mul, AddV2")
+@handler("PRelu", tf="Relu, Minimum, Mul, AddV2",
+         rank=broadcast_rank)
 def prelu(ctx: Context, node: Node) -> None:
     (x, slope), nhwc = operands(ctx, list(node.inputs))
     neg = ctx.op("Mul", [ctx.op("Minimum", [x, _scalar(ctx, 0, node.inputs[0])]), slope])
     ctx.set(node.outputs[0], ctx.op("AddV2", [ctx.op("Relu", [x]), neg]), nhwc=nhwc)
 
 
-@handler("Gelu", tf="Erf (or Tanh) arithmetic")
+@handler("Gelu", tf="Erf (or Tanh) arithmetic",
+         rank=broadcast_rank)
 def gelu(ctx: Context, node: Node) -> None:
     (x,), nhwc = operands(ctx, [node.inputs[0]])
     src = node.inputs[0]
@@ -177,7 +190,8 @@ def gelu(ctx: Context, node: Node) -> None:
     ctx.set(node.outputs[0], out, nhwc=nhwc)
 
 
-@handler("Clip", tf="Maximum, Minimum (min/max from attributes before opset 11, else inputs)")
+@handler("Clip", tf="Maximum, Minimum (min/max from attributes before opset 11, else inputs)",
+         rank=broadcast_rank)
 def clip(ctx: Context, node: Node) -> None:
     (x,), nhwc = operands(ctx, [node.inputs[0]])
     src = node.inputs[0]

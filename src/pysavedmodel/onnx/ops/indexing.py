@@ -107,6 +107,51 @@ def gather_elements(ctx: Context, node: Node) -> None:
     ctx.set(node.outputs[0], ctx.op("GatherNd", [ctx.tensor(data), coords]))
 
 
+def _gather_nd_rank(ctx: Context, node: Node) -> int | None:
+    rank, ishape = ctx.rank(node.inputs[0]), ctx.shape(node.inputs[1])
+    if rank is None or ishape is None or ishape[-1] is None:
+        return None
+    return len(ishape) - 1 + rank - int(node.attr("batch_dims", 0)) - int(ishape[-1])
+
+
+@handler("GatherND", tf="GatherNd (negative indices wrapped per coordinate; batch_dims as "
+         "leading Range coordinates)", rank=_gather_nd_rank)
+def gather_nd(ctx: Context, node: Node) -> None:
+    data, idx = node.inputs[0], node.inputs[1]
+    rank = _rank(ctx, data)
+    ishape = ctx.shape(idx)
+    if ishape is None or ishape[-1] is None:
+        raise ctx.fail(f"the last dim of indices {idx!r} must be static")
+    depth, batch = int(ishape[-1]), int(node.attr("batch_dims", 0))
+    q = len(ishape)
+    ind = ctx.op("Cast", [ctx.tensor(idx)], DstT="int64")
+    dims = ctx.op("Shape", [ctx.tensor(data)], out_type="int64")
+    # Wrap negative coordinates: coordinate k indexes data axis batch + k.
+    limits = ctx.op("StridedSlice", [dims, np.array([batch], np.int64),
+                                     np.array([batch + depth], np.int64),
+                                     np.array([1], np.int64)])
+    ind = ctx.op("SelectV2", [ctx.op("Less", [ind, np.array(0, np.int64)]),
+                              ctx.op("AddV2", [ind, limits]), ind])
+    if batch:
+        # TF's GatherNd has no batch dims: prepend each position's batch coordinates.
+        ishape_t = ctx.op("Shape", [ind], out_type="int64")
+        lead = ctx.op("StridedSlice", [ishape_t, np.array([0], np.int64),
+                                       np.array([q - 1], np.int64), np.array([1], np.int64)])
+        grid_shape = ctx.op("ConcatV2", [[lead, np.array([1], np.int64)],
+                                         np.array(0, np.int32)])
+        grids = []
+        for i in range(batch):
+            n = ctx.op("GatherV2", [ishape_t, np.array(i, np.int32), np.array(0, np.int32)])
+            r = ctx.op("Range", [np.array(0, np.int64), n, np.array(1, np.int64)])
+            shape = [1] * q
+            shape[i] = -1
+            r = ctx.op("Reshape", [r, np.array(shape, np.int64)])
+            grids.append(ctx.op("BroadcastTo", [r, grid_shape]))
+        ind = ctx.op("ConcatV2", [[*grids, ind], np.array(-1, np.int32)])
+    del rank
+    ctx.set(node.outputs[0], ctx.op("GatherNd", [ctx.tensor(data), ind]))
+
+
 @handler("ScatterND", tf="TensorScatterUpdate (reduction none)")
 def scatter_nd(ctx: Context, node: Node) -> None:
     if node.attr("reduction", "none") != "none":

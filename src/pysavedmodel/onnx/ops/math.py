@@ -9,7 +9,7 @@ import numpy as np
 
 from ..context import Context
 from ..ir import Node
-from .registry import handler
+from .registry import handler, same_rank
 from .tensor import axes_of, norm_axis
 
 
@@ -22,7 +22,16 @@ def _matmul(ctx: Context, a: Any, b: Any, rank_a: int | None, rank_b: int | None
     return ctx.op("BatchMatMulV2", [a, b])
 
 
-@handler("MatMul", tf="MatMul (2-D) or BatchMatMulV2 (broadcasting; 1-D operands expanded)")
+def _matmul_rank(ra: int | None, rb: int | None) -> int | None:
+    if ra is None or rb is None:
+        return None
+    if ra == 1 or rb == 1:
+        return max(ra, rb) - 1
+    return max(ra, rb)
+
+
+@handler("MatMul", tf="MatMul (2-D) or BatchMatMulV2 (broadcasting; 1-D operands expanded)",
+         rank=lambda ctx, node: _matmul_rank(ctx.rank(node.inputs[0]), ctx.rank(node.inputs[1])))
 def matmul(ctx: Context, node: Node) -> None:
     an, bn = node.inputs
     ra, rb = ctx.rank(an), ctx.rank(bn)
@@ -65,7 +74,16 @@ _REDUCE = {"ReduceMean": "Mean", "ReduceSum": "Sum", "ReduceMax": "Max", "Reduce
            "ReduceProd": "Prod"}
 
 
-@handler(*_REDUCE, tf="Mean, Sum, Max, Min, Prod (axes attribute or input by opset)")
+def _reduce_rank(ctx: Context, node: Node) -> int | None:
+    rank = ctx.rank(node.inputs[0])
+    if rank is None or node.attr("keepdims", 1):
+        return rank
+    axes = axes_of(ctx, node, 1)
+    return 0 if not axes else rank - len(set(norm_axis(a, rank) for a in axes))
+
+
+@handler(*_REDUCE, tf="Mean, Sum, Max, Min, Prod (axes attribute or input by opset)",
+         rank=_reduce_rank)
 def reduce(ctx: Context, node: Node) -> None:
     x = node.inputs[0]
     rank = ctx.rank(x)
@@ -92,7 +110,7 @@ def reduce(ctx: Context, node: Node) -> None:
 
 
 @handler("Softmax", "LogSoftmax", tf="Softmax/LogSoftmax (Transpose or Reshape for the axis "
-         "semantics of the opset)")
+         "semantics of the opset)", rank=same_rank)
 def softmax(ctx: Context, node: Node) -> None:
     x = node.inputs[0]
     rank = ctx.rank(x)
@@ -122,7 +140,7 @@ def softmax(ctx: Context, node: Node) -> None:
     ctx.set(node.outputs[0], out)
 
 
-@handler("LayerNormalization", tf="Mean, Sub, Square, Rsqrt, Mul, AddV2")
+@handler("LayerNormalization", tf="Mean, Sub, Square, Rsqrt, Mul, AddV2", rank=same_rank)
 def layer_norm(ctx: Context, node: Node) -> None:
     x = node.inputs[0]
     rank = ctx.rank(x)

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from ...errors import ModelError
 from ..context import Context
 from ..ir import Node
 from .registry import handler
@@ -38,59 +39,122 @@ def _pads(ctx: Context, node: Node, spatial: list[int | None], kernel: list[int]
     return out
 
 
+def check_geometry(node: Node, kernel: list[int], strides: list[int], dilations: list[int],
+                   group: int = 1, channels: tuple[int, int] | None = None) -> None:
+    """Refuse (ModelError) kernel/stride/dilation/group/pads values ONNX does not allow:
+    non-positive sizes, lists of the wrong length, negative pads, ``group`` not dividing
+    ``channels`` (out, in).  ``kernel`` has one entry per spatial dim."""
+    n = len(kernel)
+    for label, values in (("kernel_shape", kernel), ("strides", strides),
+                          ("dilations", dilations)):
+        if len(values) != n or any(v < 1 for v in values):
+            raise ModelError(f"{node.where()}: {label} {values} must be {n} positive ints")
+    pads = node.attr("pads", None)
+    if pads is not None and (len(pads) != 2 * n or any(int(p) < 0 for p in pads)):
+        raise ModelError(f"{node.where()}: pads {list(pads)} must be {2 * n} ints >= 0")
+    if group < 1 or (channels is not None and channels[0] % group):
+        raise ModelError(f"{node.where()}: group {group} must be >= 1 and divide the "
+                         f"{channels[0] if channels else '?'} output channels")
+
+
 def _spatial(ctx: Context, name: str) -> list[int | None]:
     shape = ctx.shape(name)
-    if shape is None or len(shape) != 4:
-        raise ctx.fail(f"only 2-D (rank-4 NCHW) inputs are supported, {name!r} has shape {shape}")
+    if shape is None or len(shape) not in (3, 4, 5):
+        raise ctx.fail(f"only 1-D, 2-D and 3-D inputs (rank 3-5, channels first) are "
+                       f"supported, {name!r} has shape {shape}")
     return shape[2:]
+
+
+def _lift(ctx: Context, x: Any) -> Any:
+    """A channels-last 1-D value [N, W, C] as a 2-D one [N, 1, W, C]."""
+    return ctx.op("ExpandDims", [x, np.array(1, np.int32)])
+
+
+def _drop(ctx: Context, x: Any) -> Any:
+    return ctx.op("Squeeze", [x], squeeze_dims=[1])
+
+
+def dilate(w: Any, dilations: list[int], first: int = 2) -> Any:
+    """Kernel ``w`` with its spatial axes (from ``first``) dilated by inserting zeros: a
+    convolution with it equals the dilated convolution with ``w`` (TF's 3-D and backprop
+    kernels lack dilations on CPU)."""
+    if all(d == 1 for d in dilations):
+        return w
+    shape = list(w.shape)
+    index: list[Any] = [slice(None)] * w.ndim
+    for i, d in enumerate(dilations):
+        axis = first + i
+        shape[axis] = (shape[axis] - 1) * d + 1
+        index[axis] = slice(None, None, d)
+    out = np.zeros(shape, w.dtype)
+    out[tuple(index)] = w
+    return out
 
 
 def _pad(ctx: Context, x: Any, pads: list[tuple[int, int]], value: float | None,
          dtype: Any) -> Any:
     if not any(a or b for a, b in pads):
         return x
-    spec = np.array([(0, 0), *pads, (0, 0)], np.int64)
+    # int32 paddings: grappler's remapper fuses Pad into Conv3D and reads them as int32
+    # (int64 aborts the TF process).
+    spec = np.array([(0, 0), *pads, (0, 0)], np.int32)
     if value is None:
         return ctx.op("Pad", [x, spec])
     return ctx.op("PadV2", [x, spec, np.array(value, dtype)])
 
 
-@handler("Conv", tf="Conv2D / DepthwiseConv2dNative (NHWC, Pad for ONNX pads), BiasAdd; "
-         "grouped: Split + Conv2D + ConcatV2")
+@handler("Conv", tf="Conv2D / DepthwiseConv2dNative / Conv3D (channels-last, Pad for ONNX "
+         "pads; 1-D as 2-D with ExpandDims/Squeeze; 3-D dilations as zero-dilated kernels), "
+         "BiasAdd; grouped: Split + Conv + ConcatV2")
 def conv(ctx: Context, node: Node) -> None:
     x, wn = node.inputs[0], node.inputs[1]
     spatial = _spatial(ctx, x)
+    n = len(spatial)
     w = ctx.array(wn)
     if w is None:
         raise ctx.fail(f"weights {wn!r} must be an initializer")
-    out_ch, in_per_group, kh, kw = w.shape
-    kernel = [int(a) for a in node.attr("kernel_shape", [kh, kw])]
-    strides = [int(a) for a in node.attr("strides", [1, 1])]
-    dil = [int(a) for a in node.attr("dilations", [1, 1])]
+    out_ch, in_per_group = w.shape[:2]
+    kernel = [int(a) for a in node.attr("kernel_shape", list(w.shape[2:]))]
+    strides = [int(a) for a in node.attr("strides", [1] * n)]
+    dil = [int(a) for a in node.attr("dilations", [1] * n)]
     group = int(node.attr("group", 1))
+    check_geometry(node, kernel, strides, dil, group, (out_ch, in_per_group))
+    if kernel != list(w.shape[2:]) or w.ndim != n + 2:
+        raise ModelError(f"{node.where()}: kernel_shape {kernel} does not match the weights' "
+                         f"{list(w.shape[2:])} for {n} spatial dims")
     pads = _pads(ctx, node, spatial, kernel, strides, dil)
     dtype = ctx.dtype(x)
     inp = _pad(ctx, ctx.nhwc(x), pads, None, dtype)
+    if n == 1:  # run as 2-D over [N, 1, W, C]
+        inp, w = _lift(ctx, inp), w[:, :, None, :]
+        strides, dil = [1, *strides], [1, *dil]
+    if n == 3:
+        w = dilate(w, dil)
+        dil = [1, 1, 1]
     common = {"strides": [1, *strides, 1], "dilations": [1, *dil, 1], "padding": "VALID"}
-    hwio = np.transpose(w, (2, 3, 1, 0))
+    conv_op = "Conv3D" if n == 3 else "Conv2D"
+    axis = 4 if n == 3 else 3
+    filt = np.transpose(w, (*range(2, w.ndim), 1, 0))  # O I k... -> k... I O
     in_ch = in_per_group * group
     if group == 1:
-        out = ctx.op("Conv2D", [inp, ctx.variable(wn, hwio)], **common)
-    elif group == in_ch and in_per_group == 1:
-        mult = out_ch // group
-        filt = np.ascontiguousarray(hwio.reshape(kh, kw, group, mult))
-        out = ctx.op("DepthwiseConv2dNative", [inp, ctx.variable(wn, filt)], **common)
+        out = ctx.op(conv_op, [inp, ctx.variable(wn, filt)], **common)
+    elif n != 3 and group == in_ch and in_per_group == 1:
+        kh, kw = filt.shape[:2]
+        depth = np.ascontiguousarray(filt.reshape(kh, kw, group, out_ch // group))
+        out = ctx.op("DepthwiseConv2dNative", [inp, ctx.variable(wn, depth)], **common)
     else:
-        weight = ctx.variable(wn, hwio)
-        parts = ctx.op("Split", [np.array(3, np.int32), inp], num_split=group).outputs
-        wparts = ctx.op("Split", [np.array(3, np.int32), weight], num_split=group).outputs
-        outs = [ctx.op("Conv2D", [p, q], **common) for p, q in zip(parts, wparts)]
-        out = ctx.op("ConcatV2", [outs, np.array(3, np.int32)])
+        weight = ctx.variable(wn, np.ascontiguousarray(filt))
+        parts = ctx.op("Split", [np.array(axis, np.int32), inp], num_split=group).outputs
+        wparts = ctx.op("Split", [np.array(axis, np.int32), weight], num_split=group).outputs
+        outs = [ctx.op(conv_op, [p, q], **common) for p, q in zip(parts, wparts)]
+        out = ctx.op("ConcatV2", [outs, np.array(axis, np.int32)])
     if node.input(2):
         bias = ctx.array(node.input(2))
         b = ctx.variable(node.input(2), bias) if bias is not None and ctx.const(
             node.input(2)) is None else ctx.tensor(node.input(2))
         out = ctx.op("BiasAdd", [out, b], data_format="NHWC")
+    if n == 1:
+        out = _drop(ctx, out)
     ctx.set(node.outputs[0], out, nhwc=True)
 
 
@@ -107,14 +171,20 @@ def _ceil_extra(spatial: list[int | None], kernel: list[int], strides: list[int]
     return extra
 
 
-@handler("MaxPool", "AveragePool", tf="MaxPool / AvgPool (NHWC, VALID after an explicit "
-         "PadV2; divisor corrected by Mul when padding is not counted)")
+@handler("MaxPool", "AveragePool", tf="MaxPool / AvgPool / MaxPool3D / AvgPool3D "
+         "(channels-last, VALID after an explicit PadV2; 1-D as 2-D; divisor corrected by Mul "
+         "when padding is not counted)")
 def pool(ctx: Context, node: Node) -> None:
     x = node.inputs[0]
     spatial = _spatial(ctx, x)
     kernel = [int(a) for a in node.attr("kernel_shape")]
-    strides = [int(a) for a in node.attr("strides", [1] * len(kernel))]
-    dil = [int(a) for a in node.attr("dilations", [1] * len(kernel))]
+    n = len(kernel)
+    strides = [int(a) for a in node.attr("strides", [1] * n)]
+    dil = [int(a) for a in node.attr("dilations", [1] * n)]
+    check_geometry(node, kernel, strides, dil)
+    if n != len(spatial):
+        raise ModelError(f"{node.where()}: kernel_shape {kernel} does not match the "
+                         f"{len(spatial)} spatial dims of {x!r}")
     if any(d != 1 for d in dil):
         raise ctx.fail("pool dilations other than 1")
     if len(node.outputs) > 1 and node.outputs[1]:
@@ -126,29 +196,31 @@ def pool(ctx: Context, node: Node) -> None:
         extra = _ceil_extra(spatial, kernel, strides, pads, dil)
         full = [(a, b + e) for (a, b), e in zip(pads, extra)]
     else:
-        extra, full = [0] * len(kernel), pads
+        extra, full = [0] * n, pads
     dtype = ctx.dtype(x)
+    lifted = n == 1
+    op_name = node.op_type.replace("AveragePool", "AvgPool") + ("3D" if n == 3 else "")
+    pad_value = float("-inf") if node.op_type == "MaxPool" else 0.0
+    inp = _pad(ctx, ctx.nhwc(x), full, pad_value, dtype)
     ksize, st = [1, *kernel, 1], [1, *strides, 1]
-    if node.op_type == "MaxPool":
-        inp = _pad(ctx, ctx.nhwc(x), full, float("-inf"), dtype)
-        out = ctx.op("MaxPool", [inp], ksize=ksize, strides=st, padding="VALID")
-        ctx.set(node.outputs[0], out, nhwc=True)
-        return
-    inp = _pad(ctx, ctx.nhwc(x), full, 0.0, dtype)
-    out = ctx.op("AvgPool", [inp], ksize=ksize, strides=st, padding="VALID")
-    include = bool(node.attr("count_include_pad", 0))
-    if any(a or b for a, b in full):
+    if lifted:
+        inp, ksize, st = _lift(ctx, inp), [1, 1, *kernel, 1], [1, 1, *strides, 1]
+    out = ctx.op(op_name, [inp], ksize=ksize, strides=st, padding="VALID")
+    if lifted:
+        out = _drop(ctx, out)
+    if node.op_type == "AveragePool" and any(a or b for a, b in full):
         if any(d is None for d in spatial):
             raise ctx.fail("AveragePool with padding needs static spatial dims")
+        include = bool(node.attr("count_include_pad", 0))
         scale = _avg_scale(spatial, kernel, strides, pads, extra, include)
         if not np.all(scale == 1):
-            out = ctx.op("Mul", [out, scale.astype(dtype)[None, :, :, None]])
+            out = ctx.op("Mul", [out, scale.astype(dtype)[None, ..., None]])
     ctx.set(node.outputs[0], out, nhwc=True)
 
 
 def _avg_scale(spatial: list[int | None], kernel: list[int], strides: list[int],
                pads: list[tuple[int, int]], extra: list[int], include: bool) -> Any:
-    """kernel area / divisor ONNX uses, per output position (2-D)."""
+    """kernel area / divisor ONNX uses, per output position (any number of spatial axes)."""
     axes = []
     for dim, k, s, (a, b), e in zip(spatial, kernel, strides, pads, extra):
         assert dim is not None
@@ -160,7 +232,10 @@ def _avg_scale(spatial: list[int | None], kernel: list[int], strides: list[int],
             counts.append(min(start + k, hi) - max(start, lo))
         axes.append(np.array(counts, np.float64))
     area = float(np.prod(kernel))
-    return area / np.outer(axes[0], axes[1])
+    divisors: Any = axes[0]
+    for more in axes[1:]:
+        divisors = np.multiply.outer(divisors, more)
+    return area / divisors
 
 
 @handler("GlobalAveragePool", "GlobalMaxPool", tf="Mean / Max over H, W (keep_dims)")
@@ -301,31 +376,66 @@ def resize(ctx: Context, node: Node) -> None:
     ctx.set(node.outputs[0], out, nhwc=True)
 
 
-@handler("ConvTranspose", tf="Conv2DBackpropInput (NHWC, VALID), PadV2 for output_padding, "
-         "StridedSlice for pads, BiasAdd")
+def _transpose_pads(ctx: Context, node: Node, spatial: list[int | None], kernel: list[int],
+                    strides: list[int], extra: list[int]) -> list[tuple[int, int]]:
+    """ONNX ConvTranspose pads: given, or derived from ``output_shape`` / SAME auto_pad."""
+    n = len(kernel)
+    auto = node.attr("auto_pad", "NOTSET")
+    shape_attr = node.attrs.get("output_shape")
+    if shape_attr is None and auto in ("NOTSET", "VALID", None):
+        pads = [int(p) for p in node.attr("pads", [0] * 2 * n)] if auto != "VALID" else [0] * 2 * n
+        return [(pads[i], pads[i + n]) for i in range(n)]
+    if any(d is None for d in spatial):
+        raise ctx.fail("ConvTranspose output_shape / SAME auto_pad needs static spatial dims")
+    dims = [int(d) for d in spatial]  # type: ignore[arg-type]
+    target = ([int(v) for v in shape_attr][-n:] if shape_attr is not None
+              else [d * s for d, s in zip(dims, strides)])
+    out = []
+    for d, k, s, e, t in zip(dims, kernel, strides, extra, target):
+        total = s * (d - 1) + e + k - t
+        if total < 0:
+            raise ctx.fail(f"output_shape {target} is larger than the full transposed output")
+        small, big = total // 2, total - total // 2
+        out.append((small, big) if auto == "SAME_UPPER" else (big, small))
+    return out
+
+
+@handler("ConvTranspose", tf="Conv2DBackpropInput / Conv3DBackpropInputV2 (channels-last, "
+         "VALID; 1-D as 2-D; dilations as zero-dilated kernels; groups: Split + ConcatV2), "
+         "Pad for output_padding, StridedSlice for pads, BiasAdd")
 def conv_transpose(ctx: Context, node: Node) -> None:
-    """2-D, group 1, dilation 1: the full (VALID) transposed convolution, then ONNX's
-    ``output_padding`` appended and ``pads`` cropped."""
+    """The full (VALID) transposed convolution, then ONNX's ``output_padding`` appended and
+    ``pads`` cropped (pads may come from ``output_shape`` or SAME auto_pad)."""
     x, wn = node.inputs[0], node.inputs[1]
     spatial = _spatial(ctx, x)
+    n = len(spatial)
     w = ctx.array(wn)
     if w is None:
         raise ctx.fail(f"weights {wn!r} must be an initializer")
-    in_ch, out_ch, kh, kw = w.shape
-    if int(node.attr("group", 1)) != 1:
-        raise ctx.fail("grouped ConvTranspose is not supported")
-    if any(int(d) != 1 for d in node.attr("dilations", [1, 1])):
-        raise ctx.fail("dilated ConvTranspose is not supported")
-    if node.attr("auto_pad", "NOTSET") not in ("NOTSET", "VALID") or node.attrs.get(
-            "output_shape") is not None:
-        raise ctx.fail("ConvTranspose auto_pad SAME / output_shape are not supported")
-    strides = [int(s) for s in node.attr("strides", [1, 1])]
-    pads = [int(p) for p in node.attr("pads", [0, 0, 0, 0])]
-    extra = [int(p) for p in node.attr("output_padding", [0, 0])]
+    group = int(node.attr("group", 1))
+    in_ch, out_per_group = int(w.shape[0]), int(w.shape[1])
+    strides = [int(v) for v in node.attr("strides", [1] * n)]
+    dil = [int(v) for v in node.attr("dilations", [1] * n)]
+    extra = [int(v) for v in node.attr("output_padding", [0] * n)]
+    check_geometry(node, [int(k) for k in node.attr("kernel_shape", list(w.shape[2:]))],
+                   strides, dil, group)
+    if in_ch % group:
+        raise ModelError(f"{node.where()}: group {group} must divide the {in_ch} input "
+                         "channels")
+    if len(extra) != n or any(not 0 <= e < max(s_, d) for e, s_, d in zip(extra, strides, dil)):
+        raise ModelError(f"{node.where()}: output_padding {extra} must be {n} ints in "
+                         f"[0, max(stride, dilation)) for strides {strides}")
+    w = dilate(w, dil)
+    kernel = [int(k) for k in w.shape[2:]]
+    pads = _transpose_pads(ctx, node, spatial, kernel, strides, extra)
     inp = ctx.nhwc(x)
+    if n == 1:
+        inp, w = _lift(ctx, inp), w[:, :, None, :]
+        kernel, strides, extra, pads = [1, *kernel], [1, *strides], [0, *extra], [(0, 0), *pads]
+    m = len(kernel)
     dims = ctx.op("Shape", [inp], out_type="int32")
     full = []
-    for i, (k, s) in enumerate(zip((kh, kw), strides), start=1):
+    for i, (k, s) in enumerate(zip(kernel, strides), start=1):
         d = ctx.op("StridedSlice", [dims, np.array([i], np.int32), np.array([i + 1], np.int32),
                                     np.array([1], np.int32)])
         full.append(ctx.op("AddV2", [ctx.op("Mul", [ctx.op("Sub", [d, np.array([1], np.int32)]),
@@ -333,26 +443,42 @@ def conv_transpose(ctx: Context, node: Node) -> None:
                                      np.array([k], np.int32)]))
     batch = ctx.op("StridedSlice", [dims, np.array([0], np.int32), np.array([1], np.int32),
                                     np.array([1], np.int32)])
-    sizes = ctx.op("ConcatV2", [[batch, *full, np.array([out_ch], np.int32)],
+    sizes = ctx.op("ConcatV2", [[batch, *full, np.array([out_per_group], np.int32)],
                                 np.array(0, np.int32)])
-    # TF's filter for the backprop is [kh, kw, out_channels, in_channels] of the forward conv
-    # whose input is our output: ONNX W [in, out, kh, kw] -> [kh, kw, out, in].
-    filt = ctx.variable(wn, np.ascontiguousarray(np.transpose(w, (2, 3, 1, 0))))
-    out = ctx.op("Conv2DBackpropInput", [sizes, filt, inp], strides=[1, *strides, 1],
-                 padding="VALID")
+    # TF's filter for the backprop is [k..., out_channels, in_channels] of the forward conv
+    # whose input is our output: ONNX W [in, out/group, k...] -> [k..., out/group, in].
+    filt = np.ascontiguousarray(np.transpose(w, (*range(2, w.ndim), 1, 0)))
+    op_name = "Conv3DBackpropInputV2" if m == 3 else "Conv2DBackpropInput"
+    attrs = {"strides": [1, *strides, 1], "padding": "VALID"}
+    channel_axis = m + 1
+    if group == 1:
+        out = ctx.op(op_name, [sizes, ctx.variable(wn, filt), inp], **attrs)
+    else:
+        weight = ctx.variable(wn, filt)
+        parts = ctx.op("Split", [np.array(channel_axis, np.int32), inp],
+                       num_split=group).outputs
+        wparts = ctx.op("Split", [np.array(channel_axis, np.int32), weight],
+                        num_split=group).outputs
+        outs = [ctx.op(op_name, [sizes, q, p], **attrs) for p, q in zip(parts, wparts)]
+        out = ctx.op("ConcatV2", [outs, np.array(channel_axis, np.int32)])
     if any(extra):
-        out = ctx.op("Pad", [out, np.array([(0, 0), (0, extra[0]), (0, extra[1]), (0, 0)],
+        out = ctx.op("Pad", [out, np.array([(0, 0), *[(0, e) for e in extra], (0, 0)],
                                            np.int64)])
-    if any(pads):
-        begin = np.array([0, pads[0], pads[1], 0], np.int64)
-        end = np.array([0, -pads[2], -pads[3], 0], np.int64)
-        end_mask = 0b1001 | (0b0010 if pads[2] == 0 else 0) | (0b0100 if pads[3] == 0 else 0)
-        out = ctx.op("StridedSlice", [out, begin, end, np.array([1, 1, 1, 1], np.int64)],
-                     begin_mask=0b1001, end_mask=end_mask)
+    if any(a or b for a, b in pads):
+        begin = np.array([0, *[a for a, _ in pads], 0], np.int64)
+        end = np.array([0, *[-b for _, b in pads], 0], np.int64)
+        end_mask = 1 | (1 << (m + 1))
+        for i, (_, after) in enumerate(pads, start=1):
+            if after == 0:
+                end_mask |= 1 << i
+        out = ctx.op("StridedSlice", [out, begin, end, np.ones(m + 2, np.int64)],
+                     begin_mask=1 | (1 << (m + 1)), end_mask=end_mask)
     if node.input(2):
         bias = ctx.array(node.input(2))
         b = ctx.variable(node.input(2), bias) if bias is not None and ctx.const(
             node.input(2)) is None else ctx.tensor(node.input(2))
         out = ctx.op("BiasAdd", [out, b], data_format="NHWC")
-    del in_ch, spatial
+    if n == 1:
+        out = _drop(ctx, out)
+    del in_ch
     ctx.set(node.outputs[0], out, nhwc=True)

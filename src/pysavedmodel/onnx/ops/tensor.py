@@ -11,9 +11,10 @@ from typing import Any
 
 import numpy as np
 
+from ...errors import ModelError
 from ..context import Context
 from ..ir import Node
-from .registry import handler
+from .registry import handler, same_rank
 
 
 def axes_of(ctx: Context, node: Node, index: int, attr: str = "axes") -> list[int] | None:
@@ -29,13 +30,39 @@ def axes_of(ctx: Context, node: Node, index: int, attr: str = "axes") -> list[in
     return [int(a) for a in np.asarray(value).reshape(-1)]
 
 
-def norm_axis(axis: int, rank: int) -> int:
+def norm_axis(axis: int, rank: int, *, inclusive: bool = False) -> int:
+    """``axis`` in ``[0, rank)`` (``[0, rank]`` when ``inclusive``, as Flatten allows);
+    negative axes count from the end.  Out of range: ModelError naming axis and rank."""
+    top = rank + 1 if inclusive else rank
+    if not -rank <= axis < top:
+        raise ModelError(f"axis {axis} is out of range for rank {rank} "
+                         f"(expected {-rank}..{top - 1})")
     return axis + rank if axis < 0 else axis
 
 
 def dynamic_shape(ctx: Context, name: str) -> Any:
     """``name``'s shape as an int64 tensor (ONNX layout)."""
     return ctx.op("Shape", [ctx.tensor(name)], out_type="int64")
+
+
+def _vector_length(ctx: Context, node: Node, index: int = 0) -> int | None:
+    shape_ = ctx.shape(node.input(index))
+    return shape_[0] if shape_ is not None and len(shape_) == 1 else None
+
+
+def _expand_rank(ctx: Context, node: Node) -> int | None:
+    rank, length = ctx.rank(node.inputs[0]), _vector_length(ctx, node, 1)
+    return None if rank is None or length is None else max(rank, length)
+
+
+def _gather_rank(ctx: Context, node: Node) -> int | None:
+    rank, indices = ctx.rank(node.inputs[0]), ctx.rank(node.inputs[1])
+    return None if rank is None or indices is None else rank - 1 + indices
+
+
+def _unsqueeze_rank(ctx: Context, node: Node) -> int | None:
+    rank, axes = ctx.rank(node.inputs[0]), axes_of(ctx, node, 1)
+    return None if rank is None or axes is None else rank + len(axes)
 
 
 @handler("Constant", tf="(conversion-time constant; Const where consumed)")
@@ -69,7 +96,10 @@ def shape(ctx: Context, node: Node) -> None:
         rank = len(static) if static is not None else None
         if rank is None:
             raise ctx.fail("Shape start/end with unknown rank")
-        s, e = norm_axis(start, rank), rank if end is None else norm_axis(int(end), rank)
+        # ONNX clamps Shape's start and end into [0, rank] after adding rank to negatives.
+        s = min(max(start + rank if start < 0 else start, 0), rank)
+        e = rank if end is None else min(max(int(end) + rank if int(end) < 0 else int(end), 0),
+                                         rank)
         out = ctx.op("StridedSlice", [out, np.array([s], np.int64), np.array([e], np.int64),
                                       np.array([1], np.int64)])
     ctx.set(node.outputs[0], out)
@@ -85,7 +115,7 @@ def size(ctx: Context, node: Node) -> None:
     ctx.set(node.outputs[0], ctx.op("Size", [ctx.tensor(node.inputs[0])], out_type="int64"))
 
 
-@handler("Cast", tf="Cast")
+@handler("Cast", tf="Cast", rank=same_rank)
 def cast(ctx: Context, node: Node) -> None:
     from ..load import numpy_dtype
     dtype = numpy_dtype(int(node.attr("to")), node.where())
@@ -99,7 +129,8 @@ def cast(ctx: Context, node: Node) -> None:
     ctx.set(node.outputs[0], out, nhwc=nhwc)
 
 
-@handler("Transpose", tf="Transpose (cancelled against a pending layout change when possible)")
+@handler("Transpose", tf="Transpose (cancelled against a pending layout change when possible)",
+         rank=same_rank)
 def transpose(ctx: Context, node: Node) -> None:
     x = node.inputs[0]
     rank = ctx.rank(x)
@@ -123,7 +154,8 @@ def transpose(ctx: Context, node: Node) -> None:
     ctx.set(node.outputs[0], ctx.op("Transpose", [ctx.tensor(x), np.array(perm, np.int32)]))
 
 
-@handler("Reshape", tf="Reshape (0 copies the input dim unless allowzero, -1 inferred)")
+@handler("Reshape", tf="Reshape (0 copies the input dim unless allowzero, -1 inferred)",
+         rank=lambda ctx, node: _vector_length(ctx, node, 1))
 def reshape(ctx: Context, node: Node) -> None:
     x, target_name = node.inputs[0], node.inputs[1]
     target = ctx.const(target_name)
@@ -155,13 +187,13 @@ def reshape(ctx: Context, node: Node) -> None:
     ctx.set(node.outputs[0], ctx.op("Reshape", [ctx.tensor(x), target]))
 
 
-@handler("Flatten", tf="Reshape")
+@handler("Flatten", tf="Reshape", rank=lambda ctx, node: 2)
 def flatten(ctx: Context, node: Node) -> None:
     x = node.inputs[0]
     in_shape = ctx.shape(x)
     if in_shape is None:
         raise ctx.fail("Flatten needs the input's rank")
-    axis = norm_axis(int(node.attr("axis", 1)), len(in_shape))
+    axis = norm_axis(int(node.attr("axis", 1)), len(in_shape), inclusive=True)
     inner = in_shape[axis:]
     outer = in_shape[:axis]
     if all(d is not None for d in inner):
@@ -190,7 +222,7 @@ def squeeze(ctx: Context, node: Node) -> None:
     ctx.set(node.outputs[0], ctx.op("Squeeze", [ctx.tensor(x)], squeeze_dims=axes))
 
 
-@handler("Unsqueeze", tf="Reshape or ExpandDims")
+@handler("Unsqueeze", tf="Reshape or ExpandDims", rank=_unsqueeze_rank)
 def unsqueeze(ctx: Context, node: Node) -> None:
     axes = axes_of(ctx, node, 1) or []
     x = node.inputs[0]
@@ -205,13 +237,18 @@ def unsqueeze(ctx: Context, node: Node) -> None:
     ctx.set(node.outputs[0], out)
 
 
-@handler("Concat", tf="ConcatV2")
+@handler("Concat", tf="ConcatV2", rank=same_rank)
 def concat(ctx: Context, node: Node) -> None:
     names = [n for n in node.inputs if n]
     rank = ctx.rank(names[0])
     axis = int(node.attr("axis"))
     if rank is not None:
         axis = norm_axis(axis, rank)
+    if len(names) == 1:
+        nhwc = ctx.is_nhwc(names[0])
+        src = ctx.nhwc(names[0]) if nhwc else ctx.tensor(names[0])
+        ctx.set(node.outputs[0], ctx.op("Identity", [src]), nhwc=nhwc)
+        return
     if rank is not None and rank >= 3 and all(ctx.is_nhwc(n) for n in names):
         from ..context import to_nhwc
         nhwc_axis = to_nhwc(rank).index(axis)
@@ -222,7 +259,7 @@ def concat(ctx: Context, node: Node) -> None:
     ctx.set(node.outputs[0], out)
 
 
-@handler("Gather", tf="GatherV2 (negative indices wrapped)")
+@handler("Gather", tf="GatherV2 (negative indices wrapped)", rank=_gather_rank)
 def gather(ctx: Context, node: Node) -> None:
     data, idx_name = node.inputs[0], node.inputs[1]
     in_shape = ctx.shape(data)
@@ -244,52 +281,83 @@ def gather(ctx: Context, node: Node) -> None:
     ctx.set(node.outputs[0], out)
 
 
-@handler("Slice", tf="StridedSlice (INT64 ends and negative steps clamp as in ONNX)")
+@handler("Slice", tf="StridedSlice (INT64 ends and negative steps clamp as in ONNX; starts/ends "
+         "from run-time shape arithmetic become ConcatV2 of clamped StridedSlice pieces)",
+         rank=same_rank)
 def slice_(ctx: Context, node: Node) -> None:
     x = node.inputs[0]
     rank = ctx.rank(x)
     if rank is None:
         raise ctx.fail("Slice needs the input's rank")
+    bounds: list[list[int] | Any] = []
     if ctx.opset < 10:
-        starts = list(node.attr("starts"))
-        ends = list(node.attr("ends"))
-        axes = list(node.attr("axes", list(range(len(starts)))))
-        steps = [1] * len(starts)
+        bounds = [[int(a) for a in node.attr("starts")], [int(a) for a in node.attr("ends")]]
+        axes = [int(a) for a in node.attr("axes", list(range(len(bounds[0]))))]
+        steps = [1] * len(axes)
     else:
-        vals = []
+        count = None
         for i in (1, 2):
             v = ctx.const(node.input(i))
-            if v is None:
-                raise ctx.fail(f"input {node.input(i)!r} must be known at conversion time")
-            vals.append([int(a) for a in v.reshape(-1)])
-        starts, ends = vals
-        axes = axes_of(ctx, node, 3, attr="_axes_") or list(range(len(starts)))
-        steps = axes_of(ctx, node, 4, attr="_steps_") or [1] * len(starts)
-    begin = [0] * rank
-    end = [0] * rank
-    stride = [1] * rank
-    begin_mask = end_mask = 0
-    for i in range(rank):
-        begin_mask |= 1 << i
-        end_mask |= 1 << i
+            if v is not None:
+                bounds.append([int(a) for a in v.reshape(-1)])
+                count = len(bounds[-1])
+            else:
+                bounds.append(ctx.tensor(node.input(i)))
+                length = ctx.shape(node.input(i))
+                if length is not None and len(length) == 1 and length[0] is not None:
+                    count = int(length[0])
+        given_axes = axes_of(ctx, node, 3, attr="_axes_")
+        if given_axes is None and count is None:
+            raise ctx.fail("Slice with run-time starts and ends needs axes or their length")
+        axes = given_axes if given_axes is not None else list(range(int(count or 0)))
+        steps = axes_of(ctx, node, 4, attr="_steps_") or [1] * len(axes)
+    axes = [norm_axis(int(a), rank) for a in axes]
     big = 2**62
-    for s, e, a, st in zip(starts, ends, axes, steps):
-        a = norm_axis(int(a), rank)
+    stride = [1] * rank
+    for a, st in zip(axes, steps):
+        stride[a] = st
+    begin_mask = end_mask = (1 << rank) - 1
+    for a in axes:
         begin_mask &= ~(1 << a)
         end_mask &= ~(1 << a)
-        begin[a] = max(min(s, big), -big)
-        stride[a] = st
-        if st < 0 and e <= -big or st > 0 and e >= big:
-            end_mask |= 1 << a
-        else:
-            end[a] = max(min(e, big), -big)
-    out = ctx.op("StridedSlice", [ctx.tensor(x), np.array(begin, np.int64),
-                                  np.array(end, np.int64), np.array(stride, np.int64)],
+    vectors: list[Any] = []
+    for which, values in enumerate(bounds):
+        if isinstance(values, list):
+            vec = [0] * rank
+            for v, a, st in zip(values, axes, steps):
+                if which == 1 and (st < 0 and v <= -big or st > 0 and v >= big):
+                    end_mask |= 1 << a
+                elif which == 0 and (st > 0 and v <= -big or st < 0 and v >= big):
+                    # Starting before the first (after the last) element: from the edge.
+                    # (TF's shape function for slices of a Shape rejects huge begins.)
+                    begin_mask |= 1 << a
+                else:
+                    vec[a] = max(min(v, big), -big)
+            vectors.append(np.array(vec, np.int64))
+            continue
+        # Run-time values (shape arithmetic on dynamic dims): clamp, then place per axis.
+        t = ctx.op("Cast", [values], DstT="int64")
+        t = ctx.op("Minimum", [ctx.op("Maximum", [t, np.array(-big, np.int64)]),
+                               np.array(big, np.int64)])
+        where = {a: k for k, a in enumerate(axes)}
+        pieces: list[Any] = []
+        for a in range(rank):
+            if a in where:
+                k = where[a]
+                pieces.append(ctx.op("StridedSlice", [t, np.array([k], np.int64),
+                                                      np.array([k + 1], np.int64),
+                                                      np.array([1], np.int64)]))
+            else:
+                pieces.append(np.array([0], np.int64))
+        vectors.append(pieces[0] if rank == 1 else ctx.op("ConcatV2", [
+            pieces, np.array(0, np.int32)]))
+    out = ctx.op("StridedSlice", [ctx.tensor(x), vectors[0], vectors[1],
+                                  np.array(stride, np.int64)],
                  begin_mask=begin_mask, end_mask=end_mask)
     ctx.set(node.outputs[0], out)
 
 
-@handler("Split", tf="SplitV")
+@handler("Split", tf="SplitV", rank=same_rank)
 def split(ctx: Context, node: Node) -> None:
     x = node.inputs[0]
     in_shape = ctx.shape(x)
@@ -310,7 +378,7 @@ def split(ctx: Context, node: Node) -> None:
         ctx.set(name, out)
 
 
-@handler("Expand", tf="BroadcastTo(x, BroadcastArgs(Shape(x), shape))")
+@handler("Expand", tf="BroadcastTo(x, BroadcastArgs(Shape(x), shape))", rank=_expand_rank)
 def expand(ctx: Context, node: Node) -> None:
     x = ctx.tensor(node.inputs[0])
     target = ctx.tensor(node.inputs[1])
@@ -318,13 +386,13 @@ def expand(ctx: Context, node: Node) -> None:
     ctx.set(node.outputs[0], ctx.op("BroadcastTo", [x, full]))
 
 
-@handler("Tile", tf="Tile")
+@handler("Tile", tf="Tile", rank=same_rank)
 def tile(ctx: Context, node: Node) -> None:
     ctx.set(node.outputs[0], ctx.op("Tile", [ctx.tensor(node.inputs[0]),
                                              ctx.tensor(node.inputs[1])]))
 
 
-@handler("ConstantOfShape", tf="Fill")
+@handler("ConstantOfShape", tf="Fill", rank=_vector_length)
 def constant_of_shape(ctx: Context, node: Node) -> None:
     from ..load import import_onnx
     value = node.attrs.get("value")

@@ -42,6 +42,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from ... import remote
 from ..._proto import fingerprint_pb2, meta_graph_pb2, saved_model_pb2
 from ...aliases import PathLike
 from ...constants import FINGERPRINT_FILENAME, SAVED_MODEL_FILENAME_PB
@@ -65,8 +66,14 @@ def validate_saved_model(export_dir: PathLike) -> list[Finding]:
     """Check the SavedModel in ``export_dir``; return every finding (empty: no problem found).
 
     Raises :class:`NotFoundError` when ``export_dir`` is not a directory or holds
-    no ``saved_model.pb``/``.pbtxt``.  Reads only; nothing is written.
+    no ``saved_model.pb``/``.pbtxt``.  Reads only; nothing is written.  A URL
+    ``export_dir`` (``s3://...``; the ``remote`` extra) is downloaded whole into a
+    private temporary directory first.
     """
+    if isinstance(export_dir, str) and remote.is_remote(export_dir):
+        with remote.local_directory(export_dir) as local:
+            return validate_saved_model(local)
+    export_dir = remote.local_location(export_dir)
     findings: list[Finding] = []
 
     def report(code: str, where: str, message: str) -> None:
