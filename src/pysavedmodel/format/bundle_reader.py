@@ -493,8 +493,21 @@ class CheckpointReader:
         caller then takes the general path, which raises whatever error applies).
 
         Reading many small tensors is dominated by per-tensor overhead: this does the
-        checks of :meth:`_locate` and :meth:`_value` inline, without building a _Stored.
+        checks of :meth:`_locate` and :meth:`_value` inline, without building a _Stored;
+        entries checked in bulk (:meth:`_make_ready`) skip even those.
         """
+        fields = self._fields
+        row = fields.rows.get(key, -1)
+        if row >= 0 and self._ready[row]:
+            start, size = fields.offsets[row], fields.sizes[row]
+            if copy and size > _COPY_PIECE_BYTES:
+                return None  # copied and checksummed in pieces by _copy_verified
+            view = self._views[fields.shards[row]][start:start + size]
+            if crc32c_buffer(view) != self._plain_crcs[row]:
+                return None
+            array: np.ndarray = np.ndarray(fields.dims[fields.shapes[row]],
+                                           self._numpy_dtypes[fields.dtypes[row]], view)
+            return array.copy() if copy else array
         if key in self._sliced:
             return None
         dtype, dims, unknown_rank, shard, offset, size, masked_crc = self._fields[key]
@@ -511,8 +524,8 @@ class CheckpointReader:
         view = data.view(offset, size)
         if crc32c(view) != unmask(masked_crc):
             return None
-        array: np.ndarray = np.frombuffer(view, dtype=fixed[0], count=count).reshape(dims)
-        return array.copy() if copy else array
+        plain: np.ndarray = np.frombuffer(view, dtype=fixed[0], count=count).reshape(dims)
+        return plain.copy() if copy else plain
 
     def _read_stored(self, name: str, fields: EntryFields, *, copy: bool) -> np.ndarray:
         """The value of a non-partitioned entry (or one stored slice)."""
