@@ -84,7 +84,10 @@ def render_markdown(result: dict[str, Any], date: str) -> str:
         "",
         f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB RAM; {m['os']}; "
         f"Python {m['python']}, numpy {m['numpy']}. Files in {m['directory']} "
-        f"({m['filesystem']}).",
+        f"({m['filesystem']})."
+        + (f" Load average (1, 5, 15 min) when the run ended: "
+           f"{', '.join(str(x) for x in m['load_average'])}."
+           if m.get("load_average") else ""),
         "",
         f"Each figure is the median of {c['rounds']} timed rounds per run after a warm-up, "
         "with the fastest and slowest round beside it; contenders run interleaved round by "
@@ -150,7 +153,12 @@ def machine(directory: str) -> dict[str, Any]:
         pass
     import numpy
 
+    try:
+        load = [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        load = None
     return {"cpu": cpu, "cores": cores(), "memory_gb": memory and round(memory / GB, 1),
+            "load_average": load,
             "os": platform.platform(), "python": platform.python_version(),
             "numpy": numpy.__version__, "directory": directory, "filesystem": fs}
 
