@@ -26,6 +26,11 @@ the reads read what was written):
 * ``bert`` (opt-in: ``--only bert``): a BERT-base-size safetensors file (199 tensors,
   ~440 MB) to a SavedModel by ``pysavedmodel build`` (durable, its default), as a command
   and in-process, against a plain write + fsync of the same bytes (benchlib/bert.py).
+* opt-in scale runs, only when named in ``--only`` (scripts/benchlib/scale.py):
+  ``huge`` (a ``--huge-gb`` checkpoint streamed from memory-mapped ``.npy`` loaders by
+  ``--huge-workers`` processes, throughput and peak RSS per worker) and ``million``
+  (``--million-tensors`` tiny tensors written and read back, per tensor against a
+  tenth as many), both under ``--scale-dir``.
 * opt-in, not run by default: ``onnx`` (``from_onnx`` of ResNet-50 and BERT-base-size
   models in fresh processes: time and peak RSS) and ``serve`` (the converted ResNet-50
   served by TensorFlow against native NHWC/NCHW and onnxruntime); see
@@ -71,7 +76,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from benchlib import onnx_bench
+from benchlib import onnx_bench, scale
 from benchlib.bert import build_in_process, make_bert_inputs, plain_write
 from benchlib.common import (
     GB,
@@ -264,6 +269,9 @@ class Bench:
             # fsync's cost: nothing on tmpfs; run with --dir on a disk to see it.
             writers.append(Contender("write_checkpoint, 1 shard, durable=True",
                                      "write_ours_1_durable", core, limit=plain_1))
+        if tiny:  # shard bundles written untimed, then only the merge timed
+            writers.append(Contender("merge_shards of 4 shard bundles (merge only)",
+                                     "merge_ours_4", core))
         if tf is not None:
             # For 100,000 tensors TF's first call takes ~17 s: the worker made it on loading.
             writers.append(Contender("TF SaveV2", "write_tf", tf, limit=plain_1,
@@ -289,11 +297,13 @@ class Bench:
         plain_prefix.parent.mkdir(exist_ok=True)
         core.call(op="run", case=case, task="write_plain", out=str(plain_prefix), src="")
         core.call(op="run", case=case, task="write_ours_1", out=str(ours_prefix), src="")
-        sources = {"read_plain": str(plain_prefix), "read_ours_reader": str(ours_prefix),
+        sources = {"read_plain": str(plain_prefix), "read_plain_views": str(plain_prefix),
+                   "read_ours_reader": str(ours_prefix),
                    "read_ours_read_checkpoint": str(ours_prefix), "read_tf": str(ours_prefix)}
         plain_read = "plain read into new arrays"
         readers = [
             Contender(plain_read, "read_plain", core),
+            Contender("plain read once, cut into views", "read_plain_views", core),
             Contender("CheckpointReader.get_tensor (mmap, CRC)", "read_ours_reader", core,
                       limit=plain_read),
             Contender("read_checkpoint (copies, CRC)", "read_ours_read_checkpoint", core,
@@ -530,6 +540,12 @@ class Bench:
                 onnx_bench.serve_group(self)
             if "import" in only:
                 self.import_group()
+            if "million" in only:
+                self.rows += scale.million(args.scale_dir, args.million_tensors, args.rounds,
+                                           self.log)
+            if "huge" in only:
+                self.rows += scale.huge(args.scale_dir, args.huge_gb, args.huge_workers,
+                                        self.log)
         finally:
             for w in self.workers:
                 w.close()
@@ -579,6 +595,14 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
                              f"{','.join(onnx_bench.GROUPS)}")
     parser.add_argument("--bert-layers", type=int, default=12,
                         help="encoder layers of the bert group (default 12: BERT-base)")
+    parser.add_argument("--scale-dir", default=tempfile.gettempdir(),
+                        help="where the scale runs write (a disk; default the temp dir)")
+    parser.add_argument("--huge-gb", type=int, default=20,
+                        help="size of the huge run's checkpoint, GB (default 20)")
+    parser.add_argument("--huge-workers", type=int, default=2,
+                        help="worker processes of the huge run (default 2)")
+    parser.add_argument("--million-tensors", type=int, default=1_000_000,
+                        help="tensors of the million run (and a tenth as many beside)")
     parser.add_argument("--onnx-small", action="store_true",
                         help="onnx and serve groups on toy-width models (the bench's own "
                              "test)")
@@ -604,10 +628,11 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every timed run")
     args = parser.parse_args(argv)
-    unknown = set(args.only.split(",")) - set(GROUPS) - set(onnx_bench.GROUPS)
+    opt_in = tuple(onnx_bench.GROUPS) + tuple(OPT_IN_GROUPS)
+    unknown = set(args.only.split(",")) - set(GROUPS) - set(opt_in)
     if unknown:
         parser.error(f"unknown group(s) {sorted(unknown)}; choose from "
-                     f"{', '.join(GROUPS + onnx_bench.GROUPS)}")
+                     f"{', '.join(dict.fromkeys(GROUPS + opt_in))}")
     try:
         args.serve_iterations = [int(n) for n in args.serve_iterations.split(",")]
     except ValueError:

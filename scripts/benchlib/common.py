@@ -12,8 +12,9 @@ ROOT = HERE.parents[1]
 SRC = ROOT / "src"
 REPLY = "@@bench "
 GROUPS = ("write", "read", "tiny", "mlp", "graph", "import", "bert")
-OPT_IN_GROUPS = ("bert",)
-"""Groups left out unless ``--only`` names them (slow, or large inputs)."""
+OPT_IN_GROUPS = ("bert", "huge", "million")
+"""Groups left out unless ``--only`` names them: ``bert`` (large inputs) and the scale runs
+``huge`` / ``million`` (scripts/benchlib/scale.py)."""
 TINY_ELEMENTS = 4
 MB = 1e6
 GB = 1e9

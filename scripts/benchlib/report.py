@@ -84,7 +84,10 @@ def render_markdown(result: dict[str, Any], date: str) -> str:
         "",
         f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB RAM; {m['os']}; "
         f"Python {m['python']}, numpy {m['numpy']}. Files in {m['directory']} "
-        f"({m['filesystem']}).",
+        f"({m['filesystem']})."
+        + (f" Load average (1, 5, 15 min) when the run ended: "
+           f"{', '.join(str(x) for x in m['load_average'])}."
+           if m.get("load_average") else ""),
         "",
         f"Each figure is the median of {c['rounds']} timed rounds per run after a warm-up, "
         "with the fastest and slowest round beside it; contenders run interleaved round by "
@@ -150,7 +153,12 @@ def machine(directory: str) -> dict[str, Any]:
         pass
     import numpy
 
+    try:
+        load = [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        load = None
     return {"cpu": cpu, "cores": cores(), "memory_gb": memory and round(memory / GB, 1),
+            "load_average": load,
             "os": platform.platform(), "python": platform.python_version(),
             "numpy": numpy.__version__, "directory": directory, "filesystem": fs}
 
@@ -210,6 +218,26 @@ def targets(rows: list[Row]) -> list[dict[str, Any]]:
         ("MLP build + save incl. import (s)",
          get(find("mlp", "pysavedmodel import+build+save"), "seconds"), "<=", 0.3, " s", ""),
     ]
+    tiny_ours = find("tiny write", "write_checkpoint, 1 shard")
+    tiny_tf = find("tiny write", "TF SaveV2")
+    tiny_views = find("tiny read", "plain read once, cut into views")
+    tiny_reader = find("tiny read", "CheckpointReader")
+    table += [
+        ("tiny-tensor write vs TF SaveV2", speedup(tiny_tf, tiny_ours), ">=", 3, "x", ""),
+        ("tiny-tensor open + get_tensor vs one read cut into views",
+         speedup(tiny_views, tiny_reader), ">=", 0.2, "x", "within 5x of the floor"),
+        ("tiny-tensor merge_shards, 4 shard bundles (s)",
+         get(find("tiny write", "merge_shards"), "seconds"), "<=", 0.3, " s", ""),
+    ]
+    huge = find("huge (", "write_checkpoint(executor")
+    table.append(("huge streamed write: peak RSS of the busiest worker (MB)",
+                  get(huge, "peak_rss_mb"), "<=", 256, " MB", ""))
+    for name, label in (("write_checkpoint", "write"), ("CheckpointReader", "open + read")):
+        big = [row for row in rows if row.group.startswith("million (")
+               and row.name.startswith(name) and row.ratio is not None]
+        table.append((f"million tensors: {label} per tensor vs a tenth as many",
+                      get(big[0] if big else None, "ratio"), ">=", 0.5, "x",
+                      "within 2x per tensor"))
     graph_sizes = [int(row.group.split("(")[1].split()[0]) for row in rows
                    if row.group.startswith("graph (") and row.name == "Graph.op"]
     if graph_sizes:

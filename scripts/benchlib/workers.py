@@ -150,6 +150,32 @@ def read_plain(arrays: dict[str, Any], out: str, src: str) -> None:
             f.readinto(array.data.cast("B"))
 
 
+def read_plain_views(arrays: dict[str, Any], out: str, src: str) -> None:
+    """The floor of reading many small tensors: the file read once, cut into views."""
+    import numpy as np
+
+    with open(src + ".bin", "rb") as f:
+        data = f.read()
+    offset = 0
+    for value in arrays.values():
+        count = value.size
+        np.frombuffer(data, value.dtype, count, offset).reshape(value.shape)
+        offset += count * value.itemsize
+
+
+def merge_ours_4(arrays: dict[str, Any], out: str, src: str) -> float:
+    """merge_shards of 4 shard bundles (written first, untimed); returns its seconds."""
+    from pysavedmodel.format.distributed import merge_shards, shard_prefix, write_shard
+
+    names = list(arrays)
+    for shard in range(4):
+        write_shard(out, {name: arrays[name] for name in names[shard::4]}, shard=shard,
+                    num_shards=4)
+    start = time.perf_counter()
+    merge_shards([shard_prefix(out, shard, 4) for shard in range(4)], out)
+    return time.perf_counter() - start
+
+
 def read_ours_reader(arrays: dict[str, Any], out: str, src: str) -> None:
     from pysavedmodel import CheckpointReader
 
@@ -188,7 +214,7 @@ class TFSide:
             reader.get_tensor(name)
 
 
-CORE_TASKS: dict[str, Callable[[dict[str, Any], str, str], None]] = {
+CORE_TASKS: dict[str, Callable[[dict[str, Any], str, str], float | None]] = {
     "write_plain": write_plain,
     "write_plain_per_core": write_plain_per_core,
     "write_ours_1": write_ours_1,
@@ -197,6 +223,8 @@ CORE_TASKS: dict[str, Callable[[dict[str, Any], str, str], None]] = {
     "write_safetensors": write_safetensors,
     "write_npsavez": write_npsavez,
     "read_plain": read_plain,
+    "read_plain_views": read_plain_views,
+    "merge_ours_4": merge_ours_4,
     "read_ours_reader": read_ours_reader,
     "read_ours_read_checkpoint": read_ours_read_checkpoint,
 }
@@ -349,8 +377,10 @@ def worker_main(kind: str) -> int:
                 case, task = command["case"], command["task"]
                 action = (tf_sides[case].task(task) if kind == "tf" else CORE_TASKS[task])
                 start = time.perf_counter()
-                action(arrays[case], command["out"], command["src"])
-                reply({"seconds": time.perf_counter() - start})
+                timed = action(arrays[case], command["out"], command["src"])
+                # a task that times itself (part of it) returns its seconds
+                reply({"seconds": timed if isinstance(timed, float)
+                       else time.perf_counter() - start})
             elif op == "mlp_tf":
                 import tensorflow as tf
 

@@ -783,3 +783,27 @@ def test_entry_and_stored_entries_expose_the_index(fixtures_dir: Path) -> None:
         assert all(e.shard_id == 0 for e in stored)
         rows.size = 123  # a copy: the reader's own entry is unchanged
         assert reader.entry("part/rows").size == 0
+
+
+def test_the_writer_lets_go_of_each_value_once_written(tmp_path: Path) -> None:
+    # So that memory-mapped inputs are unmapped one by one while a large checkpoint is
+    # streamed (see write_shard's loaders): checked from the progress callback.
+    import weakref
+
+    refs: list[weakref.ref[np.ndarray]] = []
+    seen: list[list[bool]] = []
+
+    def progress(done: int, total: int) -> None:
+        seen.append([ref() is None for ref in refs])
+
+    writer = CheckpointWriter(tmp_path / "ck", progress=progress)
+    for i in range(4):
+        value = np.full(3 << 20, i, np.float32)  # 12 MB: progress is reported within it
+        refs.append(weakref.ref(value))
+        writer.add(f"t{i}", value)
+        del value
+    writer.finish()
+    assert all(ref() is None for ref in refs)
+    # while tensor 2 was being written, tensors 0 and 1 were already released
+    assert [False] * 4 in seen and [True, True, False, False] in seen
+    assert read_checkpoint(tmp_path / "ck")["t3"][5] == 3

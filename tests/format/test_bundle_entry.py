@@ -431,3 +431,29 @@ def test_checkpoints_of_only_small_tensors_write_the_bytes_of_one_at_a_time(
     for name in ("ck.index", "ck.data-00000-of-00001"):
         assert (tmp_path / "fast" / name).read_bytes() == \
             (tmp_path / "slow" / name).read_bytes(), name
+
+
+def test_runs_beside_a_tensor_in_many_slices_write_the_bytes_of_one_at_a_time(
+        tmp_path: Path) -> None:
+    from pysavedmodel.format import writer as writer_module
+
+    tensors = {f"small/{i:03d}": np.full(3, i, np.float32) for i in range(200)}
+    files = {}
+    for way in ("bulk", "slow"):
+        writer = writer_module.CheckpointWriter(tmp_path / way / "ck")
+        if way == "bulk":
+            writer._add_all(tensors)
+            with pytest.raises(InvalidArgumentError, match="'small/007' was already added"):
+                writer.add("small/007", np.zeros(1))  # the runs' names are known
+        else:
+            for name, value in tensors.items():
+                writer.add(name, value)
+        for i in range(60):  # a full-name entry of > 256 bytes: not added in bulk
+            writer.add_slice("sliced", (60, 2), f"{i},1:-", np.full((1, 2), i, np.int32))
+        writer.finish()
+        files[way] = [(tmp_path / way / n).read_bytes()
+                      for n in ("ck.index", "ck.data-00000-of-00001")]
+    assert files["bulk"] == files["slow"]
+    back = read_checkpoint(tmp_path / "bulk" / "ck")
+    assert back["sliced"][:, 0].tolist() == list(range(60))
+    assert back["small/199"].tolist() == [199.0] * 3

@@ -6,6 +6,7 @@ from __future__ import annotations
 import concurrent.futures
 import errno
 import functools
+import io
 import json
 import multiprocessing
 import os
@@ -426,3 +427,86 @@ def test_dask_cluster_byte_identical_and_failure_cleanup(tmp_path: Path, dask_cl
     assert not (tmp_path / "dask").exists()
     with pytest.raises(InvalidArgumentError, match=r"client.get_executor\(\)\), got Client"):
         write_checkpoint_distributed(ours, tensors, num_shards=2, executor=dask_client)
+
+
+# -- merging in bulk: entries re-encoded with numpy must equal protobuf's re-serialization
+
+
+def _protobuf_merge(sources: list[Path]) -> bytes:
+    """The merged index as protobuf builds it: every entry parsed, its shard id renumbered
+    in order of first reference, serialized again (slices of one tensor joined)."""
+    import io
+
+    entries: dict[bytes, tensor_bundle_pb2.BundleEntryProto] = {}
+    files: dict[str, int] = {}
+    shards = 0
+    header = None
+    for source in sources:
+        items = dict(TableReader(Path(f"{source}.index").read_bytes()).items())
+        head = tensor_bundle_pb2.BundleHeaderProto.FromString(items.pop(b""))
+        header = header or head
+        shards += head.num_shards
+        new_ids: dict[int, int] = {}
+        for key in sorted(items):
+            entry = tensor_bundle_pb2.BundleEntryProto.FromString(items[key])
+            if key in entries:
+                entries[key].slices.extend(entry.slices)
+                continue
+            if entry.shard_id not in new_ids:
+                path = f"{source}.data-{entry.shard_id:05d}-of-{head.num_shards:05d}"
+                new_ids[entry.shard_id] = files.setdefault(path, len(files))
+            entry.shard_id = new_ids[entry.shard_id]
+            entries[key] = entry
+    assert header is not None
+    merged = tensor_bundle_pb2.BundleHeaderProto(num_shards=shards)
+    merged.endianness = header.endianness
+    merged.version.CopyFrom(header.version)
+    out = io.BytesIO()
+    table = TableWriter(out)
+    table.add(b"", merged.SerializeToString(deterministic=True))
+    for key in sorted(entries):
+        table.add(key, entries[key].SerializeToString(deterministic=True))
+    table.finish()
+    return out.getvalue()
+
+
+def test_bulk_merge_equals_protobuf_reserialization_with_unusual_entries(
+        tmp_path: Path) -> None:
+    prefix = tmp_path / "ck"
+    sources = []
+    for shard in range(3):
+        with CheckpointWriter(shard_prefix(prefix, shard, 3)) as writer:
+            for i in range(shard, 300, 3):
+                writer.add(f"t/{i:03d}", np.full(i % 4, i, [np.float32, np.int16][i % 2]))
+            writer.add_slice("p", (3, 2), f"{shard},1:-", np.full((1, 2), shard, np.float32))
+        sources.append(shard_prefix(prefix, shard, 3))
+    # shard 1: two entries in encodings protobuf would not produce (an explicit zero
+    # offset field; a varint with a redundant continuation byte): merged as protobuf does
+    index = Path(f"{sources[1]}.index")
+    items = dict(TableReader(index.read_bytes()).items())
+    first = sorted(k for k in items if k.startswith(b"t/"))[0]
+    entry = tensor_bundle_pb2.BundleEntryProto.FromString(items[first])
+    assert entry.offset == 0
+    items[first] = items[first] + b"\x20\x00"
+    second = [k for k in sorted(items) if k.startswith(b"t/") and k != first and
+              tensor_bundle_pb2.BundleEntryProto.FromString(items[k]).size][0]
+    value = items[second]
+    at = value.index(b"\x28")  # size: 1 byte -> 2 bytes with a redundant continuation
+    items[second] = value[:at + 1] + bytes([value[at + 1] | 0x80, 0]) + value[at + 2:]
+    assert tensor_bundle_pb2.BundleEntryProto.FromString(items[second]).size == \
+        tensor_bundle_pb2.BundleEntryProto.FromString(value).size
+    out = io.BytesIO()
+    table = TableWriter(out)
+    for key in sorted(items):
+        table.add(key, items[key])
+    table.finish()
+    index.write_bytes(out.getvalue())
+    expected = _protobuf_merge(sources)
+    shard_index = distributed._ShardIndex(str(sources[1]))
+    # parsed by protobuf: "p" (slices) and the two unusual entries; the rest in bulk
+    assert {shard_index.keys[row] for row in shard_index.entries} == {b"p", first, second}
+    merge_shards(sources, prefix)
+    assert Path(f"{prefix}.index").read_bytes() == expected
+    back = read_checkpoint(prefix)
+    assert back["p"].tolist() == [[0, 0], [1, 1], [2, 2]]
+    assert back["t/299"].tolist() == [299.0] * 3

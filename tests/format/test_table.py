@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import struct
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -17,6 +18,7 @@ from pysavedmodel.format.table import (
     BLOCK_SIZE,
     TableReader,
     TableWriter,
+    key_order,
     pack_rows,
     row_bytes,
     snappy_decompress,
@@ -413,3 +415,15 @@ def test_row_parts_stack_and_take() -> None:
     assert [row_bytes(stacked, i) for i in range(5)] == [b"ab", b"", b"cde", b"x", b"yz"]
     taken = take_rows(stacked, np.array([4, 0, 2]))
     assert [row_bytes(taken, i) for i in range(3)] == [b"yz", b"ab", b"cde"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sets(st.binary(max_size=6), max_size=60), st.randoms(use_true_random=False))
+def test_key_order_sorts_bytewise(keys: set[bytes], rnd: Any) -> None:
+    listed = list(keys)
+    rnd.shuffle(listed)
+    listed += [b"z", b"z\x00", b"z\x00\x00"][:rnd.randint(0, 3)]  # equal as numpy bytes
+    order = key_order(listed)
+    ordered = listed if order is None else [listed[i] for i in order.tolist()]
+    assert ordered == sorted(listed)
+    assert (order is None) == (listed == sorted(listed))

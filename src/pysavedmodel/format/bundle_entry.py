@@ -46,7 +46,7 @@ from pysavedmodel._proto import tensor_bundle_pb2
 from .varint import encode_varint64, varint_columns
 
 __all__ = ["encode_shape", "encode_entry", "EntryEncoder", "EntryGroups", "EntryFields",
-           "decode_entry", "entry_fields"]
+           "decode_entry", "entry_fields", "DecodedEntries", "decode_entries"]
 
 _DTYPE_TAG = b"\x08"
 _SHAPE_TAG = b"\x12"
@@ -135,10 +135,28 @@ class EntryGroups:
         """The byte size of each group's tensors, by group number."""
         return np.array(self._nbytes, np.int64)
 
-    def encode(self, groups: np.ndarray, offsets: np.ndarray, crcs: np.ndarray
-               ) -> list[tuple[np.ndarray, np.ndarray]]:
+    def group_many(self, dtypes: np.ndarray, dims: list[tuple[int, ...]], shapes: np.ndarray,
+                   shard_ids: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+        """:meth:`group` of many tensors: ``dims[shapes[i]]`` is tensor ``i``'s shape."""
+        columns = []
+        code = np.zeros(len(dtypes), np.int64)
+        for column in (dtypes, shapes, shard_ids, sizes):  # one integer per combination
+            values, inverse = np.unique(column, return_inverse=True)
+            columns.append(values.tolist())
+            code = code * len(values) + inverse.reshape(-1)
+        combos, first, inverse = np.unique(code, return_index=True, return_inverse=True)
+        d, s, shard, size = (dtypes[first].tolist(), shapes[first].tolist(),
+                             shard_ids[first].tolist(), sizes[first].tolist())
+        numbers = np.array([self.group(int(d[i]), dims[int(s[i])], int(shard[i]), int(size[i]))
+                            for i in range(len(combos))], np.intp)
+        out: np.ndarray = numbers[inverse.reshape(-1)]
+        return out
+
+    def encode(self, groups: np.ndarray, offsets: np.ndarray, crcs: np.ndarray, *,
+               masked: bool = False) -> list[tuple[np.ndarray, np.ndarray]]:
         """The entries of tensors in ``groups`` (numbers from :meth:`group`) at ``offsets``
-        with the unmasked crc32c ``crcs``, as byte rows (:data:`.table.RowParts`)."""
+        with the crc32c ``crcs`` (unmasked unless ``masked``), as byte rows
+        (:data:`.table.RowParts`)."""
         n = len(groups)
         parts = []
         for table in (self._prefixes, None, self._sizes):
@@ -152,12 +170,15 @@ class EntryGroups:
             fields = _pack(table)
             parts.append((fields[0][groups], fields[1][groups]))
         crc = crcs.astype(np.uint64) & np.uint64(0xFFFFFFFF)
-        masked = ((((crc >> np.uint64(15)) | (crc << np.uint64(17))) + np.uint64(_MASK_DELTA))
-                  & np.uint64(0xFFFFFFFF)).astype("<u4")
+        if masked:
+            stored = crc.astype("<u4")
+        else:
+            stored = ((((crc >> np.uint64(15)) | (crc << np.uint64(17)))
+                       + np.uint64(_MASK_DELTA)) & np.uint64(0xFFFFFFFF)).astype("<u4")
         matrix = np.empty((n, 5), np.uint8)
         matrix[:, 0] = _CRC_TAG
-        matrix[:, 1:] = masked.view(np.uint8).reshape(n, 4)
-        parts.append((matrix, np.where(masked != 0, 5, 0)))
+        matrix[:, 1:] = stored.view(np.uint8).reshape(n, 4)
+        parts.append((matrix, np.where(stored != 0, 5, 0)))
         return parts
 
 
@@ -342,3 +363,109 @@ def _decode_common(value: bytes, shapes: dict[bytes, tuple[int, ...]]) -> EntryF
     if i != n:
         return None
     return (value[1], dims, False, shard, offset, size, crc)
+
+
+class DecodedEntries:
+    """Entries decoded in bulk by :func:`decode_entries`: columns, one row per entry.
+
+    ``ok[i]`` says whether entry ``i`` had the layout decoded here; the other columns
+    are meaningful only there.  ``dims[shape[i]]`` is the entry's shape; ``end[i]`` is
+    where its shape field ends (where a ``shard_id`` field would go).
+    """
+
+    __slots__ = ("ok", "dtype", "shape", "dims", "shard", "offset", "size", "crc", "end")
+
+    def __init__(self, n: int) -> None:
+        self.ok = np.zeros(n, bool)
+        self.dtype = np.zeros(n, np.int64)
+        self.shape = np.zeros(n, np.int64)
+        self.dims: list[tuple[int, ...]] = []
+        self.shard = np.zeros(n, np.int64)
+        self.offset = np.zeros(n, np.uint64)
+        self.size = np.zeros(n, np.uint64)
+        self.crc = np.zeros(n, np.uint64)
+        self.end = np.zeros(n, np.int64)
+
+
+_MAX_SHAPE_BYTES = 64
+"""Entries whose encoded shape is longer are left to :func:`decode_entry`."""
+
+
+def decode_entries(matrix: np.ndarray, lengths: np.ndarray) -> DecodedEntries:
+    """Decode many serialized entries at once (rows of ``matrix``, ``lengths[i]`` bytes
+    each), with numpy: the layout :func:`decode_entry` reads straight through (dtype
+    < 128, the shape, shard_id < 128, offset, size and crc in field order, offset and
+    size of at most 9 varint bytes).  Rows with any other layout have ``ok`` False:
+    decode those one by one.  Where ``ok`` is True the fields equal decode_entry's."""
+    n = len(lengths)
+    out = DecodedEntries(n)
+    width = matrix.shape[1] if matrix.ndim == 2 else 0
+    if n == 0 or width < 4:
+        return out
+    rows = np.arange(n)
+    lengths = lengths.astype(np.int64)
+
+    def at(column: np.ndarray) -> np.ndarray:
+        """Byte ``column[i]`` of row ``i``, or 256 past the row's end."""
+        inside = column < lengths
+        return np.where(inside, matrix[rows, np.minimum(column, width - 1)].astype(np.int64),
+                        256)
+
+    ok = ((matrix[:, 0] == 0x08) & (matrix[:, 1] < 0x80) & (matrix[:, 2] == 0x12)
+          & (matrix[:, 3] < 0x80) & (lengths >= 4))
+    shape_len = matrix[:, 3].astype(np.int64)
+    ok &= (4 + shape_len <= lengths) & (shape_len <= _MAX_SHAPE_BYTES)
+    span = int(shape_len[ok].max()) if ok.any() else 0
+    span = min(span, width - 4)
+    # group the rows by their encoded shape (a hash, then an exact comparison)
+    region = matrix[:, 4:4 + span].astype(np.uint64)
+    region[np.arange(span) >= shape_len[:, None]] = 0
+    hashes = shape_len.astype(np.uint64)
+    for j in range(span):
+        hashes = hashes * np.uint64(1099511628211) + region[:, j]
+    unique, first, inverse = np.unique(np.where(ok, hashes, np.uint64(0)), return_index=True,
+                                       return_inverse=True)
+    dims_of_group: list[tuple[int, ...] | None] = []
+    for row in first.tolist():
+        encoded = bytes(matrix[row, 4:4 + int(shape_len[row])]) if ok[row] else b""
+        dims_of_group.append(_decode_dims(encoded) if ok[row] else None)
+    representative = first[inverse]
+    ok &= (region == region[representative]).all(axis=1)
+    ok &= shape_len == shape_len[representative]
+    valid_group = np.array([d is not None for d in dims_of_group], bool)
+    ok &= valid_group[inverse]
+    out.dims = [d if d is not None else () for d in dims_of_group]
+    out.shape = inverse.astype(np.int64)
+    out.dtype = matrix[:, 1].astype(np.int64)
+    pos = 4 + shape_len
+    out.end = pos.copy()
+    # shard_id: one byte
+    has = (at(pos) == 0x18) & (pos + 1 < lengths)
+    shard = at(pos + 1)
+    ok &= ~has | (shard < 0x80)
+    out.shard = np.where(has, shard, 0)
+    pos = pos + 2 * has
+    for tag, column in ((0x20, "offset"), (0x28, "size")):
+        has = at(pos) == tag
+        value = np.zeros(n, np.uint64)
+        size = np.zeros(n, np.int64)
+        going = has.copy()
+        for k in range(9):
+            byte = at(pos + 1 + k)
+            ok &= ~going | (byte < 256)
+            value |= np.where(going, (byte & 0x7F).astype(np.uint64) << np.uint64(7 * k), 0
+                              ).astype(np.uint64)
+            size += going
+            going &= byte >= 0x80
+        ok &= ~going  # longer than 9 bytes
+        setattr(out, column, np.where(has, value, np.uint64(0)))
+        pos = pos + np.where(has, 1 + size, 0)
+    has = (at(pos) == 0x35) & (pos + 5 == lengths)
+    crc = np.zeros(n, np.uint64)
+    for k in range(4):
+        crc |= np.where(has, at(pos + 1 + k), 0).astype(np.uint64) << np.uint64(8 * k)
+    out.crc = crc
+    pos = pos + 5 * has
+    ok &= pos == lengths
+    out.ok = ok
+    return out

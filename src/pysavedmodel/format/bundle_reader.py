@@ -15,6 +15,8 @@ import math
 import mmap
 import os
 import stat
+from collections.abc import Iterator, Mapping
+from operator import methodcaller
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Callable, NamedTuple
@@ -33,9 +35,15 @@ from pysavedmodel.errors import (
 
 from ..aliases import PathLike
 from . import slices as slicing
-from .bundle_entry import EntryFields, decode_entry, entry_fields
+from .bundle_entry import (
+    DecodedEntries,
+    EntryFields,
+    decode_entries,
+    decode_entry,
+    entry_fields,
+)
 from .crc32c import BACKEND as crc32c_backend
-from .crc32c import crc32c, unmask
+from .crc32c import crc32c, crc32c_buffer, unmask
 from .naming import data_filename, index_filename
 from .ordered_code import slice_key_from_bytes
 from .table import TableReader
@@ -120,6 +128,7 @@ class _DataFile:
     def __init__(self, path: Path, *, keep_open: bool = False) -> None:
         self.path = path
         self.map: mmap.mmap | None = None
+        self.whole: memoryview = memoryview(b"")  # of the mapping, once mapped
         self.fd: int | None = None
         try:
             fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
@@ -134,6 +143,7 @@ class _DataFile:
             self.size = info.st_size
             if self.size:
                 self.map = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
+                self.whole = memoryview(self.map)
         except BaseException:
             os.close(fd)
             raise
@@ -143,15 +153,15 @@ class _DataFile:
             os.close(fd)
 
     def view(self, offset: int, size: int) -> memoryview:
-        if self.map is None:
-            return memoryview(b"")[0:0]
-        return memoryview(self.map)[offset:offset + size]
+        return self.whole[offset:offset + size]
 
     def close(self) -> None:
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
         if self.map is not None:
+            self.whole.release()  # views sliced from it keep the mapping alive
+            self.whole = memoryview(b"")
             try:
                 self.map.close()
             except BufferError:
@@ -220,14 +230,22 @@ class CheckpointReader:
         self._num_shards = header.num_shards
         # Every entry's fields; the raw bytes (for entry() copies); protobuf objects only
         # for partitioned tensors (their slices).
-        self._fields: dict[bytes, EntryFields] = {}
-        self._raw: dict[bytes, bytes] = {}
         self._sliced: dict[bytes, tensor_bundle_pb2.BundleEntryProto] = {}
         shapes: dict[bytes, tuple[int, ...]] = {}
-        for key, value in table.items():
-            if key == b"":
-                continue
-            self._raw[key] = value
+        keys, matrix, lengths, long = table.items_in_bulk()
+        if keys and keys[0] == b"":  # the header
+            keys = keys[1:]
+            matrix, lengths = matrix[1:], lengths[1:]
+            long = {i - 1: value for i, value in long.items()}
+        self._raw_keys = keys
+        self._raw_rows = (matrix, lengths)
+        self._raw_long = long
+        decoded = self._bulk = decode_entries(matrix, lengths)
+        decoded.ok[list(long)] = False  # (longer than the matrix: decoded one by one)
+        table_of_fields = _FieldTable(keys, decoded)
+        for i in np.flatnonzero(~decoded.ok).tolist():  # other layouts: one by one
+            key = keys[i]
+            value = self._raw_value(i)
             fields = decode_entry(value, shapes)
             if fields is None:
                 entry = tensor_bundle_pb2.BundleEntryProto()
@@ -240,7 +258,8 @@ class CheckpointReader:
                 fields = entry_fields(entry)
                 if entry.slices:
                     self._sliced[key] = entry
-            self._fields[key] = fields
+            table_of_fields.set(i, fields)
+        self._fields = table_of_fields
         hidden = set()
         for key, entry in self._sliced.items():
             name = self._decode(key)
@@ -253,7 +272,18 @@ class CheckpointReader:
             self._names: dict[str, bytes] = {
                 decode(key): key for key in self._fields if key not in hidden}
         else:
-            self._names = {decode(key): key for key in self._fields}
+            self._names = dict(zip(map(_DECODE_KEY, keys), keys))
+        # whether each index row checked out against its data file (set as files are
+        # opened); the data files' memory by shard; numpy dtypes by enum (of those rows);
+        # each row's unmasked crc
+        self._ready: list[bool] = [False] * len(keys)
+        self._views: dict[int, memoryview] = {}
+        self._numpy_dtypes: dict[int, np.dtype] = {}
+        stored = decoded.crc & np.uint64(0xFFFFFFFF)
+        rotated = (stored - np.uint64(0xA282EAD8)) & np.uint64(0xFFFFFFFF)
+        self._plain_crcs: list[int] = (
+            ((rotated >> np.uint64(17)) | (rotated << np.uint64(15))) & np.uint64(0xFFFFFFFF)
+        ).tolist()
 
     # -- metadata
 
@@ -278,8 +308,16 @@ class CheckpointReader:
     def _proto(self, key: bytes) -> tensor_bundle_pb2.BundleEntryProto:
         """A new protobuf object of the entry at ``key`` (it parsed when the index was read)."""
         entry = tensor_bundle_pb2.BundleEntryProto()
-        entry.ParseFromString(self._raw[key])
+        entry.ParseFromString(self._raw_value(self._fields.row(key)))
         return entry
+
+    def _raw_value(self, row: int) -> bytes:
+        """The serialized entry in index row ``row``."""
+        value = self._raw_long.get(row)
+        if value is None:
+            matrix, lengths = self._raw_rows
+            value = matrix[row, :lengths[row]].tobytes()
+        return value
 
     def _dtype_of(self, name: str, fields: EntryFields) -> DType:
         row = DTYPES.get(fields[0])
@@ -370,7 +408,51 @@ class CheckpointReader:
                 raise NotFoundError(
                     f"tensor {name!r}: data file {path} does not exist") from None
             self._files[shard] = data
+            self._make_ready(shard, data)
         return data
+
+    def _make_ready(self, shard: int, data: _DataFile) -> None:
+        """Check, with numpy, every plain entry stored in ``data`` the way
+        :meth:`_locate` checks one (a fixed-size dtype, a valid non-empty shape, the size
+        it implies, bytes inside the file), and list those in ``_ready`` for
+        :meth:`get_tensor`'s fast path; the others take the general path (and its
+        errors).  Checksums are still verified when a tensor is read."""
+        bulk = self._bulk
+        rows = bulk.ok & (bulk.shard == shard)
+        if not rows.any():
+            return
+        kinds = bulk.dtype * (len(bulk.dims) + 1) + bulk.shape  # (dtype, shape) pairs
+        expected = np.full(len(rows), -1, np.int64)
+        numpy_dtypes: dict[int, np.dtype] = {}
+        for kind in np.unique(kinds[rows]).tolist():
+            dtype, shape = divmod(kind, len(bulk.dims) + 1)
+            row = DTYPES.get(dtype)
+            dims = bulk.dims[shape]
+            if (row is None or not row.checkpointable or row.numpy is None or row.is_string
+                    or not self._fine_shape(dims) or math.prod(dims) == 0):
+                continue
+            numpy_dtypes[dtype] = row.numpy
+            expected[kinds == kind] = math.prod(dims) * row.itemsize
+        size = bulk.size.astype(np.int64)
+        rows &= (expected == size) & (bulk.offset.astype(np.int64) + size <= data.size) \
+            & (bulk.offset < np.uint64(1 << 62))
+        if len(self._fields) != len(rows):  # a key listed twice: only the row it reads
+            canonical = np.zeros(len(rows), bool)
+            canonical[[self._fields.row(key) for key in self._fields]] = True
+            rows &= canonical
+        self._views[shard] = data.whole
+        self._numpy_dtypes.update(numpy_dtypes)
+        ready = np.array(self._ready, bool)
+        ready |= rows
+        self._ready = ready.tolist()
+
+    def _fine_shape(self, dims: tuple[int, ...]) -> bool:
+        """Whether :meth:`_shape_of` accepts ``dims`` (without raising)."""
+        try:
+            self._shape_of("", (0, dims, False, 0, 0, 0, 0))
+        except CorruptCheckpointError:
+            return False
+        return True
 
     def _locate(self, name: str, fields: EntryFields) -> _Stored:
         """Check a non-partitioned entry (or one stored slice) against its data file and
@@ -411,8 +493,21 @@ class CheckpointReader:
         caller then takes the general path, which raises whatever error applies).
 
         Reading many small tensors is dominated by per-tensor overhead: this does the
-        checks of :meth:`_locate` and :meth:`_value` inline, without building a _Stored.
+        checks of :meth:`_locate` and :meth:`_value` inline, without building a _Stored;
+        entries checked in bulk (:meth:`_make_ready`) skip even those.
         """
+        fields = self._fields
+        row = fields.rows.get(key, -1)
+        if row >= 0 and self._ready[row]:
+            start, size = fields.offsets[row], fields.sizes[row]
+            if copy and size > _COPY_PIECE_BYTES:
+                return None  # copied and checksummed in pieces by _copy_verified
+            view = self._views[fields.shards[row]][start:start + size]
+            if crc32c_buffer(view) != self._plain_crcs[row]:
+                return None
+            array: np.ndarray = np.ndarray(fields.dims[fields.shapes[row]],
+                                           self._numpy_dtypes[fields.dtypes[row]], view)
+            return array.copy() if copy else array
         if key in self._sliced:
             return None
         dtype, dims, unknown_rank, shard, offset, size, masked_crc = self._fields[key]
@@ -429,8 +524,8 @@ class CheckpointReader:
         view = data.view(offset, size)
         if crc32c(view) != unmask(masked_crc):
             return None
-        array: np.ndarray = np.frombuffer(view, dtype=fixed[0], count=count).reshape(dims)
-        return array.copy() if copy else array
+        plain: np.ndarray = np.frombuffer(view, dtype=fixed[0], count=count).reshape(dims)
+        return plain.copy() if copy else plain
 
     def _read_stored(self, name: str, fields: EntryFields, *, copy: bool) -> np.ndarray:
         """The value of a non-partitioned entry (or one stored slice)."""
@@ -565,6 +660,16 @@ class CheckpointReader:
 
     def get_tensor(self, name: str) -> np.ndarray:
         """The value of ``name``; fixed-size dtypes are read-only views of the mapped file."""
+        key = self._names.get(name) if type(name) is str else None
+        row = self._fields.rows[key] if key is not None else -1
+        if row >= 0 and self._ready[row]:
+            fields = self._fields
+            start = fields.offsets[row]
+            view = self._views[fields.shards[row]][start:start + fields.sizes[row]]
+            if crc32c_buffer(view) == self._plain_crcs[row]:
+                array: np.ndarray = np.ndarray(fields.dims[fields.shapes[row]],
+                                               self._numpy_dtypes[fields.dtypes[row]], view)
+                return array
         key = self._key(name)
         plain = self._plain_value(key, copy=False)
         if plain is not None:
@@ -624,6 +729,8 @@ class CheckpointReader:
 
     def close(self) -> None:
         """Release the data files (arrays already returned stay valid)."""
+        self._ready = [False] * len(self._ready)
+        self._views.clear()
         for data in self._files.values():
             data.close()
         self._files.clear()
@@ -638,6 +745,54 @@ class CheckpointReader:
 
     def __repr__(self) -> str:
         return f"CheckpointReader({self._prefix!r}, {len(self._names)} tensors)"
+
+
+_DECODE_KEY = methodcaller("decode", "utf-8", "surrogateescape")
+
+
+class _FieldTable(Mapping[bytes, EntryFields]):
+    """Every index entry's fields by key, kept as columns (one list per field, filled by
+    :func:`.bundle_entry.decode_entries`) instead of a tuple per entry: with many
+    entries, building (and garbage-collecting) tuples would cost more than decoding.
+    Rows decoded one by one are kept whole (:meth:`set`)."""
+
+    def __init__(self, keys: list[bytes], decoded: DecodedEntries) -> None:
+        self.rows = dict(zip(keys, range(len(keys))))
+        """Index row of each key (the last row if a corrupt index lists a key twice)."""
+        self.dtypes: list[int] = decoded.dtype.tolist()
+        self.dims = decoded.dims
+        self.shapes: list[int] = decoded.shape.tolist()
+        self.shards: list[int] = decoded.shard.tolist()
+        self.offsets: list[int] = decoded.offset.tolist()
+        self.sizes: list[int] = decoded.size.tolist()
+        self.crcs: list[int] = decoded.crc.tolist()
+        self._whole: dict[int, EntryFields] = {}
+
+    def set(self, row: int, fields: EntryFields) -> None:
+        self._whole[row] = fields
+        self.shards[row] = fields[3]
+        self.offsets[row] = fields[4]
+        self.sizes[row] = fields[5]
+
+    def row(self, key: bytes) -> int:
+        return self.rows[key]
+
+    def __getitem__(self, key: bytes) -> EntryFields:
+        row = self.rows[key]
+        whole = self._whole.get(row)
+        if whole is not None:
+            return whole
+        return (self.dtypes[row], self.dims[self.shapes[row]], False, self.shards[row],
+                self.offsets[row], self.sizes[row], self.crcs[row])
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.rows
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self.rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)
 
 
 def _usable_cores() -> int:

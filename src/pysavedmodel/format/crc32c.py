@@ -18,7 +18,7 @@ import sys
 from collections.abc import Sequence
 from typing import Callable, Union, cast
 
-__all__ = ["crc32c", "crc32c_each", "python_crc32c", "mask", "unmask", "BACKEND"]
+__all__ = ["crc32c", "crc32c_each", "crc32c_buffer", "python_crc32c", "mask", "unmask", "BACKEND"]
 
 BytesLike = Union[bytes, bytearray, memoryview]
 
@@ -139,6 +139,11 @@ the preceding bytes.  ``data`` may be any buffer (bytes, bytearray, memoryview, 
 array); contiguous buffers are read in place without copying.  It is the selected
 implementation itself, not a wrapper: checkpoints of many small tensors call it once
 per tensor."""
+
+
+crc32c_buffer: Callable[..., int] = _fast_impl if _fast_impl is not None else python_crc32c
+"""``crc32c_buffer(data) -> int``: CRC-32C of one C-contiguous buffer, without the checks
+of :func:`crc32c` (readers of many small tensors call it once per tensor)."""
 
 
 def crc32c_each(buffers: Sequence[object]) -> list[int]:

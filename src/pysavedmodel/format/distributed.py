@@ -30,9 +30,11 @@ from __future__ import annotations
 import concurrent.futures
 import errno
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from pysavedmodel._proto import tensor_bundle_pb2
 from pysavedmodel.errors import CorruptCheckpointError, InvalidArgumentError, NotFoundError
@@ -40,9 +42,19 @@ from pysavedmodel.errors import CorruptCheckpointError, InvalidArgumentError, No
 from .. import remote
 from ..aliases import Location, PathLike, ProgressCallback
 from ..fileio import atomic_file, make_parents, remove_dirs
+from .bundle_entry import DecodedEntries, EntryGroups, decode_entries
 from .naming import data_filename, index_filename
 from .sharding import balance_shards, check_tensor_name, explicit_shards
-from .table import TableReader, TableWriter
+from .table import (
+    RowParts,
+    TableReader,
+    TableWriter,
+    key_order,
+    pack_rows,
+    row_bytes,
+    stack_rows,
+    take_rows,
+)
 from .tensor_data import prepare_tensor
 from .writer import write_local_checkpoint
 
@@ -112,11 +124,28 @@ def write_shard(prefix: PathLike, tensors: Mapping[str, Any], *, shard: int,
         raise InvalidArgumentError(
             f"shard {shard} of {num_shards} of checkpoint {os.fspath(prefix)!r} holds no "
             f"tensors; every shard needs at least one")
-    values = {name: _load(value) for name, value in tensors.items()}
+    values = _Loading(tensors)  # loaders called as the writer reads them
     if isinstance(target, str):  # a URL
         return list(remote.staged_checkpoint(
             target, lambda local: write_local_checkpoint(local, values)))
     return list(write_local_checkpoint(target, values))
+
+
+class _Loading(Mapping[str, Any]):
+    """``tensors`` with each loader called when its value is read (the writer reads each
+    once), so that no loaded array is kept here while others are written."""
+
+    def __init__(self, tensors: Mapping[str, Any]) -> None:
+        self._tensors = tensors
+
+    def __getitem__(self, name: str) -> Any:
+        return _load(self._tensors[name])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._tensors)
+
+    def __len__(self) -> int:
+        return len(self._tensors)
 
 
 def _write_shard_task(prefix: str, shard: int, num_shards: int,
@@ -131,7 +160,13 @@ def _write_shard_task(prefix: str, shard: int, num_shards: int,
 # -- merging
 
 class _ShardIndex:
-    """A shard bundle's parsed index: header and entries in key order."""
+    """A shard bundle's index: header, keys in order, and the entries read in bulk.
+
+    Entries in the plain layout that re-encode to their own bytes (``fast``) are kept as
+    decoded columns (:func:`.bundle_entry.decode_entries`) and re-encoded with their new
+    shard id with numpy; any other entry (slices, unusual encodings) is parsed with
+    protobuf (``entries``, by row) and re-serialized as MergeV2Checkpoints does.
+    """
 
     def __init__(self, prefix: str) -> None:
         self.prefix = prefix
@@ -141,23 +176,56 @@ class _ShardIndex:
         except FileNotFoundError:
             raise NotFoundError(f"shard bundle index {self.path} does not exist") from None
         table = TableReader(data, path=str(self.path))
-        items = iter(table.items())
-        first = next(items, None)
-        if first is None or first[0] != b"":
+        keys, matrix, lengths, long = table.items_in_bulk()
+        if not keys or keys[0] != b"":
             raise CorruptCheckpointError(f"{self.path}: no header entry (key '')")
         self.header = _Header()
-        self.entries: list[tuple[bytes, _Entry]] = []
         try:
-            self.header.ParseFromString(first[1])
-            for key, value in items:
-                entry = _Entry()
+            self.header.ParseFromString(
+                long[0] if 0 in long else matrix[0, :lengths[0]].tobytes())
+        except Exception as exc:  # protobuf's DecodeError and friends
+            raise CorruptCheckpointError(f"{self.path}: unparsable entry: {exc}") from None
+        self.keys = keys[1:]
+        matrix, lengths = matrix[1:], lengths[1:]
+        long = {row - 1: value for row, value in long.items() if row}
+        self.decoded = decode_entries(matrix, lengths)
+        self.decoded.ok[list(long)] = False
+        self.fast = self.decoded.ok & _encodes_to_itself(self.decoded, matrix, lengths)
+        self.entries: dict[int, _Entry] = {}
+        self.shard_ids = self.decoded.shard.copy()
+        try:
+            for row in np.flatnonzero(~self.fast).tolist():
+                value = long[row] if row in long else matrix[row, :lengths[row]].tobytes()
+                entry = self.entries[row] = _Entry()
                 entry.ParseFromString(value)
-                self.entries.append((key, entry))
+                self.shard_ids[row] = entry.shard_id
         except Exception as exc:  # protobuf's DecodeError and friends
             raise CorruptCheckpointError(f"{self.path}: unparsable entry: {exc}") from None
         if self.header.num_shards < 1:
             raise CorruptCheckpointError(
                 f"{self.path}: header has num_shards {self.header.num_shards}, expected >= 1")
+
+
+def _encodes_to_itself(decoded: DecodedEntries, matrix: np.ndarray, lengths: np.ndarray
+                       ) -> np.ndarray:
+    """Whether each entry decoded in bulk is exactly what encoding its fields gives (so
+    re-encoding it with another shard id gives what protobuf would)."""
+    if not len(lengths):
+        return np.zeros(0, bool)
+    groups = EntryGroups()
+    numbers = groups.group_many(decoded.dtype, decoded.dims, decoded.shape, decoded.shard,
+                                decoded.size)
+    parts = groups.encode(numbers, decoded.offset, decoded.crc, masked=True)
+    total: np.ndarray = np.sum([part_lengths for _, part_lengths in parts], axis=0)
+    width = max(int(total.max()), matrix.shape[1])
+    encoded = np.zeros((len(lengths), width), np.uint8)
+    masks = [np.arange(m.shape[1]) < part_lengths[:, None] for m, part_lengths in parts]
+    encoded[np.arange(width) < total[:, None]] = np.hstack([m for m, _ in parts])[
+        np.hstack(masks)]
+    original = np.zeros((len(lengths), width), np.uint8)
+    original[:, :matrix.shape[1]] = matrix
+    same: np.ndarray = (total == lengths) & (encoded == original).all(axis=1)
+    return same
 
 
 class _MergedIndex:
@@ -167,59 +235,80 @@ class _MergedIndex:
     def __init__(self) -> None:
         self.num_shards = 0
         self.first: _ShardIndex | None = None
-        self.entries: dict[bytes, _Entry] = {}
+        self.entries: dict[bytes, _Entry] = {}  # parsed with protobuf
+        self.fast: list[tuple[_ShardIndex, np.ndarray, np.ndarray]] = []  # rows, new ids
+        self.seen: dict[bytes, None] = {}
         self.data_files: dict[str, int] = {}
 
     def add(self, shard: _ShardIndex) -> None:
-        self._check_header(shard)
+        _check_merged_header(self, shard)
         self.num_shards += shard.header.num_shards
-        new_ids: dict[int, int] = {}  # this bundle's shard ids -> merged ones
-        for key, entry in shard.entries:
-            existing = self.entries.get(key)
-            if existing is None:
-                new_id = new_ids.get(entry.shard_id)
-                if new_id is None:
-                    source = os.fspath(
-                        data_filename(shard.prefix, entry.shard_id, shard.header.num_shards))
-                    new_id = self.data_files.setdefault(source, len(self.data_files))
-                    new_ids[entry.shard_id] = new_id
-                entry.shard_id = new_id
-                self.entries[key] = entry
-            elif existing.slices and entry.slices:
-                # One partitioned tensor with slices in several shards: one entry
-                # listing all its slices (the first shard's entry, extended).
-                if existing.dtype != entry.dtype or existing.shape != entry.shape:
+        keys = shard.keys
+        new = np.ones(len(keys), bool)
+        seen = self.seen
+        if seen and not seen.keys().isdisjoint(keys):
+            for row in [i for i, key in enumerate(keys) if key in seen]:
+                new[row] = False
+                key = keys[row]
+                existing = self.entries.get(key)
+                entry = shard.entries.get(row)
+                if (existing is not None and entry is not None and existing.slices
+                        and entry.slices):
+                    # One partitioned tensor with slices in several shards: one entry
+                    # listing all its slices (the first shard's entry, extended).
+                    if existing.dtype != entry.dtype or existing.shape != entry.shape:
+                        raise InvalidArgumentError(
+                            f"cannot merge {shard.path}: partitioned tensor {_shown(key)} has "
+                            f"dtype {entry.dtype} shape {_dims(entry)} there but dtype "
+                            f"{existing.dtype} shape {_dims(existing)} in an earlier shard")
+                    existing.slices.extend(entry.slices)
+                else:
                     raise InvalidArgumentError(
-                        f"cannot merge {shard.path}: partitioned tensor {_shown(key)} has dtype "
-                        f"{entry.dtype} shape {_dims(entry)} there but dtype {existing.dtype} "
-                        f"shape {_dims(existing)} in an earlier shard")
-                existing.slices.extend(entry.slices)
-            else:
-                raise InvalidArgumentError(
-                    f"cannot merge {shard.path}: duplicate tensor {_shown(key)} (also in an "
-                    f"earlier shard bundle)")
-
-    def _check_header(self, shard: _ShardIndex) -> None:
-        if self.first is None:
-            self.first = shard
+                        f"cannot merge {shard.path}: duplicate tensor {_shown(key)} (also in "
+                        f"an earlier shard bundle)")
+        rows = np.flatnonzero(new)
+        if not len(rows):
             return
-        first = self.first.header
-        if shard.header.endianness != first.endianness:
-            raise InvalidArgumentError(
-                f"cannot merge {shard.path}: its endianness "
-                f"{_Header.Endianness.Name(shard.header.endianness)} differs from "
-                f"{_Header.Endianness.Name(first.endianness)} in {self.first.path}")
-        if shard.header.version != first.version:
-            raise InvalidArgumentError(
-                f"cannot merge {shard.path}: its format version "
-                f"({_version(shard.header)}) differs from ({_version(first)}) in {self.first.path}")
+        # this bundle's shard ids -> merged ones, numbered in order of first reference
+        unique, first, inverse = np.unique(shard.shard_ids[rows], return_index=True,
+                                           return_inverse=True)
+        new_of_unique = np.zeros(len(unique), np.int64)
+        for u in np.argsort(first, kind="stable").tolist():
+            source = os.fspath(
+                data_filename(shard.prefix, int(unique[u]), shard.header.num_shards))
+            new_of_unique[u] = self.data_files.setdefault(source, len(self.data_files))
+        new_ids = new_of_unique[inverse.reshape(-1)]
+        fast = shard.fast[rows]
+        self.fast.append((shard, rows[fast], new_ids[fast]))
+        for row, new_id in zip(rows[~fast].tolist(), new_ids[~fast].tolist()):
+            entry = shard.entries[row]
+            entry.shard_id = new_id
+            self.entries[keys[row]] = entry
+        seen.update(dict.fromkeys(keys))
 
-    def header_bytes(self) -> bytes:
-        assert self.first is not None
-        header = _Header(num_shards=self.num_shards)
-        header.endianness = self.first.header.endianness
-        header.version.CopyFrom(self.first.header.version)
-        return header.SerializeToString(deterministic=True)
+def _check_merged_header(merged: _MergedIndex, shard: _ShardIndex) -> None:
+    if merged.first is None:
+        merged.first = shard
+        return
+    first = merged.first.header
+    if shard.header.endianness != first.endianness:
+        raise InvalidArgumentError(
+            f"cannot merge {shard.path}: its endianness "
+            f"{_Header.Endianness.Name(shard.header.endianness)} differs from "
+            f"{_Header.Endianness.Name(first.endianness)} in {merged.first.path}")
+    if shard.header.version != first.version:
+        raise InvalidArgumentError(
+            f"cannot merge {shard.path}: its format version "
+            f"({_version(shard.header)}) differs from ({_version(first)}) in "
+            f"{merged.first.path}")
+
+
+def _merged_header(merged: _MergedIndex) -> bytes:
+    assert merged.first is not None
+    header = _Header(num_shards=merged.num_shards)
+    header.endianness = merged.first.header.endianness
+    header.version.CopyFrom(merged.first.header.version)
+    return header.SerializeToString(deterministic=True)
 
 
 def _shown(key: bytes) -> str:
@@ -300,9 +389,8 @@ def _merge(shards: list[_ShardIndex], final: str) -> _MergedIndex:
 
 def _write_index(merged: _MergedIndex, out: Any) -> None:
     table = TableWriter(out)
-    table.add(b"", merged.header_bytes())
-    for key in sorted(merged.entries):
-        table.add(key, merged.entries[key].SerializeToString(deterministic=True))
+    table.add(b"", _merged_header(merged))
+    _add_merged_entries(table, merged)
     table.finish()
 
 
@@ -373,6 +461,46 @@ def _write_merged(merged: _MergedIndex, final: str, targets: list[Path]) -> None
                 f"cannot merge into {final!r}: the shard bundles are on another filesystem "
                 f"(files are renamed, not copied): {exc}") from None
         raise
+
+
+def _add_merged_entries(table: TableWriter, merged: _MergedIndex) -> None:
+    """Every entry in key order: the fast ones re-encoded with numpy, the others
+    serialized by protobuf."""
+    groups = EntryGroups()
+    keys: list[bytes] = []
+    numbers, offsets, crcs = [], [], []
+    for shard, rows, new_ids in merged.fast:
+        d = shard.decoded
+        numbers.append(groups.group_many(d.dtype[rows], d.dims, d.shape[rows], new_ids,
+                                         d.size[rows]))
+        offsets.append(d.offset[rows])
+        crcs.append(d.crc[rows])
+        keys += (shard.keys if len(rows) == len(shard.keys)
+                 else [shard.keys[row] for row in rows.tolist()])
+    others = {key: entry.SerializeToString(deterministic=True)
+              for key, entry in merged.entries.items()}
+    parts: RowParts = []
+    if keys:
+        parts = groups.encode(np.concatenate(numbers), np.concatenate(offsets),
+                              np.concatenate(crcs), masked=True)
+    if not keys or any(len(value) > _BULK_ENTRY_BYTES for value in others.values()):
+        everything = {key: row_bytes(parts, i) for i, key in enumerate(keys)}
+        everything.update(others)
+        for key in sorted(everything):
+            table.add(key, everything[key])
+        return
+    if others:
+        keys += list(others)
+        parts = stack_rows(parts, pack_rows(list(others.values())))
+    order = key_order(keys)
+    if order is not None:
+        keys = [keys[i] for i in order.tolist()]
+        parts = take_rows(parts, order)
+    table.add_many(keys, parts)
+
+
+_BULK_ENTRY_BYTES = 256
+"""Entries longer than this (a tensor in many slices) are added one by one."""
 
 
 def _delete_shard_indexes(shards: list[_ShardIndex], final: str) -> None:

@@ -56,6 +56,7 @@ __all__ = [
     "stack_rows",
     "take_rows",
     "row_bytes",
+    "key_order",
 ]
 
 BLOCK_SIZE = 262144
@@ -117,6 +118,28 @@ def stack_rows(first: RowParts, second: RowParts) -> RowParts:
                 np.concatenate([np.zeros(before, np.int64), lengths,
                                 np.zeros(after, np.int64)])))
     return out
+
+
+def key_order(keys: list[bytes]) -> np.ndarray | None:
+    """The permutation that sorts distinct ``keys`` bytewise, or None if they already are.
+
+    Sorted by numpy as fixed-width byte strings, whose order is the bytewise order except
+    that keys differing only in trailing zero bytes compare equal; those (and keys too
+    long to pack) are sorted by Python instead."""
+    n = len(keys)
+    if n < 2:
+        return None
+    width = max(map(len, keys))
+    if 0 < width and n * width <= _MAX_BATCH_CELLS:
+        packed = np.array(keys, dtype=f"S{width}")
+        if bool((packed[1:] > packed[:-1]).all()):
+            return None
+        order: np.ndarray = np.argsort(packed, kind="stable")
+        ordered = packed[order]
+        if bool((ordered[1:] > ordered[:-1]).all()):
+            return order
+    indices = sorted(range(n), key=keys.__getitem__)
+    return None if indices == list(range(n)) else np.array(indices, np.intp)
 
 
 def take_rows(parts: RowParts, order: np.ndarray | slice) -> RowParts:
@@ -610,6 +633,57 @@ class TableReader:
 
     def _parse_block(self, contents: bytes, offset: int) -> tuple[list[bytes], list[bytes]]:
         """Decode all entries of a block whose contents start at file ``offset``."""
+        keys, starts, lengths = self._scan_block(contents, offset)
+        return keys, [contents[a:a + n] for a, n in zip(starts, lengths)]
+
+    def items_in_bulk(self, max_width: int = 256
+                      ) -> tuple[list[bytes], np.ndarray, np.ndarray, dict[int, bytes]]:
+        """All keys in order and their values, for readers of many entries, without a
+        ``bytes`` object per value: ``(keys, matrix, lengths, long)``.  Value ``i`` is
+        ``matrix[i, :lengths[i]]`` when it has at most ``max_width`` bytes, else
+        ``long[i]`` (the matrix is at most ``max_width`` wide)."""
+        keys: list[bytes] = []
+        pieces: list[tuple[np.ndarray, np.ndarray]] = []
+        long: dict[int, bytes] = {}
+        for block in range(len(self._handles)):
+            handle = self._handles[block]
+            contents = self._read_block(handle, f"data block {block}")
+            block_keys, starts, lengths = self._scan_block(contents, handle[0])
+            start = np.array(starts, np.int64)
+            length = np.array(lengths, np.int64)
+            for i in np.flatnonzero(length > max_width).tolist():
+                long[len(keys) + i] = contents[starts[i]:starts[i] + lengths[i]]
+            keys += block_keys
+            width = min(int(length.max()) if len(length) else 0, max_width)
+            columns = np.arange(width)
+            inside = columns < length[:, None]
+            matrix = np.zeros((len(length), width), np.uint8)
+            if len(contents):
+                data = np.frombuffer(contents, np.uint8)
+                matrix[inside] = data[(start[:, None] + columns)[inside]]
+            pieces.append((matrix, length))
+        width = max([m.shape[1] for m, _ in pieces], default=0)
+        matrix = np.zeros((len(keys), width), np.uint8)
+        row = 0
+        for m, _ in pieces:
+            matrix[row:row + len(m), :m.shape[1]] = m
+            row += len(m)
+        all_lengths: np.ndarray = (np.concatenate([n for _, n in pieces]) if pieces
+                                   else np.zeros(0, np.int64))
+        return keys, matrix, all_lengths, long
+
+    def _scan_block(self, contents: bytes, offset: int) -> tuple[list[bytes], list[int],
+                                                                   list[int]]:
+        """Keys of all entries of a block whose contents start at file ``offset``, and
+        where each value starts in ``contents`` and how long it is."""
+        scanned = _scan_block_in_bulk(contents)
+        if scanned is not None:
+            return scanned
+        return self._scan_block_one_by_one(contents, offset)
+
+    def _scan_block_one_by_one(self, contents: bytes, offset: int
+                               ) -> tuple[list[bytes], list[int], list[int]]:
+        """:meth:`_scan_block` entry after entry, with every check and its error."""
         size = len(contents)
         if size < 4:
             raise self._corrupt(offset, f"block of {size} bytes is too short for its restart count")
@@ -619,7 +693,8 @@ class TableReader:
                 offset, f"block claims {num_restarts} restart points in {size} bytes")
         limit = size - 4 - 4 * num_restarts
         keys: list[bytes] = []
-        values: list[bytes] = []
+        starts: list[int] = []
+        lengths: list[int] = []
         key = b""
         pos = 0
         key_budget = _MAX_KEY_EXPANSION * size
@@ -645,11 +720,94 @@ class TableReader:
                 key = key[:shared] + contents[pos:pos + non_shared]
                 pos += non_shared
                 keys.append(key)
-                values.append(contents[pos:pos + value_len])
+                starts.append(pos)
+                lengths.append(value_len)
                 pos += value_len
         except CorruptCheckpointError as exc:
             raise self._corrupt(offset, str(exc)) from None
-        return keys, values
+        return keys, starts, lengths
+
+
+_MAX_GROUP_ENTRIES = 64
+""":func:`_scan_block_in_bulk` declines blocks with more entries between restart points."""
+
+
+def _scan_block_in_bulk(contents: bytes) -> tuple[list[bytes], list[int], list[int]] | None:
+    """:meth:`TableReader._scan_block` for the blocks writers produce, with numpy: all
+    restart groups are walked side by side, one entry of each per step, and the keys
+    are rebuilt in a matrix.  None for anything else (a length of 128 or more, a
+    restart entry sharing bytes, entries not ending where the next group starts, more
+    than :data:`_MAX_GROUP_ENTRIES` entries per group, keys beyond the expansion bound):
+    the entry-by-entry scan then decides, errors included."""
+    size = len(contents)
+    if size < 8:
+        return None
+    (num_restarts,) = _U32.unpack_from(contents, size - 4)
+    if num_restarts < 1 or num_restarts > (size - 4) // 4:
+        return None
+    limit = size - 4 - 4 * num_restarts
+    data = np.frombuffer(contents, np.uint8)
+    restarts = np.frombuffer(contents, "<u4", num_restarts, limit).astype(np.int64)
+    if restarts[0] != 0 or (num_restarts > 1 and bool((np.diff(restarts) <= 0).any())) \
+            or int(restarts[-1]) >= max(limit, 1):
+        return None
+    if limit == 0:
+        return None
+    group_ends = np.append(restarts[1:], limit)
+    pos = restarts.copy()
+    active = np.ones(num_restarts, bool)
+    found_pos: list[np.ndarray] = []
+    found_step: list[np.ndarray] = []
+    for step in range(_MAX_GROUP_ENTRIES + 1):
+        if not active.any():
+            break
+        if step == _MAX_GROUP_ENTRIES:
+            return None
+        where = pos[active]
+        if int(where.max()) + 3 > limit:
+            return None
+        found_pos.append(where)
+        found_step.append(np.full(len(where), step, np.int64))
+        lengths = data[where[:, None] + np.arange(3)].astype(np.int64)
+        if int(lengths.max()) >= 0x80:
+            return None
+        pos[active] = where + 3 + lengths[:, 1] + lengths[:, 2]
+        active &= pos < group_ends
+    if not bool((pos == group_ends).all()):
+        return None
+    starts = np.concatenate(found_pos)
+    steps = np.concatenate(found_step)
+    order = np.argsort(starts, kind="stable")
+    starts, steps = starts[order], steps[order]
+    header = data[starts[:, None] + np.arange(3)].astype(np.int64)
+    shared, non_shared, value_len = header[:, 0], header[:, 1], header[:, 2]
+    if bool((shared[steps == 0] != 0).any()):
+        return None
+    key_len = shared + non_shared
+    if int(key_len.sum()) > _MAX_KEY_EXPANSION * size:
+        return None
+    n = len(starts)
+    width = int(key_len.max())
+    if n * max(width, 1) > _MAX_BATCH_CELLS or bool((shared[1:] > key_len[:-1]).any()):
+        return None
+    keys_matrix = np.zeros((n, width), np.uint8)
+    columns = np.arange(width)
+    suffix_start = starts + 3
+    for step in range(int(steps.max()) + 1):
+        rows = np.flatnonzero(steps == step)
+        own = (columns >= shared[rows, None]) & (columns < key_len[rows, None])
+        source = np.minimum(suffix_start[rows, None] + columns - shared[rows, None], size - 1)
+        block = np.where(own, data[np.maximum(source, 0)], 0).astype(np.uint8)
+        if step:
+            inherited = columns < shared[rows, None]
+            block = np.where(inherited, keys_matrix[rows - 1], block)
+        keys_matrix[rows] = block
+    flat = keys_matrix.tobytes()
+    ends = (np.arange(n) * width + key_len).tolist()
+    begins = (np.arange(n) * width).tolist()
+    keys = [flat[a:b] for a, b in zip(begins, ends)]
+    value_starts = suffix_start + non_shared
+    return keys, value_starts.tolist(), value_len.tolist()
 
 
 def _fast_varint32(buf: bytes, pos: int) -> tuple[int, int]:

@@ -40,7 +40,7 @@ from .crc32c import crc32c, crc32c_each, mask
 from .naming import data_filename, index_filename
 from .ordered_code import slice_key
 from .sharding import balance_shards, check_tensor_name, explicit_shards
-from .table import TableWriter, pack_rows, stack_rows, take_rows
+from .table import TableWriter, key_order, pack_rows, row_bytes, stack_rows, take_rows
 from .tensor_data import (
     SMALL_TENSOR_BYTES,
     PreparedTensor,
@@ -121,6 +121,15 @@ _Segment = Union[_DataItem, _SmallRun]
 """What a data file holds, in order: single tensors and runs of small ones."""
 
 _UNSEEN = (-1, -1)
+
+_RELEASED = np.empty(0, np.uint8)
+"""Stands for a value once its bytes are written: a memory-mapped input (a loader's
+``np.load(..., mmap_mode="r")``) is unmapped as soon as nothing else holds it, so a
+writer streaming many such inputs keeps at most one mapped at a time."""
+
+_BULK_ENTRY_BYTES = 256
+"""Index entries longer than this are not added in bulk (all rows are as wide as the
+longest)."""
 
 _RUN_BYTES = 4 << 20
 """A run of small tensors is closed at this many bytes: its joined copy stays small."""
@@ -268,6 +277,8 @@ class CheckpointWriter:
         """Add a whole tensor (numpy array or anything ``numpy.asarray`` accepts)."""
         if self._finished:
             self._check_open()  # raises
+        if self._segments is not None:
+            self._expand_runs()
         key = check_tensor_name(name)
         if key in self._keys:  # one lookup on the common path; the message is worked out here
             if name in self._plain or name in self._partitioned:
@@ -394,7 +405,8 @@ class CheckpointWriter:
             value.nbytes
 
     def _expand_runs(self) -> None:
-        """Turn the runs back into single items (for several shards)."""
+        """Turn the runs back into single items, as :meth:`add` would have made them
+        (for several shards, or more tensors added after :meth:`_add_all`)."""
         if self._segments is None:
             return
         items: list[_DataItem] = []
@@ -404,6 +416,8 @@ class CheckpointWriter:
                     item = prepare_tensor(name, array, _DataItem)
                     item.key = key
                     items.append(item)
+                    self._keys[key] = name
+                    self._plain[name] = item
             else:
                 items.append(segment)
         self._items = items
@@ -420,6 +434,8 @@ class CheckpointWriter:
         is stored as a plain tensor, as TensorFlow does.
         """
         self._check_open()
+        if self._segments is not None:
+            self._expand_runs()
         key = check_tensor_name(name)
         try:
             shape = tuple(int(d) for d in full_shape)
@@ -624,6 +640,7 @@ def _write_shard(path: Path, shard: int, items: Sequence[_Segment], progress: _P
             item.shard = shard
             item.entry = encode_entry(item.dtype.enum, item.array.shape, shard, offset, size,
                                       mask(crc))
+            item.array = _RELEASED  # written: the writer no longer keeps the value alive
             offset += size
 
 
@@ -724,13 +741,20 @@ def _add_entries_in_bulk(table: TableWriter, indexed: list[_Indexed], runs: list
         np.concatenate([run.groups for run in runs]),
         np.concatenate([run.offsets for run in runs]),
         np.concatenate([run.crcs for run in runs]))
+    if any(len(each.entry) > _BULK_ENTRY_BYTES for each in indexed):
+        # a long entry (a tensor in many slices) would widen every row: one by one
+        entries = {key: row_bytes(parts, i) for i, key in enumerate(keys)}
+        entries.update((each.key, each.entry) for each in indexed)
+        for key in sorted(entries):
+            table.add(key, entries[key])
+        return
     if indexed:
         keys += [each.key for each in indexed]
         parts = stack_rows(parts, pack_rows([each.entry for each in indexed]))
-    if sorted(keys) != keys:  # (cheap on sorted keys) then sort an index by key
-        order = sorted(range(len(keys)), key=keys.__getitem__)
-        keys = [keys[i] for i in order]
-        parts = take_rows(parts, np.array(order, np.intp))
+    order = key_order(keys)
+    if order is not None:
+        keys = [keys[i] for i in order.tolist()]
+        parts = take_rows(parts, order)
     table.add_many(keys, parts)
 
 
