@@ -12,11 +12,12 @@ import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
 
-from .. import dtypes
+from .. import dtypes, remote
 from ..aliases import Location
 from ..errors import Error, NotFoundError
 from .files import spec_file, weights_exist
@@ -178,12 +179,16 @@ def _mapped_safetensors(path: Path) -> dict[str, np.ndarray] | None:
     return {name: arrays[name] for name in sorted(arrays)}
 
 
-def _load_weight_file(path: Path) -> dict[str, np.ndarray]:
+def _load_weight_file(path: Location) -> dict[str, np.ndarray]:
+    """A weights file's arrays: local safetensors memory-mapped, anything else (other
+    formats, URLs) through :func:`load_weights`."""
     from ..weights import detect_format, load_weights
 
+    if isinstance(path, str) and remote.is_remote(path):
+        return load_weights(path)
     kind, source = detect_format(path)
     if kind == "safetensors":
-        mapped = _mapped_safetensors(source)
+        mapped = _mapped_safetensors(Path(source))
         if mapped is not None:
             return mapped
     return load_weights(path)
