@@ -173,3 +173,15 @@ def test_bench_with_tensorflow(tmp_path: Path) -> None:
     names = [t["target"] for t in result["targets"]]
     assert "1-shard write vs TF SaveV2" in names
     assert "verified read vs TF load_checkpoint" in names
+
+
+def test_million_scale_run_compares_time_per_tensor(tmp_path: Path) -> None:
+    result = run_bench(tmp_path, "--no-tf", "--only", "million", "--million-tensors", "300",
+                       "--scale-dir", str(tmp_path))
+    assert [r["group"] for r in result["rows"]] == [
+        "million (30 float32[4] tensors)"] * 2 + ["million (300 float32[4] tensors)"] * 2
+    big = result["rows"][2:]
+    assert all(r["ratio"] > 0 and "us/tensor" in r["note"] for r in big)
+    assert [t["target"] for t in result["targets"]] == [
+        "million tensors: write per tensor vs a tenth as many",
+        "million tensors: open + read per tensor vs a tenth as many"]
