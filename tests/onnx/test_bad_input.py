@@ -189,6 +189,11 @@ CASES: list[tuple[str, Callable[[Path], Any], type[errors.Error], tuple[str, ...
     ("pool_pads_beyond_int32", lambda t: _one_node(
         node("MaxPool", ["x"], ["y"], kernel_shape=[2, 2], pads=[2**40, 0, 0, 0]),
         [1, 1, None, None]), errors.ModelError, ("MaxPool_y", "pads", "out of range")),
+    ("conv_transpose_huge_stride", lambda t: model(
+        [node("ConvTranspose", ["x", "W"], ["y"], strides=[2**62, 1])],
+        {"x": rand(1, 2, 3, 3)}, ["y"], inits={"W": rand(2, 2, 2, 2)},
+        input_shapes={"x": [1, 2, "H", "W"]}), errors.ModelError,
+     ("ConvTranspose_y", "strides")),
     ("attribute_not_utf8", lambda t: _one_node(
         node("LSTM", ["x", "W", "R"], ["y"], hidden_size=2, direction=b"\xdc\xff"),
         [3, 1, 1, 2], {"W": rand(1, 8, 2), "R": rand(1, 8, 2)}), errors.ModelError,

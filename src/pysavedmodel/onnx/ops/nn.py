@@ -74,6 +74,20 @@ def _drop(ctx: Context, x: Any) -> Any:
     return ctx.op("Squeeze", [x], squeeze_dims=[1])
 
 
+_MAX_EXTENT = 1 << 16
+"""Largest stride, dilation or dilated kernel extent accepted (TF shapes are int32; a
+dilated kernel is materialised at conversion time)."""
+
+
+def _bounded(node: Node, kernel: list[int], strides: list[int], dilations: list[int]) -> None:
+    for label, values in (("strides", strides), ("dilations", dilations)):
+        if any(v > _MAX_EXTENT for v in values):
+            raise ModelError(f"{node.where()}: {label} {values} above {_MAX_EXTENT}")
+    if any((k - 1) * d + 1 > _MAX_EXTENT for k, d in zip(kernel, dilations)):
+        raise ModelError(f"{node.where()}: kernel {kernel} with dilations {dilations} spans "
+                         f"more than {_MAX_EXTENT}")
+
+
 def dilate(w: Any, dilations: list[int], first: int = 2) -> Any:
     """Kernel ``w`` with its spatial axes (from ``first``) dilated by inserting zeros: a
     convolution with it equals the dilated convolution with ``w`` (TF's 3-D and backprop
@@ -122,6 +136,7 @@ def conv(ctx: Context, node: Node) -> None:
     dil = [int(a) for a in node.attr("dilations", [1] * n)]
     group = int(node.attr("group", 1))
     check_geometry(node, kernel, strides, dil, group, (out_ch, in_per_group))
+    _bounded(node, kernel, strides, dil)
     if kernel != list(w.shape[2:]) or w.ndim != n + 2:
         raise ModelError(f"{node.where()}: kernel_shape {kernel} does not match the weights' "
                          f"{list(w.shape[2:])} for {n} spatial dims")
@@ -185,6 +200,7 @@ def pool(ctx: Context, node: Node) -> None:
     strides = [int(a) for a in node.attr("strides", [1] * n)]
     dil = [int(a) for a in node.attr("dilations", [1] * n)]
     check_geometry(node, kernel, strides, dil)
+    _bounded(node, kernel, strides, dil)
     if n != len(spatial):
         raise ModelError(f"{node.where()}: kernel_shape {kernel} does not match the "
                          f"{len(spatial)} spatial dims of {x!r}")
@@ -428,6 +444,7 @@ def conv_transpose(ctx: Context, node: Node) -> None:
     if len(extra) != n or any(not 0 <= e < max(s_, d) for e, s_, d in zip(extra, strides, dil)):
         raise ModelError(f"{node.where()}: output_padding {extra} must be {n} ints in "
                          f"[0, max(stride, dilation)) for strides {strides}")
+    _bounded(node, [int(k) for k in w.shape[2:]], strides, dil)
     w = dilate(w, dil)
     kernel = [int(k) for k in w.shape[2:]]
     pads = _transpose_pads(ctx, node, spatial, kernel, strides, extra)

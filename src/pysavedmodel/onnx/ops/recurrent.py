@@ -186,10 +186,12 @@ def _weights(ctx: Context, node: Node, d: int, direction: str, gates: int, hidde
     assert r_all is not None
     rt_np = np.ascontiguousarray(r_all[d].T)
     wb, rb = b_all[d, :gates * hidden], b_all[d, gates * hidden:]
+    with np.errstate(all="ignore"):  # non-finite biases stay non-finite, silently, as in ONNX
+        combined = (wb + rb).astype(dtype)
     bname = node.input(3) or "B"
     if gates == 4:
         out = [ctx.variable(f"{node.inputs[2]}_{direction}", rt_np),
-               ctx.variable(f"{bname}_{direction}", (wb + rb).astype(dtype))]
+               ctx.variable(f"{bname}_{direction}", combined)]
         peep = ctx.array(node.input(7)) if node.input(7) else None
         if peep is not None:
             out += [ctx.variable(f"{node.input(7)}_{direction}_{gate}",
@@ -199,7 +201,7 @@ def _weights(ctx: Context, node: Node, d: int, direction: str, gates: int, hidde
     return [ctx.variable(f"{node.inputs[2]}_{direction}_zr",
                          np.ascontiguousarray(rt_np[:, :2 * hidden])),
             ctx.variable(f"{bname}_{direction}_zr",
-                         (wb[:2 * hidden] + rb[:2 * hidden]).astype(dtype)),
+                         combined[:2 * hidden]),
             ctx.variable(f"{node.inputs[2]}_{direction}_h",
                          np.ascontiguousarray(rt_np[:, 2 * hidden:])),
             ctx.variable(f"{bname}_{direction}_wh", wb[2 * hidden:].astype(dtype)),
