@@ -15,8 +15,9 @@ Targets (the time is split evenly between them):
   ``pysavedmodel show`` and ``validate`` run (describe_saved_model,
   validate_saved_model) over models whose ``saved_model.pb`` / ``.pbtxt`` is damaged,
   including deeply nested messages (variables/ and assets/ intact).
-* ``onnx``: ``from_onnx`` over ONNX models (small conv, MLP and attention-style models
-  built here, plus any ``--onnx-model``) with one to three structural lies each
+* ``onnx``: ``from_onnx`` over ONNX models (small conv, MLP, attention-style, LSTM,
+  If/Loop and 3-D models built here, plus any ``--onnx-model``) with one to three
+  structural lies each
   (:mod:`pysavedmodel.testing.onnx_damage`: dropped initializers or nodes, wrong dtypes
   and dims, undefined or cyclic inputs, duplicate outputs, unknown ops and opsets,
   hostile attribute values, changed input shapes, damaged bytes).  A conversion must
@@ -143,7 +144,8 @@ def build_corpus(work: Path, onnx_paths: list[Path] | None = None) -> Corpus:
 
 
 def _onnx_seed_models(paths: list[Path]) -> list[Any]:
-    """Three small models that convert (conv net, MLP, attention-style) plus ``paths``."""
+    """Small models that convert (conv net, MLP, attention-style, LSTM over a dynamic
+    sequence, If + Loop, 3-D conv/pool) plus ``paths``."""
     try:
         import onnx
     except ImportError:
@@ -160,7 +162,8 @@ def _onnx_seed_models(paths: list[Path]) -> list[Any]:
         return numpy_helper.from_array(np.array(values, np.int64), name)
 
     def make(nodes: list[Any], inputs: list[Any], outputs: list[str], inits: list[Any],
-             opset: int = 17) -> Any:
+             opset: int = 17, typed: dict[str, list[Any]] | None = None) -> Any:
+        typed = typed or {}
         graph = helper.make_graph(nodes, "seed", inputs,
                                   [helper.make_tensor_value_info(o, 0, None) for o in outputs],
                                   inits)
@@ -169,6 +172,9 @@ def _onnx_seed_models(paths: list[Path]) -> list[Any]:
         known = {v.name: v for v in inferred.graph.output}
         for out in model.graph.output:
             out.type.CopyFrom(known[out.name].type)
+            if out.name in typed:  # what inference leaves open (a Loop's output)
+                out.type.CopyFrom(helper.make_tensor_type_proto(TensorProto.FLOAT,
+                                                                typed[out.name]))
         onnx.checker.check_model(model)
         return model
 
@@ -216,7 +222,45 @@ def _onnx_seed_models(paths: list[Path]) -> list[Any]:
          numpy_helper.from_array(np.array(0, np.int64), "zero"),
          ints("axes0", [0]), ints("minus1", [-1]), ints("starts", [1]), ints("ends", [-1]),
          ints("axes1", [1]), init("gamma", 22), init("bias", 22)])
-    return [conv, mlp, attention] + [onnx.load(str(p)) for p in paths]
+    hidden = 3
+    lstm = make([
+        n("LSTM", ["x", "W", "R", "B"], ["y", "h"], name="lstm", hidden_size=hidden),
+        n("Squeeze", ["h", "axes0"], ["out"], name="squeeze"),
+    ], [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["T", "N", 4])], ["y", "out"],
+        [init("W", 1, 4 * hidden, 4), init("R", 1, 4 * hidden, hidden),
+         init("B", 1, 8 * hidden), ints("axes0", [0])])
+
+    def branch(name: str, op: str, *extra: str) -> Any:
+        return helper.make_graph(
+            [n(op, ["x", *extra], [f"{name}_y"], name=f"{name}_op")], name, [],
+            [helper.make_tensor_value_info(f"{name}_y", TensorProto.FLOAT, ["N", 4])])
+
+    body = helper.make_graph(
+        [n("Add", ["acc_in", "x"], ["acc_out"], name="acc"),
+         n("Identity", ["cond_in"], ["cond_out"], name="keep")], "body",
+        [helper.make_tensor_value_info("i", TensorProto.INT64, []),
+         helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("acc_in", TensorProto.FLOAT, ["N", 4])],
+        [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("acc_out", TensorProto.FLOAT, ["N", 4])])
+    control = make([
+        n("ReduceSum", ["x"], ["total"], name="total", keepdims=0),
+        n("Greater", ["total", "zero_f"], ["positive"], name="positive"),
+        n("If", ["positive"], ["chosen"], name="if", then_branch=branch("then", "Mul", "two"),
+          else_branch=branch("else", "Neg")),
+        n("Loop", ["trips", "", "chosen"], ["looped"], name="loop", body=body),
+    ], [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])], ["looped"],
+        [numpy_helper.from_array(np.array(0.0, np.float32), "zero_f"),
+         numpy_helper.from_array(np.array(2.0, np.float32), "two"),
+         numpy_helper.from_array(np.array(3, np.int64), "trips")],
+        typed={"looped": ["N", 4]})
+    volume = make([
+        n("Conv", ["x", "w"], ["c"], name="conv3d", pads=[1] * 6),
+        n("MaxPool", ["c"], ["y"], name="pool3d", kernel_shape=[2, 2, 2], strides=[2, 2, 2]),
+    ], [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 2, 4, 4, 4])], ["y"],
+        [init("w", 3, 2, 3, 3, 3)])
+    seeds = [conv, mlp, attention, lstm, control, volume]
+    return seeds + [onnx.load(str(p)) for p in paths]
 
 
 # --------------------------------------------------------------------------- mutations

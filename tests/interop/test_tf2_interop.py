@@ -18,12 +18,12 @@ import numpy as np
 import pytest
 
 import pysavedmodel as psm
-from pysavedmodel import Function
 from pysavedmodel._proto import fingerprint_pb2
 from pysavedmodel.onnx import from_onnx
 from tests.interop.savedmodel_harness import assert_outputs, ok
 from tests.onnx.cases import model as onnx_model
 from tests.onnx.cases import node as onnx_node
+from tests.support import function_models
 from tests.support.arrays_json import encode
 from tests.support.tf import run_tf
 from tests.support.venvs import ROOT
@@ -60,47 +60,17 @@ def build_dense(export: Path) -> dict[str, Any]:
 
 def build_while(export: Path) -> dict[str, Any]:
     """A running sum: acc += x five times in a While loop."""
-    cond = Function("loop_cond")
-    i = cond.arg("i", "int32", [])
-    cond.arg("acc", "float32", [None])
-    cond.arg("x", "float32", [None])
-    cond.ret("keep", cond.graph.op("Less", [i, cond.graph.constant(np.int32(5))]))
-    body = Function("loop_body")
-    i = body.arg("i", "int32", [])
-    acc = body.arg("acc", "float32", [None])
-    x = body.arg("x", "float32", [None])
-    body.ret("i", body.graph.op("AddV2", [i, body.graph.constant(np.int32(1))]))
-    body.ret("acc", body.graph.op("AddV2", [acc, x]))
-    body.ret("x", body.graph.op("Identity", [x]))
-    g = psm.Graph()
-    inp = g.placeholder("x", "float32", [None])
-    loop = g.op("While", [[g.constant(np.int32(0)), g.op("ZerosLike", [inp]), inp]],
-                cond=cond, body=body, parallel_iterations=4)
-    total = g.op("Identity", [loop.outputs[1]], name="total")
+    g, inp, total, xs, expected = function_models.running_sum()
     _save(export, g, {"x": inp}, {"total": total})
-    xs = np.array([1.5, -2.0, 0.25], np.float32)
-    return {"inputs": {"x": xs}, "output": "total", "expected": xs * 5, "train": False,
+    return {"inputs": {"x": xs}, "output": "total", "expected": expected, "train": False,
             "trainable": [], "variables": []}
 
 
 def build_if(export: Path) -> dict[str, Any]:
-    """2x if sum(x) > 0 else -x."""
-    then = Function("then_double")
-    x = then.arg("x", "float32", [None])
-    then.ret("y", then.graph.op("Mul", [x, then.graph.constant(np.float32(2))]))
-    other = Function("else_negate")
-    x = other.arg("x", "float32", [None])
-    other.ret("y", other.graph.op("Neg", [x]))
-    g = psm.Graph()
-    inp = g.placeholder("x", "float32", [None])
-    pred = g.op("Greater", [g.op("Sum", [inp, g.constant(np.int32(0))]),
-                            g.constant(np.float32(0))])
-    # No output_shapes: the export fills them from the branches (Keras needs the rank).
-    branch = g.op("If", [pred, [inp]], then_branch=then, else_branch=other)
-    y = g.op("Identity", [branch], name="y")
+    """2x if sum(x) > 0 else -x (the export fills the If's output shapes for Keras)."""
+    g, inp, y, xs, expected = function_models.double_or_negate()
     _save(export, g, {"x": inp}, {"y": y})
-    xs = np.array([-3.0, 1.0], np.float32)
-    return {"inputs": {"x": xs}, "output": "y", "expected": -xs, "train": False,
+    return {"inputs": {"x": xs}, "output": "y", "expected": expected, "train": False,
             "trainable": [], "variables": []}
 
 

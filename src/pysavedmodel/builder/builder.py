@@ -49,6 +49,7 @@ from .._proto import (
     attr_value_pb2,
     graph_pb2,
     meta_graph_pb2,
+    op_def_pb2,
     saved_model_pb2,
     saver_pb2,
     tensor_pb2,
@@ -316,6 +317,26 @@ def _variable_collections(
 
 
 # --------------------------------------------------------------------------- graph_def edits
+
+def _meta_graph(graph_def: graph_pb2.GraphDef, tags: Sequence[str],
+                op_list: op_def_pb2.OpList | None, clear_devices: bool,
+                strip_default_attrs: bool) -> meta_graph_pb2.MetaGraphDef:
+    """A MetaGraphDef holding ``graph_def`` (devices cleared / default attrs stripped as
+    asked) with its meta info: ``tags`` and the stripped op list (``op_list``, or the ops
+    ``graph_def`` uses when None)."""
+    meta_graph = meta_graph_pb2.MetaGraphDef()
+    if _flag(clear_devices, "clear_devices"):
+        _clear_devices(graph_def)
+    if _flag(strip_default_attrs, "strip_default_attrs"):
+        _strip_default_attrs(graph_def)
+    info = meta_graph.meta_info_def
+    info.tags.extend(tags)
+    info.stripped_op_list.CopyFrom(op_list if op_list is not None
+                                   else stripped_op_list(graph_def))
+    info.stripped_default_attrs = bool(strip_default_attrs)
+    meta_graph.graph_def.CopyFrom(graph_def)
+    return meta_graph
+
 
 def _clear_devices(graph_def: graph_pb2.GraphDef) -> None:
     for node in graph_def.node:
@@ -746,17 +767,8 @@ class SavedModelBuilder:
         asset_entries = [(rec.tensor_name, store.filename_for(rec.source))
                          for rec in asset_records]
 
-        meta_graph = meta_graph_pb2.MetaGraphDef()
-        graph_def = work.as_graph_def(add_shapes=True)
-        if _flag(clear_devices, "clear_devices"):
-            _clear_devices(graph_def)
-        if _flag(strip_default_attrs, "strip_default_attrs"):
-            _strip_default_attrs(graph_def)
-        info = meta_graph.meta_info_def
-        info.tags.extend(tags)
-        info.stripped_op_list.CopyFrom(stripped_op_list(graph_def))
-        info.stripped_default_attrs = bool(strip_default_attrs)
-        meta_graph.graph_def.CopyFrom(graph_def)
+        meta_graph = _meta_graph(work.as_graph_def(add_shapes=True), tags, None,
+                                 clear_devices, strip_default_attrs)
         if saver_def is not None:
             meta_graph.saver_def.CopyFrom(saver_def)
         if entries:
@@ -793,17 +805,8 @@ class SavedModelBuilder:
         signatures = _signatures.resolve_signature_def_map(signature_def_map, work)
         _check_distinct_resources(work, work.variables)
         export = _tf2.build_tf2_export(work, signatures, values)
-        meta_graph = meta_graph_pb2.MetaGraphDef()
-        graph_def = export.graph_def
-        if _flag(clear_devices, "clear_devices"):
-            _clear_devices(graph_def)
-        if _flag(strip_default_attrs, "strip_default_attrs"):
-            _strip_default_attrs(graph_def)
-        info = meta_graph.meta_info_def
-        info.tags.extend(tags)
-        info.stripped_op_list.CopyFrom(export.op_list)
-        info.stripped_default_attrs = bool(strip_default_attrs)
-        meta_graph.graph_def.CopyFrom(graph_def)
+        meta_graph = _meta_graph(export.graph_def, tags, export.op_list, clear_devices,
+                                 strip_default_attrs)
         meta_graph.saver_def.CopyFrom(export.saver_def)
         for key, sig in export.signatures.items():
             meta_graph.signature_def[key].CopyFrom(sig)

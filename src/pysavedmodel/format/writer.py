@@ -210,20 +210,12 @@ def _header(num_shards: int) -> bytes:
 
 
 class CheckpointWriter:
-    """Collects tensors and slices, then writes one checkpoint on :meth:`finish`.
-
-    Nothing touches the disk before :meth:`finish`; values are kept by reference (not
-    copied), so do not modify them in between.  As a context manager it finishes on a
-    clean exit and discards everything if the block raises.
-
-    ``num_shards`` > 1 spreads the tensors over that many data files balanced by bytes;
-    ``shards`` (a list of name lists, one per shard) fixes the assignment instead; with
-    ``shards`` given, ``num_shards`` may be left at 1 or must equal ``len(shards)``.
-    Each shard must receive at least one tensor.
-
-    ``progress``, if given, is called as ``progress(bytes_done, bytes_total)`` while
-    :meth:`finish` writes tensor data (at most every few MB), then once with
-    ``bytes_done == bytes_total`` when the checkpoint is complete.
+    """The local checkpoint writer: collects tensors and slices, writes one checkpoint on
+    :meth:`finish`.  The public :class:`pysavedmodel.format.bundle.CheckpointWriter` wraps
+    it (adding URL prefixes) and documents the arguments: ``num_shards`` / ``shards``,
+    ``progress(bytes_done, bytes_total)``, ``durable``; nothing touches the disk before
+    :meth:`finish`, values are kept by reference, and as a context manager it discards
+    everything if the block raises.
     """
 
     def __init__(self, prefix: PathLike, *, num_shards: int = 1,
