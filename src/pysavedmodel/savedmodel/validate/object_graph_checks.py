@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from ..._proto import (
     function_pb2,
+    op_def_pb2,
     saved_object_graph_pb2,
     struct_pb2,
     trackable_object_graph_pb2,
@@ -124,11 +125,7 @@ def _check_function_signature(ctx: MetaGraphContext, where: str,
                        f"has {len(inputs)} tensor(s) and {len(saved.bound_inputs)} bound "
                        f"input(s)")
         else:
-            for arg, want in zip(args, inputs):
-                if arg.type != want:
-                    ctx.report("object-function-signature", where,
-                               f"argument {arg.name!r} is {type_name(arg.type)} but the "
-                               f"input signature says {type_name(want)}")
+            _check_dtypes(ctx, where, "argument", args, inputs, "input")
     outputs = _tensor_dtypes(saved.output_signature)
     if outputs is not None:
         results = list(fdef.signature.output_arg)
@@ -137,11 +134,18 @@ def _check_function_signature(ctx: MetaGraphContext, where: str,
                        f"its FunctionDef returns {len(results)} tensor(s); the output "
                        f"signature has {len(outputs)}")
         else:
-            for result, want in zip(results, outputs):
-                if result.type != want:
-                    ctx.report("object-function-signature", where,
-                               f"result {result.name!r} is {type_name(result.type)} but the "
-                               f"output signature says {type_name(want)}")
+            _check_dtypes(ctx, where, "result", results, outputs, "output")
+
+
+def _check_dtypes(ctx: MetaGraphContext, where: str, what: str,
+                  args: list[op_def_pb2.OpDef.ArgDef],
+                  wanted: list[int], side: str) -> None:
+    """Report each FunctionDef ``args`` entry whose dtype is not the signature's."""
+    for arg, want in zip(args, wanted):
+        if arg.type != want:
+            ctx.report("object-function-signature", where,
+                       f"{what} {arg.name!r} is {type_name(arg.type)} but the {side} "
+                       f"signature says {type_name(want)}")
 
 
 def _check_against_checkpoint(ctx: MetaGraphContext,
