@@ -107,6 +107,7 @@ def test_bench_reports_every_row_without_tensorflow(tmp_path: Path) -> None:
     assert [t["target"] for t in result["targets"]] == [
         "1-shard write vs one-thread plain write",
         "multi-shard write vs per-core plain write",
+        "1-shard write vs safetensors save_file (same run)",
         "verified read (get_tensor) GB/s",
         "peak RSS above inputs, 1-shard write (MB)",
         f"peak RSS above inputs, {result['machine']['cores']}-shard write (MB)",
