@@ -10,8 +10,9 @@ import pytest
 
 from pysavedmodel._proto import attr_value_pb2, tensor_pb2, types_pb2
 from pysavedmodel.errors import Error, GraphError, OpError
-from pysavedmodel.graph import Graph
+from pysavedmodel.graph import Graph, importer
 from pysavedmodel.graph.importer import node_from_dict
+from pysavedmodel.graph.op_registry import get_op_def
 from pysavedmodel.graph.validate import validate_nodes
 
 F32, I32, I64 = types_pb2.DT_FLOAT, types_pb2.DT_INT32, types_pb2.DT_INT64
@@ -115,3 +116,58 @@ def test_imported_node_edited_after_import_is_not_reused() -> None:
     second = Graph.from_dict(_chain("float32", [None, 3]))
     assert second.node("m").attr["transpose_b"].b is False
     assert second.get_tensor("m").shape == (None, 3)
+
+
+def test_memo_key_cuts_long_names_and_many_inputs() -> None:
+    # Names longer than 127 bytes take two-byte length prefixes in the serialized NodeDef
+    # the memo key is cut from; nodes equal but for names and inputs share one result.
+    long_x, long_w = "x" * 200, "w" * 300
+    nodes = [_placeholder(long_x, "float32", [None, 3]), _placeholder(long_w, "float32", [3, 3])]
+    previous = long_x
+    for k in range(4):
+        name = f"{'m' * 150}_{k}"
+        nodes.append({"name": name, "op": "MatMul", "input": [previous, long_w],
+                      "device": "/device:CPU:0"})
+        previous = name
+    nodes.append({"name": "n", "op": "AddN", "input": [previous] * 5})
+    for dtype in ("float32", "float64"):
+        for node in nodes[:2]:
+            node["attr"]["dtype"] = dtype
+        graph = Graph.from_dict({"node": nodes})
+        assert graph.get_tensor("n").dtype.name == dtype
+        assert graph.get_tensor("n").shape == (None, 3)
+        assert graph.node(f"{'m' * 150}_3").device == "/device:CPU:0"
+        assert graph.node("n").attr["N"].i == 5
+
+
+def test_large_constants_are_imported_without_the_memo() -> None:
+    values = [k * 0.5 for k in range(600)]  # 2,400 bytes of tensor_content
+    for dtype, enum in (("float32", F32), ("float64", types_pb2.DT_DOUBLE)):
+        graph = Graph.from_dict({"node": [
+            {"name": "c", "op": "Const", "attr": {"dtype": dtype, "value": values}},
+            {"name": "r", "op": "Relu", "input": ["c"]}]})
+        assert graph.get_tensor("r").dtype.name == dtype
+        assert graph.get_tensor("c").shape == (600,)
+        assert graph.node("r").attr["T"].type == enum
+
+
+def test_memo_key_ignores_exactly_the_name_and_the_inputs() -> None:
+    op_def = get_op_def("MatMul")
+    inputs = ((F32, None), (F32, None))
+
+    def key(name: str, sources: list[str], **extra: Any) -> Any:
+        spec = {"name": name, "op": "MatMul", "input": sources, "attr": {"T": "float32"}}
+        spec.update(extra)
+        return importer._memo_key(op_def, node_from_dict(spec), inputs)
+
+    base = key("m", ["x", "w"])
+    assert base is not None and base[0] == "MatMul"
+    assert key("n" * 300, ["a" * 200 + ":0", "b" * 129, "^" + "c" * 1000]) == base
+    assert key("m", ["x", "w"], device="/device:CPU:0") != base
+    assert key("m", ["x", "w"], attr={"T": "float64"}) != base
+    assert key("m", ["x", "w"], attr={"T": "float32", "_class": ["loc:@w"]}) != base
+    assert importer._memo_key(op_def, node_from_dict(
+        {"name": "m", "op": "MatMul", "input": ["x", "w"]}), ((F32, None), (I32, None))) != base
+    big = node_from_dict({"name": "c", "op": "Const",
+                          "attr": {"dtype": "float32", "value": [0.5] * 600}})
+    assert importer._memo_key(get_op_def("Const"), big, ()) is None

@@ -22,7 +22,7 @@ from . import rules
 from .inference import ArgInput, bind_input_attrs, complete_attrs, infer_output_only_attrs
 from .op_registry import attr_defs, check_available, get_op_def
 from .opsig import output_dtypes
-from .validate import ParsedInput, check_node_attrs, graph_structure, inputs_in_place
+from .validate import check_node_attrs, graph_structure
 
 __all__ = ["prepare_import", "node_from_dict", "Prepared"]
 
@@ -190,47 +190,57 @@ _MEMO: dict[tuple[object, ...], tuple[op_def_pb2.OpDef, tuple[tuple[str, AttrVal
 completion added and the output dtypes.  A model repeats a few kinds of node thousands of
 times."""
 _MEMO_MAX = 4096
-_MEMO_TENSOR_BYTES = 512
+_MEMO_KEY_BYTES = 1024
+"""Nodes whose serialized attrs are longer (large constants) are not memoized."""
+
+# Tag bytes of NodeDef's length-delimited fields 1 (name), 2 (op) and 3 (input).
+_NAME_TAG, _OP_TAG, _INPUT_TAG = 0x0A, 0x12, 0x1A
 
 
-_AVAILABLE: dict[str, tuple[op_def_pb2.OpDef, tuple[str, ...], frozenset[str]]] = {}
-"""Registered ops available at our GraphDef version: OpDef, attr names, tensor attr names."""
+_AVAILABLE: dict[str, op_def_pb2.OpDef] = {}
+"""Registered ops available at our GraphDef version, by name."""
 
 
-def _memo_key(op_def: op_def_pb2.OpDef, declared: tuple[str, ...], tensors: frozenset[str],
-              node: node_def_pb2.NodeDef, inputs: tuple[tuple[int | None, int | None], ...]
-              ) -> tuple[object, ...] | None:
+def _skip_field(data: bytes, pos: int) -> int:
+    """The offset after the length-delimited field whose tag byte is at ``pos``."""
+    pos += 1
+    length = 0
+    shift = 0
+    while True:
+        byte = data[pos]
+        pos += 1
+        length |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return pos + length
+        shift += 7
+
+
+def _memo_key(op_def: op_def_pb2.OpDef, node: node_def_pb2.NodeDef,
+              inputs: tuple[tuple[int | None, int | None], ...]) -> tuple[object, ...] | None:
     """Everything completion and the checks of an imported node read, but its name and
-    its inputs' names: op, each data input's (dtype, variable handle dtype), each declared
-    attr's value as bytes (``declared``: their names; ``tensors``: those holding tensors,
-    not memoized when large), the names of ``_`` attrs that call no function.  None for
-    nodes not memoized.  Equal keys, equal results; a node whose checks fail is never
-    remembered, so its key needs no more than that."""
-    attrs = node.attr
-    parts: list[object] = [op_def.name, inputs]
-    present = 0
-    for name in declared:
-        value = attrs.get(name)
-        if value is None:
-            parts.append(None)
-            continue
-        present += 1
-        if tensors and name in tensors and \
-                len(value.tensor.tensor_content) > _MEMO_TENSOR_BYTES:
-            return None
-        parts.append(value.SerializeToString())
-    if len(attrs) != present:
-        for name in sorted(attrs):
-            if name in declared:
-                continue
-            if not name.startswith("_"):
-                return None
-            value = attrs[name]
-            which = value.WhichOneof("value")
-            if which == "func" or (which == "list" and len(value.list.func)):
-                return None
-            parts.append((name,))
-    return tuple(parts)
+    its inputs' names: op, each data input's (dtype, variable handle dtype), and the
+    node's deterministic serialization without its ``name`` and ``input`` fields (op,
+    device, every attr with its value, anything else it holds).  None for nodes not
+    memoized (attrs longer than :data:`_MEMO_KEY_BYTES`).  Equal keys, equal results; a
+    node whose checks fail is never remembered, and the importer takes no function
+    library, so a node calling a function never is.
+
+    The serialization lists fields by number (protobuf's deterministic encoding, map
+    entries sorted by key): ``name`` (1), ``op`` (2), each ``input`` (3), then the rest,
+    so cutting those fields out is a walk over their length prefixes."""
+    data = node.SerializeToString(deterministic=True)
+    pos = 0
+    if data and data[0] == _NAME_TAG:
+        pos = _skip_field(data, 0)
+    op_start = pos
+    if pos < len(data) and data[pos] == _OP_TAG:
+        pos = _skip_field(data, pos)
+    op_end = pos
+    while pos < len(data) and data[pos] == _INPUT_TAG:
+        pos = _skip_field(data, pos)
+    if len(data) - pos > _MEMO_KEY_BYTES:
+        return None
+    return (op_def.name, inputs, data[op_start:op_end], data[pos:])
 
 
 class Prepared(NamedTuple):
@@ -269,7 +279,8 @@ def _complete_and_check(node_defs: Sequence[node_def_pb2.NodeDef]) -> Prepared:
     data_inputs: dict[str, list[tuple[str, int]]] = {}
     keys: dict[str, tuple[object, ...] | None] = {}
     op_defs: dict[str, op_def_pb2.OpDef] = {}
-    remembered: set[str] = set()
+    remembered: set[str] = set()  # completed from the memo: attrs checked before
+    settled: set[str] = set()  # remembered, inputs in place: nothing left to check
     # This import's nodes by key: (attrs completion added, output dtypes, node name).
     local: dict[tuple[object, ...], tuple[list[tuple[str, AttrValue]],
                                           tuple[int | None, ...]]] = {}
@@ -277,21 +288,22 @@ def _complete_and_check(node_defs: Sequence[node_def_pb2.NodeDef]) -> Prepared:
     for name in order:
         node = by_name[name]
         op_type = op_types[name] = node.op
-        known_op = _AVAILABLE.get(op_type)
-        if known_op is None:
+        op_def = _AVAILABLE.get(op_type)
+        if op_def is None:
             try:
                 op_def = get_op_def(op_type)
                 check_available(op_def)
             except OpError as exc:
                 raise OpError(f"node {node.name!r}: {exc}") from None
-            declared = attr_defs(op_def)
-            known_op = _AVAILABLE[op_type] = (op_def, tuple(declared), frozenset(
-                key for key, attr_def in declared.items() if attr_def.type == "tensor"))
-        op_def = op_defs[name] = known_op[0]
+            _AVAILABLE[op_type] = op_def
+        op_defs[name] = op_def
         data = []
         described = []
+        placed = True  # data inputs before control inputs, each output exists
+        seen_control = False
         for source, index, control in parsed[name]:
             if control:
+                seen_control = True
                 continue
             data.append((source, index))
             produced = outputs[source]
@@ -299,9 +311,13 @@ def _complete_and_check(node_defs: Sequence[node_def_pb2.NodeDef]) -> Prepared:
             if op_types[source] == "VarHandleOp":
                 dtype = by_name[source].attr.get("dtype")
                 handle = -1 if dtype is None else dtype.type
-            described.append((produced[index] if index < len(produced) else None, handle))
+            if index < len(produced) and not seen_control:
+                described.append((produced[index], handle))
+            else:
+                placed = False
+                described.append((produced[index] if index < len(produced) else None, handle))
         data_inputs[name] = data
-        key = keys[name] = _memo_key(op_def, known_op[1], known_op[2], node, tuple(described))
+        key = keys[name] = _memo_key(op_def, node, tuple(described))
         if key is not None:
             added: Sequence[tuple[str, AttrValue]] | None = None
             dtypes: tuple[int | None, ...] = ()
@@ -319,6 +335,8 @@ def _complete_and_check(node_defs: Sequence[node_def_pb2.NodeDef]) -> Prepared:
                         attrs[attr_name].CopyFrom(value)
                 outputs[name] = dtypes
                 remembered.add(name)
+                if placed:
+                    settled.add(name)
                 continue
             given = set(node.attr)
         _complete_node(node, op_def, by_name, outputs, data)
@@ -330,9 +348,9 @@ def _complete_and_check(node_defs: Sequence[node_def_pb2.NodeDef]) -> Prepared:
     # The checks of validate_nodes, in its order: every node's attrs, then every node's
     # inputs (names, edges and cycles passed above).
     try:
-        _check_nodes(by_name, op_defs, parsed, outputs, op_types, remembered)
+        _check_nodes(by_name, op_defs, outputs, op_types, remembered, settled)
     except Error:
-        _check_nodes(by_name, op_defs, parsed, outputs, op_types, set())
+        _check_nodes(by_name, op_defs, outputs, op_types, set(), set())
         raise
 
     for key, (added_here, dtypes_here) in local.items():
@@ -350,16 +368,15 @@ def _complete_and_check(node_defs: Sequence[node_def_pb2.NodeDef]) -> Prepared:
 
 def _check_nodes(by_name: Mapping[str, node_def_pb2.NodeDef],
                  op_defs: Mapping[str, op_def_pb2.OpDef],
-                 parsed: Mapping[str, Sequence[ParsedInput]],
                  outputs: Mapping[str, Sequence[int | None]], ops: Mapping[str, str],
-                 remembered: set[str]) -> None:
-    """Attrs, then inputs, of every node (in the source's order) but those ``remembered``
-    (for which only the structure of their inputs is left to check)."""
+                 remembered: set[str], settled: set[str]) -> None:
+    """Attrs of every node but those ``remembered``, then inputs of every node but those
+    ``settled`` (remembered, with inputs in place), in the source's order."""
     for name, node in by_name.items():
         if name not in remembered:
             check_node_attrs(node, op_defs[name])
     for name, node in by_name.items():
-        if name in remembered and inputs_in_place(parsed[name], outputs):
+        if name in settled:
             continue
         rules.check_inputs(node, op_defs[name], f"node {name!r} ({node.op})",
                            rules.raising_reporter, outputs, ops)

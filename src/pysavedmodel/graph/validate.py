@@ -20,7 +20,7 @@ from .op_registry import check_available, get_op_def
 from .opsig import NodeLike, output_dtypes
 
 __all__ = ["validate_nodes", "validate_added", "dependency_order", "graph_structure",
-           "inputs_in_place", "check_node_attrs", "check_const", "ParsedInput"]
+           "check_node_attrs", "check_const", "ParsedInput"]
 
 
 def _where(node: NodeLike) -> str:
@@ -102,23 +102,6 @@ def graph_structure(nodes: Sequence[_N]) -> tuple[dict[str, _N], dict[str, list[
     if stuck:
         rules.report_cycle(by_name, stuck, "the graph", rules.raising_reporter)
     return by_name, parsed, order
-
-
-def inputs_in_place(items: Sequence[ParsedInput],
-                    outputs: Mapping[str, Sequence[int | None] | None]) -> bool:
-    """Whether parsed inputs pass the structural part of :func:`rules.check_inputs`: every
-    source has the output used, control inputs come last (sources known to exist)."""
-    seen_control = False
-    for source, index, control in items:
-        if control:
-            seen_control = True
-            continue
-        if seen_control:
-            return False
-        produced = outputs[source]
-        if produced is not None and index >= len(produced):
-            return False
-    return True
 
 
 def dependency_order(nodes: Sequence[NodeLike]) -> list[str]:
