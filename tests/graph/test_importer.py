@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from pysavedmodel._proto import attr_value_pb2, tensor_pb2, types_pb2
+from pysavedmodel._proto import attr_value_pb2, graph_pb2, tensor_pb2, types_pb2
 from pysavedmodel.errors import Error, GraphError, OpError
 from pysavedmodel.graph import Graph, importer
 from pysavedmodel.graph.importer import node_from_dict
@@ -171,3 +171,25 @@ def test_memo_key_ignores_exactly_the_name_and_the_inputs() -> None:
     big = node_from_dict({"name": "c", "op": "Const",
                           "attr": {"dtype": "float32", "value": [0.5] * 600}})
     assert importer._memo_key(get_op_def("Const"), big, ()) is None
+
+
+def test_unknown_ops_of_a_graph_def_are_named_at_their_first_node() -> None:
+    graph_def = graph_pb2.GraphDef()
+    for name, op in (("a", "Placeholder"), ("b", "NoSuchOpB"), ("c", "NoSuchOpA"),
+                     ("d", "NoSuchOpB")):
+        graph_def.node.add(name=name, op=op)
+    with pytest.raises(OpError, match=r"^node 'b': .*NoSuchOpB"):
+        Graph.from_dict(graph_def)
+
+
+@pytest.mark.parametrize("bad", ["a\nb", "a\n", "\nb", "-a", "a b", "\n"])
+def test_every_invalid_name_is_refused_among_valid_ones(bad: str) -> None:
+    nodes = [_placeholder(name, "float32", [1]) for name in ("p", bad, "q")]
+    with pytest.raises(GraphError, match="invalid node name"):
+        Graph.from_dict({"node": nodes})
+
+
+def test_a_duplicate_name_is_refused() -> None:
+    nodes = [_placeholder(name, "float32", [1]) for name in ("p", "q", "p")]
+    with pytest.raises(GraphError, match="duplicate node name 'p'"):
+        Graph.from_dict({"node": nodes})

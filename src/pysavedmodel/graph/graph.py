@@ -1215,22 +1215,27 @@ class Graph:
     def _from_prepared(cls, prepared: Prepared) -> Graph:
         graph = cls()
         nodes = graph._nodes
-        outputs = prepared.outputs
-        op_defs = prepared.op_defs
-        op_types = prepared.op_types
-        names_in_use = graph._names_in_use
+        info = prepared.info
         # Names are unique and valid (the importer checked); the importer validated the
         # whole graph; the NodeDefs are the graph's own (the importer copied its source),
         # handed out by node() only.
-        for name, node_def in prepared.by_name.items():
-            nodes[name] = _Node(name, op_defs[name], tuple(outputs[name]), op=op_types[name],
-                                proto=node_def, valid=True)
-            names_in_use.setdefault(name.lower(), 1)  # _mark_used, outside op()
-        data_inputs = prepared.data_inputs
-        keys = prepared.keys
-        for name in prepared.order:
-            node = nodes[name]
-            node.out_shapes = graph._infer_shapes(node, data_inputs[name], keys[name])
+        by_name = prepared.by_name
+        # Shapes are inferred inputs first: while adding the nodes when the source listed
+        # them so (as TensorFlow and as_graph_def do), else in a second pass.
+        in_order = prepared.order == list(by_name)
+        for name, node_def in by_name.items():
+            record = info[name]
+            node = nodes[name] = _Node(name, record.op_def, record.outputs, op=record.op,
+                                       proto=node_def, valid=True)
+            if in_order:
+                node.out_shapes = graph._infer_shapes(node, record.data_inputs, record.key)
+        if not in_order:
+            for name in prepared.order:
+                record = info[name]
+                node = nodes[name]
+                node.out_shapes = graph._infer_shapes(node, record.data_inputs, record.key)
+        # _mark_used for every name, outside op(); the graph is new, so none is in use yet.
+        graph._names_in_use = dict.fromkeys([name.lower() for name in nodes], 1)
         return graph
 
 

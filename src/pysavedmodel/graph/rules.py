@@ -23,6 +23,7 @@ loads — attrs left to their defaults, undeclared attrs, loops closed through
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Final, TypeVar
@@ -68,10 +69,23 @@ def raising_reporter(code: str, where: str, message: str) -> None:
 
 # --------------------------------------------------------------------------- names
 
+_NODE_NAME_LINES: Final = re.compile(rf"(?:{NODE_NAME_RULE}(?:\n{NODE_NAME_RULE})*)?\Z")
+"""Node names joined by line breaks, each valid."""
+
+
 def check_node_names(nodes: Iterable[_N], where: Callable[[str], str],
                      report: Report) -> dict[str, _N]:
     """Valid and unique names; returns the nodes by name (the first of a duplicate name)."""
-    by_name: dict[str, _N] = {}
+    nodes = list(nodes)
+    names = [node.name for node in nodes]
+    by_name = dict(zip(names, nodes))
+    # All valid and distinct (the usual case): one regex over the names, one per line
+    # (no valid name holds a line break; one that does adds a line and fails the count).
+    joined = "\n".join(names)
+    if len(by_name) == len(nodes) and joined.count("\n") == max(len(names) - 1, 0) \
+            and _NODE_NAME_LINES.match(joined):
+        return by_name
+    by_name = {}
     for node in nodes:
         if not NODE_NAME.match(node.name):
             report("bad-node-name", where(node.name),

@@ -86,11 +86,11 @@ def graph_structure(nodes: Sequence[_N]) -> tuple[dict[str, _N], dict[str, list[
         for text in node.input:
             item = parse_input(text) if ":" in text or text[:1] == "^" else (text, 0, False)
             source = item[0]
-            if source not in by_name:
-                kind = "control input" if item[2] else "input"
-                rules.raising_reporter("missing-input", _where(node),
-                                       f"{kind} {text!r} names no node of the graph")
-            if listed_in_order and source not in parsed:
+            if source not in parsed:  # else an earlier node: known to exist
+                if source not in by_name:
+                    kind = "control input" if item[2] else "input"
+                    rules.raising_reporter("missing-input", _where(node),
+                                           f"{kind} {text!r} names no node of the graph")
                 listed_in_order = False  # a later node, or the node itself
             items.append(item)
         parsed[node.name] = items
