@@ -20,7 +20,6 @@ import json
 import os
 import subprocess
 import sys
-import traceback
 
 REPO_ROOT, SPEC_PATH = sys.argv[1], sys.argv[2]
 sys.path.insert(0, REPO_ROOT)
@@ -31,6 +30,7 @@ from tensorflow.core.protobuf import saved_model_pb2  # noqa: E402
 
 from tests.support import tf_capi  # noqa: E402
 from tests.support.arrays_json import decode, encode  # noqa: E402
+from tests.support.guarded import guarded  # noqa: E402
 
 with open(SPEC_PATH) as spec_file:
     SPEC = json.load(spec_file)
@@ -39,14 +39,6 @@ with open(SPEC_PATH) as spec_file:
 def decode_all(feeds):
     return {name: decode(enc) for name, enc in feeds.items()}
 
-
-def guarded(fn, *args):
-    """``fn(*args)``, or the error it raised (this check only)."""
-    try:
-        return fn(*args)
-    except BaseException as exc:
-        return {"error": f"{type(exc).__name__}: {exc}",
-                "traceback": traceback.format_exc()[-3000:]}
 
 
 def per_meta_graph(check, model, *extra):

@@ -17,7 +17,6 @@ import json
 import os
 import subprocess
 import sys
-import traceback
 
 REPO_ROOT, SPEC_PATH = sys.argv[1], sys.argv[2]
 sys.path.insert(0, REPO_ROOT)
@@ -27,19 +26,13 @@ import tensorflow as tf  # noqa: E402
 
 from tests.support import tf_capi  # noqa: E402
 from tests.support.arrays_json import decode, encode  # noqa: E402
+from tests.support.guarded import guarded  # noqa: E402
 
 with open(SPEC_PATH) as spec_file:
     SPEC = json.load(spec_file)
 WORK = SPEC["work_dir"]
 CLI = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
 
-
-def guarded(fn, *args):
-    try:
-        return fn(*args)
-    except BaseException as exc:
-        return {"error": f"{type(exc).__name__}: {exc}",
-                "traceback": traceback.format_exc()[-3000:]}
 
 
 def feeds(model):
