@@ -236,6 +236,7 @@ def test_checkpoint_round_trip_through_memory_is_byte_identical(tmp_path: Path) 
     for name, value in tensors().items():
         np.testing.assert_array_equal(back[name], value)
     with CheckpointReader("memory://bucket/ckpt/model") as reader:
+        assert isinstance(reader, CheckpointReader)
         assert repr(reader) == "CheckpointReader('memory://bucket/ckpt/model', 4 tensors)"
         np.testing.assert_array_equal(reader.get_tensor("big"), tensors()["big"])
 

@@ -209,6 +209,14 @@ class CheckpointReader(_reader.CheckpointReader):
     already returned stay valid on POSIX systems, where a mapped file outlives its name).
     """
 
+    def __new__(cls, prefix: PathLike) -> CheckpointReader:
+        # A URL gets the subclass whose reads name the URL in errors; a local prefix
+        # keeps the inherited get_tensor, called ~100,000 times for a checkpoint of as
+        # many small tensors, without a wrapper.
+        if cls is CheckpointReader and remote.is_remote(remote.local_location(prefix)):
+            return super().__new__(_RemoteCheckpointReader)
+        return super().__new__(cls)
+
     def __init__(self, prefix: PathLike) -> None:
         prefix = remote.local_location(prefix)
         self._url: str | None = None
@@ -225,20 +233,6 @@ class CheckpointReader(_reader.CheckpointReader):
         else:
             super().__init__(prefix)
 
-    def get_tensor(self, name: str) -> np.ndarray:
-        """See :meth:`pysavedmodel.format.bundle_reader.CheckpointReader.get_tensor`."""
-        if self._url is None:
-            return super().get_tensor(name)
-        with remote.urls_in_errors():  # a corrupt download names the URL
-            return super().get_tensor(name)
-
-    def read(self, name: str) -> np.ndarray:
-        """See :meth:`pysavedmodel.format.bundle_reader.CheckpointReader.read`."""
-        if self._url is None:
-            return super().read(name)
-        with remote.urls_in_errors():
-            return super().read(name)
-
     def close(self) -> None:
         """Release the data files (arrays already returned stay valid)."""
         super().close()
@@ -252,6 +246,20 @@ class CheckpointReader(_reader.CheckpointReader):
         if self._url is None:
             return super().__repr__()
         return f"CheckpointReader({self._url!r}, {len(self)} tensors)"
+
+
+class _RemoteCheckpointReader(CheckpointReader):
+    """A :class:`CheckpointReader` of a downloaded URL: errors of reads name the URL."""
+
+    def get_tensor(self, name: str) -> np.ndarray:
+        """See :meth:`pysavedmodel.format.bundle_reader.CheckpointReader.get_tensor`."""
+        with remote.urls_in_errors():  # a corrupt download names the URL
+            return super().get_tensor(name)
+
+    def read(self, name: str) -> np.ndarray:
+        """See :meth:`pysavedmodel.format.bundle_reader.CheckpointReader.read`."""
+        with remote.urls_in_errors():
+            return super().read(name)
 
 
 def read_checkpoint(prefix: PathLike) -> dict[str, np.ndarray]:
