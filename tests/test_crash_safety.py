@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from pysavedmodel import read_checkpoint, write_checkpoint
+from pysavedmodel import load_weights, read_checkpoint, write_checkpoint
 from pysavedmodel.builder.builder import SavedModelBuilder
 from pysavedmodel.savedmodel.loader import read_saved_model
 from tests.support import crash_child
@@ -184,7 +184,7 @@ def _saved_model_state(directory: Path, asset: Path) -> str:
             else "absent"
     model = read_saved_model(export)
     assert [list(mg.meta_info_def.tags) for mg in model.meta_graphs] == [crash_child.TAGS]
-    _assert_equal(read_checkpoint(export / "variables" / "variables"),
+    _assert_equal(load_weights(export),
                   crash_child.saved_model_variables(2))
     assert (export / "assets" / asset.name).read_bytes() == crash_child.ASSET_TEXT
     return "complete"

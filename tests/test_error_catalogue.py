@@ -96,6 +96,22 @@ def _const(value: Any, name: str = "c") -> Thunk:
 
 # --------------------------------------------------------------------------- setups
 
+def _tf2_with(tmp: Path, what: str) -> Thunk:
+    """What only a TF1 export carries, asked of format='tf2'."""
+    g, x, y = _simple()
+    b = SavedModelBuilder(tmp / "model", format="tf2")
+    sigs = {"serving_default": predict_signature_def({"x": x}, {"y": y})}
+    if what == "train_op":
+        return lambda: b.add_meta_graph_and_variables(g, ["serve"], signature_def_map=sigs,
+                                                      train_op=g.group([y], name="train"))
+    if what == "input":
+        mid = g.op("Neg", [x], name="mid")
+        return lambda: b.add_meta_graph_and_variables(g, ["serve"], signature_def_map={
+            "serving_default": predict_signature_def({"m": mid}, {"y": y})})
+    b.add_meta_graph_and_variables(g, ["serve"], signature_def_map=sigs)
+    return lambda: b.add_meta_graph(["gpu"])
+
+
 def _writer_add_twice(tmp: Path) -> Thunk:
     writer = pysavedmodel.CheckpointWriter(tmp / "ckpt")
     writer.add("layer/w", np.zeros(2, np.float32))
@@ -457,6 +473,12 @@ CASES: list[Case] = [
          lambda t: _add(_dict_graph(), t, variables={"w": _REF, "y": _REF}), IAE, ValueError,
          ("'y'", "not VarHandleOps")),
     # ---- signatures
+    Case("tf2_train_op", lambda t: _tf2_with(t, "train_op"), errors.FormatError, ValueError,
+         ("train_op", "format='tf2'", "format='tf1'")),
+    Case("tf2_second_meta_graph", lambda t: _tf2_with(t, "meta_graph"), errors.FormatError,
+         ValueError, ("add_meta_graph()", "one meta graph", "format='tf1'")),
+    Case("tf2_input_not_placeholder", lambda t: _tf2_with(t, "input"), errors.FormatError,
+         ValueError, ("'serving_default'", "input 'm'", "Placeholder", "format='tf1'")),
     Case("signature_missing_tensor", _signature_missing_tensor, SE, ValueError,
          ("'serving_default'", "'nope:0'", "not in the graph")),
     Case("signature_missing_output_index", _signature_missing_output, SE, ValueError,

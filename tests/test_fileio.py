@@ -24,6 +24,7 @@ from pysavedmodel import (
     SavedModelBuilder,
     StorageError,
     fileio,
+    load_weights,
     predict_signature_def,
     read_checkpoint,
     write_checkpoint,
@@ -89,8 +90,8 @@ def test_durable_save_fsyncs_every_file_and_directory_before_the_rename(
     temp = renames[0][1]
     publish = recorder.calls.index(renames[0])
     files = sorted(str(p.relative_to(export)) for p in export.rglob("*") if p.is_file())
-    assert files == ["saved_model.pb", "variables/variables.data-00000-of-00001",
-                     "variables/variables.index"]
+    assert files == ["fingerprint.pb", "saved_model.pb",
+                     "variables/variables.data-00000-of-00001", "variables/variables.index"]
     for name in files:  # each file, under its temporary directory, before the rename
         assert recorder.index("fsync", f"{temp}/{name}") < publish
     for directory in (temp, f"{temp}/variables"):  # the directories holding them too
@@ -151,7 +152,7 @@ def test_two_processes_saving_one_export_dir_exactly_one_wins(tmp_path: Path,
     assert [kind for kind, _ in outcomes] == ["exists", "ok"]
     winner = outcomes[1][1]
     assert "7" in outcomes[0][1]
-    values = read_checkpoint(export / "variables" / "variables")
+    values = load_weights(export)
     assert (values["w"] == np.full((3, 2), winner, np.float32)).all()  # one writer's files
     assert sorted(p.name for p in (tmp_path / "serving").iterdir()) == ["7"]  # no temporaries
 

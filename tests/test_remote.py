@@ -202,8 +202,9 @@ def test_file_urls_take_the_local_atomic_path(tmp_path: Path) -> None:
     assert remote.local_location(f"file://localhost{target}") == str(target)
     values = build_mlp(f"file://{target}")
     assert sorted(local_files(target)) == [
-        "saved_model.pb", "variables/variables.data-00000-of-00001", "variables/variables.index"]
-    assert read_checkpoint(f"file://{target}/variables/variables")["w1"].tolist() == \
+        "fingerprint.pb", "saved_model.pb", "variables/variables.data-00000-of-00001",
+        "variables/variables.index"]
+    assert pysavedmodel.load_weights(f"file://{target}")["w1"].tolist() == \
         values["w1"].tolist()
     with pytest.raises(AlreadyExistsError):
         build_mlp(f"file://{target}")
@@ -358,7 +359,8 @@ def test_remote_model_reads_back_describe_validate_weights() -> None:
     assert sorted(v["name"] for v in facts["variables"]) == ["b1", "w1", "w2"]
     assert pysavedmodel.validate_saved_model("memory://models/mlp/1") == []
     model = pysavedmodel.read_saved_model("memory://models/mlp/1")
-    assert list(model.meta_graphs[0].signature_def) == ["serving_default"]
+    assert sorted(model.meta_graphs[0].signature_def) == ["__saved_model_init_op",
+                                                          "serving_default"]
     loaded = pysavedmodel.load_weights("memory://models/mlp/1")
     np.testing.assert_array_equal(loaded["w2"], values["w2"])
 
@@ -371,7 +373,7 @@ def test_a_spec_read_from_a_url_resolves_its_files_there() -> None:
                                            version=2)
     assert written == "memory://out/mlp/2"
     local = pysavedmodel.load_weights(EXAMPLE_SPEC.parent / "weights.safetensors")
-    back = read_checkpoint("memory://out/mlp/2/variables/variables")
+    back = pysavedmodel.load_weights("memory://out/mlp/2")
     np.testing.assert_array_equal(back["fc1/kernel"], local["fc1.weight"].T)
 
 
@@ -391,19 +393,18 @@ def test_files_a_url_spec_names_are_resolved_against_its_url() -> None:
     written = pysavedmodel.build_from_spec("memory://b/specs/mlp/spec.json", "memory://out")
     assert written == "memory://out"
     local = pysavedmodel.load_weights(EXAMPLE_SPEC.parent / "weights.safetensors")
-    np.testing.assert_array_equal(read_checkpoint("memory://out/variables/variables")
-                                  ["fc1/kernel"], local["fc1.weight"].T)
+    np.testing.assert_array_equal(pysavedmodel.load_weights("memory://out")["fc1/kernel"],
+                                  local["fc1.weight"].T)
     assert fs.cat_file("/out/assets/v.txt") == b"a\nb\n"
     assert fs.cat_file("/out/assets/labels.txt") == b"other\n"
     model = pysavedmodel.read_saved_model("memory://out")
-    consts = {n.name: n.attr["value"].tensor.string_val
-              for n in model.meta_graphs[0].graph_def.node if n.name in ("vocab", "labels")}
-    assert consts == {"vocab": [b"v.txt"], "labels": [b"labels.txt"]}
+    assert sorted(a.filename for a in model.meta_graphs[0].asset_file_def) == [
+        "labels.txt", "v.txt"]
     # base_dir as a URL: the same rule, for a spec given as a mapping.
     spec["weights"]["files"] = ["weights/mlp.safetensors"]
     spec.pop("assets")
     again = pysavedmodel.build_from_spec(spec, "memory://out2", base_dir="memory://b/specs")
-    assert read_checkpoint(f"{again}/variables/variables")["fc2/bias"].tolist() == \
+    assert pysavedmodel.load_weights(again)["fc2/bias"].tolist() == \
         local["fc2.bias"].tolist()
     spec["weights"]["files"] = ["missing.safetensors"]
     with pytest.raises(NotFoundError, match=r"spec\.weights\.files\[0\].*"
@@ -520,10 +521,11 @@ def test_leftovers_of_an_interrupted_upload_are_cleaned_by_the_retry(
     flakymem.broken_deletes = False
     values = build_mlp("memory://models/m/1")  # the retry
     stored = memory_files("/models/m/1")
-    assert sorted(stored) == ["saved_model.pb", "variables/variables.data-00000-of-00001",
+    assert sorted(stored) == ["fingerprint.pb", "saved_model.pb",
+                              "variables/variables.data-00000-of-00001",
                               "variables/variables.index"]
-    np.testing.assert_array_equal(read_checkpoint("memory://models/m/1/variables/variables")
-                                  ["w1"], values["w1"])
+    np.testing.assert_array_equal(pysavedmodel.load_weights("memory://models/m/1")["w1"],
+                                  values["w1"])
 
 
 # -- errors about downloaded copies name the URL
@@ -583,9 +585,9 @@ def test_cli_demo_writes_and_reads_back_through_a_url() -> None:
     assert "wrote checkpoint: memory://demo/run/checkpoint/ckpt.data-00000-of-00001" in out
     assert sorted(memory_files("/demo/run")) == [
         "checkpoint/ckpt.data-00000-of-00001", "checkpoint/ckpt.index",
-        "mlp/1/saved_model.pb", "mlp/1/variables/variables.data-00000-of-00001",
-        "mlp/1/variables/variables.index"]
-    assert sorted(read_checkpoint("memory://demo/run/mlp/1/variables/variables")) == [
+        "mlp/1/fingerprint.pb", "mlp/1/saved_model.pb",
+        "mlp/1/variables/variables.data-00000-of-00001", "mlp/1/variables/variables.index"]
+    assert sorted(pysavedmodel.load_weights("memory://demo/run/mlp/1")) == [
         "dense/bias", "dense/kernel", "logits/kernel"]
     before = memory_files()
     status, _, err = cli("demo", "memory://demo/run")
@@ -787,7 +789,7 @@ def test_a_model_exported_to_s3_is_served_by_tensorflow(s3: s3_server.S3Server,
     bucket("serving")
     values = build_mlp("s3://serving/model/1")
     assert s3_listing("serving/model/1") == [
-        "saved_model.pb", "variables/variables.data-00000-of-00001",
+        "fingerprint.pb", "saved_model.pb", "variables/variables.data-00000-of-00001",
         "variables/variables.index"]
     download = tmp_path / "download" / "1"
     s3fs.S3FileSystem().get("serving/model/1/", str(download), recursive=True)
@@ -815,8 +817,9 @@ def test_cli_paths_take_s3_urls(s3: s3_server.S3Server, tmp_path: Path) -> None:
     assert status == 0, err
     doc = json.loads(listed)
     assert doc["prefix"] == "s3://cli/models/mlp/1/variables/variables"
-    assert sorted(t["name"] for t in doc["tensors"]) == [
-        "fc1/bias", "fc1/kernel", "fc2/bias", "fc2/kernel"]
+    assert sorted(t["name"] for t in doc["tensors"]) == ["_CHECKPOINTABLE_OBJECT_GRAPH", *(
+        f"{name}/.ATTRIBUTES/VARIABLE_VALUE"
+        for name in ("fc1/bias", "fc1/kernel", "fc2/bias", "fc2/kernel"))]
     # The spec, its weights and the warmup inputs read from the bucket too.
     fs = s3fs.S3FileSystem()
     for path in EXAMPLE_SPEC.parent.iterdir():
@@ -961,7 +964,8 @@ def test_an_interrupted_s3_upload_shows_no_model_and_the_retry_cleans_up(
         build_mlp("flakys3://retry/m/2")
     assert s3_listing("retry/m/2") == []
     values = build_mlp("s3://retry/m/1")  # the retry
-    assert s3_listing("retry/m/1") == ["saved_model.pb", "variables/variables.data-00000-of-00001",
+    assert s3_listing("retry/m/1") == ["fingerprint.pb", "saved_model.pb",
+                                       "variables/variables.data-00000-of-00001",
                                        "variables/variables.index"]
     np.testing.assert_array_equal(pysavedmodel.load_weights("s3://retry/m/1")["w2"],
                                   values["w2"])

@@ -24,6 +24,7 @@ from .errors import (
     CorruptCheckpointError,
     CorruptSavedModelError,
     Error,
+    FormatError,
     GraphError,
     InvalidArgumentError,
     MissingDependencyError,
@@ -68,7 +69,7 @@ _LAZY = {
 
 __all__ = [
     "AlreadyExistsError", "BuilderStateError", "ChecksumError", "CorruptCheckpointError",
-    "CorruptSavedModelError", "Error", "GraphError", "InvalidArgumentError",
+    "CorruptSavedModelError", "Error", "FormatError", "GraphError", "InvalidArgumentError",
     "MissingDependencyError", "ModelError", "NotFoundError", "OpError",
     "SignatureError", "StorageError", "UnsupportedDTypeError", "UnsupportedError",
     "__version__", *_LAZY,

@@ -19,6 +19,7 @@ __all__ = [
     "GraphError",
     "OpError",
     "SignatureError",
+    "FormatError",
     "BuilderStateError",
     "CorruptSavedModelError",
     "MissingDependencyError",
@@ -69,6 +70,12 @@ class OpError(GraphError):
 
 class SignatureError(InvalidArgumentError):
     """A SignatureDef that TensorFlow's loaders or TF Serving would reject."""
+
+
+class FormatError(InvalidArgumentError):
+    """An export the requested SavedModel format cannot express (a train op, a second
+    meta graph or a non-placeholder signature input in a TF2 export...);
+    ``format="auto"`` writes such an export TF1-style instead."""
 
 
 class BuilderStateError(Error, RuntimeError):

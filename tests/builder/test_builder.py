@@ -1,4 +1,5 @@
-"""SavedModelBuilder: layout against TF's fixture and each rule of the builder."""
+"""SavedModelBuilder: the TF1 layout (``format="tf1"``) against TF's fixture and each rule of
+the builder; TF2 exports and ``format="auto"``: test_tf2.py."""
 
 from __future__ import annotations
 
@@ -42,7 +43,7 @@ def _sig(model):
 
 def _build(export: Path, model=None, **kwargs) -> saved_model_pb2.SavedModel:
     model = model or simple_graph()
-    builder = SavedModelBuilder(export)
+    builder = SavedModelBuilder(export, format="tf1")
     builder.add_meta_graph_and_variables(model["graph"], ["serve"],
                                          signature_def_map=_sig(model), **kwargs)
     builder.save()
@@ -164,7 +165,7 @@ def test_user_graph_is_not_modified(fixture_model, tmp_path):
 
 def test_third_meta_graph_gets_save_2(tmp_path):
     model = simple_graph()
-    builder = SavedModelBuilder(tmp_path / "m")
+    builder = SavedModelBuilder(tmp_path / "m", format="tf1")
     builder.add_meta_graph_and_variables(model["graph"], ["serve"])
     builder.add_meta_graph(["a"])
     builder.add_meta_graph(["b"])
@@ -180,10 +181,10 @@ def test_non_empty_export_dir_is_refused(tmp_path):
     (tmp_path / "m").mkdir()
     (tmp_path / "m" / "keep.txt").write_text("x")
     with pytest.raises(AlreadyExistsError, match="not empty"):
-        SavedModelBuilder(tmp_path / "m")
+        SavedModelBuilder(tmp_path / "m", format="tf1")
     (tmp_path / "file").write_text("x")
     with pytest.raises(AlreadyExistsError, match="not a directory"):
-        SavedModelBuilder(tmp_path / "file")
+        SavedModelBuilder(tmp_path / "file", format="tf1")
 
 
 def test_empty_export_dir_is_accepted(tmp_path):
@@ -194,7 +195,7 @@ def test_empty_export_dir_is_accepted(tmp_path):
 
 def test_export_dir_filled_meanwhile_is_refused_at_save(tmp_path):
     model = simple_graph()
-    builder = SavedModelBuilder(tmp_path / "m")
+    builder = SavedModelBuilder(tmp_path / "m", format="tf1")
     builder.add_meta_graph_and_variables(model["graph"], ["serve"])
     (tmp_path / "m").mkdir()
     (tmp_path / "m" / "other").write_text("x")
@@ -205,7 +206,7 @@ def test_export_dir_filled_meanwhile_is_refused_at_save(tmp_path):
 
 def test_call_order_is_enforced(tmp_path):
     model = simple_graph()
-    builder = SavedModelBuilder(tmp_path / "m")
+    builder = SavedModelBuilder(tmp_path / "m", format="tf1")
     with pytest.raises(BuilderStateError, match="before add_meta_graph_and_variables"):
         builder.add_meta_graph(["serve"])
     with pytest.raises(BuilderStateError, match="nothing to save"):
@@ -225,12 +226,12 @@ def test_call_order_is_enforced(tmp_path):
     (["serve", ""], "non-empty string"), (["serve", 3], "non-empty string")])
 def test_tags_are_required(tmp_path, tags, message):
     with pytest.raises(InvalidArgumentError, match=message):
-        SavedModelBuilder(tmp_path / "m").add_meta_graph_and_variables(
+        SavedModelBuilder(tmp_path / "m", format="tf1").add_meta_graph_and_variables(
             simple_graph()["graph"], tags)
 
 
 def test_tag_sets_must_differ(tmp_path):
-    builder = SavedModelBuilder(tmp_path / "m")
+    builder = SavedModelBuilder(tmp_path / "m", format="tf1")
     builder.add_meta_graph_and_variables(simple_graph()["graph"], ["serve", "gpu"])
     with pytest.raises(InvalidArgumentError, match="already used by meta graph 0"):
         builder.add_meta_graph(["gpu", "serve"])
@@ -238,7 +239,7 @@ def test_tag_sets_must_differ(tmp_path):
 
 def test_failed_add_leaves_the_builder_usable(tmp_path):
     model = simple_graph()
-    builder = SavedModelBuilder(tmp_path / "m")
+    builder = SavedModelBuilder(tmp_path / "m", format="tf1")
     with pytest.raises(SignatureError):
         builder.add_meta_graph_and_variables(
             model["graph"], ["serve"], signature_def_map={"s": {"inputs": {"x": "nope:0"},
@@ -284,7 +285,7 @@ def test_graph_from_dict_takes_values_from_variables(tmp_path):
     ([1.0, 2.0], InvalidArgumentError, "variables must be a mapping"),
 ])
 def test_variable_values_are_checked(tmp_path, variables, error, message):
-    builder = SavedModelBuilder(tmp_path / "m")
+    builder = SavedModelBuilder(tmp_path / "m", format="tf1")
     with pytest.raises(error, match=message):
         builder.add_meta_graph_and_variables(_dict_graph(), ["serve"], variables=variables)
 
@@ -306,7 +307,7 @@ def _two_handles(shared_a, shared_b):
     ("v", "v", "shared_name 'v'"),
 ])
 def test_variables_sharing_one_resource_are_rejected(tmp_path, shared_a, shared_b, message):
-    builder = SavedModelBuilder(tmp_path / "m")
+    builder = SavedModelBuilder(tmp_path / "m", format="tf1")
     with pytest.raises(InvalidArgumentError, match=message):
         builder.add_meta_graph_and_variables(_two_handles(shared_a, shared_b), ["serve"],
                                              variables={"a": 1.0, "b": 2.0})
@@ -314,7 +315,7 @@ def test_variables_sharing_one_resource_are_rejected(tmp_path, shared_a, shared_
 
 
 def test_one_variable_without_shared_name_is_keyed_by_node_name(tmp_path):
-    builder = SavedModelBuilder(tmp_path / "m")
+    builder = SavedModelBuilder(tmp_path / "m", format="tf1")
     builder.add_meta_graph_and_variables(_two_handles(None, "b"), ["serve"],
                                          variables={"a": 1.0, "b": 2.0})
     builder.save()
@@ -343,7 +344,7 @@ def test_variable_values_reach_the_checkpoint_writer_uncopied(tmp_path, monkeypa
         return real_write(prefix, tensors, **kwargs)
 
     monkeypatch.setattr(bundle, "write_checkpoint", spy)
-    builder = SavedModelBuilder(tmp_path / "m")
+    builder = SavedModelBuilder(tmp_path / "m", format="tf1")
     builder.add_meta_graph_and_variables(g, ["serve"], variables={"v": override})
     builder.add_meta_graph(["other"])
     builder.save()
@@ -357,7 +358,7 @@ def test_exporting_a_large_variable_allocates_no_copy_of_it(tmp_path):
     g.op("MatMul", [x, g.variable("w", value, dtype="float32")])
     tracemalloc.start()
     try:
-        builder = SavedModelBuilder(tmp_path / "m")
+        builder = SavedModelBuilder(tmp_path / "m", format="tf1")
         builder.add_meta_graph_and_variables(g, ["serve"])
         builder.save()
         peak = tracemalloc.get_traced_memory()[1]
@@ -373,7 +374,7 @@ def test_checkpoint_is_written_in_key_order(tmp_path):
     values = {"zz": [1, 2, 3], "Ab": [4], "aa": [5, 6], "b/c": [7, 8, 9, 10]}
     for name, value in values.items():
         g.variable(name, np.array(value, np.int32))
-    builder = SavedModelBuilder(tmp_path / "m")
+    builder = SavedModelBuilder(tmp_path / "m", format="tf1")
     builder.add_meta_graph_and_variables(g, ["serve"])
     builder.save()
     # TF's saver writes the tensors sorted by key (bytewise): data order included.
@@ -392,7 +393,7 @@ def test_unsupported_variable_dtype(tmp_path):
     g = Graph.from_dict({"node": [{"name": "v", "op": "VarHandleOp",
                                    "attr": {"dtype": "variant", "shape": []}}]})
     with pytest.raises(UnsupportedDTypeError, match="'v' has dtype variant"):
-        SavedModelBuilder(tmp_path / "m").add_meta_graph_and_variables(
+        SavedModelBuilder(tmp_path / "m", format="tf1").add_meta_graph_and_variables(
             g, ["serve"], variables={"v": 0})
 
 
@@ -410,7 +411,7 @@ def test_model_without_variables(tmp_path):
 
 
 def test_later_graph_must_match_the_checkpoint(tmp_path):
-    builder = SavedModelBuilder(tmp_path / "m")
+    builder = SavedModelBuilder(tmp_path / "m", format="tf1")
     builder.add_meta_graph_and_variables(simple_graph()["graph"], ["serve"])
     other = Graph()
     other.variable("w", np.zeros(3, np.float32))
@@ -459,7 +460,7 @@ def test_same_name_different_content_gets_suffix(tmp_path):
     b = _write(tmp_path / "b" / "vocab.txt", "two\n")
     c = _write(tmp_path / "c" / "vocab.txt", "one\n")
     g, tensors = _asset_graph([a, b, c])
-    builder = SavedModelBuilder(tmp_path / "m")
+    builder = SavedModelBuilder(tmp_path / "m", format="tf1")
     builder.add_meta_graph_and_variables(g, ["serve"])
     builder.save()
     meta = load_saved_model(tmp_path / "m" / "saved_model.pb").meta_graphs[0]
@@ -475,7 +476,7 @@ def test_first_file_of_a_name_is_kept_across_meta_graphs(tmp_path):
     b = _write(tmp_path / "b" / "vocab.txt", "second\n")
     g1, _ = _asset_graph([a])
     g2, _ = _asset_graph([b])
-    builder = SavedModelBuilder(tmp_path / "m")
+    builder = SavedModelBuilder(tmp_path / "m", format="tf1")
     builder.add_meta_graph_and_variables(g1, ["serve"])
     builder.add_meta_graph(["other"], graph=g2)
     builder.save()
@@ -488,7 +489,7 @@ def test_first_file_of_a_name_is_kept_across_meta_graphs(tmp_path):
 def test_each_asset_tensor_is_recorded_once(tmp_path):
     a = _write(tmp_path / "a" / "vocab.txt", "x\n")
     g, (tensor,) = _asset_graph([a])
-    builder = SavedModelBuilder(tmp_path / "m")
+    builder = SavedModelBuilder(tmp_path / "m", format="tf1")
     builder.add_meta_graph_and_variables(g, ["serve"], assets=[tensor, "asset_0:0", "asset_0"])
     builder.add_meta_graph(["other"])  # graph=None: the same assets again, once
     builder.save()
@@ -500,7 +501,7 @@ def test_assets_as_a_mapping_to_source_files(tmp_path):
     src = _write(tmp_path / "data" / "labels.txt", "cat\ndog\n")
     g = Graph.from_dict({"node": [{"name": "labels_path", "op": "Const",
                                    "attr": {"dtype": "string", "value": "labels.txt"}}]})
-    builder = SavedModelBuilder(tmp_path / "m")
+    builder = SavedModelBuilder(tmp_path / "m", format="tf1")
     builder.add_meta_graph_and_variables(g, ["serve"], assets={"labels_path:0": src})
     builder.save()
     meta = load_saved_model(tmp_path / "m" / "saved_model.pb").meta_graphs[0]
@@ -511,7 +512,7 @@ def test_assets_as_a_mapping_to_source_files(tmp_path):
 def test_bad_assets_are_refused(tmp_path):
     g, (tensor,) = _asset_graph([tmp_path / "missing.txt"])
     x = g.placeholder("p", "string", [])
-    builder = SavedModelBuilder(tmp_path / "m")
+    builder = SavedModelBuilder(tmp_path / "m", format="tf1")
     with pytest.raises(NotFoundError, match="'asset_0:0'.*missing.txt.*does not exist"):
         builder.add_meta_graph_and_variables(g, ["serve"])
     with pytest.raises(InvalidArgumentError, match="'p:0' must be a Const"):
@@ -528,7 +529,7 @@ def test_init_op_goes_to_its_signature_and_the_main_op_collection(tmp_path):
     model = simple_graph()
     g = model["graph"]
     init = g.group([model["w"]], name="my_init")
-    builder = SavedModelBuilder(tmp_path / "m")
+    builder = SavedModelBuilder(tmp_path / "m", format="tf1")
     builder.add_meta_graph_and_variables(g, ["serve"], init_op=init)
     builder.add_meta_graph(["inherits"])
     builder.add_meta_graph(["own"], init_op="y:0")
@@ -543,7 +544,8 @@ def test_init_op_goes_to_its_signature_and_the_main_op_collection(tmp_path):
         assert dict(meta.signature_def) == {
             "__saved_model_init_op": _op_signature(op_name, "__saved_model_init_op")}
     with pytest.raises(NotFoundError, match="init_op 'nope'"):
-        SavedModelBuilder(tmp_path / "n").add_meta_graph_and_variables(g, ["s"], init_op="nope")
+        SavedModelBuilder(tmp_path / "n", format="tf1").add_meta_graph_and_variables(
+            g, ["s"], init_op="nope")
 
 
 def test_train_op_goes_to_its_signature(tmp_path):
@@ -595,7 +597,7 @@ def test_as_text(tmp_path):
     model = simple_graph()
     model["graph"].asset(str(_write(tmp_path / "src" / "vocab.txt", "a\n")), name="vocab")
     binary = _build(tmp_path / "a", model)
-    builder = SavedModelBuilder(tmp_path / "b")
+    builder = SavedModelBuilder(tmp_path / "b", format="tf1")
     builder.add_meta_graph_and_variables(model["graph"], ["serve"], signature_def_map=_sig(model))
     path = builder.save(as_text=True)
     assert path == tmp_path / "b" / "saved_model.pbtxt"
@@ -629,7 +631,7 @@ def test_failure_during_save_leaves_nothing(tmp_path, monkeypatch):
     parent = tmp_path / "out"
     parent.mkdir()
     model = simple_graph()
-    builder = SavedModelBuilder(parent / "m")
+    builder = SavedModelBuilder(parent / "m", format="tf1")
     builder.add_meta_graph_and_variables(model["graph"], ["serve"])
 
     def broken(*args, **kwargs):
@@ -649,7 +651,7 @@ def test_asset_changed_before_save_leaves_nothing(tmp_path):
     g, _ = _asset_graph([src])
     parent = tmp_path / "out"
     parent.mkdir()
-    builder = SavedModelBuilder(parent / "m")
+    builder = SavedModelBuilder(parent / "m", format="tf1")
     builder.add_meta_graph_and_variables(g, ["serve"])
     src.write_text("changed\n")
     with pytest.raises(InvalidArgumentError, match="changed between add_meta_graph and save"):
@@ -673,7 +675,7 @@ def test_graph_dict_without_read_op_or_initializer_gets_them_in_the_copy(tmp_pat
         {"name": "v", "op": "VarHandleOp", "attr": {"dtype": "int64", "shape": [None]}},
     ]}
     user = Graph.from_dict(spec)
-    builder = SavedModelBuilder(tmp_path / "m")
+    builder = SavedModelBuilder(tmp_path / "m", format="tf1")
     builder.add_meta_graph_and_variables(spec, ["serve"], variables={"v": np.arange(5)})
     builder.save()
     assert [n.name for n in user.nodes] == ["v"]
@@ -701,7 +703,7 @@ def test_existing_tf_style_initializer_is_reused(tmp_path):
         {"name": "v/Read/ReadVariableOp", "op": "ReadVariableOp", "input": ["v"],
          "attr": {"dtype": "float32"}},
     ]})
-    builder = SavedModelBuilder(tmp_path / "m")
+    builder = SavedModelBuilder(tmp_path / "m", format="tf1")
     builder.add_meta_graph_and_variables(g, ["serve"], variables={"v": np.ones(2, np.float32)})
     builder.save()
     meta = load_saved_model(tmp_path / "m" / "saved_model.pb").meta_graphs[0]
@@ -713,7 +715,7 @@ def test_existing_tf_style_initializer_is_reused(tmp_path):
 def test_empty_asset_list_records_nothing(tmp_path):
     src = _write(tmp_path / "src" / "vocab.txt", "a\n")
     g, _ = _asset_graph([src])
-    builder = SavedModelBuilder(tmp_path / "m")
+    builder = SavedModelBuilder(tmp_path / "m", format="tf1")
     builder.add_meta_graph_and_variables(g, ["serve"], assets=[])
     builder.save()
     meta = load_saved_model(tmp_path / "m" / "saved_model.pb").meta_graphs[0]
@@ -723,4 +725,4 @@ def test_empty_asset_list_records_nothing(tmp_path):
 
 def test_graph_argument_type_is_checked(tmp_path):
     with pytest.raises(InvalidArgumentError, match="graph must be a pysavedmodel.Graph"):
-        SavedModelBuilder(tmp_path / "m").add_meta_graph_and_variables(42, ["serve"])
+        SavedModelBuilder(tmp_path / "m", format="tf1").add_meta_graph_and_variables(42, ["serve"])

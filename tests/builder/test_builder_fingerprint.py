@@ -19,12 +19,12 @@ from pysavedmodel.graph.graph import Graph
 from tests.support.tf import run_tf
 
 
-def _build(export_dir: Path, **save: bool) -> Path:
+def _build(export_dir: Path, format: str = "tf1", **save: bool) -> Path:
     g = Graph()
     x = g.placeholder("x", "float32", [None, 2])
     w = g.variable("dense/kernel", np.array([[1, 2], [3, 4]], np.float32))
     y = g.op("MatMul", [x, w], name="y")
-    builder = SavedModelBuilder(export_dir)
+    builder = SavedModelBuilder(export_dir, format=format)
     builder.add_meta_graph_and_variables(g, ["serve"], signature_def_map={
         "serving_default": predict_signature_def({"x": x}, {"y": y})})
     return builder.save(**save)
@@ -62,13 +62,17 @@ def test_tf_reads_and_recomputes_our_fingerprint(tmp_path: Path) -> None:
     assert ours.checkpoint_hash != 0 and ours.uuid.isdigit()
 
 
-def test_fingerprint_is_reproducible_and_off_by_default(tmp_path: Path) -> None:
+def test_fingerprint_is_reproducible_and_on_by_default_for_tf2_only(tmp_path: Path) -> None:
     _build(tmp_path / "a", fingerprint=True)
     _build(tmp_path / "b", fingerprint=True)
     assert (tmp_path / "a" / "fingerprint.pb").read_bytes() == \
         (tmp_path / "b" / "fingerprint.pb").read_bytes()
     _build(tmp_path / "c")
     assert not (tmp_path / "c" / "fingerprint.pb").exists()
+    _build(tmp_path / "d", format="auto")  # the default: a TF2 export, as TF writes it
+    assert (tmp_path / "d" / "fingerprint.pb").exists()
+    _build(tmp_path / "e", format="auto", fingerprint=False)
+    assert not (tmp_path / "e" / "fingerprint.pb").exists()
 
 
 def test_fingerprint_with_text_proto_is_refused(tmp_path: Path) -> None:

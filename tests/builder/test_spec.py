@@ -23,7 +23,7 @@ import safetensors.numpy
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pysavedmodel import read_checkpoint
+from pysavedmodel import load_weights
 from pysavedmodel._proto import meta_graph_pb2, saved_model_pb2
 from pysavedmodel.errors import (
     AlreadyExistsError,
@@ -65,7 +65,7 @@ def only_meta_graph(export_dir: Path) -> meta_graph_pb2.MetaGraphDef:
 def test_example_spec_builds_the_mlp_with_transposed_torch_weights(tmp_path: Path) -> None:
     written = build_from_spec(SPEC, tmp_path / "out")
     assert written == tmp_path / "out"
-    ckpt = read_checkpoint(written / "variables" / "variables")
+    ckpt = load_weights(written)
     torch = torch_weights()
     assert sorted(ckpt) == ["fc1/bias", "fc1/kernel", "fc2/bias", "fc2/kernel"]
     for layer in ("fc1", "fc2"):
@@ -76,15 +76,18 @@ def test_example_spec_builds_the_mlp_with_transposed_torch_weights(tmp_path: Pat
     assert list(meta.meta_info_def.tags) == ["serve"]
     sig = meta.signature_def["serving_default"]
     assert sig.method_name == "tensorflow/serving/predict"
-    assert sig.inputs["x"].name == "x:0"
+    assert sig.inputs["x"].name == "serving_default_x:0"  # a TF2 export's placeholder
     assert [d.size for d in sig.inputs["x"].tensor_shape.dim] == [-1, 4]
-    assert {k: v.name for k, v in sig.outputs.items()} == {"logits": "logits:0",
-                                                           "probs": "probs:0"}
+    assert {k: v.name for k, v in sig.outputs.items()} == {
+        "logits": "StatefulPartitionedCall:0", "probs": "StatefulPartitionedCall:1"}
     assert [d.size for d in sig.outputs["probs"].tensor_shape.dim] == [-1, 3]
     nodes = {n.name: n for n in meta.graph_def.node}
     assert nodes["fc1/kernel"].op == "VarHandleOp"
     assert nodes["fc1/kernel"].attr["shared_name"].s == b"fc1/kernel"
-    assert nodes["fc1/MatMul"].input[1] == "fc1/kernel/Read/ReadVariableOp"
+    body = next(f for f in meta.graph_def.library.function
+                if f.signature.name.startswith("__inference_serve_"))
+    matmul = next(n for n in body.node_def if n.name == "fc1/MatMul")
+    assert matmul.input[1] == "fc1/kernel/Read/ReadVariableOp:value:0"
 
 
 def test_version_writes_tf_serving_layout_next_to_other_versions(tmp_path: Path) -> None:
@@ -151,7 +154,7 @@ def test_rules_first_match_wins_keep_unmatched_drop_cast_and_permute(tmp_path: P
         "graph": scalar_graph(),
     }
     written = build_from_spec(spec, tmp_path / "out", base_dir=tmp_path)
-    ckpt = read_checkpoint(written / "variables" / "variables")
+    ckpt = load_weights(written)
     assert sorted(ckpt) == ["conv/kernel", "counts", "encoder/scale"]
     assert ckpt["conv/kernel"].dtype == np.float32 and ckpt["conv/kernel"].shape == (2, 2, 3, 8)
     np.testing.assert_array_equal(ckpt["conv/kernel"],
@@ -177,7 +180,7 @@ def test_safetensors_weights_of_every_kind_reach_the_checkpoint(tmp_path: Path) 
                 {"match": "^h$", "to": "h32", "dtype": "float32"}]},
             "variables": ["wt", "h32", "i", "b", "e", "s"], "graph": scalar_graph()}
     written = build_from_spec(spec, tmp_path / "out", base_dir=tmp_path)
-    ckpt = read_checkpoint(written / "variables" / "variables")
+    ckpt = load_weights(written)
     np.testing.assert_array_equal(ckpt["wt"], arrays["w"].T)
     np.testing.assert_array_equal(ckpt["h32"], arrays["h"].astype(np.float32))
     for name in "ibes":
@@ -209,7 +212,7 @@ def test_graph_varhandleops_take_weights_by_name_or_by_entry(tmp_path: Path) -> 
         "signatures": {"serving_default": {"inputs": {"x": "x"}, "outputs": {"y": "y:0"}}},
     }
     written = build_from_spec(spec, tmp_path / "out", base_dir=tmp_path)
-    ckpt = read_checkpoint(written / "variables" / "variables")
+    ckpt = load_weights(written)
     assert sorted(ckpt) == ["bias", "w"]
     np.testing.assert_array_equal(ckpt["w"], w)
     np.testing.assert_array_equal(ckpt["bias"], b)
@@ -243,7 +246,7 @@ def lookup_spec(tmp_path: Path) -> dict[str, Any]:
 def test_assets_and_init_op(tmp_path: Path) -> None:
     src = tmp_path / "src"
     src.mkdir()
-    written = build_from_spec(lookup_spec(src), tmp_path / "out", base_dir=src)
+    written = build_from_spec(lookup_spec(src), tmp_path / "out", base_dir=src, format="tf1")
     assert (written / "assets" / "vocab.txt").read_text() == VOCAB
     meta = only_meta_graph(written)
     assert sorted(meta.meta_info_def.tags) == ["lookup", "serve"]
@@ -256,6 +259,18 @@ def test_assets_and_init_op(tmp_path: Path) -> None:
     assert meta.signature_def["__saved_model_init_op"].outputs[
         "__saved_model_init_op"].name == "init_all_tables"
     assert list(meta.collection_def["saved_model_main_op"].node_list.value) == ["init_all_tables"]
+
+
+def test_assets_and_init_op_in_the_default_tf2_export(tmp_path: Path) -> None:
+    """The same spec by default: a TF2 export carrying the asset and the table."""
+    src = tmp_path / "src"
+    src.mkdir()
+    written = build_from_spec(lookup_spec(src), tmp_path / "out", base_dir=src)
+    assert (written / "assets" / "vocab.txt").read_text() == VOCAB
+    meta = only_meta_graph(written)
+    assert [a.filename for a in meta.asset_file_def] == ["vocab.txt"]
+    kinds = [n.WhichOneof("kind") for n in meta.object_graph_def.nodes]
+    assert kinds.count("asset") == 1 and kinds.count("resource") == 1
 
 
 # --------------------------------------------------------------------------- errors
@@ -425,7 +440,7 @@ def test_unused_weights_are_fine_when_not_strict(tmp_path: Path) -> None:
     extra_weight(spec, base)
     spec["weights"]["strict"] = False
     written = build_from_spec(spec, tmp_path / "out", base_dir=base)
-    assert "fc3" not in read_checkpoint(written / "variables" / "variables")
+    assert "fc3" not in load_weights(written)
 
 
 @pytest.mark.parametrize("version", [-1, True, 1.0, "1"])

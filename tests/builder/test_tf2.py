@@ -13,7 +13,7 @@ import pytest
 import pysavedmodel as psm
 from pysavedmodel import Function
 from pysavedmodel._proto import saved_model_pb2
-from pysavedmodel.errors import BuilderStateError, InvalidArgumentError, SignatureError
+from pysavedmodel.errors import FormatError, InvalidArgumentError
 from pysavedmodel.format.bundle_reader import read_checkpoint
 from pysavedmodel.format.object_graph import OBJECT_GRAPH_KEY, parse_object_graph
 from pysavedmodel.savedmodel.validate import validate_saved_model
@@ -142,7 +142,7 @@ def test_serve_depending_on_a_placeholder_outside_the_signature_is_refused(
     other = g.placeholder("other", "float32", [None])
     y = g.op("AddV2", [x, other], name="y")
     _refused(tmp_path, g, {"serving_default": psm.predict_signature_def({"x": x}, {"y": y})},
-             SignatureError, r"signature 'serving_default'.*placeholder 'other'")
+             FormatError, r"signature 'serving_default'.*placeholder 'other'")
 
 
 def test_signature_input_that_is_not_a_placeholder_is_refused(tmp_path: Path) -> None:
@@ -151,12 +151,12 @@ def test_signature_input_that_is_not_a_placeholder_is_refused(tmp_path: Path) ->
     mid = g.op("Neg", [x], name="mid")
     y = g.op("Identity", [mid], name="y")
     _refused(tmp_path, g, {"serving_default": psm.predict_signature_def({"m": mid}, {"y": y})},
-             SignatureError, r"signature 'serving_default': input 'm' is 'mid:0', a Neg")
+             FormatError, r"signature 'serving_default': input 'm' is 'mid:0', a Neg")
 
 
 def test_export_without_signatures_is_refused(tmp_path: Path) -> None:
     g, _ = dense_graph()
-    _refused(tmp_path, g, None, SignatureError, "at least one signature")
+    _refused(tmp_path, g, None, FormatError, "at least one signature")
 
 
 def test_variable_named_like_a_root_attribute_is_refused(tmp_path: Path) -> None:
@@ -165,40 +165,122 @@ def test_variable_named_like_a_root_attribute_is_refused(tmp_path: Path) -> None
     v = g.variable("serve", np.float32(1))
     y = g.op("Mul", [x, v], name="y")
     _refused(tmp_path, g, {"serving_default": psm.predict_signature_def({"x": x}, {"y": y})},
-             InvalidArgumentError, r"variable 'serve'.*format='tf1'")
+             FormatError, r"variable 'serve'.*format='tf1'")
 
 
-@pytest.mark.parametrize("option", ["init_op", "train_op"])
-def test_tf1_only_options_are_refused(tmp_path: Path, option: str) -> None:
+def test_train_op_is_refused(tmp_path: Path) -> None:
     g, sigs = dense_graph()
     op = g.group([g.node("y").name])
-    _refused(tmp_path, g, sigs, InvalidArgumentError, f"{option} is not supported by "
-             "format='tf2'", **{option: op})
+    _refused(tmp_path, g, sigs, FormatError, "train_op is not supported by "
+             "format='tf2'", train_op=op)
+
+
+def test_init_op_that_initializes_no_table_is_refused(tmp_path: Path) -> None:
+    """tf.saved_model.load runs an init op only as a table's _initialize."""
+    g, sigs = dense_graph()
+    op = g.group([g.constant(np.float32(1), name="c")], name="init")
+    _refused(tmp_path, g, sigs, FormatError,
+             r"init_op 'init' initializes no lookup table.*format='tf1'", init_op=op)
+
+
+def test_init_op_depending_on_a_placeholder_is_refused(tmp_path: Path) -> None:
+    g, sigs = dense_graph()
+    op = g.group([g.node("y").name], name="init")
+    _refused(tmp_path, g, sigs, FormatError,
+             r"init_op 'init' depends on placeholder 'x'", init_op=op)
 
 
 def test_tf2_export_has_one_meta_graph(tmp_path: Path) -> None:
     g, sigs = dense_graph()
     builder = psm.SavedModelBuilder(tmp_path / "m", format="tf2")
     builder.add_meta_graph_and_variables(g, ["serve"], signature_def_map=sigs)
-    with pytest.raises(BuilderStateError, match="format='tf1'"):
+    with pytest.raises(FormatError, match="format='tf1'"):
         builder.add_meta_graph(["gpu"])
 
 
 def test_unknown_format_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(InvalidArgumentError, match="format must be one of 'tf2', 'tf1'"):
+    with pytest.raises(InvalidArgumentError, match="format must be one of 'auto', 'tf2', 'tf1'"):
         psm.SavedModelBuilder(tmp_path / "m", format="tf3")
 
 
-def test_assets_are_refused_with_the_tf1_switch_named(tmp_path: Path) -> None:
-    vocab = tmp_path / "vocab.txt"
-    vocab.write_text("a\n")
-    g, sigs = dense_graph()
-    g.asset(vocab)
-    export = tmp_path / "refused"
-    with pytest.raises(InvalidArgumentError, match="assets are not supported by "
-                                                   "format='tf2'.*format='tf1'"):
-        save(export, g, sigs)
-    assert not export.exists()
+def lookup_graph(vocab: Path) -> tuple[psm.Graph, dict[str, Any], Any]:
+    """words -> ids through a HashTableV2 the init op fills from the asset ``vocab``."""
+    vocab.write_text("a\nb\n")
+    g = psm.Graph()
+    words = g.placeholder("words", "string", [None])
+    path = g.asset(vocab, name="vocab_path")
+    table = g.op("HashTableV2", [], name="tables/vocab", key_dtype="string",
+                 value_dtype="int64", shared_name="vocab")
+    init = g.op("InitializeTableFromTextFileV2", [table, path], name="fill",
+                key_index=-2, value_index=-1)
+    ids = g.op("LookupTableFindV2", [table, words, g.constant(np.int64(-1))], name="ids")
+    sigs = {"serving_default": psm.predict_signature_def({"words": words}, {"ids": ids})}
+    return g, sigs, g.group([init], name="init_tables")
+
+
+def test_assets_and_tables_take_tf_layout(tmp_path: Path) -> None:
+    """The asset: a file in assets/, an AssetFileDef naming a string placeholder, a
+    SavedAsset; the table: created in the outer graph, a SavedResource with TF's three
+    functions, captured by serve; the init op: __saved_model_init_op calls the
+    initializer, whose table op is a control output (TF's runtime prunes it otherwise)."""
+    g, sigs, init = lookup_graph(tmp_path / "vocab.txt")
+    export = save(tmp_path / "m", g, sigs, init_op=init)
+    assert (export / "assets" / "vocab.txt").read_text() == "a\nb\n"
+    meta = meta_graph(export)
+    assert [a.filename for a in meta.asset_file_def] == ["vocab.txt"]
+    nodes = {n.name: n for n in meta.graph_def.node}
+    fed = meta.asset_file_def[0].tensor_info.name.split(":")[0]
+    assert nodes[fed].op == "Placeholder"
+    assert nodes["tables/vocab"].op == "HashTableV2"
+    objects = meta.object_graph_def.nodes
+    kinds = [o.WhichOneof("kind") for o in objects]
+    assert kinds.count("asset") == 1 and kinds.count("resource") == 1
+    asset_id, table_id = kinds.index("asset"), kinds.index("resource")
+    assert objects[asset_id].asset.asset_file_def_index == 0
+    tables = {c.local_name: c.node_id for c in objects[0].children}["tables"]
+    assert {c.local_name: c.node_id for c in objects[tables].children}["vocab"] == table_id
+    functions = {c.local_name: objects[c.node_id].function.concrete_functions[0]
+                 for c in objects[table_id].children}
+    assert sorted(functions) == ["_create_resource", "_destroy_resource", "_initialize"]
+    concrete = meta.object_graph_def.concrete_functions
+    assert sorted(concrete[functions["_initialize"]].bound_inputs) == sorted(
+        [asset_id, table_id])
+    serve = objects[{c.local_name: c.node_id for c in objects[0].children}["serve"]]
+    assert list(concrete[serve.function.concrete_functions[0]].bound_inputs) == [table_id]
+    library = {f.signature.name: f for f in meta.graph_def.library.function}
+    initializer = library[functions["_initialize"]]
+    assert "fill" in initializer.control_ret
+    assert list(initializer.signature.control_output) == sorted(initializer.control_ret)
+    init_op = nodes[meta.signature_def["__saved_model_init_op"].outputs[
+        "__saved_model_init_op"].name]
+    calls = [nodes[i[1:]] for i in init_op.input if i.startswith("^")]
+    assert functions["_initialize"] in {c.attr["f"].func.name for c in calls
+                                        if c.op == "StatefulPartitionedCall"}
+    assert validate_saved_model(export) == []
+
+
+def test_every_table_gets_resource_functions_and_the_first_the_init_op(
+        tmp_path: Path) -> None:
+    g = psm.Graph()
+    words = g.placeholder("words", "string", [None])
+    fills, outputs = [], {}
+    for name in ("first", "second"):
+        table = g.op("HashTableV2", [], name=name, key_dtype="string", value_dtype="int64",
+                     shared_name=name)
+        fills.append(g.op("LookupTableImportV2", [table, g.constant(
+            np.array([b"a"], dtype=object)), g.constant(np.array([7], np.int64))]))
+        outputs[name] = g.op("LookupTableFindV2", [table, words, g.constant(np.int64(-1))])
+    export = save(tmp_path / "m", g, {"serving_default": psm.predict_signature_def(
+        {"words": words}, outputs)}, init_op=g.group(fills, name="init"))
+    meta = meta_graph(export)
+    objects = meta.object_graph_def.nodes
+    inits = [objects[{c.local_name: c.node_id for c in o.children}["_initialize"]]
+             .function.concrete_functions[0] for o in objects if o.HasField("resource")]
+    assert len(inits) == 2
+    concrete = meta.object_graph_def.concrete_functions
+    assert len(concrete[inits[0]].bound_inputs) == 2  # the init op uses both tables
+    assert list(concrete[inits[1]].bound_inputs) == []
+    assert validate_saved_model(export) == []
 
 
 def test_clear_devices_and_strip_default_attrs_apply_to_tf2_exports(tmp_path: Path) -> None:
@@ -244,3 +326,63 @@ def test_if_without_output_shapes_gets_the_branches_shapes(
     (node,) = [n for f in meta.graph_def.library.function for n in f.node_def if n.op == "If"]
     shapes = [[d.size for d in s.dim] for s in node.attr["output_shapes"].list.shape]
     assert shapes == (expected or [])
+
+
+# --------------------------------------------------------------------------- format="auto"
+
+def _auto(export: Path, g: psm.Graph, sigs: Any, **kwargs: Any) -> psm.SavedModelBuilder:
+    builder = psm.SavedModelBuilder(export)  # format="auto", the default
+    builder.add_meta_graph_and_variables(g, ["serve"], signature_def_map=sigs, **kwargs)
+    return builder
+
+
+def test_auto_writes_tf2_when_tf2_can_express_the_export(tmp_path: Path) -> None:
+    g, sigs = dense_graph()
+    builder = _auto(tmp_path / "m", g, sigs)
+    assert builder.format == "tf2"
+    builder.save()
+    assert meta_graph(tmp_path / "m").HasField("object_graph_def")
+    assert (tmp_path / "m" / "fingerprint.pb").exists()
+    assert OBJECT_GRAPH_KEY in read_checkpoint(tmp_path / "m" / "variables" / "variables")
+
+
+def test_auto_falls_back_to_tf1_for_what_only_tf1_carries(tmp_path: Path) -> None:
+    g, sigs = dense_graph()
+    train = g.group([g.node("y").name], name="train")
+    builder = _auto(tmp_path / "m", g, sigs, train_op=train)
+    assert builder.format == "tf1"
+    builder.save()
+    meta = meta_graph(tmp_path / "m")
+    assert not meta.HasField("object_graph_def")
+    assert "__saved_model_train_op" in meta.signature_def
+    assert sorted(read_checkpoint(tmp_path / "m" / "variables" / "variables")) == [
+        "dense/bias", "dense/kernel", "scale"]
+    assert not (tmp_path / "m" / "fingerprint.pb").exists()
+    assert validate_saved_model(tmp_path / "m") == []
+
+
+def test_auto_rewrites_the_first_meta_graph_as_tf1_for_a_second_one(tmp_path: Path) -> None:
+    vocab = tmp_path / "vocab.txt"
+    g, sigs, init = lookup_graph(vocab)
+    builder = _auto(tmp_path / "m", g, sigs, init_op=init)
+    assert builder.format == "tf2"
+    builder.add_meta_graph(["gpu"])
+    assert builder.format == "tf1"
+    builder.save()
+    model = saved_model_pb2.SavedModel.FromString(
+        (tmp_path / "m" / "saved_model.pb").read_bytes())
+    assert [list(m.meta_info_def.tags) for m in model.meta_graphs] == [["serve"], ["gpu"]]
+    assert not any(m.HasField("object_graph_def") for m in model.meta_graphs)
+    assert list(model.meta_graphs[0].collection_def["saved_model_main_op"].node_list.value) \
+        == ["init_tables"]
+    assert sorted(p.name for p in (tmp_path / "m" / "assets").iterdir()) == ["vocab.txt"]
+    assert validate_saved_model(tmp_path / "m") == []
+
+
+def test_auto_keeps_real_errors(tmp_path: Path) -> None:
+    """Bad input that no format accepts is not retried as TF1."""
+    g, _ = dense_graph()
+    with pytest.raises(psm.SignatureError, match="'nope:0'"):
+        _auto(tmp_path / "m", g, {"serving_default": psm.predict_signature_def(
+            {"x": "nope:0"}, {"y": "y:0"})})
+    assert not (tmp_path / "m").exists()

@@ -23,7 +23,7 @@ def build_mlp(export_dir: Path) -> dict[str, Any]:
     hidden = g.op("Relu", [g.op("BiasAdd", [g.op("MatMul", [x, w1]), b1])])
     logits = g.op("MatMul", [hidden, w2], name="logits")
     probs = g.op("Softmax", [logits], name="probs")
-    builder = SavedModelBuilder(export_dir)
+    builder = SavedModelBuilder(export_dir, format="tf1")  # show facts name TF1 tensors
     builder.add_meta_graph_and_variables(g, ["serve"], signature_def_map={
         "serving_default": predict_signature_def({"x": x}, {"probs": probs, "logits": logits})})
     builder.save()
@@ -46,7 +46,7 @@ def build_lookup(export_dir: Path, work: Path) -> dict[str, Any]:
     scale = g.variable("scale", np.array(2.0, np.float32))
     x = g.placeholder("x", "float32", [])
     scaled = g.op("Mul", [x, scale], name="scaled")
-    builder = SavedModelBuilder(export_dir)
+    builder = SavedModelBuilder(export_dir, format="tf1")  # show facts name TF1 tensors
     builder.add_meta_graph_and_variables(
         g, ["serve"], init_op=g.group([init], name="init_all_tables"),
         signature_def_map={"lookup": predict_signature_def({"words": words}, {"ids": ids}),
@@ -63,7 +63,7 @@ def build_two_meta_graphs(export_dir: Path) -> dict[str, Any]:
     w = g.variable("w", np.arange(3, dtype=np.float64))
     y = g.op("Mul", [x, w], name="y")
     n = g.placeholder("n", "int32", [])
-    builder = SavedModelBuilder(export_dir)
+    builder = SavedModelBuilder(export_dir, format="tf1")  # show facts name TF1 tensors
     builder.add_meta_graph_and_variables(g, ["serve"], signature_def_map={
         "serving_default": predict_signature_def({"x": x}, {"y": y})})
     builder.add_meta_graph(["train", "gpu"], signature_def_map={

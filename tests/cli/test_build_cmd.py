@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import safetensors.numpy
 
-from pysavedmodel import read_checkpoint
+from pysavedmodel import load_weights, read_checkpoint
 from pysavedmodel._proto import saved_model_pb2
 from tests.cli.cli_run import run
 from tests.support.venvs import ROOT
@@ -22,13 +22,14 @@ EXAMPLE = ROOT / "examples" / "mlp"
 def assert_example_model(export_dir: Path) -> None:
     """The checkpoint holds the example's torch weights, kernels transposed."""
     torch = safetensors.numpy.load_file(str(EXAMPLE / "weights.safetensors"))
-    ckpt = read_checkpoint(export_dir / "variables" / "variables")
+    ckpt = load_weights(export_dir)
     assert sorted(ckpt) == ["fc1/bias", "fc1/kernel", "fc2/bias", "fc2/kernel"]
     np.testing.assert_array_equal(ckpt["fc1/kernel"], torch["fc1.weight"].T)
     np.testing.assert_array_equal(ckpt["fc2/kernel"], torch["fc2.weight"].T)
     np.testing.assert_array_equal(ckpt["fc2/bias"], torch["fc2.bias"])
     saved = saved_model_pb2.SavedModel.FromString((export_dir / "saved_model.pb").read_bytes())
-    assert sorted(saved.meta_graphs[0].signature_def) == ["serving_default"]
+    assert sorted(saved.meta_graphs[0].signature_def) == ["__saved_model_init_op",
+                                                          "serving_default"]
 
 
 def test_build_example_with_version_prints_the_version_dir(tmp_path: Path) -> None:

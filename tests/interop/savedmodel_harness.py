@@ -63,3 +63,18 @@ def assert_outputs(got: dict[str, Any], expected: Arrays, what: str) -> None:
         else:
             assert actual.dtype == np.float32, f"{label}: dtype {actual.dtype}"
             np.testing.assert_allclose(actual, want, rtol=1e-5, atol=1e-6, err_msg=label)
+
+
+def is_tf2_export(export_dir: Path) -> bool:
+    """Whether our builder wrote ``export_dir`` as a TF2 SavedModel (an object graph)."""
+    from pysavedmodel._proto import saved_model_pb2
+
+    model = saved_model_pb2.SavedModel.FromString((export_dir / "saved_model.pb").read_bytes())
+    return any(m.HasField("object_graph_def") for m in model.meta_graphs)
+
+
+def init_op_signature_keys(export_dir: Path, loader: str) -> list[str]:
+    """The init op signature key the ``loader`` lists: every loader lists it for a TF1
+    export; ``tf.saved_model.load`` ("v2") runs a TF2 export's init op through its
+    tables' ``_initialize`` and lists only the real signatures."""
+    return [] if loader == "v2" and is_tf2_export(export_dir) else ["__saved_model_init_op"]

@@ -72,7 +72,7 @@ def build_good(export_dir: Path, scratch: Path) -> Path:
                 name="table_init", key_index=-2, value_index=-1)
     ids = g.op("LookupTableFindV2", [table, words, g.constant(np.int64(-1), name="default")],
                name="ids")
-    builder = SavedModelBuilder(export_dir)
+    builder = SavedModelBuilder(export_dir, format="tf1")  # the damage targets TF1 structures
     builder.add_meta_graph_and_variables(g, ["serve"], signature_def_map={
         "serving_default": predict_signature_def({"x": x}, {"y": y}),
         "classify": classification_signature_def(examples, None, scores),

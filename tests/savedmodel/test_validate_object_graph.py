@@ -70,6 +70,12 @@ def _variable_dtype(model: Model) -> None:
     raise AssertionError("fixture has no SavedVariable")
 
 
+def _asset_out_of_range(model: Model) -> None:
+    """An asset object naming an asset_file_def the meta graph (none here) lacks."""
+    nodes = model.meta_graphs[0].object_graph_def.nodes
+    nodes[-1].asset.asset_file_def_index = 3
+
+
 def _node_dropped(model: Model) -> None:
     nodes = model.meta_graphs[0].object_graph_def.nodes
     nodes.add().CopyFrom(nodes[-1])
@@ -97,6 +103,7 @@ def _output_dtype_changed(model: Model) -> None:
     (_output_dtype_changed, "object-function-signature",
      "is DT_FLOAT but the output signature says DT_INT32"),
     (_child_out_of_range, "object-graph-reference", "node 99"),
+    (_asset_out_of_range, "object-graph-reference", "asset_file_def 3; the meta graph has 0"),
     (_function_not_in_library, "object-function-missing", "function library"),
     (_unknown_concrete_function, "object-function-missing", "__inference_missing_1"),
     (_variable_dtype, "variable-dtype-mismatch", "DT_DOUBLE"),

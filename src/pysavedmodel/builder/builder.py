@@ -72,6 +72,7 @@ from ..dtypes import DType
 from ..errors import (
     AlreadyExistsError,
     BuilderStateError,
+    FormatError,
     InvalidArgumentError,
     NotFoundError,
     UnsupportedDTypeError,
@@ -92,9 +93,12 @@ __all__ = ["SavedModelBuilder", "SAVED_MODEL_FILENAME_PB", "SAVED_MODEL_FILENAME
            "VARIABLES_DIRECTORY", "VARIABLES_FILENAME", "MAIN_OP_COLLECTION",
            "SAVED_MODEL_SCHEMA_VERSION"]
 
-FORMATS = ("tf2", "tf1")
+FORMATS = ("auto", "tf2", "tf1")
 """``format=`` values: ``"tf2"`` adds the SavedObjectGraph, functions and an object-based
-checkpoint (:mod:`pysavedmodel.builder.tf2`); ``"tf1"`` writes a TF1-style MetaGraph only."""
+checkpoint (:mod:`pysavedmodel.builder.tf2`); ``"tf1"`` writes a TF1-style MetaGraph only;
+``"auto"`` (the default) writes TF2 unless the export uses what only TF1 carries
+(:class:`~pysavedmodel.errors.FormatError` from the TF2 writer: a train op, a custom
+saver, several meta graphs, a signature input that is not a placeholder...), then TF1."""
 
 MAX_SAVED_MODEL_BYTES = (1 << 31) - 1
 """Largest serialized ``saved_model.pb``: protobuf cannot parse a message of 2 GiB or more
@@ -404,12 +408,16 @@ class _Prepared:
 class SavedModelBuilder:
     """Build a SavedModel in ``export_dir``.
 
-    ``format="tf1"`` (the default) writes a TF1-style MetaGraph; ``format="tf2"`` writes
-    what ``tf.saved_model.save`` writes for a module: the same signatures, plus a
-    SavedObjectGraph with a ``serve`` function, the variables (for fine-tuning) and an
-    object-based checkpoint (see :mod:`pysavedmodel.builder.tf2`).  TF2 exports take one
-    meta graph whose signature inputs are placeholders, and no assets, init op, train
-    op or custom saver.
+    ``format="tf2"`` writes what ``tf.saved_model.save`` writes for a module: the
+    signatures, plus a SavedObjectGraph with a ``serve`` function, the variables (for
+    fine-tuning) and an object-based checkpoint (see :mod:`pysavedmodel.builder.tf2`).
+    TF2 exports take one meta graph whose signature inputs are placeholders; assets
+    and lookup tables with an init op are carried as TF does; a train op, a custom saver
+    or a second meta graph raise :class:`FormatError`.  ``format="tf1"`` writes a
+    TF1-style MetaGraph (every consumer of TF1 SavedModels reads both).  ``format="auto"``
+    (the default) writes TF2 unless the export needs TF1 (what ``"tf2"`` would refuse
+    with :class:`FormatError`, or :meth:`add_meta_graph`), then TF1;
+    :attr:`format` tells which after the first meta graph.
 
     Call :meth:`add_meta_graph_and_variables` once, then :meth:`add_meta_graph`
     any number of times (TF1 only), then :meth:`save`.  ``export_dir`` must not exist or
@@ -421,7 +429,7 @@ class SavedModelBuilder:
     ``saved_model.pb`` last (see :mod:`pysavedmodel.remote`).
     """
 
-    def __init__(self, export_dir: str | os.PathLike[str], *, format: str = "tf1") -> None:
+    def __init__(self, export_dir: str | os.PathLike[str], *, format: str = "auto") -> None:
         path = os.fspath(export_dir) if isinstance(export_dir, os.PathLike) else export_dir
         if not isinstance(path, str) or not path:
             raise InvalidArgumentError(
@@ -430,6 +438,8 @@ class SavedModelBuilder:
             raise InvalidArgumentError(
                 f"format must be one of {', '.join(map(repr, FORMATS))}, got {format!r}")
         self._format = format
+        self._resolved: str | None = None
+        self._first_call: tuple[Any, ...] | None = None
         path = remote.local_location(path)
         self._export_dir: Location = path if remote.is_remote(path) else Path(path)
         self._check_export_dir()
@@ -442,6 +452,13 @@ class SavedModelBuilder:
         self._has_variables = False
         self._warmup: list[bytes] = []
         self._saved = False
+
+    @property
+    def format(self) -> str | None:
+        """``"tf2"`` or ``"tf1"``: what this builder writes (``format="auto"`` decides at
+        :meth:`add_meta_graph_and_variables` and turns to ``"tf1"`` at
+        :meth:`add_meta_graph`); None before the first meta graph."""
+        return self._resolved
 
     @property
     def export_dir(self) -> Location:
@@ -492,21 +509,52 @@ class SavedModelBuilder:
                 "add_meta_graph_and_variables() was already called; add further meta graphs "
                 "with add_meta_graph()")
         user_graph = _as_graph(graph, "graph")
+        tag_list = _check_tags(tags)
         work = user_graph.copy()
         values = self._collect_values(work, variables)
-        if self._format == "tf2":
-            prepared = self._prepare_tf2(work, _check_tags(tags), signature_def_map, assets,
-                                         init_op, train_op, clear_devices, strip_default_attrs,
-                                         saver, values)
+        call = (user_graph, tag_list, signature_def_map, assets, init_op, train_op,
+                clear_devices, strip_default_attrs, saver, values)
+        prepared = None
+        if self._format != "tf1":
+            try:
+                prepared = self._prepare_tf2(work, *call[1:])
+            except FormatError:
+                if self._format == "tf2":
+                    raise
+                work = user_graph.copy()  # "auto": the TF1 writer takes what TF2 cannot
+        if prepared is None:
+            prepared = self._prepare(work, *call[1:-1], values=values)
+            self._resolved = "tf1"
         else:
-            prepared = self._prepare(work, _check_tags(tags), signature_def_map, assets, init_op,
-                                     train_op, clear_devices, strip_default_attrs, saver,
-                                     values=values)
+            self._resolved = "tf2"
+        self._first_call = call
+        self._commit_first(prepared)
+
+    def _commit_first(self, prepared: _Prepared) -> None:
         self._commit(prepared)
         self._checkpoint = prepared.checkpoint or {}
         self._first_graph = prepared.graph
         self._first_init_op = prepared.init_op
         self._has_variables = True
+
+    def _first_as_tf1(self) -> None:
+        """``format="auto"`` meets a second meta graph: write the first one TF1-style."""
+        assert self._first_call is not None
+        (user_graph, tags, signature_def_map, assets, init_op, train_op, clear_devices,
+         strip_default_attrs, saver, values) = self._first_call
+        kept = self._asset_store, list(self._saved_model.meta_graphs)
+        del self._saved_model.meta_graphs[:]
+        self._asset_store = _assets.AssetStore()
+        try:
+            prepared = self._prepare(user_graph.copy(), tags, signature_def_map, assets,
+                                     init_op, train_op, clear_devices, strip_default_attrs,
+                                     saver, values=values)
+        except BaseException:
+            self._asset_store = kept[0]
+            self._saved_model.meta_graphs.extend(kept[1])
+            raise
+        self._commit_first(prepared)
+        self._resolved = "tf1"
 
     def add_meta_graph(
             self, tags: Sequence[str], *, graph: Any = None,
@@ -524,14 +572,16 @@ class SavedModelBuilder:
         """
         self._check_open("add_meta_graph")
         if self._format == "tf2":
-            raise BuilderStateError(
+            raise FormatError(
                 "add_meta_graph(): a TF2 export has one meta graph (its object graph "
                 "describes one set of functions); use SavedModelBuilder(..., format='tf1') "
-                "for several meta graphs")
+                "or format='auto' for several meta graphs")
         if not self._has_variables:
             raise BuilderStateError(
                 "add_meta_graph() called before add_meta_graph_and_variables(); the first "
                 "meta graph must be added with its variables")
+        if self._resolved == "tf2":
+            self._first_as_tf1()
         tag_list = _check_tags(tags)
         if graph is None:
             assert self._first_graph is not None
@@ -582,7 +632,7 @@ class SavedModelBuilder:
         :mod:`pysavedmodel.format.fingerprint`), with a uuid derived from the hashes
         so that equal builds stay byte-identical; not with ``as_text`` (TF
         fingerprints ``saved_model.pb`` only).  The default (None) fingerprints binary
-        ``format="tf2"`` exports, as ``tf.saved_model.save`` does, and not TF1 ones.
+        TF2 exports, as ``tf.saved_model.save`` does, and not TF1 ones.
 
         Everything is written to a temporary sibling directory first and
         renamed to ``export_dir`` at the end; on failure nothing is left.  A
@@ -607,7 +657,7 @@ class SavedModelBuilder:
         as_text = _flag(as_text, "as_text")
         durable = _flag(durable, "durable")
         if fingerprint is None:
-            fingerprint = self._format == "tf2" and not as_text
+            fingerprint = self._resolved == "tf2" and not as_text
         fingerprint = _flag(fingerprint, "fingerprint")
         if as_text and fingerprint:
             raise InvalidArgumentError(
@@ -792,26 +842,29 @@ class SavedModelBuilder:
                      strip_default_attrs: bool, saver: saver_pb2.SaverDef | None,
                      values: dict[str, np.ndarray]) -> _Prepared:
         """The TF2 meta graph (see :mod:`pysavedmodel.builder.tf2`)."""
-        for what, given in (("saver", saver), ("init_op", init_op), ("train_op", train_op)):
+        for what, given in (("saver", saver), ("train_op", train_op)):
             if given is not None:
-                raise InvalidArgumentError(
+                raise FormatError(
                     f"{what} is not supported by format='tf2' exports (TF2 SavedModels "
                     f"restore through their object graph and run no {what}); use "
                     f"SavedModelBuilder(..., format='tf1')")
-        if _assets.resolve_assets(work, assets):
-            raise InvalidArgumentError(
-                "assets are not supported by format='tf2' exports yet; use "
-                "SavedModelBuilder(..., format='tf1')")
         signatures = _signatures.resolve_signature_def_map(signature_def_map, work)
+        init_name = None if init_op is None else _op_ref_name(work, init_op, "init_op")
+        asset_records = _assets.resolve_assets(work, assets)
+        store = self._asset_store.copy()
+        asset_entries = [(rec.tensor_name, store.filename_for(rec.source))
+                         for rec in asset_records]
         _check_distinct_resources(work, work.variables)
-        export = _tf2.build_tf2_export(work, signatures, values)
+        export = _tf2.build_tf2_export(work, signatures, values, init_op=init_name,
+                                       assets=asset_entries)
         meta_graph = _meta_graph(export.graph_def, tags, export.op_list, clear_devices,
                                  strip_default_attrs)
         meta_graph.saver_def.CopyFrom(export.saver_def)
         for key, sig in export.signatures.items():
             meta_graph.signature_def[key].CopyFrom(sig)
+        meta_graph.asset_file_def.extend(export.asset_file_defs)
         meta_graph.object_graph_def.CopyFrom(export.object_graph)
-        return _Prepared(meta_graph, work, self._asset_store.copy(), export.checkpoint, None)
+        return _Prepared(meta_graph, work, store, export.checkpoint, init_name)
 
     def _commit(self, prepared: _Prepared) -> None:
         self._saved_model.meta_graphs.add().CopyFrom(prepared.meta_graph)

@@ -13,18 +13,32 @@ docs/format/tf2-savedmodel.md for every fact used here.  Layout:
   through ``StatefulPartitionedCall`` and returning the outputs sorted by key;
   ``__inference__traced_save_<uid>`` / ``__inference__traced_restore_<uid>`` write
   and read the object-based checkpoint.
-* the outer graph: one ``VarHandleOp`` (+ ``ReadVariableOp``) per variable, per
-  signature one ``Placeholder`` ``<key>_<input>`` per input and a
-  ``StatefulPartitionedCall`` of its wrapper (the SignatureDef's outputs are its
-  outputs), ``NoOp`` (the ``__saved_model_init_op`` signature), ``Const`` (the
-  serialized TrackableObjectGraph), ``saver_filename`` and two more calls (save
-  and restore: the SaverDef, so the C++ and ``tf.compat.v1`` loaders restore the
-  TF2 keys).
+  Functions also capture lookup tables (a ``resource`` argument each: ops that
+  create a resource from no input, :func:`is_resource_constructor`) and asset paths
+  (a ``string`` argument each).  Every stateful node of a function is a control
+  output (``control_ret``), as ``tf.function`` writes them.
+* per table, ``__inference__creator_<uid>`` (the table op, its handle returned),
+  ``__inference__initializer_<uid>`` and ``__inference__destroyer_<uid>`` (both
+  return 1): the user's init op, with what it depends on, is the first table's
+  initializer (capturing the tables, assets and variables it uses).
+* the outer graph: one ``VarHandleOp`` (+ ``ReadVariableOp``) per variable, the
+  table ops, per asset a string ``Placeholder`` ``asset_path_initializer[_N]`` (the
+  ``AssetFileDef``'s tensor, fed by loaders) assigned to a string variable
+  ``asset_path[_N]`` that functions read, per signature one ``Placeholder``
+  ``<key>_<input>`` per input and a ``StatefulPartitionedCall`` of its wrapper (the
+  SignatureDef's outputs are its outputs), ``NoOp`` (the ``__saved_model_init_op``
+  signature; control inputs on the asset assignments and a call of the initializer),
+  ``Const`` (the serialized TrackableObjectGraph), ``saver_filename`` and two more
+  calls (save and restore: the SaverDef, so the C++ and ``tf.compat.v1`` loaders
+  restore the TF2 keys).
 * the SavedObjectGraph (node ids breadth-first): root ``_generic_user_object``
-  with the variables (nested user objects following ``/`` in their names:
-  ``dense/kernel`` is child ``kernel`` of child ``dense``), lists ``variables``,
+  with the variables (nested user objects following ``/`` in their names, the
+  ``shared_name`` or else the VarHandleOp's name: ``dense/kernel`` is child
+  ``kernel`` of child ``dense``), the lookup tables the same way (SavedResource
+  with ``_create_resource`` / ``_initialize`` / ``_destroy_resource``), lists ``variables``,
   ``trainable_variables``, ``regularization_losses`` (TF Hub's Reusable SavedModel
-  attributes), ``__call__`` and ``serve`` (one function node), ``signatures``.
+  attributes), ``__call__`` and ``serve`` (one function node), ``signatures``, and
+  ``_assets`` (a list of SavedAssets, ``asset_file_def_index`` each).
 * the checkpoint: ``<object path>/.ATTRIBUTES/VARIABLE_VALUE`` per variable in
   node-id order, then ``_CHECKPOINTABLE_OBJECT_GRAPH``.
 """
@@ -49,7 +63,7 @@ from .._proto import (
     struct_pb2,
 )
 from ..constants import DEFAULT_SERVING_SIGNATURE_DEF_KEY, INIT_OP_SIGNATURE_KEY
-from ..errors import InvalidArgumentError, SignatureError
+from ..errors import FormatError
 from ..format.object_graph import (
     OBJECT_GRAPH_KEY,
     TrackableNode,
@@ -65,9 +79,9 @@ from ..names import canonical_tensor_name, parse_input
 __all__ = ["Tf2Export", "build_tf2_export", "RESERVED_ROOT_CHILDREN"]
 
 RESERVED_ROOT_CHILDREN: Final = ("variables", "trainable_variables", "regularization_losses",
-                                 "__call__", "serve", "signatures")
+                                 "__call__", "serve", "signatures", "_assets")
 """Children of the root object the export adds itself (TF Hub's Reusable SavedModel
-attributes, the ``serve`` function and the signature map)."""
+attributes, the ``serve`` function, the signature map and the list of assets)."""
 
 _GENERIC: Final = "_generic_user_object"
 _LIST: Final = "trackable_list_wrapper"
@@ -77,6 +91,7 @@ _ANY_CPU: Final = "/device:CPU:*"
 _INPUT_OPS: Final = ("Placeholder", "PlaceholderWithDefault")
 _DROPPED_ATTRS: Final = ("_output_shapes", "_class")
 _IF_OPS: Final = ("If", "StatelessIf")
+_RESOURCE_CHILDREN: Final = ("_create_resource", "_initialize", "_destroy_resource")
 
 
 @dataclass
@@ -90,14 +105,17 @@ class Tf2Export:
     checkpoint: dict[str, Any]
     """Checkpoint tensors in data-file order (node ids), the object graph last."""
     op_list: op_def_pb2.OpList
+    asset_file_defs: list[meta_graph_pb2.AssetFileDef] = field(default_factory=list)
+    """``MetaGraphDef.asset_file_def``: the outer graph's asset placeholders."""
 
 
 # --------------------------------------------------------------------------- objects
 
 @dataclass(eq=False)
 class _Object:
-    kind: str                      # user | variable | function | bare
+    kind: str                      # user | variable | resource | asset | function | bare
     identifier: str = ""
+    asset_index: int = -1
     children: list[tuple[str, _Object]] = field(default_factory=list)
     variable: _Var | None = None
     concrete: str = ""
@@ -117,40 +135,98 @@ class _Var:
     def key(self) -> str:
         return variable_key(self.path)
 
+    @property
+    def node_name(self) -> str:
+        return self.spec.node_name
+
+    @property
+    def name(self) -> str:
+        """The variable's name: its ``shared_name`` (its TF1 checkpoint key), else the
+        VarHandleOp's name; the object path follows it."""
+        return self.spec.shared_name or self.spec.node_name
+
+    def arg_spec(self) -> tuple[Any, Any, Any, Any]:
+        """(dtype, shape, handle dtype, handle shape) of a function argument capturing it."""
+        return ("resource", [], self.spec.dtype,
+                [None if d < 0 else d for d in self.spec.shape])
+
+
+@dataclass(eq=False)
+class _Resource:
+    """A resource other than a variable (a lookup table...): a stateful op without
+    inputs whose one output is a resource handle, created in the outer graph."""
+
+    node_name: str
+    node_id: int = -1
+
+    def arg_spec(self) -> tuple[Any, Any, Any, Any]:
+        return ("resource", [], None, None)
+
+
+@dataclass(eq=False)
+class _Asset:
+    """An asset path (the user's scalar string Const), fed by loaders."""
+
+    node_name: str
+    filename: str
+    index: int
+    node_id: int = -1
+
+    def arg_spec(self) -> tuple[Any, Any, Any, Any]:
+        return (dtypes.DT_STRING, [], None, None)
+
+
+_Capture = _Var | _Resource | _Asset
+
+
+def is_resource_constructor(op_type: str) -> bool:
+    """Whether ``op_type`` creates a resource a TF2 export keeps in its outer graph and
+    captures (``HashTableV2``, ``MutableHashTableV2``...): stateful, no inputs, one
+    resource output; variables (``VarHandleOp``) are handled as variables."""
+    if op_type == "VarHandleOp":
+        return False
+    op_def = get_op_def(op_type)
+    return (op_def.is_stateful and not op_def.input_arg and len(op_def.output_arg) == 1
+            and op_def.output_arg[0].type == dtypes.DT_RESOURCE)
+
+
+def _place(root: _Object, name: str, obj: _Object, what: str) -> tuple[str, ...]:
+    """Hang ``obj`` under the root, nested by the ``/`` components of ``name`` (flat,
+    with the whole name as local name, where nesting would clash); returns its path."""
+    parts = tuple(name.split("/"))
+    if parts[0] in RESERVED_ROOT_CHILDREN:
+        raise FormatError(
+            f"{what} {name!r}: a TF2 export's root object has its own child "
+            f"{parts[0]!r}; rename the {what} or export with format='tf1'")
+    node: _Object | None = root
+    for part in parts[:-1]:
+        assert node is not None
+        found = dict(node.children).get(part)
+        if found is None and part:
+            found = _Object("user", _GENERIC)
+            node.children.append((part, found))
+        node = found if found is not None and found.kind == "user" and part else None
+        if node is None:
+            break
+    if node is None or not parts[-1] or parts[-1] in dict(node.children):
+        if name in dict(root.children):
+            raise FormatError(
+                f"{what} {name!r} cannot be given an object path of its own "
+                f"in the TF2 object graph (it clashes with another object's scope); "
+                f"rename it or export with format='tf1'")
+        root.children.append((name, obj))
+        return (name,)
+    node.children.append((parts[-1], obj))
+    return parts
+
 
 def _variable_tree(specs: Sequence[VariableSpec], values: Mapping[str, np.ndarray],
                    root: _Object) -> list[_Var]:
-    """Hang each variable under the root, nested by the ``/`` components of its name
-    (flat, with the whole name as local name, where nesting would clash)."""
+    """One variable object per spec, hung under the root by :func:`_place`."""
     out = []
     for spec in specs:
-        parts = tuple(spec.node_name.split("/"))
-        if parts[0] in RESERVED_ROOT_CHILDREN:
-            raise InvalidArgumentError(
-                f"variable {spec.node_name!r}: a TF2 export's root object has its own child "
-                f"{parts[0]!r}; rename the variable or export with format='tf1'")
-        var = _Var(spec, parts, values[spec.node_name])
-        obj = _Object("variable", variable=var)
-        node: _Object | None = root
-        for part in parts[:-1]:
-            assert node is not None
-            found = dict(node.children).get(part)
-            if found is None and part:
-                found = _Object("user", _GENERIC)
-                node.children.append((part, found))
-            node = found if found is not None and found.kind == "user" and part else None
-            if node is None:
-                break
-        if node is None or not parts[-1] or parts[-1] in dict(node.children):
-            var.path = (spec.node_name,)
-            if spec.node_name in dict(root.children):
-                raise InvalidArgumentError(
-                    f"variable {spec.node_name!r} cannot be given an object path of its own "
-                    f"in the TF2 object graph (it clashes with another variable's scope); "
-                    f"rename it or export with format='tf1'")
-            root.children.append((spec.node_name, obj))
-        else:
-            node.children.append((parts[-1], obj))
+        var = _Var(spec, (), values[spec.node_name])
+        var.path = _place(root, var.name, _Object("variable", variable=var), "variable")
         out.append(var)
     return out
 
@@ -196,7 +272,7 @@ class _Body:
     input_keys: list[str]
     arg_names: list[str]
     output_keys: list[str]
-    captured: list[_Var]
+    captured: list[_Capture]
     args: list[tuple[str, Any, Any, Any, Any]]
     """(name, dtype, shape, handle dtype, handle shape) of each argument, in order."""
 
@@ -244,8 +320,78 @@ def _group_inputs(node: Any, op_def: op_def_pb2.OpDef, refs: list[str]) -> list[
     return grouped
 
 
+def _copy_nodes(function: Function, graph: Graph, needed: Sequence[str],
+                rename: Mapping[str, str]) -> None:
+    """Copy the user's nodes ``needed`` (inputs first) into ``function``'s body, inputs
+    named in ``rename`` replaced by the function's arguments."""
+
+    def renamed(text: str) -> str:
+        source, index, control = parse_input(text)
+        if control:
+            return "^" + rename.get(source, source)
+        return f"{rename.get(source, source)}:{index}"
+
+    body = function.graph
+    for node_name in needed:
+        node = graph.node(node_name)
+        op_def = get_op_def(node.op)
+        data = [renamed(t) for t in node.input if not t.startswith("^")]
+        controls = [renamed(t)[1:] for t in node.input if t.startswith("^")]
+        attrs: dict[str, Any] = {k: v for k, v in node.attr.items()
+                                 if k not in _DROPPED_ATTRS}
+        if node.op in _IF_OPS and not node.attr["output_shapes"].list.shape:
+            shapes = _branch_shapes(graph, node)
+            if shapes is not None:
+                attrs["output_shapes"] = shapes
+        if not controls and not node.op.endswith("Call") and all(
+                not (arg.number_attr or arg.type_list_attr) for arg in op_def.input_arg):
+            # A node of a valid graph, inputs renamed: the fast path of op(); calls
+            # (func attrs) take op(), which puts their functions in the library.
+            body.add_trusted_node(node.op, data, name=node_name + "/", attrs=attrs,
+                                  device=node.device or None)
+            continue
+        body.op(node.op, _group_inputs(node, op_def, data), name=node_name + "/",
+                control_inputs=controls, device=node.device or None, **attrs)
+
+
+def _stateful_control_outputs(function: Function) -> Function:
+    """Every stateful node of ``function``'s body a control output, as ``tf.function``
+    writes them: TF's function runtime prunes nodes no result depends on unless they
+    are control outputs, and a control edge on a call (the init op's on the
+    initializer) waits only for those."""
+    stateful: dict[str, bool] = {}
+    for name, op_type in function.graph.op_types().items():
+        if op_type not in stateful:
+            stateful[op_type] = op_type != "Placeholder" and get_op_def(op_type).is_stateful
+        if stateful[op_type]:
+            function.control_ret(name, name)
+    return function
+
+
+def _renamed_tensor(rename: Mapping[str, str], tensor: str) -> str:
+    source, index, _ = parse_input(tensor)
+    return f"{rename.get(source, source)}:{index}"
+
+
+def _capture_args(function: Function, graph: Graph, needed: Sequence[str],
+                  roots: Sequence[str], captures: Mapping[str, _Capture], used: set[str],
+                  rename: dict[str, str],
+                  args: list[tuple[str, Any, Any, Any, Any]]) -> list[_Capture]:
+    """The captures the nodes ``needed`` (and the tensors of ops ``roots``) use, in
+    capture order, each added to ``args`` / ``rename`` as one argument."""
+    referenced = {parse_input(text)[0] for n in needed for text in graph.node(n).input
+                  } | set(roots)
+    captured = [capture for name, capture in captures.items() if name in referenced]
+    for capture in captured:
+        suffix = "path" if isinstance(capture, _Asset) else "resource"
+        arg = _arg_name(f"{capture.node_name}_{suffix}", used)
+        args.append((arg, *capture.arg_spec()))
+        rename[capture.node_name] = arg
+    return captured
+
+
 def _build_body(graph: Graph, name: str, key: str, signature: meta_graph_pb2.SignatureDef,
-                variables: Mapping[str, _Var]) -> _Body:
+                captures: Mapping[str, _Capture]) -> _Body:
     """The user's sub-graph computing ``signature`` as a function (see module docstring)."""
     input_keys = sorted(signature.inputs)
     output_keys = sorted(signature.outputs)
@@ -255,31 +401,28 @@ def _build_body(graph: Graph, name: str, key: str, signature: meta_graph_pb2.Sig
         op_name, _, index = tensor.partition(":")
         node = graph.node(op_name)
         if node.op not in _INPUT_OPS or index != "0":
-            raise SignatureError(
+            raise FormatError(
                 f"signature {key!r}: input {input_key!r} is {tensor!r}, a {node.op} output; "
                 f"a TF2 export feeds inputs as function arguments, so each must be a "
                 f"Placeholder (or export with format='tf1')")
         if op_name in inputs.values():
-            raise SignatureError(
+            raise FormatError(
                 f"signature {key!r}: inputs {input_key!r} and "
                 f"{next(k for k, v in inputs.items() if v == op_name)!r} are the same "
                 f"placeholder {op_name!r}; a TF2 export needs one placeholder per input")
         inputs[input_key] = op_name
     output_ops = [parse_input(canonical_tensor_name(signature.outputs[k].name))[0]
                   for k in output_keys]
-    stop = set(inputs.values()) | set(variables)
+    stop = set(inputs.values()) | set(captures)
     needed = _needed_nodes(graph, output_ops, stop)
     for node_name in needed:
         node = graph.node(node_name)
         if node.op in _INPUT_OPS and node.op == "Placeholder":
-            raise SignatureError(
+            raise FormatError(
                 f"signature {key!r}: its outputs depend on placeholder {node_name!r}, which "
                 f"is not one of its inputs ({', '.join(map(repr, input_keys))})")
-    captured_names = {parse_input(text)[0] for n in needed for text in graph.node(n).input
-                      } | set(output_ops)
-    captured = [var for handle, var in variables.items() if handle in captured_names]
 
-    used = {node.name.lower() for node in graph.nodes}
+    used = {name.lower() for name in graph.op_types()}
     function = Function(name)
     for called in graph.functions.values():
         function.graph.add_function(called)
@@ -294,37 +437,59 @@ def _build_body(graph: Graph, name: str, key: str, signature: meta_graph_pb2.Sig
                      _shape_list(info.tensor_shape), None, None))
         rename[inputs[input_key]] = arg
         arg_names.append(arg)
-    for var in captured:
-        arg = _arg_name(f"{var.spec.node_name}_resource", used)
-        args.append((arg, "resource", [], var.spec.dtype,
-                     [None if d < 0 else d for d in var.spec.shape]))
-        rename[var.spec.node_name] = arg
+    captured = _capture_args(function, graph, needed, output_ops, captures, used, rename, args)
     for arg, dtype, shape, handle_dtype, handle_shape in args:
         function.arg(arg, dtype, shape, handle_dtype=handle_dtype, handle_shape=handle_shape)
-
-    def renamed(text: str) -> str:
-        source, index, control = parse_input(text)
-        if control:
-            return "^" + rename.get(source, source)
-        return f"{rename.get(source, source)}:{index}"
-
-    for node_name in needed:
-        node = graph.node(node_name)
-        op_def = get_op_def(node.op)
-        data = [renamed(t) for t in node.input if not t.startswith("^")]
-        controls = [renamed(t)[1:] for t in node.input if t.startswith("^")]
-        attrs: dict[str, Any] = {k: v for k, v in node.attr.items()
-                                 if k not in _DROPPED_ATTRS}
-        if node.op in _IF_OPS and not node.attr["output_shapes"].list.shape:
-            shapes = _branch_shapes(graph, node)
-            if shapes is not None:
-                attrs["output_shapes"] = shapes
-        function.graph.op(node.op, _group_inputs(node, op_def, data), name=node_name + "/",
-                          control_inputs=controls, device=node.device or None, **attrs)
+    _copy_nodes(function, graph, needed, rename)
     for output_key in output_keys:
-        function.ret(_arg_name(output_key, set()),
-                     renamed(canonical_tensor_name(signature.outputs[output_key].name)))
-    return _Body(function, input_keys, arg_names, output_keys, captured, args)
+        function.ret(_arg_name(output_key, set()), _renamed_tensor(
+            rename, canonical_tensor_name(signature.outputs[output_key].name)))
+    return _Body(_stateful_control_outputs(function), input_keys, arg_names, output_keys,
+                 captured, args)
+
+
+def _build_initializer(graph: Graph, name: str, init_op: str,
+                       captures: Mapping[str, _Capture]) -> _Body:
+    """The user's init op (and what it depends on) as a function without arguments of
+    its own: it captures the tables, assets and variables it uses and returns a
+    constant after running the init op (the shape of TF's ``_initialize``)."""
+    needed = _needed_nodes(graph, [init_op], set(captures))
+    for node_name in needed:
+        if graph.node(node_name).op == "Placeholder":
+            raise FormatError(
+                f"init_op {init_op!r} depends on placeholder {node_name!r}; an init op "
+                f"runs without feeds")
+    function = Function(name)
+    for called in graph.functions.values():
+        function.graph.add_function(called)
+    used = {name.lower() for name in graph.op_types()}
+    rename: dict[str, str] = {}
+    args: list[tuple[str, Any, Any, Any, Any]] = []
+    captured = _capture_args(function, graph, needed, [init_op], captures, used, rename, args)
+    for arg, dtype, shape, handle_dtype, handle_shape in args:
+        function.arg(arg, dtype, shape, handle_dtype=handle_dtype, handle_shape=handle_shape)
+    _copy_nodes(function, graph, needed, rename)
+    done = function.graph.constant(np.int32(1), name="initialized")
+    function.ret("identity", function.graph.op("Identity", [done],
+                                               control_inputs=[rename.get(init_op, init_op)]))
+    return _Body(_stateful_control_outputs(function), [], [], [], captured, args)
+
+
+def _constant_function(name: str, value: int) -> Function:
+    """A function without arguments returning ``value`` (TF's ``_destroy_resource`` and a
+    resource's ``_initialize`` when the init op belongs to another resource)."""
+    function = Function(name)
+    function.ret("identity", function.graph.op(
+        "Identity", [function.graph.constant(np.int32(value), name="Const")]))
+    return function
+
+
+def _creator_function(graph: Graph, name: str, resource: str) -> Function:
+    """``_create_resource``: the resource op (its attrs, shared_name included), returned."""
+    function = Function(name)
+    _copy_nodes(function, graph, [resource], {})
+    function.ret("identity", function.graph.op("Identity", [f"{resource}:0"]))
+    return _stateful_control_outputs(function)
 
 
 def _branch_shapes(graph: Graph, node: Any) -> attr_value_pb2.AttrValue | None:
@@ -364,7 +529,7 @@ def _wrapper(name: str, body: _Body) -> Function:
         result = wrapper.graph.op("Identity", [wrapper.graph.get_tensor(
             f"{call.op_name}:{index}")])
         wrapper.ret(_arg_name(output_key, set()), result)
-    return wrapper
+    return _stateful_control_outputs(wrapper)
 
 
 # --------------------------------------------------------------------------- save / restore
@@ -374,6 +539,10 @@ def _string_vector(graph: Graph, values: Sequence[str], name: str) -> Tensor:
                               dtypes.DT_STRING)
     return graph.op("Const", [], name=name, value=attr_value_pb2.AttrValue(tensor=proto),
                     dtype=proto.dtype, device=_CPU0)
+
+
+def _type_attr(enum: int) -> attr_value_pb2.AttrValue:
+    return attr_value_pb2.AttrValue(type=proto_dtype(enum))
 
 
 def _resource_args(function: Function, variables: Sequence[_Var], prefix: str) -> list[Tensor]:
@@ -395,14 +564,18 @@ def _restore_function(name: str, variables: Sequence[_Var]) -> Function:
     restore = graph.op("RestoreV2", [prefix, names, slices], device=_CPU0,
                        dtypes=[var.spec.dtype.enum for var in variables] + [dtypes.DT_STRING])
     assigns = []
+    manual = attr_value_pb2.AttrValue(b=True)
     for index, (var, handle) in enumerate(zip(variables, handles)):
-        value = graph.op("Identity", [graph.get_tensor(f"{restore.op_name}:{index}")],
-                         device=_CPU0)
-        assigns.append(graph.op("AssignVariableOp", [handle, value], dtype=var.spec.dtype.enum,
-                                device=_CPU0, _has_manual_control_dependencies=True))
+        # op() would add the same nodes; the fast path matters at thousands of variables
+        dtype = _type_attr(var.spec.dtype.enum)
+        value = graph.add_trusted_node("Identity", [f"{restore.op_name}:{index}"],
+                                       name="Identity", attrs={"T": dtype}, device=_CPU0)
+        assigns.append(graph.add_trusted_node(
+            "AssignVariableOp", [handle, value], name="AssignVariableOp", device=_CPU0,
+            attrs={"dtype": dtype, "_has_manual_control_dependencies": manual}))
     done = graph.op("Identity", [prefix], control_inputs=assigns, device=_CPU0)
     function.ret("identity", done)
-    return function
+    return _stateful_control_outputs(function)
 
 
 def _save_function(name: str, variables: Sequence[_Var]) -> Function:
@@ -420,8 +593,11 @@ def _save_function(name: str, variables: Sequence[_Var]) -> Function:
     temp_prefix = graph.op("StringJoin", [[prefix, suffix]], device=_ANY_CPU)
     reads = []
     for var, handle in zip(variables, handles):
-        read = graph.op("ReadVariableOp", [handle], dtype=var.spec.dtype.enum)
-        reads.append(graph.op("Identity", [read], device=_CPU0))
+        dtype = _type_attr(var.spec.dtype.enum)  # the nodes op() would add, faster
+        read = graph.add_trusted_node("ReadVariableOp", [handle], name="ReadVariableOp",
+                                      attrs={"dtype": dtype})
+        reads.append(graph.add_trusted_node("Identity", [read], name="Identity",
+                                            attrs={"T": dtype}, device=_CPU0))
     num_shards = graph.op("Const", [], name="num_shards", dtype=dtypes.DT_INT32,
                           value=attr_value_pb2.AttrValue(
                               tensor=make_tensor_proto(np.int32(1))))
@@ -440,7 +616,7 @@ def _save_function(name: str, variables: Sequence[_Var]) -> Function:
                      _has_manual_control_dependencies=True)
     done = graph.op("Identity", [prefix], control_inputs=[merge], device=_CPU0)
     function.ret("identity", done)
-    return function
+    return _stateful_control_outputs(function)
 
 
 # --------------------------------------------------------------------------- structured values
@@ -505,13 +681,19 @@ def _full_arg_spec(args: Sequence[str], kwonly: Sequence[str]) -> struct_pb2.Str
 # --------------------------------------------------------------------------- the export
 
 def build_tf2_export(graph: Graph, signatures: Mapping[str, meta_graph_pb2.SignatureDef],
-                     values: Mapping[str, np.ndarray]) -> Tf2Export:
+                     values: Mapping[str, np.ndarray], *, init_op: str | None = None,
+                     assets: Sequence[tuple[str, str]] = ()) -> Tf2Export:
     """The TF2 form of ``graph`` with resolved ``signatures`` and the variables' ``values``
-    (``{VarHandleOp name: array}``).  Raises :class:`SignatureError` /
-    :class:`InvalidArgumentError` for what a TF2 export cannot express (naming the
-    signature, input or variable), before anything is written."""
+    (``{VarHandleOp name: array}``).
+
+    ``init_op``: the name of an op initializing the graph's lookup tables (or other
+    resources, see :func:`is_resource_constructor`), run by every loader after the
+    variables are restored.  ``assets``: ``(asset tensor name, file name in assets/)``
+    per asset.  Raises :class:`~pysavedmodel.errors.FormatError` for what
+    a TF2 export cannot express (naming the signature, input or variable), before
+    anything is written."""
     if not signatures:
-        raise SignatureError("a TF2 export needs at least one signature (its 'serve' "
+        raise FormatError("a TF2 export needs at least one signature (its 'serve' "
                              "function); give signature_def_map or export with "
                              "format='tf1'")
     serve_key = DEFAULT_SERVING_SIGNATURE_DEF_KEY if DEFAULT_SERVING_SIGNATURE_DEF_KEY in \
@@ -520,7 +702,17 @@ def build_tf2_export(graph: Graph, signatures: Mapping[str, meta_graph_pb2.Signa
     root = _Object("user", _GENERIC)
     variables = _variable_tree(graph.variables, values, root)
     var_objects = {id(var): obj for obj in _walk(root) if (var := obj.variable) is not None}
-    by_handle = {var.spec.node_name: var for var in variables}
+    captures: dict[str, _Capture] = {var.spec.node_name: var for var in variables}
+    constructors: dict[str, bool] = {}
+    for name, op_type in graph.op_types().items():
+        if op_type not in constructors:
+            constructors[op_type] = is_resource_constructor(op_type)
+        if constructors[op_type]:
+            captures[name] = _Resource(name)
+    asset_list = [_Asset(parse_input(canonical_tensor_name(tensor))[0], filename, index)
+                  for index, (tensor, filename) in enumerate(assets)]
+    for asset in asset_list:
+        captures[asset.node_name] = asset
 
     # Functions: bodies and wrappers, numbered in a fixed order.
     uid = iter(range(1, 1 << 30))
@@ -529,10 +721,37 @@ def build_tf2_export(graph: Graph, signatures: Mapping[str, meta_graph_pb2.Signa
     for key in sorted(signatures):
         part = "serve" if key == serve_key else _function_part(key)
         bodies[key] = _build_body(graph, f"__inference_{part}_{next(uid)}", key,
-                                  signatures[key], by_handle)
+                                  signatures[key], captures)
         suffix = "" if key == serve_key else f"{_function_part(key)}_"
         wrappers[key] = _wrapper(f"__inference_signature_wrapper_{suffix}{next(uid)}",
                                  bodies[key])
+    initializer = None if init_op is None else _build_initializer(
+        graph, f"__inference__initializer_{next(uid)}", init_op, captures)
+
+    # Resources the functions use, each with TF's three functions.
+    used = {id(c) for body in [*bodies.values(), *([initializer] if initializer else [])]
+            for c in body.captured}
+    resources = [c for c in captures.values() if isinstance(c, _Resource) and id(c) in used]
+    if initializer is not None and not resources:
+        raise FormatError(
+            f"init_op {init_op!r} initializes no lookup table (or other resource) the "
+            f"signatures use; a TF2 export runs its init op as a table's _initialize "
+            f"(tf.saved_model.load runs nothing else), so export with format='tf1'")
+    resource_functions: dict[int, tuple[Function, Function, Function]] = {}
+    for index, resource in enumerate(resources):
+        creator = _creator_function(graph, f"__inference__creator_{next(uid)}",
+                                    resource.node_name)
+        init_fn = initializer.function if initializer is not None and index == 0 else \
+            _constant_function(f"__inference__initializer_{next(uid)}", 1)
+        destroyer = _constant_function(f"__inference__destroyer_{next(uid)}", 1)
+        resource_functions[id(resource)] = (creator, init_fn, destroyer)
+        obj = _Object("resource", children=[
+            (child, _Object("function", concrete=fn.name, children=[
+                ("trace_0", _Object("bare", concrete=fn.name))]))
+            for child, fn in zip(_RESOURCE_CHILDREN, (creator, init_fn, destroyer))])
+        _place(root, resource.node_name, obj, "lookup table")
+        obj.identifier = resource.node_name
+    asset_objects = [_Object("asset", asset_index=a.index) for a in asset_list]
 
     # Object graph.
     serve = bodies[serve_key]
@@ -555,16 +774,24 @@ def build_tf2_export(graph: Graph, signatures: Mapping[str, meta_graph_pb2.Signa
             (str(i), o) for i, o in enumerate(trainable)])),
         ("regularization_losses", _Object("user", _LIST)),
         ("__call__", serve_obj), ("serve", serve_obj), ("signatures", signature_map)]
+    if asset_objects:
+        root.children.append(("_assets", _Object("user", _LIST, children=[
+            (str(i), o) for i, o in enumerate(asset_objects)])))
     order = _number(root)
     ids = {id(obj): index for index, obj in enumerate(order)}
     for obj in order:
         if obj.variable is not None:
             obj.variable.node_id = ids[id(obj)]
+    resource_ids = {obj.identifier: ids[id(obj)] for obj in order if obj.kind == "resource"}
+    for resource in resources:
+        resource.node_id = resource_ids[resource.node_name]
+    for asset, obj in zip(asset_list, asset_objects):
+        asset.node_id = ids[id(obj)]
     in_id_order = sorted(variables, key=lambda v: v.node_id)
 
     trackable = trackable_object_graph([
         TrackableNode(children=tuple((ids[id(child)], name) for name, child in obj.children),
-                      full_name=obj.variable.spec.node_name if obj.variable else None,
+                      full_name=obj.variable.name if obj.variable else None,
                       checkpoint_key=obj.variable.key if obj.variable else None)
         for obj in order])
     trackable_bytes = trackable.SerializeToString()
@@ -576,7 +803,7 @@ def build_tf2_export(graph: Graph, signatures: Mapping[str, meta_graph_pb2.Signa
         _saved_object(saved.nodes.add(), obj, ids)
     for key in sorted(signatures):
         body = bodies[key]
-        bound = [var.node_id for var in body.captured]
+        bound = [c.node_id for c in body.captured]
         sig = signatures[key]
         specs = {k: _tensor_spec(k, sig.inputs[k]) for k in body.input_keys}
         outputs = _dict({k: _tensor_spec(k, sig.outputs[k]) for k in body.output_keys})
@@ -594,6 +821,16 @@ def build_tf2_export(graph: Graph, signatures: Mapping[str, meta_graph_pb2.Signa
                 served.output_signature.CopyFrom(_tensor_spec(only, sig.outputs[only]))
             else:
                 served.output_signature.CopyFrom(outputs)
+    for resource in resources:
+        for fn, dtype in zip(resource_functions[id(resource)],
+                             (dtypes.DT_RESOURCE, dtypes.DT_INT32, dtypes.DT_INT32)):
+            concrete = saved.concrete_functions[fn.name]
+            if initializer is not None and fn is initializer.function:
+                concrete.bound_inputs.extend(c.node_id for c in initializer.captured)
+            concrete.canonicalized_input_signature.CopyFrom(_tuple([_tuple([]), _dict({})]))
+            info = meta_graph_pb2.TensorInfo(dtype=proto_dtype(dtype))
+            info.tensor_shape.SetInParent()
+            concrete.output_signature.CopyFrom(_tensor_spec("unknown", info))
 
     # The outer graph.
     outer = Graph()
@@ -606,6 +843,34 @@ def build_tf2_export(graph: Graph, signatures: Mapping[str, meta_graph_pb2.Signa
                                                **attrs)
         outer.op("ReadVariableOp", [handles[var.spec.node_name]],
                  name=f"{node.name}/Read/ReadVariableOp/", dtype=var.spec.dtype.enum)
+    for resource in resources:  # functions only the object graph names
+        for fn in resource_functions[id(resource)]:
+            if fn.name not in outer.functions:
+                outer.add_function(fn)
+    for resource in sorted(resources, key=lambda r: r.node_name):
+        node = graph.node(resource.node_name)
+        attrs = {k: v for k, v in node.attr.items() if k not in _DROPPED_ATTRS}
+        handles[node.name] = outer.op(node.op, [], name=node.name + "/", **attrs)
+    asset_file_defs = []
+    assigns = []
+    for asset in asset_list:
+        # TF's layout: the loaders feed the placeholder; the init op stores the path in a
+        # string variable the functions read (signatures run without the feed).
+        path = outer.placeholder("asset_path_initializer", "string", [])
+        holder_name = outer.unique_name("asset_path")
+        holder = outer.op("VarHandleOp", [], name=holder_name + "/", dtype=dtypes.DT_STRING,
+                          shape=[], shared_name=holder_name)
+        assigns.append(outer.op("AssignVariableOp", [holder, path],
+                                name=f"{holder.op_name}/Assign", dtype=dtypes.DT_STRING))
+        handles[asset.node_name] = outer.op("ReadVariableOp", [holder],
+                                            name=f"{holder.op_name}/Read",
+                                            dtype=dtypes.DT_STRING,
+                                            control_inputs=[assigns[-1]])
+        file_def = meta_graph_pb2.AssetFileDef(filename=asset.filename)
+        file_def.tensor_info.name = path.name
+        file_def.tensor_info.dtype = proto_dtype(dtypes.DT_STRING)
+        file_def.tensor_info.tensor_shape.SetInParent()
+        asset_file_defs.append(file_def)
     out_signatures: dict[str, meta_graph_pb2.SignatureDef] = {}
     for key in sorted(signatures):
         body, sig = bodies[key], signatures[key]
@@ -620,13 +885,19 @@ def build_tf2_export(graph: Graph, signatures: Mapping[str, meta_graph_pb2.Signa
             out_sig.inputs[input_key].CopyFrom(info)
             out_sig.inputs[input_key].name = placeholder.name
         call = outer.op("StatefulPartitionedCall",
-                        [feeds + [handles[v.spec.node_name] for v in body.captured]],
+                        [feeds + [handles[c.node_name] for c in body.captured]],
                         f=wrappers[key], name="StatefulPartitionedCall")
         for index, output_key in enumerate(body.output_keys):
             out_sig.outputs[output_key].CopyFrom(sig.outputs[output_key])
             out_sig.outputs[output_key].name = f"{call.op_name}:{index}"
         out_signatures[key] = out_sig
-    init = outer.op("NoOp", [], name="NoOp")
+    init_deps = list(assigns)
+    if initializer is not None:
+        init_deps.append(outer.op(
+            "StatefulPartitionedCall",
+            [[handles[c.node_name] for c in initializer.captured]],
+            f=initializer.function, name="StatefulPartitionedCall"))
+    init = outer.op("NoOp", [], name="NoOp", control_inputs=init_deps)
     init_sig = meta_graph_pb2.SignatureDef()
     init_sig.outputs[INIT_OP_SIGNATURE_KEY].name = init.op_name
     init_sig.outputs[INIT_OP_SIGNATURE_KEY].tensor_shape.unknown_rank = True
@@ -650,7 +921,8 @@ def build_tf2_export(graph: Graph, signatures: Mapping[str, meta_graph_pb2.Signa
     names = [node.op for node in graph_def.node]
     for function in graph_def.library.function:
         names.extend(node.op for node in function.node_def)
-    return Tf2Export(graph_def, saved, saver_def, out_signatures, checkpoint, op_list(names))
+    return Tf2Export(graph_def, saved, saver_def, out_signatures, checkpoint, op_list(names),
+                     asset_file_defs)
 
 
 def _walk(root: _Object) -> list[_Object]:
@@ -671,7 +943,11 @@ def _saved_object(proto: saved_object_graph_pb2.SavedObject, obj: _Object,
         proto.variable.dtype = proto_dtype(var.spec.dtype.enum)
         proto.variable.shape.CopyFrom(make_shape_proto(list(var.value.shape)))
         proto.variable.trainable = var.spec.trainable
-        proto.variable.name = var.spec.node_name
+        proto.variable.name = var.name
+    elif obj.kind == "resource":
+        proto.resource.SetInParent()
+    elif obj.kind == "asset":
+        proto.asset.asset_file_def_index = obj.asset_index
     elif obj.kind == "function":
         proto.function.concrete_functions.append(obj.concrete)
         spec = proto.function.function_spec

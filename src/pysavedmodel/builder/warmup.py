@@ -26,7 +26,12 @@ import numpy as np
 
 from .. import dtypes
 from .._proto import example_pb2, meta_graph_pb2, prediction_log_pb2
-from ..constants import CLASSIFY_METHOD_NAME, PREDICT_METHOD_NAME, REGRESS_METHOD_NAME
+from ..constants import (
+    CLASSIFY_METHOD_NAME,
+    PREDICT_METHOD_NAME,
+    REGRESS_METHOD_NAME,
+    RESERVED_SIGNATURE_KEYS,
+)
 from ..errors import InvalidArgumentError
 from ..format.tfrecord import encode_record, read_records
 from ..graph.attrs import make_tensor_proto
@@ -161,10 +166,11 @@ def warmup_records(signatures: Mapping[str, meta_graph_pb2.SignatureDef],
                                    f"{MAX_WARMUP_RECORDS}")
     records: list[bytes] = []
     for name, items in requests.items():
-        signature = signatures.get(name)
+        signature = None if name in RESERVED_SIGNATURE_KEYS else signatures.get(name)
         if signature is None:
+            servable = sorted(k for k in signatures if k not in RESERVED_SIGNATURE_KEYS)
             raise InvalidArgumentError(f"warmup requests name signature {name!r}; the model "
-                                       f"has {sorted(signatures)}")
+                                       f"has {servable}")
         if not isinstance(items, Sequence) or isinstance(items, (str, bytes, Mapping)):
             raise InvalidArgumentError(f"warmup requests for {name!r} must be a list of "
                                        f"requests, got {type(items).__name__}")

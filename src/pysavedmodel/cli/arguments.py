@@ -33,14 +33,15 @@ def add_warmup_and_durable(parser: argparse.ArgumentParser) -> None:
 
 
 def add_format(parser: argparse.ArgumentParser, default: str) -> None:
-    """``--format tf1|tf2``, for the commands that write a SavedModel."""
-    parser.add_argument("--format", choices=("tf1", "tf2"), default=default,
+    """``--format auto|tf2|tf1``, for the commands that write a SavedModel."""
+    parser.add_argument("--format", choices=("auto", "tf2", "tf1"), default=default,
                         help=f"tf2: add the TF2 object graph (a 'serve' function and the "
                              f"variables for fine-tuning: what tf.saved_model.load, Keras "
                              f"TFSMLayer and hub.KerasLayer use) with an object-based "
                              f"checkpoint; tf1: a TF1-style MetaGraph only (needed for "
-                             f"assets, init ops and inputs that are not placeholders); "
-                             f"default: {default}")
+                             f"train ops, several meta graphs and signature inputs that "
+                             f"are not placeholders); auto: tf2 unless the model needs "
+                             f"tf1; default: {default}")
 
 
 def warmup_from_npz(path: str) -> dict[str, list[dict[str, Any]]]:

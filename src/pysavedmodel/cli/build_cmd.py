@@ -30,7 +30,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
                         help="write DIR/N instead (TF Serving's layout; DIR may hold other "
                              "versions)")
     add_warmup_and_durable(parser)
-    add_format(parser, "tf1")
+    add_format(parser, "auto")
     parser.set_defaults(func=run)
 
 

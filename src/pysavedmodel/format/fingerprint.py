@@ -159,10 +159,41 @@ def _map_key(entry: bytes, signed: bool) -> tuple[int, bytes]:
     return 0, b""
 
 
+_REORDERED: dict[str, bool] = {}
+
+
+def _may_reorder(descriptor: Any) -> bool:
+    """Whether a message of this type can hold a map (directly or in any message
+    reachable from it): only maps are ordered differently by upb and C++, so
+    :func:`_cpp_order` leaves other messages (tensors, shapes...) as they are."""
+    name = descriptor.full_name
+    known = _REORDERED.get(name)
+    if known is not None:
+        return known
+    seen = {name}
+    stack = [descriptor]
+    found = False
+    while stack and not found:
+        for field in stack.pop().fields:
+            sub = field.message_type
+            if sub is None:
+                continue
+            if sub.GetOptions().map_entry:
+                found = True
+                break
+            if sub.full_name not in seen:
+                seen.add(sub.full_name)
+                stack.append(sub)
+    _REORDERED[name] = found
+    return found
+
+
 def _cpp_order(data: bytes, descriptor: Any) -> bytes:
     """Re-order map entries of a serialized message the way C++'s deterministic
     serialization orders them: by key ascending, integer keys numerically (Python's
     upb backend puts integer keys in another order, so its bytes hash differently)."""
+    if not _may_reorder(descriptor):
+        return data
     fields = _fields(data)
     out: list[bytes] = []
     i = 0

@@ -18,6 +18,10 @@ Wire format of a ``FunctionDef`` (``function.proto``), as written here:
   the op's output argument name and the index within that argument (``add:z:0``,
   ``split:output:1``), not the flat output index a GraphDef uses;
 * ``ret``: result name → ``node:out_arg:index`` (or an argument name);
+* ``control_ret``: control output name → node name, each name also listed in
+  ``signature.control_output`` (sorted); TF's function runtime runs a node no
+  result depends on only when it is a control output (it prunes the rest, stateful
+  or not), and a caller's control edge on the call waits for the control outputs;
 * ``arg_attr``: per argument index, ``_output_shapes`` = [the argument's shape].
 
 Rules, checked when a graph takes a function: names are unique per graph; a function
@@ -45,7 +49,7 @@ from typing import Any, Final
 
 from .. import dtypes
 from .._proto import attr_value_pb2, function_pb2, op_def_pb2
-from ..errors import GraphError, InvalidArgumentError
+from ..errors import GraphError, InvalidArgumentError, NotFoundError
 from ..names import parse_input
 from . import attrs as _attrs
 from .graph import Graph, Tensor
@@ -77,6 +81,7 @@ class Function:
         self.graph = Graph(function_name=name)
         self._args: list[tuple[str, int, Any]] = []
         self._rets: dict[str, Tensor] = {}
+        self._control_rets: dict[str, str] = {}
         self._handles: dict[str, tuple[int, tuple[int | None, ...] | None]] = {}
         self._arg_name_set: set[str] = set()
 
@@ -101,7 +106,16 @@ class Function:
         if name in self._arg_name_set:
             raise InvalidArgumentError(f"function {self.name!r}: argument {name!r} twice")
         row = dtypes.as_dtype(dtype)
-        tensor = self.graph.placeholder(name, row.name, shape)
+        try:
+            shape_attr = attr_value_pb2.AttrValue(shape=_attrs.make_shape_proto(shape))
+        except InvalidArgumentError as exc:
+            raise InvalidArgumentError(f"function {self.name!r}: argument {name!r}: {exc}") \
+                from None
+        # The Placeholder op() would add, without its inference (a function builds
+        # thousands of arguments when it captures many variables).
+        tensor = self.graph.add_trusted_node("Placeholder", [], name=name, attrs={
+            "dtype": attr_value_pb2.AttrValue(type=_attrs.proto_dtype(row.enum)),
+            "shape": shape_attr})
         if tensor.op_name != name:
             raise InvalidArgumentError(f"function {self.name!r}: argument {name!r} clashes "
                                        f"with a node of the body")
@@ -116,6 +130,37 @@ class Function:
             self._handles[name] = (handle_row.enum,
                                    None if handle_shape is None else tuple(handle_shape))
         return tensor
+
+    def control_ret(self, name: str, op: Tensor | str) -> None:
+        """Make node ``op`` of the body (a tensor of it, or its name) the control output
+        ``name``: it runs whenever the function does, even when no result depends on it,
+        and control edges on a call of the function wait for it.
+
+        >>> fn.control_ret("update", fn.graph.op("AssignVariableOp", [handle, value]))
+        """
+        op_name = op.op_name if isinstance(op, Tensor) else op
+        if isinstance(op, Tensor) and op.graph is not self.graph:
+            raise InvalidArgumentError(
+                f"function {self.name!r}: control output {name!r} is a node of another graph")
+        if not isinstance(name, str) or not name:
+            raise InvalidArgumentError(
+                f"function {self.name!r}: control output name must be a non-empty str, "
+                f"got {name!r}")
+        if name in self._control_rets:
+            raise InvalidArgumentError(
+                f"function {self.name!r}: control output {name!r} twice")
+        if not isinstance(op_name, str) or op_name.startswith("^") or ":" in op_name:
+            raise InvalidArgumentError(
+                f"function {self.name!r}: control output {name!r} must name a node of the "
+                f"body, got {op!r}")
+        if op_name in self._arg_name_set:
+            raise InvalidArgumentError(
+                f"function {self.name!r}: control output {name!r} names argument "
+                f"{op_name!r}; it must be a node of the body")
+        if not self.graph.has_node(op_name):
+            raise NotFoundError(f"function {self.name!r}: control output {name!r} names "
+                                f"{op_name!r}, which is not a node of the body")
+        self._control_rets[name] = op_name
 
     def ret(self, name: str, tensor: Tensor | str) -> None:
         """Make ``tensor`` (of the body) the result ``name``."""
@@ -221,6 +266,9 @@ class Function:
             copy.input.extend(reference(text) for text in node.input)
         for name, tensor in self._rets.items():
             fdef.ret[name] = reference(tensor.name)
+        for name in sorted(self._control_rets):
+            fdef.signature.control_output.append(name)
+            fdef.control_ret[name] = self._control_rets[name]
         for index, (_, _, shape) in enumerate(self._args):
             shapes = attr_value_pb2.AttrValue()
             shapes.list.shape.add().CopyFrom(_attrs.make_shape_proto(

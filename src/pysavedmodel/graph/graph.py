@@ -430,6 +430,10 @@ class Graph:
         """Whether a node of that name exists."""
         return name in self._nodes
 
+    def op_types(self) -> dict[str, str]:
+        """``{node name: op type}`` in creation order (cheaper than :attr:`nodes`)."""
+        return {name: node.op for name, node in self._nodes.items()}
+
     def node(self, name: str) -> node_def_pb2.NodeDef:
         """The stored ``NodeDef`` of node ``name`` (NotFoundError if absent).
 

@@ -128,7 +128,7 @@ def build_from_spec(spec: Mapping[str, Any] | str | os.PathLike[str],
                     export_dir: str | os.PathLike[str], *, version: int | None = None,
                     base_dir: str | os.PathLike[str] | None = None,
                     durable: bool = True,
-                    warmup: Mapping[str, Any] | None = None, format: str = "tf1") -> Location:
+                    warmup: Mapping[str, Any] | None = None, format: str = "auto") -> Location:
     """Build the SavedModel a spec describes; return the directory written.
 
     ``spec``: a parsed spec (mapping) or the path of a JSON spec file (see
@@ -140,8 +140,8 @@ def build_from_spec(spec: Mapping[str, Any] | str | os.PathLike[str],
     exist or be empty.  Nothing is written unless the whole spec is valid.
     ``durable``: see :meth:`SavedModelBuilder.save` (fsync before publishing).
     ``warmup``: TF Serving warmup requests, as
-    :meth:`SavedModelBuilder.add_warmup_requests` takes them.  ``format``: ``"tf1"``
-    or ``"tf2"``, as :class:`SavedModelBuilder` takes it.
+    :meth:`SavedModelBuilder.add_warmup_requests` takes them.  ``format``: ``"auto"``
+    (default), ``"tf2"`` or ``"tf1"``, as :class:`SavedModelBuilder` takes it.
 
     ``export_dir`` may be a URL (``s3://bucket/models/mlp``; the ``remote`` extra): the
     SavedModel is built locally and uploaded, ``saved_model.pb`` last.  A URL ``spec``

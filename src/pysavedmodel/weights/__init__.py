@@ -141,24 +141,33 @@ def detect_format(path: PathLike, format: str | None = None) -> tuple[str, Locat
     raise InvalidArgumentError(f"cannot tell the format of {str(source)!r}; {_ACCEPTED}")
 
 
-def load_weights(path: PathLike, *, format: str | None = None) -> dict[str, np.ndarray]:
+def load_weights(path: PathLike, *, format: str | None = None,
+                 raw_keys: bool = False) -> dict[str, np.ndarray]:
     """Read every tensor of a weights file as ``{name: ndarray}``.
 
     ``format`` is one of ``"checkpoint"``, ``"safetensors"``, ``"npz"``, ``"torch"``, or
     None to recognise it from the path (see the module docstring).  Strings come back
-    as object arrays of bytes, bfloat16 / float8 as ``ml_dtypes`` arrays.
+    as object arrays of bytes, bfloat16 / float8 as ``ml_dtypes`` arrays.  A TF2
+    (object-based) checkpoint's tensors get plain variable paths
+    (``dense/kernel/.ATTRIBUTES/VARIABLE_VALUE`` → ``dense/kernel``, without
+    ``_CHECKPOINTABLE_OBJECT_GRAPH``; :func:`tf2_plain_names`) unless ``raw_keys``.
+
+    >>> load_weights("exports/mlp/1")["dense/kernel"].shape
+    (4, 8)
 
     Raises NotFoundError (missing file), InvalidArgumentError (unknown form, or not a
     state dict of tensors), CorruptCheckpointError (bytes that do not validate),
     MissingDependencyError (a PyTorch file without torch installed).
     """
     if isinstance(path, str) and remote.is_remote(path):
-        return _load_remote(path, format)
+        tensors = _load_remote(path, format)
+        return tensors if raw_keys else tf2_plain_names(tensors)
     kind, source = detect_format(remote.local_location(path), format)
     if kind == "checkpoint":
         from pysavedmodel.format.bundle_reader import read_checkpoint
 
-        return read_checkpoint(source)
+        tensors = read_checkpoint(source)
+        return tensors if raw_keys else tf2_plain_names(tensors)
     if kind == "safetensors":
         from .safetensors_format import read_safetensors
 
@@ -367,9 +376,7 @@ def convert_weights(src: PathLike, dst: PathLike, *, src_format: str | None = No
         raise AlreadyExistsError(
             f"destination {str(existing[0])!r} already exists; choose another path "
             f"or overwrite (--force)")
-    tensors = load_weights(src, format=src_format)
-    if not raw_keys:
-        tensors = tf2_plain_names(tensors)
+    tensors = load_weights(src, format=src_format, raw_keys=raw_keys)
     if kind in ("safetensors", "npz"):
         tensors = _without_strings(tensors, kind, target, strict)
     written = save_weights(target, tensors, format=kind, progress=progress, durable=durable)
@@ -393,9 +400,7 @@ def _convert_to_remote(src: PathLike, url: str, *, src_format: str | None,
         raise AlreadyExistsError(
             f"destination {existing[0]!r} already exists; choose another path "
             f"or overwrite (--force)")
-    tensors = load_weights(src, format=src_format)
-    if not raw_keys:
-        tensors = tf2_plain_names(tensors)
+    tensors = load_weights(src, format=src_format, raw_keys=raw_keys)
     if not checkpoint:
         tensors = _without_strings(tensors, kind, Path(name), strict)
     written = _save_remote(url, tensors, format=kind, progress=progress)

@@ -44,6 +44,11 @@ def positional(model):
     return [tf.constant(values[k]) for k in model["args"]]
 
 
+def input_dtype(value):
+    """The Keras Input dtype for a feed (strings arrive as numpy object arrays)."""
+    return "string" if value.dtype == object else value.dtype.name
+
+
 def enc(value):
     if isinstance(value, dict):
         return {k: encode(v.numpy()) for k, v in value.items()}
@@ -116,8 +121,10 @@ def keras_tfsm(model):
     args = positional(model)
     alone = layer(*args)
     value = feeds(model)[model["args"][0]]
-    sequential = keras.Sequential([keras.Input(shape=value.shape[1:]), layer])
-    return {"alone": enc(alone), "sequential": encode(np.asarray(sequential(value))),
+    sequential = keras.Sequential([keras.Input(shape=value.shape[1:],
+                                               dtype=input_dtype(value)), layer])
+    return {"alone": enc(alone),
+            "sequential": encode(np.asarray(sequential(tf.constant(value)))),
             "trainable_weights": sorted(w.path if hasattr(w, "path") else w.name
                                         for w in layer.trainable_weights)}
 
@@ -128,9 +135,10 @@ def hub_layer(model):
     import tf_keras
     layer = hub.KerasLayer(model["dir"], trainable=True)
     value = feeds(model)[model["args"][0]]
-    seq = tf_keras.Sequential([tf_keras.Input(shape=value.shape[1:]), layer])
+    seq = tf_keras.Sequential([tf_keras.Input(shape=value.shape[1:],
+                                              dtype=input_dtype(value)), layer])
     report = {"alone": encode(layer(tf.constant(value)).numpy()),
-              "sequential": encode(seq(value).numpy()),
+              "sequential": encode(seq(tf.constant(value)).numpy()),
               "trainable_weights": sorted(w.name for w in layer.trainable_weights),
               "non_trainable_weights": sorted(w.name for w in layer.non_trainable_weights)}
     if model["train"]:
@@ -142,7 +150,8 @@ def hub_layer(model):
                              for b, w in zip(before, layer.trainable_weights)]
     try:
         import keras
-        keras.Sequential([keras.Input(shape=value.shape[1:]), layer])
+        keras.Sequential([keras.Input(shape=value.shape[1:], dtype=input_dtype(value)),
+                          layer])
         report["keras3_sequential"] = "accepted"
     except Exception as exc:  # documented: hub.KerasLayer is a tf_keras layer
         report["keras3_sequential"] = f"{type(exc).__name__}: {exc}"
@@ -255,6 +264,22 @@ def twin(spec):
             "ours_signatures": our_sigs, "twin_signatures": their_sigs}
 
 
+def text_file_twin(spec):
+    """TF's own export of a StaticHashTable(TextFileInitializer) through TFLite."""
+    vocab = os.path.join(WORK, "twin_vocab.txt")
+    with open(vocab, "w", encoding="utf-8") as f:
+        f.write("".join(w + "\n" for w in spec["vocab"]))
+    module = tf.Module()
+    module.table = tf.lookup.StaticHashTable(tf.lookup.TextFileInitializer(
+        vocab, tf.string, tf.lookup.TextFileIndex.WHOLE_LINE, tf.int64,
+        tf.lookup.TextFileIndex.LINE_NUMBER), -1)
+    module.serve = tf.function(lambda words: module.table.lookup(words),
+                               input_signature=[tf.TensorSpec([None], tf.string)])
+    target = os.path.join(WORK, "text_file_twin")
+    tf.saved_model.save(module, target, signatures={"serving_default": module.serve})
+    return tflite({"dir": target, "inputs": {"words": spec["query"]}})
+
+
 def every_signature(model):
     """Several signatures: each one through tf.saved_model.load, the C API and tf.compat.v1,
     and serve() with the serving signature's inputs as positional arguments."""
@@ -293,6 +318,8 @@ def main():
             "tfsm": guarded(keras_tfsm, model), "hub": guarded(hub_layer, model),
             "tflite": guarded(tflite, model), "capi": guarded(capi, model),
             "v1": guarded(v1, model)}
+    if SPEC.get("text_file_twin"):
+        results["text_file_twin"] = guarded(text_file_twin, SPEC["text_file_twin"])
     if SPEC.get("twin"):
         results["twin"] = guarded(twin, SPEC["twin"])
     for name, started in clis.items():

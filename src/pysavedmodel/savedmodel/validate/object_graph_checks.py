@@ -5,7 +5,8 @@
 
 * every child reference (``children[].node_id``), every ``bound_inputs`` entry of
   a concrete function and every ``dependencies`` reference is a node index in
-  range (``object-graph-reference``);
+  range, and a SavedAsset's ``asset_file_def_index`` an index of the meta graph's
+  ``asset_file_def`` (``object-graph-reference``);
 * every concrete function a ``function`` / ``bare_concrete_function`` object
   names is in ``concrete_functions``, and each of those is a FunctionDef of the
   graph's library (``object-function-missing``);
@@ -61,6 +62,12 @@ def check_object_graph(ctx: MetaGraphContext, checkpoint: Checkpoint) -> None:
                            f"dependency {dep.local_name!r} refers to node {dep.node_id}; "
                            f"expected 0..{count - 1}")
         kind = node.WhichOneof("kind")
+        if kind == "asset":
+            asset_index = node.asset.asset_file_def_index
+            if not 0 <= asset_index < len(ctx.meta.asset_file_def):
+                ctx.report("object-graph-reference", where,
+                           f"asset refers to asset_file_def {asset_index}; the meta graph has "
+                           f"{len(ctx.meta.asset_file_def)}")
         names: list[str] = []
         if kind == "function":
             names = list(node.function.concrete_functions)
