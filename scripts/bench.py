@@ -321,19 +321,22 @@ class Bench:
         args = self.args
         group = f"mlp ({args.mlp_variables} variables, width {args.mlp_width})"
         ours: list[dict[str, float]] = []
+        tf1: list[dict[str, float]] = []
         env = self.env("core")
         for round_ in range(args.rounds + 1):
             self.log(f"mlp: pysavedmodel {'warm-up' if round_ == 0 else f'round {round_}'}")
-            export = self.workdir / f"mlp-ours-{round_}"
-            proc = subprocess.run(
-                [sys.executable, str(HERE), "--mlp-ours", str(args.mlp_variables),
-                 str(args.mlp_width), str(export)], capture_output=True, text=True, env=env)
-            lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(REPLY)]
-            if proc.returncode != 0 or not lines:
-                raise SystemExit(f"mlp (ours) failed:\n{proc.stderr[-3000:]}")
-            if round_:
-                ours.append(json.loads(lines[-1][len(REPLY):]))
-            shutil.rmtree(export, ignore_errors=True)
+            for fmt, runs in (("auto", ours), ("tf1", tf1)):  # interleaved, round by round
+                export = self.workdir / f"mlp-ours-{fmt}-{round_}"
+                proc = subprocess.run(
+                    [sys.executable, str(HERE), "--mlp-ours", str(args.mlp_variables),
+                     str(args.mlp_width), str(export), fmt],
+                    capture_output=True, text=True, env=env)
+                lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(REPLY)]
+                if proc.returncode != 0 or not lines:
+                    raise SystemExit(f"mlp (ours, {fmt}) failed:\n{proc.stderr[-3000:]}")
+                if round_:
+                    runs.append(json.loads(lines[-1][len(REPLY):]))
+                shutil.rmtree(export, ignore_errors=True)
         rows = {}
         for key, name in (("total", "pysavedmodel import+build+save (fresh process)"),
                           ("total_cpu", "pysavedmodel import+build+save, CPU time"),
@@ -341,6 +344,8 @@ class Bench:
                           ("build", "pysavedmodel build"),
                           ("save", "pysavedmodel save")):
             rows[key] = Row(group, name, samples=[r[key] for r in ours])
+        rows["tf1_total"] = Row(group, "format='tf1': import+build+save (fresh process)",
+                                samples=[r["total"] for r in tf1])
         if tf is not None:
             self.log(f"mlp: TensorFlow ({args.tf_mlp_rounds} round(s) after a small warm-up)")
             runs = tf.call(op="mlp_tf", variables=args.mlp_variables, width=args.mlp_width,
@@ -671,7 +676,7 @@ def main(argv: Sequence[str]) -> int:
         print(REPLY + json.dumps({"seconds": build_in_process(argv[1], argv[2])["build"]}))
         return 0
     if argv[:1] == ["--mlp-ours"]:
-        print(REPLY + json.dumps(mlp_ours(int(argv[1]), int(argv[2]), argv[3])))
+        print(REPLY + json.dumps(mlp_ours(int(argv[1]), int(argv[2]), argv[3], *argv[4:5])))
         return 0
     args = parse_args(argv)
     results = [Bench(args).run() for _ in range(args.repeat)]

@@ -248,9 +248,11 @@ def mlp_weights(variables: int, width: int) -> list[tuple[Any, Any]]:
              rng.standard_normal(width, dtype=np.float32)) for _ in range(max(1, variables // 2))]
 
 
-def mlp_ours(variables: int, width: int, export_dir: str) -> dict[str, float]:
+def mlp_ours(variables: int, width: int, export_dir: str,
+             format: str = "auto") -> dict[str, float]:
     """In a fresh interpreter: import pysavedmodel, build the graph, save (the weights,
-    numpy arrays, exist before the clock starts)."""
+    numpy arrays, exist before the clock starts); ``format`` as SavedModelBuilder takes
+    it (the default writes a TF2 export)."""
     weights = mlp_weights(variables, width)
     start = time.perf_counter()
     start_cpu = time.process_time()
@@ -266,7 +268,7 @@ def mlp_ours(variables: int, width: int, export_dir: str) -> dict[str, float]:
         h = graph.op("BiasAdd", [graph.op("MatMul", [h, w]), b])
         if i < len(weights) - 1:
             h = graph.op("Relu", [h])
-    builder = SavedModelBuilder(export_dir)
+    builder = SavedModelBuilder(export_dir, format=format)
     builder.add_meta_graph_and_variables(
         graph, ["serve"],
         signature_def_map={"serving_default": predict_signature_def({"x": x}, {"y": h})})

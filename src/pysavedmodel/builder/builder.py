@@ -36,6 +36,7 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -78,7 +79,7 @@ from ..errors import (
     UnsupportedDTypeError,
 )
 from ..format import bundle as _bundle
-from ..format.fingerprint import compute_fingerprint, stable_uuid
+from ..format.fingerprint import checkpoint_hash, compute_fingerprint, stable_uuid
 from ..graph.attrs import make_tensor_proto, proto_dtype, shape_from_proto, to_numpy
 from ..graph.graph import Graph, Tensor, VariableSpec, op_name_of
 from ..graph.op_registry import get_op_def, has_op, stripped_op_list
@@ -671,11 +672,14 @@ class SavedModelBuilder:
         data = _serialize_within_limit(self._saved_model)
         target = self._export_dir
         filename = SAVED_MODEL_FILENAME_PBTXT if as_text else SAVED_MODEL_FILENAME_PB
-        with remote.publishing_directory(target, durable=durable) as temp:
+        with remote.publishing_directory(target, durable=durable) as temp, \
+                ThreadPoolExecutor(max_workers=1) as pool:
             (temp / VARIABLES_DIRECTORY).mkdir()
-            if self._checkpoint:
-                _bundle.write_checkpoint(temp / VARIABLES_DIRECTORY / VARIABLES_FILENAME,
-                                         self._checkpoint)
+            # The checkpoint (mostly I/O and CRC32C, outside the GIL) is written while
+            # this thread copies assets and writes and fingerprints saved_model.pb.
+            written = pool.submit(_bundle.write_checkpoint,
+                                  temp / VARIABLES_DIRECTORY / VARIABLES_FILENAME,
+                                  self._checkpoint) if self._checkpoint else None
             self._asset_store.write(temp)
             if self._warmup:
                 (temp / _warmup.WARMUP_DIRECTORY).mkdir()
@@ -689,11 +693,13 @@ class SavedModelBuilder:
             else:
                 (temp / filename).write_bytes(data)
             del data
-            if fingerprint:
+            fp = compute_fingerprint(self._saved_model, uuid="") if fingerprint else None
+            if written is not None:
+                written.result()
+            if fp is not None:
                 index = temp / VARIABLES_DIRECTORY / f"{VARIABLES_FILENAME}.index"
-                fp = compute_fingerprint(
-                    self._saved_model,
-                    index_bytes=index.read_bytes() if index.is_file() else None, uuid="")
+                fp.checkpoint_hash = checkpoint_hash(
+                    index.read_bytes() if index.is_file() else None)
                 fp.uuid = stable_uuid(fp)
                 (temp / FINGERPRINT_FILENAME).write_bytes(fp.SerializeToString())
             self._check_export_dir()

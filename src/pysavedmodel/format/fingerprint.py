@@ -46,12 +46,14 @@ import re
 from pathlib import Path
 from typing import Any
 
+from google.protobuf.descriptor import FieldDescriptor
+
 from .._proto import fingerprint_pb2, graph_pb2, saved_model_pb2, types_pb2
 from ..errors import InvalidArgumentError
 from .farmhash import fingerprint64, fingerprint_cat64
 
-__all__ = ["FINGERPRINT_PRODUCER", "compute_fingerprint", "regularize_graph_def",
-           "suffix_uid", "stable_uuid"]
+__all__ = ["FINGERPRINT_PRODUCER", "compute_fingerprint", "checkpoint_hash",
+           "regularize_graph_def", "suffix_uid", "stable_uuid"]
 
 FINGERPRINT_PRODUCER = 4
 """``version.producer`` TensorFlow 2.21 writes into fingerprint.pb."""
@@ -116,46 +118,50 @@ def _varint(data: bytes, pos: int) -> tuple[int, int]:
         shift += 7
 
 
-def _fields(data: bytes) -> list[tuple[int, int, int, int]]:
-    """``(field number, wire type, start, end)`` of each field; the payload of a
-    length-delimited field is ``data[end - length:end]``, reachable via :func:`_payload`."""
+def _fields(data: bytes) -> list[tuple[int, int, int, int, int]]:
+    """``(field number, wire type, start, payload start, end)`` of each field (the
+    payload start is meaningful for length-delimited fields)."""
     out = []
     pos = 0
-    while pos < len(data):
+    size = len(data)
+    while pos < size:
         start = pos
-        tag, pos = _varint(data, pos)
+        tag = data[pos]
+        pos += 1
+        if tag >= 0x80:
+            tag, pos = _varint(data, start)
         wire = tag & 7
+        body = pos
         if wire == 0:
-            _, pos = _varint(data, pos)
+            while data[pos] >= 0x80:
+                pos += 1
+            pos += 1
+        elif wire == 2:
+            length = data[pos]
+            pos += 1
+            if length >= 0x80:
+                length, pos = _varint(data, body)
+            body = pos
+            pos += length
         elif wire == 1:
             pos += 8
-        elif wire == 2:
-            length, pos = _varint(data, pos)
-            pos += length
         elif wire == 5:
             pos += 4
         else:
             raise InvalidArgumentError(f"unexpected protobuf wire type {wire} while hashing")
-        out.append((tag >> 3, wire, start, pos))
+        out.append((tag >> 3, wire, start, body, pos))
     return out
 
 
-def _payload(data: bytes, start: int) -> tuple[bytes, bytes]:
-    """``(tag and length prefix, payload)`` of the length-delimited field at ``start``."""
-    _, pos = _varint(data, start)
-    length, pos = _varint(data, pos)
-    return data[start:pos], data[pos:pos + length]
-
-
 def _map_key(entry: bytes, signed: bool) -> tuple[int, bytes]:
-    for number, wire, start, _end in _fields(entry):
+    for number, wire, _start, body, end in _fields(entry):
         if number == 1:
             if wire == 0:
-                value, _ = _varint(entry, start + 1)
+                value, _ = _varint(entry, body)
                 if signed and value >= 1 << 63:
                     value -= 1 << 64
                 return value, b""
-            return 0, _payload(entry, start)[1]
+            return 0, entry[body:end]
     return 0, b""
 
 
@@ -188,38 +194,62 @@ def _may_reorder(descriptor: Any) -> bool:
     return found
 
 
+_SIGNED_KEYS = (FieldDescriptor.TYPE_INT32, FieldDescriptor.TYPE_INT64,
+                FieldDescriptor.TYPE_SINT32, FieldDescriptor.TYPE_SINT64,
+                FieldDescriptor.TYPE_SFIXED32, FieldDescriptor.TYPE_SFIXED64)
+_PLANS: dict[str, dict[int, tuple[Any, bool, bool]]] = {}
+
+
+def _plan(descriptor: Any) -> dict[int, tuple[Any, bool, bool]]:
+    """Per field number of a message type whose sub-messages may hold maps:
+    ``(sub-message type, is a map, map key is signed)``."""
+    plan = _PLANS.get(descriptor.full_name)
+    if plan is None:
+        plan = {}
+        for field in descriptor.fields:
+            sub = field.message_type
+            if sub is None:
+                continue
+            is_map = bool(sub.GetOptions().map_entry)
+            if is_map or _may_reorder(sub):
+                signed = is_map and sub.fields_by_number[1].type in _SIGNED_KEYS
+                plan[field.number] = (sub, is_map, signed)
+        _PLANS[descriptor.full_name] = plan
+    return plan
+
+
 def _cpp_order(data: bytes, descriptor: Any) -> bytes:
     """Re-order map entries of a serialized message the way C++'s deterministic
-    serialization orders them: by key ascending, integer keys numerically (Python's
-    upb backend puts integer keys in another order, so its bytes hash differently)."""
+    serialization orders them: by key ascending, compared as C++ compares them
+    (integer keys numerically, string keys bytewise with a prefix first); Python's upb
+    backend orders integer keys, and string keys one of which is a prefix of the other
+    (``config`` / ``config_proto``), otherwise, so its bytes hash differently."""
     if not _may_reorder(descriptor):
         return data
+    plan = _plan(descriptor)
     fields = _fields(data)
     out: list[bytes] = []
     i = 0
-    while i < len(fields):
-        number, wire, start, end = fields[i]
-        field = descriptor.fields_by_number.get(number)
-        if wire != 2 or field is None or field.message_type is None:
+    count = len(fields)
+    while i < count:
+        number, wire, start, body, end = fields[i]
+        entry = plan.get(number) if wire == 2 else None
+        if entry is None:
             out.append(data[start:end])
             i += 1
             continue
-        sub = field.message_type
+        sub, is_map, signed = entry
         j = i
         chunks = []
-        while j < len(fields) and fields[j][0] == number:
-            head, body = _payload(data, fields[j][2])
-            chunks.append((head, _cpp_order(body, sub)))
+        while j < count and fields[j][0] == number:
+            _, _, start, body, end = fields[j]
+            chunks.append((data[start:body], _cpp_order(data[body:end], sub)))
             j += 1
-        if sub.GetOptions().map_entry:
-            key_field = sub.fields_by_number[1]
-            signed = key_field.type in (key_field.TYPE_INT32, key_field.TYPE_INT64,
-                                        key_field.TYPE_SINT32, key_field.TYPE_SINT64,
-                                        key_field.TYPE_SFIXED32, key_field.TYPE_SFIXED64)
+        if is_map and len(chunks) > 1:
             chunks.sort(key=lambda chunk: _map_key(chunk[1], signed))
-        for head, body in chunks:
-            # the rewritten body has the same length: only entries moved
-            out.append(head + body)
+        for head, payload in chunks:
+            # the rewritten payload has the same length: only entries moved
+            out.append(head + payload)
         i = j
     return b"".join(out)
 
@@ -229,6 +259,12 @@ def _det(message: Any) -> bytes:
     data = message.SerializeToString(deterministic=True)
     assert isinstance(data, bytes)
     return _cpp_order(data, message.DESCRIPTOR)
+
+
+def checkpoint_hash(index_bytes: bytes | None) -> int:
+    """``checkpoint_hash``: FarmHash Fingerprint64 of ``variables/variables.index``'s
+    bytes, 0 without a checkpoint (None)."""
+    return fingerprint64(index_bytes) if index_bytes is not None else 0
 
 
 def stable_uuid(fingerprint: fingerprint_pb2.FingerprintDef) -> str:
@@ -278,7 +314,7 @@ def compute_fingerprint(saved_model: saved_model_pb2.SavedModel,
     if index_bytes is None and export_dir is not None:
         index = Path(export_dir) / "variables" / "variables.index"
         index_bytes = index.read_bytes() if index.is_file() else None
-    fp.checkpoint_hash = fingerprint64(index_bytes) if index_bytes is not None else 0
+    fp.checkpoint_hash = checkpoint_hash(index_bytes)
     fp.version.producer = FINGERPRINT_PRODUCER
     fp.uuid = uuid if uuid is not None else str(random.SystemRandom().getrandbits(128))
     return fp

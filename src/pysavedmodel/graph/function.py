@@ -218,8 +218,9 @@ class Function:
             assert tensor.dtype is not None
             op_def.output_arg.add(name=name, type=_attrs.proto_dtype(tensor.dtype.enum))
         args = self._arg_names
-        op_def.is_stateful = any(get_op_def(node.op).is_stateful
-                                 for node in self.graph.nodes if node.name not in args)
+        op_def.is_stateful = any(get_op_def(op_type).is_stateful
+                                 for op_type in {op for name, op in self.graph.op_types().items()
+                                                 if name not in args})
         return op_def
 
     @property
