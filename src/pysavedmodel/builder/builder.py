@@ -35,8 +35,8 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -406,6 +406,30 @@ class _Prepared:
     init_op: str | None
 
 
+class _Background:
+    """``fn(*args)`` in a thread; :meth:`result` re-raises its exception here."""
+
+    def __init__(self, fn: Any, *args: Any) -> None:
+        self._error: BaseException | None = None
+
+        def run() -> None:
+            try:
+                fn(*args)
+            except BaseException as exc:  # handed to the saving thread by result()
+                self._error = exc
+
+        self._thread = threading.Thread(target=run, name="pysavedmodel-checkpoint")
+        self._thread.start()
+
+    def join(self) -> None:
+        self._thread.join()
+
+    def result(self) -> None:
+        self.join()
+        if self._error is not None:
+            raise self._error
+
+
 class SavedModelBuilder:
     """Build a SavedModel in ``export_dir``.
 
@@ -672,39 +696,54 @@ class SavedModelBuilder:
         data = _serialize_within_limit(self._saved_model)
         target = self._export_dir
         filename = SAVED_MODEL_FILENAME_PBTXT if as_text else SAVED_MODEL_FILENAME_PB
-        with remote.publishing_directory(target, durable=durable) as temp, \
-                ThreadPoolExecutor(max_workers=1) as pool:
+        prefix = VARIABLES_DIRECTORY + "/" + VARIABLES_FILENAME
+        with remote.publishing_directory(target, durable=durable) as temp:
             (temp / VARIABLES_DIRECTORY).mkdir()
-            # The checkpoint (mostly I/O and CRC32C, outside the GIL) is written while
-            # this thread copies assets and writes and fingerprints saved_model.pb.
-            written = pool.submit(_bundle.write_checkpoint,
-                                  temp / VARIABLES_DIRECTORY / VARIABLES_FILENAME,
-                                  self._checkpoint) if self._checkpoint else None
-            self._asset_store.write(temp)
-            if self._warmup:
-                (temp / _warmup.WARMUP_DIRECTORY).mkdir()
-                with open(temp / _warmup.WARMUP_DIRECTORY / _warmup.WARMUP_FILENAME, "wb") as out:
-                    for record in self._warmup:
-                        out.write(record)
-            if as_text:
-                # The pool lets Any fields print expanded, as TensorFlow prints them.
-                text = text_format.MessageToString(self._saved_model, descriptor_pool=POOL)
-                (temp / filename).write_text(text, encoding="utf-8")
-            else:
-                (temp / filename).write_bytes(data)
-            del data
-            fp = compute_fingerprint(self._saved_model, uuid="") if fingerprint else None
-            if written is not None:
-                written.result()
-            if fp is not None:
-                index = temp / VARIABLES_DIRECTORY / f"{VARIABLES_FILENAME}.index"
-                fp.checkpoint_hash = checkpoint_hash(
-                    index.read_bytes() if index.is_file() else None)
-                fp.uuid = stable_uuid(fp)
-                (temp / FINGERPRINT_FILENAME).write_bytes(fp.SerializeToString())
+            background: _Background | None = None
+            if self._checkpoint and fingerprint:
+                # Written (mostly I/O and CRC32C, outside the GIL) while this thread
+                # fingerprints saved_model.pb; without a fingerprint there is too little
+                # to overlap to pay for sharing the GIL with a small-tensor checkpoint.
+                background = _Background(_bundle.write_checkpoint, temp / prefix,
+                                         self._checkpoint)
+            elif self._checkpoint:
+                _bundle.write_checkpoint(temp / prefix, self._checkpoint)
+            try:
+                if as_text:
+                    # The pool lets Any fields print expanded, as TensorFlow prints them.
+                    text = text_format.MessageToString(self._saved_model,
+                                                       descriptor_pool=POOL)
+                    (temp / filename).write_text(text, encoding="utf-8")
+                else:
+                    (temp / filename).write_bytes(data)
+                del data
+                self._write_rest(temp, fingerprint, background)
+            finally:
+                if background is not None:
+                    background.join()  # before a failure removes the directory
             self._check_export_dir()
         self._saved = True
         return remote.join(target, filename)
+
+
+    def _write_rest(self, temp: Path, fingerprint: bool,
+                    background: _Background | None) -> None:
+        """Assets, warmup requests and ``fingerprint.pb`` into ``temp`` (:meth:`save`)."""
+        self._asset_store.write(temp)
+        if self._warmup:
+            (temp / _warmup.WARMUP_DIRECTORY).mkdir()
+            with open(temp / _warmup.WARMUP_DIRECTORY / _warmup.WARMUP_FILENAME, "wb") as out:
+                for record in self._warmup:
+                    out.write(record)
+        fp = compute_fingerprint(self._saved_model, uuid="") if fingerprint else None
+        if background is not None:
+            background.result()
+        if fp is not None:
+            index = temp / VARIABLES_DIRECTORY / f"{VARIABLES_FILENAME}.index"
+            fp.checkpoint_hash = checkpoint_hash(
+                index.read_bytes() if index.is_file() else None)
+            fp.uuid = stable_uuid(fp)
+            (temp / FINGERPRINT_FILENAME).write_bytes(fp.SerializeToString())
 
     # ------------------------------------------------------------------ internals
 
