@@ -894,3 +894,12 @@ def test_inferred_output_shapes_match_tensorflows_for_the_fixture(fixtures_dir: 
         for ours, theirs in zip(rebuilt.node, meta.graph_def.node):
             assert ours == theirs, ours.name
         assert rebuilt.versions == meta.graph_def.versions
+
+
+def test_op_types_lists_every_node_in_creation_order() -> None:
+    g = Graph()
+    x = g.placeholder("x", "float32", [None, 2])
+    g.op("Relu", [g.op("MatMul", [x, g.constant(np.ones((2, 2), np.float32), name="w")])])
+    assert g.op_types() == {"x": "Placeholder", "w": "Const", "MatMul": "MatMul",
+                            "Relu": "Relu"}
+    assert list(g.op_types()) == [n.name for n in g.nodes]

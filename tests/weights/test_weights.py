@@ -113,6 +113,20 @@ def test_tf_fixtures_convert_and_read_back(tmp_path: Path, fixtures_dir: Path, f
     assert_same(load_weights(tmp_path / dst), expected)
 
 
+def test_tf2_savedmodel_loads_under_variable_paths_unless_raw_keys(fixtures_dir: Path) -> None:
+    """TF's own TF2 export: plain variable paths by default, the stored keys with
+    raw_keys=True (the object graph included), the same values either way."""
+    model = fixtures_dir / "savedmodel_v2_module"
+    raw = load_weights(model, raw_keys=True)
+    plain = load_weights(model)
+    assert "_CHECKPOINTABLE_OBJECT_GRAPH" in raw
+    assert "_CHECKPOINTABLE_OBJECT_GRAPH" not in plain
+    assert sorted(plain) == sorted(k[:-len("/.ATTRIBUTES/VARIABLE_VALUE")] for k in raw
+                                   if k.endswith("/.ATTRIBUTES/VARIABLE_VALUE"))
+    for name, value in plain.items():
+        np.testing.assert_array_equal(value, raw[f"{name}/.ATTRIBUTES/VARIABLE_VALUE"])
+
+
 def test_tf_dtype_fixture_to_safetensors_and_npz(tmp_path: Path, fixtures_dir: Path) -> None:
     source = fixtures_dir / "checkpoint_dtypes" / "variables"
     manifest = json.loads((source.parent / "manifest.json").read_text())

@@ -35,11 +35,10 @@ from __future__ import annotations
 
 import functools
 import os
-import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from google.protobuf import text_format
@@ -406,28 +405,17 @@ class _Prepared:
     init_op: str | None
 
 
-class _Background:
-    """``fn(*args)`` in a thread; :meth:`result` re-raises its exception here."""
+class _Options(NamedTuple):
+    """The arguments of one add_* call besides the graph and the variables' values."""
 
-    def __init__(self, fn: Any, *args: Any) -> None:
-        self._error: BaseException | None = None
-
-        def run() -> None:
-            try:
-                fn(*args)
-            except BaseException as exc:  # handed to the saving thread by result()
-                self._error = exc
-
-        self._thread = threading.Thread(target=run, name="pysavedmodel-checkpoint")
-        self._thread.start()
-
-    def join(self) -> None:
-        self._thread.join()
-
-    def result(self) -> None:
-        self.join()
-        if self._error is not None:
-            raise self._error
+    tags: list[str]
+    signature_def_map: Any
+    assets: Any
+    init_op: Any
+    train_op: Any
+    clear_devices: bool
+    strip_default_attrs: bool
+    saver: saver_pb2.SaverDef | None
 
 
 class SavedModelBuilder:
@@ -464,7 +452,7 @@ class SavedModelBuilder:
                 f"format must be one of {', '.join(map(repr, FORMATS))}, got {format!r}")
         self._format = format
         self._resolved: str | None = None
-        self._first_call: tuple[Any, ...] | None = None
+        self._first_call: tuple[Graph, _Options, dict[str, np.ndarray]] | None = None
         path = remote.local_location(path)
         self._export_dir: Location = path if remote.is_remote(path) else Path(path)
         self._check_export_dir()
@@ -534,25 +522,24 @@ class SavedModelBuilder:
                 "add_meta_graph_and_variables() was already called; add further meta graphs "
                 "with add_meta_graph()")
         user_graph = _as_graph(graph, "graph")
-        tag_list = _check_tags(tags)
         work = user_graph.copy()
         values = self._collect_values(work, variables)
-        call = (user_graph, tag_list, signature_def_map, assets, init_op, train_op,
-                clear_devices, strip_default_attrs, saver, values)
+        options = _Options(_check_tags(tags), signature_def_map, assets, init_op, train_op,
+                           clear_devices, strip_default_attrs, saver)
         prepared = None
         if self._format != "tf1":
             try:
-                prepared = self._prepare_tf2(work, *call[1:])
+                prepared = self._prepare_tf2(work, *options, values)
             except FormatError:
                 if self._format == "tf2":
                     raise
                 work = user_graph.copy()  # "auto": the TF1 writer takes what TF2 cannot
         if prepared is None:
-            prepared = self._prepare(work, *call[1:-1], values=values)
+            prepared = self._prepare(work, *options, values=values)
             self._resolved = "tf1"
         else:
             self._resolved = "tf2"
-        self._first_call = call
+        self._first_call = (user_graph, options, values)
         self._commit_first(prepared)
 
     def _commit_first(self, prepared: _Prepared) -> None:
@@ -565,18 +552,16 @@ class SavedModelBuilder:
     def _first_as_tf1(self) -> None:
         """``format="auto"`` meets a second meta graph: write the first one TF1-style."""
         assert self._first_call is not None
-        (user_graph, tags, signature_def_map, assets, init_op, train_op, clear_devices,
-         strip_default_attrs, saver, values) = self._first_call
-        kept = self._asset_store, list(self._saved_model.meta_graphs)
-        del self._saved_model.meta_graphs[:]
+        user_graph, options, values = self._first_call
+        kept = self._saved_model, self._asset_store
+        # _prepare checks tags against the meta graphs so far: start from none.
+        self._saved_model = saved_model_pb2.SavedModel(
+            saved_model_schema_version=SAVED_MODEL_SCHEMA_VERSION)
         self._asset_store = _assets.AssetStore()
         try:
-            prepared = self._prepare(user_graph.copy(), tags, signature_def_map, assets,
-                                     init_op, train_op, clear_devices, strip_default_attrs,
-                                     saver, values=values)
+            prepared = self._prepare(user_graph.copy(), *options, values=values)
         except BaseException:
-            self._asset_store = kept[0]
-            self._saved_model.meta_graphs.extend(kept[1])
+            self._saved_model, self._asset_store = kept
             raise
         self._commit_first(prepared)
         self._resolved = "tf1"
@@ -699,13 +684,16 @@ class SavedModelBuilder:
         prefix = VARIABLES_DIRECTORY + "/" + VARIABLES_FILENAME
         with remote.publishing_directory(target, durable=durable) as temp:
             (temp / VARIABLES_DIRECTORY).mkdir()
-            background: _Background | None = None
+            pool = written = None
             if self._checkpoint and fingerprint:
                 # Written (mostly I/O and CRC32C, outside the GIL) while this thread
                 # fingerprints saved_model.pb; without a fingerprint there is too little
                 # to overlap to pay for sharing the GIL with a small-tensor checkpoint.
-                background = _Background(_bundle.write_checkpoint, temp / prefix,
-                                         self._checkpoint)
+                from concurrent.futures import ThreadPoolExecutor  # ~10 ms: only here
+
+                pool = ThreadPoolExecutor(1, thread_name_prefix="pysavedmodel-checkpoint")
+                written = pool.submit(_bundle.write_checkpoint, temp / prefix,
+                                      self._checkpoint)
             elif self._checkpoint:
                 _bundle.write_checkpoint(temp / prefix, self._checkpoint)
             try:
@@ -717,18 +705,18 @@ class SavedModelBuilder:
                 else:
                     (temp / filename).write_bytes(data)
                 del data
-                self._write_rest(temp, fingerprint, background)
+                self._write_rest(temp, fingerprint, written)
             finally:
-                if background is not None:
-                    background.join()  # before a failure removes the directory
+                if pool is not None:
+                    pool.shutdown(wait=True)  # before a failure removes the directory
             self._check_export_dir()
         self._saved = True
         return remote.join(target, filename)
 
 
-    def _write_rest(self, temp: Path, fingerprint: bool,
-                    background: _Background | None) -> None:
-        """Assets, warmup requests and ``fingerprint.pb`` into ``temp`` (:meth:`save`)."""
+    def _write_rest(self, temp: Path, fingerprint: bool, written: Any) -> None:
+        """Assets, warmup requests and ``fingerprint.pb`` into ``temp`` (:meth:`save`);
+        ``written``: the Future of a checkpoint written meanwhile, or None."""
         self._asset_store.write(temp)
         if self._warmup:
             (temp / _warmup.WARMUP_DIRECTORY).mkdir()
@@ -736,8 +724,8 @@ class SavedModelBuilder:
                 for record in self._warmup:
                     out.write(record)
         fp = compute_fingerprint(self._saved_model, uuid="") if fingerprint else None
-        if background is not None:
-            background.result()
+        if written is not None:
+            written.result()
         if fp is not None:
             index = temp / VARIABLES_DIRECTORY / f"{VARIABLES_FILENAME}.index"
             fp.checkpoint_hash = checkpoint_hash(

@@ -14,7 +14,7 @@ docs/format/tf2-savedmodel.md for every fact used here.  Layout:
   ``__inference__traced_save_<uid>`` / ``__inference__traced_restore_<uid>`` write
   and read the object-based checkpoint.
   Functions also capture lookup tables (a ``resource`` argument each: ops that
-  create a resource from no input, :func:`is_resource_constructor`) and asset paths
+  create a resource from no input, ``_is_resource_constructor``) and asset paths
   (a ``string`` argument each).  Every stateful node of a function is a control
   output (``control_ret``), as ``tf.function`` writes them.
 * per table, ``__inference__creator_<uid>`` (the table op, its handle returned),
@@ -179,7 +179,7 @@ class _Asset:
 _Capture = _Var | _Resource | _Asset
 
 
-def is_resource_constructor(op_type: str) -> bool:
+def _is_resource_constructor(op_type: str) -> bool:
     """Whether ``op_type`` creates a resource a TF2 export keeps in its outer graph and
     captures (``HashTableV2``, ``MutableHashTableV2``...): stateful, no inputs, one
     resource output; variables (``VarHandleOp``) are handled as variables."""
@@ -320,33 +320,35 @@ def _group_inputs(node: Any, op_def: op_def_pb2.OpDef, refs: list[str]) -> list[
     return grouped
 
 
+def _renamed(rename: Mapping[str, str], text: str) -> str:
+    """Input ``text`` (``op``, ``op:1``, ``^op``) with its op replaced per ``rename``."""
+    source, index, control = parse_input(text)
+    if control:
+        return "^" + rename.get(source, source)
+    return f"{rename.get(source, source)}:{index}"
+
+
 def _copy_nodes(function: Function, graph: Graph, needed: Sequence[str],
                 rename: Mapping[str, str]) -> None:
     """Copy the user's nodes ``needed`` (inputs first) into ``function``'s body, inputs
-    named in ``rename`` replaced by the function's arguments."""
-
-    def renamed(text: str) -> str:
-        source, index, control = parse_input(text)
-        if control:
-            return "^" + rename.get(source, source)
-        return f"{rename.get(source, source)}:{index}"
-
+    named in ``rename`` replaced by the function's arguments.  The caller has put the
+    graph's functions in the body's library."""
     body = function.graph
     for node_name in needed:
         node = graph.node(node_name)
         op_def = get_op_def(node.op)
-        data = [renamed(t) for t in node.input if not t.startswith("^")]
-        controls = [renamed(t)[1:] for t in node.input if t.startswith("^")]
+        data = [_renamed(rename, t) for t in node.input if not t.startswith("^")]
+        controls = [_renamed(rename, t)[1:] for t in node.input if t.startswith("^")]
         attrs: dict[str, Any] = {k: v for k, v in node.attr.items()
                                  if k not in _DROPPED_ATTRS}
         if node.op in _IF_OPS and not node.attr["output_shapes"].list.shape:
             shapes = _branch_shapes(graph, node)
             if shapes is not None:
                 attrs["output_shapes"] = shapes
-        if not controls and not node.op.endswith("Call") and all(
-                not (arg.number_attr or arg.type_list_attr) for arg in op_def.input_arg):
-            # A node of a valid graph, inputs renamed: the fast path of op(); calls
-            # (func attrs) take op(), which puts their functions in the library.
+        if not controls and all(not (arg.number_attr or arg.type_list_attr)
+                                for arg in op_def.input_arg):
+            # A node of a valid graph, inputs renamed: the fast path of op() (which
+            # takes only single, non-list inputs and no control inputs).
             body.add_trusted_node(node.op, data, name=node_name + "/", attrs=attrs,
                                   device=node.device or None)
             continue
@@ -368,14 +370,17 @@ def _stateful_control_outputs(function: Function) -> Function:
     return function
 
 
-def _renamed_tensor(rename: Mapping[str, str], tensor: str) -> str:
-    source, index, _ = parse_input(tensor)
-    return f"{rename.get(source, source)}:{index}"
+def _function_from(graph: Graph, name: str) -> tuple[Function, set[str]]:
+    """An empty function carrying ``graph``'s functions, and the lower-cased node names
+    of ``graph`` (argument names must not collide with the nodes copied in)."""
+    function = Function(name)
+    for called in graph.functions.values():
+        function.graph.add_function(called)
+    return function, {node_name.lower() for node_name in graph.op_types()}
 
 
-def _capture_args(function: Function, graph: Graph, needed: Sequence[str],
-                  roots: Sequence[str], captures: Mapping[str, _Capture], used: set[str],
-                  rename: dict[str, str],
+def _capture_args(graph: Graph, needed: Sequence[str], roots: Sequence[str],
+                  captures: Mapping[str, _Capture], used: set[str], rename: dict[str, str],
                   args: list[tuple[str, Any, Any, Any, Any]]) -> list[_Capture]:
     """The captures the nodes ``needed`` (and the tensors of ops ``roots``) use, in
     capture order, each added to ``args`` / ``rename`` as one argument."""
@@ -388,6 +393,11 @@ def _capture_args(function: Function, graph: Graph, needed: Sequence[str],
         args.append((arg, *capture.arg_spec()))
         rename[capture.node_name] = arg
     return captured
+
+
+def _add_args(function: Function, args: Sequence[tuple[str, Any, Any, Any, Any]]) -> None:
+    for arg, dtype, shape, handle_dtype, handle_shape in args:
+        function.arg(arg, dtype, shape, handle_dtype=handle_dtype, handle_shape=handle_shape)
 
 
 def _build_body(graph: Graph, name: str, key: str, signature: meta_graph_pb2.SignatureDef,
@@ -422,10 +432,7 @@ def _build_body(graph: Graph, name: str, key: str, signature: meta_graph_pb2.Sig
                 f"signature {key!r}: its outputs depend on placeholder {node_name!r}, which "
                 f"is not one of its inputs ({', '.join(map(repr, input_keys))})")
 
-    used = {name.lower() for name in graph.op_types()}
-    function = Function(name)
-    for called in graph.functions.values():
-        function.graph.add_function(called)
+    function, used = _function_from(graph, name)
     rename: dict[str, str] = {}
     arg_names = []
     args: list[tuple[str, Any, Any, Any, Any]] = []
@@ -437,12 +444,11 @@ def _build_body(graph: Graph, name: str, key: str, signature: meta_graph_pb2.Sig
                      _shape_list(info.tensor_shape), None, None))
         rename[inputs[input_key]] = arg
         arg_names.append(arg)
-    captured = _capture_args(function, graph, needed, output_ops, captures, used, rename, args)
-    for arg, dtype, shape, handle_dtype, handle_shape in args:
-        function.arg(arg, dtype, shape, handle_dtype=handle_dtype, handle_shape=handle_shape)
+    captured = _capture_args(graph, needed, output_ops, captures, used, rename, args)
+    _add_args(function, args)
     _copy_nodes(function, graph, needed, rename)
     for output_key in output_keys:
-        function.ret(_arg_name(output_key, set()), _renamed_tensor(
+        function.ret(_arg_name(output_key, set()), _renamed(
             rename, canonical_tensor_name(signature.outputs[output_key].name)))
     return _Body(_stateful_control_outputs(function), input_keys, arg_names, output_keys,
                  captured, args)
@@ -459,15 +465,11 @@ def _build_initializer(graph: Graph, name: str, init_op: str,
             raise FormatError(
                 f"init_op {init_op!r} depends on placeholder {node_name!r}; an init op "
                 f"runs without feeds")
-    function = Function(name)
-    for called in graph.functions.values():
-        function.graph.add_function(called)
-    used = {name.lower() for name in graph.op_types()}
+    function, used = _function_from(graph, name)
     rename: dict[str, str] = {}
     args: list[tuple[str, Any, Any, Any, Any]] = []
-    captured = _capture_args(function, graph, needed, [init_op], captures, used, rename, args)
-    for arg, dtype, shape, handle_dtype, handle_shape in args:
-        function.arg(arg, dtype, shape, handle_dtype=handle_dtype, handle_shape=handle_shape)
+    captured = _capture_args(graph, needed, [init_op], captures, used, rename, args)
+    _add_args(function, args)
     _copy_nodes(function, graph, needed, rename)
     done = function.graph.constant(np.int32(1), name="initialized")
     function.ret("identity", function.graph.op("Identity", [done],
@@ -687,7 +689,7 @@ def build_tf2_export(graph: Graph, signatures: Mapping[str, meta_graph_pb2.Signa
     (``{VarHandleOp name: array}``).
 
     ``init_op``: the name of an op initializing the graph's lookup tables (or other
-    resources, see :func:`is_resource_constructor`), run by every loader after the
+    resources, see ``_is_resource_constructor``), run by every loader after the
     variables are restored.  ``assets``: ``(asset tensor name, file name in assets/)``
     per asset.  Raises :class:`~pysavedmodel.errors.FormatError` for what
     a TF2 export cannot express (naming the signature, input or variable), before
@@ -706,7 +708,7 @@ def build_tf2_export(graph: Graph, signatures: Mapping[str, meta_graph_pb2.Signa
     constructors: dict[str, bool] = {}
     for name, op_type in graph.op_types().items():
         if op_type not in constructors:
-            constructors[op_type] = is_resource_constructor(op_type)
+            constructors[op_type] = _is_resource_constructor(op_type)
         if constructors[op_type]:
             captures[name] = _Resource(name)
     asset_list = [_Asset(parse_input(canonical_tensor_name(tensor))[0], filename, index)
@@ -738,6 +740,7 @@ def build_tf2_export(graph: Graph, signatures: Mapping[str, meta_graph_pb2.Signa
             f"signatures use; a TF2 export runs its init op as a table's _initialize "
             f"(tf.saved_model.load runs nothing else), so export with format='tf1'")
     resource_functions: dict[int, tuple[Function, Function, Function]] = {}
+    resource_objects: list[tuple[_Resource, _Object]] = []
     for index, resource in enumerate(resources):
         creator = _creator_function(graph, f"__inference__creator_{next(uid)}",
                                     resource.node_name)
@@ -750,7 +753,7 @@ def build_tf2_export(graph: Graph, signatures: Mapping[str, meta_graph_pb2.Signa
                 ("trace_0", _Object("bare", concrete=fn.name))]))
             for child, fn in zip(_RESOURCE_CHILDREN, (creator, init_fn, destroyer))])
         _place(root, resource.node_name, obj, "lookup table")
-        obj.identifier = resource.node_name
+        resource_objects.append((resource, obj))
     asset_objects = [_Object("asset", asset_index=a.index) for a in asset_list]
 
     # Object graph.
@@ -782,11 +785,10 @@ def build_tf2_export(graph: Graph, signatures: Mapping[str, meta_graph_pb2.Signa
     for obj in order:
         if obj.variable is not None:
             obj.variable.node_id = ids[id(obj)]
-    resource_ids = {obj.identifier: ids[id(obj)] for obj in order if obj.kind == "resource"}
-    for resource in resources:
-        resource.node_id = resource_ids[resource.node_name]
-    for asset, obj in zip(asset_list, asset_objects):
-        asset.node_id = ids[id(obj)]
+    placed: list[tuple[_Resource | _Asset, _Object]] = [
+        *resource_objects, *zip(asset_list, asset_objects)]
+    for capture, obj in placed:
+        capture.node_id = ids[id(obj)]
     in_id_order = sorted(variables, key=lambda v: v.node_id)
 
     trackable = trackable_object_graph([
