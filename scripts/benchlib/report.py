@@ -85,6 +85,9 @@ def render_markdown(result: dict[str, Any], date: str) -> str:
         f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB RAM; {m['os']}; "
         f"Python {m['python']}, numpy {m['numpy']}. Files in {m['directory']} "
         f"({m['filesystem']})."
+        + (f" CRC32C backend: {m['crc32c']}; FarmHash backend (TF2 fingerprint.pb): "
+           f"{m['farmhash']} (`pip install 'pysavedmodel[fast]'`; pure Python otherwise)."
+           if m.get("farmhash") else "")
         + (f" Load average (1, 5, 15 min) when the run ended: "
            f"{', '.join(str(x) for x in m['load_average'])}."
            if m.get("load_average") else ""),
@@ -153,6 +156,8 @@ def machine(directory: str) -> dict[str, Any]:
         pass
     import numpy
 
+    from pysavedmodel.format import crc32c, farmhash
+
     try:
         load = [round(x, 2) for x in os.getloadavg()]
     except OSError:
@@ -160,7 +165,8 @@ def machine(directory: str) -> dict[str, Any]:
     return {"cpu": cpu, "cores": cores(), "memory_gb": memory and round(memory / GB, 1),
             "load_average": load,
             "os": platform.platform(), "python": platform.python_version(),
-            "numpy": numpy.__version__, "directory": directory, "filesystem": fs}
+            "numpy": numpy.__version__, "directory": directory, "filesystem": fs,
+            "crc32c": crc32c.BACKEND, "farmhash": farmhash.backend()}
 
 
 def config(args: argparse.Namespace) -> dict[str, Any]:

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Callable
 
+import numpy as np
 import pytest
 
-from pysavedmodel.format.farmhash import fingerprint64, fingerprint_cat64
+from pysavedmodel.format import farmhash
+from pysavedmodel.format.farmhash import fingerprint64, fingerprint_cat64, python_fingerprint64
 from tests.support.tf import FIXTURES, run_tf
 
 _INPUTS = [bytes((i * 131 + 7 * n) & 0xFF for i in range(n)) for n in range(301)]
@@ -36,10 +39,33 @@ def tf_values(tmp_path_factory: pytest.TempPathFactory) -> list[int]:
     return [int(v) for v in values]
 
 
-def test_fingerprint64_matches_tensorflow_for_every_length(tf_values: list[int]) -> None:
-    ours = [fingerprint64(b) for b in _INPUTS]
+@pytest.mark.parametrize("impl", [fingerprint64, python_fingerprint64],
+                         ids=["default-backend", "pure-python"])
+def test_fingerprint64_matches_tensorflow_for_every_length(
+        tf_values: list[int], impl: Callable[[bytes], int]) -> None:
+    ours = [impl(b) for b in _INPUTS]
     wrong = [(len(b), o, t) for b, o, t in zip(_INPUTS, ours, tf_values) if o != t]
     assert not wrong, wrong[:5]
+
+
+def test_test_environment_runs_the_accelerated_backend() -> None:
+    # the test extras install cityhash, so the line above checks its C++ FarmHash too
+    assert farmhash.backend() == "cityhash"
+
+
+def test_pure_python_block_loop_matches_the_backend_across_chunks() -> None:
+    # inputs longer than one 256 KiB unpacking chunk, with and without a partial block
+    rng = np.random.default_rng(3)
+    for n in (64 * 4096, 64 * 4096 + 1, 64 * 4097 + 5, 1_000_003):
+        data = rng.integers(0, 256, n, dtype=np.uint8).tobytes()
+        assert python_fingerprint64(data) == fingerprint64(data), n
+
+
+def test_pure_backend_is_forced_by_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PYSAVEDMODEL_PURE_FARMHASH", "1")
+    monkeypatch.setattr(farmhash, "_BACKEND", None)
+    assert farmhash.backend() == "python"
+    assert fingerprint64(b"serve" * 20) == python_fingerprint64(b"serve" * 20)
 
 
 def test_fingerprint64_accepts_buffers() -> None:

@@ -75,6 +75,7 @@ from ..graph.function import Function
 from ..graph.graph import Graph, Tensor, VariableSpec
 from ..graph.op_registry import get_op_def, op_list
 from ..names import canonical_tensor_name, parse_input
+from .tf2_saver import CheckpointedVariable, arg_name, restore_function, save_function
 
 __all__ = ["Tf2Export", "build_tf2_export", "RESERVED_ROOT_CHILDREN"]
 
@@ -87,7 +88,6 @@ _GENERIC: Final = "_generic_user_object"
 _LIST: Final = "trackable_list_wrapper"
 _SIGNATURE_MAP: Final = "signature_map"
 _CPU0: Final = "/device:CPU:0"
-_ANY_CPU: Final = "/device:CPU:*"
 _INPUT_OPS: Final = ("Placeholder", "PlaceholderWithDefault")
 _DROPPED_ATTRS: Final = ("_output_shapes", "_class")
 _IF_OPS: Final = ("If", "StatelessIf")
@@ -247,19 +247,6 @@ def _number(objects: _Object) -> list[_Object]:
 
 # --------------------------------------------------------------------------- names
 
-def _arg_name(base: str, used: set[str]) -> str:
-    """An OpDef argument name (``[a-z][a-z0-9_]*``) from ``base``, unique in ``used``."""
-    name = re.sub(r"[^a-z0-9_]", "_", base.lower())
-    if not name or not name[0].isalpha():
-        name = "arg_" + name
-    candidate, count = name, 0
-    while candidate in used:
-        count += 1
-        candidate = f"{name}_{count}"
-    used.add(candidate)
-    return candidate
-
-
 def _function_part(key: str) -> str:
     return re.sub(r"[^A-Za-z0-9_]", "_", key)
 
@@ -389,7 +376,7 @@ def _capture_args(graph: Graph, needed: Sequence[str], roots: Sequence[str],
     captured = [capture for name, capture in captures.items() if name in referenced]
     for capture in captured:
         suffix = "path" if isinstance(capture, _Asset) else "resource"
-        arg = _arg_name(f"{capture.node_name}_{suffix}", used)
+        arg = arg_name(f"{capture.node_name}_{suffix}", used)
         args.append((arg, *capture.arg_spec()))
         rename[capture.node_name] = arg
     return captured
@@ -439,7 +426,7 @@ def _build_body(graph: Graph, name: str, key: str, signature: meta_graph_pb2.Sig
     for input_key in input_keys:
         node = graph.node(inputs[input_key])
         info = signature.inputs[input_key]
-        arg = _arg_name(input_key, used)
+        arg = arg_name(input_key, used)
         args.append((arg, dtypes.as_dtype(node.attr["dtype"].type),
                      _shape_list(info.tensor_shape), None, None))
         rename[inputs[input_key]] = arg
@@ -448,7 +435,7 @@ def _build_body(graph: Graph, name: str, key: str, signature: meta_graph_pb2.Sig
     _add_args(function, args)
     _copy_nodes(function, graph, needed, rename)
     for output_key in output_keys:
-        function.ret(_arg_name(output_key, set()), _renamed(
+        function.ret(arg_name(output_key, set()), _renamed(
             rename, canonical_tensor_name(signature.outputs[output_key].name)))
     return _Body(_stateful_control_outputs(function), input_keys, arg_names, output_keys,
                  captured, args)
@@ -530,95 +517,8 @@ def _wrapper(name: str, body: _Body) -> Function:
     for index, output_key in enumerate(body.output_keys):
         result = wrapper.graph.op("Identity", [wrapper.graph.get_tensor(
             f"{call.op_name}:{index}")])
-        wrapper.ret(_arg_name(output_key, set()), result)
+        wrapper.ret(arg_name(output_key, set()), result)
     return _stateful_control_outputs(wrapper)
-
-
-# --------------------------------------------------------------------------- save / restore
-
-def _string_vector(graph: Graph, values: Sequence[str], name: str) -> Tensor:
-    proto = make_tensor_proto(np.array([v.encode("utf-8") for v in values], dtype=object),
-                              dtypes.DT_STRING)
-    return graph.op("Const", [], name=name, value=attr_value_pb2.AttrValue(tensor=proto),
-                    dtype=proto.dtype, device=_CPU0)
-
-
-def _type_attr(enum: int) -> attr_value_pb2.AttrValue:
-    return attr_value_pb2.AttrValue(type=proto_dtype(enum))
-
-
-def _resource_args(function: Function, variables: Sequence[_Var], prefix: str) -> list[Tensor]:
-    used: set[str] = {"file_prefix", "savev2_const"}
-    return [function.arg(_arg_name(f"{prefix}_{var.spec.node_name}", used), "resource", [],
-                         handle_dtype=var.spec.dtype,
-                         handle_shape=[None if d < 0 else d for d in var.spec.shape])
-            for var in variables]
-
-
-def _restore_function(name: str, variables: Sequence[_Var]) -> Function:
-    function = Function(name)
-    graph = function.graph
-    prefix = function.arg("file_prefix", "string", [])
-    handles = _resource_args(function, variables, "assignvariableop")
-    keys = [var.key for var in variables] + [OBJECT_GRAPH_KEY]
-    names = _string_vector(graph, keys, "RestoreV2/tensor_names")
-    slices = _string_vector(graph, [""] * len(keys), "RestoreV2/shape_and_slices")
-    restore = graph.op("RestoreV2", [prefix, names, slices], device=_CPU0,
-                       dtypes=[var.spec.dtype.enum for var in variables] + [dtypes.DT_STRING])
-    assigns = []
-    manual = attr_value_pb2.AttrValue(b=True)
-    for index, (var, handle) in enumerate(zip(variables, handles)):
-        # op() would add the same nodes; the fast path matters at thousands of variables
-        dtype = _type_attr(var.spec.dtype.enum)
-        value = graph.add_trusted_node("Identity", [f"{restore.op_name}:{index}"],
-                                       name="Identity", attrs={"T": dtype}, device=_CPU0)
-        assigns.append(graph.add_trusted_node(
-            "AssignVariableOp", [handle, value], name="AssignVariableOp", device=_CPU0,
-            attrs={"dtype": dtype, "_has_manual_control_dependencies": manual}))
-    done = graph.op("Identity", [prefix], control_inputs=assigns, device=_CPU0)
-    function.ret("identity", done)
-    return _stateful_control_outputs(function)
-
-
-def _save_function(name: str, variables: Sequence[_Var]) -> Function:
-    function = Function(name)
-    graph = function.graph
-    prefix = function.arg("file_prefix", "string", [])
-    handles = _resource_args(function, variables, "read_disablecopyonread")
-    object_graph = function.arg("savev2_const", "string", [])
-    is_s3 = graph.op("StaticRegexFullMatch", [prefix], pattern="^s3://.*", device=_ANY_CPU)
-    part = graph.op("Const", [], name="Const", device=_ANY_CPU, dtype=dtypes.DT_STRING,
-                    value=attr_value_pb2.AttrValue(tensor=make_tensor_proto(b".part")))
-    temp = graph.op("Const", [], name="Const", device=_ANY_CPU, dtype=dtypes.DT_STRING,
-                    value=attr_value_pb2.AttrValue(tensor=make_tensor_proto(b"_temp/part")))
-    suffix = graph.op("Select", [is_s3, part, temp], device=_ANY_CPU)
-    temp_prefix = graph.op("StringJoin", [[prefix, suffix]], device=_ANY_CPU)
-    reads = []
-    for var, handle in zip(variables, handles):
-        dtype = _type_attr(var.spec.dtype.enum)  # the nodes op() would add, faster
-        read = graph.add_trusted_node("ReadVariableOp", [handle], name="ReadVariableOp",
-                                      attrs={"dtype": dtype})
-        reads.append(graph.add_trusted_node("Identity", [read], name="Identity",
-                                            attrs={"T": dtype}, device=_CPU0))
-    num_shards = graph.op("Const", [], name="num_shards", dtype=dtypes.DT_INT32,
-                          value=attr_value_pb2.AttrValue(
-                              tensor=make_tensor_proto(np.int32(1))))
-    shard = graph.op("Const", [], name="ShardedFilename/shard", dtype=dtypes.DT_INT32,
-                     device=_CPU0, value=attr_value_pb2.AttrValue(
-                         tensor=make_tensor_proto(np.int32(0))))
-    filename = graph.op("ShardedFilename", [temp_prefix, shard, num_shards], device=_CPU0)
-    keys = [var.key for var in variables] + [OBJECT_GRAPH_KEY]
-    names = _string_vector(graph, keys, "SaveV2/tensor_names")
-    slices = _string_vector(graph, [""] * len(keys), "SaveV2/shape_and_slices")
-    save = graph.op("SaveV2", [filename, names, slices, [*reads, object_graph]], device=_CPU0,
-                    _has_manual_control_dependencies=True)
-    prefixes = graph.op("Pack", [[filename]], name="MergeV2Checkpoints/checkpoint_prefixes",
-                        control_inputs=[save], device=_CPU0)
-    merge = graph.op("MergeV2Checkpoints", [prefixes, prefix], device=_CPU0,
-                     _has_manual_control_dependencies=True)
-    done = graph.op("Identity", [prefix], control_inputs=[merge], device=_CPU0)
-    function.ret("identity", done)
-    return _stateful_control_outputs(function)
 
 
 # --------------------------------------------------------------------------- structured values
@@ -909,8 +809,10 @@ def build_tf2_export(graph: Graph, signatures: Mapping[str, meta_graph_pb2.Signa
                                tensor=make_tensor_proto(trackable_bytes)))
     filename = outer.placeholder("saver_filename", "string", [])
     ordered_handles = [handles[v.spec.node_name] for v in in_id_order]
-    save_fn = _save_function(f"__inference__traced_save_{next(uid)}", in_id_order)
-    restore_fn = _restore_function(f"__inference__traced_restore_{next(uid)}", in_id_order)
+    saved_vars = [CheckpointedVariable(v.spec.node_name, v.spec.dtype.enum, v.spec.shape, v.key)
+                  for v in in_id_order]
+    save_fn = save_function(f"__inference__traced_save_{next(uid)}", saved_vars)
+    restore_fn = restore_function(f"__inference__traced_restore_{next(uid)}", saved_vars)
     save = outer.op("StatefulPartitionedCall", [[filename, *ordered_handles, graph_const]],
                     f=save_fn, name="StatefulPartitionedCall")
     restore = outer.op("StatefulPartitionedCall", [[filename, *ordered_handles]],

@@ -14,14 +14,22 @@ the last 64 bytes of the input (which may overlap the final block).
 
 ``fingerprint_cat64(a, b)`` combines two fingerprints into one (order
 matters); TensorFlow folds lists of fingerprints with it, starting from 0.
+
+Backends: FarmHash's C++ ``Fingerprint64`` from the ``cityhash`` package (its
+``farmhash`` module; ``pip install pysavedmodel[fast]``) when it is importable
+and agrees with the Python code on a few self-check inputs, else the pure-Python
+code below (about 30 MB/s: a 2 MB ``saved_model.pb`` costs 60 ms).  Setting
+``PYSAVEDMODEL_PURE_FARMHASH=1`` before the first hash forces pure Python.
+:func:`backend` says which one runs.
 """
 
 from __future__ import annotations
 
+import os
 import struct
-from typing import Union
+from typing import Callable, Union
 
-__all__ = ["fingerprint64", "fingerprint_cat64"]
+__all__ = ["fingerprint64", "fingerprint_cat64", "python_fingerprint64", "backend"]
 
 BytesLike = Union[bytes, bytearray, memoryview]
 
@@ -34,6 +42,7 @@ _CAT_MUL = 0xC6A4A7935BD1E995
 
 _U64 = struct.Struct("<Q").unpack_from
 _U32 = struct.Struct("<I").unpack_from
+_CHUNK_BLOCKS = 4096  # 64-byte blocks unpacked per call (256 KiB of input)
 
 
 def _w64(data: bytes, pos: int) -> int:
@@ -118,8 +127,9 @@ def _weak32(data: bytes, pos: int, a: int, b: int) -> tuple[int, int]:
     return (a + z) & _M, (b + c) & _M
 
 
-def fingerprint64(data: BytesLike) -> int:
-    """FarmHash Fingerprint64 of ``data``, an unsigned 64-bit int (TF's ``Fingerprint64``)."""
+def python_fingerprint64(data: BytesLike) -> int:
+    """FarmHash Fingerprint64 of ``data`` in pure Python (what :func:`fingerprint64`
+    runs without the C backend)."""
     buf = bytes(data)
     n = len(buf)
     if n <= 16:
@@ -134,18 +144,44 @@ def fingerprint64(data: BytesLike) -> int:
     z = (_shift_mix((y * _K2 + 113) & _M) * _K2) & _M
     v0 = v1 = w0 = w1 = 0
     x = (x * _K2 + _w64(buf, 0)) & _M
-    end = ((n - 1) // 64) * 64
-    pos = 0
-    while pos != end:
-        x = (_rot((x + y + v0 + _w64(buf, pos + 8)) & _M, 37) * _K1) & _M
-        y = (_rot((y + v1 + _w64(buf, pos + 48)) & _M, 42) * _K1) & _M
-        x ^= w1
-        y = (y + v0 + _w64(buf, pos + 40)) & _M
-        z = (_rot((z + w0) & _M, 33) * _K1) & _M
-        v0, v1 = _weak32(buf, pos, (v1 * _K1) & _M, (x + w0) & _M)
-        w0, w1 = _weak32(buf, pos + 32, (z + w1) & _M, (y + _w64(buf, pos + 16)) & _M)
-        z, x = x, z
-        pos += 64
+    blocks = (n - 1) // 64
+    # Every full block's eight words in one C call; the loop below is the 64-byte
+    # block step with _rot and _weak32 written out (this loop is all the time
+    # a long input takes in Python).
+    M = _M
+    K1 = _K1
+    for first in range(0, blocks, _CHUNK_BLOCKS):
+        count = min(_CHUNK_BLOCKS, blocks - first)
+        words = struct.unpack_from(f"<{count * 8}Q", buf, first * 64)
+        for i in range(0, count * 8, 8):
+            b0, b1, b2, b3, b4, b5, b6, b7 = words[i:i + 8]
+            t = (x + y + v0 + b1) & M
+            x = (((t >> 37) | (t << 27)) & M) * K1 & M
+            t = (y + v1 + b6) & M
+            y = (((t >> 42) | (t << 22)) & M) * K1 & M
+            x ^= w1
+            y = (y + v0 + b5) & M
+            t = (z + w0) & M
+            z = (((t >> 33) | (t << 31)) & M) * K1 & M
+            # v0, v1 = _weak32(block words 0-3, v1 * K1, x + w0)
+            a = (v1 * K1 + b0) & M
+            t = ((x + w0) + a + b3) & M
+            c = a
+            a = (a + b1 + b2) & M
+            bb = ((t >> 21) | (t << 43)) & M
+            bb = (bb + (((a >> 44) | (a << 20)) & M)) & M
+            v0 = (a + b3) & M
+            v1 = (bb + c) & M
+            # w0, w1 = _weak32(block words 4-7, z + w1, y + word 2)
+            a = (z + w1 + b4) & M
+            t = ((y + b2) + a + b7) & M
+            c = a
+            a = (a + b5 + b6) & M
+            bb = ((t >> 21) | (t << 43)) & M
+            bb = (bb + (((a >> 44) | (a << 20)) & M)) & M
+            w0 = (a + b7) & M
+            w1 = (bb + c) & M
+            z, x = x, z
     mul = _K1 + ((z & 0xFF) << 1)
     pos = n - 64
     w0 = (w0 + ((n - 1) & 63)) & _M
@@ -170,3 +206,53 @@ def fingerprint_cat64(first: int, second: int) -> int:
     result = (result * _CAT_MUL) & _M
     result = (_shift_mix(result) * _CAT_MUL) & _M
     return _shift_mix(result)
+
+
+# Inputs covering each length class of the hash (short, medium, 33-64, the block
+# loop with and without a partial last block) that an accelerated backend must
+# hash exactly as the Python code does before it is used.
+_SELF_CHECK = [bytes(range(n)) for n in (0, 3, 8, 17, 40, 64, 65, 200)]
+_BACKEND: tuple[str, Callable[[BytesLike], int]] | None = None
+
+
+def _select_backend() -> tuple[str, Callable[[BytesLike], int]]:
+    if os.environ.get("PYSAVEDMODEL_PURE_FARMHASH", "") not in ("", "0"):
+        return "python", python_fingerprint64
+    try:
+        # the cityhash distribution's FarmHash module (a C++ extension)
+        from farmhash import Fingerprint64  # type: ignore[import-untyped,import-not-found,unused-ignore]
+    except ImportError:
+        return "python", python_fingerprint64
+    try:
+        agrees = all(Fingerprint64(b) == python_fingerprint64(b) for b in _SELF_CHECK)
+    except Exception:  # a different module named farmhash, another signature
+        agrees = False
+    if not agrees:
+        return "python", python_fingerprint64
+
+    def accelerated(data: BytesLike) -> int:
+        return int(Fingerprint64(bytes(data) if not isinstance(data, bytes) else data))
+
+    return "cityhash", accelerated
+
+
+def backend() -> str:
+    """``"cityhash"`` when FarmHash's C++ code (the ``cityhash`` package) does the
+    hashing, ``"python"`` otherwise."""
+    global _BACKEND
+    if _BACKEND is None:
+        _BACKEND = _select_backend()
+    return _BACKEND[0]
+
+
+def fingerprint64(data: BytesLike) -> int:
+    """FarmHash Fingerprint64 of ``data``, an unsigned 64-bit int (TF's ``Fingerprint64``).
+
+    Example: ``fingerprint64(b"serve")`` equals what
+    ``tf.fingerprint(tf.constant([b"serve"]), method="farmhash64")`` returns as
+    8 little-endian bytes.
+    """
+    global _BACKEND
+    if _BACKEND is None:
+        _BACKEND = _select_backend()
+    return _BACKEND[1](data)

@@ -218,12 +218,21 @@ def _plan(descriptor: Any) -> dict[int, tuple[Any, bool, bool]]:
     return plan
 
 
-def _cpp_order(data: bytes, descriptor: Any) -> bytes:
+_MEMO_LIMIT = 512
+"""Payloads up to this many bytes are remembered per message type during one
+:func:`_det` call: graphs repeat the same attr entries (``T``, ``dtype``,
+``_output_shapes``...) thousands of times."""
+
+
+def _cpp_order(data: bytes, descriptor: Any,
+               memo: dict[Any, dict[bytes, tuple[bytes, Any]]]) -> bytes:
     """Re-order map entries of a serialized message the way C++'s deterministic
     serialization orders them: by key ascending, compared as C++ compares them
     (integer keys numerically, string keys bytewise with a prefix first); Python's upb
     backend orders integer keys, and string keys one of which is a prefix of the other
-    (``config`` / ``config_proto``), otherwise, so its bytes hash differently."""
+    (``config`` / ``config_proto``), otherwise, so its bytes hash differently.
+    ``memo`` maps a message type to ``{payload: (re-ordered payload, map key or None)}``
+    for short payloads already seen."""
     if not _may_reorder(descriptor):
         return data
     plan = _plan(descriptor)
@@ -239,26 +248,48 @@ def _cpp_order(data: bytes, descriptor: Any) -> bytes:
             i += 1
             continue
         sub, is_map, signed = entry
+        seen = memo.get(sub)
+        if seen is None:
+            seen = memo[sub] = {}
         j = i
         chunks = []
         while j < count and fields[j][0] == number:
             _, _, start, body, end = fields[j]
-            chunks.append((data[start:body], _cpp_order(data[body:end], sub)))
+            payload = data[body:end]
+            known = seen.get(payload)
+            if known is None:
+                known = (_cpp_order(payload, sub, memo), None)
+                if end - body <= _MEMO_LIMIT:
+                    seen[payload] = known
+            chunks.append((data[start:body], known[0], payload))
             j += 1
         if is_map and len(chunks) > 1:
-            chunks.sort(key=lambda chunk: _map_key(chunk[1], signed))
-        for head, payload in chunks:
+            chunks.sort(key=lambda chunk: _entry_key(chunk[1], chunk[2], signed, seen))
+        for head, ordered, _payload in chunks:
             # the rewritten payload has the same length: only entries moved
-            out.append(head + payload)
+            out.append(head + ordered)
         i = j
     return b"".join(out)
+
+
+def _entry_key(ordered: bytes, payload: bytes, signed: bool,
+               seen: dict[bytes, tuple[bytes, Any]]) -> tuple[int, bytes]:
+    """The sort key of a map entry, remembered beside its re-ordered payload."""
+    known = seen.get(payload)
+    if known is not None and known[1] is not None:
+        key: tuple[int, bytes] = known[1]
+        return key
+    key = _map_key(ordered, signed)
+    if known is not None:
+        seen[payload] = (known[0], key)
+    return key
 
 
 def _det(message: Any) -> bytes:
     """``message`` serialized as C++'s deterministic serialization does."""
     data = message.SerializeToString(deterministic=True)
     assert isinstance(data, bytes)
-    return _cpp_order(data, message.DESCRIPTOR)
+    return _cpp_order(data, message.DESCRIPTOR, {})
 
 
 def checkpoint_hash(index_bytes: bytes | None) -> int:

@@ -233,11 +233,28 @@ class Function:
         """The ``FunctionDef`` (validated body; see the module docstring for the format)."""
         if not self._rets:
             raise GraphError(f"function {self.name!r} has no results; add one with ret()")
-        graph_def = self.graph.as_graph_def()
         args = self._arg_names
-        by_name = {node.name: node for node in graph_def.node}
         fdef = function_pb2.FunctionDef()
+        self.graph.fill_node_defs(fdef.node_def, skip=args)
         fdef.signature.CopyFrom(self.signature())
+        op_types = self.graph.op_types()
+        by_name: dict[str, Any] = {}
+        # (output arg name, outputs it has) per node: outputs are named by arg in a body
+        layouts: dict[str, list[tuple[str, int]]] = {}
+
+        def layout(source: str) -> list[tuple[str, int]]:
+            found = layouts.get(source)
+            if found is None:
+                op_def = get_op_def(op_types[source])
+                if all(not (a.number_attr or a.type_list_attr) for a in op_def.output_arg):
+                    found = [(a.name, 1) for a in op_def.output_arg]
+                else:  # list outputs: their lengths are the node's attrs
+                    if not by_name:
+                        by_name.update((node.name, node) for node in fdef.node_def)
+                    node = by_name[source]
+                    found = [(a.name, len(arg_dtypes(a, node))) for a in op_def.output_arg]
+                layouts[source] = found
+            return found
 
         def reference(text: str) -> str:
             source, index, control = parse_input(text)
@@ -248,23 +265,19 @@ class Function:
                 return text
             if source in args:
                 return source
-            node = by_name[source]
-            op_def = get_op_def(node.op)
             position = 0
-            for out_arg in op_def.output_arg:
-                count = len(arg_dtypes(out_arg, node))
+            for arg_name, count in layout(source):
                 if index < position + count:
-                    return f"{source}:{out_arg.name}:{index - position}"
+                    return f"{source}:{arg_name}:{index - position}"
                 position += count
             raise GraphError(f"function {self.name!r}: node {source!r} has no output {index}")
 
-        for node in graph_def.node:
-            if node.name in args:
-                continue
-            copy = fdef.node_def.add()
-            copy.CopyFrom(node)
-            del copy.input[:]
-            copy.input.extend(reference(text) for text in node.input)
+        for node in fdef.node_def:
+            inputs = node.input
+            if inputs:
+                renamed = [reference(text) for text in inputs]
+                del inputs[:]
+                inputs.extend(renamed)
         for name, tensor in self._rets.items():
             fdef.ret[name] = reference(tensor.name)
         for name in sorted(self._control_rets):

@@ -18,7 +18,7 @@ import gc
 import math
 import os
 import types
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Container, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, Union
 
@@ -1178,11 +1178,25 @@ class Graph:
         rank where not inferred) to nodes with outputs, as TF's v1 SavedModel
         builder does.
         """
-        self.validate()
         graph_def = graph_pb2.GraphDef()
+        self.fill_node_defs(graph_def.node, add_shapes=add_shapes)
+        for _, function in sorted(self._library().items()):
+            graph_def.library.function.add().CopyFrom(function.to_function_def())
+        graph_def.versions.producer = TF_GRAPH_DEF_VERSION
+        return graph_def
+
+    def fill_node_defs(self, container: Any, *, add_shapes: bool = False,
+                       skip: Container[str] = ()) -> None:
+        """Internal interface for functions and the builder (not public API): validate,
+        then append the nodes (as :meth:`as_graph_def` writes them, creation order)
+        to ``container``, a repeated ``NodeDef`` field, leaving out the nodes named in
+        ``skip``; no function library is built."""
+        self.validate()
         shape_attrs: dict[tuple[Shape, ...], AttrValue] = {}  # made once per distinct list
-        add = graph_def.node.add
-        for node in self._nodes.values():
+        add = container.add
+        for name, node in self._nodes.items():
+            if name in skip:
+                continue
             out = add()
             node.fill(out)
             if add_shapes and node.out_dtypes and "_output_shapes" not in out.attr:
@@ -1194,10 +1208,6 @@ class Graph:
                     for shape in key:
                         shapes.list.shape.add().CopyFrom(_attrs.make_shape_proto(shape))
                 out.attr["_output_shapes"].CopyFrom(shapes)
-        for _, function in sorted(self._library().items()):
-            graph_def.library.function.add().CopyFrom(function.to_function_def())
-        graph_def.versions.producer = TF_GRAPH_DEF_VERSION
-        return graph_def
 
     @classmethod
     def from_dict(cls, source: Mapping[str, Any] | Any) -> Graph:
