@@ -11,7 +11,14 @@ import pytest
 
 import pysavedmodel
 from pysavedmodel import dtypes
-from pysavedmodel._proto import attr_value_pb2, graph_pb2, saved_model_pb2, tensor_pb2, types_pb2
+from pysavedmodel._proto import (
+    attr_value_pb2,
+    function_pb2,
+    graph_pb2,
+    saved_model_pb2,
+    tensor_pb2,
+    types_pb2,
+)
 from pysavedmodel.errors import (
     GraphError,
     InvalidArgumentError,
@@ -903,3 +910,31 @@ def test_op_types_lists_every_node_in_creation_order() -> None:
     assert g.op_types() == {"x": "Placeholder", "w": "Const", "MatMul": "MatMul",
                             "Relu": "Relu"}
     assert list(g.op_types()) == [n.name for n in g.nodes]
+
+
+def test_node_view_reads_what_the_node_def_says_and_follows_edits() -> None:
+    g = Graph()
+    x = g.placeholder("x", "float32", [None, 2])
+    g.op("Relu", [x], name="r", device="/device:CPU:0", control_inputs=[x])
+    view = g.node_view("r")
+    assert (view.name, view.op, list(view.input), view.device) == (
+        "r", "Relu", ["x", "^x"], "/device:CPU:0")
+    assert view.attr["T"].type == types_pb2.DT_FLOAT
+    g.node("r").device = "/device:CPU:1"  # the handed-out NodeDef is the node from now on
+    assert g.node_view("r").device == "/device:CPU:1"
+    with pytest.raises(NotFoundError, match="'nope'"):
+        g.node_view("nope")
+
+
+def test_fill_node_defs_skips_names_and_builds_no_library() -> None:
+    inner = pysavedmodel.Function("inner_1")
+    a = inner.arg("a", "float32")
+    inner.ret("out", inner.graph.op("Relu", [a]))
+    g = Graph()
+    x = g.placeholder("x", "float32", [])
+    g.op("PartitionedCall", [[x]], f=inner, name="call")
+    fdef = function_pb2.FunctionDef()
+    g.fill_node_defs(fdef.node_def, skip={"x"})
+    assert [n.name for n in fdef.node_def] == ["call"]
+    assert [n.name for n in g.as_graph_def().node] == ["x", "call"]
+    assert [f.signature.name for f in g.as_graph_def().library.function] == ["inner_1"]

@@ -284,7 +284,7 @@ def _needed_nodes(graph: Graph, outputs: Sequence[str], stop: set[str]) -> list[
                 continue
             state[name] = 1
             stack.append((name, True))
-            for text in reversed(graph.node(name).input):
+            for text in reversed(graph.node_view(name).input):
                 source = parse_input(text)[0]
                 if source not in stop and not state.get(source):
                     stack.append((source, False))
@@ -322,7 +322,7 @@ def _copy_nodes(function: Function, graph: Graph, needed: Sequence[str],
     graph's functions in the body's library."""
     body = function.graph
     for node_name in needed:
-        node = graph.node(node_name)
+        node = graph.node_view(node_name)
         op_def = get_op_def(node.op)
         data = [_renamed(rename, t) for t in node.input if not t.startswith("^")]
         controls = [_renamed(rename, t)[1:] for t in node.input if t.startswith("^")]
@@ -371,7 +371,7 @@ def _capture_args(graph: Graph, needed: Sequence[str], roots: Sequence[str],
                   args: list[tuple[str, Any, Any, Any, Any]]) -> list[_Capture]:
     """The captures the nodes ``needed`` (and the tensors of ops ``roots``) use, in
     capture order, each added to ``args`` / ``rename`` as one argument."""
-    referenced = {parse_input(text)[0] for n in needed for text in graph.node(n).input
+    referenced = {parse_input(text)[0] for n in needed for text in graph.node_view(n).input
                   } | set(roots)
     captured = [capture for name, capture in captures.items() if name in referenced]
     for capture in captured:
@@ -396,7 +396,7 @@ def _build_body(graph: Graph, name: str, key: str, signature: meta_graph_pb2.Sig
     for input_key in input_keys:
         tensor = canonical_tensor_name(signature.inputs[input_key].name)
         op_name, _, index = tensor.partition(":")
-        node = graph.node(op_name)
+        node = graph.node_view(op_name)
         if node.op not in _INPUT_OPS or index != "0":
             raise FormatError(
                 f"signature {key!r}: input {input_key!r} is {tensor!r}, a {node.op} output; "
@@ -413,7 +413,7 @@ def _build_body(graph: Graph, name: str, key: str, signature: meta_graph_pb2.Sig
     stop = set(inputs.values()) | set(captures)
     needed = _needed_nodes(graph, output_ops, stop)
     for node_name in needed:
-        node = graph.node(node_name)
+        node = graph.node_view(node_name)
         if node.op in _INPUT_OPS and node.op == "Placeholder":
             raise FormatError(
                 f"signature {key!r}: its outputs depend on placeholder {node_name!r}, which "
@@ -424,7 +424,7 @@ def _build_body(graph: Graph, name: str, key: str, signature: meta_graph_pb2.Sig
     arg_names = []
     args: list[tuple[str, Any, Any, Any, Any]] = []
     for input_key in input_keys:
-        node = graph.node(inputs[input_key])
+        node = graph.node_view(inputs[input_key])
         info = signature.inputs[input_key]
         arg = arg_name(input_key, used)
         args.append((arg, dtypes.as_dtype(node.attr["dtype"].type),
@@ -448,7 +448,7 @@ def _build_initializer(graph: Graph, name: str, init_op: str,
     constant after running the init op (the shape of TF's ``_initialize``)."""
     needed = _needed_nodes(graph, [init_op], set(captures))
     for node_name in needed:
-        if graph.node(node_name).op == "Placeholder":
+        if graph.node_view(node_name).op == "Placeholder":
             raise FormatError(
                 f"init_op {init_op!r} depends on placeholder {node_name!r}; an init op "
                 f"runs without feeds")
@@ -738,19 +738,21 @@ def build_tf2_export(graph: Graph, signatures: Mapping[str, meta_graph_pb2.Signa
     outer = Graph()
     handles: dict[str, Tensor] = {}
     for var in sorted(variables, key=lambda v: v.spec.node_name):
-        node = graph.node(var.spec.node_name)
+        node = graph.node_view(var.spec.node_name)
         attrs: dict[str, Any] = {k: v for k, v in node.attr.items()
                                  if k not in _DROPPED_ATTRS}
-        handles[var.spec.node_name] = outer.op("VarHandleOp", [], name=node.name + "/",
-                                               **attrs)
-        outer.op("ReadVariableOp", [handles[var.spec.node_name]],
-                 name=f"{node.name}/Read/ReadVariableOp/", dtype=var.spec.dtype.enum)
+        # the nodes op() would add (the user's node passed its checks), on the fast path
+        handle = handles[var.spec.node_name] = outer.add_trusted_node(
+            "VarHandleOp", [], name=node.name + "/", attrs=attrs)
+        outer.add_trusted_node("ReadVariableOp", [handle],
+                               name=f"{node.name}/Read/ReadVariableOp/",
+                               attrs={"dtype": attrs["dtype"]})
     for resource in resources:  # functions only the object graph names
         for fn in resource_functions[id(resource)]:
             if fn.name not in outer.functions:
                 outer.add_function(fn)
     for resource in sorted(resources, key=lambda r: r.node_name):
-        node = graph.node(resource.node_name)
+        node = graph.node_view(resource.node_name)
         attrs = {k: v for k, v in node.attr.items() if k not in _DROPPED_ATTRS}
         handles[node.name] = outer.op(node.op, [], name=node.name + "/", **attrs)
     asset_file_defs = []

@@ -42,6 +42,7 @@ from .inference import (
 )
 from .op_registry import TF_GRAPH_DEF_VERSION, attr_defs, check_available, get_op_def
 from .opsig import (
+    NodeLike,
     arg_dtypes_from,
     arg_specs,
     dtype_row,
@@ -79,6 +80,13 @@ class FunctionLike(Protocol):
     def functions(self) -> Mapping[str, FunctionLike]: ...
 
     def to_function_def(self) -> function_pb2.FunctionDef: ...
+
+
+class NodeView(NodeLike, Protocol):
+    """A node to read (:meth:`Graph.node_view`): :class:`~.opsig.NodeLike` and its device."""
+
+    @property
+    def device(self) -> str: ...
 
 
 def op_name_of(tensor_name: str) -> str:
@@ -174,6 +182,10 @@ class _Node:
     @property
     def input(self) -> Sequence[str]:
         return self._input if self._proto is None else self._proto.input
+
+    @property
+    def device(self) -> str:
+        return self._device if self._proto is None else self._proto.device
 
     def fill(self, out: node_def_pb2.NodeDef) -> None:
         """Write the node into the empty NodeDef ``out``."""
@@ -441,6 +453,13 @@ class Graph:
         shapes); :meth:`validate` and :meth:`as_graph_def` check it again.
         """
         return self._own(self._lookup(name)).expose()
+
+    def node_view(self, name: str) -> NodeView:
+        """Internal interface for the builder (not public API): node ``name`` to read
+        (name, op, inputs, device, attrs) without handing out its NodeDef, which
+        :meth:`node` does (and a handed-out node is re-checked by every later
+        :meth:`validate`).  The attrs must not be modified.  NotFoundError if absent."""
+        return self._lookup(name)
 
     def get_tensor(self, name: str | Tensor) -> Tensor:
         """A handle from ``"op"``, ``"op:1"`` or a handle (of this graph or a copy of it)."""
