@@ -232,19 +232,21 @@ def _cpp_order(data: bytes, descriptor: Any,
     backend orders integer keys, and string keys one of which is a prefix of the other
     (``config`` / ``config_proto``), otherwise, so its bytes hash differently.
     ``memo`` maps a message type to ``{payload: (re-ordered payload, map key or None)}``
-    for short payloads already seen."""
+    for short payloads already seen.  Returns ``data`` itself when nothing moves (most
+    messages): pieces are collected only from the first change on."""
     if not _may_reorder(descriptor):
         return data
     plan = _plan(descriptor)
     fields = _fields(data)
-    out: list[bytes] = []
+    out: list[bytes] | None = None
     i = 0
     count = len(fields)
     while i < count:
-        number, wire, start, body, end = fields[i]
+        number, wire, first, _body, end = fields[i]
         entry = plan.get(number) if wire == 2 else None
         if entry is None:
-            out.append(data[start:end])
+            if out is not None:
+                out.append(data[first:end])
             i += 1
             continue
         sub, is_map, signed = entry
@@ -252,37 +254,38 @@ def _cpp_order(data: bytes, descriptor: Any,
         if seen is None:
             seen = memo[sub] = {}
         j = i
-        chunks = []
+        chunks: list[tuple[Any, int, int, bytes]] = []
+        changed = False
         while j < count and fields[j][0] == number:
             _, _, start, body, end = fields[j]
             payload = data[body:end]
             known = seen.get(payload)
             if known is None:
-                known = (_cpp_order(payload, sub, memo), None)
+                ordered = _cpp_order(payload, sub, memo)
+                known = (ordered, _map_key(ordered, signed) if is_map else None)
                 if end - body <= _MEMO_LIMIT:
                     seen[payload] = known
-            chunks.append((data[start:body], known[0], payload))
+            if not changed and known[0] != payload:
+                changed = True
+            chunks.append((known[1], start, body, known[0]))
             j += 1
-        if is_map and len(chunks) > 1:
-            chunks.sort(key=lambda chunk: _entry_key(chunk[1], chunk[2], signed, seen))
-        for head, ordered, _payload in chunks:
-            # the rewritten payload has the same length: only entries moved
-            out.append(head + ordered)
+        if is_map and len(chunks) > 1 and any(
+                chunks[k][0] > chunks[k + 1][0] for k in range(len(chunks) - 1)):
+            chunks.sort(key=_first)  # map keys are distinct: a total order
+            changed = True
+        if changed and out is None:
+            out = [data[:first]]
+        if out is not None:
+            for _key, start, body, ordered in chunks:
+                # the rewritten payload has the same length: only entries moved
+                out.append(data[start:body])
+                out.append(ordered)
         i = j
-    return b"".join(out)
+    return data if out is None else b"".join(out)
 
 
-def _entry_key(ordered: bytes, payload: bytes, signed: bool,
-               seen: dict[bytes, tuple[bytes, Any]]) -> tuple[int, bytes]:
-    """The sort key of a map entry, remembered beside its re-ordered payload."""
-    known = seen.get(payload)
-    if known is not None and known[1] is not None:
-        key: tuple[int, bytes] = known[1]
-        return key
-    key = _map_key(ordered, signed)
-    if known is not None:
-        seen[payload] = (known[0], key)
-    return key
+def _first(chunk: tuple[Any, int, int, bytes]) -> Any:
+    return chunk[0]
 
 
 def _det(message: Any) -> bytes:
