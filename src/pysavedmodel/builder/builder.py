@@ -38,7 +38,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 from google.protobuf import text_format
@@ -88,6 +88,9 @@ from . import saver as _saver
 from . import signatures as _signatures
 from . import tf2 as _tf2
 from . import warmup as _warmup
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 __all__ = ["SavedModelBuilder", "SAVED_MODEL_FILENAME_PB", "SAVED_MODEL_FILENAME_PBTXT",
            "VARIABLES_DIRECTORY", "VARIABLES_FILENAME", "MAIN_OP_COLLECTION",
@@ -714,7 +717,8 @@ class SavedModelBuilder:
         return remote.join(target, filename)
 
 
-    def _write_rest(self, temp: Path, fingerprint: bool, written: Any) -> None:
+    def _write_rest(self, temp: Path, fingerprint: bool, written: Future[Any] | None
+                    ) -> None:
         """Assets, warmup requests and ``fingerprint.pb`` into ``temp`` (:meth:`save`);
         ``written``: the Future of a checkpoint written meanwhile, or None."""
         self._asset_store.write(temp)

@@ -43,6 +43,7 @@ from __future__ import annotations
 import os
 import random
 import re
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -271,7 +272,7 @@ def _cpp_order(data: bytes, descriptor: Any,
             j += 1
         if is_map and len(chunks) > 1 and any(
                 chunks[k][0] > chunks[k + 1][0] for k in range(len(chunks) - 1)):
-            chunks.sort(key=_first)  # map keys are distinct: a total order
+            chunks.sort(key=itemgetter(0))  # map keys are distinct: a total order
             changed = True
         if changed and out is None:
             out = [data[:first]]
@@ -282,10 +283,6 @@ def _cpp_order(data: bytes, descriptor: Any,
                 out.append(ordered)
         i = j
     return data if out is None else b"".join(out)
-
-
-def _first(chunk: tuple[Any, int, int, bytes]) -> Any:
-    return chunk[0]
 
 
 def _det(message: Any) -> bytes:

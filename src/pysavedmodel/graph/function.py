@@ -237,23 +237,18 @@ class Function:
         fdef = function_pb2.FunctionDef()
         self.graph.fill_node_defs(fdef.node_def, skip=args)
         fdef.signature.CopyFrom(self.signature())
-        op_types = self.graph.op_types()
-        by_name: dict[str, Any] = {}
         # (output arg name, outputs it has) per node: outputs are named by arg in a body
         layouts: dict[str, list[tuple[str, int]]] = {}
 
         def layout(source: str) -> list[tuple[str, int]]:
             found = layouts.get(source)
             if found is None:
-                op_def = get_op_def(op_types[source])
-                if all(not (a.number_attr or a.type_list_attr) for a in op_def.output_arg):
-                    found = [(a.name, 1) for a in op_def.output_arg]
-                else:  # list outputs: their lengths are the node's attrs
-                    if not by_name:
-                        by_name.update((node.name, node) for node in fdef.node_def)
-                    node = by_name[source]
-                    found = [(a.name, len(arg_dtypes(a, node))) for a in op_def.output_arg]
-                layouts[source] = found
+                node = self.graph.node_view(source)
+                op_def = get_op_def(node.op)
+                found = layouts[source] = [
+                    # list outputs: their lengths are the node's attrs
+                    (a.name, len(arg_dtypes(a, node)) if a.number_attr or a.type_list_attr
+                     else 1) for a in op_def.output_arg]
             return found
 
         def reference(text: str) -> str:
