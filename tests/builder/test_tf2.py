@@ -12,7 +12,7 @@ import pytest
 
 import pysavedmodel as psm
 from pysavedmodel import Function
-from pysavedmodel._proto import saved_model_pb2
+from pysavedmodel._proto import saved_model_pb2, types_pb2
 from pysavedmodel.errors import FormatError, InvalidArgumentError
 from pysavedmodel.format.bundle_reader import read_checkpoint
 from pysavedmodel.format.object_graph import OBJECT_GRAPH_KEY, parse_object_graph
@@ -122,6 +122,37 @@ def test_control_flow_functions_reach_the_library(tmp_path: Path) -> None:
         {"x": inp}, {"y": y})}))
     assert "double" in {f.signature.name for f in meta.graph_def.library.function}
     assert validate_saved_model(tmp_path / "m") == []
+
+
+def _varied_graph() -> tuple[psm.Graph, Any]:
+    """Nodes of every kind the body copy meets: taken over as they are, with control
+    inputs, with list inputs, handed out (and edited), imported from a GraphDef, after a
+    node whose shape the function cannot know (a resource read)."""
+    g, sigs = dense_graph()
+    y = g.get_tensor("y")
+    z = g.op("Relu", [y], name="z", control_inputs=[g.get_tensor("MatMul")])
+    both = g.op("ConcatV2", [[y, z], -1], name="both")
+    g.op("Tanh", [both], name="tanh")
+    imported = psm.Graph.from_dict(g.as_graph_def())  # values: given to the builder
+    imported.node("tanh").attr["T"].type = types_pb2.DT_FLOAT  # handed out, edited
+    out = imported.get_tensor("tanh")
+    x = imported.get_tensor("x")
+    return imported, {"serving_default": psm.predict_signature_def({"x": x}, {"t": out})}
+
+
+@pytest.mark.parametrize("make", [dense_graph, _varied_graph])
+def test_body_copy_is_byte_identical_to_adding_every_node_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, make: Any) -> None:
+    """The serve body takes the user's checked nodes over (Graph.copy_node_from); adding
+    each through op() instead (every node checked again) writes the same bytes."""
+    g, sigs = make()
+    values = {"dense/kernel": KERNEL, "dense/bias": BIAS, "scale": np.float32(2)}
+    fast = save(tmp_path / "fast", g, sigs, variables=values)
+    monkeypatch.setattr(psm.Graph, "copy_node_from", lambda *args, **kwargs: False)
+    slow = save(tmp_path / "slow", g, sigs, variables=values)
+    for name in ("saved_model.pb", "fingerprint.pb", "variables/variables.index"):
+        assert (fast / name).read_bytes() == (slow / name).read_bytes(), name
+    assert validate_saved_model(fast) == []
 
 
 # --------------------------------------------------------------------------- bad input

@@ -926,6 +926,55 @@ def test_node_view_reads_what_the_node_def_says_and_follows_edits() -> None:
         g.node_view("nope")
 
 
+def _copy_source() -> Graph:
+    g = Graph()
+    x = g.placeholder("x", "float32", [None, 2])
+    w = g.constant(np.ones((2, 3), np.float32), name="w")
+    g.op("Relu", [g.op("MatMul", [x, w], name="mm")], name="r", device="/device:CPU:0")
+    return g
+
+
+def test_copy_node_from_takes_the_node_over_with_renamed_inputs() -> None:
+    source = _copy_source()
+    target = Graph()
+    target.placeholder("arg_x", "float32", [None, 2])
+    assert target.copy_node_from(source, "w", {})
+    assert target.copy_node_from(source, "mm", {"x": "arg_x"})
+    assert target.copy_node_from(source, "r", {})
+    want = Graph()
+    want.placeholder("arg_x", "float32", [None, 2])
+    want.constant(np.ones((2, 3), np.float32), name="w")
+    want.op("Relu", [want.op("MatMul", ["arg_x", "w"], name="mm")], name="r",
+            device="/device:CPU:0")
+    assert target.as_graph_def() == want.as_graph_def()  # what op() adds, byte for byte
+    assert target.get_tensor("r").shape == (None, 3)
+    target.validate()
+    assert target.unique_name("mm") == "mm_1"  # the copied names are taken
+
+
+@pytest.mark.parametrize("case", ["exposed", "control", "dtype", "shape", "missing", "taken"])
+def test_copy_node_from_refuses_what_it_cannot_trust(case: str) -> None:
+    source = _copy_source()
+    target = Graph()
+    target.placeholder("arg_x", "float64" if case == "dtype" else "float32",
+                       [None, 5] if case == "shape" else [None, 2])
+    if case != "missing":
+        target.constant(np.ones((2, 3), np.float32), name="w")
+    rename = {"x": "arg_x"}
+    if case == "exposed":
+        source.node("mm").attr["transpose_a"].b = True  # handed out: may have been edited
+    if case == "control":
+        source.op("Identity", [source.get_tensor("mm")], name="ctl", control_inputs=["x"])
+        assert target.copy_node_from(source, "mm", rename)
+        assert not target.copy_node_from(source, "ctl", rename)
+        return
+    if case == "taken":
+        target.placeholder("mm", "float32", [])
+    before = target.op_types()
+    assert not target.copy_node_from(source, "mm", rename)
+    assert target.op_types() == before  # nothing added
+
+
 def test_fill_node_defs_skips_names_and_builds_no_library() -> None:
     inner = pysavedmodel.Function("inner_1")
     a = inner.arg("a", "float32")

@@ -85,7 +85,7 @@ def _const_path(graph: Graph, tensor_name: str) -> str:
         raise NotFoundError(f"asset tensor {tensor_name!r} is not in the graph")
     if not tensor_name.endswith(":0"):
         raise InvalidArgumentError(f"asset tensor {tensor_name!r} must be output 0 of a Const")
-    node = graph.node(op)
+    node = graph.node_view(op)
     if node.op != "Const":
         raise InvalidArgumentError(
             f"asset tensor {tensor_name!r} must be a Const holding a path, not a {node.op}")

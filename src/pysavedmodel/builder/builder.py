@@ -161,7 +161,7 @@ def _op_ref_name(graph: Graph, ref: Any, what: str) -> str:
 
 
 def _declared_shape(graph: Graph, spec: VariableSpec) -> tuple[int | None, ...] | None:
-    return shape_from_proto(graph.node(spec.node_name).attr["shape"].shape)
+    return shape_from_proto(graph.node_view(spec.node_name).attr["shape"].shape)
 
 
 def _shape_fits(declared: tuple[int | None, ...] | None, shape: tuple[int, ...]) -> bool:
@@ -255,7 +255,7 @@ def _ensure_initializer(graph: Graph, spec: VariableSpec,
     """
     assign_name = f"{spec.node_name}/Assign"
     if graph.has_node(assign_name):
-        node = graph.node(assign_name)
+        node = graph.node_view(assign_name)
         if node.op == "AssignVariableOp" and op_name_of(node.input[0]) == spec.node_name:
             value = node.input[1]
             return assign_name, value if ":" in value else f"{value}:0"
@@ -284,7 +284,7 @@ def _check_distinct_resources(graph: Graph, specs: Sequence[VariableSpec]) -> No
     model would read one of them in both places."""
     seen: dict[tuple[bytes, bytes], str] = {}
     for spec in specs:
-        attrs = graph.node(spec.node_name).attr
+        attrs = graph.node_view(spec.node_name).attr
         resource = (attrs["container"].s if "container" in attrs else b"",
                     attrs["shared_name"].s if "shared_name" in attrs else b"")
         first = seen.setdefault(resource, spec.node_name)
@@ -526,19 +526,20 @@ class SavedModelBuilder:
                 "with add_meta_graph()")
         user_graph = _as_graph(graph, "graph")
         work = user_graph.copy()
-        values = self._collect_values(work, variables)
+        specs = work.variables  # computed once: ~7 us per variable
+        values = self._collect_values(work, specs, variables)
         options = _Options(_check_tags(tags), signature_def_map, assets, init_op, train_op,
                            clear_devices, strip_default_attrs, saver)
         prepared = None
         if self._format != "tf1":
             try:
-                prepared = self._prepare_tf2(work, *options, values)
+                prepared = self._prepare_tf2(work, *options, values, specs)
             except FormatError:
                 if self._format == "tf2":
                     raise
                 work = user_graph.copy()  # "auto": the TF1 writer takes what TF2 cannot
         if prepared is None:
-            prepared = self._prepare(work, *options, values=values)
+            prepared = self._prepare(work, *options, values=values, specs=specs)
             self._resolved = "tf1"
         else:
             self._resolved = "tf2"
@@ -739,10 +740,11 @@ class SavedModelBuilder:
 
     # ------------------------------------------------------------------ internals
 
-    def _collect_values(self, graph: Graph,
+    def _collect_values(self, graph: Graph, variables: Sequence[VariableSpec],
                         overrides: Mapping[str, Any] | None) -> dict[str, np.ndarray]:
-        """``{VarHandleOp name: array}`` for every variable of ``graph``."""
-        specs = {spec.node_name: spec for spec in graph.variables}
+        """``{VarHandleOp name: array}`` for every variable of ``graph`` (``variables``:
+        its ``Graph.variables``)."""
+        specs = {spec.node_name: spec for spec in variables}
         if overrides is None:
             overrides = {}
         if not isinstance(overrides, Mapping):
@@ -768,10 +770,11 @@ class SavedModelBuilder:
                 f"no value for variable(s) {missing}; pass variables={{name: array}}")
         return values
 
-    def _variable_entries(self, graph: Graph, keys: Mapping[str, str],
+    def _variable_entries(self, graph: Graph, specs: Sequence[VariableSpec],
+                          keys: Mapping[str, str],
                           values: Mapping[str, np.ndarray] | None) -> list[_VariableEntry]:
         entries = []
-        for spec in graph.variables:
+        for spec in specs:
             read = _ensure_read_tensor(graph, spec)
             if values is not None:
                 shape = tuple(values[spec.node_name].shape)
@@ -783,9 +786,10 @@ class SavedModelBuilder:
                                           initial_value))
         return entries
 
-    def _check_against_checkpoint(self, graph: Graph, keys: Mapping[str, str]) -> None:
+    def _check_against_checkpoint(self, graph: Graph, specs: Sequence[VariableSpec],
+                                  keys: Mapping[str, str]) -> None:
         assert self._checkpoint is not None
-        for spec in graph.variables:
+        for spec in specs:
             key = keys[spec.node_name]
             stored = self._checkpoint.get(key)
             if stored is None:
@@ -803,7 +807,10 @@ class SavedModelBuilder:
     def _prepare(self, work: Graph, tags: list[str], signature_def_map: Any, assets: Any,
                  init_op: Any, train_op: Any, clear_devices: bool, strip_default_attrs: bool,
                  saver: saver_pb2.SaverDef | None,
-                 values: dict[str, np.ndarray] | None) -> _Prepared:
+                 values: dict[str, np.ndarray] | None,
+                 specs: Sequence[VariableSpec] | None = None) -> _Prepared:
+        """The TF1 meta graph of ``work`` (modified: saver, initializers); ``specs``: its
+        ``Graph.variables`` if known."""
         for index, existing in enumerate(self._saved_model.meta_graphs):
             if set(existing.meta_info_def.tags) == set(tags):
                 raise InvalidArgumentError(
@@ -814,7 +821,8 @@ class SavedModelBuilder:
         train_name = None if train_op is None else _op_ref_name(work, train_op, "train_op")
         asset_records = _assets.resolve_assets(work, assets)
 
-        specs = work.variables
+        if specs is None:
+            specs = work.variables
         _check_distinct_resources(work, specs)
         if saver is not None:
             saver_def = _saver.validate_saver_def(work, saver)
@@ -828,7 +836,7 @@ class SavedModelBuilder:
             saver_def = None
             keys = {spec.node_name: spec.shared_name or spec.node_name for spec in specs}
         if values is None:
-            self._check_against_checkpoint(work, keys)
+            self._check_against_checkpoint(work, specs, keys)
 
         checkpoint: dict[str, np.ndarray] | None = None
         if values is not None:
@@ -843,7 +851,7 @@ class SavedModelBuilder:
             checkpoint = {key: values[by_key[key]]
                           for key in sorted(by_key, key=lambda k: k.encode("utf-8"))}
 
-        entries = self._variable_entries(work, keys, values)
+        entries = self._variable_entries(work, specs, keys, values)
         if saver_def is None and entries:
             saver_def = _saver.add_saver(work, [
                 _saver.SaveableVariable(e.key, e.spec.node_name, e.spec.dtype,
@@ -877,8 +885,10 @@ class SavedModelBuilder:
     def _prepare_tf2(self, work: Graph, tags: list[str], signature_def_map: Any, assets: Any,
                      init_op: Any, train_op: Any, clear_devices: bool,
                      strip_default_attrs: bool, saver: saver_pb2.SaverDef | None,
-                     values: dict[str, np.ndarray]) -> _Prepared:
-        """The TF2 meta graph (see :mod:`pysavedmodel.builder.tf2`)."""
+                     values: dict[str, np.ndarray],
+                     specs: Sequence[VariableSpec]) -> _Prepared:
+        """The TF2 meta graph (see :mod:`pysavedmodel.builder.tf2`); ``specs``: the
+        ``Graph.variables`` of ``work``."""
         for what, given in (("saver", saver), ("train_op", train_op)):
             if given is not None:
                 raise FormatError(
@@ -891,9 +901,9 @@ class SavedModelBuilder:
         store = self._asset_store.copy()
         asset_entries = [(rec.tensor_name, store.filename_for(rec.source))
                          for rec in asset_records]
-        _check_distinct_resources(work, work.variables)
+        _check_distinct_resources(work, specs)
         export = _tf2.build_tf2_export(work, signatures, values, init_op=init_name,
-                                       assets=asset_entries)
+                                       assets=asset_entries, variable_specs=specs)
         meta_graph = _meta_graph(export.graph_def, tags, export.op_list, clear_devices,
                                  strip_default_attrs)
         meta_graph.saver_def.CopyFrom(export.saver_def)

@@ -291,7 +291,7 @@ def validate_saver_def(graph: Graph, saver_def: saver_pb2.SaverDef) -> saver_pb2
 
 
 def _string_values(graph: Graph, tensor_name: str) -> list[bytes]:
-    node = graph.node(op_name_of(tensor_name))
+    node = graph.node_view(op_name_of(tensor_name))
     if node.op != "Const":
         raise GraphError(f"{tensor_name!r} must be a Const, got a {node.op} node")
     return list(node.attr["value"].tensor.string_val)
@@ -302,7 +302,7 @@ def _upstream(graph: Graph, start: str) -> Iterable[str]:
     seen = {start}
     stack = [start]
     while stack:
-        node = graph.node(stack.pop())
+        node = graph.node_view(stack.pop())
         yield node.name
         for inp in node.input:
             name = op_name_of(inp.lstrip("^"))
@@ -320,14 +320,14 @@ def saver_checkpoint_keys(graph: Graph, restore_op_name: str) -> dict[str, str]:
     """
     keys: dict[str, str] = {}
     for name in _upstream(graph, op_name_of(restore_op_name)):
-        node = graph.node(name)
+        node = graph.node_view(name)
         if node.op != "AssignVariableOp":
             continue
         handle = op_name_of(node.input[0])
         source = node.input[1]
-        while graph.node(op_name_of(source)).op == "Identity":
-            source = graph.node(op_name_of(source)).input[0]
-        restore = graph.node(op_name_of(source))
+        while graph.node_view(op_name_of(source)).op == "Identity":
+            source = graph.node_view(op_name_of(source)).input[0]
+        restore = graph.node_view(op_name_of(source))
         if restore.op != "RestoreV2":
             continue
         _, sep, index = source.rpartition(":")

@@ -323,6 +323,10 @@ def _copy_nodes(function: Function, graph: Graph, needed: Sequence[str],
     body = function.graph
     for node_name in needed:
         node = graph.node_view(node_name)
+        node_attrs = node.attr
+        if node.op not in _IF_OPS and not any(k in node_attrs for k in _DROPPED_ATTRS) \
+                and body.copy_node_from(graph, node_name, rename):
+            continue  # a checked node taken over as it is (the common case)
         op_def = get_op_def(node.op)
         data = [_renamed(rename, t) for t in node.input if not t.startswith("^")]
         controls = [_renamed(rename, t)[1:] for t in node.input if t.startswith("^")]
@@ -584,16 +588,17 @@ def _full_arg_spec(args: Sequence[str], kwonly: Sequence[str]) -> struct_pb2.Str
 
 def build_tf2_export(graph: Graph, signatures: Mapping[str, meta_graph_pb2.SignatureDef],
                      values: Mapping[str, np.ndarray], *, init_op: str | None = None,
-                     assets: Sequence[tuple[str, str]] = ()) -> Tf2Export:
+                     assets: Sequence[tuple[str, str]] = (),
+                     variable_specs: Sequence[VariableSpec] | None = None) -> Tf2Export:
     """The TF2 form of ``graph`` with resolved ``signatures`` and the variables' ``values``
     (``{VarHandleOp name: array}``).
 
     ``init_op``: the name of an op initializing the graph's lookup tables (or other
     resources, see ``_is_resource_constructor``), run by every loader after the
     variables are restored.  ``assets``: ``(asset tensor name, file name in assets/)``
-    per asset.  Raises :class:`~pysavedmodel.errors.FormatError` for what
-    a TF2 export cannot express (naming the signature, input or variable), before
-    anything is written."""
+    per asset.  ``variable_specs``: ``graph.variables`` if the caller has them.  Raises
+    :class:`~pysavedmodel.errors.FormatError` for what a TF2 export cannot express
+    (naming the signature, input or variable), before anything is written."""
     if not signatures:
         raise FormatError("a TF2 export needs at least one signature (its 'serve' "
                              "function); give signature_def_map or export with "
@@ -602,7 +607,8 @@ def build_tf2_export(graph: Graph, signatures: Mapping[str, meta_graph_pb2.Signa
         signatures else sorted(signatures)[0]
 
     root = _Object("user", _GENERIC)
-    variables = _variable_tree(graph.variables, values, root)
+    variables = _variable_tree(graph.variables if variable_specs is None else variable_specs,
+                               values, root)
     var_objects = {id(var): obj for obj in _walk(root) if (var := obj.variable) is not None}
     captures: dict[str, _Capture] = {var.spec.node_name: var for var in variables}
     constructors: dict[str, bool] = {}

@@ -845,6 +845,49 @@ class Graph:
         self._take_name(node_name, marks)
         return stored
 
+    def copy_node_from(self, source: Graph, name: str, rename: Mapping[str, str]) -> bool:
+        """Internal interface for the builder (not public API): add node ``name`` of
+        ``source`` to this graph under the same name, the nodes of its data inputs
+        replaced per ``rename`` (``{node of source: node of this graph}``), keeping what
+        ``source`` derived for it (output dtypes and shapes, the checks it passed)
+        instead of deriving it again: a TF2 export copies every node of a signature into
+        a function this way.
+
+        Only a node that passed every check when added to ``source`` and was never
+        handed out (so is unchanged since), without control inputs, whose every input
+        here has the dtype and shape it has in ``source``, is copied; for any other node
+        nothing is added and False is returned (the caller then adds it through
+        :meth:`op`, which checks it again).  Output shapes are ``source``'s: they may be
+        more precise than what this graph would infer (a resource argument of a
+        function does not carry its variable's shape, a ``VarHandleOp`` does), as in
+        the functions TensorFlow traces.
+        """
+        node = source._nodes.get(name)
+        nodes = self._nodes
+        if node is None or node.exposed or not node.valid or name in nodes:
+            return False
+        source_nodes = source._nodes
+        inputs: list[str] = []
+        for text in node.input:
+            op_name, index, control = parse_input(text)
+            if control:
+                return False
+            new = rename.get(op_name, op_name)
+            here = nodes.get(new)
+            there = source_nodes.get(op_name)
+            if here is None or there is None or index >= len(here.out_dtypes) \
+                    or index >= len(there.out_dtypes) \
+                    or here.out_dtypes[index] != there.out_dtypes[index] \
+                    or here.out_shapes[index] != there.out_shapes[index]:
+                return False
+            inputs.append(new if index == 0 else f"{new}:{index}")
+        copied = _Node(name, node.op_def, node.out_dtypes, op=node.op, inputs=tuple(inputs),
+                       device=node.device, attrs=dict(node.attr), valid=True)
+        copied.out_shapes = node.out_shapes
+        nodes[name] = copied
+        self._mark_used(name)
+        return True
+
     # ------------------------------------------------------------------ op() helpers
 
     def _resolve_one(self, item: Any, where: str) -> Tensor | _Pending:
