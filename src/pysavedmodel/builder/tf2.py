@@ -122,6 +122,18 @@ class _Object:
     arg_names: tuple[str, ...] = ()
     keywords: tuple[str, ...] = ()
     input_specs: tuple[struct_pb2.StructuredValue, ...] = ()
+    _index: dict[str, _Object] = field(default_factory=dict, repr=False)
+    _indexed: int = field(default=0, repr=False)
+
+    def child(self, name: str) -> _Object | None:
+        """The child ``name`` (the last of that name, as ``dict(children)`` has it);
+        children are only ever appended, so the index catches up with the new ones."""
+        children = self.children
+        if self._indexed < len(children):
+            for local_name, obj in children[self._indexed:]:
+                self._index[local_name] = obj
+            self._indexed = len(children)
+        return self._index.get(name)
 
 
 @dataclass(eq=False)
@@ -201,15 +213,15 @@ def _place(root: _Object, name: str, obj: _Object, what: str) -> tuple[str, ...]
     node: _Object | None = root
     for part in parts[:-1]:
         assert node is not None
-        found = dict(node.children).get(part)
+        found = node.child(part)
         if found is None and part:
             found = _Object("user", _GENERIC)
             node.children.append((part, found))
         node = found if found is not None and found.kind == "user" and part else None
         if node is None:
             break
-    if node is None or not parts[-1] or parts[-1] in dict(node.children):
-        if name in dict(root.children):
+    if node is None or not parts[-1] or node.child(parts[-1]) is not None:
+        if root.child(name) is not None:
             raise FormatError(
                 f"{what} {name!r} cannot be given an object path of its own "
                 f"in the TF2 object graph (it clashes with another object's scope); "

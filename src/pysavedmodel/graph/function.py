@@ -208,12 +208,18 @@ class Function:
     def signature(self) -> op_def_pb2.OpDef:
         """The ``OpDef`` a call of this function matches."""
         op_def = op_def_pb2.OpDef(name=self.name)
+        handle_data: dict[tuple[int, tuple[int | None, ...] | None], bytes] = {}
         for name, enum, _ in self._args:
             arg = op_def.input_arg.add(name=name, type=_attrs.proto_dtype(enum))
             handle = self._handles.get(name)
             if handle is not None:
-                data = arg.handle_data.add(dtype=_attrs.proto_dtype(handle[0]))
-                data.shape.CopyFrom(_attrs.make_shape_proto(handle[1]))
+                data = handle_data.get(handle)  # made once per distinct variable type
+                if data is None:
+                    proto = op_def_pb2.OpDef.ArgDef().handle_data.add(
+                        dtype=_attrs.proto_dtype(handle[0]))
+                    proto.shape.CopyFrom(_attrs.make_shape_proto(handle[1]))
+                    data = handle_data[handle] = proto.SerializeToString()
+                arg.handle_data.add().MergeFromString(data)
         for name, tensor in self._rets.items():
             assert tensor.dtype is not None
             op_def.output_arg.add(name=name, type=_attrs.proto_dtype(tensor.dtype.enum))
@@ -235,8 +241,6 @@ class Function:
             raise GraphError(f"function {self.name!r} has no results; add one with ret()")
         args = self._arg_names
         fdef = function_pb2.FunctionDef()
-        self.graph.fill_node_defs(fdef.node_def, skip=args)
-        fdef.signature.CopyFrom(self.signature())
         # (output arg name, outputs it has) per node: outputs are named by arg in a body
         layouts: dict[str, list[tuple[str, int]]] = {}
 
@@ -267,20 +271,21 @@ class Function:
                 position += count
             raise GraphError(f"function {self.name!r}: node {source!r} has no output {index}")
 
-        for node in fdef.node_def:
-            inputs = node.input
-            if inputs:
-                renamed = [reference(text) for text in inputs]
-                del inputs[:]
-                inputs.extend(renamed)
+        self.graph.fill_node_defs(fdef.node_def, skip=args, rename_input=reference)
+        fdef.signature.CopyFrom(self.signature())
         for name, tensor in self._rets.items():
             fdef.ret[name] = reference(tensor.name)
         for name in sorted(self._control_rets):
             fdef.signature.control_output.append(name)
             fdef.control_ret[name] = self._control_rets[name]
+        arg_attrs: dict[tuple[int | None, ...] | None, bytes] = {}  # one per distinct shape
         for index, (_, _, shape) in enumerate(self._args):
-            shapes = attr_value_pb2.AttrValue()
-            shapes.list.shape.add().CopyFrom(_attrs.make_shape_proto(
-                None if shape is None else tuple(shape)))
-            fdef.arg_attr[index].attr["_output_shapes"].CopyFrom(shapes)
+            key = None if shape is None else tuple(shape)
+            data = arg_attrs.get(key)
+            if data is None:
+                attrs = function_pb2.FunctionDef.ArgAttrs()
+                attrs.attr["_output_shapes"].list.shape.add().CopyFrom(
+                    _attrs.make_shape_proto(key))
+                data = arg_attrs[key] = attrs.SerializeToString()
+            fdef.arg_attr[index].MergeFromString(data)
         return fdef

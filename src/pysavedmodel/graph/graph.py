@@ -18,7 +18,7 @@ import gc
 import math
 import os
 import types
-from collections.abc import Container, Iterator, Mapping, Sequence
+from collections.abc import Callable, Container, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, Union
 
@@ -187,14 +187,21 @@ class _Node:
     def device(self) -> str:
         return self._device if self._proto is None else self._proto.device
 
-    def fill(self, out: node_def_pb2.NodeDef) -> None:
-        """Write the node into the empty NodeDef ``out``."""
+    def fill(self, out: node_def_pb2.NodeDef,
+             rename_input: Callable[[str], str] | None = None) -> None:
+        """Write the node into the empty NodeDef ``out``, each input passed through
+        ``rename_input`` if given."""
         if self._proto is not None:
             out.CopyFrom(self._proto)
+            if rename_input is not None and out.input:
+                renamed = [rename_input(text) for text in out.input]
+                del out.input[:]
+                out.input.extend(renamed)
             return
         out.name = self._name
         out.op = self._op
-        out.input.extend(self._input)
+        out.input.extend(self._input if rename_input is None
+                         else map(rename_input, self._input))
         if self._device:
             out.device = self._device
         attrs = out.attr
@@ -1248,11 +1255,13 @@ class Graph:
         return graph_def
 
     def fill_node_defs(self, container: Any, *, add_shapes: bool = False,
-                       skip: Container[str] = ()) -> None:
+                       skip: Container[str] = (),
+                       rename_input: Callable[[str], str] | None = None) -> None:
         """Internal interface for functions and the builder (not public API): validate,
         then append the nodes (as :meth:`as_graph_def` writes them, creation order)
         to ``container``, a repeated ``NodeDef`` field, leaving out the nodes named in
-        ``skip``; no function library is built."""
+        ``skip``, each input written as ``rename_input`` returns it (a function body
+        names outputs its own way); no function library is built."""
         self.validate()
         shape_attrs: dict[tuple[Shape, ...], AttrValue] = {}  # made once per distinct list
         add = container.add
@@ -1260,7 +1269,7 @@ class Graph:
             if name in skip:
                 continue
             out = add()
-            node.fill(out)
+            node.fill(out, rename_input)
             if add_shapes and node.out_dtypes and "_output_shapes" not in out.attr:
                 key = tuple(node.out_shapes)
                 shapes = shape_attrs.get(key)
