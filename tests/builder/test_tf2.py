@@ -155,6 +155,23 @@ def test_body_copy_is_byte_identical_to_adding_every_node_again(
     assert validate_saved_model(fast) == []
 
 
+def test_control_edges_on_arguments_are_dropped_from_the_body(tmp_path: Path) -> None:
+    """A control input on a captured variable or an input placeholder (arguments of the
+    function, ready when it is called) is dropped, as TF's function graphs do; other
+    control inputs stay."""
+    g, _ = dense_graph()
+    x, y = g.get_tensor("x"), g.get_tensor("y")
+    z = g.op("Relu", [y], name="z",
+             control_inputs=[g.get_tensor("dense/kernel"), x, g.get_tensor("MatMul")])
+    sigs = {"serving_default": psm.predict_signature_def({"x": x}, {"z": z})}
+    export = save(tmp_path / "m", g, sigs)
+    meta = meta_graph(export)
+    (node,) = [n for f in meta.graph_def.library.function if "serve" in f.signature.name
+               for n in f.node_def if n.name == "z"]
+    assert list(node.input) == ["y:z:0", "^MatMul"]
+    assert validate_saved_model(export) == []
+
+
 # --------------------------------------------------------------------------- bad input
 
 def _refused(tmp_path: Path, g: psm.Graph, sigs: Any, error: type[Exception], match: str,

@@ -44,13 +44,16 @@ def _save(export: Path, g: psm.Graph, inputs: dict[str, Any], outputs: dict[str,
 
 
 def build_dense(export: Path) -> dict[str, Any]:
-    """y = (x @ dense/kernel) * scale + dense/bias; scale is not trainable."""
+    """y = (x @ dense/kernel) * scale + dense/bias; scale is not trainable.  y has control
+    inputs on a variable and the input (dropped from the function: its arguments) and
+    on the Mul (kept)."""
     g = psm.Graph()
     x = g.placeholder("x", "float32", [None, 3])
     kernel = g.variable("dense/kernel", KERNEL)
     bias = g.variable("dense/bias", BIAS)
     scale = g.variable("scale", SCALE, trainable=False)
-    y = g.op("AddV2", [g.op("Mul", [g.op("MatMul", [x, kernel]), scale]), bias], name="y")
+    scaled = g.op("Mul", [g.op("MatMul", [x, kernel]), scale])
+    y = g.op("AddV2", [scaled, bias], name="y", control_inputs=[kernel, x, scaled])
     _save(export, g, {"x": x}, {"y": y})
     xs = np.array([[1.0, 2.0, 3.0], [0.0, -1.0, 1.0]], np.float32)
     return {"inputs": {"x": xs}, "output": "y", "expected": (xs @ KERNEL) * SCALE + BIAS,

@@ -341,7 +341,11 @@ def _copy_nodes(function: Function, graph: Graph, needed: Sequence[str],
             continue  # a checked node taken over as it is (the common case)
         op_def = get_op_def(node.op)
         data = [_renamed(rename, t) for t in node.input if not t.startswith("^")]
-        controls = [_renamed(rename, t)[1:] for t in node.input if t.startswith("^")]
+        # A control edge on what becomes an argument (an input placeholder, a captured
+        # variable or table) is dropped, as TF's function graphs drop control
+        # dependencies on captured tensors: an argument is ready when the call starts.
+        controls = [_renamed(rename, t)[1:] for t in node.input
+                    if t.startswith("^") and t[1:] not in rename]
         attrs: dict[str, Any] = {k: v for k, v in node.attr.items()
                                  if k not in _DROPPED_ATTRS}
         if node.op in _IF_OPS and not node.attr["output_shapes"].list.shape:

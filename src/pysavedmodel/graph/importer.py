@@ -229,16 +229,18 @@ def _memo_key(op_def: op_def_pb2.OpDef, node: node_def_pb2.NodeDef,
     entries sorted by key): ``name`` (1), ``op`` (2), each ``input`` (3), then the rest,
     so cutting those fields out is a walk over their length prefixes."""
     data = node.SerializeToString(deterministic=True)
+    size = len(data)
     pos = 0
-    if data and data[0] == _NAME_TAG:
-        pos = _skip_field(data, 0)
+    # A length below 128 is one byte: the common case skips without a call.
+    if size > 1 and data[0] == _NAME_TAG:
+        pos = 2 + data[1] if data[1] < 0x80 else _skip_field(data, 0)
     op_start = pos
-    if pos < len(data) and data[pos] == _OP_TAG:
-        pos = _skip_field(data, pos)
+    if pos + 1 < size and data[pos] == _OP_TAG:
+        pos = pos + 2 + data[pos + 1] if data[pos + 1] < 0x80 else _skip_field(data, pos)
     op_end = pos
-    while pos < len(data) and data[pos] == _INPUT_TAG:
-        pos = _skip_field(data, pos)
-    if len(data) - pos > _MEMO_KEY_BYTES:
+    while pos + 1 < size and data[pos] == _INPUT_TAG:
+        pos = pos + 2 + data[pos + 1] if data[pos + 1] < 0x80 else _skip_field(data, pos)
+    if size - pos > _MEMO_KEY_BYTES:
         return None
     return (op_def.name, inputs, data[op_start:op_end], data[pos:])
 
