@@ -26,6 +26,7 @@ from pysavedmodel.errors import (
 from pysavedmodel.format.bundle import read_checkpoint
 from pysavedmodel.graph.graph import Graph
 from pysavedmodel.graph.op_registry import get_op_def
+from pysavedmodel.savedmodel.validate import validate_saved_model
 
 from .conftest import (
     FIXTURE,
@@ -726,3 +727,46 @@ def test_empty_asset_list_records_nothing(tmp_path):
 def test_graph_argument_type_is_checked(tmp_path):
     with pytest.raises(InvalidArgumentError, match="graph must be a pysavedmodel.Graph"):
         SavedModelBuilder(tmp_path / "m", format="tf1").add_meta_graph_and_variables(42, ["serve"])
+
+
+def _initializer_cases() -> Graph:
+    """Variables sharing a dtype and shape (their initializers copied from the first),
+    of other dtypes and shapes, one whose initializer names are taken by a user node
+    (made unique: neither copied nor a template), one with its own initializer."""
+    g = Graph()
+    x = g.placeholder("x", "float32", [None, 2])
+    h = x
+    for i in range(4):
+        w = g.variable(f"layer_{i}/w", np.full((2, 2), i, np.float32))
+        h = g.op("MatMul", [h, w])
+    g.variable("counts", np.arange(3, dtype=np.int64))
+    g.variable("bias", np.ones(2, np.float32))
+    g.constant(np.float32(0), name="layer_5/w/Initializer/zeros/Const")  # a user's node
+    g.variable("layer_5/w", np.ones((2, 2), np.float32))
+    g.variable("layer_6/w", np.ones((2, 2), np.float32))
+    g.variable("own", np.ones((2, 2), np.float32))
+    g.op("AssignVariableOp", ["own", g.constant(np.ones((2, 2), np.float32))], name="own/Assign")
+    return g
+
+
+def test_repeated_initializers_are_byte_identical_to_adding_each(tmp_path, monkeypatch):
+    """A TF1 export copies one variable's zeros initializer for the others of its dtype
+    and shape (Graph.copy_nodes_from); adding each through the Graph API writes the
+    same bytes, unusual names included."""
+    g = _initializer_cases()
+
+    def export(path: Path) -> bytes:
+        builder = SavedModelBuilder(path, format="tf1")
+        builder.add_meta_graph_and_variables(g, ["serve"])
+        builder.save()
+        return (path / "saved_model.pb").read_bytes()
+
+    copied = export(tmp_path / "copied")
+    monkeypatch.setattr(Graph, "copy_nodes_from", lambda *args, **kwargs: False)
+    assert copied == export(tmp_path / "each")
+    meta = load_saved_model(tmp_path / "copied" / "saved_model.pb").meta_graphs[0]
+    names = {n.name for n in meta.graph_def.node}
+    assert {"layer_3/w/Initializer/zeros", "layer_5/w/Initializer/zeros/Const_1",
+            "layer_6/w/Initializer/zeros/Const"} <= names
+    assert "own/Initializer/zeros" not in names
+    assert validate_saved_model(tmp_path / "copied") == []

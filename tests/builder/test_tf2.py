@@ -143,12 +143,12 @@ def _varied_graph() -> tuple[psm.Graph, Any]:
 @pytest.mark.parametrize("make", [dense_graph, _varied_graph])
 def test_body_copy_is_byte_identical_to_adding_every_node_again(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, make: Any) -> None:
-    """The serve body takes the user's checked nodes over (Graph.copy_node_from); adding
+    """The serve body takes the user's checked nodes over (Graph.copy_nodes_from); adding
     each through op() instead (every node checked again) writes the same bytes."""
     g, sigs = make()
     values = {"dense/kernel": KERNEL, "dense/bias": BIAS, "scale": np.float32(2)}
     fast = save(tmp_path / "fast", g, sigs, variables=values)
-    monkeypatch.setattr(psm.Graph, "copy_node_from", lambda *args, **kwargs: False)
+    monkeypatch.setattr(psm.Graph, "copy_nodes_from", lambda *args, **kwargs: False)
     slow = save(tmp_path / "slow", g, sigs, variables=values)
     for name in ("saved_model.pb", "fingerprint.pb", "variables/variables.index"):
         assert (fast / name).read_bytes() == (slow / name).read_bytes(), name

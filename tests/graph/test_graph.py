@@ -934,13 +934,13 @@ def _copy_source() -> Graph:
     return g
 
 
-def test_copy_node_from_takes_the_node_over_with_renamed_inputs() -> None:
+def test_copy_nodes_from_takes_the_node_over_with_renamed_inputs() -> None:
     source = _copy_source()
     target = Graph()
     target.placeholder("arg_x", "float32", [None, 2])
-    assert target.copy_node_from(source, "w", {})
-    assert target.copy_node_from(source, "mm", {"x": "arg_x"})
-    assert target.copy_node_from(source, "r", {})
+    assert target.copy_nodes_from(source, ["w"], {})
+    assert target.copy_nodes_from(source, ["mm"], {"x": "arg_x"})
+    assert target.copy_nodes_from(source, ["r"], {})
     want = Graph()
     want.placeholder("arg_x", "float32", [None, 2])
     want.constant(np.ones((2, 3), np.float32), name="w")
@@ -953,7 +953,7 @@ def test_copy_node_from_takes_the_node_over_with_renamed_inputs() -> None:
 
 
 @pytest.mark.parametrize("case", ["exposed", "control", "dtype", "shape", "missing", "taken"])
-def test_copy_node_from_refuses_what_it_cannot_trust(case: str) -> None:
+def test_copy_nodes_from_refuses_what_it_cannot_trust(case: str) -> None:
     source = _copy_source()
     target = Graph()
     target.placeholder("arg_x", "float64" if case == "dtype" else "float32",
@@ -965,14 +965,32 @@ def test_copy_node_from_refuses_what_it_cannot_trust(case: str) -> None:
         source.node("mm").attr["transpose_a"].b = True  # handed out: may have been edited
     if case == "control":
         source.op("Identity", [source.get_tensor("mm")], name="ctl", control_inputs=["x"])
-        assert target.copy_node_from(source, "mm", rename)
-        assert not target.copy_node_from(source, "ctl", rename)
+        assert target.copy_nodes_from(source, ["mm"], rename)
+        assert not target.copy_nodes_from(source, ["ctl"], rename)
         return
     if case == "taken":
         target.placeholder("mm", "float32", [])
     before = target.op_types()
-    assert not target.copy_node_from(source, "mm", rename)
+    assert not target.copy_nodes_from(source, ["mm"], rename)
     assert target.op_types() == before  # nothing added
+
+
+def test_copy_nodes_from_is_all_or_nothing_and_renames_within_a_graph() -> None:
+    g = _copy_source()
+    g.placeholder("y", "float32", [None, 2])
+    # mm and r again, reading y, under new names (inputs within the batch renamed too)
+    assert g.copy_nodes_from(g, ["mm", "r"], {"x": "y"}, ["mm_y", "r_y"])
+    assert list(g.node_view("mm_y").input) == ["y", "w"]
+    assert list(g.node_view("r_y").input) == ["mm_y"]
+    g.validate()
+    g.op("Identity", [g.get_tensor("mm")], name="ctl", control_inputs=["x"])
+    before = g.op_types()
+    # the first node could be copied, the second not (a control input): neither is added
+    assert not g.copy_nodes_from(g, ["mm", "ctl"], {"x": "y"}, ["mm_c", "ctl_c"])
+    # consumer listed before its input, a name twice: refused
+    assert not g.copy_nodes_from(g, ["r", "mm"], {"x": "y"}, ["r_2", "mm_2"])
+    assert not g.copy_nodes_from(g, ["mm", "r"], {"x": "y"}, ["dup", "dup"])
+    assert g.op_types() == before
 
 
 def test_fill_node_defs_skips_names_and_builds_no_library() -> None:

@@ -245,13 +245,23 @@ def _ensure_read_tensor(graph: Graph, spec: VariableSpec) -> str:
     return read.name
 
 
-def _ensure_initializer(graph: Graph, spec: VariableSpec,
-                        shape: tuple[int, ...]) -> tuple[str, str]:
+def _initializer_names(variable: str) -> tuple[str, str, str, str]:
+    """The nodes :func:`_ensure_initializer` adds for ``variable``, inputs first."""
+    scope = f"{variable}/Initializer/zeros"
+    return f"{scope}/shape_as_tensor", f"{scope}/Const", scope, f"{variable}/Assign"
+
+
+def _ensure_initializer(graph: Graph, spec: VariableSpec, shape: tuple[int, ...],
+                        templates: dict[tuple[int, tuple[int, ...]], str] | None = None
+                        ) -> tuple[str, str]:
     """(initializer op, initial value tensor) of a variable, added if missing.
 
     A ``VariableDef`` must name an initializer.  Graphs built here carry
     their values in the checkpoint only, so the added initializer assigns
-    zeros (``Fill``), keeping the weights out of the graph.
+    zeros (``Fill``), keeping the weights out of the graph.  ``templates``: ``{(dtype,
+    shape): variable}`` whose initializer an earlier call added (this call adds to it): a
+    variable of the same dtype and shape gets a copy of those four nodes (its names when free,
+    the same nodes :meth:`Graph.op` would add, without checking them again).
     """
     assign_name = f"{spec.node_name}/Assign"
     if graph.has_node(assign_name):
@@ -259,6 +269,15 @@ def _ensure_initializer(graph: Graph, spec: VariableSpec,
         if node.op == "AssignVariableOp" and op_name_of(node.input[0]) == spec.node_name:
             value = node.input[1]
             return assign_name, value if ":" in value else f"{value}:0"
+    names = _initializer_names(spec.node_name)
+    kind = (spec.dtype.enum, shape)
+    template = templates.get(kind) if templates is not None else None
+    # The copies take exactly these names (op() would make a used one unique).
+    if template is not None and all(graph.unique_name(n, mark_as_used=False) == n
+                                    for n in names):
+        rename = {template: spec.node_name}
+        if graph.copy_nodes_from(graph, _initializer_names(template), rename, names):
+            return assign_name, f"{names[2]}:0"
     type_attr = attr_value_pb2.AttrValue(type=proto_dtype(spec.dtype.enum))
     int32_attr = attr_value_pb2.AttrValue(type=proto_dtype(dtypes.DT_INT32))
     # What Graph.op would add (one per variable: its private fast path); the Fill is
@@ -274,6 +293,9 @@ def _ensure_initializer(graph: Graph, spec: VariableSpec,
     assign = add("AssignVariableOp", [spec.node_name, fill], name=assign_name,
                  attrs={"dtype": type_attr, "validate_shape": attr_value_pb2.AttrValue(b=False),
                         "_has_manual_control_dependencies": attr_value_pb2.AttrValue(b=True)})
+    if templates is not None and kind not in templates and (
+            dims.op_name, zero.op_name, fill.op_name, assign.op_name) == names:
+        templates[kind] = spec.node_name  # (not with names made unique)
     return assign.op_name, fill.name
 
 
@@ -774,6 +796,7 @@ class SavedModelBuilder:
                           keys: Mapping[str, str],
                           values: Mapping[str, np.ndarray] | None) -> list[_VariableEntry]:
         entries = []
+        templates: dict[tuple[int, tuple[int, ...]], str] = {}
         for spec in specs:
             read = _ensure_read_tensor(graph, spec)
             if values is not None:
@@ -781,7 +804,7 @@ class SavedModelBuilder:
             else:
                 stored = self._checkpoint[keys[spec.node_name]]  # type: ignore[index]
                 shape = tuple(stored.shape)
-            initializer, initial_value = _ensure_initializer(graph, spec, shape)
+            initializer, initial_value = _ensure_initializer(graph, spec, shape, templates)
             entries.append(_VariableEntry(spec, keys[spec.node_name], read, initializer,
                                           initial_value))
         return entries

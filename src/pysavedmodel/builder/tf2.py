@@ -337,7 +337,7 @@ def _copy_nodes(function: Function, graph: Graph, needed: Sequence[str],
         node = graph.node_view(node_name)
         node_attrs = node.attr
         if node.op not in _IF_OPS and not any(k in node_attrs for k in _DROPPED_ATTRS) \
-                and body.copy_node_from(graph, node_name, rename):
+                and body.copy_nodes_from(graph, [node_name], rename):
             continue  # a checked node taken over as it is (the common case)
         op_def = get_op_def(node.op)
         data = [_renamed(rename, t) for t in node.input if not t.startswith("^")]

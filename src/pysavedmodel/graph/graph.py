@@ -852,47 +852,68 @@ class Graph:
         self._take_name(node_name, marks)
         return stored
 
-    def copy_node_from(self, source: Graph, name: str, rename: Mapping[str, str]) -> bool:
-        """Internal interface for the builder (not public API): add node ``name`` of
-        ``source`` to this graph under the same name, the nodes of its data inputs
+    def copy_nodes_from(self, source: Graph, names: Sequence[str], rename: Mapping[str, str],
+                        as_names: Sequence[str] | None = None) -> bool:
+        """Internal interface for the builder (not public API): add the nodes ``names`` of
+        ``source`` (which may be this graph) to this graph, inputs first, each under its
+        name in ``as_names`` (default: the same names), the nodes of their data inputs
         replaced per ``rename`` (``{node of source: node of this graph}``), keeping what
-        ``source`` derived for it (output dtypes and shapes, the checks it passed)
+        ``source`` derived for them (output dtypes and shapes, the checks they passed)
         instead of deriving it again: a TF2 export copies every node of a signature into
-        a function this way.
+        a function this way, a TF1 export repeats one variable's initializer for the
+        others of its dtype and shape.
 
-        Only a node that passed every check when added to ``source`` and was never
-        handed out (so is unchanged since), without control inputs, whose every input
-        here has the dtype and shape it has in ``source``, is copied; for any other node
-        nothing is added and False is returned (the caller then adds it through
-        :meth:`op`, which checks it again).  Output shapes are ``source``'s: they may be
-        more precise than what this graph would infer (a resource argument of a
-        function does not carry its variable's shape, a ``VarHandleOp`` does), as in
-        the functions TensorFlow traces.
+        All or nothing: only nodes that passed every check when added to ``source`` and
+        were never handed out (so are unchanged since), without control inputs, whose
+        every input here has the dtype and shape it has in ``source`` and whose new names
+        name no node yet (taken as absolute names, as ``op(name="scope/name/")`` takes
+        them), are copied; otherwise nothing is added and False is returned (the
+        caller then adds them through :meth:`op`, which checks them again).  Output
+        shapes are ``source``'s: they may be more precise than what this graph would
+        infer (a resource argument of a function does not carry its variable's shape, a
+        ``VarHandleOp`` does), as in the functions TensorFlow traces; where an output
+        shape depends on an input's value (``Fill`` of a ``Const`` shape), the caller
+        vouches that the inputs hold equal values.
         """
-        node = source._nodes.get(name)
+        targets = names if as_names is None else as_names
+        if len(targets) != len(names):
+            raise InvalidArgumentError("copy_nodes_from: as many new names as nodes needed")
         nodes = self._nodes
-        if node is None or node.exposed or not node.valid or name in nodes:
-            return False
         source_nodes = source._nodes
-        inputs: list[str] = []
-        for text in node.input:
-            op_name, index, control = parse_input(text)
-            if control:
+        if len(set(targets)) != len(targets):
+            return False
+        batch: dict[str, str] = {}  # the nodes planned so far: source name -> new name
+        plans: list[tuple[str, _Node, tuple[str, ...]]] = []
+        for name, target in zip(names, targets):
+            node = source_nodes.get(name)
+            if node is None or node.exposed or not node.valid or target in nodes:
                 return False
-            new = rename.get(op_name, op_name)
-            here = nodes.get(new)
-            there = source_nodes.get(op_name)
-            if here is None or there is None or index >= len(here.out_dtypes) \
-                    or index >= len(there.out_dtypes) \
-                    or here.out_dtypes[index] != there.out_dtypes[index] \
-                    or here.out_shapes[index] != there.out_shapes[index]:
-                return False
-            inputs.append(new if index == 0 else f"{new}:{index}")
-        copied = _Node(name, node.op_def, node.out_dtypes, op=node.op, inputs=tuple(inputs),
-                       device=node.device, attrs=dict(node.attr), valid=True)
-        copied.out_shapes = node.out_shapes
-        nodes[name] = copied
-        self._mark_used(name)
+            inputs: list[str] = []
+            for text in node.input:
+                op_name, index, control = parse_input(text)
+                if control:
+                    return False
+                new = batch.get(op_name) or rename.get(op_name, op_name)
+                there = source_nodes.get(op_name)
+                if there is None or index >= len(there.out_dtypes):
+                    return False
+                if op_name not in batch:  # else a copy of ``there`` made here
+                    here = nodes.get(new)
+                    if here is None or index >= len(here.out_dtypes) \
+                            or here.out_dtypes[index] != there.out_dtypes[index] \
+                            or here.out_shapes[index] != there.out_shapes[index]:
+                        return False
+                if op_name in names and op_name not in batch:
+                    return False  # a node of the batch listed after its consumer
+                inputs.append(new if index == 0 else f"{new}:{index}")
+            plans.append((target, node, tuple(inputs)))
+            batch[name] = target
+        for target, node, renamed in plans:
+            copied = _Node(target, node.op_def, node.out_dtypes, op=node.op, inputs=renamed,
+                           device=node.device, attrs=dict(node.attr), valid=True)
+            copied.out_shapes = node.out_shapes
+            nodes[target] = copied
+            self._mark_used(target)
         return True
 
     # ------------------------------------------------------------------ op() helpers
