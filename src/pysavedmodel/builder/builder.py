@@ -347,13 +347,13 @@ def _variable_collections(
 
 # --------------------------------------------------------------------------- graph_def edits
 
-def _meta_graph(graph_def: graph_pb2.GraphDef, tags: Sequence[str],
-                op_list: op_def_pb2.OpList | None, clear_devices: bool,
-                strip_default_attrs: bool) -> meta_graph_pb2.MetaGraphDef:
-    """A MetaGraphDef holding ``graph_def`` (devices cleared / default attrs stripped as
-    asked) with its meta info: ``tags`` and the stripped op list (``op_list``, or the ops
-    ``graph_def`` uses when None)."""
-    meta_graph = meta_graph_pb2.MetaGraphDef()
+def _finish_meta_graph(meta_graph: meta_graph_pb2.MetaGraphDef, tags: Sequence[str],
+                       op_list: op_def_pb2.OpList | None, clear_devices: bool,
+                       strip_default_attrs: bool) -> meta_graph_pb2.MetaGraphDef:
+    """``meta_graph``, its ``graph_def`` written (devices cleared / default attrs
+    stripped as asked), given its meta info: ``tags`` and the stripped op list
+    (``op_list``, or the ops ``graph_def`` uses when None)."""
+    graph_def = meta_graph.graph_def
     if _flag(clear_devices, "clear_devices"):
         _clear_devices(graph_def)
     if _flag(strip_default_attrs, "strip_default_attrs"):
@@ -363,7 +363,6 @@ def _meta_graph(graph_def: graph_pb2.GraphDef, tags: Sequence[str],
     info.stripped_op_list.CopyFrom(op_list if op_list is not None
                                    else stripped_op_list(graph_def))
     info.stripped_default_attrs = bool(strip_default_attrs)
-    meta_graph.graph_def.CopyFrom(graph_def)
     return meta_graph
 
 
@@ -885,8 +884,9 @@ class SavedModelBuilder:
         asset_entries = [(rec.tensor_name, store.filename_for(rec.source))
                          for rec in asset_records]
 
-        meta_graph = _meta_graph(work.as_graph_def(add_shapes=True), tags, None,
-                                 clear_devices, strip_default_attrs)
+        meta_graph = meta_graph_pb2.MetaGraphDef()
+        work.as_graph_def(add_shapes=True, into=meta_graph.graph_def)  # written in place
+        _finish_meta_graph(meta_graph, tags, None, clear_devices, strip_default_attrs)
         if saver_def is not None:
             meta_graph.saver_def.CopyFrom(saver_def)
         if entries:
@@ -925,10 +925,12 @@ class SavedModelBuilder:
         asset_entries = [(rec.tensor_name, store.filename_for(rec.source))
                          for rec in asset_records]
         _check_distinct_resources(work, specs)
+        meta_graph = meta_graph_pb2.MetaGraphDef()
         export = _tf2.build_tf2_export(work, signatures, values, init_op=init_name,
-                                       assets=asset_entries, variable_specs=specs)
-        meta_graph = _meta_graph(export.graph_def, tags, export.op_list, clear_devices,
-                                 strip_default_attrs)
+                                       assets=asset_entries, variable_specs=specs,
+                                       graph_def=meta_graph.graph_def)
+        _finish_meta_graph(meta_graph, tags, export.op_list, clear_devices,
+                           strip_default_attrs)
         meta_graph.saver_def.CopyFrom(export.saver_def)
         for key, sig in export.signatures.items():
             meta_graph.signature_def[key].CopyFrom(sig)

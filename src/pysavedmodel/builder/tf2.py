@@ -605,14 +605,17 @@ def _full_arg_spec(args: Sequence[str], kwonly: Sequence[str]) -> struct_pb2.Str
 def build_tf2_export(graph: Graph, signatures: Mapping[str, meta_graph_pb2.SignatureDef],
                      values: Mapping[str, np.ndarray], *, init_op: str | None = None,
                      assets: Sequence[tuple[str, str]] = (),
-                     variable_specs: Sequence[VariableSpec] | None = None) -> Tf2Export:
+                     variable_specs: Sequence[VariableSpec] | None = None,
+                     graph_def: graph_pb2.GraphDef | None = None) -> Tf2Export:
     """The TF2 form of ``graph`` with resolved ``signatures`` and the variables' ``values``
     (``{VarHandleOp name: array}``).
 
     ``init_op``: the name of an op initializing the graph's lookup tables (or other
     resources, see ``_is_resource_constructor``), run by every loader after the
     variables are restored.  ``assets``: ``(asset tensor name, file name in assets/)``
-    per asset.  ``variable_specs``: ``graph.variables`` if the caller has them.  Raises
+    per asset.  ``variable_specs``: ``graph.variables`` if the caller has them.
+    ``graph_def``: an empty GraphDef to write the outer graph into (a ``MetaGraphDef``'s:
+    not copied there), else a new one; either is the result's ``graph_def``.  Raises
     :class:`~pysavedmodel.errors.FormatError` for what a TF2 export cannot express
     (naming the signature, input or variable), before anything is written."""
     if not signatures:
@@ -844,7 +847,7 @@ def build_tf2_export(graph: Graph, signatures: Mapping[str, meta_graph_pb2.Signa
     saver_def = saver_pb2.SaverDef(
         filename_tensor_name=filename.name, save_tensor_name=save.name,
         restore_op_name=restore.op_name, version=saver_pb2.SaverDef.V2)
-    graph_def = outer.as_graph_def(add_shapes=True)
+    graph_def = outer.as_graph_def(add_shapes=True, into=graph_def)
     graph_def.versions.min_consumer = 12
     names = [node.op for node in graph_def.node]
     for function in graph_def.library.function:

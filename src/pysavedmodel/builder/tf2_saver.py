@@ -95,8 +95,12 @@ class GeneratedFunction:
     def to_function_def(self) -> function_pb2.FunctionDef:
         """A copy of the FunctionDef."""
         out = function_pb2.FunctionDef()
-        out.CopyFrom(self._function_def)
+        self.fill_function_def(out)
         return out
+
+    def fill_function_def(self, fdef: function_pb2.FunctionDef) -> None:
+        """Copy the FunctionDef into the empty ``fdef``."""
+        fdef.CopyFrom(self._function_def)
 
 
 def arg_name(base: str, used: set[str]) -> str:

@@ -237,10 +237,17 @@ class Function:
 
     def to_function_def(self) -> function_pb2.FunctionDef:
         """The ``FunctionDef`` (validated body; see the module docstring for the format)."""
+        fdef = function_pb2.FunctionDef()
+        self.fill_function_def(fdef)
+        return fdef
+
+    def fill_function_def(self, fdef: function_pb2.FunctionDef) -> None:
+        """Write :meth:`to_function_def`'s ``FunctionDef`` into the empty ``fdef`` (a
+        graph's library writes its functions in place: a body of thousands of nodes is
+        not copied again)."""
         if not self._rets:
             raise GraphError(f"function {self.name!r} has no results; add one with ret()")
         args = self._arg_names
-        fdef = function_pb2.FunctionDef()
         # (output arg name, outputs it has) per node: outputs are named by arg in a body
         layouts: dict[str, list[tuple[str, int]]] = {}
 
@@ -288,4 +295,3 @@ class Function:
                     _attrs.make_shape_proto(key))
                 data = arg_attrs[key] = attrs.SerializeToString()
             fdef.arg_attr[index].MergeFromString(data)
-        return fdef

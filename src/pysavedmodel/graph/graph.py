@@ -81,6 +81,9 @@ class FunctionLike(Protocol):
 
     def to_function_def(self) -> function_pb2.FunctionDef: ...
 
+    def fill_function_def(self, fdef: function_pb2.FunctionDef) -> None:
+        """Write :meth:`to_function_def`'s result into the empty ``fdef``."""
+
 
 class NodeView(NodeLike, Protocol):
     """A node to read (:meth:`Graph.node_view`): :class:`~.opsig.NodeLike` and its device."""
@@ -1261,17 +1264,19 @@ class Graph:
         validate_added(untrusted, outputs={name: node.out_dtypes for name, node in nodes.items()},
                        ops={name: node.op for name, node in nodes.items()}, functions=functions)
 
-    def as_graph_def(self, *, add_shapes: bool = False) -> graph_pb2.GraphDef:
+    def as_graph_def(self, *, add_shapes: bool = False,
+                     into: graph_pb2.GraphDef | None = None) -> graph_pb2.GraphDef:
         """The validated ``GraphDef`` (producer 2474, nodes in creation order).
 
         ``add_shapes`` adds ``_output_shapes`` attrs (our inferred shapes; unknown
         rank where not inferred) to nodes with outputs, as TF's v1 SavedModel
-        builder does.
+        builder does.  ``into``: an empty GraphDef to write into and return (the
+        builder's, inside a ``MetaGraphDef``) instead of a new one.
         """
-        graph_def = graph_pb2.GraphDef()
+        graph_def = graph_pb2.GraphDef() if into is None else into
         self.fill_node_defs(graph_def.node, add_shapes=add_shapes)
         for _, function in sorted(self._library().items()):
-            graph_def.library.function.add().CopyFrom(function.to_function_def())
+            function.fill_function_def(graph_def.library.function.add())
         graph_def.versions.producer = TF_GRAPH_DEF_VERSION
         return graph_def
 
