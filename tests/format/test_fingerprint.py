@@ -115,6 +115,17 @@ def test_tf_recomputes_the_same_fields(tmp_path: Path) -> None:
     call = meta.graph_def.node.add(name="call", op="StatefulPartitionedCall")
     call.attr["f"].func.name = "__inference_f_30"
     call.attr["config_proto"].s = b"device specific"
+    # Nodes whose attrs after the leading fields repeat (remembered once, then reused),
+    # with keys one of which is a prefix of the other (re-ordered) and without.
+    for graph_nodes in (meta.graph_def.node, function.node_def):
+        for index in range(3):
+            node = graph_nodes.add(name=f"same_{index}", op="StatefulPartitionedCall",
+                                   input=[f"in_{index}"], device="/device:CPU:0")
+            node.attr["config"].s = b"c"
+            node.attr["config_proto"].s = b"p"
+            node.attr["f"].func.name = "__inference_g_7"
+            plain_node = graph_nodes.add(name=f"plain_{index}", op="Identity")
+            plain_node.attr["T"].type = 1
     text = meta.graph_def.node.add(name="path", op="Const")
     text.attr["dtype"].type = 7
     text.attr["value"].tensor.dtype = 7

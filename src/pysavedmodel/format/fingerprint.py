@@ -166,18 +166,18 @@ def _map_key(entry: bytes, signed: bool) -> tuple[int, bytes]:
     return 0, b""
 
 
-_REORDERED: dict[str, bool] = {}
+_REORDERED: dict[Any, bool] = {}
+"""By message descriptor (hashable, one object per type): read per message hashed."""
 
 
 def _may_reorder(descriptor: Any) -> bool:
     """Whether a message of this type can hold a map (directly or in any message
     reachable from it): only maps are ordered differently by upb and C++, so
     :func:`_cpp_order` leaves other messages (tensors, shapes...) as they are."""
-    name = descriptor.full_name
-    known = _REORDERED.get(name)
+    known = _REORDERED.get(descriptor)
     if known is not None:
         return known
-    seen = {name}
+    seen = {descriptor.full_name}
     stack = [descriptor]
     found = False
     while stack and not found:
@@ -191,20 +191,20 @@ def _may_reorder(descriptor: Any) -> bool:
             if sub.full_name not in seen:
                 seen.add(sub.full_name)
                 stack.append(sub)
-    _REORDERED[name] = found
+    _REORDERED[descriptor] = found
     return found
 
 
 _SIGNED_KEYS = (FieldDescriptor.TYPE_INT32, FieldDescriptor.TYPE_INT64,
                 FieldDescriptor.TYPE_SINT32, FieldDescriptor.TYPE_SINT64,
                 FieldDescriptor.TYPE_SFIXED32, FieldDescriptor.TYPE_SFIXED64)
-_PLANS: dict[str, dict[int, tuple[Any, bool, bool]]] = {}
+_PLANS: dict[Any, dict[int, tuple[Any, bool, bool]]] = {}
 
 
 def _plan(descriptor: Any) -> dict[int, tuple[Any, bool, bool]]:
     """Per field number of a message type whose sub-messages may hold maps:
     ``(sub-message type, is a map, map key is signed)``."""
-    plan = _PLANS.get(descriptor.full_name)
+    plan = _PLANS.get(descriptor)
     if plan is None:
         plan = {}
         for field in descriptor.fields:
@@ -215,8 +215,53 @@ def _plan(descriptor: Any) -> dict[int, tuple[Any, bool, bool]]:
             if is_map or _may_reorder(sub):
                 signed = is_map and sub.fields_by_number[1].type in _SIGNED_KEYS
                 plan[field.number] = (sub, is_map, signed)
-        _PLANS[descriptor.full_name] = plan
+        _PLANS[descriptor] = plan
     return plan
+
+
+_FIRST_PLANNED: dict[Any, int] = {}
+
+
+def _first_planned(descriptor: Any) -> int:
+    """The lowest field number of a message type that :func:`_cpp_order` may change."""
+    first = _FIRST_PLANNED.get(descriptor)
+    if first is None:
+        plan = _plan(descriptor)
+        first = _FIRST_PLANNED[descriptor] = min(plan) if plan else 1 << 29
+    return first
+
+
+def _leading_end(data: bytes, first: int) -> int:
+    """The offset of the first field numbered ``first`` or above (the serialization
+    lists fields by number, so what comes before cannot move)."""
+    pos = 0
+    size = len(data)
+    while pos < size:
+        start = pos
+        tag = data[pos]
+        pos += 1
+        if tag >= 0x80:
+            tag, pos = _varint(data, start)
+        if tag >> 3 >= first:
+            return start
+        wire = tag & 7
+        if wire == 2:
+            length = data[pos]
+            pos += 1
+            if length >= 0x80:
+                length, pos = _varint(data, pos - 1)
+            pos += length
+        elif wire == 0:
+            while data[pos] >= 0x80:
+                pos += 1
+            pos += 1
+        elif wire == 1:
+            pos += 8
+        elif wire == 5:
+            pos += 4
+        else:
+            raise InvalidArgumentError(f"unexpected protobuf wire type {wire} while hashing")
+    return pos
 
 
 _MEMO_LIMIT = 512
@@ -233,10 +278,49 @@ def _cpp_order(data: bytes, descriptor: Any,
     backend orders integer keys, and string keys one of which is a prefix of the other
     (``config`` / ``config_proto``), otherwise, so its bytes hash differently.
     ``memo`` maps a message type to ``{payload: (re-ordered payload, map key or None)}``
-    for short payloads already seen.  Returns ``data`` itself when nothing moves (most
-    messages): pieces are collected only from the first change on."""
+    for short payloads already seen (and ``(type, "rest")`` to the same for what
+    follows a message's leading fields, :func:`_with_lead`).  Returns ``data`` itself
+    when nothing moves (most messages): pieces are collected only from the first change
+    on."""
     if not _may_reorder(descriptor):
         return data
+    first_planned = _first_planned(descriptor)
+    if first_planned > 1:
+        return _with_lead(data, descriptor, first_planned, memo)
+    return _reorder_fields(data, descriptor, memo)
+
+
+def _rests(memo: dict[Any, dict[bytes, tuple[bytes, Any]]],
+           descriptor: Any) -> dict[bytes, tuple[bytes, Any]]:
+    rests = memo.get((descriptor, "rest"))  # apart from whole payloads of the type
+    if rests is None:
+        rests = memo[(descriptor, "rest")] = {}
+    return rests
+
+
+def _with_lead(data: bytes, descriptor: Any, first_planned: int,
+               memo: dict[Any, dict[bytes, tuple[bytes, Any]]]) -> bytes:
+    """:func:`_cpp_order` of a message whose fields numbered below ``first_planned`` (a
+    NodeDef's name, op, inputs and device) cannot move: they stay, and the rest (its
+    attrs), which repeats across messages, is remembered by its bytes, whatever the
+    length of the whole message."""
+    lead = _leading_end(data, first_planned)
+    if not lead:
+        return _reorder_fields(data, descriptor, memo)
+    rest = data[lead:]
+    rests = _rests(memo, descriptor)
+    known = rests.get(rest)
+    if known is None:
+        ordered = _reorder_fields(rest, descriptor, memo)
+        known = (ordered, ordered is rest)  # (re-ordered rest, whether unchanged)
+        if len(rest) <= _MEMO_LIMIT:
+            rests[rest] = known
+    return data if known[1] else data[:lead] + known[0]
+
+
+def _reorder_fields(data: bytes, descriptor: Any,
+                    memo: dict[Any, dict[bytes, tuple[bytes, Any]]]) -> bytes:
+    """:func:`_cpp_order`'s walk over every field of a message that may hold maps."""
     plan = _plan(descriptor)
     fields = _fields(data)
     out: list[bytes] | None = None
@@ -251,6 +335,9 @@ def _cpp_order(data: bytes, descriptor: Any,
             i += 1
             continue
         sub, is_map, signed = entry
+        # Messages with leading fields that cannot move are unique as a whole (a
+        # NodeDef by its name) but repeat in the rest: no whole-payload memo for them.
+        sub_first = _first_planned(sub) if not is_map and _may_reorder(sub) else 0
         seen = memo.get(sub)
         if seen is None:
             seen = memo[sub] = {}
@@ -260,6 +347,13 @@ def _cpp_order(data: bytes, descriptor: Any,
         while j < count and fields[j][0] == number:
             _, _, start, body, end = fields[j]
             payload = data[body:end]
+            if sub_first > 1:
+                ordered = _with_lead(payload, sub, sub_first, memo)
+                if ordered is not payload:
+                    changed = True
+                chunks.append((None, start, body, ordered))
+                j += 1
+                continue
             known = seen.get(payload)
             if known is None:
                 ordered = _cpp_order(payload, sub, memo)
@@ -285,11 +379,14 @@ def _cpp_order(data: bytes, descriptor: Any,
     return data if out is None else b"".join(out)
 
 
-def _det(message: Any) -> bytes:
-    """``message`` serialized as C++'s deterministic serialization does."""
+def _det(message: Any, memo: dict[Any, dict[bytes, tuple[bytes, Any]]] | None = None
+         ) -> bytes:
+    """``message`` serialized as C++'s deterministic serialization does; ``memo``: shared
+    by the calls of one fingerprint (the regularized graph repeats the SavedModel's
+    nodes)."""
     data = message.SerializeToString(deterministic=True)
     assert isinstance(data, bytes)
-    return _cpp_order(data, message.DESCRIPTOR, {})
+    return _cpp_order(data, message.DESCRIPTOR, {} if memo is None else memo)
 
 
 def checkpoint_hash(index_bytes: bytes | None) -> int:
@@ -325,12 +422,14 @@ def compute_fingerprint(saved_model: saved_model_pb2.SavedModel,
         raise InvalidArgumentError("SavedModel has no meta graph to fingerprint")
     meta = saved_model.meta_graphs[0]
     fp = fingerprint_pb2.FingerprintDef()
-    fp.saved_model_checksum = fingerprint64(_det(saved_model))
-    fp.graph_def_program_hash = fingerprint64(_det(regularize_graph_def(meta.graph_def)))
+    memo: dict[Any, dict[bytes, tuple[bytes, Any]]] = {}
+    fp.saved_model_checksum = fingerprint64(_det(saved_model, memo))
+    fp.graph_def_program_hash = fingerprint64(_det(regularize_graph_def(meta.graph_def), memo))
     sig_hash = 0
     for key in sorted(meta.signature_def):
         sig_hash = fingerprint_cat64(sig_hash, fingerprint64(key.encode("utf-8")))
-        sig_hash = fingerprint_cat64(sig_hash, fingerprint64(_det(meta.signature_def[key])))
+        sig_hash = fingerprint_cat64(sig_hash,
+                                     fingerprint64(_det(meta.signature_def[key], memo)))
     fp.signature_def_hash = sig_hash
     functions = meta.object_graph_def.concrete_functions
     by_uid: dict[int, str] = {}
@@ -340,7 +439,7 @@ def compute_fingerprint(saved_model: saved_model_pb2.SavedModel,
     for uid in sorted(by_uid):
         name = by_uid[uid]
         obj_hash = fingerprint_cat64(obj_hash, fingerprint64(_strip_uid(name, uid).encode("utf-8")))
-        obj_hash = fingerprint_cat64(obj_hash, fingerprint64(_det(functions[name])))
+        obj_hash = fingerprint_cat64(obj_hash, fingerprint64(_det(functions[name], memo)))
     fp.saved_object_graph_hash = obj_hash
     if index_bytes is None and export_dir is not None:
         index = Path(export_dir) / "variables" / "variables.index"
