@@ -126,14 +126,19 @@ def test_control_flow_functions_reach_the_library(tmp_path: Path) -> None:
 
 def _varied_graph() -> tuple[psm.Graph, Any]:
     """Nodes of every kind the body copy meets: taken over as they are, with control
-    inputs, with list inputs, handed out (and edited), imported from a GraphDef, after a
-    node whose shape the function cannot know (a resource read)."""
+    inputs, with list inputs, handed out (and edited), imported from a GraphDef with
+    ``_output_shapes`` and ``_class`` attrs (left out), after a node whose shape the
+    function cannot know (a resource read)."""
     g, sigs = dense_graph()
     y = g.get_tensor("y")
     z = g.op("Relu", [y], name="z", control_inputs=[g.get_tensor("MatMul")])
     both = g.op("ConcatV2", [[y, z], -1], name="both")
     g.op("Tanh", [both], name="tanh")
-    imported = psm.Graph.from_dict(g.as_graph_def())  # values: given to the builder
+    graph_def = g.as_graph_def(add_shapes=True)  # _output_shapes: dropped from bodies
+    for node in graph_def.node:
+        if node.name in ("both", "dense/kernel"):
+            node.attr["_class"].list.s.append(b"loc:@" + node.name.encode())
+    imported = psm.Graph.from_dict(graph_def)  # values: given to the builder
     imported.node("tanh").attr["T"].type = types_pb2.DT_FLOAT  # handed out, edited
     out = imported.get_tensor("tanh")
     x = imported.get_tensor("x")

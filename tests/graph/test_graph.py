@@ -993,6 +993,18 @@ def test_copy_nodes_from_is_all_or_nothing_and_renames_within_a_graph() -> None:
     assert g.op_types() == before
 
 
+def test_copy_nodes_from_leaves_out_underscore_attrs_only() -> None:
+    source = Graph.from_dict(_copy_source().as_graph_def(add_shapes=True))
+    target = Graph()
+    target.placeholder("x", "float32", [None, 2])
+    assert target.copy_nodes_from(source, ["w", "mm"], {}, drop_attrs=("_output_shapes",))
+    assert "_output_shapes" in source.node_view("mm").attr
+    assert "_output_shapes" not in target.node_view("mm").attr
+    assert set(target.node_view("mm").attr) == set(source.node_view("mm").attr) - {"_output_shapes"}
+    with pytest.raises(InvalidArgumentError, match="only '_' attrs"):
+        target.copy_nodes_from(source, ["r"], {}, drop_attrs=("T",))
+
+
 def test_fill_node_defs_skips_names_and_builds_no_library() -> None:
     inner = pysavedmodel.Function("inner_1")
     a = inner.arg("a", "float32")

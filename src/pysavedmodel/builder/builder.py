@@ -418,6 +418,14 @@ def _serialize_within_limit(saved_model: saved_model_pb2.SavedModel) -> bytes:
 
 # --------------------------------------------------------------------------- the builder
 
+_OVERLAP_MIN_BYTES = 32 << 20
+"""Checkpoints from this size on are written by a thread while ``save()`` fingerprints."""
+
+
+def _checkpoint_bytes(checkpoint: Mapping[str, Any]) -> int:
+    return sum(value.nbytes for value in checkpoint.values() if isinstance(value, np.ndarray))
+
+
 @dataclass
 class _Prepared:
     """Everything one add_* call computed, committed only when all of it succeeded."""
@@ -710,10 +718,12 @@ class SavedModelBuilder:
         with remote.publishing_directory(target, durable=durable) as temp:
             (temp / VARIABLES_DIRECTORY).mkdir()
             pool = written = None
-            if self._checkpoint and fingerprint:
+            if self._checkpoint and fingerprint and _checkpoint_bytes(
+                    self._checkpoint) >= _OVERLAP_MIN_BYTES:
                 # Written (mostly I/O and CRC32C, outside the GIL) while this thread
-                # fingerprints saved_model.pb; without a fingerprint there is too little
-                # to overlap to pay for sharing the GIL with a small-tensor checkpoint.
+                # fingerprints saved_model.pb; without a fingerprint, or for a small
+                # checkpoint (its writing is Python, holding the GIL), there is too little
+                # to overlap to pay for the thread and for sharing the GIL.
                 from concurrent.futures import ThreadPoolExecutor  # ~10 ms: only here
 
                 pool = ThreadPoolExecutor(1, thread_name_prefix="pysavedmodel-checkpoint")

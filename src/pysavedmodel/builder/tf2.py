@@ -335,9 +335,8 @@ def _copy_nodes(function: Function, graph: Graph, needed: Sequence[str],
     body = function.graph
     for node_name in needed:
         node = graph.node_view(node_name)
-        node_attrs = node.attr
-        if node.op not in _IF_OPS and not any(k in node_attrs for k in _DROPPED_ATTRS) \
-                and body.copy_nodes_from(graph, [node_name], rename):
+        if node.op not in _IF_OPS and body.copy_nodes_from(graph, [node_name], rename,
+                                                           drop_attrs=_DROPPED_ATTRS):
             continue  # a checked node taken over as it is (the common case)
         op_def = get_op_def(node.op)
         data = [_renamed(rename, t) for t in node.input if not t.startswith("^")]
@@ -762,16 +761,27 @@ def build_tf2_export(graph: Graph, signatures: Mapping[str, meta_graph_pb2.Signa
     # The outer graph.
     outer = Graph()
     handles: dict[str, Tensor] = {}
+    reads: dict[tuple[int, tuple[int, ...]], str] = {}  # a variable per dtype and shape
     for var in sorted(variables, key=lambda v: v.spec.node_name):
-        node = graph.node_view(var.spec.node_name)
+        name = var.spec.node_name
+        node = graph.node_view(name)
         attrs: dict[str, Any] = {k: v for k, v in node.attr.items()
                                  if k not in _DROPPED_ATTRS}
-        # the nodes op() would add (the user's node passed its checks), on the fast path
-        handle = handles[var.spec.node_name] = outer.add_trusted_node(
-            "VarHandleOp", [], name=node.name + "/", attrs=attrs)
-        outer.add_trusted_node("ReadVariableOp", [handle],
-                               name=f"{node.name}/Read/ReadVariableOp/",
-                               attrs={"dtype": attrs["dtype"]})
+        read_name = f"{name}/Read/ReadVariableOp"
+        # The user's node (checked) taken over, or what op() would add for it on the fast
+        # path; the read copied from an earlier one of the same dtype and shape.
+        if outer.copy_nodes_from(graph, [name], {}, drop_attrs=_DROPPED_ATTRS):
+            handle = handles[name] = outer.get_tensor(name)
+        else:
+            handle = handles[name] = outer.add_trusted_node("VarHandleOp", [], name=name + "/",
+                                                            attrs=attrs)
+        kind = (var.spec.dtype.enum, var.spec.shape)
+        template = reads.get(kind)
+        if template is None or not outer.copy_nodes_from(
+                outer, [f"{template}/Read/ReadVariableOp"], {template: name}, [read_name]):
+            outer.add_trusted_node("ReadVariableOp", [handle], name=read_name + "/",
+                                   attrs={"dtype": attrs["dtype"]})
+            reads.setdefault(kind, name)
     for resource in resources:  # functions only the object graph names
         for fn in resource_functions[id(resource)]:
             if fn.name not in outer.functions:

@@ -18,7 +18,7 @@ import gc
 import math
 import os
 import types
-from collections.abc import Callable, Container, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Container, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, Union
 
@@ -856,7 +856,8 @@ class Graph:
         return stored
 
     def copy_nodes_from(self, source: Graph, names: Sequence[str], rename: Mapping[str, str],
-                        as_names: Sequence[str] | None = None) -> bool:
+                        as_names: Sequence[str] | None = None, *,
+                        drop_attrs: Collection[str] = ()) -> bool:
         """Internal interface for the builder (not public API): add the nodes ``names`` of
         ``source`` (which may be this graph) to this graph, inputs first, each under its
         name in ``as_names`` (default: the same names), the nodes of their data inputs
@@ -864,7 +865,8 @@ class Graph:
         ``source`` derived for them (output dtypes and shapes, the checks they passed)
         instead of deriving it again: a TF2 export copies every node of a signature into
         a function this way, a TF1 export repeats one variable's initializer for the
-        others of its dtype and shape.
+        others of its dtype and shape.  ``drop_attrs``: names of ``_``-prefixed attrs
+        (which no check reads) to leave out of the copies.
 
         All or nothing: only nodes that passed every check when added to ``source`` and
         were never handed out (so are unchanged since), without control inputs, whose
@@ -911,9 +913,13 @@ class Graph:
                 inputs.append(new if index == 0 else f"{new}:{index}")
             plans.append((target, node, tuple(inputs)))
             batch[name] = target
+        if any(not key.startswith("_") for key in drop_attrs):
+            raise InvalidArgumentError("copy_nodes_from drops only '_' attrs")
         for target, node, renamed in plans:
+            attrs = {key: value for key, value in node.attr.items() if key not in drop_attrs} \
+                if drop_attrs else dict(node.attr)
             copied = _Node(target, node.op_def, node.out_dtypes, op=node.op, inputs=renamed,
-                           device=node.device, attrs=dict(node.attr), valid=True)
+                           device=node.device, attrs=attrs, valid=True)
             copied.out_shapes = node.out_shapes
             nodes[target] = copied
             self._mark_used(target)
