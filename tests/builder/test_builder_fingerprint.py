@@ -79,3 +79,33 @@ def test_fingerprint_with_text_proto_is_refused(tmp_path: Path) -> None:
     with pytest.raises(InvalidArgumentError, match="as_text"):
         _build(tmp_path / "t", as_text=True, fingerprint=True)
     assert not (tmp_path / "t").exists()
+
+
+@pytest.mark.parametrize("overlap", [False, True])
+def test_checkpoint_written_beside_the_fingerprint_gives_the_same_files(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, overlap: bool) -> None:
+    """A checkpoint of 32 MiB or more is written by a thread while save() fingerprints
+    (smaller ones first, in this thread): the files are the same either way."""
+    import threading
+
+    import pysavedmodel.builder.builder as builder_module
+    import pysavedmodel.format.bundle as bundle_module
+
+    threads: list[str] = []
+    real_write = bundle_module.write_checkpoint
+
+    def write(*args: object, **kwargs: object) -> object:
+        threads.append(threading.current_thread().name)
+        return real_write(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(bundle_module, "write_checkpoint", write)
+    if overlap:
+        monkeypatch.setattr(builder_module, "_OVERLAP_MIN_BYTES", 1)
+    _build(tmp_path / "m", format="tf2")
+    assert len(threads) == 1
+    assert threads[0].startswith("pysavedmodel-checkpoint") is overlap
+    monkeypatch.undo()
+    _build(tmp_path / "plain", format="tf2")
+    for name in ("saved_model.pb", "fingerprint.pb", "variables/variables.index",
+                 "variables/variables.data-00000-of-00001"):
+        assert (tmp_path / "m" / name).read_bytes() == (tmp_path / "plain" / name).read_bytes()
