@@ -169,3 +169,32 @@ def test_a_bad_call_writes_nothing(tmp_path: Path) -> None:
         builder.add_meta_graph_and_variables(g, ["serve"], signature_def_map={
             "serving_default": predict_signature_def({"i": ints}, {"y": y})})
     assert not (tmp_path / "m").exists()
+
+
+def test_args_like_gives_the_arguments_arg_would() -> None:
+    body = Function("body_1")
+    x = body.arg("x", "float32", [None, 3])
+    handle = body.arg("w_resource", "resource", handle_dtype="float32", handle_shape=[3, 2])
+    body.ret("y", body.graph.op("MatMul", [x, body.graph.op("ReadVariableOp", [handle],
+                                                             dtype="float32")]))
+
+    def wrapper(copied: bool) -> bytes:
+        fn = Function("wrapper_2")
+        if copied:
+            args = fn.args_like(body)
+        else:
+            args = [fn.arg("x", "float32", [None, 3]),
+                    fn.arg("w_resource", "resource", handle_dtype="float32",
+                           handle_shape=[3, 2])]
+        assert [t.name for t in args] == ["x:0", "w_resource:0"]
+        call = fn.graph.op("StatefulPartitionedCall", [args], f=body)
+        fn.ret("y", fn.graph.op("Identity", [call]))
+        return fn.to_function_def().SerializeToString(deterministic=True)
+
+    assert wrapper(True) == wrapper(False)
+    body.graph.node("x")  # handed out: copying refused, the arguments are added one by one
+    assert wrapper(True) == wrapper(False)
+    again = Function("again_3")
+    again.arg("z", "int32")
+    with pytest.raises(InvalidArgumentError, match="already has arguments"):
+        again.args_like(body)

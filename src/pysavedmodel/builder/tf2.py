@@ -530,8 +530,7 @@ def _shape_list(shape: Any) -> list[int | None] | None:
 def _wrapper(name: str, body: _Body) -> Function:
     """A signature wrapper: same arguments, calls the body, returns its results."""
     wrapper = Function(name)
-    args = [wrapper.arg(arg, dtype, shape, handle_dtype=handle_dtype, handle_shape=handle_shape)
-            for arg, dtype, shape, handle_dtype, handle_shape in body.args]
+    args = wrapper.args_like(body.function)
     call = wrapper.graph.op("StatefulPartitionedCall", [args], f=body.function)
     for index, output_key in enumerate(body.output_keys):
         result = wrapper.graph.op("Identity", [wrapper.graph.get_tensor(

@@ -131,6 +131,28 @@ class Function:
                                    None if handle_shape is None else tuple(handle_shape))
         return tensor
 
+    def args_like(self, other: Function) -> list[Tensor]:
+        """Internal interface for the builder (not public API): give this function, which
+        has no arguments yet, the arguments of ``other`` (names, dtypes, shapes, handle
+        data), as :meth:`arg` would one by one; returns them as tensors.  The argument
+        nodes are copied (:meth:`Graph.copy_nodes_from`): a signature wrapper repeats
+        its body's thousand resource arguments."""
+        if self._args:
+            raise InvalidArgumentError(f"function {self.name!r} already has arguments")
+        names = [name for name, _, _ in other._args]
+        if not self.graph.copy_nodes_from(other.graph, names, {}):
+            out = []
+            for name, enum, shape in other._args:
+                handle = other._handles.get(name)
+                out.append(self.arg(name, enum, shape,
+                                    handle_dtype=None if handle is None else handle[0],
+                                    handle_shape=None if handle is None else handle[1]))
+            return out
+        self._args = list(other._args)
+        self._arg_name_set = set(other._arg_name_set)
+        self._handles = dict(other._handles)
+        return [Tensor(self.graph, name, 0) for name in names]
+
     def control_ret(self, name: str, op: Tensor | str) -> None:
         """Make node ``op`` of the body (a tensor of it, or its name) the control output
         ``name``: it runs whenever the function does, even when no result depends on it,
