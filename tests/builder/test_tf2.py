@@ -160,6 +160,34 @@ def test_body_copy_is_byte_identical_to_adding_every_node_again(
     assert validate_saved_model(fast) == []
 
 
+def test_outer_reads_of_a_scalar_and_an_unknown_rank_variable_keep_their_shapes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The outer graph copies one read per variable dtype and shape attr: a scalar and a
+    variable of unknown rank (both shape () in VariableSpec) are not one kind."""
+    g = psm.Graph.from_dict({"node": [
+        {"name": "x", "op": "Placeholder", "attr": {"dtype": "float32", "shape": []}},
+        {"name": "s", "op": "VarHandleOp",
+         "attr": {"dtype": "float32", "shape": [], "shared_name": "s"}},
+        {"name": "u", "op": "VarHandleOp",
+         "attr": {"dtype": "float32", "shape": None, "shared_name": "u"}},
+        {"name": "rs", "op": "ReadVariableOp", "input": ["s"], "attr": {"dtype": "float32"}},
+        {"name": "ru", "op": "ReadVariableOp", "input": ["u"], "attr": {"dtype": "float32"}},
+        {"name": "y", "op": "AddV2", "input": ["x", "rs"]},
+        {"name": "z", "op": "Mul", "input": ["y", "ru"]},
+    ]})
+    sigs = {"serving_default": psm.predict_signature_def({"x": "x:0"}, {"z": "z:0"})}
+    values = {"s": np.float32(1), "u": np.ones((2, 3), np.float32)}
+    meta = meta_graph(save(tmp_path / "copied", g, sigs, variables=values))
+    shapes = {n.name: n.attr["_output_shapes"].list.shape[0] for n in meta.graph_def.node
+              if n.op == "ReadVariableOp"}
+    assert not shapes["s/Read/ReadVariableOp"].unknown_rank
+    assert shapes["u/Read/ReadVariableOp"].unknown_rank
+    monkeypatch.setattr(psm.Graph, "copy_nodes_from", lambda *args, **kwargs: False)
+    save(tmp_path / "each", g, sigs, variables=values)
+    assert (tmp_path / "copied" / "saved_model.pb").read_bytes() == \
+        (tmp_path / "each" / "saved_model.pb").read_bytes()
+
+
 def test_control_edges_on_arguments_are_dropped_from_the_body(tmp_path: Path) -> None:
     """A control input on a captured variable or an input placeholder (arguments of the
     function, ready when it is called) is dropped, as TF's function graphs do; other

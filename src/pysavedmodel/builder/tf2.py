@@ -760,7 +760,7 @@ def build_tf2_export(graph: Graph, signatures: Mapping[str, meta_graph_pb2.Signa
     # The outer graph.
     outer = Graph()
     handles: dict[str, Tensor] = {}
-    reads: dict[tuple[int, tuple[int, ...]], str] = {}  # a variable per dtype and shape
+    reads: dict[tuple[bytes, bytes], str] = {}  # a variable per dtype and shape attr
     for var in sorted(variables, key=lambda v: v.spec.node_name):
         name = var.spec.node_name
         node = graph.node_view(name)
@@ -774,7 +774,8 @@ def build_tf2_export(graph: Graph, signatures: Mapping[str, meta_graph_pb2.Signa
         else:
             handle = handles[name] = outer.add_trusted_node("VarHandleOp", [], name=name + "/",
                                                             attrs=attrs)
-        kind = (var.spec.dtype.enum, var.spec.shape)
+        # (the read's output shape is the handle's: an unknown rank is not a scalar)
+        kind = (attrs["dtype"].SerializeToString(), attrs["shape"].SerializeToString())
         template = reads.get(kind)
         if template is None or not outer.copy_nodes_from(
                 outer, [f"{template}/Read/ReadVariableOp"], {template: name}, [read_name]):

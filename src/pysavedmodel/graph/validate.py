@@ -81,7 +81,8 @@ def graph_structure(nodes: Sequence[_N]) -> tuple[dict[str, _N], dict[str, list[
                                      rules.raising_reporter)
     parsed: dict[str, list[ParsedInput]] = {}
     listed_in_order = True
-    for node in nodes:
+    # by_name holds every node, in order (a duplicate name raised above)
+    for name, node in by_name.items():
         items = []
         for text in node.input:
             item = parse_input(text) if ":" in text or text[:1] == "^" else (text, 0, False)
@@ -93,7 +94,7 @@ def graph_structure(nodes: Sequence[_N]) -> tuple[dict[str, _N], dict[str, list[
                                            f"{kind} {text!r} names no node of the graph")
                 listed_in_order = False  # a later node, or the node itself
             items.append(item)
-        parsed[node.name] = items
+        parsed[name] = items
     if listed_in_order:
         return by_name, parsed, list(by_name)
     order, stuck = rules.topological_order(
