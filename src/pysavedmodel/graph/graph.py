@@ -878,11 +878,16 @@ class Graph:
         infer (a resource argument of a function does not carry its variable's shape, a
         ``VarHandleOp`` does), as in the functions TensorFlow traces; where an output
         shape depends on an input's value (``Fill`` of a ``Const`` shape), the caller
-        vouches that the inputs hold equal values.
+        vouches that the inputs hold equal values.  The copies share the source nodes'
+        ``AttrValue`` messages, as :meth:`add_trusted_node` keeps its callers' (no node's are
+        modified; an imported node's are its NodeDef's: do not edit that NodeDef of
+        ``source``, handed out by :meth:`node`, after copying it).
         """
         targets = names if as_names is None else as_names
         if len(targets) != len(names):
             raise InvalidArgumentError("copy_nodes_from: as many new names as nodes needed")
+        if any(not key.startswith("_") for key in drop_attrs):
+            raise InvalidArgumentError("copy_nodes_from drops only '_' attrs")
         nodes = self._nodes
         source_nodes = source._nodes
         if len(set(targets)) != len(targets):
@@ -898,6 +903,8 @@ class Graph:
                 op_name, index, control = parse_input(text)
                 if control:
                     return False
+                if op_name in names and op_name not in batch:
+                    return False  # a node of the batch listed after its consumer
                 new = batch.get(op_name) or rename.get(op_name, op_name)
                 there = source_nodes.get(op_name)
                 if there is None or index >= len(there.out_dtypes):
@@ -908,13 +915,9 @@ class Graph:
                             or here.out_dtypes[index] != there.out_dtypes[index] \
                             or here.out_shapes[index] != there.out_shapes[index]:
                         return False
-                if op_name in names and op_name not in batch:
-                    return False  # a node of the batch listed after its consumer
                 inputs.append(new if index == 0 else f"{new}:{index}")
             plans.append((target, node, tuple(inputs)))
             batch[name] = target
-        if any(not key.startswith("_") for key in drop_attrs):
-            raise InvalidArgumentError("copy_nodes_from drops only '_' attrs")
         for target, node, renamed in plans:
             attrs = {key: value for key, value in node.attr.items() if key not in drop_attrs} \
                 if drop_attrs else dict(node.attr)
