@@ -163,10 +163,11 @@ def test_body_copy_is_byte_identical_to_adding_every_node_again(
 def test_outer_reads_of_a_scalar_and_an_unknown_rank_variable_keep_their_shapes(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The outer graph copies one read per variable dtype and shape attr: a scalar and a
-    variable of unknown rank (both shape () in VariableSpec) are not one kind."""
+    variable of unknown rank (both shape () in VariableSpec) are not one kind; a
+    variable's device stays out of it."""
     g = psm.Graph.from_dict({"node": [
         {"name": "x", "op": "Placeholder", "attr": {"dtype": "float32", "shape": []}},
-        {"name": "s", "op": "VarHandleOp",
+        {"name": "s", "op": "VarHandleOp", "device": "/device:CPU:0",
          "attr": {"dtype": "float32", "shape": [], "shared_name": "s"}},
         {"name": "u", "op": "VarHandleOp",
          "attr": {"dtype": "float32", "shape": None, "shared_name": "u"}},
@@ -182,6 +183,9 @@ def test_outer_reads_of_a_scalar_and_an_unknown_rank_variable_keep_their_shapes(
               if n.op == "ReadVariableOp"}
     assert not shapes["s/Read/ReadVariableOp"].unknown_rank
     assert shapes["u/Read/ReadVariableOp"].unknown_rank
+    # variables are not placed in the outer graph (as TF exports them), a device or not
+    assert {n.name: n.device for n in meta.graph_def.node if n.op == "VarHandleOp"} == \
+        {"s": "", "u": ""}
     monkeypatch.setattr(psm.Graph, "copy_nodes_from", lambda *args, **kwargs: False)
     save(tmp_path / "each", g, sigs, variables=values)
     assert (tmp_path / "copied" / "saved_model.pb").read_bytes() == \

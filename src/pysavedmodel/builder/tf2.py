@@ -768,8 +768,10 @@ def build_tf2_export(graph: Graph, signatures: Mapping[str, meta_graph_pb2.Signa
                                  if k not in _DROPPED_ATTRS}
         read_name = f"{name}/Read/ReadVariableOp"
         # The user's node (checked) taken over, or what op() would add for it on the fast
-        # path; the read copied from an earlier one of the same dtype and shape.
-        if outer.copy_nodes_from(graph, [name], {}, drop_attrs=_DROPPED_ATTRS):
+        # path, without its device (as TF's exports leave variables unplaced); the read
+        # copied from an earlier one of the same dtype and shape.
+        if not node.device and outer.copy_nodes_from(graph, [name], {},
+                                                     drop_attrs=_DROPPED_ATTRS):
             handle = handles[name] = outer.get_tensor(name)
         else:
             handle = handles[name] = outer.add_trusted_node("VarHandleOp", [], name=name + "/",
