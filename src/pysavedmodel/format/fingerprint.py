@@ -286,7 +286,7 @@ def _cpp_order(data: bytes, descriptor: Any,
         return data
     first_planned = _first_planned(descriptor)
     if first_planned > 1:
-        return _with_lead(data, descriptor, first_planned, memo)
+        return _with_lead(data, descriptor, first_planned, _rests(memo, descriptor), memo)
     return _reorder_fields(data, descriptor, memo)
 
 
@@ -299,16 +299,27 @@ def _rests(memo: dict[Any, dict[bytes, tuple[bytes, Any]]],
 
 
 def _with_lead(data: bytes, descriptor: Any, first_planned: int,
+               rests: dict[bytes, tuple[bytes, Any]],
                memo: dict[Any, dict[bytes, tuple[bytes, Any]]]) -> bytes:
     """:func:`_cpp_order` of a message whose fields numbered below ``first_planned`` (a
     NodeDef's name, op, inputs and device) cannot move: they stay, and the rest (its
-    attrs), which repeats across messages, is remembered by its bytes, whatever the
-    length of the whole message."""
-    lead = _leading_end(data, first_planned)
+    attrs), which repeats across messages, is remembered by its bytes in ``rests``
+    (:func:`_rests`), whatever the length of the whole message."""
+    # The common lead: one-byte tags of length-delimited fields, lengths below 128.
+    lead = 0
+    size = len(data)
+    limit = first_planned << 3
+    while lead < size:
+        tag = data[lead]
+        if tag >= limit:
+            break
+        if tag >= 0x80 or tag & 7 != 2 or data[lead + 1] >= 0x80:
+            lead = _leading_end(data, first_planned)  # anything else: the general walk
+            break
+        lead += 2 + data[lead + 1]
     if not lead:
         return _reorder_fields(data, descriptor, memo)
     rest = data[lead:]
-    rests = _rests(memo, descriptor)
     known = rests.get(rest)
     if known is None:
         ordered = _reorder_fields(rest, descriptor, memo)
@@ -338,6 +349,7 @@ def _reorder_fields(data: bytes, descriptor: Any,
         # Messages with leading fields that cannot move are unique as a whole (a
         # NodeDef by its name) but repeat in the rest: no whole-payload memo for them.
         sub_first = _first_planned(sub) if not is_map and _may_reorder(sub) else 0
+        sub_rests = _rests(memo, sub) if sub_first > 1 else {}
         seen = memo.get(sub)
         if seen is None:
             seen = memo[sub] = {}
@@ -348,7 +360,7 @@ def _reorder_fields(data: bytes, descriptor: Any,
             _, _, start, body, end = fields[j]
             payload = data[body:end]
             if sub_first > 1:
-                ordered = _with_lead(payload, sub, sub_first, memo)
+                ordered = _with_lead(payload, sub, sub_first, sub_rests, memo)
                 if ordered is not payload:
                     changed = True
                 chunks.append((None, start, body, ordered))
