@@ -1017,3 +1017,31 @@ def test_fill_node_defs_skips_names_and_builds_no_library() -> None:
     assert [n.name for n in fdef.node_def] == ["call"]
     assert [n.name for n in g.as_graph_def().node] == ["x", "call"]
     assert [f.signature.name for f in g.as_graph_def().library.function] == ["inner_1"]
+
+
+def _variables_graph() -> Graph:
+    g = Graph()
+    for i in range(2):
+        g.variable(f"w{i}", np.ones((2, 3), np.float32))  # w1's read copied from w0's
+    g.variable("b", np.zeros(3, np.float32))
+    g.variable("n", np.arange(3, dtype=np.int64))
+    g.node("w0/Read/ReadVariableOp")  # handed out: not copied from, w2's read is added
+    g.variable("w2", np.ones((2, 3), np.float32))
+    g.constant(np.float32(1), name="w3/Read/ReadVariableOp")  # w3's read name is taken
+    g.variable("w3", np.ones((2, 3), np.float32))
+    g.variable("w4", np.ones((2, 3), np.float32))
+    return g
+
+
+def test_variable_reads_copied_from_an_earlier_variable_are_what_op_adds(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Graph.variable copies the read of an earlier variable of the same dtype and shape
+    (Graph.copy_nodes_from); the graph is the one adding each read writes."""
+    copied = _variables_graph()
+    monkeypatch.setattr(Graph, "copy_nodes_from", lambda *args, **kwargs: False)
+    added = _variables_graph()
+    assert copied.as_graph_def(add_shapes=True) == added.as_graph_def(add_shapes=True)
+    assert copied.get_tensor("w3/Read/ReadVariableOp_1").shape == (2, 3)
+    assert [v.read_tensor_name for v in copied.variables] == \
+        [v.read_tensor_name for v in added.variables]
+    copied.validate()

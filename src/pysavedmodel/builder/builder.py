@@ -435,6 +435,9 @@ class _Prepared:
     asset_store: _assets.AssetStore
     checkpoint: dict[str, np.ndarray] | None
     init_op: str | None
+    saved_model: saved_model_pb2.SavedModel | None = None
+    """The SavedModel holding ``meta_graph`` as its last one (the first add_* call), to
+    adopt on commit; None: copy ``meta_graph`` in."""
 
 
 class _Options(NamedTuple):
@@ -894,7 +897,7 @@ class SavedModelBuilder:
         asset_entries = [(rec.tensor_name, store.filename_for(rec.source))
                          for rec in asset_records]
 
-        meta_graph = meta_graph_pb2.MetaGraphDef()
+        candidate, meta_graph = self._new_meta_graph()
         work.as_graph_def(add_shapes=True, into=meta_graph.graph_def)  # written in place
         _finish_meta_graph(meta_graph, tags, None, clear_devices, strip_default_attrs)
         if saver_def is not None:
@@ -913,7 +916,7 @@ class SavedModelBuilder:
                              (_signatures.TRAIN_OP_SIGNATURE_KEY, train_name)):
             if op_name is not None:
                 meta_graph.signature_def[key].CopyFrom(_signatures.op_signature_def(op_name, key))
-        return _Prepared(meta_graph, work, store, checkpoint, init_name)
+        return _Prepared(meta_graph, work, store, checkpoint, init_name, candidate)
 
     def _prepare_tf2(self, work: Graph, tags: list[str], signature_def_map: Any, assets: Any,
                      init_op: Any, train_op: Any, clear_devices: bool,
@@ -935,7 +938,7 @@ class SavedModelBuilder:
         asset_entries = [(rec.tensor_name, store.filename_for(rec.source))
                          for rec in asset_records]
         _check_distinct_resources(work, specs)
-        meta_graph = meta_graph_pb2.MetaGraphDef()
+        candidate, meta_graph = self._new_meta_graph()
         export = _tf2.build_tf2_export(work, signatures, values, init_op=init_name,
                                        assets=asset_entries, variable_specs=specs,
                                        graph_def=meta_graph.graph_def)
@@ -946,8 +949,22 @@ class SavedModelBuilder:
             meta_graph.signature_def[key].CopyFrom(sig)
         meta_graph.asset_file_def.extend(export.asset_file_defs)
         meta_graph.object_graph_def.CopyFrom(export.object_graph)
-        return _Prepared(meta_graph, work, store, export.checkpoint, init_name)
+        return _Prepared(meta_graph, work, store, export.checkpoint, init_name, candidate)
+
+    def _new_meta_graph(self) -> tuple[saved_model_pb2.SavedModel | None,
+                                       meta_graph_pb2.MetaGraphDef]:
+        """An empty MetaGraphDef for an add_* call to fill: the first one inside a new
+        SavedModel (returned too) that :meth:`_commit` then adopts, so that a graph of
+        megabytes is not copied again; later ones standalone, copied in on commit."""
+        if self._saved_model.meta_graphs:
+            return None, meta_graph_pb2.MetaGraphDef()
+        candidate = saved_model_pb2.SavedModel()
+        candidate.CopyFrom(self._saved_model)
+        return candidate, candidate.meta_graphs.add()
 
     def _commit(self, prepared: _Prepared) -> None:
-        self._saved_model.meta_graphs.add().CopyFrom(prepared.meta_graph)
+        if prepared.saved_model is not None and not self._saved_model.meta_graphs:
+            self._saved_model = prepared.saved_model
+        else:
+            self._saved_model.meta_graphs.add().CopyFrom(prepared.meta_graph)
         self._asset_store = prepared.asset_store

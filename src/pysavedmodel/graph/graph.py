@@ -342,6 +342,8 @@ class Graph:
         self._assets: list[AssetSpec] = []
         self._journal: list[tuple[str, int | None]] | None = None
         self._functions: dict[str, FunctionLike] = {}
+        # variable() per (dtype, shape): a variable whose read a later one's copies
+        self._read_templates: dict[tuple[int, tuple[int, ...]], str] = {}
 
     # ------------------------------------------------------------------ naming
 
@@ -559,9 +561,21 @@ class Graph:
             "dtype": type_attr, "shape": AttrValue(shape=_attrs.make_shape_proto(array.shape)),
             "shared_name": AttrValue(s=node_name.encode()), "container": AttrValue(s=b""),
             "debug_name": AttrValue(s=f"{node_name}/".encode()), "_class": colocation})
-        with self.name_scope(f"{node_name}/Read/"):
-            read = self.add_trusted_node("ReadVariableOp", [handle], name="ReadVariableOp",
-                                        attrs={"dtype": type_attr})
+        read_name = f"{node_name}/Read/ReadVariableOp"
+        kind = (row.enum, array.shape)
+        template = self._read_templates.get(kind)
+        # The read of an earlier variable of this dtype and shape, copied, when the name
+        # is free (as op() would then name it); else added.
+        if template is not None and read_name.lower() not in self._names_in_use and \
+                self.copy_nodes_from(self, [f"{template}/Read/ReadVariableOp"],
+                                     {template: node_name}, [read_name]):
+            read = Tensor(self, read_name, 0)
+        else:
+            with self.name_scope(f"{node_name}/Read/"):
+                read = self.add_trusted_node("ReadVariableOp", [handle],
+                                            name="ReadVariableOp", attrs={"dtype": type_attr})
+            if read.op_name == read_name:
+                self._read_templates.setdefault(kind, node_name)
         self._var_values[node_name] = (array, bool(trainable))
         return read
 
