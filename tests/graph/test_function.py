@@ -198,3 +198,39 @@ def test_args_like_gives_the_arguments_arg_would() -> None:
     again.arg("z", "int32")
     with pytest.raises(InvalidArgumentError, match="already has arguments"):
         again.args_like(body)
+
+
+def test_arguments_copied_from_an_earlier_one_give_the_same_function(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Function.arg copies the Placeholder of an earlier argument of the same dtype and
+    shape (Graph.copy_nodes_from); the FunctionDef is the one adding each writes."""
+    def build() -> bytes:
+        fn = Function("many_1")
+        xs = [fn.arg(f"x{i}", "float32", [None, 2]) for i in range(3)]
+        handles = [fn.arg(f"v{i}_resource", "resource", handle_dtype="float32",
+                          handle_shape=[2]) for i in range(3)]
+        n = fn.arg("n", "int64", [])
+        total = xs[0]
+        for x, h in zip(xs[1:] + xs[:1], handles):
+            total = fn.graph.op("AddV2", [total, fn.graph.op("ReadVariableOp", [h],
+                                                             dtype="float32")])
+            total = fn.graph.op("AddV2", [total, x])
+        fn.ret("y", total)
+        fn.ret("n_out", fn.graph.op("Identity", [n]))
+        return fn.to_function_def().SerializeToString(deterministic=True)
+
+    copied = build()
+    monkeypatch.setattr(Graph, "copy_nodes_from", lambda *args, **kwargs: False)
+    assert copied == build()
+
+
+def test_refused_arguments_leave_the_function_unchanged() -> None:
+    fn = Function("f_1")
+    fn.graph.constant(np.float32(1), name="taken")
+    with pytest.raises(InvalidArgumentError, match="clashes with a node"):
+        fn.arg("taken", "float32")
+    with pytest.raises(InvalidArgumentError, match="handle_dtype is for resource"):
+        fn.arg("x", "float32", handle_dtype="float32")
+    assert fn.graph.op_types() == {"taken": "Const"}
+    assert fn.input_types == []
+    fn.arg("x", "float32")  # the name was not taken by the refused call

@@ -84,6 +84,8 @@ class Function:
         self._control_rets: dict[str, str] = {}
         self._handles: dict[str, tuple[int, tuple[int | None, ...] | None]] = {}
         self._arg_name_set: set[str] = set()
+        # per (dtype, serialized shape): an argument whose Placeholder later ones copy
+        self._arg_templates: dict[tuple[int, bytes], str] = {}
 
     def __repr__(self) -> str:
         return f"<Function {self.name!r} ({len(self._args)} args, {len(self._rets)} results)>"
@@ -111,22 +113,31 @@ class Function:
         except InvalidArgumentError as exc:
             raise InvalidArgumentError(f"function {self.name!r}: argument {name!r}: {exc}") \
                 from None
-        # The Placeholder op() would add, without its inference (a function builds
-        # thousands of arguments when it captures many variables).
-        tensor = self.graph.add_trusted_node("Placeholder", [], name=name, attrs={
-            "dtype": attr_value_pb2.AttrValue(type=_attrs.proto_dtype(row.enum)),
-            "shape": shape_attr})
-        if tensor.op_name != name:
-            raise InvalidArgumentError(f"function {self.name!r}: argument {name!r} clashes "
-                                       f"with a node of the body")
-        self._args.append((name, row.enum, None if shape is None else list(shape)))
-        self._arg_name_set.add(name)
         if handle_dtype is not None:
             if row.enum != dtypes.DT_RESOURCE:
                 raise InvalidArgumentError(
                     f"function {self.name!r}: argument {name!r} is {row.name}; handle_dtype "
                     f"is for resource arguments")
             handle_row = dtypes.as_dtype(handle_dtype)
+        # The Placeholder op() would add, without its inference (a function builds
+        # thousands of arguments when it captures many variables): copied from an
+        # earlier argument of the same dtype and shape when the name is free.
+        graph = self.graph
+        if graph.unique_name(name, mark_as_used=False) != name:  # (before adding anything)
+            raise InvalidArgumentError(f"function {self.name!r}: argument {name!r} clashes "
+                                       f"with a node of the body")
+        kind = (row.enum, shape_attr.SerializeToString())
+        template = self._arg_templates.get(kind)
+        if template is not None and graph.copy_nodes_from(graph, [template], {}, [name]):
+            tensor = Tensor(graph, name, 0)
+        else:
+            tensor = graph.add_trusted_node("Placeholder", [], name=name, attrs={
+                "dtype": attr_value_pb2.AttrValue(type=_attrs.proto_dtype(row.enum)),
+                "shape": shape_attr})
+            self._arg_templates.setdefault(kind, name)
+        self._args.append((name, row.enum, None if shape is None else list(shape)))
+        self._arg_name_set.add(name)
+        if handle_dtype is not None:
             self._handles[name] = (handle_row.enum,
                                    None if handle_shape is None else tuple(handle_shape))
         return tensor
