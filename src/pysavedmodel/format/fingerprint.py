@@ -155,6 +155,8 @@ def _fields(data: bytes) -> list[tuple[int, int, int, int, int]]:
 
 
 def _map_key(entry: bytes, signed: bool) -> tuple[int, bytes]:
+    if len(entry) > 1 and entry[0] == 0x0A and entry[1] < 0x80:  # a short string key first
+        return 0, entry[2:2 + entry[1]]
     for number, wire, _start, body, end in _fields(entry):
         if number == 1:
             if wire == 0:
@@ -333,6 +335,10 @@ def _reorder_fields(data: bytes, descriptor: Any,
                     memo: dict[Any, dict[bytes, tuple[bytes, Any]]]) -> bytes:
     """:func:`_cpp_order`'s walk over every field of a message that may hold maps."""
     plan = _plan(descriptor)
+    size = len(data)
+    if size > 1 and data[0] < 0x80 and data[0] & 7 == 2 and data[1] < 0x80 \
+            and 2 + data[1] == size and data[0] >> 3 not in plan:
+        return data  # one short field that cannot move (an AttrValue's s, shape...)
     fields = _fields(data)
     out: list[bytes] | None = None
     i = 0
