@@ -119,7 +119,9 @@ def test_tf_recomputes_the_same_fields(tmp_path: Path) -> None:
     # with keys one of which is a prefix of the other (re-ordered) and without.
     for graph_nodes in (meta.graph_def.node, function.node_def):
         for index in range(3):
-            node = graph_nodes.add(name=f"same_{index}", op="StatefulPartitionedCall",
+            # (the last name is longer than 127 bytes: a two-byte length in the lead)
+            name = f"same_{index}" if index < 2 else "long_" + "n" * 150
+            node = graph_nodes.add(name=name, op="StatefulPartitionedCall",
                                    input=[f"in_{index}"], device="/device:CPU:0")
             node.attr["config"].s = b"c"
             node.attr["config_proto"].s = b"p"

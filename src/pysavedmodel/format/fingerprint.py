@@ -236,34 +236,10 @@ def _first_planned(descriptor: Any) -> int:
 def _leading_end(data: bytes, first: int) -> int:
     """The offset of the first field numbered ``first`` or above (the serialization
     lists fields by number, so what comes before cannot move)."""
-    pos = 0
-    size = len(data)
-    while pos < size:
-        start = pos
-        tag = data[pos]
-        pos += 1
-        if tag >= 0x80:
-            tag, pos = _varint(data, start)
-        if tag >> 3 >= first:
+    for number, _wire, start, _body, _end in _fields(data):
+        if number >= first:
             return start
-        wire = tag & 7
-        if wire == 2:
-            length = data[pos]
-            pos += 1
-            if length >= 0x80:
-                length, pos = _varint(data, pos - 1)
-            pos += length
-        elif wire == 0:
-            while data[pos] >= 0x80:
-                pos += 1
-            pos += 1
-        elif wire == 1:
-            pos += 8
-        elif wire == 5:
-            pos += 4
-        else:
-            raise InvalidArgumentError(f"unexpected protobuf wire type {wire} while hashing")
-    return pos
+    return len(data)
 
 
 _MEMO_LIMIT = 512
@@ -316,7 +292,7 @@ def _with_lead(data: bytes, descriptor: Any, first_planned: int,
         if tag >= limit:
             break
         if tag >= 0x80 or tag & 7 != 2 or data[lead + 1] >= 0x80:
-            lead = _leading_end(data, first_planned)  # anything else: the general walk
+            lead = _leading_end(data, first_planned)  # anything else (rare): a full walk
             break
         lead += 2 + data[lead + 1]
     if not lead:
