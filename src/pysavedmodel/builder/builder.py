@@ -742,8 +742,8 @@ class SavedModelBuilder:
                     (temp / filename).write_text(text, encoding="utf-8")
                 else:
                     (temp / filename).write_bytes(data)
+                self._write_rest(temp, fingerprint, written, None if as_text else data)
                 del data
-                self._write_rest(temp, fingerprint, written)
             finally:
                 if pool is not None:
                     pool.shutdown(wait=True)  # before a failure removes the directory
@@ -752,17 +752,19 @@ class SavedModelBuilder:
         return remote.join(target, filename)
 
 
-    def _write_rest(self, temp: Path, fingerprint: bool, written: Future[Any] | None
-                    ) -> None:
+    def _write_rest(self, temp: Path, fingerprint: bool, written: Future[Any] | None,
+                    serialized: bytes | None) -> None:
         """Assets, warmup requests and ``fingerprint.pb`` into ``temp`` (:meth:`save`);
-        ``written``: the Future of a checkpoint written meanwhile, or None."""
+        ``written``: the Future of a checkpoint written meanwhile, or None; ``serialized``:
+        the bytes of ``saved_model.pb`` (hashed for the fingerprint), or None."""
         self._asset_store.write(temp)
         if self._warmup:
             (temp / _warmup.WARMUP_DIRECTORY).mkdir()
             with open(temp / _warmup.WARMUP_DIRECTORY / _warmup.WARMUP_FILENAME, "wb") as out:
                 for record in self._warmup:
                     out.write(record)
-        fp = compute_fingerprint(self._saved_model, uuid="") if fingerprint else None
+        fp = compute_fingerprint(self._saved_model, uuid="", serialized=serialized) \
+            if fingerprint else None
         if written is not None:
             written.result()
         if fp is not None:

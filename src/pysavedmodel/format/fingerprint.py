@@ -405,19 +405,23 @@ def stable_uuid(fingerprint: fingerprint_pb2.FingerprintDef) -> str:
 def compute_fingerprint(saved_model: saved_model_pb2.SavedModel,
                         export_dir: str | os.PathLike[str] | None = None,
                         *, index_bytes: bytes | None = None,
-                        uuid: str | None = None) -> fingerprint_pb2.FingerprintDef:
+                        uuid: str | None = None,
+                        serialized: bytes | None = None) -> fingerprint_pb2.FingerprintDef:
     """The FingerprintDef TF 2.21 would write for ``saved_model``.
 
     The checkpoint hash comes from ``index_bytes`` when given, else from
     ``export_dir/variables/variables.index`` (0 when absent).  ``uuid`` is
-    random unless given.
+    random unless given.  ``serialized``: ``saved_model.SerializeToString(
+    deterministic=True)`` if the caller has it (the builder writes those bytes).
     """
     if not saved_model.meta_graphs:
         raise InvalidArgumentError("SavedModel has no meta graph to fingerprint")
     meta = saved_model.meta_graphs[0]
     fp = fingerprint_pb2.FingerprintDef()
     memo: dict[Any, dict[bytes, tuple[bytes, Any]]] = {}
-    fp.saved_model_checksum = fingerprint64(_det(saved_model, memo))
+    if serialized is None:
+        serialized = saved_model.SerializeToString(deterministic=True)
+    fp.saved_model_checksum = fingerprint64(_cpp_order(serialized, saved_model.DESCRIPTOR, memo))
     fp.graph_def_program_hash = fingerprint64(_det(regularize_graph_def(meta.graph_def), memo))
     sig_hash = 0
     for key in sorted(meta.signature_def):
