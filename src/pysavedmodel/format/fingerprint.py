@@ -85,7 +85,15 @@ def _strip_uid(name: str, uid: int) -> str:
 def regularize_graph_def(graph_def: graph_pb2.GraphDef) -> graph_pb2.GraphDef:
     """A copy of ``graph_def`` regularized the way TF does before hashing it."""
     out = graph_pb2.GraphDef()
-    out.CopyFrom(graph_def)
+    for field, value in graph_def.ListFields():  # all but the library (not copied)
+        if field.name in ("library", "versions"):
+            continue
+        if hasattr(value, "extend"):  # repeated (node)
+            getattr(out, field.name).extend(value)
+        elif field.message_type is not None:
+            getattr(out, field.name).CopyFrom(value)
+        else:
+            setattr(out, field.name, value)
     for node in out.node:
         if node.op in _CALL_OPS:
             if "f" in node.attr:
