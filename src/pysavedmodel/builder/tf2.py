@@ -760,30 +760,20 @@ def build_tf2_export(graph: Graph, signatures: Mapping[str, meta_graph_pb2.Signa
     # The outer graph.
     outer = Graph()
     handles: dict[str, Tensor] = {}
-    reads: dict[tuple[bytes, bytes], str] = {}  # a variable per dtype and shape attr
     for var in sorted(variables, key=lambda v: v.spec.node_name):
         name = var.spec.node_name
         node = graph.node_view(name)
         attrs: dict[str, Any] = {k: v for k, v in node.attr.items()
                                  if k not in _DROPPED_ATTRS}
-        read_name = f"{name}/Read/ReadVariableOp"
         # The user's node (checked) taken over, or what op() would add for it on the fast
-        # path, without its device (as TF's exports leave variables unplaced); the read
-        # copied from an earlier one of the same dtype and shape.
+        # path, without its device (as TF's exports leave variables unplaced), and its read.
         if not node.device and outer.copy_nodes_from(graph, [name], {},
                                                      drop_attrs=_DROPPED_ATTRS):
-            handle = handles[name] = outer.get_tensor(name)
+            handles[name] = outer.get_tensor(name)
         else:
-            handle = handles[name] = outer.add_trusted_node("VarHandleOp", [], name=name + "/",
-                                                            attrs=attrs)
-        # (the read's output shape is the handle's: an unknown rank is not a scalar)
-        kind = (attrs["dtype"].SerializeToString(), attrs["shape"].SerializeToString())
-        template = reads.get(kind)
-        if template is None or not outer.copy_nodes_from(
-                outer, [f"{template}/Read/ReadVariableOp"], {template: name}, [read_name]):
-            outer.add_trusted_node("ReadVariableOp", [handle], name=read_name + "/",
-                                   attrs={"dtype": attrs["dtype"]})
-            reads.setdefault(kind, name)
+            handles[name] = outer.add_trusted_node("VarHandleOp", [], name=name + "/",
+                                                   attrs=attrs)
+        outer.add_variable_read(name)
     for resource in resources:  # functions only the object graph names
         for fn in resource_functions[id(resource)]:
             if fn.name not in outer.functions:

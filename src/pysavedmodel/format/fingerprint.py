@@ -381,12 +381,12 @@ def _reorder_fields(data: bytes, descriptor: Any,
     return data if out is None else b"".join(out)
 
 
-def _det(message: Any, memo: dict[Any, dict[bytes, tuple[bytes, Any]]] | None = None
-         ) -> bytes:
+def _det(message: Any, memo: dict[Any, dict[bytes, tuple[bytes, Any]]] | None = None,
+         serialized: bytes | None = None) -> bytes:
     """``message`` serialized as C++'s deterministic serialization does; ``memo``: shared
     by the calls of one fingerprint (the regularized graph repeats the SavedModel's
-    nodes)."""
-    data = message.SerializeToString(deterministic=True)
+    nodes); ``serialized``: its upb deterministic serialization if already made."""
+    data = message.SerializeToString(deterministic=True) if serialized is None else serialized
     assert isinstance(data, bytes)
     return _cpp_order(data, message.DESCRIPTOR, {} if memo is None else memo)
 
@@ -427,9 +427,7 @@ def compute_fingerprint(saved_model: saved_model_pb2.SavedModel,
     meta = saved_model.meta_graphs[0]
     fp = fingerprint_pb2.FingerprintDef()
     memo: dict[Any, dict[bytes, tuple[bytes, Any]]] = {}
-    if serialized is None:
-        serialized = saved_model.SerializeToString(deterministic=True)
-    fp.saved_model_checksum = fingerprint64(_cpp_order(serialized, saved_model.DESCRIPTOR, memo))
+    fp.saved_model_checksum = fingerprint64(_det(saved_model, memo, serialized))
     fp.graph_def_program_hash = fingerprint64(_det(regularize_graph_def(meta.graph_def), memo))
     sig_hash = 0
     for key in sorted(meta.signature_def):

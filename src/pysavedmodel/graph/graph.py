@@ -342,8 +342,8 @@ class Graph:
         self._assets: list[AssetSpec] = []
         self._journal: list[tuple[str, int | None]] | None = None
         self._functions: dict[str, FunctionLike] = {}
-        # variable() per (dtype, shape): a variable whose read a later one's copies
-        self._read_templates: dict[tuple[int, tuple[int, ...]], str] = {}
+        # add_variable_read() per (dtype, shape): a variable whose read later ones copy
+        self._read_templates: dict[tuple[int, Shape], str] = {}
 
     # ------------------------------------------------------------------ naming
 
@@ -557,26 +557,39 @@ class Graph:
         type_attr = AttrValue(type=_attrs.proto_dtype(row.enum))
         colocation = AttrValue()
         colocation.list.s.append(f"loc:@{node_name}".encode())
-        handle = self.add_trusted_node("VarHandleOp", [], name=node_name + "/", attrs={
+        self.add_trusted_node("VarHandleOp", [], name=node_name + "/", attrs={
             "dtype": type_attr, "shape": AttrValue(shape=_attrs.make_shape_proto(array.shape)),
             "shared_name": AttrValue(s=node_name.encode()), "container": AttrValue(s=b""),
             "debug_name": AttrValue(s=f"{node_name}/".encode()), "_class": colocation})
-        read_name = f"{node_name}/Read/ReadVariableOp"
-        kind = (row.enum, array.shape)
+        read = self._add_read(node_name, row.enum, array.shape)
+        self._var_values[node_name] = (array, bool(trainable))
+        return read
+
+    def add_variable_read(self, variable: str) -> Tensor:
+        """Internal interface for the builder (not public API): the ``ReadVariableOp``
+        ``<variable>/Read/ReadVariableOp`` of ``VarHandleOp`` ``variable`` (its ``dtype``
+        attr only), as :meth:`op` would add it (a name already taken made unique).  A
+        thousand variables share a few dtypes and shapes: the read of an earlier variable
+        of the same dtype and shape is copied (:meth:`copy_nodes_from`) when the name is
+        free, else the node is added on :meth:`add_trusted_node`'s path."""
+        handle = self._lookup(variable)
+        return self._add_read(variable, handle.attr["dtype"].type, self._handle_shape(handle))
+
+    def _add_read(self, variable: str, dtype: int, shape: Shape) -> Tensor:
+        """:meth:`add_variable_read` of a variable of that dtype and shape (None: unknown
+        rank, which is not a scalar)."""
+        kind = (dtype, shape)
+        read_name = f"{variable}/Read/ReadVariableOp"
         template = self._read_templates.get(kind)
-        # The read of an earlier variable of this dtype and shape, copied, when the name
-        # is free (as op() would then name it); else added.
         if template is not None and read_name.lower() not in self._names_in_use and \
                 self.copy_nodes_from(self, [f"{template}/Read/ReadVariableOp"],
-                                     {template: node_name}, [read_name]):
-            read = Tensor(self, read_name, 0)
-        else:
-            with self.name_scope(f"{node_name}/Read/"):
-                read = self.add_trusted_node("ReadVariableOp", [handle],
-                                            name="ReadVariableOp", attrs={"dtype": type_attr})
-            if read.op_name == read_name:
-                self._read_templates.setdefault(kind, node_name)
-        self._var_values[node_name] = (array, bool(trainable))
+                                     {template: variable}, [read_name]):
+            return Tensor(self, read_name, 0)
+        with self.name_scope(f"{variable}/Read/"):
+            read = self.add_trusted_node("ReadVariableOp", [variable], name="ReadVariableOp",
+                                        attrs={"dtype": AttrValue(type=_attrs.proto_dtype(dtype))})
+        if read.op_name == read_name:
+            self._read_templates.setdefault(kind, variable)
         return read
 
     def asset(self, path: str | os.PathLike[str], name: str | None = None) -> Tensor:
