@@ -17,6 +17,7 @@ from pysavedmodel import (
     SavedModelBuilder,
     predict_signature_def,
 )
+from pysavedmodel._proto import function_pb2, graph_pb2
 
 
 def _identity(name: str = "ident", dtype: str = "float32") -> Function:
@@ -234,3 +235,17 @@ def test_refused_arguments_leave_the_function_unchanged() -> None:
     assert fn.graph.op_types() == {"taken": "Const"}
     assert fn.input_types == []
     fn.arg("x", "float32")  # the name was not taken by the refused call
+
+
+def test_fill_function_def_and_as_graph_def_into_write_in_place() -> None:
+    fn = _identity("ident_1")
+    fdef = function_pb2.FunctionDef()
+    fn.fill_function_def(fdef)
+    assert fdef == fn.to_function_def() and fdef.signature.name == "ident_1"
+    g = Graph()
+    x = g.placeholder("x", "float32", [None])
+    g.op("PartitionedCall", [[x]], f=fn, name="call")
+    target = graph_pb2.GraphDef()
+    assert g.as_graph_def(into=target) is target
+    assert target == g.as_graph_def()
+    assert [f.signature.name for f in target.library.function] == ["ident_1"]
