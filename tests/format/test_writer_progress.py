@@ -163,6 +163,62 @@ def test_overlapped_checksums_match_inline_ones(tmp_path: Path,
             assert np.array_equal(reader.get_tensor(name), value)
 
 
+def batch_mix() -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(3)
+    return {
+        "a_big": rng.standard_normal(40 * MiB // 4, dtype=np.float32),  # > one batch
+        "b_small": np.arange(5, dtype=np.uint8),          # between large ones
+        "c_medium": rng.standard_normal(2 * MiB // 8),
+        "d_strings": np.array([b"a", b"bcd"], dtype=object),
+        "e_transposed": rng.standard_normal((700, 600)).T,  # converted, not batched
+        "f_medium": rng.integers(0, 9, 3 * MiB // 4, dtype=np.int32),
+        "g_tail": np.arange(3, dtype=np.int16),
+    }
+
+
+def test_batched_writes_match_one_tensor_at_a_time(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    tensors = batch_mix()
+    calls: list[int] = []
+    real = os.writev
+
+    def spy(fd: int, buffers: Any) -> int:
+        calls.append(len(buffers))
+        return real(fd, buffers)
+
+    monkeypatch.setattr(os, "writev", spy)
+    batched = file_bytes(write_checkpoint(tmp_path / "a" / "ck", tensors))
+    assert calls, "large tensors are written by os.writev"
+    monkeypatch.setattr(writer, "_HAVE_WRITEV", False)
+    calls.clear()
+    one_by_one = file_bytes(write_checkpoint(tmp_path / "b" / "ck", tensors))
+    assert calls == []
+    assert batched == one_by_one
+    with CheckpointReader(tmp_path / "a" / "ck") as reader:  # verifies every crc
+        for name, value in tensors.items():
+            assert np.array_equal(reader.get_tensor(name), value)
+
+
+def test_batched_writes_resume_after_short_writes(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    tensors = batch_mix()
+    expected = file_bytes(write_checkpoint(tmp_path / "a" / "ck", tensors))
+    real = os.writev
+
+    def short(fd: int, buffers: Any) -> int:  # what a signal or a full pipe can do
+        out, room = [], 1_000_003
+        for buffer in buffers:
+            piece = memoryview(buffer)[:room]
+            out.append(piece)
+            room -= len(piece)
+            if not room:
+                break
+        return real(fd, out)
+
+    monkeypatch.setattr(os, "writev", short)
+    assert file_bytes(write_checkpoint(tmp_path / "b" / "ck", tensors)) == expected
+
+
 def test_interrupted_overwrite_leaves_no_index(tmp_path: Path,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     prefix = tmp_path / "ck"

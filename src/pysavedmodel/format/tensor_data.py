@@ -36,7 +36,8 @@ from .crc32c import crc32c, mask, unmask
 from .varint import decode_varint64, encode_varint64
 
 __all__ = [
-    "PreparedTensor", "prepare_tensor", "iter_tensor_bytes", "decode_string_tensor",
+    "PreparedTensor", "prepare_tensor", "iter_tensor_bytes", "direct_tensor_bytes",
+    "decode_string_tensor",
     "CHUNK_BYTES", "SMALL_TENSOR_BYTES", "small_tensor_bytes", "checkpoint_row",
     "release_mapped_pages",
 ]
@@ -223,6 +224,16 @@ def small_tensor_bytes(tensor: PreparedTensor) -> bytes | None:
     return array.tobytes()
 
 
+def direct_tensor_bytes(tensor: PreparedTensor) -> memoryview | None:
+    """The data-file bytes of a numeric tensor as one view of its own memory (a C-contiguous
+    array already in the stored dtype and byte order), else None (string tensors, arrays
+    that :func:`iter_tensor_bytes` converts)."""
+    array = tensor.array
+    if tensor.strings is None and array.flags.c_contiguous and array.dtype == tensor.dtype.numpy:
+        return _byte_view(array)
+    return None
+
+
 def iter_tensor_bytes(tensor: PreparedTensor, *, chunk_bytes: int | None = None
                       ) -> Iterator[tuple[memoryview, memoryview]]:
     """The data-file bytes of a tensor as ``(bytes to write, bytes its entry crc covers)`` pairs.
@@ -240,8 +251,8 @@ def iter_tensor_bytes(tensor: PreparedTensor, *, chunk_bytes: int | None = None
     assert target is not None
     if array.size == 0:
         return
-    if array.flags.c_contiguous and array.dtype == target:
-        view = _byte_view(array)
+    view = direct_tensor_bytes(tensor)
+    if view is not None:
         yield view, view
     else:
         limit = CHUNK_BYTES if chunk_bytes is None else chunk_bytes

@@ -45,6 +45,7 @@ from .tensor_data import (
     SMALL_TENSOR_BYTES,
     PreparedTensor,
     checkpoint_row,
+    direct_tensor_bytes,
     iter_tensor_bytes,
     prepare_tensor,
     release_mapped_pages,
@@ -161,6 +162,16 @@ on large buffers, so on two or more cores the checksum costs no time."""
 _PARALLEL_SHARDS_BYTES = 32 << 20
 """Several shards are written by parallel threads (one per core) when the checkpoint
 holds at least this many bytes; below that, starting threads costs more than it saves."""
+
+_BATCH_BYTES = 32 << 20
+"""Large tensors are written in batches of about this many bytes (:class:`_Batches`): one
+system call each, and the steps progress is reported in."""
+
+_BATCH_BUFFERS = 512
+"""At most this many tensors per batch (``os.writev`` takes at most IOV_MAX buffers, 1024
+on Linux)."""
+
+_HAVE_WRITEV = hasattr(os, "writev")
 
 _POLL_SECONDS = 0.1
 """How often the calling thread reports progress while shard threads write."""
@@ -616,24 +627,135 @@ def _write_shard(path: Path, shard: int, items: Sequence[_Segment], progress: _P
                  checksummer: ThreadPoolExecutor | None = None,
                  abort: threading.Event | None = None) -> None:
     """Write one data file holding ``items`` in order and set their ``shard`` and ``entry``
-    (runs: ``offsets`` and ``crcs``)."""
+    (runs: ``offsets`` and ``crcs``).  With a ``checksummer``, large tensors go out in
+    batches (:class:`_Batches`)."""
     encode_entry = EntryEncoder().encode
     with open(path, "wb", buffering=_WRITE_BUFFER_BYTES) as file:
         out = _ShardOutput(file, progress, checksummer)
+        batches = _Batches(file, progress, checksummer, shard) \
+            if checksummer is not None and _HAVE_WRITEV else None
         offset = 0
         for item in items:
             if abort is not None and abort.is_set():
                 return  # another shard failed; its error is raised by the caller
             if isinstance(item, _SmallRun):
+                if batches is not None:
+                    batches.flush()
                 offset += _write_run(out, item, offset)
                 continue
+            if batches is not None:
+                view = direct_tensor_bytes(item)
+                if view is not None:
+                    batches.add(item, view, offset)
+                    offset += item.nbytes
+                    continue
+                batches.flush()
             size, crc = _write_data(out, item)
             release_mapped_pages(item.array)
             item.shard = shard
-            item.entry = encode_entry(item.dtype.enum, item.array.shape, shard, offset, size,
-                                      mask(crc))
+            item.entry = encode_entry(item.dtype.enum, item.array.shape, shard, offset,
+                                      size, mask(crc))
             item.array = _RELEASED  # written: the writer no longer keeps the value alive
             offset += size
+        if batches is not None:
+            batches.flush()
+            batches.finish()
+
+
+class _Batches:
+    """Large tensors of one data file written by ``os.writev`` in batches of up to
+    :data:`_BATCH_BYTES` (a larger tensor in pieces of that size), while the helper
+    thread checksums them.
+
+    Few system calls matter beyond their own cost: each call releases the GIL and must
+    take it back, and while another thread runs Python (the builder fingerprinting
+    ``saved_model.pb``, say) taking it back waits up to the interpreter's switch interval
+    (5 ms).  Written a tensor at a time, the file advanced by one tensor per switch
+    interval whenever the other thread was busy: no overlap at all.
+
+    A tensor is settled (entry encoded, value released) once written and checksummed;
+    at most :data:`_BATCH_BYTES` * 2 of written values wait for their checksums."""
+
+    __slots__ = ("_file", "_fd", "_progress", "_checksummer", "_shard", "_views", "_bytes",
+                 "_queued_end", "_written_end", "_unsettled", "_unsettled_bytes", "_encode")
+
+    def __init__(self, file: BinaryIO, progress: _Progress, checksummer: ThreadPoolExecutor,
+                 shard: int) -> None:
+        self._file = file
+        self._fd = file.fileno()
+        self._progress = progress
+        self._checksummer = checksummer
+        self._shard = shard
+        self._views: list[memoryview] = []  # queued, not yet written
+        self._bytes = 0
+        self._queued_end = self._written_end = 0  # file offsets
+        # item, offset, size, crc (an int or the helper's Future of it)
+        self._unsettled: list[tuple[_DataItem, int, int, Any]] = []
+        self._unsettled_bytes = 0
+        self._encode = EntryEncoder().encode
+
+    def add(self, item: _DataItem, view: memoryview, offset: int) -> None:
+        """Queue ``item`` (``view``: its bytes) to be written at ``offset``."""
+        size = len(view)
+        # a small tensor is checksummed here: cheaper than a task for the helper
+        crc = self._checksummer.submit(crc32c, view) if size >= _OVERLAP_CRC_BYTES else \
+            crc32c(view)
+        self._unsettled.append((item, offset, size, crc))
+        self._unsettled_bytes += size
+        for start in range(0, size, _BATCH_BYTES):
+            piece = view[start:start + _BATCH_BYTES]
+            self._views.append(piece)
+            self._bytes += len(piece)
+            self._queued_end = offset + start + len(piece)
+            if self._bytes >= _BATCH_BYTES or len(self._views) >= _BATCH_BUFFERS:
+                self._write()
+        self._settle(wait=self._unsettled_bytes > 2 * _BATCH_BYTES)
+
+    def flush(self) -> None:
+        """Write the queued bytes (before anything else is written to the file)."""
+        self._write()
+        self._settle(wait=False)
+
+    def _write(self) -> None:
+        if self._views:
+            views, self._views, self._bytes = self._views, [], 0
+            self._file.flush()  # what the buffered file holds goes first
+            _writev_all(self._fd, views)
+            self._written_end = self._queued_end
+            self._progress.advance(sum(len(view) for view in views))
+
+    def finish(self) -> None:
+        """Wait for the checksums; give every written tensor its entry."""
+        self._settle(wait=True)
+
+    def _settle(self, wait: bool) -> None:
+        """Settle the written tensors whose checksum is done (``wait``: wait for it)."""
+        while self._unsettled:
+            item, offset, size, crc = self._unsettled[0]
+            if offset + size > self._written_end or not (
+                    wait or isinstance(crc, int) or crc.done()):
+                return  # bytes still queued, or still being checksummed
+            del self._unsettled[0]
+            self._unsettled_bytes -= size
+            if size != item.nbytes:  # guards against the array changing after it was added
+                raise InvalidArgumentError(
+                    f"tensor {item.name!r}: wrote {size} bytes, expected {item.nbytes}")
+            release_mapped_pages(item.array)
+            item.shard = self._shard
+            item.entry = self._encode(item.dtype.enum, item.array.shape, self._shard, offset,
+                                      size, mask(crc if isinstance(crc, int) else crc.result()))
+            item.array = _RELEASED
+
+
+def _writev_all(fd: int, views: list[memoryview]) -> None:
+    """Write ``views`` in order to ``fd`` with ``os.writev``, resuming after short writes."""
+    while views:
+        written = os.writev(fd, views)
+        while views and written >= len(views[0]):
+            written -= len(views[0])
+            views = views[1:]
+        if written:
+            views = [views[0][written:], *views[1:]]
 
 
 def _write_shards_serially(paths: list[Path], shard_items: Sequence[Sequence[_Segment]],
