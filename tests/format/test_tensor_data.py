@@ -42,6 +42,28 @@ def test_read_only_map_is_released_after_writing(tmp_path: Path) -> None:
     np.testing.assert_array_equal(written.reshape(-1), values[4:])
 
 
+def test_views_of_a_shared_map_release_their_own_pages_only(tmp_path: Path) -> None:
+    # A safetensors file is mapped once and cut into np.frombuffer views (whose base is
+    # a memoryview of the mmap): writing two of three tensors drops their pages, not
+    # the third's.
+    import mmap
+
+    source = tmp_path / "weights.bin"
+    values = np.arange(3 << 20, dtype=np.float32)  # 3 x 4 MiB
+    values.tofile(source)
+    with open(source, "rb") as f:
+        mapped = mmap.mmap(f.fileno(), 0, flags=mmap.MAP_SHARED, prot=mmap.PROT_READ)
+    parts = [np.frombuffer(mapped, np.float32, 1 << 20, offset=i << 22) for i in range(3)]
+    assert all(float(p.sum()) > 0 for p in parts)  # every page touched
+    assert _mapping_rss_kib(source) >= 12 << 10
+    pysavedmodel.write_checkpoint(tmp_path / "ckpt", {"a": parts[0], "b": parts[1]})
+    assert (4 << 10) - 8 <= _mapping_rss_kib(source) <= (4 << 10) + 8  # the third's only
+    np.testing.assert_array_equal(np.concatenate(parts), values)  # faulted back in
+    written = pysavedmodel.read_checkpoint(tmp_path / "ckpt")
+    np.testing.assert_array_equal(written["b"], values[1 << 20:2 << 20])
+    del parts
+
+
 def test_copy_on_write_map_keeps_its_changes(tmp_path: Path) -> None:
     source = tmp_path / "weights.bin"
     np.zeros(1 << 20, np.float32).tofile(source)

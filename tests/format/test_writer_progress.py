@@ -219,6 +219,24 @@ def test_batched_writes_resume_after_short_writes(tmp_path: Path,
     assert file_bytes(write_checkpoint(tmp_path / "b" / "ck", tensors)) == expected
 
 
+def test_failing_batched_write_leaves_nothing(tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[int] = []
+    real = os.writev
+
+    def full(fd: int, buffers: Any) -> int:
+        calls.append(1)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        return real(fd, buffers)
+
+    monkeypatch.setattr(os, "writev", full)
+    with pytest.raises(OSError, match="No space left"):
+        write_checkpoint(tmp_path / "ck", batch_mix())
+    assert len(calls) == 2
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_interrupted_overwrite_leaves_no_index(tmp_path: Path,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     prefix = tmp_path / "ck"

@@ -308,23 +308,39 @@ def decode_string_tensor(data: memoryview, count: int, stored_crc: int, *, where
 
 
 def release_mapped_pages(array: Any) -> None:
-    """Drop the pages of a read-only memory-mapped ``array`` (``np.memmap`` mode ``"r"``, or
-    a view of one) from this process once it has been written: they stay in the page cache,
-    so a later read faults them back in, but streaming a model larger than RAM no longer
-    keeps every weight resident.  Anything else (in-memory arrays, writable or copy-on-write
-    maps, whose private pages would be lost) is left alone."""
-    base = array
+    """Drop the pages of a read-only memory-mapped ``array`` (``np.memmap`` mode ``"r"``, a
+    ``np.frombuffer`` view of a read-only ``mmap.mmap``, or a view of either) from this
+    process once it has been written: they stay in the page cache, so a later read faults
+    them back in, but streaming a model larger than RAM no longer keeps every weight
+    resident (nor leaves them all to unmap at the end).  Only the whole pages of the
+    array's own bytes are dropped (a mapping may hold other tensors, still to be
+    written); an array that is not contiguous is left alone, and so is anything else
+    (in-memory arrays, writable or copy-on-write maps, whose private pages would be
+    lost)."""
+    if not isinstance(array, np.ndarray) or not (
+            array.flags.c_contiguous or array.flags.f_contiguous) or not array.nbytes:
+        return
+    base: Any = array
     while base is not None and not isinstance(base, mmap.mmap):
-        base = getattr(base, "base", None)
+        base = base.obj if isinstance(base, memoryview) else getattr(base, "base", None)
     if base is None or not hasattr(base, "madvise"):
         return
     try:
         with memoryview(base) as view:
-            readonly = view.readonly
+            if not view.readonly or not len(view):
+                return
+        first = np.frombuffer(base, np.uint8, count=1)  # where the mapping starts
     except (ValueError, BufferError):  # closed
         return
-    if readonly:
+    offset = array.__array_interface__["data"][0] - first.__array_interface__["data"][0]
+    del first  # (a buffer of the map: a map cannot close while one is exported)
+    if offset < 0 or offset + array.nbytes > len(base):
+        return
+    page = mmap.PAGESIZE
+    begin = -(-offset // page) * page  # whole pages only: the edges may hold neighbours
+    end = (offset + array.nbytes) // page * page
+    if end > begin:
         try:
-            base.madvise(mmap.MADV_DONTNEED)
+            base.madvise(mmap.MADV_DONTNEED, begin, end - begin)
         except (OSError, ValueError):
             pass

@@ -740,7 +740,10 @@ class _Batches:
             if size != item.nbytes:  # guards against the array changing after it was added
                 raise InvalidArgumentError(
                     f"tensor {item.name!r}: wrote {size} bytes, expected {item.nbytes}")
-            release_mapped_pages(item.array)
+            if size >= _OVERLAP_CRC_BYTES:  # the helper has time to spare: it unmaps
+                self._checksummer.submit(release_mapped_pages, item.array)
+            else:
+                release_mapped_pages(item.array)
             item.shard = self._shard
             item.entry = self._encode(item.dtype.enum, item.array.shape, self._shard, offset,
                                       size, mask(crc if isinstance(crc, int) else crc.result()))
