@@ -91,6 +91,10 @@ _CPU0: Final = "/device:CPU:0"
 _INPUT_OPS: Final = ("Placeholder", "PlaceholderWithDefault")
 _DROPPED_ATTRS: Final = ("_output_shapes", "_class")
 _IF_OPS: Final = ("If", "StatelessIf")
+
+_COPY_RUN: Final = 512
+"""Nodes copied into a function at once by :func:`_copy_nodes` (all or nothing: a run with
+a node that cannot be copied as it is goes again one node at a time)."""
 _RESOURCE_CHILDREN: Final = ("_create_resource", "_initialize", "_destroy_resource")
 
 
@@ -333,33 +337,52 @@ def _copy_nodes(function: Function, graph: Graph, needed: Sequence[str],
     named in ``rename`` replaced by the function's arguments.  The caller has put the
     graph's functions in the body's library."""
     body = function.graph
-    for node_name in needed:
-        node = graph.node_view(node_name)
-        if node.op not in _IF_OPS and body.copy_nodes_from(graph, [node_name], rename,
-                                                           drop_attrs=_DROPPED_ATTRS):
-            continue  # a checked node taken over as it is (the common case)
-        op_def = get_op_def(node.op)
-        data = [_renamed(rename, t) for t in node.input if not t.startswith("^")]
-        # A control edge on what becomes an argument (an input placeholder, a captured
-        # variable or table) is dropped, as TF's function graphs drop control
-        # dependencies on captured tensors: an argument is ready when the call starts.
-        controls = [_renamed(rename, t)[1:] for t in node.input
-                    if t.startswith("^") and t[1:] not in rename]
-        attrs: dict[str, Any] = {k: v for k, v in node.attr.items()
-                                 if k not in _DROPPED_ATTRS}
-        if node.op in _IF_OPS and not node.attr["output_shapes"].list.shape:
-            shapes = _branch_shapes(graph, node)
-            if shapes is not None:
-                attrs["output_shapes"] = shapes
-        if not controls and all(not (arg.number_attr or arg.type_list_attr)
-                                for arg in op_def.input_arg):
-            # A node of a valid graph, inputs renamed: the fast path of op() (which
-            # takes only single, non-list inputs and no control inputs).
-            body.add_trusted_node(node.op, data, name=node_name + "/", attrs=attrs,
-                                  device=node.device or None)
+    view = graph.node_view
+    start = 0
+    while start < len(needed):
+        # Checked nodes are taken over as they are (the common case), a run at a time
+        # (all or nothing: a run holding a node that cannot be goes one by one).
+        stop = start
+        while stop < len(needed) and stop - start < _COPY_RUN and \
+                view(needed[stop]).op not in _IF_OPS:
+            stop += 1
+        if stop > start and body.copy_nodes_from(graph, needed[start:stop], rename,
+                                                 drop_attrs=_DROPPED_ATTRS):
+            start = stop
             continue
-        body.op(node.op, _group_inputs(node, op_def, data), name=node_name + "/",
-                control_inputs=controls, device=node.device or None, **attrs)
+        for node_name in needed[start:max(stop, start + 1)]:
+            _copy_node(body, graph, node_name, rename)
+        start = max(stop, start + 1)
+
+
+def _copy_node(body: Graph, graph: Graph, node_name: str, rename: Mapping[str, str]) -> None:
+    """:func:`_copy_nodes` of one node (taken over as it is where it can be)."""
+    node = graph.node_view(node_name)
+    if node.op not in _IF_OPS and body.copy_nodes_from(graph, [node_name], rename,
+                                                       drop_attrs=_DROPPED_ATTRS):
+        return
+    op_def = get_op_def(node.op)
+    data = [_renamed(rename, t) for t in node.input if not t.startswith("^")]
+    # A control edge on what becomes an argument (an input placeholder, a captured
+    # variable or table) is dropped, as TF's function graphs drop control
+    # dependencies on captured tensors: an argument is ready when the call starts.
+    controls = [_renamed(rename, t)[1:] for t in node.input
+                if t.startswith("^") and t[1:] not in rename]
+    attrs: dict[str, Any] = {k: v for k, v in node.attr.items()
+                             if k not in _DROPPED_ATTRS}
+    if node.op in _IF_OPS and not node.attr["output_shapes"].list.shape:
+        shapes = _branch_shapes(graph, node)
+        if shapes is not None:
+            attrs["output_shapes"] = shapes
+    if not controls and all(not (arg.number_attr or arg.type_list_attr)
+                            for arg in op_def.input_arg):
+        # A node of a valid graph, inputs renamed: the fast path of op() (which
+        # takes only single, non-list inputs and no control inputs).
+        body.add_trusted_node(node.op, data, name=node_name + "/", attrs=attrs,
+                              device=node.device or None)
+        return
+    body.op(node.op, _group_inputs(node, op_def, data), name=node_name + "/",
+            control_inputs=controls, device=node.device or None, **attrs)
 
 
 def _stateful_control_outputs(function: Function) -> Function:

@@ -919,6 +919,7 @@ class Graph:
         source_nodes = source._nodes
         if len(set(targets)) != len(targets):
             return False
+        wanted = set(names) if len(names) > 1 else names
         batch: dict[str, str] = {}  # the nodes planned so far: source name -> new name
         plans: list[tuple[str, _Node, tuple[str, ...]]] = []
         for name, target in zip(names, targets):
@@ -930,7 +931,7 @@ class Graph:
                 op_name, index, control = parse_input(text)
                 if control:
                     return False
-                if op_name in names and op_name not in batch:
+                if op_name in wanted and op_name not in batch:
                     return False  # a node of the batch listed after its consumer
                 new = batch.get(op_name) or rename.get(op_name, op_name)
                 there = source_nodes.get(op_name)
