@@ -176,9 +176,22 @@ def batch_mix() -> dict[str, np.ndarray]:
     }
 
 
+def added_one_by_one(prefix: Path, tensors: dict[str, np.ndarray]) -> list[Path]:
+    """Through CheckpointWriter.add: no runs of small tensors, each its own item."""
+    out = CheckpointWriter(prefix)
+    for name, value in tensors.items():
+        out.add(name, value)
+    return out.finish()
+
+
+@pytest.mark.parametrize("how", ["mapping", "one_by_one"])
 def test_batched_writes_match_one_tensor_at_a_time(tmp_path: Path,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    tensors = batch_mix()
+                                                   monkeypatch: pytest.MonkeyPatch,
+                                                   how: str) -> None:
+    tensors = {**batch_mix(), "h_strings": np.array([b"z"], dtype=object),
+               "i_empty": np.zeros((0, 3), np.float32)}  # an empty one last, after strings
+    tensors = {"0_empty": np.zeros(0, np.int8), **tensors}
+    write = write_checkpoint if how == "mapping" else added_one_by_one
     calls: list[int] = []
     real = os.writev
 
@@ -187,11 +200,11 @@ def test_batched_writes_match_one_tensor_at_a_time(tmp_path: Path,
         return real(fd, buffers)
 
     monkeypatch.setattr(os, "writev", spy)
-    batched = file_bytes(write_checkpoint(tmp_path / "a" / "ck", tensors))
+    batched = file_bytes(write(tmp_path / "a" / "ck", tensors))
     assert calls, "large tensors are written by os.writev"
     monkeypatch.setattr(writer, "_HAVE_WRITEV", False)
     calls.clear()
-    one_by_one = file_bytes(write_checkpoint(tmp_path / "b" / "ck", tensors))
+    one_by_one = file_bytes(write(tmp_path / "b" / "ck", tensors))
     assert calls == []
     assert batched == one_by_one
     with CheckpointReader(tmp_path / "a" / "ck") as reader:  # verifies every crc

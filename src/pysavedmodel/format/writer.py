@@ -645,7 +645,7 @@ def _write_shard(path: Path, shard: int, items: Sequence[_Segment], progress: _P
                 continue
             if batches is not None:
                 view = direct_tensor_bytes(item)
-                if view is not None:
+                if view is not None and len(view):  # (an empty one takes the plain path)
                     batches.add(item, view, offset)
                     offset += item.nbytes
                     continue
