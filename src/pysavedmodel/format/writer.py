@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import attrgetter
@@ -693,7 +694,7 @@ class _Batches:
         self._bytes = 0
         self._queued_end = self._written_end = 0  # file offsets
         # item, offset, size, crc (an int or the helper's Future of it)
-        self._unsettled: list[tuple[_DataItem, int, int, Any]] = []
+        self._unsettled: deque[tuple[_DataItem, int, int, Any]] = deque()
         self._unsettled_bytes = 0
         self._encode = EntryEncoder().encode
 
@@ -738,7 +739,7 @@ class _Batches:
             if offset + size > self._written_end or not (
                     wait or isinstance(crc, int) or crc.done()):
                 return  # bytes still queued, or still being checksummed
-            del self._unsettled[0]
+            self._unsettled.popleft()
             self._unsettled_bytes -= size
             if size != item.nbytes:  # guards against the array changing after it was added
                 raise InvalidArgumentError(
