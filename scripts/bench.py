@@ -91,7 +91,16 @@ from benchlib.common import (
     cores,
     default_tf_python,
 )
-from benchlib.report import Row, combine, config, machine, render, render_markdown, targets
+from benchlib.report import (
+    Row,
+    bert_notes,
+    combine,
+    config,
+    machine,
+    render,
+    render_markdown,
+    targets,
+)
 from benchlib.workers import (
     Inputs,
     Worker,
@@ -443,11 +452,7 @@ class Bench:
             if plain.seconds and rows[key].seconds:
                 rows[key].ratio = plain.seconds / rows[key].seconds  # type: ignore[operator]
                 rows[key].ratio_to = plain.name
-                rows[key].note = f"{rows[key].seconds / plain.seconds:.2f}x the plain write"
-        if plain.seconds and rows["startup"].seconds:
-            floor = (rows["startup"].seconds + plain.seconds) / plain.seconds
-            rows["startup"].note += (f"; so the command takes at least {floor:.2f}x the "
-                                     "plain write (this, then the write)")
+        bert_notes(list(rows.values()))
         self.rows.extend(rows.values())
         weights.unlink()
 

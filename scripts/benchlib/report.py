@@ -39,6 +39,23 @@ class Row:
                 self.gbps = self.nbytes / self.seconds / GB
 
 
+def bert_notes(rows: list[Row]) -> None:
+    """Each row of a ``bert`` group noted as a multiple of the group's plain write (and the
+    interpreter-start row with the command's floor): set per run, and again on the pooled
+    medians of ``--repeat`` runs."""
+    plain = {row.group: row for row in rows
+             if row.group.startswith("bert (") and row.name.startswith("plain write")}
+    for row in rows:
+        base = plain.get(row.group)
+        if base is None or row is base or not base.seconds or not row.seconds:
+            continue
+        row.note = f"{row.seconds / base.seconds:.2f}x the plain write"
+        if row.name.startswith("interpreter start"):
+            floor = (row.seconds + base.seconds) / base.seconds
+            row.note += (f"; so the command takes at least {floor:.2f}x the plain write "
+                         "(this, then the write)")
+
+
 def combine(results: list[dict[str, Any]]) -> dict[str, Any]:
     """One result from ``--repeat`` runs: each row's samples pooled over the runs, its
     median, min and max recomputed, ratios taken again between the pooled medians."""
@@ -65,6 +82,7 @@ def combine(results: list[dict[str, Any]]) -> dict[str, Any]:
         if limit is not None and limit.seconds and row.seconds:
             row.ratio = limit.seconds / row.seconds
     ordered = list(rows.values())
+    bert_notes(ordered)
     return {**first, "repeats": len(results),
             "elapsed_seconds": sum(r["elapsed_seconds"] for r in results),
             "rows": [asdict(r) for r in ordered], "targets": targets(ordered)}

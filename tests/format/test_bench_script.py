@@ -132,16 +132,20 @@ def test_bench_only_selects_groups(tmp_path: Path) -> None:
 
 def test_bert_group_is_opt_in_and_compares_with_the_plain_write(tmp_path: Path) -> None:
     # One encoder layer: the embeddings alone make a ~95 MB safetensors file.
-    result = run_bench(tmp_path, "--no-tf", "--only", "bert", "--bert-layers", "1")
+    result = run_bench(tmp_path, "--no-tf", "--only", "bert", "--bert-layers", "1",
+                       "--rounds", "1", "--repeat", "2")
     names = sorted(row["name"] for row in result["rows"])
     assert names == ["build_from_spec (imports done)",
                      "interpreter start + the command's imports (no work, fresh process)",
                      "plain write + fsync (arrays in memory)",
                      "pysavedmodel build (command, fresh process)"]
+    (plain,) = [r for r in result["rows"] if r["name"].startswith("plain")]
     for row in result["rows"]:
         assert row["group"].startswith("bert (1 layers, ") and row["seconds"] > 0, row
         if not row["name"].startswith("plain"):
             assert row["ratio_to"] == "plain write + fsync (arrays in memory)", row
+            # notes state the pooled medians of the repeats, not the first run's
+            assert row["note"].startswith(f"{row['seconds'] / plain['seconds']:.2f}x "), row
     (command,) = [t for t in result["targets"]
                   if t["target"].startswith("BERT-size build (command)")]
     assert "the command's floor is" in command["note"]  # interpreter start + imports + write
