@@ -919,7 +919,7 @@ class Graph:
         source_nodes = source._nodes
         if len(set(targets)) != len(targets):
             return False
-        wanted = set(names) if len(names) > 1 else names
+        wanted = set(names)
         batch: dict[str, str] = {}  # the nodes planned so far: source name -> new name
         plans: list[tuple[str, _Node, tuple[str, ...]]] = []
         for name, target in zip(names, targets):
