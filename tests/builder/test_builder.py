@@ -770,3 +770,34 @@ def test_repeated_initializers_are_byte_identical_to_adding_each(tmp_path, monke
             "layer_6/w/Initializer/zeros/Const"} <= names
     assert "own/Initializer/zeros" not in names
     assert validate_saved_model(tmp_path / "copied") == []
+
+
+
+def test_export_and_save_run_with_the_cyclic_collector_paused(tmp_path, monkeypatch):
+    """Bulk export work holds the cyclic collector off (gcpause); it is on again after."""
+    import gc
+
+    import pysavedmodel.builder.builder as builder_module
+
+    seen: dict[str, bool] = {}
+
+    def spy(name, real):
+        def wrapper(*args, **kwargs):
+            seen[name] = gc.isenabled()
+            return real(*args, **kwargs)
+        return wrapper
+
+    monkeypatch.setattr(builder_module._tf2, "build_tf2_export",
+                        spy("export", builder_module._tf2.build_tf2_export))
+    monkeypatch.setattr(builder_module, "compute_fingerprint",
+                        spy("fingerprint", builder_module.compute_fingerprint))
+    model = simple_graph()
+    builder = SavedModelBuilder(tmp_path / "m", format="tf2")
+    builder.add_meta_graph_and_variables(
+        model["graph"], ["serve"],
+        signature_def_map={"serving_default": predict_signature_def({"x": model["x"]},
+                                                                    {"y": model["y"]})})
+    assert gc.isenabled()
+    builder.save()
+    assert seen == {"export": False, "fingerprint": False}
+    assert gc.isenabled()

@@ -128,6 +128,15 @@ def test_tf_recomputes_the_same_fields(tmp_path: Path) -> None:
             node.attr["f"].func.name = "__inference_g_7"
             plain_node = graph_nodes.add(name=f"plain_{index}", op="Identity")
             plain_node.attr["T"].type = 1
+    # A function-valued attr whose own attrs need re-ordering (keys one a prefix of the
+    # other, an integer-keyed map is not possible there), alone and in a list.
+    nested = meta.graph_def.node.add(name="nested", op="Dummy")
+    nested.attr["f"].func.name = "__inference_g_7"
+    nested.attr["f"].func.attr["Tout"].type = 1
+    nested.attr["f"].func.attr["T"].type = 2
+    listed = nested.attr["fs"].list.func.add(name="__inference_g_7")
+    listed.attr["abc"].i = 1
+    listed.attr["ab"].i = 2
     text = meta.graph_def.node.add(name="path", op="Const")
     text.attr["dtype"].type = 7
     text.attr["value"].tensor.dtype = 7

@@ -79,6 +79,7 @@ from ..errors import (
 )
 from ..format import bundle as _bundle
 from ..format.fingerprint import checkpoint_hash, compute_fingerprint, stable_uuid
+from ..gcpause import gc_paused
 from ..graph.attrs import make_tensor_proto, proto_dtype, shape_from_proto, to_numpy
 from ..graph.graph import Graph, Tensor, VariableSpec, op_name_of
 from ..graph.op_registry import get_op_def, has_op, stripped_op_list
@@ -532,6 +533,7 @@ class SavedModelBuilder:
 
     # ------------------------------------------------------------------ public API
 
+    @gc_paused()  # bulk work making no cycles (gcpause)
     def add_meta_graph_and_variables(
             self, graph: Any, tags: Sequence[str], *,
             signature_def_map: Mapping[str, Any] | None = None,
@@ -669,6 +671,7 @@ class SavedModelBuilder:
         raise InvalidArgumentError(f"no meta graph with tags {wanted} to check warmup "
                                    f"requests against; the export has {have}")
 
+    @gc_paused()
     def save(self, as_text: bool = False, *, durable: bool = True,
              fingerprint: bool | None = None) -> Location:
         """Write the SavedModel; return the path of ``saved_model.pb`` (or ``.pbtxt``).

@@ -315,6 +315,68 @@ def _with_lead(data: bytes, descriptor: Any, first_planned: int,
     return data if known[1] else data[:lead] + known[0]
 
 
+_VALUE_TYPES: dict[Any, Any] = {}
+
+
+def _value_type(entry: Any) -> Any:
+    """The value type of a map entry type when its values may need re-ordering, else None."""
+    try:
+        return _VALUE_TYPES[entry]
+    except KeyError:
+        value = entry.fields_by_number[2].message_type
+        found = _VALUE_TYPES[entry] = value if value is not None and _may_reorder(value) \
+            else None
+        return found
+
+
+def _map_entry(payload: bytes, entry: Any, signed: bool,
+               memo: dict[Any, dict[bytes, tuple[bytes, Any]]]) -> tuple[bytes, Any] | None:
+    """:func:`_cpp_order` of one map entry and its key (as :func:`_map_key`) for the
+    layout upb writes, ``key`` (a string or varint, short) then ``value`` ending the
+    entry, without walking it field by field; None for any other layout."""
+    tag = payload[0] if payload else 0
+    if tag == 0x0A:  # a string key
+        length = payload[1]
+        if length >= 0x80:
+            return None
+        pos = 2 + length
+        key: Any = (0, payload[2:pos])
+    elif tag == 0x08:  # an integer key
+        pos = 1
+        while pos < len(payload) and payload[pos] >= 0x80:
+            pos += 1
+        pos += 1
+        value, _ = _varint(payload, 1)
+        if signed and value >= 1 << 63:
+            value -= 1 << 64
+        key = (value, b"")
+    else:
+        return None
+    value_type = _value_type(entry)
+    if pos == len(payload) or value_type is None:
+        return payload, key
+    if payload[pos] != 0x12:
+        return None
+    start = pos + 1
+    length = payload[start]
+    start += 1
+    if length >= 0x80:
+        length, start = _varint(payload, pos + 1)
+    if start + length != len(payload):
+        return None
+    value_bytes = payload[start:]
+    seen = memo.get(value_type)
+    if seen is None:
+        seen = memo[value_type] = {}
+    known = seen.get(value_bytes)
+    if known is None:
+        known = (_cpp_order(value_bytes, value_type, memo), None)
+        if length <= _MEMO_LIMIT:
+            seen[value_bytes] = known
+    ordered = known[0]
+    return (payload if ordered == value_bytes else payload[:start] + ordered), key
+
+
 def _reorder_fields(data: bytes, descriptor: Any,
                     memo: dict[Any, dict[bytes, tuple[bytes, Any]]]) -> bytes:
     """:func:`_cpp_order`'s walk over every field of a message that may hold maps."""
@@ -336,37 +398,60 @@ def _reorder_fields(data: bytes, descriptor: Any,
             i += 1
             continue
         sub, is_map, signed = entry
-        # Messages with leading fields that cannot move are unique as a whole (a
-        # NodeDef by its name) but repeat in the rest: no whole-payload memo for them.
-        sub_first = _first_planned(sub) if not is_map and _may_reorder(sub) else 0
-        sub_rests = _rests(memo, sub) if sub_first > 1 else {}
         seen = memo.get(sub)
         if seen is None:
             seen = memo[sub] = {}
         j = i
+        if not is_map:
+            # A run of messages (a GraphDef's nodes...): each is rewritten in place, or
+            # kept; their order stays.  Messages with leading fields that cannot move
+            # are unique as a whole (a NodeDef by its name) but repeat in the rest: no
+            # whole-payload memo for them.
+            sub_first = _first_planned(sub)
+            sub_rests = _rests(memo, sub) if sub_first > 1 else seen
+            while j < count:
+                field = fields[j]
+                if field[0] != number:
+                    break
+                start, body, end = field[2], field[3], field[4]
+                payload = data[body:end]
+                if sub_first > 1:
+                    ordered = _with_lead(payload, sub, sub_first, sub_rests, memo)
+                else:
+                    known = seen.get(payload)
+                    if known is None:
+                        known = (_cpp_order(payload, sub, memo), None)
+                        if end - body <= _MEMO_LIMIT:
+                            seen[payload] = known
+                    ordered = payload if known[0] == payload else known[0]
+                if ordered is not payload:
+                    if out is None:
+                        out = [data[:start]]
+                    out.append(data[start:body])  # the same length: only entries move
+                    out.append(ordered)
+                elif out is not None:
+                    out.append(data[start:end])
+                j += 1
+            i = j
+            continue
         chunks: list[tuple[Any, int, int, bytes]] = []
         changed = False
         while j < count and fields[j][0] == number:
             _, _, start, body, end = fields[j]
             payload = data[body:end]
-            if sub_first > 1:
-                ordered = _with_lead(payload, sub, sub_first, sub_rests, memo)
-                if ordered is not payload:
-                    changed = True
-                chunks.append((None, start, body, ordered))
-                j += 1
-                continue
             known = seen.get(payload)
             if known is None:
-                ordered = _cpp_order(payload, sub, memo)
-                known = (ordered, _map_key(ordered, signed) if is_map else None)
+                known = _map_entry(payload, sub, signed, memo)
+                if known is None:
+                    ordered = _cpp_order(payload, sub, memo)
+                    known = (ordered, _map_key(ordered, signed))
                 if end - body <= _MEMO_LIMIT:
                     seen[payload] = known
             if not changed and known[0] != payload:
                 changed = True
             chunks.append((known[1], start, body, known[0]))
             j += 1
-        if is_map and len(chunks) > 1 and any(
+        if len(chunks) > 1 and any(
                 chunks[k][0] > chunks[k + 1][0] for k in range(len(chunks) - 1)):
             chunks.sort(key=itemgetter(0))  # map keys are distinct: a total order
             changed = True

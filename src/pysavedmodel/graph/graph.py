@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import copy as _copy
 import functools
-import gc
 import math
 import os
 import types
@@ -28,6 +27,7 @@ from .. import dtypes
 from .._proto import attr_value_pb2, function_pb2, graph_pb2, node_def_pb2, op_def_pb2
 from ..dtypes import DType
 from ..errors import GraphError, InvalidArgumentError, NotFoundError, OpError, UnsupportedDTypeError
+from ..gcpause import gc_paused
 from ..names import NODE_NAME, SCOPE_NAME, parse_input, utf8
 from . import attrs as _attrs
 from . import shapes as _shapes
@@ -1356,7 +1356,7 @@ class Graph:
         ``Placeholder``'s ``dtype``, ``Cast``'s ``DstT``) stay required.  The
         result is validated.
         """
-        with _gc_paused():
+        with gc_paused():
             return cls._from_prepared(prepare_import(source))
 
     @classmethod
@@ -1385,21 +1385,6 @@ class Graph:
         # _mark_used for every name, outside op(); the graph is new, so none is in use yet.
         graph._names_in_use = dict.fromkeys([name.lower() for name in nodes], 1)
         return graph
-
-
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Bulk work (an import, a copy, an export) allocates many objects and frees no cycles:
-    Python's cyclic garbage collector, which would traverse every object of the process
-    now and then meanwhile (a third of an import's time), waits until it is done."""
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
 
 
 def _check_device(device: Any, where: str) -> None:
