@@ -272,7 +272,9 @@ def _cpp_order(data: bytes, descriptor: Any,
         return data
     first_planned = _first_planned(descriptor)
     if first_planned > 1:
-        return _with_lead(data, descriptor, first_planned, _rests(memo, descriptor), memo)
+        ordered = _with_lead(data, 0, len(data), descriptor, first_planned,
+                             _rests(memo, descriptor), memo)
+        return data if ordered is None else ordered
     return _reorder_fields(data, descriptor, memo)
 
 
@@ -284,35 +286,56 @@ def _rests(memo: dict[Any, dict[bytes, tuple[bytes, Any]]],
     return rests
 
 
-def _with_lead(data: bytes, descriptor: Any, first_planned: int,
+def _with_lead(data: bytes, start: int, end: int, descriptor: Any, first_planned: int,
                rests: dict[bytes, tuple[bytes, Any]],
-               memo: dict[Any, dict[bytes, tuple[bytes, Any]]]) -> bytes:
-    """:func:`_cpp_order` of a message whose fields numbered below ``first_planned`` (a
-    NodeDef's name, op, inputs and device) cannot move: they stay, and the rest (its
-    attrs), which repeats across messages, is remembered by its bytes in ``rests``
-    (:func:`_rests`), whatever the length of the whole message."""
+               memo: dict[Any, dict[bytes, tuple[bytes, Any]]]) -> bytes | None:
+    """:func:`_cpp_order` of the message ``data[start:end]``, whose fields numbered below
+    ``first_planned`` (a NodeDef's name, op, inputs and device) cannot move: they stay,
+    and the rest (its attrs), which repeats across messages, is remembered by its bytes
+    in ``rests`` (:func:`_rests`), whatever the length of the whole message.  Returns
+    the re-ordered message, or None when nothing moves (the message is not copied)."""
     # The common lead: one-byte tags of length-delimited fields, lengths below 128.
-    lead = 0
-    size = len(data)
+    lead = start
     limit = first_planned << 3
-    while lead < size:
+    while lead < end:
         tag = data[lead]
         if tag >= limit:
             break
         if tag >= 0x80 or tag & 7 != 2 or data[lead + 1] >= 0x80:
-            lead = _leading_end(data, first_planned)  # anything else (rare): a full walk
+            # anything else (rare): a full walk
+            lead = start + _leading_end(data[start:end], first_planned)
             break
         lead += 2 + data[lead + 1]
-    if not lead:
-        return _reorder_fields(data, descriptor, memo)
-    rest = data[lead:]
+    if lead == start:
+        message = data[start:end]
+        ordered = _reorder_fields(message, descriptor, memo)
+        return None if ordered is message else ordered
+    rest = data[lead:end]
     known = rests.get(rest)
     if known is None:
         ordered = _reorder_fields(rest, descriptor, memo)
         known = (ordered, ordered is rest)  # (re-ordered rest, whether unchanged)
         if len(rest) <= _MEMO_LIMIT:
             rests[rest] = known
-    return data if known[1] else data[:lead] + known[0]
+    return None if known[1] else data[start:lead] + known[0]
+
+
+def _one_still_field(data: bytes, start: int, plan: dict[int, Any]) -> bool:
+    """Whether ``data[start:]`` is one short field (a one-byte tag; a varint of up to
+    two bytes, or up to 127 bytes of payload) that ``plan`` does not list, so nothing
+    in it can move."""
+    size = len(data) - start
+    if size < 2:
+        return False
+    tag = data[start]
+    if tag >= 0x80 or tag >> 3 in plan:
+        return False
+    wire = tag & 7
+    if wire == 2:
+        return data[start + 1] < 0x80 and 2 + data[start + 1] == size
+    if wire == 0:
+        return data[-1] < 0x80 and (size == 2 or (size == 3 and data[start + 1] >= 0x80))
+    return False
 
 
 _VALUE_TYPES: dict[Any, Any] = {}
@@ -364,6 +387,8 @@ def _map_entry(payload: bytes, entry: Any, signed: bool,
         length, start = _varint(payload, pos + 1)
     if start + length != len(payload):
         return None
+    if _one_still_field(payload, start, _plan(value_type)):
+        return payload, key
     value_bytes = payload[start:]
     seen = memo.get(value_type)
     if seen is None:
@@ -381,10 +406,8 @@ def _reorder_fields(data: bytes, descriptor: Any,
                     memo: dict[Any, dict[bytes, tuple[bytes, Any]]]) -> bytes:
     """:func:`_cpp_order`'s walk over every field of a message that may hold maps."""
     plan = _plan(descriptor)
-    size = len(data)
-    if size > 1 and data[0] < 0x80 and data[0] & 7 == 2 and data[1] < 0x80 \
-            and 2 + data[1] == size and data[0] >> 3 not in plan:
-        return data  # one short field that cannot move (an AttrValue's s, shape...)
+    if _one_still_field(data, 0, plan):
+        return data  # one short field that cannot move (an AttrValue's s, type, shape...)
     fields = _fields(data)
     out: list[bytes] | None = None
     i = 0
@@ -414,17 +437,17 @@ def _reorder_fields(data: bytes, descriptor: Any,
                 if field[0] != number:
                     break
                 start, body, end = field[2], field[3], field[4]
-                payload = data[body:end]
                 if sub_first > 1:
-                    ordered = _with_lead(payload, sub, sub_first, sub_rests, memo)
+                    ordered = _with_lead(data, body, end, sub, sub_first, sub_rests, memo)
                 else:
+                    payload = data[body:end]
                     known = seen.get(payload)
                     if known is None:
                         known = (_cpp_order(payload, sub, memo), None)
                         if end - body <= _MEMO_LIMIT:
                             seen[payload] = known
-                    ordered = payload if known[0] == payload else known[0]
-                if ordered is not payload:
+                    ordered = None if known[0] == payload else known[0]
+                if ordered is not None:
                     if out is None:
                         out = [data[:start]]
                     out.append(data[start:body])  # the same length: only entries move
