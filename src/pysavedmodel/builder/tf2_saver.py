@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from typing import Final, NamedTuple
+from typing import Any, Final, NamedTuple
 
 import numpy as np
 
@@ -124,13 +124,23 @@ class _Writer:
         self.fdef.signature.name = name
         self._in_use: dict[str, int] = {}  # lower-cased name -> times used as a base
         self.stateful: list[str] = []
+        # Per (op, device, attr names, attr value identities): a NodeDef holding those,
+        # copied for each node (variables share a few dtypes: one C call per node instead
+        # of one per attr); the entry keeps the values alive, so no id is reused.
+        self._templates: dict[tuple[Any, ...], tuple[node_def_pb2.NodeDef, Any]] = {}
+        self._handles: dict[tuple[int, Sequence[int]], bytes] = {}  # serialized handle_data
 
     def arg(self, name: str, dtype: int, handle: tuple[int, Sequence[int]] | None = None
             ) -> str:
         arg = self.fdef.signature.input_arg.add(name=name, type=proto_dtype(dtype))
         if handle is not None:
-            data = arg.handle_data.add(dtype=proto_dtype(handle[0]))
-            data.shape.CopyFrom(make_shape_proto([None if d < 0 else d for d in handle[1]]))
+            data = self._handles.get(handle)
+            if data is None:
+                proto = arg.handle_data.add(dtype=proto_dtype(handle[0]))
+                proto.shape.CopyFrom(make_shape_proto([None if d < 0 else d for d in handle[1]]))
+                self._handles[handle] = proto.SerializeToString()
+            else:
+                arg.handle_data.add().MergeFromString(data)
         self._in_use.setdefault(name.lower(), 1)
         return name
 
@@ -150,11 +160,17 @@ class _Writer:
     def node(self, base: str, op: str, inputs: Sequence[str], attrs: Mapping[str, AttrValue],
              device: str = "", stateful: bool = False) -> str:
         name = self.unique(base)
-        node: node_def_pb2.NodeDef = self.fdef.node_def.add(name=name, op=op, device=device)
+        key = (op, device, *attrs, *map(id, attrs.values()))
+        known = self._templates.get(key)
+        if known is None:
+            template = node_def_pb2.NodeDef(op=op, device=device)
+            for attr, value in attrs.items():
+                template.attr[attr].CopyFrom(value)
+            known = self._templates[key] = (template, tuple(attrs.values()))
+        node: node_def_pb2.NodeDef = self.fdef.node_def.add()
+        node.CopyFrom(known[0])
+        node.name = name
         node.input.extend(inputs)
-        out = node.attr
-        for key, value in attrs.items():
-            out[key].CopyFrom(value)
         if stateful:
             self.stateful.append(name)
         return name
