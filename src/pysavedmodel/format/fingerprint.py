@@ -474,10 +474,11 @@ def _reorder_fields(data: bytes, descriptor: Any,
                 changed = True
             chunks.append((known[1], start, body, known[0]))
             j += 1
-        if len(chunks) > 1 and any(
-                chunks[k][0] > chunks[k + 1][0] for k in range(len(chunks) - 1)):
-            chunks.sort(key=itemgetter(0))  # map keys are distinct: a total order
-            changed = True
+        if len(chunks) > 1:
+            keys = [chunk[0] for chunk in chunks]
+            if keys != sorted(keys):  # map keys are distinct: a total order
+                chunks.sort(key=itemgetter(0))
+                changed = True
         if changed and out is None:
             out = [data[:first]]
         if out is not None:
