@@ -3,7 +3,7 @@
 An import of a large graph, an export or a save allocates tens of thousands of
 objects (nodes, dicts, tuples) and frees them by reference counting, making no
 cycles; meanwhile the cyclic collector would now and then traverse every object of
-the process (a full collection during a 1,000-variable export takes ~30 ms, a tenth
+the process (a full collection during a 1,000-variable export takes ~25 ms, a twelfth
 of it).  :func:`gc_paused` holds it off until the work is done.
 
 This module is a leaf: it imports nothing from the package.

@@ -357,18 +357,21 @@ def _map_entry(payload: bytes, entry: Any, signed: bool,
     """:func:`_cpp_order` of one map entry and its key (as :func:`_map_key`) for the
     layout upb writes, ``key`` (a string or varint, short) then ``value`` ending the
     entry, without walking it field by field; None for any other layout."""
-    tag = payload[0] if payload else 0
+    size = len(payload)
+    tag = payload[0] if size > 1 else 0
     if tag == 0x0A:  # a string key
         length = payload[1]
-        if length >= 0x80:
-            return None
         pos = 2 + length
+        if length >= 0x80 or pos > size:
+            return None
         key: Any = (0, payload[2:pos])
     elif tag == 0x08:  # an integer key
         pos = 1
-        while pos < len(payload) and payload[pos] >= 0x80:
+        while pos < size and payload[pos] >= 0x80:
             pos += 1
         pos += 1
+        if pos > size:
+            return None
         value, _ = _varint(payload, 1)
         if signed and value >= 1 << 63:
             value -= 1 << 64
@@ -376,7 +379,7 @@ def _map_entry(payload: bytes, entry: Any, signed: bool,
     else:
         return None
     value_type = _value_type(entry)
-    if pos == len(payload) or value_type is None:
+    if pos == size or value_type is None:
         return payload, key
     if payload[pos] != 0x12:
         return None
@@ -385,7 +388,7 @@ def _map_entry(payload: bytes, entry: Any, signed: bool,
     start += 1
     if length >= 0x80:
         length, start = _varint(payload, pos + 1)
-    if start + length != len(payload):
+    if start + length != size:
         return None
     if _one_still_field(payload, start, _plan(value_type)):
         return payload, key
