@@ -190,20 +190,12 @@ def trackable_object_graph(
     node or anything reachable from it has a value).  References out of range are
     refused (:class:`InvalidArgumentError` naming the node)."""
     count = len(nodes)
-    graph = trackable_object_graph_pb2.TrackableObjectGraph()
     for node_id, node in enumerate(nodes):
-        proto = graph.nodes.add()
         for child_id, local_name in node.children:
             if not 0 <= child_id < count:
                 raise InvalidArgumentError(
                     f"object graph node {node_id} child {local_name!r} refers to node "
                     f"{child_id}, but there are {count} nodes")
-            proto.children.add(node_id=child_id, local_name=local_name)
-        if node.checkpoint_key is not None:
-            attr = proto.attributes.add()
-            attr.name = VARIABLE_VALUE
-            attr.full_name = node.full_name or ""
-            attr.checkpoint_key = node.checkpoint_key
     flags: dict[int, bool] = {}
 
     def has_values(start: int) -> bool:
@@ -222,8 +214,16 @@ def trackable_object_graph(
 
     for node_id in range(count - 1, -1, -1):
         flags[node_id] = has_values(node_id)
-        graph.nodes[node_id].has_checkpoint_values.SetInParent()
-        graph.nodes[node_id].has_checkpoint_values.value = flags[node_id]
+    graph = trackable_object_graph_pb2.TrackableObjectGraph()
+    for node_id, node in enumerate(nodes):
+        proto = graph.nodes.add()
+        for child_id, local_name in node.children:
+            proto.children.add(node_id=child_id, local_name=local_name)
+        if node.checkpoint_key is not None:
+            proto.attributes.add(name=VARIABLE_VALUE, full_name=node.full_name or "",
+                                 checkpoint_key=node.checkpoint_key)
+        proto.has_checkpoint_values.value = flags[node_id]
+        proto.has_checkpoint_values.SetInParent()  # present even when false
     return graph
 
 
