@@ -193,3 +193,16 @@ def test_check_attr_value_memo_is_per_attr_def() -> None:
     as_bool = attr_value_pb2.AttrValue(b=True)  # True == 1: must not pass as the int 1
     with pytest.raises(OpError, match="has a bool value"):
         check_attr_value(as_bool, minimum, "node 'n'")
+
+
+def test_handle_data_bytes_is_one_dtype_and_shape_entry() -> None:
+    handle_data_bytes = attrs.handle_data_bytes
+    arg = op_def_pb2.OpDef.ArgDef()
+    arg.handle_data.add().MergeFromString(handle_data_bytes(1, (64, -1)))
+    arg.handle_data.add().MergeFromString(handle_data_bytes(3, None))
+    first, second = arg.handle_data
+    assert first.dtype == 1 and [d.size for d in first.shape.dim] == [64, -1]
+    assert not first.shape.unknown_rank
+    assert second.dtype == 3 and second.shape.unknown_rank
+    # an unknown dimension written as None or -1 is the same entry
+    assert handle_data_bytes(1, (64, None)) == handle_data_bytes(1, (64, -1))

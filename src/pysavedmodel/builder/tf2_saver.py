@@ -45,7 +45,7 @@ import numpy as np
 from .. import dtypes
 from .._proto import attr_value_pb2, function_pb2, node_def_pb2
 from ..format.object_graph import OBJECT_GRAPH_KEY
-from ..graph.attrs import make_shape_proto, make_tensor_proto, proto_dtype
+from ..graph.attrs import handle_data_bytes, make_shape_proto, make_tensor_proto, proto_dtype
 from ..graph.graph import FunctionLike
 
 __all__ = ["CheckpointedVariable", "GeneratedFunction", "arg_name", "save_function",
@@ -128,19 +128,14 @@ class _Writer:
         # copied for each node (variables share a few dtypes: one C call per node instead
         # of one per attr); the entry keeps the values alive, so no id is reused.
         self._templates: dict[tuple[Any, ...], tuple[node_def_pb2.NodeDef, Any]] = {}
-        self._handles: dict[tuple[int, Sequence[int]], bytes] = {}  # serialized handle_data
 
-    def arg(self, name: str, dtype: int, handle: tuple[int, Sequence[int]] | None = None
+    def arg(self, name: str, dtype: int, handle: tuple[int, tuple[int, ...]] | None = None
             ) -> str:
+        """An argument; ``handle``: (dtype, shape with -1 for unknown dims) of the variable
+        behind a resource argument."""
         arg = self.fdef.signature.input_arg.add(name=name, type=proto_dtype(dtype))
         if handle is not None:
-            data = self._handles.get(handle)
-            if data is None:
-                proto = arg.handle_data.add(dtype=proto_dtype(handle[0]))
-                proto.shape.CopyFrom(make_shape_proto([None if d < 0 else d for d in handle[1]]))
-                self._handles[handle] = proto.SerializeToString()
-            else:
-                arg.handle_data.add().MergeFromString(data)
+            arg.handle_data.add().MergeFromString(handle_data_bytes(*handle))
         self._in_use.setdefault(name.lower(), 1)
         return name
 

@@ -162,16 +162,19 @@ def _fields(data: bytes) -> list[tuple[int, int, int, int, int]]:
     return out
 
 
+def _int_key(data: bytes, pos: int, signed: bool) -> int:
+    """The integer map key whose varint starts at ``pos`` (two's complement when signed)."""
+    value, _ = _varint(data, pos)
+    return value - (1 << 64) if signed and value >= 1 << 63 else value
+
+
 def _map_key(entry: bytes, signed: bool) -> tuple[int, bytes]:
     if len(entry) > 1 and entry[0] == 0x0A and entry[1] < 0x80:  # a short string key first
         return 0, entry[2:2 + entry[1]]
     for number, wire, _start, body, end in _fields(entry):
         if number == 1:
             if wire == 0:
-                value, _ = _varint(entry, body)
-                if signed and value >= 1 << 63:
-                    value -= 1 << 64
-                return value, b""
+                return _int_key(entry, body, signed), b""
             return 0, entry[body:end]
     return 0, b""
 
@@ -372,10 +375,7 @@ def _map_entry(payload: bytes, entry: Any, signed: bool,
         pos += 1
         if pos > size:
             return None
-        value, _ = _varint(payload, 1)
-        if signed and value >= 1 << 63:
-            value -= 1 << 64
-        key = (value, b"")
+        key = (_int_key(payload, 1, signed), b"")
     else:
         return None
     value_type = _value_type(entry)

@@ -653,10 +653,7 @@ def _write_shard(path: Path, shard: int, items: Sequence[_Segment], progress: _P
                 batches.flush()
             size, crc = _write_data(out, item)
             release_mapped_pages(item.array)
-            item.shard = shard
-            item.entry = encode_entry(item.dtype.enum, item.array.shape, shard, offset,
-                                      size, mask(crc))
-            item.array = _RELEASED  # written: the writer no longer keeps the value alive
+            _record_written(item, encode_entry, shard, offset, size, crc)
             offset += size
         if batches is not None:
             batches.flush()
@@ -748,10 +745,16 @@ class _Batches:
                 self._checksummer.submit(release_mapped_pages, item.array)
             else:
                 release_mapped_pages(item.array)
-            item.shard = self._shard
-            item.entry = self._encode(item.dtype.enum, item.array.shape, self._shard, offset,
-                                      size, mask(crc if isinstance(crc, int) else crc.result()))
-            item.array = _RELEASED
+            _record_written(item, self._encode, self._shard, offset, size,
+                            crc if isinstance(crc, int) else crc.result())
+
+
+def _record_written(item: _DataItem, encode: Callable[..., bytes], shard: int, offset: int,
+                    size: int, crc: int) -> None:
+    """A written tensor's index entry; the writer no longer keeps its value alive."""
+    item.shard = shard
+    item.entry = encode(item.dtype.enum, item.array.shape, shard, offset, size, mask(crc))
+    item.array = _RELEASED
 
 
 def _writev_all(fd: int, views: list[memoryview]) -> None:

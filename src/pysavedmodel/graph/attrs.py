@@ -14,6 +14,7 @@ bool, complex, 4-bit ints, strings) to the typed ``*_val`` fields.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Sequence
 from typing import Any, Optional, cast
@@ -30,6 +31,7 @@ __all__ = [
     "Shape", "make_tensor_proto", "tensor_proto_to_numpy", "to_numpy", "make_shape_proto",
     "shape_from_proto", "make_attr_value", "attr_value_kind", "check_attr_value",
     "attr_value_to_python", "check_no_function", "type_name", "type_names", "proto_dtype",
+    "handle_data_bytes",
 ]
 
 Shape = Optional[tuple[Optional[int], ...]]
@@ -286,6 +288,22 @@ def make_shape_proto(shape: Any) -> tensor_shape_pb2.TensorShapeProto:
                 f"bad dimension {dim!r} in shape {shape!r}: expected an int in [0, 2**63), "
                 "-1 or None")
     return proto
+
+
+@functools.lru_cache(maxsize=256)
+def handle_data_bytes(dtype: int, shape: Shape | tuple[int, ...]) -> bytes:
+    """One serialized ``handle_data`` entry (``DtypeAndShape``) of a resource argument: the
+    variable behind it has DataType number ``dtype`` and ``shape`` (None: unknown rank;
+    None or -1: an unknown dimension).  Made once per variable type: a function that
+    captures a thousand variables repeats a few.
+
+    Example: ``arg.handle_data.add().MergeFromString(handle_data_bytes(1, (64, 64)))``.
+    """
+    proto = op_def_pb2.OpDef.ArgDef().handle_data.add(dtype=proto_dtype(dtype))
+    proto.shape.CopyFrom(make_shape_proto(shape))
+    data = proto.SerializeToString()
+    assert isinstance(data, bytes)
+    return data
 
 
 def shape_from_proto(proto: tensor_shape_pb2.TensorShapeProto) -> tuple[int | None, ...] | None:

@@ -241,18 +241,11 @@ class Function:
     def signature(self) -> op_def_pb2.OpDef:
         """The ``OpDef`` a call of this function matches."""
         op_def = op_def_pb2.OpDef(name=self.name)
-        handle_data: dict[tuple[int, tuple[int | None, ...] | None], bytes] = {}
         for name, enum, _ in self._args:
             arg = op_def.input_arg.add(name=name, type=_attrs.proto_dtype(enum))
             handle = self._handles.get(name)
             if handle is not None:
-                data = handle_data.get(handle)  # made once per distinct variable type
-                if data is None:
-                    proto = op_def_pb2.OpDef.ArgDef().handle_data.add(
-                        dtype=_attrs.proto_dtype(handle[0]))
-                    proto.shape.CopyFrom(_attrs.make_shape_proto(handle[1]))
-                    data = handle_data[handle] = proto.SerializeToString()
-                arg.handle_data.add().MergeFromString(data)
+                arg.handle_data.add().MergeFromString(_attrs.handle_data_bytes(*handle))
         for name, tensor in self._rets.items():
             assert tensor.dtype is not None
             op_def.output_arg.add(name=name, type=_attrs.proto_dtype(tensor.dtype.enum))
