@@ -12,7 +12,11 @@ the reads read what was written):
   sequential write of the same buffers (one thread; and one thread per core to
   separate files); contenders are ``write_checkpoint`` with 1 shard and with one
   shard per core, TensorFlow's ``SaveV2`` (when a TensorFlow venv is found),
-  ``safetensors.numpy.save_file`` (when installed) and ``np.savez``.
+  ``safetensors.numpy.save_file`` (when installed) and ``np.savez``; then
+  ``write_checkpoint`` and ``save_file`` once more from page-aligned copies of the
+  arrays (the kernel's copy is slower when the source lies a few bytes past the file
+  offset modulo 4096, as numpy's arrays do at a data file's offset 0: see
+  docs/design.md, "Where the time of a large write goes").
 * ``read``: the files just written, from the page cache: a plain read into new
   arrays, ``CheckpointReader.get_tensor`` (memory-mapped, CRC verified),
   ``read_checkpoint`` (independent arrays) and ``tf.train.load_checkpoint``.
@@ -79,6 +83,7 @@ from typing import Any
 from benchlib import onnx_bench, scale
 from benchlib.bert import STARTUP_ROW, build_in_process, make_bert_inputs, plain_write
 from benchlib.common import (
+    ALIGNED,
     GB,
     GROUPS,
     HERE,
@@ -289,6 +294,13 @@ class Bench:
             if core.hello["safetensors"]:
                 writers.append(Contender("safetensors save_file", "write_safetensors", core,
                                          limit=plain_1, rss=True))
+            # The same two writers from page-aligned copies of the arrays (workers.py,
+            # page_aligned): what the source's placement in memory costs each of them.
+            writers.append(Contender(f"write_checkpoint, 1 shard, {ALIGNED}",
+                                     "write_ours_1_aligned", core, limit=plain_1))
+            if core.hello["safetensors"]:
+                writers.append(Contender(f"safetensors save_file, {ALIGNED}",
+                                         "write_safetensors_aligned", core, limit=plain_1))
             writers.append(Contender("np.savez", "write_npsavez", core, limit=plain_1,
                                      rss=True))
         write_label = f"{write_group} ({size})"

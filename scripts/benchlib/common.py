@@ -16,6 +16,8 @@ OPT_IN_GROUPS = ("bert", "huge", "million")
 """Groups left out unless ``--only`` names them: ``bert`` (large inputs) and the scale runs
 ``huge`` / ``million`` (scripts/benchlib/scale.py)."""
 TINY_ELEMENTS = 4
+ALIGNED = "page-aligned arrays"
+"""Suffix of the write rows whose sources are page-aligned copies (workers.page_aligned)."""
 MB = 1e6
 GB = 1e9
 

@@ -135,6 +135,49 @@ def write_safetensors(arrays: dict[str, Any], out: str, src: str) -> None:
     save_file(arrays, out + ".safetensors")
 
 
+_ALIGNED: list[tuple[dict[str, Any], dict[str, Any], Any]] = []
+"""One cached :func:`page_aligned` copy: (the arrays it copies, the copy, its mmap)."""
+
+
+def page_aligned(arrays: dict[str, Any]) -> dict[str, Any]:
+    """The same values, each array starting on a page boundary of one anonymous mapping
+    (numpy's own large arrays start 16 bytes into a page: glibc's chunk header).  Made
+    on first use (the untimed warm-up) and kept for the loaded case only.
+
+    Why it matters: the kernel's copy into the page cache runs 5-10% slower when the
+    source sits a few bytes past the destination modulo 4096 (a TensorBundle data file
+    starts its first tensor at offset 0, so numpy's +16 lands there; safetensors'
+    header length moves its data elsewhere).  The ``page-aligned arrays`` rows show
+    each writer without that effect."""
+    import mmap
+
+    import numpy as np
+
+    if _ALIGNED and _ALIGNED[0][0] is arrays:
+        return _ALIGNED[0][1]
+    _ALIGNED.clear()
+    page = mmap.PAGESIZE
+    sizes = [-(-value.nbytes // page) * page for value in arrays.values()]
+    region = mmap.mmap(-1, max(page, sum(sizes)))
+    copies: dict[str, Any] = {}
+    offset = 0
+    for (name, value), size in zip(arrays.items(), sizes):
+        copy = np.frombuffer(region, value.dtype, value.size, offset).reshape(value.shape)
+        copy[...] = value
+        copies[name] = copy
+        offset += size
+    _ALIGNED.append((arrays, copies, region))
+    return copies
+
+
+def write_ours_1_aligned(arrays: dict[str, Any], out: str, src: str) -> None:
+    write_ours_1(page_aligned(arrays), out, src)
+
+
+def write_safetensors_aligned(arrays: dict[str, Any], out: str, src: str) -> None:
+    write_safetensors(page_aligned(arrays), out, src)
+
+
 def write_npsavez(arrays: dict[str, Any], out: str, src: str) -> None:
     import numpy as np
 
@@ -221,6 +264,8 @@ CORE_TASKS: dict[str, Callable[[dict[str, Any], str, str], float | None]] = {
     "write_ours_1_durable": write_ours_1_durable,
     "write_ours_n": write_ours_n,
     "write_safetensors": write_safetensors,
+    "write_ours_1_aligned": write_ours_1_aligned,
+    "write_safetensors_aligned": write_safetensors_aligned,
     "write_npsavez": write_npsavez,
     "read_plain": read_plain,
     "read_plain_views": read_plain_views,
@@ -373,6 +418,7 @@ def worker_main(kind: str) -> int:
                 reply({"ok": True})
             elif op == "unload":
                 arrays.pop(command["case"], None)
+                _ALIGNED.clear()
                 tf_sides.pop(command["case"], None)
                 reply({"ok": True})
             elif op == "run":
