@@ -184,6 +184,20 @@ def test_the_main_entry_points_import_no_heavy_dependency(heavy: str) -> None:
     assert out.stdout.strip() == "False"
 
 
+def test_the_builder_imports_the_serving_warmup_protos_only_when_used() -> None:
+    code = (
+        "import sys, pysavedmodel as p\n"
+        "p.Graph, p.SavedModelBuilder, p.predict_signature_def\n"
+        "names = ['pysavedmodel.builder.warmup', 'pysavedmodel._proto.prediction_log_pb2']\n"
+        "print([n in sys.modules for n in names])\n"
+        "from pysavedmodel.builder import warmup\n"
+        "print([n in sys.modules for n in names])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.split("\n")[:2] == ["[False, False]", "[True, True]"]
+
+
 def test_ml_dtypes_is_imported_when_a_low_precision_type_is_used() -> None:
     code = (
         "import sys\n"

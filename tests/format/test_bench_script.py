@@ -25,7 +25,9 @@ SMALL = ["--size-mib", "2", "--tensors", "4", "--tiny", "50", "--mlp-variables",
 CORE_ROWS = {
     "write": ["plain write, 1 thread", "plain write, {n} threads/files",
               "write_checkpoint, 1 shard", "write_checkpoint, {n} shards",
-              "write_checkpoint, 1 shard, durable=True", "safetensors save_file", "np.savez"],
+              "write_checkpoint, 1 shard, durable=True", "safetensors save_file", "np.savez",
+              "write_checkpoint, 1 shard, page-aligned arrays",
+              "safetensors save_file, page-aligned arrays"],
     "read": ["plain read into new arrays", "plain read once, cut into views",
              "CheckpointReader.get_tensor (mmap, CRC)", "read_checkpoint (copies, CRC)"],
     "tiny write": ["plain write, 1 thread", "write_checkpoint, 1 shard",
@@ -122,6 +124,8 @@ def test_bench_reports_every_row_without_tensorflow(tmp_path: Path) -> None:
         "Graph.from_dict at 20 nodes (us/node, CPU)",
     ]
     assert all(isinstance(t["met"], bool) for t in result["targets"])
+    (behind,) = [t for t in result["targets"] if "safetensors" in t["target"]]
+    assert "x when both write page-aligned copies of the arrays" in behind["note"]
 
 
 def test_bench_only_selects_groups(tmp_path: Path) -> None:

@@ -18,9 +18,8 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from .. import dtypes
 from .._proto import meta_graph_pb2
@@ -35,8 +34,7 @@ __all__ = ["ASSETS_DIRECTORY", "ASSETS_COLLECTION", "ASSET_FILE_DEF_TYPE_URL", "
 _CHUNK: Final = 1 << 20
 
 
-@dataclass(frozen=True)
-class AssetRecord:
+class AssetRecord(NamedTuple):
     """One asset of one meta graph: which tensor, which source file."""
 
     tensor_name: str

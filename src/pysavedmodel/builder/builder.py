@@ -36,7 +36,6 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -88,7 +87,6 @@ from . import assets as _assets
 from . import saver as _saver
 from . import signatures as _signatures
 from . import tf2 as _tf2
-from . import warmup as _warmup
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -228,8 +226,7 @@ def _int32_vector(values: Sequence[int]) -> attr_value_pb2.AttrValue:
 
 # --------------------------------------------------------------------------- variables
 
-@dataclass(frozen=True)
-class _VariableEntry:
+class _VariableEntry(NamedTuple):
     spec: VariableSpec
     key: str
     read_tensor: str
@@ -427,8 +424,7 @@ def _checkpoint_bytes(checkpoint: Mapping[str, Any]) -> int:
     return sum(value.nbytes for value in checkpoint.values() if isinstance(value, np.ndarray))
 
 
-@dataclass
-class _Prepared:
+class _Prepared(NamedTuple):
     """Everything one add_* call computed, committed only when all of it succeeded."""
 
     meta_graph: meta_graph_pb2.MetaGraphDef
@@ -662,10 +658,13 @@ class SavedModelBuilder:
         if not self._has_variables:
             raise BuilderStateError("add_warmup_requests() called before "
                                     "add_meta_graph_and_variables(): no signatures yet")
+        # Imported here: the serving protos it needs are ~2 ms of every import otherwise.
+        from .warmup import warmup_records
+
         wanted = sorted(_check_tags(tags))
         for meta_graph in self._saved_model.meta_graphs:
             if sorted(meta_graph.meta_info_def.tags) == wanted:
-                self._warmup = _warmup.warmup_records(meta_graph.signature_def, requests)
+                self._warmup = warmup_records(meta_graph.signature_def, requests)
                 return
         have = [list(mg.meta_info_def.tags) for mg in self._saved_model.meta_graphs]
         raise InvalidArgumentError(f"no meta graph with tags {wanted} to check warmup "
@@ -762,10 +761,9 @@ class SavedModelBuilder:
         the bytes of ``saved_model.pb`` (hashed for the fingerprint), or None."""
         self._asset_store.write(temp)
         if self._warmup:
-            (temp / _warmup.WARMUP_DIRECTORY).mkdir()
-            with open(temp / _warmup.WARMUP_DIRECTORY / _warmup.WARMUP_FILENAME, "wb") as out:
-                for record in self._warmup:
-                    out.write(record)
+            from .warmup import write_warmup_file  # imported by add_warmup_requests
+
+            write_warmup_file(temp, self._warmup)
         fp = compute_fingerprint(self._saved_model, uuid="", serialized=serialized) \
             if fingerprint else None
         if written is not None:

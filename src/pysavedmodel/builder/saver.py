@@ -25,8 +25,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from typing import Final
+from typing import Final, NamedTuple
 
 from .. import dtypes
 from .._proto import attr_value_pb2, saver_pb2, tensor_pb2
@@ -55,8 +54,7 @@ _ANY_CPU: Final = "/device:CPU:*"
 _CPU0: Final = "/device:CPU:0"
 
 
-@dataclass(frozen=True)
-class SaveableVariable:
+class SaveableVariable(NamedTuple):
     """One resource variable as the saver sees it."""
 
     key: str

@@ -47,8 +47,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import numpy as np
 
@@ -98,8 +97,7 @@ a node that cannot be copied as it is goes again one node at a time)."""
 _RESOURCE_CHILDREN: Final = ("_create_resource", "_initialize", "_destroy_resource")
 
 
-@dataclass
-class Tf2Export:
+class Tf2Export(NamedTuple):
     """Everything a TF2 meta graph needs besides tags."""
 
     graph_def: graph_pb2.GraphDef
@@ -109,25 +107,35 @@ class Tf2Export:
     checkpoint: dict[str, Any]
     """Checkpoint tensors in data-file order (node ids), the object graph last."""
     op_list: op_def_pb2.OpList
-    asset_file_defs: list[meta_graph_pb2.AssetFileDef] = field(default_factory=list)
+    asset_file_defs: list[meta_graph_pb2.AssetFileDef]
     """``MetaGraphDef.asset_file_def``: the outer graph's asset placeholders."""
 
 
 # --------------------------------------------------------------------------- objects
 
-@dataclass(eq=False)
 class _Object:
-    kind: str                      # user | variable | resource | asset | function | bare
-    identifier: str = ""
-    asset_index: int = -1
-    children: list[tuple[str, _Object]] = field(default_factory=list)
-    variable: _Var | None = None
-    concrete: str = ""
-    arg_names: tuple[str, ...] = ()
-    keywords: tuple[str, ...] = ()
-    input_specs: tuple[struct_pb2.StructuredValue, ...] = ()
-    _index: dict[str, _Object] = field(default_factory=dict, repr=False)
-    _indexed: int = field(default=0, repr=False)
+    """A node of the SavedObjectGraph being built (``kind``: user, variable, resource,
+    asset, function or bare)."""
+
+    __slots__ = ("kind", "identifier", "asset_index", "children", "variable", "concrete",
+                 "arg_names", "keywords", "input_specs", "_index", "_indexed")
+
+    def __init__(self, kind: str, identifier: str = "", *, asset_index: int = -1,
+                 children: list[tuple[str, _Object]] | None = None,
+                 variable: _Var | None = None, concrete: str = "",
+                 arg_names: tuple[str, ...] = (), keywords: tuple[str, ...] = (),
+                 input_specs: tuple[struct_pb2.StructuredValue, ...] = ()) -> None:
+        self.kind = kind
+        self.identifier = identifier
+        self.asset_index = asset_index
+        self.children: list[tuple[str, _Object]] = [] if children is None else children
+        self.variable = variable
+        self.concrete = concrete
+        self.arg_names = arg_names
+        self.keywords = keywords
+        self.input_specs = input_specs
+        self._index: dict[str, _Object] = {}
+        self._indexed = 0
 
     def child(self, name: str) -> _Object | None:
         """The child ``name`` (the last of that name, as ``dict(children)`` has it);
@@ -140,12 +148,16 @@ class _Object:
         return self._index.get(name)
 
 
-@dataclass(eq=False)
 class _Var:
-    spec: VariableSpec
-    path: tuple[str, ...]
-    value: np.ndarray
-    node_id: int = -1
+    """A variable of the export: its spec, object path, value and node id."""
+
+    __slots__ = ("spec", "path", "value", "node_id")
+
+    def __init__(self, spec: VariableSpec, path: tuple[str, ...], value: np.ndarray) -> None:
+        self.spec = spec
+        self.path = path
+        self.value = value
+        self.node_id = -1
 
     @property
     def key(self) -> str:
@@ -167,26 +179,30 @@ class _Var:
                 [None if d < 0 else d for d in self.spec.shape])
 
 
-@dataclass(eq=False)
 class _Resource:
     """A resource other than a variable (a lookup table...): a stateful op without
     inputs whose one output is a resource handle, created in the outer graph."""
 
-    node_name: str
-    node_id: int = -1
+    __slots__ = ("node_name", "node_id")
+
+    def __init__(self, node_name: str) -> None:
+        self.node_name = node_name
+        self.node_id = -1
 
     def arg_spec(self) -> tuple[Any, Any, Any, Any]:
         return ("resource", [], None, None)
 
 
-@dataclass(eq=False)
 class _Asset:
     """An asset path (the user's scalar string Const), fed by loaders."""
 
-    node_name: str
-    filename: str
-    index: int
-    node_id: int = -1
+    __slots__ = ("node_name", "filename", "index", "node_id")
+
+    def __init__(self, node_name: str, filename: str, index: int) -> None:
+        self.node_name = node_name
+        self.filename = filename
+        self.index = index
+        self.node_id = -1
 
     def arg_spec(self) -> tuple[Any, Any, Any, Any]:
         return (dtypes.DT_STRING, [], None, None)
@@ -269,8 +285,7 @@ def _function_part(key: str) -> str:
 
 # --------------------------------------------------------------------------- bodies
 
-@dataclass
-class _Body:
+class _Body(NamedTuple):
     function: Function
     input_keys: list[str]
     arg_names: list[str]

@@ -20,6 +20,7 @@ dtypes and shapes compatible with the recorded ones (``-1`` matches any size).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
@@ -38,7 +39,7 @@ from ..graph.attrs import make_tensor_proto
 from ..names import utf8
 
 __all__ = ["MAX_WARMUP_RECORDS", "WARMUP_DIRECTORY", "WARMUP_FILENAME", "warmup_records",
-           "make_example", "read_warmup_records"]
+           "write_warmup_file", "make_example", "read_warmup_records"]
 
 MAX_WARMUP_RECORDS: Final = 1000
 """TF Serving refuses a warmup file with more records than this."""
@@ -188,6 +189,15 @@ def warmup_records(signatures: Mapping[str, meta_graph_pb2.SignatureDef],
     if not records:
         raise InvalidArgumentError("no warmup requests given (every list is empty)")
     return records
+
+
+def write_warmup_file(export_dir: Path, records: Sequence[bytes]) -> None:
+    """Write ``records`` (from :func:`warmup_records`) as
+    ``export_dir/assets.extra/tf_serving_warmup_requests`` (the directory is new)."""
+    (export_dir / WARMUP_DIRECTORY).mkdir()
+    with open(export_dir / WARMUP_DIRECTORY / WARMUP_FILENAME, "wb") as out:
+        for record in records:
+            out.write(record)
 
 
 def read_warmup_records(data: bytes, what: str) -> list[dict[str, Any]]:

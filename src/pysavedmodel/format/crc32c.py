@@ -10,6 +10,7 @@ contiguous numpy arrays) and extend a previous checksum when ``crc`` is given:
 
 from __future__ import annotations
 
+import functools
 import importlib.machinery
 import importlib.util
 import os
@@ -27,8 +28,10 @@ _MASK_DELTA = 0xA282EAD8
 _U32 = 0xFFFFFFFF
 
 
-def _make_tables() -> list[list[int]]:
-    """Slicing-by-8 tables: ``tables[k][b]`` is the crc of byte ``b`` then ``k`` zero bytes."""
+@functools.cache
+def _tables() -> list[list[int]]:
+    """Slicing-by-8 tables: ``tables[k][b]`` is the crc of byte ``b`` then ``k`` zero bytes.
+    Made on the first pure-Python checksum (~1 ms), not at import."""
     first = []
     for byte in range(256):
         crc = byte
@@ -42,7 +45,6 @@ def _make_tables() -> list[list[int]]:
     return tables
 
 
-_TABLES = _make_tables()
 _WORDS = struct.Struct("<Q")
 
 
@@ -59,7 +61,7 @@ def _as_bytes_view(data: object) -> memoryview:
 def python_crc32c(data: BytesLike, crc: int = 0) -> int:
     """CRC-32C of ``data`` extending ``crc``, in pure Python (slicing-by-8)."""
     view = _as_bytes_view(data)
-    t0, t1, t2, t3, t4, t5, t6, t7 = _TABLES
+    t0, t1, t2, t3, t4, t5, t6, t7 = _tables()
     crc = (crc & _U32) ^ _U32
     n = len(view)
     whole = n - n % 8

@@ -27,8 +27,7 @@ paths (``dense/kernel``) and drops the object-graph tensor.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any, NamedTuple, Union
 
 import numpy as np
 
@@ -53,8 +52,7 @@ VARIABLE_VALUE_SUFFIX = f"/{ATTRIBUTES}/{VARIABLE_VALUE}"
 """Suffix of a variable's key in an object-based checkpoint (``w/.ATTRIBUTES/...``)."""
 
 
-@dataclass(frozen=True)
-class Variable:
+class Variable(NamedTuple):
     """A variable in an object tree: its value and, optionally, its TF name (``full_name``)."""
 
     value: Any
@@ -168,8 +166,7 @@ def parse_object_graph(value: Any) -> trackable_object_graph_pb2.TrackableObject
     return graph
 
 
-@dataclass(frozen=True)
-class TrackableNode:
+class TrackableNode(NamedTuple):
     """One object of a general object graph (shared children allowed, e.g. a list of
     variables that also hang under their layers).
 

@@ -18,7 +18,6 @@ import functools
 import mmap
 import struct
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import numpy as np
@@ -55,19 +54,21 @@ _LEN64 = struct.Struct("<Q")   # ... when it does not fit 32 bits
 _CHECKSUM = struct.Struct("<I")  # the masked length checksum stored after the varints
 
 
-@dataclass
 class PreparedTensor:
-    """A validated value ready to be written: the user's array is kept, not copied."""
+    """A validated value ready to be written: the user's array is kept, not copied.
+
+    ``strings``: the encoded elements of a string tensor (row-major), else None;
+    ``nbytes``: the bytes it occupies in the data file."""
 
     __slots__ = ("name", "dtype", "array", "strings", "nbytes")
 
-    name: str
-    dtype: DType
-    array: np.ndarray
-    strings: list[bytes] | None
-    """Encoded elements of a string tensor (row-major), else None."""
-    nbytes: int
-    """Bytes it occupies in the data file."""
+    def __init__(self, name: str, dtype: DType, array: np.ndarray,
+                 strings: list[bytes] | None, nbytes: int) -> None:
+        self.name = name
+        self.dtype = dtype
+        self.array = array
+        self.strings = strings
+        self.nbytes = nbytes
 
     @property
     def shape(self) -> tuple[int, ...]:

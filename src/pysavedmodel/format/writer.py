@@ -13,7 +13,6 @@ import os
 import threading
 from collections import deque
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from operator import attrgetter
 from pathlib import Path
 from types import TracebackType
@@ -79,17 +78,19 @@ class _DataItem(PreparedTensor):
     entry: bytes
 
 
-@dataclass
 class _Partitioned:
     """The full-name entry of a partitioned tensor (``entry`` is set once its slices are
     written)."""
 
-    key: bytes
-    dtype: DType
-    full_shape: tuple[int, ...]
-    extents: list[tuple[slicing.Extent, ...]] = field(default_factory=list)
-    items: list[_DataItem] = field(default_factory=list)
-    entry: bytes = b""
+    __slots__ = ("key", "dtype", "full_shape", "extents", "items", "entry")
+
+    def __init__(self, key: bytes, dtype: DType, full_shape: tuple[int, ...]) -> None:
+        self.key = key
+        self.dtype = dtype
+        self.full_shape = full_shape
+        self.extents: list[tuple[slicing.Extent, ...]] = []
+        self.items: list[_DataItem] = []
+        self.entry = b""
 
 
 _Indexed = Union[_DataItem, _Partitioned]
