@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import numpy as np
 
@@ -49,8 +48,7 @@ _METHODS: Final = {
 }
 
 
-@dataclass
-class Resolved:
+class Resolved(NamedTuple):
     """The assembled graph, the value of each variable, the asset files to copy."""
 
     graph: Graph

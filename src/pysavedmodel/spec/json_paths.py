@@ -7,7 +7,6 @@ keys allowed), and raises an error of the :class:`pysavedmodel.Error` family.
 
 from __future__ import annotations
 
-import difflib
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -123,5 +122,7 @@ def name_list(names: Sequence[str], limit: int = 12) -> str:
 
 def did_you_mean(name: str, names: Sequence[str]) -> str:
     """`` (did you mean 'x'?)`` for the closest of ``names``, or the empty string."""
+    import difflib  # only for this message
+
     close = difflib.get_close_matches(name, names, n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""

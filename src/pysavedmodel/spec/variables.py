@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from .. import dtypes
 from ..errors import NotFoundError, UnsupportedDTypeError
@@ -29,8 +28,7 @@ from .weights_map import Weight
 _VARIABLE_KEYS: Final = ("name", "weight", "shape", "dtype")
 
 
-@dataclass
-class VariableEntry:
+class VariableEntry(NamedTuple):
     """One entry of ``spec.variables``, checked."""
 
     where: str

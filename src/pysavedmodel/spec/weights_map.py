@@ -11,7 +11,6 @@ import mmap
 import re
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
@@ -39,25 +38,34 @@ _WEIGHTS_KEYS: Final = ("files", "map", "strict")
 _RULE_KEYS: Final = ("match", "to", "drop", "transpose", "dtype")
 
 
-@dataclass
 class Weight:
-    """A weight after mapping: its value and how it came to be."""
+    """A weight after mapping: its value and how it came to be (``origin``, for messages:
+    ``"fc1.weight [16,4] transposed to [4,16]"``), the file it came from and the variable
+    that uses it, once known."""
 
-    name: str
-    value: np.ndarray
-    origin: str               # "fc1.weight [16,4] transposed to [4,16]" (for messages)
-    file: str = ""
-    used_by: str | None = None
+    __slots__ = ("name", "value", "origin", "file", "used_by")
+
+    def __init__(self, name: str, value: np.ndarray, origin: str) -> None:
+        self.name = name
+        self.value = value
+        self.origin = origin
+        self.file = ""
+        self.used_by: str | None = None
 
 
-@dataclass
 class _Rule:
-    where: str
-    pattern: re.Pattern[str]
-    to: str | None            # None: drop
-    transpose: tuple[int, ...] | None
-    dtype: dtypes.DType | None
-    used: int = 0
+    """One ``map`` rule: ``to`` None drops what it matches; ``used`` counts its matches."""
+
+    __slots__ = ("where", "pattern", "to", "transpose", "dtype", "used")
+
+    def __init__(self, where: str, pattern: re.Pattern[str], to: str | None,
+                 transpose: tuple[int, ...] | None, dtype: dtypes.DType | None) -> None:
+        self.where = where
+        self.pattern = pattern
+        self.to = to
+        self.transpose = transpose
+        self.dtype = dtype
+        self.used = 0
 
 
 def map_weights(section: Any, base_dir: Location) -> tuple[dict[str, Weight], bool]:
