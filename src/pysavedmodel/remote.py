@@ -64,7 +64,6 @@ import os
 import re
 import shutil
 import sys
-import tempfile
 import threading
 import weakref
 from collections.abc import Callable, Iterator, Sequence
@@ -287,6 +286,8 @@ class Staging:
     """
 
     def __init__(self) -> None:
+        import tempfile  # ~1.5 ms with random: only for URLs
+
         self.root = Path(tempfile.mkdtemp(prefix="pysavedmodel-stage-"))
         self._finalizer = weakref.finalize(self, _remove, str(self.root))
 

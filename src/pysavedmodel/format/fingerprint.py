@@ -41,7 +41,6 @@ fingerprinting fail, so :func:`compute_fingerprint` refuses it the same way.
 from __future__ import annotations
 
 import os
-import random
 import re
 from operator import itemgetter
 from pathlib import Path
@@ -562,5 +561,5 @@ def compute_fingerprint(saved_model: saved_model_pb2.SavedModel,
         index_bytes = index.read_bytes() if index.is_file() else None
     fp.checkpoint_hash = checkpoint_hash(index_bytes)
     fp.version.producer = FINGERPRINT_PRODUCER
-    fp.uuid = uuid if uuid is not None else str(random.SystemRandom().getrandbits(128))
+    fp.uuid = uuid if uuid is not None else str(int.from_bytes(os.urandom(16), "big"))
     return fp
