@@ -198,6 +198,25 @@ def test_the_builder_imports_the_serving_warmup_protos_only_when_used() -> None:
     assert out.stdout.split("\n")[:2] == ["[False, False]", "[True, True]"]
 
 
+def test_the_public_api_defines_only_its_public_dataclasses() -> None:
+    """Each ``@dataclass`` costs ~0.5 ms at import (docs/design.md, lazy imports): the
+    modules the public API loads define records as NamedTuples or plain classes."""
+    code = (
+        "import dataclasses, sys, pysavedmodel as p\n"
+        "p.Graph, p.SavedModelBuilder, p.predict_signature_def, p.write_checkpoint\n"
+        "found = sorted(f'{m.__name__}.{k}' for m in list(sys.modules.values())\n"
+        "               if m.__name__.startswith('pysavedmodel')\n"
+        "               for k, v in vars(m).items() if isinstance(v, type)\n"
+        "               and v.__module__ == m.__name__ and dataclasses.is_dataclass(v))\n"
+        "print(' '.join(found))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.split() == ["pysavedmodel.dtypes.DType",
+                                  "pysavedmodel.graph.graph.AssetSpec",
+                                  "pysavedmodel.graph.graph.VariableSpec"]
+
+
 def test_ml_dtypes_is_imported_when_a_low_precision_type_is_used() -> None:
     code = (
         "import sys\n"
