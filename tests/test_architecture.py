@@ -200,10 +200,12 @@ def test_the_builder_imports_the_serving_warmup_protos_only_when_used() -> None:
 
 def test_the_public_api_defines_only_its_public_dataclasses() -> None:
     """Each ``@dataclass`` costs ~0.5 ms at import (docs/design.md, lazy imports): the
-    modules the public API loads define records as NamedTuples or plain classes."""
+    modules the public API and the ``build`` command load define records as NamedTuples
+    or plain classes."""
     code = (
         "import dataclasses, sys, pysavedmodel as p\n"
         "p.Graph, p.SavedModelBuilder, p.predict_signature_def, p.write_checkpoint\n"
+        "import pysavedmodel.cli, pysavedmodel.spec, pysavedmodel.weights  # build\n"
         "found = sorted(f'{m.__name__}.{k}' for m in list(sys.modules.values())\n"
         "               if m.__name__.startswith('pysavedmodel')\n"
         "               for k, v in vars(m).items() if isinstance(v, type)\n"

@@ -27,9 +27,8 @@ from __future__ import annotations
 import json
 import struct
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import numpy as np
 
@@ -88,8 +87,7 @@ _WRITE_PIECE_BYTES: Final = 8 << 20
 """Large tensors are written in pieces of this size (one progress step each)."""
 
 
-@dataclass(frozen=True)
-class SafetensorsEntry:
+class SafetensorsEntry(NamedTuple):
     """One tensor of a safetensors header (offsets relative to the buffer)."""
 
     name: str
@@ -99,8 +97,7 @@ class SafetensorsEntry:
     end: int
 
 
-@dataclass(frozen=True)
-class SafetensorsHeader:
+class SafetensorsHeader(NamedTuple):
     """A validated safetensors header."""
 
     entries: tuple[SafetensorsEntry, ...]
