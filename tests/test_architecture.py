@@ -172,6 +172,12 @@ def test_leaf_modules_import_only_leaves() -> None:
             assert all(_layer(t) == 0 for t in targets), (module, targets)
 
 
+def _python(code: str) -> str:
+    """What ``code`` prints, run in a fresh interpreter (nothing imported yet)."""
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True).stdout
+
+
 @pytest.mark.parametrize("heavy", ["ml_dtypes", "tensorflow", "torch", "onnx"])
 def test_the_main_entry_points_import_no_heavy_dependency(heavy: str) -> None:
     code = (
@@ -179,9 +185,7 @@ def test_the_main_entry_points_import_no_heavy_dependency(heavy: str) -> None:
         "p.Graph, p.SavedModelBuilder, p.write_checkpoint, p.read_checkpoint\n"
         f"print({heavy!r} in sys.modules)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True)
-    assert out.stdout.strip() == "False"
+    assert _python(code).strip() == "False"
 
 
 def test_the_builder_imports_the_serving_warmup_protos_only_when_used() -> None:
@@ -193,9 +197,7 @@ def test_the_builder_imports_the_serving_warmup_protos_only_when_used() -> None:
         "from pysavedmodel.builder import warmup\n"
         "print([n in sys.modules for n in names])\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True)
-    assert out.stdout.split("\n")[:2] == ["[False, False]", "[True, True]"]
+    assert _python(code).split("\n")[:2] == ["[False, False]", "[True, True]"]
 
 
 def test_the_public_api_defines_only_its_public_dataclasses() -> None:
@@ -212,9 +214,7 @@ def test_the_public_api_defines_only_its_public_dataclasses() -> None:
         "               and v.__module__ == m.__name__ and dataclasses.is_dataclass(v))\n"
         "print(' '.join(found))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True)
-    assert out.stdout.split() == ["pysavedmodel.dtypes.DType",
+    assert _python(code).split() == ["pysavedmodel.dtypes.DType",
                                   "pysavedmodel.graph.graph.AssetSpec",
                                   "pysavedmodel.graph.graph.VariableSpec"]
 
@@ -228,6 +228,4 @@ def test_ml_dtypes_is_imported_when_a_low_precision_type_is_used() -> None:
         "numpy, itemsize = row.numpy, row.itemsize\n"
         "print(before, 'ml_dtypes' in sys.modules, numpy, itemsize)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True)
-    assert out.stdout.split() == ["False", "True", "bfloat16", "2"]
+    assert _python(code).split() == ["False", "True", "bfloat16", "2"]

@@ -762,8 +762,9 @@ def build_tf2_export(graph: Graph, signatures: Mapping[str, meta_graph_pb2.Signa
     checkpoint[OBJECT_GRAPH_KEY] = np.array(trackable_bytes, dtype=object)
 
     saved = saved_object_graph_pb2.SavedObjectGraph()
+    variable_protos: dict[tuple[Any, ...], saved_object_graph_pb2.SavedVariable] = {}
     for obj in order:
-        _saved_object(saved.nodes.add(), obj, ids)
+        _saved_object(saved.nodes.add(), obj, ids, variable_protos)
     for key in sorted(signatures):
         body = bodies[key]
         bound = [c.node_id for c in body.captured]
@@ -801,14 +802,14 @@ def build_tf2_export(graph: Graph, signatures: Mapping[str, meta_graph_pb2.Signa
     for var in sorted(variables, key=lambda v: v.spec.node_name):
         name = var.spec.node_name
         node = graph.node_view(name)
-        attrs: dict[str, Any] = {k: v for k, v in node.attr.items()
-                                 if k not in _DROPPED_ATTRS}
         # The user's node (checked) taken over, or what op() would add for it on the fast
         # path, without its device (as TF's exports leave variables unplaced), and its read.
         if not node.device and outer.copy_nodes_from(graph, [name], {},
                                                      drop_attrs=_DROPPED_ATTRS):
             handles[name] = outer.get_tensor(name)
         else:
+            attrs: dict[str, Any] = {k: v for k, v in node.attr.items()
+                                     if k not in _DROPPED_ATTRS}
             handles[name] = outer.add_trusted_node("VarHandleOp", [], name=name + "/",
                                                    attrs=attrs)
         outer.add_variable_read(name)
@@ -901,7 +902,11 @@ def _walk(root: _Object) -> list[_Object]:
 
 
 def _saved_object(proto: saved_object_graph_pb2.SavedObject, obj: _Object,
-                  ids: Mapping[int, int]) -> None:
+                  ids: Mapping[int, int],
+                  variable_protos: dict[tuple[Any, ...], saved_object_graph_pb2.SavedVariable]
+                  ) -> None:
+    """Fill ``proto`` for ``obj``; ``variable_protos``: SavedVariables without a name by
+    (dtype, shape, trainable), shared by the calls of one export (variables repeat them)."""
     for name, child in obj.children:
         proto.children.add(node_id=ids[id(child)], local_name=name)
     if obj.kind == "user":
@@ -911,9 +916,13 @@ def _saved_object(proto: saved_object_graph_pb2.SavedObject, obj: _Object,
     elif obj.kind == "variable":
         var = obj.variable
         assert var is not None
-        proto.variable.dtype = proto_dtype(var.spec.dtype.enum)
-        proto.variable.shape.CopyFrom(make_shape_proto(list(var.value.shape)))
-        proto.variable.trainable = var.spec.trainable
+        kind = (var.spec.dtype.enum, var.value.shape, var.spec.trainable)
+        template = variable_protos.get(kind)
+        if template is None:
+            template = variable_protos[kind] = saved_object_graph_pb2.SavedVariable(
+                dtype=proto_dtype(var.spec.dtype.enum),
+                shape=make_shape_proto(list(var.value.shape)), trainable=var.spec.trainable)
+        proto.variable.CopyFrom(template)
         proto.variable.name = var.name
     elif obj.kind == "resource":
         proto.resource.SetInParent()

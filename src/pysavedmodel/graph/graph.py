@@ -1139,25 +1139,31 @@ class Graph:
     @property
     def variables(self) -> list[VariableSpec]:
         """Every ``VarHandleOp`` in creation order, with its value when the graph has it."""
-        readers: dict[str, str] = {}
+        reads: list[_Node] = []
         handles: list[tuple[str, _Node]] = []
         for name, node in self._nodes.items():
             op = node._proto.op if node.exposed else node._op  # type: ignore[union-attr]
             if op == "ReadVariableOp":
-                inputs = node.input
-                if inputs:
-                    source = parse_input(inputs[0])[0]
-                    readers.setdefault(source, f"{node.name}:0")
+                reads.append(node)
             elif op == "VarHandleOp":
                 handles.append((name, node))
+        readers: dict[str, str] | None = None  # handle -> first read, if ever needed
         out = []
         nodes = self._nodes
         for name, node in handles:
             attr = node.attr
             preferred = f"{name}/Read/ReadVariableOp"
             reader = nodes.get(preferred)
-            read = f"{preferred}:0" if reader is not None and reader.op == "ReadVariableOp" \
-                else readers.get(name)
+            if reader is not None and reader.op == "ReadVariableOp":
+                read: str | None = f"{preferred}:0"
+            else:
+                if readers is None:
+                    readers = {}
+                    for read_node in reads:
+                        if read_node.input:
+                            source = parse_input(read_node.input[0])[0]
+                            readers.setdefault(source, f"{read_node.name}:0")
+                read = readers.get(name)
             value, trainable = self._var_values.get(name, (None, True))
             shape_attr = attr.get("shape")
             shape = _attrs.shape_from_proto(shape_attr.shape) if shape_attr is not None \
