@@ -81,7 +81,13 @@ from pathlib import Path
 from typing import Any
 
 from benchlib import onnx_bench, scale
-from benchlib.bert import STARTUP_ROW, build_in_process, make_bert_inputs, plain_write
+from benchlib.bert import (
+    ONE_FILE_ROW,
+    STARTUP_ROW,
+    build_in_process,
+    make_bert_inputs,
+    plain_write,
+)
 from benchlib.common import (
     ALIGNED,
     GB,
@@ -422,6 +428,7 @@ class Bench:
         names = {"plain": "plain write + fsync (arrays in memory)",
                  "cli": "pysavedmodel build (command, fresh process)",
                  "inproc": "build_from_spec (imports done)",
+                 "inproc1": ONE_FILE_ROW,
                  "startup": STARTUP_ROW}
         samples: dict[str, list[float]] = {key: [] for key in names}
         keys = list(names)
@@ -443,7 +450,8 @@ class Bench:
                 else:
                     mode = "--bert-plain" if key == "plain" else "--bert-ours"
                     source = weights if key == "plain" else spec
-                    proc = subprocess.run([sys.executable, str(HERE), mode, str(source), str(out)],
+                    proc = subprocess.run([sys.executable, str(HERE), mode, str(source), str(out),
+                                           *(["1"] if key == "inproc1" else [])],
                                           capture_output=True, text=True, env=env)
                     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith(REPLY)]
                     if proc.returncode != 0 or not lines:
@@ -460,7 +468,7 @@ class Bench:
         for row in rows.values():
             row.finish()
         plain = rows["plain"]
-        for key in ("cli", "inproc", "startup"):
+        for key in ("cli", "inproc", "inproc1", "startup"):
             if plain.seconds and rows[key].seconds:
                 rows[key].ratio = plain.seconds / rows[key].seconds  # type: ignore[operator]
                 rows[key].ratio_to = plain.name
@@ -696,7 +704,9 @@ def main(argv: Sequence[str]) -> int:
         print(REPLY + json.dumps({"seconds": plain_write(argv[1], argv[2])}))
         return 0
     if argv[:1] == ["--bert-ours"]:
-        print(REPLY + json.dumps({"seconds": build_in_process(argv[1], argv[2])["build"]}))
+        shards = int(argv[3]) if len(argv) > 3 else None
+        print(REPLY + json.dumps({"seconds": build_in_process(argv[1], argv[2],
+                                                              shards)["build"]}))
         return 0
     if argv[:1] == ["--mlp-ours"]:
         print(REPLY + json.dumps(mlp_ours(int(argv[1]), int(argv[2]), argv[3], *argv[4:5])))

@@ -15,7 +15,8 @@ Contenders (each in a fresh process, the same bytes from the page cache):
 * ``pysavedmodel build SPEC -o DIR`` as a command (interpreter start and imports
   included; durable, its default);
 * ``build_from_spec`` timed inside a process that has imported pysavedmodel (durable
-  too), with the time of each step;
+  too): by default the checkpoint gets one data file per started 256 MiB (two here,
+  written in parallel), and again with ``num_shards=1`` (one data file, TF's layout);
 * the interpreter starting and importing what the command imports, doing nothing else:
   the command's own floor is this plus the plain write.
 """
@@ -31,6 +32,10 @@ from typing import Any
 STARTUP_ROW = "interpreter start + the command's imports (no work, fresh process)"
 """The contender that measures what ``pysavedmodel build`` pays before any work: with the
 plain write after it, the least the command can take."""
+
+ONE_FILE_ROW = "single data file: build_from_spec(num_shards=1)"
+"""The in-process build writing TensorFlow's one data file instead of the default's
+several (a name of its own: report targets find rows by their names' beginnings)."""
 
 HIDDEN = 768
 HEADS = 12
@@ -216,10 +221,10 @@ def plain_write(weights: str, out: str) -> float:
     return time.perf_counter() - start
 
 
-def build_in_process(spec: str, out: str) -> dict[str, float]:
+def build_in_process(spec: str, out: str, num_shards: int | None = None) -> dict[str, float]:
     """``build_from_spec`` (durable) timed in a process that imported pysavedmodel first."""
     from pysavedmodel.spec import build_from_spec
 
     start = time.perf_counter()
-    build_from_spec(spec, out)
+    build_from_spec(spec, out, num_shards=num_shards)
     return {"build": time.perf_counter() - start}

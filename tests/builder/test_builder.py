@@ -4,6 +4,7 @@ the builder; TF2 exports and ``format="auto"``: test_tf2.py."""
 from __future__ import annotations
 
 import os
+import re
 import tracemalloc
 from pathlib import Path
 
@@ -12,6 +13,8 @@ import pytest
 from google.protobuf import text_format
 
 import pysavedmodel.format.bundle as bundle
+import pysavedmodel.format.sharding as sharding
+from pysavedmodel import load_weights
 from pysavedmodel._proto import meta_graph_pb2, saved_model_pb2, variable_pb2
 from pysavedmodel._proto._pool import POOL
 from pysavedmodel.builder import SavedModelBuilder, predict_signature_def
@@ -388,6 +391,70 @@ def test_checkpoint_is_written_in_key_order(tmp_path):
     assert ours != (tmp_path / "created" / "ckpt.data-00000-of-00001").read_bytes()
     assert (tmp_path / "m" / "variables" / "variables.index").read_bytes() == \
         (tmp_path / "sorted" / "ckpt.index").read_bytes()
+
+
+def _sized_variables(sizes):
+    g = Graph()
+    values = {f"v{i}": np.arange(n, dtype=np.float32) for i, n in enumerate(sizes)}
+    reads = [g.variable(name, value) for name, value in values.items()]
+    return g, values, reads
+
+
+def _data_files(export: Path) -> list[str]:
+    return sorted(p.name for p in (export / "variables").glob("variables.data-*"))
+
+
+@pytest.mark.parametrize("format", ["tf1", "tf2"])
+def test_num_shards_spreads_the_checkpoint_over_data_files(tmp_path, format):
+    g, values, reads = _sized_variables([300, 20, 100, 7])
+    x = g.placeholder("x", "float32", [None])
+    y = g.op("AddV2", [x, reads[3]], name="y")
+    builder = SavedModelBuilder(tmp_path / "m", format=format)
+    builder.add_meta_graph_and_variables(
+        g, ["serve"], signature_def_map=_sig({"x": x, "y": y}))
+    builder.save(num_shards=3)
+    assert _data_files(tmp_path / "m") == [f"variables.data-0000{i}-of-00003" for i in range(3)]
+    read = load_weights(tmp_path / "m")
+    assert sorted(read) == sorted(values)
+    for name, value in values.items():
+        np.testing.assert_array_equal(read[name], value)
+    assert validate_saved_model(tmp_path / "m") == []
+
+
+def test_default_num_shards_follows_the_checkpoint_bytes(tmp_path, monkeypatch):
+    g, _, _ = _sized_variables([300, 20, 100, 7])  # 1,708 bytes
+    builder = SavedModelBuilder(tmp_path / "small", format="tf1")
+    builder.add_meta_graph_and_variables(g, ["serve"])
+    builder.save()
+    assert _data_files(tmp_path / "small") == ["variables.data-00000-of-00001"]
+    monkeypatch.setattr(sharding, "AUTO_SHARD_BYTES", 500)  # one data file per 500 bytes
+    builder = SavedModelBuilder(tmp_path / "auto", format="tf1")
+    builder.add_meta_graph_and_variables(g, ["serve"])
+    builder.save()
+    assert _data_files(tmp_path / "auto") == [f"variables.data-0000{i}-of-00004"
+                                              for i in range(4)]
+    builder = SavedModelBuilder(tmp_path / "one", format="tf1")
+    builder.add_meta_graph_and_variables(g, ["serve"])
+    builder.save(num_shards=1)
+    assert _data_files(tmp_path / "one") == ["variables.data-00000-of-00001"]
+    assert load_weights(tmp_path / "auto").keys() == load_weights(tmp_path / "one").keys()
+
+
+@pytest.mark.parametrize("bad, message", [
+    (0, "num_shards must be a positive int (or None for one data file per started 256 MiB), "
+        "got 0"),
+    (-1, "got -1"), (True, "got True"), (2.0, "got 2.0"), ("2", "got '2'"),
+    (5, "num_shards=5: the checkpoint holds 4 tensor(s) and every data file needs at least "
+        "one; use at most 4")])
+def test_bad_num_shards_is_refused_before_anything_is_written(tmp_path, bad, message):
+    g, _, _ = _sized_variables([3, 2, 1, 1])
+    builder = SavedModelBuilder(tmp_path / "m", format="tf1")
+    builder.add_meta_graph_and_variables(g, ["serve"])
+    with pytest.raises(InvalidArgumentError, match=re.escape(message)):
+        builder.save(num_shards=bad)
+    assert _leftovers(tmp_path) == []
+    builder.save(num_shards=4)  # the builder stays usable
+    assert len(_data_files(tmp_path / "m")) == 4
 
 
 def test_unsupported_variable_dtype(tmp_path):

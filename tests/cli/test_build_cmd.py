@@ -152,3 +152,34 @@ def test_build_format_tf2_writes_an_object_based_checkpoint(tmp_path: Path) -> N
                if k != "_CHECKPOINTABLE_OBJECT_GRAPH")
     model = saved_model_pb2.SavedModel.FromString((out / "saved_model.pb").read_bytes())
     assert model.meta_graphs[0].HasField("object_graph_def")
+
+
+def test_build_shards_spreads_the_checkpoint_over_data_files(tmp_path: Path) -> None:
+    out = tmp_path / "export"
+    result = run("build", str(EXAMPLE / "spec.json"), "-o", str(out), "--shards", "3")
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in (out / "variables").iterdir()) == [
+        "variables.data-00000-of-00003", "variables.data-00001-of-00003",
+        "variables.data-00002-of-00003", "variables.index"]
+    assert_example_model(out)
+    # The default for a model this small: TensorFlow's one data file.
+    default = tmp_path / "default"
+    assert run("build", str(EXAMPLE / "spec.json"), "-o", str(default)).returncode == 0
+    assert sorted(p.name for p in (default / "variables").iterdir()) == [
+        "variables.data-00000-of-00001", "variables.index"]
+
+
+def test_build_bad_shards_are_usage_errors_or_one_line(tmp_path: Path) -> None:
+    for bad in ("0", "-2", "two"):
+        result = run("build", str(EXAMPLE / "spec.json"), "-o", str(tmp_path / "o"),
+                     "--shards", bad)
+        assert result.returncode == 2
+        assert "--shards" in result.stderr and f"expected a positive integer, got {bad!r}" \
+            in result.stderr
+    # More data files than the checkpoint has tensors (4 weights and the object graph).
+    result = run("build", str(EXAMPLE / "spec.json"), "-o", str(tmp_path / "o"),
+                 "--shards", "6")
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1
+    assert "num_shards=6: the checkpoint holds 5 tensor(s)" in result.stderr
+    assert list(tmp_path.iterdir()) == []

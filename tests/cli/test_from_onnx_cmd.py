@@ -92,3 +92,14 @@ def test_default_format_is_tf2_and_tf1_is_a_switch(tmp_path: Path) -> None:
     assert not saved.meta_graphs[0].HasField("object_graph_def")
     assert set(pysavedmodel.read_checkpoint(tmp_path / "tf1" / "variables" / "variables")) \
         == {"W"}
+
+
+def test_shards_gives_the_checkpoint_that_many_data_files(tmp_path: Path) -> None:
+    path = _write(tmp_path, [node("MatMul", ["x", "W"], ["y"])])
+    out = run("from-onnx", str(path), str(tmp_path / "export"), "--shards", "2")
+    assert out.returncode == 0, out.stderr
+    assert sorted(p.name for p in (tmp_path / "export" / "variables").iterdir()) == [
+        "variables.data-00000-of-00002", "variables.data-00001-of-00002", "variables.index"]
+    assert pysavedmodel.validate_saved_model(tmp_path / "export") == []
+    read = pysavedmodel.load_weights(tmp_path / "export")
+    assert list(read) == ["W"] and read["W"].shape == (3, 2)

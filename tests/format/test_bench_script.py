@@ -142,7 +142,8 @@ def test_bert_group_is_opt_in_and_compares_with_the_plain_write(tmp_path: Path) 
     assert names == ["build_from_spec (imports done)",
                      "interpreter start + the command's imports (no work, fresh process)",
                      "plain write + fsync (arrays in memory)",
-                     "pysavedmodel build (command, fresh process)"]
+                     "pysavedmodel build (command, fresh process)",
+                     "single data file: build_from_spec(num_shards=1)"]
     (plain,) = [r for r in result["rows"] if r["name"].startswith("plain")]
     for row in result["rows"]:
         assert row["group"].startswith("bert (1 layers, ") and row["seconds"] > 0, row

@@ -3,7 +3,8 @@
 Two specs go through the real entry point (``python -m pysavedmodel build``):
 
 * ``examples/mlp/spec.json`` with ``--version 1``: the MLP from PyTorch-style
-  safetensors weights (renamed, transposed);
+  safetensors weights (renamed, transposed); again with ``--shards 3`` (a TF2 export
+  whose checkpoint has three data files) and ``--format tf1 --shards 2``;
 * a lookup-table spec written here: an asset (vocabulary file, deleted after the
   build so only the copy in ``assets/`` can be read) and an init op that fills
   the table from it.
@@ -55,6 +56,7 @@ class Case:
     expected: dict[str, Arrays]        # signature key -> outputs
     variables: Arrays                  # checkpoint key -> value
     resave_signatures: list[str]       # runnable after a bare SaverDef restore (no init op)
+    data_files: int = 1                # variables.data-* files written
 
     def harness_spec(self) -> dict[str, Any]:
         return {"name": self.name, "dir": str(self.export_dir), "tflite": None, "cli": True,
@@ -76,19 +78,29 @@ def softmax(z: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
-def example_mlp(root: Path, scratch: Path) -> Case:
-    written = build_cli(EXAMPLE / "spec.json", root / "mlp", "--version", "1")
-    assert written == root / "mlp" / "1"
+def example_mlp(root: Path, scratch: Path, *extra: str, name: str = "spec_mlp",
+                data_files: int = 1) -> Case:
+    written = build_cli(EXAMPLE / "spec.json", root / name, "--version", "1", *extra)
+    assert written == root / name / "1"
     torch = safetensors.numpy.load_file(str(EXAMPLE / "weights.safetensors"))
     xs = np.random.default_rng(4).standard_normal((6, 4)).astype(np.float32)
     # PyTorch's Linear: y = x W^T + b.
     hidden = np.maximum(xs.astype(np.float64) @ torch["fc1.weight"].T + torch["fc1.bias"], 0)
     logits = hidden @ torch["fc2.weight"].T + torch["fc2.bias"]
-    return Case("spec_mlp", written, ["serve"], {"serving_default": {"x": xs}},
+    return Case(name, written, ["serve"], {"serving_default": {"x": xs}},
                 {"serving_default": {"logits": logits, "probs": softmax(logits)}},
                 {"fc1/kernel": torch["fc1.weight"].T, "fc1/bias": torch["fc1.bias"],
                  "fc2/kernel": torch["fc2.weight"].T, "fc2/bias": torch["fc2.bias"]},
-                resave_signatures=["serving_default"])
+                resave_signatures=["serving_default"], data_files=data_files)
+
+
+def sharded_mlp(root: Path, scratch: Path) -> Case:
+    return example_mlp(root, scratch, "--shards", "3", name="spec_mlp_shards", data_files=3)
+
+
+def sharded_tf1_mlp(root: Path, scratch: Path) -> Case:
+    return example_mlp(root, scratch, "--shards", "2", "--format", "tf1",
+                       name="spec_mlp_tf1_shards", data_files=2)
 
 
 VOCAB = ["zero", "one", "two", "drei", "quatre", "cinq"]
@@ -132,7 +144,8 @@ def lookup_table(root: Path, scratch: Path) -> Case:
 
 
 BUILDERS: dict[str, Callable[[Path, Path], Case]] = {
-    "spec_mlp": example_mlp, "spec_lookup": lookup_table}
+    "spec_mlp": example_mlp, "spec_lookup": lookup_table, "spec_mlp_shards": sharded_mlp,
+    "spec_mlp_tf1_shards": sharded_tf1_mlp}
 
 
 @pytest.fixture(scope="module")
@@ -186,8 +199,18 @@ def test_checkpoint_restores_and_resaves_identically(model: str, cases: dict[str
     for name, value in case.variables.items():
         assert ours[name].dtype == value.dtype, name
         np.testing.assert_array_equal(ours[name], value, err_msg=name)
-    assert result["files_equal"] == {"variables.data-00000-of-00001": True,
-                                     "variables.index": True}
+    n = case.data_files
+    data = [f"variables.data-{i:05d}-of-{n:05d}" for i in range(n)]
+    assert sorted(p.name for p in (case.export_dir / "variables").iterdir()) == \
+        [*data, "variables.index"]
+    if n == 1:
+        assert result["files_equal"] == {data[0]: True, "variables.index": True}
+    else:  # TF re-saves one data file (its one device); the values are ours
+        assert result["resaved_files"] == ["variables.data-00000-of-00001", "variables.index"]
+        resaved = {k: decode(v) for k, v in result["resaved"].items()}
+        assert sorted(resaved) == sorted(result["ours"])
+        for key, value in result["ours"].items():
+            np.testing.assert_array_equal(resaved[key], decode(value), err_msg=key)
 
 
 @pytest.mark.parametrize("model", sorted(BUILDERS))

@@ -78,6 +78,7 @@ from ..errors import (
 )
 from ..format import bundle as _bundle
 from ..format.fingerprint import checkpoint_hash, compute_fingerprint, stable_uuid
+from ..format.sharding import AUTO_SHARD_BYTES, auto_num_shards
 from ..gcpause import gc_paused
 from ..graph.attrs import make_tensor_proto, proto_dtype, shape_from_proto, to_numpy
 from ..graph.graph import Graph, Tensor, VariableSpec, op_name_of
@@ -672,7 +673,7 @@ class SavedModelBuilder:
 
     @gc_paused()
     def save(self, as_text: bool = False, *, durable: bool = True,
-             fingerprint: bool | None = None) -> Location:
+             fingerprint: bool | None = None, num_shards: int | None = None) -> Location:
         """Write the SavedModel; return the path of ``saved_model.pb`` (or ``.pbtxt``).
 
         ``fingerprint=True`` also writes ``fingerprint.pb`` as TF 2.21 computes it
@@ -686,6 +687,15 @@ class SavedModelBuilder:
         renamed to ``export_dir`` at the end; on failure nothing is left.  A
         ``saved_model.pb`` over protobuf's 2 GiB limit is refused before anything
         is written (:class:`InvalidArgumentError` naming the largest constants).
+
+        ``num_shards``: how many data files the checkpoint in ``variables/`` gets (each
+        loader reads them all through ``variables.index``).  The default (None) gives one
+        per started 256 MiB of variable bytes, at most 16
+        (:func:`~pysavedmodel.format.sharding.auto_num_shards`): a model below 256 MiB
+        gets TensorFlow's single ``variables.data-00000-of-00001``, a larger one several
+        files, written in parallel, one thread per core.  The count depends on the bytes
+        only, not on the machine.  ``1`` always writes one file; at most one per tensor of
+        the checkpoint (TF2: the variables and the object graph).
 
         ``durable`` (default True): every file, then every directory, is fsynced before
         the final rename, and the parent directory after it, so a SavedModel that
@@ -714,6 +724,7 @@ class SavedModelBuilder:
         if not self._has_variables:
             raise BuilderStateError(
                 "save() called before add_meta_graph_and_variables(); nothing to save")
+        shards = self._num_shards(num_shards)
         self._check_export_dir()
         # Checked before anything is written (TF parses a .pbtxt into the same message).
         data = _serialize_within_limit(self._saved_model)
@@ -733,9 +744,9 @@ class SavedModelBuilder:
 
                 pool = ThreadPoolExecutor(1, thread_name_prefix="pysavedmodel-checkpoint")
                 written = pool.submit(_bundle.write_checkpoint, temp / prefix,
-                                      self._checkpoint)
+                                      self._checkpoint, num_shards=shards)
             elif self._checkpoint:
-                _bundle.write_checkpoint(temp / prefix, self._checkpoint)
+                _bundle.write_checkpoint(temp / prefix, self._checkpoint, num_shards=shards)
             try:
                 if as_text:
                     # The pool lets Any fields print expanded, as TensorFlow prints them.
@@ -753,6 +764,22 @@ class SavedModelBuilder:
         self._saved = True
         return remote.join(target, filename)
 
+
+    def _num_shards(self, requested: Any) -> int:
+        """The checkpoint's data file count for ``save(num_shards=requested)``."""
+        checkpoint = self._checkpoint or {}
+        entries = len(checkpoint)
+        if requested is None:
+            return auto_num_shards(_checkpoint_bytes(checkpoint), entries)
+        if isinstance(requested, bool) or not isinstance(requested, int) or requested < 1:
+            raise InvalidArgumentError(
+                f"num_shards must be a positive int (or None for one data file per "
+                f"started {AUTO_SHARD_BYTES >> 20} MiB), got {requested!r}")
+        if requested > max(entries, 1):
+            raise InvalidArgumentError(
+                f"num_shards={requested}: the checkpoint holds {entries} tensor(s) and "
+                f"every data file needs at least one; use at most {max(entries, 1)}")
+        return requested
 
     def _write_rest(self, temp: Path, fingerprint: bool, written: Future[Any] | None,
                     serialized: bytes | None) -> None:

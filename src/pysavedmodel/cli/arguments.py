@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-__all__ = ["version_number", "warmup_from_npz", "add_warmup_and_durable", "add_format"]
+__all__ = ["version_number", "positive_int", "warmup_from_npz", "add_warmup_and_durable",
+           "add_shards", "add_format"]
 
 
 def version_number(text: str) -> int:
@@ -30,6 +31,26 @@ def add_warmup_and_durable(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-durable", dest="durable", action="store_false",
                         help="skip the fsyncs that make the result survive a power loss "
                              "(faster; default: fsync every file and directory)")
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: an integer >= 1."""
+    try:
+        value = int(text, 10)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def add_shards(parser: argparse.ArgumentParser) -> None:
+    """``--shards N``, for the commands that write a SavedModel."""
+    parser.add_argument("--shards", type=positive_int, default=None, metavar="N",
+                        dest="num_shards",
+                        help="data files of the variables' checkpoint (default: one per "
+                             "started 256 MiB, at most 16, written in parallel; 1 gives "
+                             "TensorFlow's single file)")
 
 
 def add_format(parser: argparse.ArgumentParser, default: str) -> None:

@@ -10,7 +10,13 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .arguments import add_format, add_warmup_and_durable, version_number, warmup_from_npz
+from .arguments import (
+    add_format,
+    add_shards,
+    add_warmup_and_durable,
+    version_number,
+    warmup_from_npz,
+)
 
 
 def register(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -30,6 +36,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
                         help="write DIR/N instead (TF Serving's layout; DIR may hold other "
                              "versions)")
     add_warmup_and_durable(parser)
+    add_shards(parser)
     add_format(parser, "auto")
     parser.set_defaults(func=run)
 
@@ -39,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
 
     warmup = None if args.warmup is None else warmup_from_npz(args.warmup)
     written = build_from_spec(args.spec, args.output, version=args.version,
-                              durable=args.durable, warmup=warmup, format=args.format)
+                              durable=args.durable, warmup=warmup, format=args.format,
+                              num_shards=args.num_shards)
     print(written)
     return 0

@@ -11,7 +11,13 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .arguments import add_format, add_warmup_and_durable, version_number, warmup_from_npz
+from .arguments import (
+    add_format,
+    add_shards,
+    add_warmup_and_durable,
+    version_number,
+    warmup_from_npz,
+)
 
 
 def _shape(text: str) -> tuple[str, list[int | None]]:
@@ -50,6 +56,7 @@ def register(sub: Any, common: argparse.ArgumentParser) -> None:
     parser.add_argument("--signature", default="serving_default", metavar="KEY",
                         help="signature key (default: serving_default)")
     add_warmup_and_durable(parser)
+    add_shards(parser)
     add_format(parser, "tf2")
     parser.set_defaults(func=run)
 
@@ -89,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
                             input_shapes=dict(args.input_shape) or None,
                             progress=bar if bar.enabled else None,
                             warmup=None if args.warmup is None else warmup_from_npz(args.warmup),
-                            durable=args.durable, format=args.format)
+                            durable=args.durable, format=args.format,
+                            num_shards=args.num_shards)
     print(written)
     return 0

@@ -123,7 +123,8 @@ def from_onnx(model: Any, export_dir: str | os.PathLike[str], *,
               input_shapes: Mapping[str, Sequence[int | None]] | None = None,
               progress: Callable[[int, int], None] | None = None,
               warmup: Mapping[str, Sequence[Any]] | None = None,
-              durable: bool = True, format: str = "tf2") -> Location:
+              durable: bool = True, format: str = "tf2",
+              num_shards: int | None = None) -> Location:
     """Convert an ONNX model to a SavedModel in ``export_dir``; return its path.
 
     ``model`` is a path (external data next to it is read lazily), bytes or an
@@ -132,10 +133,11 @@ def from_onnx(model: Any, export_dir: str | os.PathLike[str], *,
     dims are -1).  ``input_shapes`` overrides input shapes (``None`` for a dynamic dim), which
     lets shape-dependent ops (pool ceil_mode, Flatten) be resolved.  ``progress(done, total)``
     is called per node.  ``warmup``: TF Serving warmup requests
-    (:meth:`SavedModelBuilder.add_warmup_requests`); ``durable``: fsync before publishing
-    (:meth:`SavedModelBuilder.save`); ``format``: ``"tf2"`` (default: the TF2 object graph
-    with a ``serve`` function and trainable variables, see :class:`SavedModelBuilder`) or
-    ``"tf1"`` (a TF1-style MetaGraph only).  Errors: ModelError (malformed/unsafe model),
+    (:meth:`SavedModelBuilder.add_warmup_requests`); ``durable``: fsync before publishing,
+    ``num_shards``: the checkpoint's data files (both :meth:`SavedModelBuilder.save`);
+    ``format``: ``"tf2"`` (default: the TF2 object graph with a ``serve`` function and
+    trainable variables, see :class:`SavedModelBuilder`) or ``"tf1"`` (a TF1-style
+    MetaGraph only).  Errors: ModelError (malformed/unsafe model),
     UnsupportedError (ops or attributes not covered), MissingDependencyError (no onnx),
     AlreadyExistsError; nothing is left in ``export_dir`` on any error.
 
@@ -162,7 +164,7 @@ def from_onnx(model: Any, export_dir: str | os.PathLike[str], *,
             local = _fetch_model(model, staging.root)
             return from_onnx(local, target, tags=tags, signature_name=signature_name,
                              input_shapes=input_shapes, progress=progress, warmup=warmup,
-                             durable=durable, format=format)
+                             durable=durable, format=format, num_shards=num_shards)
         finally:
             staging.cleanup()
     proto, base = load_model(model)
@@ -245,7 +247,7 @@ def from_onnx(model: Any, export_dir: str | os.PathLike[str], *,
         signature_def_map={signature_name: predict_signature_def(inputs, outputs)})
     if warmup is not None:
         builder.add_warmup_requests(warmup, tags=tuple(tags))
-    builder.save(durable=durable)
+    builder.save(durable=durable, num_shards=num_shards)
     return target
 
 

@@ -128,7 +128,8 @@ def build_from_spec(spec: Mapping[str, Any] | str | os.PathLike[str],
                     export_dir: str | os.PathLike[str], *, version: int | None = None,
                     base_dir: str | os.PathLike[str] | None = None,
                     durable: bool = True,
-                    warmup: Mapping[str, Any] | None = None, format: str = "auto") -> Location:
+                    warmup: Mapping[str, Any] | None = None, format: str = "auto",
+                    num_shards: int | None = None) -> Location:
     """Build the SavedModel a spec describes; return the directory written.
 
     ``spec``: a parsed spec (mapping) or the path of a JSON spec file (see
@@ -138,7 +139,8 @@ def build_from_spec(spec: Mapping[str, Any] | str | os.PathLike[str],
     ``export_dir/<version>`` (TF Serving's layout; ``export_dir`` may hold
     other versions) instead of ``export_dir`` itself.  The target must not
     exist or be empty.  Nothing is written unless the whole spec is valid.
-    ``durable``: see :meth:`SavedModelBuilder.save` (fsync before publishing).
+    ``durable`` and ``num_shards``: see :meth:`SavedModelBuilder.save` (fsync before
+    publishing; the checkpoint's data files, by default one per started 256 MiB).
     ``warmup``: TF Serving warmup requests, as
     :meth:`SavedModelBuilder.add_warmup_requests` takes them.  ``format``: ``"auto"``
     (default), ``"tf2"`` or ``"tf1"``, as :class:`SavedModelBuilder` takes it.
@@ -169,7 +171,8 @@ def build_from_spec(spec: Mapping[str, Any] | str | os.PathLike[str],
         if base_dir is not None:
             located = remote.local_location(os.fspath(base_dir))
             root = located if remote.is_remote(located) else Path(located)
-        return _build(spec, root, export_dir, version, durable, warmup, staging, format)
+        return _build(spec, root, export_dir, version, durable, warmup, staging, format,
+                      num_shards)
     finally:
         if staging is not None:
             staging.cleanup()
@@ -177,7 +180,7 @@ def build_from_spec(spec: Mapping[str, Any] | str | os.PathLike[str],
 
 def _build(spec: Mapping[str, Any], root: Location, export_dir: str | os.PathLike[str],
            version: int | None, durable: bool, warmup: Mapping[str, Any] | None,
-           staging: remote.Staging | None, format: str) -> Location:
+           staging: remote.Staging | None, format: str, num_shards: int | None) -> Location:
     """:func:`build_from_spec` of a parsed ``spec`` whose files are relative to ``root``
     (:mod:`.files`); URL assets are downloaded into ``staging`` (made if None)."""
     expect_object(spec, "spec", SPEC_KEYS)
@@ -215,7 +218,7 @@ def _build(spec: Mapping[str, Any], root: Location, export_dir: str | os.PathLik
             init_op=init_op, variables=resolved.values)
         if warmup is not None:
             builder.add_warmup_requests(warmup, tags=list(tags))
-        builder.save(durable=durable)
+        builder.save(durable=durable, num_shards=num_shards)
     finally:
         if own is not None:
             own.cleanup()
