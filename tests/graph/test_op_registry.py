@@ -22,6 +22,35 @@ def test_registry_holds_every_tf_2_21_op() -> None:
     assert not op_registry.has_op("Matmul")
 
 
+def test_ops_parsed_one_by_one_equal_the_whole_oplist() -> None:
+    import zlib
+
+    from pysavedmodel._proto import op_def_pb2
+
+    packaged = (Path(op_registry.__file__).parent / "ops.pb.zlib").read_bytes()
+    whole = op_def_pb2.OpList.FromString(zlib.decompress(packaged))
+    assert [op.name for op in whole.op] == op_registry.all_op_names()
+    for op in whole.op:
+        assert op_registry.get_op_def(op.name) == op, op.name
+    assert op_registry.get_op_def("MatMul") is op_registry.get_op_def("MatMul")
+
+
+def test_split_reads_names_wherever_they_are() -> None:
+    from pysavedmodel._proto import op_def_pb2
+
+    long_name = "Op" + "x" * 200  # a two-byte length
+    ops = [op_def_pb2.OpDef(name="A", attr=[op_def_pb2.OpDef.AttrDef(name="T", type="type")]),
+           op_def_pb2.OpDef(name=long_name), op_def_pb2.OpDef(name="Ünïcode")]
+    last = op_def_pb2.OpDef(is_stateful=True)  # its name after the other fields
+    late = last.SerializeToString() + op_def_pb2.OpDef(name="Late").SerializeToString()
+    listed = op_def_pb2.OpList(op=ops).SerializeToString() + b"\n" + bytes([len(late)]) + late
+    split = op_registry._split(listed)
+    assert list(split) == ["A", long_name, "Ünïcode", "Late"]
+    for op in ops:
+        assert op_def_pb2.OpDef.FromString(split[op.name]) == op
+    assert op_def_pb2.OpDef.FromString(split["Late"]).is_stateful
+
+
 def test_every_registry_default_fits_its_attr_def() -> None:
     # Graph.op stores defaults without checking them again; this is what makes that safe.
     checked = 0
