@@ -4,8 +4,10 @@ its own, and an error must be the one the full checks report."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+import numpy as np
 import pytest
 
 from pysavedmodel._proto import attr_value_pb2, graph_pb2, tensor_pb2, types_pb2
@@ -193,3 +195,68 @@ def test_a_duplicate_name_is_refused() -> None:
     nodes = [_placeholder(name, "float32", [1]) for name in ("p", "q", "p")]
     with pytest.raises(GraphError, match="duplicate node name 'p'"):
         Graph.from_dict({"node": nodes})
+
+
+# --------------------------------------------------------------------------- from_dict_onto
+
+def _base(tag: str) -> Graph:
+    """Variables whose shared names no earlier import memoized, and a constant."""
+    base = Graph()
+    base.variable(f"{tag}/w", np.ones((3, 2), np.float32))
+    base.variable(f"{tag}/b", np.zeros(2, np.float32))
+    base.constant(np.int32(1), name=f"{tag}/axis")
+    return base
+
+
+def _user(tag: str) -> list[Any]:
+    return [node_from_dict(spec) for spec in [
+        _placeholder("x", "float32", [None, 3]),
+        {"name": "m", "op": "MatMul", "input": ["x", f"{tag}/w/Read/ReadVariableOp"]},
+        {"name": "y", "op": "BiasAdd", "input": ["m", f"{tag}/b/Read/ReadVariableOp"]},
+        {"name": "s", "op": "Sum", "input": ["y", f"{tag}/axis"]}]]
+
+
+def _attr_checks(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    checked: list[str] = []
+    real = importer.check_node_attrs
+
+    def spy(node: Any, op_def: Any) -> None:
+        checked.append(node.name)
+        real(node, op_def)
+
+    monkeypatch.setattr(importer, "check_node_attrs", spy)
+    return checked
+
+
+def test_from_dict_onto_equals_from_dict_and_checks_only_the_new_nodes(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    checked = _attr_checks(monkeypatch)
+    onto = Graph.from_dict_onto(_base("equal"), _user("equal"))
+    # (user nodes equal to ones imported earlier in this process are not checked either)
+    assert checked and not [name for name in checked if name.startswith("equal/")]
+    checked.clear()
+    graph_def = _base("equal").as_graph_def()
+    graph_def.node.extend(_user("equal"))
+    whole = Graph.from_dict(graph_def)
+    assert {"equal/w", "equal/b"} <= set(checked)  # new shared names: checked by from_dict
+    assert onto.as_graph_def(add_shapes=True) == whole.as_graph_def(add_shapes=True)
+    assert onto.get_tensor("s").dtype.name == "float32"
+    assert [v.node_name for v in onto.variables] == ["equal/w", "equal/b"]
+
+
+def test_from_dict_onto_reports_what_from_dict_reports() -> None:
+    bad = _user("bad")
+    bad[1].input[1] = "bad/axis"  # MatMul of a float32 and an int32
+    graph_def = _base("bad").as_graph_def()
+    graph_def.node.extend(bad)
+    with pytest.raises(Error) as whole:
+        Graph.from_dict(graph_def)
+    with pytest.raises(type(whole.value), match=re.escape(str(whole.value))):
+        Graph.from_dict_onto(_base("bad"), bad)
+
+
+def test_from_dict_onto_refuses_a_base_node_broken_since() -> None:
+    base = _base("edited")
+    base.node("edited/axis").attr["dtype"].type = types_pb2.DT_INT64  # value still int32
+    with pytest.raises(GraphError, match="edited/axis"):
+        Graph.from_dict_onto(base, _user("edited"))

@@ -17,7 +17,7 @@ import functools
 import math
 import os
 import types
-from collections.abc import Callable, Collection, Container, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Container, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, Union
 
@@ -917,9 +917,10 @@ class Graph:
             raise InvalidArgumentError("copy_nodes_from drops only '_' attrs")
         nodes = self._nodes
         source_nodes = source._nodes
-        if len(set(targets)) != len(targets):
+        # (one node, the most frequent call: no sets to build)
+        wanted: Collection[str] = names if len(names) == 1 else set(names)
+        if len(targets) > 1 and len(set(targets)) != len(targets):
             return False
-        wanted = set(names)
         batch: dict[str, str] = {}  # the nodes planned so far: source name -> new name
         plans: list[tuple[str, _Node, tuple[str, ...]]] = []
         for name, target in zip(names, targets):
@@ -931,18 +932,21 @@ class Graph:
                 op_name, index, control = parse_input(text)
                 if control:
                     return False
-                if op_name in wanted and op_name not in batch:
+                planned = batch.get(op_name)
+                if planned is None and op_name in wanted:
                     return False  # a node of the batch listed after its consumer
-                new = batch.get(op_name) or rename.get(op_name, op_name)
                 there = source_nodes.get(op_name)
                 if there is None or index >= len(there.out_dtypes):
                     return False
-                if op_name not in batch:  # else a copy of ``there`` made here
+                if planned is None:  # else a copy of ``there`` made here
+                    new = rename.get(op_name, op_name)
                     here = nodes.get(new)
                     if here is None or index >= len(here.out_dtypes) \
                             or here.out_dtypes[index] != there.out_dtypes[index] \
                             or here.out_shapes[index] != there.out_shapes[index]:
                         return False
+                else:
+                    new = planned
                 inputs.append(new if index == 0 else f"{new}:{index}")
             plans.append((target, node, tuple(inputs)))
             batch[name] = target
@@ -1364,6 +1368,21 @@ class Graph:
         """
         with gc_paused():
             return cls._from_prepared(prepare_import(source))
+
+    @classmethod
+    def from_dict_onto(cls, base: Graph, nodes: Iterable[node_def_pb2.NodeDef]) -> Graph:
+        """Internal interface for the spec builder (not public API): the graph
+        ``Graph.from_dict`` makes of ``base``'s GraphDef followed by ``nodes`` (NodeDefs
+        in the form ``from_dict`` takes them: attrs may be left to inference), without
+        completing or checking again ``base``'s nodes that passed every check and are
+        unchanged since (``nodes`` are checked, and may use ``base``'s nodes as inputs).
+        ``base`` must have no function library."""
+        graph_def = base.as_graph_def()
+        trusted = {name: node.out_dtypes for name, node in base._nodes.items()
+                   if node.trusted()}
+        graph_def.node.extend(nodes)
+        with gc_paused():
+            return cls._from_prepared(prepare_import(graph_def, trusted=trusted))
 
     @classmethod
     def _from_prepared(cls, prepared: Prepared) -> Graph:

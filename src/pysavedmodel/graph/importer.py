@@ -273,13 +273,16 @@ class Prepared(NamedTuple):
     looks each name up once, not once per property)."""
 
 
-def _complete_and_check(node_defs: Sequence[node_def_pb2.NodeDef]) -> Prepared:
+def _complete_and_check(node_defs: Sequence[node_def_pb2.NodeDef],
+                        trusted: Mapping[str, Sequence[int | None]]) -> Prepared:
     """Infer every node's missing attrs (inputs before consumers: dicts may list nodes in
     any order), then check the whole list as one graph, as :func:`validate_nodes` would.
 
     A node equal to one completed before (:func:`_memo_key`: in an earlier import, which
     then passed every check, or earlier in this one) takes that node's result instead of
-    being completed and checked again.  Should a check fail, every node is checked again
+    being completed and checked again.  A node of ``trusted`` (name: output dtypes; the
+    caller vouches that it is complete and passed every check) whose inputs all come from
+    trusted nodes is taken as it is.  Should a check fail, every node is checked again
     in full, so that the error is the one the full checks report first.
     """
     by_name, parsed, order = graph_structure(node_defs)
@@ -324,6 +327,10 @@ def _complete_and_check(node_defs: Sequence[node_def_pb2.NodeDef]) -> Prepared:
             else:
                 placed = False
                 described.append((produced[index] if index < len(produced) else None, handle))
+        vouched = trusted.get(name)
+        if vouched is not None and all(item[0] in trusted for item in parsed[name]):
+            info[name] = NodeInfo(op_type, op_def, tuple(vouched), data, None)
+            continue
         key = _memo_key(op_def, node, tuple(described))
         if key is not None:
             added: Sequence[tuple[str, AttrValue]] | None = None
@@ -422,13 +429,17 @@ def _as_graph_def(source: Any) -> graph_pb2.GraphDef:
     return _as_graph_def(source.SerializeToString())
 
 
-def prepare_import(source: Any) -> Prepared:
+def prepare_import(source: Any, *,
+                   trusted: Mapping[str, Sequence[int | None]] | None = None) -> Prepared:
     """The validated NodeDefs of ``source``, their topological order, output dtypes and
     data inputs.
 
     ``source`` is what :meth:`pysavedmodel.Graph.from_dict` takes; attrs are inferred
     and defaults filled, then the whole list is validated as one graph.  The caller
-    (``Graph.from_dict``) adds the nodes, trusted, in that order.
+    (``Graph.from_dict``) adds the nodes, trusted, in that order.  ``trusted``: names of
+    nodes of ``source`` the caller vouches for, with their output dtypes (nodes a
+    :class:`~pysavedmodel.Graph` checked and wrote out unchanged): not completed or
+    checked again where their inputs are trusted too.
     """
     if isinstance(source, Mapping):
         unknown = set(source) - _GRAPH_KEYS
@@ -466,4 +477,4 @@ def prepare_import(source: Any) -> Prepared:
     else:
         raise GraphError(f"expected a graph dict, a GraphDef or its bytes, got "
                          f"{type(source).__name__}")
-    return _complete_and_check(node_defs)
+    return _complete_and_check(node_defs, {} if trusted is None else trusted)

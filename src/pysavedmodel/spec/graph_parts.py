@@ -100,10 +100,10 @@ def assemble_graph(spec: Mapping[str, Any], weights: dict[str, Weight], strict: 
             fail(f"spec.graph.node[{index}]", f"node name {name!r} is also created by "
                                               f"{owners[name]}")
 
-    graph_def = created.as_graph_def()
-    graph_def.node.extend(user_nodes)
     try:
-        graph = Graph.from_dict(graph_def)
+        # as Graph.from_dict(created's GraphDef + user_nodes), created's nodes not checked
+        # again (its VarHandleOps differ in shared_name, so no memo spares them)
+        graph = Graph.from_dict_onto(created, user_nodes)
     except Error as exc:
         raise rewrap(_graph_where(str(exc), user_index), exc) from None
 
