@@ -529,3 +529,38 @@ def test_any_odd_value_anywhere_gives_an_error_of_the_family(where: tuple[Any, .
             assert list(Path(tmp).iterdir()) == []
         else:
             assert (out / "1" / "saved_model.pb").is_file()
+
+
+def _mapping_rss(path: Path) -> int:
+    """Bytes of ``path``'s memory mapping resident in this process (/proc/self/smaps)."""
+    rss = 0
+    inside = False
+    for line in Path("/proc/self/smaps").read_text().splitlines():
+        if line[:1].isdigit() or line[:1] in "abcdef" and "-" in line.split()[0]:
+            inside = line.endswith(str(path))
+        elif inside and line.startswith("Rss:"):
+            rss += int(line.split()[1]) * 1024
+    return rss
+
+
+@pytest.mark.parametrize("limit, expected_mib", [(None, 4), (1 << 20, 1)])
+def test_mapped_weights_are_paged_in_by_a_helper_thread(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, limit: int | None,
+        expected_mib: int) -> None:
+    import threading
+
+    from pysavedmodel.spec import weights_map
+
+    if limit is not None:
+        monkeypatch.setattr(weights_map, "_PREFAULT_MAX_BYTES", limit)
+    path = tmp_path / "w.safetensors"
+    safetensors.numpy.save_file({"w": np.ones((1024, 1024), np.float32)}, str(path))  # 4 MiB
+    arrays = weights_map._mapped_safetensors(path)
+    assert arrays is not None
+    for thread in threading.enumerate():
+        if thread.name == "pysavedmodel-prefault":
+            thread.join()
+    resident = _mapping_rss(path)
+    # every page up to the limit, give or take the kernel's fault-around (64 KiB)
+    assert expected_mib * (1 << 20) - 8192 <= resident <= expected_mib * (1 << 20) + (128 << 10)
+    np.testing.assert_array_equal(arrays["w"], 1)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import mmap
 import re
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final
@@ -159,13 +160,30 @@ def _apply_rule(rule: _Rule, name: str, value: np.ndarray, file_label: str) -> W
     return Weight(new_name, value, origin)
 
 
+_PREFAULT_MAX_BYTES: Final = 1 << 30
+"""How much of a mapped weights file :func:`_prefault` maps in ahead of the writer."""
+
+
+def _prefault(mapped: mmap.mmap, size: int) -> None:
+    """Map the first :data:`_PREFAULT_MAX_BYTES` of ``mapped`` into the process from a
+    helper thread, one read per page, while this thread assembles and exports the graph
+    (numpy's reduction releases the GIL).  The checkpoint writer then finds its source
+    pages mapped instead of faulting them in while both cores are writing: a
+    BERT-base-size build in a new process, A/B of 10 runs each, 0.259 -> 0.250 s.  The
+    thread's view keeps the mapping alive; pages the writer has released are not mapped
+    again unless the thread is still running, and are the page cache's either way."""
+    pages = np.frombuffer(mapped, np.uint8, count=min(size, _PREFAULT_MAX_BYTES))[
+        ::mmap.PAGESIZE]
+    threading.Thread(target=pages.sum, name="pysavedmodel-prefault", daemon=True).start()
+
+
 def _mapped_safetensors(path: Path) -> dict[str, np.ndarray] | None:
     """The tensors of a safetensors file as read-only views of the file mapped into memory:
-    no copy of the bytes, which the checkpoint writer then reads once (its pages are
-    mapped as the writer reaches them; mapping all 440 MB of a BERT up front with
-    ``MAP_POPULATE`` took 30 ms before the graph was even built, and saved the writer
-    nothing).  The file must not change until the build is done.  None where memory
-    maps with these flags are not available."""
+    no copy of the bytes, which the checkpoint writer then reads once; its pages are
+    mapped by a helper thread meanwhile (:func:`_prefault`; ``MAP_POPULATE`` instead
+    took 30 ms in this thread before the graph was even built).  The file must not
+    change until the build is done.  None where memory maps with these flags are not
+    available."""
     from ..weights.safetensors_format import read_safetensors_header
 
     if not hasattr(mmap, "MAP_SHARED") or sys.byteorder != "little":
@@ -176,6 +194,7 @@ def _mapped_safetensors(path: Path) -> dict[str, np.ndarray] | None:
     with open(path, "rb") as f:
         mapped = mmap.mmap(f.fileno(), 0, flags=mmap.MAP_SHARED,
                            prot=mmap.PROT_READ)
+    _prefault(mapped, len(mapped))
     arrays: dict[str, np.ndarray] = {}
     for entry in header.entries:
         numpy_dtype = entry.dtype.numpy
