@@ -170,9 +170,9 @@ def _prefault(mapped: mmap.mmap, size: int) -> None:
     (numpy's reduction releases the GIL).  The checkpoint writer then finds its source
     pages mapped instead of faulting them in while both cores are writing: a
     BERT-base-size build in a new process, two A/Bs of 10 runs each, 0.254 -> 0.247 s
-    and 0.258 -> 0.249 s.  The
-    thread's view keeps the mapping alive; pages the writer has released are not mapped
-    again unless the thread is still running, and are the page cache's either way."""
+    and 0.258 -> 0.249 s.  The thread's view keeps the mapping alive; pages the writer
+    has released are not mapped again unless the thread is still running, and are the
+    page cache's either way."""
     pages = np.frombuffer(mapped, np.uint8, count=min(size, _PREFAULT_MAX_BYTES))[
         ::mmap.PAGESIZE]
     threading.Thread(target=pages.sum, name="pysavedmodel-prefault", daemon=True).start()
