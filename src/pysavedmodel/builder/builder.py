@@ -764,7 +764,6 @@ class SavedModelBuilder:
         self._saved = True
         return remote.join(target, filename)
 
-
     def _num_shards(self, requested: Any) -> int:
         """The checkpoint's data file count for ``save(num_shards=requested)``."""
         checkpoint = self._checkpoint or {}

@@ -164,7 +164,7 @@ _PREFAULT_MAX_BYTES: Final = 1 << 30
 """How much of a mapped weights file :func:`_prefault` maps in ahead of the writer."""
 
 
-def _prefault(mapped: mmap.mmap, size: int) -> None:
+def _prefault(mapped: mmap.mmap) -> None:
     """Map the first :data:`_PREFAULT_MAX_BYTES` of ``mapped`` into the process from a
     helper thread, one read per page, while this thread assembles and exports the graph
     (numpy's reduction releases the GIL).  The checkpoint writer then finds its source
@@ -173,7 +173,7 @@ def _prefault(mapped: mmap.mmap, size: int) -> None:
     and 0.258 -> 0.249 s.  The thread's view keeps the mapping alive; pages the writer
     has released are not mapped again unless the thread is still running, and are the
     page cache's either way."""
-    pages = np.frombuffer(mapped, np.uint8, count=min(size, _PREFAULT_MAX_BYTES))[
+    pages = np.frombuffer(mapped, np.uint8, count=min(len(mapped), _PREFAULT_MAX_BYTES))[
         ::mmap.PAGESIZE]
     threading.Thread(target=pages.sum, name="pysavedmodel-prefault", daemon=True).start()
 
@@ -195,7 +195,7 @@ def _mapped_safetensors(path: Path) -> dict[str, np.ndarray] | None:
     with open(path, "rb") as f:
         mapped = mmap.mmap(f.fileno(), 0, flags=mmap.MAP_SHARED,
                            prot=mmap.PROT_READ)
-    _prefault(mapped, len(mapped))
+    _prefault(mapped)
     arrays: dict[str, np.ndarray] = {}
     for entry in header.entries:
         numpy_dtype = entry.dtype.numpy
