@@ -95,6 +95,7 @@ from benchlib.common import (
     HERE,
     MB,
     OPT_IN_GROUPS,
+    PLAIN_CRC_PREFIX,
     REPLY,
     ROOT,
     SRC,
@@ -281,6 +282,9 @@ class Bench:
         writers = [Contender(plain_1, "write_plain", core, rss=not tiny)]
         if not tiny:
             writers.append(Contender(plain_n, "write_plain_per_core", core, rss=True))
+            # The least a writer of checksummed files can take: report.targets compares it.
+            writers.append(Contender(f"{PLAIN_CRC_PREFIX}, {cores()} threads/files",
+                                     "write_plain_crc_per_core", core, limit=plain_n))
         writers.append(Contender("write_checkpoint, 1 shard", "write_ours_1", core,
                                  limit=plain_1, rss=True))
         if not tiny:

@@ -18,6 +18,8 @@ OPT_IN_GROUPS = ("bert", "huge", "million")
 TINY_ELEMENTS = 4
 ALIGNED = "page-aligned arrays"
 """Suffix of the write rows whose sources are page-aligned copies (workers.page_aligned)."""
+PLAIN_CRC_PREFIX = "plain write + CRC32C"
+"""Start of the write row that checksums as it writes (workers.write_plain_crc_per_core)."""
 MB = 1e6
 GB = 1e9
 
