@@ -10,9 +10,11 @@ the reads read what was written):
 
 * ``write``: ``--size-mib`` of float32 in ``--tensors`` tensors.  The limit is a plain
   sequential write of the same buffers (one thread; and one thread per core to
-  separate files); contenders are ``write_checkpoint`` with 1 shard and with one
-  shard per core, TensorFlow's ``SaveV2`` (when a TensorFlow venv is found),
-  ``safetensors.numpy.save_file`` (when installed) and ``np.savez``; then
+  separate files; and that per-core write checksumming each 1 MiB piece with CRC32C,
+  the least a writer of checksummed files can do); contenders are
+  ``write_checkpoint`` with 1 shard and with one shard per core, TensorFlow's
+  ``SaveV2`` (when a TensorFlow venv is found), ``safetensors.numpy.save_file`` (when
+  installed) and ``np.savez``; then
   ``write_checkpoint`` and ``save_file`` once more from page-aligned copies of the
   arrays (the kernel's copy is slower when the source lies a few bytes past the file
   offset modulo 4096, as numpy's arrays do at a data file's offset 0: see
