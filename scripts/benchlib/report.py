@@ -198,8 +198,11 @@ def free_page_reporting() -> bool:
     that is faulted in by the host, which can take seconds per GB, so a round that runs
     just after one is slow whatever it times."""
     balloon = Path("/sys/bus/virtio/drivers/virtio_balloon")
-    return Path("/sys/module/page_reporting").is_dir() and balloon.is_dir() and any(
-        entry.name.startswith("virtio") for entry in balloon.iterdir())
+    try:
+        return Path("/sys/module/page_reporting").is_dir() and balloon.is_dir() and any(
+            entry.name.startswith("virtio") for entry in balloon.iterdir())
+    except OSError:  # /sys unreadable: nothing to say
+        return False
 
 
 def config(args: argparse.Namespace) -> dict[str, Any]:
