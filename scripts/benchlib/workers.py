@@ -15,7 +15,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from .common import HERE, REPLY, TINY_ELEMENTS, cores
 
@@ -95,20 +95,27 @@ def write_plain(arrays: dict[str, Any], out: str, src: str) -> None:
             f.write(array.data.cast("B"))
 
 
-def write_plain_per_core(arrays: dict[str, Any], out: str, src: str) -> None:
+def _per_core(arrays: dict[str, Any], out: str,
+              write: Callable[[BinaryIO, memoryview], object]) -> None:
+    """One thread per core, thread ``i`` writing every ``cores()``-th array, in order, to
+    its own file ``{out}.{i}.bin`` with ``write(file, the array's bytes)``."""
     n = cores()
     values = list(arrays.values())
 
     def one(i: int) -> None:
         with open(f"{out}.{i}.bin", "wb") as f:
             for array in values[i::n]:
-                f.write(array.data.cast("B"))
+                write(f, array.data.cast("B"))
 
     threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+
+
+def write_plain_per_core(arrays: dict[str, Any], out: str, src: str) -> None:
+    _per_core(arrays, out, lambda f, data: f.write(data))
 
 
 CRC_PIECE = 1 << 20
@@ -121,24 +128,14 @@ def write_plain_crc_per_core(arrays: dict[str, Any], out: str, src: str) -> None
     any writer of checksummed files must do at least, so the multi-shard write's floor."""
     from pysavedmodel.format.crc32c import crc32c
 
-    n = cores()
-    values = list(arrays.values())
+    def write(f: BinaryIO, data: memoryview) -> None:
+        crc = 0
+        for start in range(0, len(data), CRC_PIECE):
+            piece = data[start:start + CRC_PIECE]
+            f.write(piece)
+            crc = crc32c(piece, crc)
 
-    def one(i: int) -> None:
-        with open(f"{out}.{i}.bin", "wb") as f:
-            for array in values[i::n]:
-                data = array.data.cast("B")
-                crc = 0
-                for start in range(0, len(data), CRC_PIECE):
-                    piece = data[start:start + CRC_PIECE]
-                    f.write(piece)
-                    crc = crc32c(piece, crc)
-
-    threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    _per_core(arrays, out, write)
 
 
 def write_ours_1(arrays: dict[str, Any], out: str, src: str) -> None:
