@@ -3,9 +3,12 @@
 A zygote process (tests/support/crash_child.py) forks one writer per trial;
 the test kills it after a seeded random delay spread over the measured
 duration of a whole write, so kills land before, during and after the
-write.  Afterwards the target must be absent or complete and read back bit
-for bit; anything else left in the directory must be a clearly named
-temporary file; and a fresh write to the same target must succeed.
+write.  Writes here take 15-50 ms as the disk pleases, so when no write of
+the first round outlived its delay, later rounds reach further past the
+measured duration until one does.  Afterwards the target must be absent
+or complete and read back bit for bit; anything else left in the
+directory must be a clearly named temporary file; and a fresh write to
+the same target must succeed.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -34,6 +37,7 @@ from tests.support import crash_child
 
 ROOT = Path(__file__).resolve().parents[1]
 KILLS = 50
+EXTRA_KILLS = 20  # at most, while no write has finished before its kill
 NUM_SHARDS = 3
 TEMP_FILE = re.compile(r"\.tempstate[0-9a-f]+\Z")
 TEMP_DIR = re.compile(r"\A\.model\.tmp-[0-9a-f]+\Z")
@@ -90,14 +94,36 @@ def zygote() -> Iterator[Zygote]:
         child.close()
 
 
-def _write_seconds(zygote: Zygote, make_request: Any, tmp: Path) -> float:
-    """Median duration of five uninterrupted writes."""
+def _write_seconds(zygote: Zygote, make_request: Any, tmp: Path,
+                   prepare: Callable[[Path], None] = lambda directory: None) -> float:
+    """Median duration of five uninterrupted writes, each after ``prepare(directory)``."""
     times = []
     for i in range(5):
-        killed, seconds = zygote.run(make_request(tmp / f"warmup{i}"), None)
+        directory = tmp / f"warmup{i}"
+        directory.mkdir()
+        prepare(directory)
+        killed, seconds = zygote.run(make_request(directory), None)
         assert not killed
         times.append(seconds)
     return statistics.median(times)
+
+
+def _kill_delays(rng: random.Random, duration: float,
+                 finished: Callable[[], bool]) -> Iterator[tuple[int, float]]:
+    """(trial, seconds before the kill): KILLS drawn over 1.1x ``duration``, then more.
+
+    The extra trials, at most EXTRA_KILLS, come only while ``finished()`` is false (no write
+    has yet completed before its kill: the disk slowed down since ``duration`` was measured);
+    each draws from a range half as long again as the one before, beyond it.
+    """
+    for trial in range(KILLS):
+        yield trial, rng.uniform(0, 1.1 * duration)
+    span = 1.1 * duration
+    for trial in range(KILLS, KILLS + EXTRA_KILLS):
+        if finished():
+            return
+        yield trial, rng.uniform(span, 1.5 * span)
+        span *= 1.5
 
 
 def _assert_equal(got: Mapping[str, np.ndarray], want: Mapping[str, Any]) -> None:
@@ -151,17 +177,20 @@ def test_killed_checkpoint_write(zygote: Zygote, tmp_path: Path, overwrite: bool
     def request(directory: Path) -> str:
         return f"ckpt {directory / 'ckpt'} 2 {NUM_SHARDS}"
 
-    duration = _write_seconds(zygote, request, tmp_path)
+    old = 1 if overwrite else None
+
+    def prepare(directory: Path) -> None:
+        if old is not None:
+            write_checkpoint(directory / "ckpt", tensors(old), num_shards=NUM_SHARDS)
+
+    duration = _write_seconds(zygote, request, tmp_path, prepare)
     rng = random.Random(20240501 + overwrite)
     outcomes: Counter[str] = Counter()
-    for trial in range(KILLS):
+    for trial, delay in _kill_delays(rng, duration, lambda: outcomes["new"] > 0):
         directory = tmp_path / f"trial{trial}"
         directory.mkdir()
-        old = None
-        if overwrite:
-            old = 1
-            write_checkpoint(directory / "ckpt", tensors(old), num_shards=NUM_SHARDS)
-        killed, _ = zygote.run(request(directory), rng.uniform(0, 1.1 * duration))
+        prepare(directory)
+        killed, _ = zygote.run(request(directory), delay)
         state = _checkpoint_state(directory, old, 2)
         assert killed or state == "new"
         outcomes[state] += 1
@@ -200,10 +229,10 @@ def test_killed_saved_model_save(zygote: Zygote, tmp_path: Path) -> None:
     duration = _write_seconds(zygote, request, tmp_path)
     rng = random.Random(20240502)
     outcomes: Counter[str] = Counter()
-    for trial in range(KILLS):
+    for trial, delay in _kill_delays(rng, duration, lambda: outcomes["complete"] > 0):
         directory = tmp_path / f"trial{trial}"
         directory.mkdir()
-        killed, _ = zygote.run(request(directory), rng.uniform(0, 1.1 * duration))
+        killed, _ = zygote.run(request(directory), delay)
         state = _saved_model_state(directory, asset)
         assert killed or state == "complete"
         outcomes[state] += 1
