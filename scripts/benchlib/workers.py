@@ -540,6 +540,7 @@ def rss_probe_main(kind: str, case: str, task: str, inputs_json: str, out: str,
     print the peak RSS above what the inputs occupied (bytes)."""
     inputs = Inputs(**json.loads(Path(inputs_json).read_text()))
     arrays = load_arrays(inputs)
+    action: Callable[[dict[str, Any], str, str], object]
     if kind == "tf":
         action = TFSide(arrays).task(task)
     else:
