@@ -441,7 +441,7 @@ def test_default_num_shards_follows_the_checkpoint_bytes(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("bad, message", [
-    (0, "num_shards must be a positive int (or None for one data file per started 256 MiB), "
+    (0, "num_shards must be an int >= 1 (or None for one data file per started 256 MiB), "
         "got 0"),
     (-1, "got -1"), (True, "got True"), (2.0, "got 2.0"), ("2", "got '2'"),
     (5, "num_shards=5: the checkpoint holds 4 tensor(s) and every data file needs at least "

@@ -78,7 +78,7 @@ from ..errors import (
 )
 from ..format import bundle as _bundle
 from ..format.fingerprint import checkpoint_hash, compute_fingerprint, stable_uuid
-from ..format.sharding import AUTO_SHARD_BYTES, auto_num_shards
+from ..format.sharding import AUTO_SHARD_BYTES, auto_num_shards, check_num_shards
 from ..gcpause import gc_paused
 from ..graph.attrs import make_tensor_proto, proto_dtype, shape_from_proto, to_numpy
 from ..graph.graph import Graph, Tensor, VariableSpec, op_name_of
@@ -770,15 +770,13 @@ class SavedModelBuilder:
         entries = len(checkpoint)
         if requested is None:
             return auto_num_shards(_checkpoint_bytes(checkpoint), entries)
-        if isinstance(requested, bool) or not isinstance(requested, int) or requested < 1:
+        shards = check_num_shards(requested, f" (or None for one data file per started "
+                                             f"{AUTO_SHARD_BYTES >> 20} MiB)")
+        if shards > max(entries, 1):
             raise InvalidArgumentError(
-                f"num_shards must be a positive int (or None for one data file per "
-                f"started {AUTO_SHARD_BYTES >> 20} MiB), got {requested!r}")
-        if requested > max(entries, 1):
-            raise InvalidArgumentError(
-                f"num_shards={requested}: the checkpoint holds {entries} tensor(s) and "
+                f"num_shards={shards}: the checkpoint holds {entries} tensor(s) and "
                 f"every data file needs at least one; use at most {max(entries, 1)}")
-        return requested
+        return shards
 
     def _write_rest(self, temp: Path, fingerprint: bool, written: Future[Any] | None,
                     serialized: bytes | None) -> None:

@@ -9,16 +9,21 @@ __all__ = ["version_number", "positive_int", "warmup_from_npz", "add_warmup_and_
            "add_shards", "add_format"]
 
 
-def version_number(text: str) -> int:
-    """``--version N``: a non-negative integer, TF Serving's version folder name."""
+def _integer(text: str, minimum: int, expected: str) -> int:
+    """``text`` as a base-10 integer >= ``minimum``; else argparse's usage error, saying
+    ``expected``."""
     try:
         value = int(text, 10)
     except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(
-            f"expected a non-negative integer (TF Serving's version folder), got {text!r}")
+        value = minimum - 1
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
     return value
+
+
+def version_number(text: str) -> int:
+    """``--version N``: a non-negative integer, TF Serving's version folder name."""
+    return _integer(text, 0, "a non-negative integer (TF Serving's version folder)")
 
 
 def add_warmup_and_durable(parser: argparse.ArgumentParser) -> None:
@@ -35,13 +40,7 @@ def add_warmup_and_durable(parser: argparse.ArgumentParser) -> None:
 
 def positive_int(text: str) -> int:
     """An argparse type: an integer >= 1."""
-    try:
-        value = int(text, 10)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
+    return _integer(text, 1, "a positive integer")
 
 
 def add_shards(parser: argparse.ArgumentParser) -> None:

@@ -44,7 +44,7 @@ from ..aliases import Location, PathLike, ProgressCallback
 from ..fileio import atomic_file, make_parents, remove_dirs
 from .bundle_entry import DecodedEntries, EntryGroups, decode_entries
 from .naming import data_filename, index_filename
-from .sharding import balance_shards, check_tensor_name, explicit_shards
+from .sharding import balance_shards, check_num_shards, check_tensor_name, explicit_shards
 from .table import (
     RowParts,
     TableReader,
@@ -90,8 +90,7 @@ def _prefix_text(prefix: Any) -> str:
 
 
 def _check_shard(shard: Any, num_shards: Any) -> None:
-    if isinstance(num_shards, bool) or not isinstance(num_shards, int) or num_shards < 1:
-        raise InvalidArgumentError(f"num_shards must be an int >= 1, got {num_shards!r}")
+    check_num_shards(num_shards)
     if isinstance(shard, bool) or not isinstance(shard, int) or not 0 <= shard < num_shards:
         raise InvalidArgumentError(
             f"shard must be an int in [0, {num_shards}), got {shard!r}")
@@ -552,8 +551,7 @@ def _shard_count(num_shards: Any, shards: Any) -> tuple[int, list[list[str]] | N
             num_shards = len(explicit)
     if num_shards is None:
         raise InvalidArgumentError("write_checkpoint_distributed needs num_shards or shards")
-    if isinstance(num_shards, bool) or not isinstance(num_shards, int) or num_shards < 1:
-        raise InvalidArgumentError(f"num_shards must be an int >= 1, got {num_shards!r}")
+    check_num_shards(num_shards)
     if explicit is not None and len(explicit) != num_shards:
         raise InvalidArgumentError(
             f"shards lists {len(explicit)} shards but num_shards is {num_shards}")

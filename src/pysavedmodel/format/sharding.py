@@ -16,8 +16,8 @@ from typing import Any, Final
 from ..errors import InvalidArgumentError
 from ..names import utf8
 
-__all__ = ["check_tensor_name", "balance_shards", "explicit_shards", "auto_num_shards",
-           "AUTO_SHARD_BYTES", "AUTO_MAX_SHARDS"]
+__all__ = ["check_tensor_name", "check_num_shards", "balance_shards", "explicit_shards",
+           "auto_num_shards", "AUTO_SHARD_BYTES", "AUTO_MAX_SHARDS"]
 
 AUTO_SHARD_BYTES: Final = 256 << 20
 """With the number of data files left open (a SavedModel's ``num_shards=None``), one data
@@ -37,6 +37,21 @@ def check_tensor_name(name: Any) -> bytes:
         return name.encode("utf-8")  # the common case, without building a description
     except UnicodeEncodeError:
         return utf8(name, f"tensor name {name!r}")
+
+
+def check_num_shards(num_shards: Any, also: str = "") -> int:
+    """``num_shards`` if it is an int >= 1 (not a bool); else :class:`InvalidArgumentError`
+    naming it.  ``also``: what else the caller accepts, for the message.
+
+    >>> check_num_shards(3)
+    3
+    >>> check_num_shards(0, " (or None)")
+    Traceback (most recent call last):
+    pysavedmodel.errors.InvalidArgumentError: num_shards must be an int >= 1 (or None), got 0
+    """
+    if isinstance(num_shards, bool) or not isinstance(num_shards, int) or num_shards < 1:
+        raise InvalidArgumentError(f"num_shards must be an int >= 1{also}, got {num_shards!r}")
+    return num_shards
 
 
 def balance_shards(sizes: Sequence[int], num_shards: int) -> list[int]:

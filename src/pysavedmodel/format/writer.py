@@ -39,7 +39,7 @@ from .crc32c import BACKEND as crc32c_backend
 from .crc32c import crc32c, crc32c_each, mask
 from .naming import data_filename, index_filename
 from .ordered_code import slice_key
-from .sharding import balance_shards, check_tensor_name, explicit_shards
+from .sharding import balance_shards, check_num_shards, check_tensor_name, explicit_shards
 from .table import TableWriter, key_order, pack_rows, row_bytes, stack_rows, take_rows
 from .tensor_data import (
     SMALL_TENSOR_BYTES,
@@ -252,8 +252,7 @@ class CheckpointWriter:
         self._shards = None if shards is None else [list(names) for names in shards]
         if num_shards == 1 and self._shards is not None:
             num_shards = len(self._shards)  # the explicit assignment decides
-        if isinstance(num_shards, bool) or not isinstance(num_shards, int) or num_shards < 1:
-            raise InvalidArgumentError(f"num_shards must be an int >= 1, got {num_shards!r}")
+        check_num_shards(num_shards)
         if self._shards is not None and len(self._shards) != num_shards:
             raise InvalidArgumentError(
                 f"shards lists {len(self._shards)} shards but num_shards is {num_shards}")

@@ -308,6 +308,11 @@ def _complete_and_check(node_defs: Sequence[node_def_pb2.NodeDef],
             _AVAILABLE[op_type] = op_def
         if op_type == "VarHandleOp":
             var_handles.add(name)
+        vouched = trusted.get(name)
+        if vouched is not None and all(item[0] in trusted for item in parsed[name]):
+            data = [(source, index) for source, index, control in parsed[name] if not control]
+            info[name] = NodeInfo(op_type, op_def, tuple(vouched), data, None)
+            continue
         data = []
         described = []
         placed = True  # data inputs before control inputs, each output exists
@@ -327,10 +332,6 @@ def _complete_and_check(node_defs: Sequence[node_def_pb2.NodeDef],
             else:
                 placed = False
                 described.append((produced[index] if index < len(produced) else None, handle))
-        vouched = trusted.get(name)
-        if vouched is not None and all(item[0] in trusted for item in parsed[name]):
-            info[name] = NodeInfo(op_type, op_def, tuple(vouched), data, None)
-            continue
         key = _memo_key(op_def, node, tuple(described))
         if key is not None:
             added: Sequence[tuple[str, AttrValue]] | None = None
